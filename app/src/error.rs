@@ -1,0 +1,228 @@
+//! The one error type of the portal's boundaries.
+//!
+//! Policy:
+//! - Services, server functions and REST handlers return [`AppError`]. It is what a client
+//!   may see: a stable `code`, a human `message`, and for bad input the fields at fault, so a
+//!   form can show each message next to its field.
+//! - Anything the client cannot act on (a database failure, an I/O error) becomes
+//!   [`ErrorCode::Internal`] with the plain message "internal error"; the cause is logged in
+//!   full where the conversion happens ([`AppError::internal`]), never sent.
+//! - Jobs and adapters use `anyhow` with context inside, and convert at their edge.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of failure, as a stable machine-readable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Input that does not parse or breaks a rule; `fields` says where.
+    ValidationFailed,
+    /// The request body is not well-formed (JSON, multipart).
+    BadRequest,
+    /// Sign in first.
+    Unauthenticated,
+    /// Signed in, but the role does not allow it.
+    Forbidden,
+    NotFound,
+    /// Clashes with what exists (a taken slug, a duplicate release).
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::ValidationFailed => 422,
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+/// One field's problem, for showing next to the field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// An error a client may see. Serialised as `{"code": …, "message": …, "fields": […]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AppError {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        AppError { code, message: message.into(), fields: Vec::new() }
+    }
+
+    pub fn not_found(what: impl fmt::Display) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} was not found"))
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(ErrorCode::Unauthenticated, "sign in to continue")
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    /// A conflict caused by one field's value (a taken slug, an existing version).
+    pub fn conflict(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        AppError {
+            code: ErrorCode::Conflict,
+            message: message.clone(),
+            fields: vec![FieldError { field: field.to_owned(), message }],
+        }
+    }
+
+    /// Logs the cause in full and returns the plain internal error.
+    #[cfg(feature = "ssr")]
+    pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{context}");
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+
+    /// The message for one field, if any.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|f| f.field == name).map(|f| f.message.as_str())
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AppError {}
+
+/// Collects every field problem of one input before failing, so a form shows them all at once.
+#[derive(Debug, Default)]
+pub struct Validator {
+    fields: Vec<FieldError>,
+}
+
+impl Validator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses one field, recording its error and returning `None` when it does not parse.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.fields.push(FieldError { field: field.to_owned(), message: message.into() });
+    }
+
+    /// Fails with every recorded problem, or hands back the parsed value.
+    pub fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> AppResult<T> {
+        if self.fields.is_empty()
+            && let Some(value) = value()
+        {
+            return Ok(value);
+        }
+        let message = match self.fields.as_slice() {
+            [] => "the input is incomplete".to_owned(),
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields need attention", many.len()),
+        };
+        Err(AppError { code: ErrorCode::ValidationFailed, message, fields: self.fields })
+    }
+}
+
+/// A required, trimmed text field of bounded length.
+pub fn required_text(value: &str, max: usize) -> Result<String, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        Err("is required".to_owned())
+    } else if v.chars().count() > max {
+        Err(format!("must be at most {max} characters"))
+    } else {
+        Ok(v.to_owned())
+    }
+}
+
+/// An optional http(s) URL; empty means none.
+pub fn optional_url(value: &str) -> Result<Option<String>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let valid = (v.starts_with("https://") || v.starts_with("http://"))
+        && v.len() <= 2000
+        && !v.contains(char::is_whitespace)
+        && v.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+    if valid { Ok(Some(v.to_owned())) } else { Err(format!("'{v}' is not an http(s) URL")) }
+}
+
+// Server functions carry `AppError` across the wire as themselves.
+impl leptos::server_fn::error::FromServerFnError for AppError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        use leptos::server_fn::error::ServerFnErrorErr as E;
+        match value {
+            E::Args(m) | E::Deserialization(m) | E::MissingArg(m) => AppError::bad_request(m),
+            E::Request(m) => AppError::new(ErrorCode::Internal, format!("the portal could not be reached: {m}")),
+            other => AppError::new(ErrorCode::Internal, other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_validator_reports_every_field_at_once() {
+        let mut v = Validator::new();
+        let name = v.check("name", required_text("  ", 10));
+        let url = v.check("docs", optional_url("ftp://x"));
+        let err = v.finish(|| Some((name?, url?))).expect_err("two errors");
+        assert_eq!(err.code, ErrorCode::ValidationFailed);
+        assert_eq!(err.field("name"), Some("is required"));
+        assert!(err.field("docs").is_some_and(|m| m.contains("http")));
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for AppError {
+    fn into_response(self) -> axum::response::Response {
+        let status = http::StatusCode::from_u16(self.code.http_status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self)).into_response()
+    }
+}

@@ -1,0 +1,16 @@
+//! The Partner Image Portal's application: pages and components (rendered on the server and
+//! hydrated in the browser), server functions, shared DTOs and domain types, and — under the
+//! `ssr` feature — the entities and services behind them.
+
+pub mod components;
+pub mod domain;
+pub mod dto;
+pub mod error;
+pub mod pages;
+pub mod rpc;
+
+pub use pages::{App, shell};
+
+#[cfg(feature = "ssr")]
+pub mod server;
+

@@ -1,0 +1,375 @@
+//! Releases, image versions, listings, search, the image lookup and the audit log.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::{current_user, field_error, general_error, page_param};
+use crate::{
+    components::*,
+    domain::*,
+    dto::*,
+    rpc::{CreateRelease, get_image_version, get_listing, list_audit, list_listings, list_releases, get_lookup_options, search},
+};
+
+fn id_param(name: &'static str) -> impl Fn() -> i32 + Copy + Send + Sync + 'static {
+    let params = use_params_map();
+    move || params.read().get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+#[component]
+pub fn ImageVersionPage() -> impl IntoView {
+    let id = id_param("id");
+    let data = Resource::new(id, get_image_version);
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let iv = match data.await {
+                    Ok(iv) => iv,
+                    Err(error) => return view! { <ErrorBox error/> }.into_any(),
+                };
+                view! {
+                    <Title text=iv.name.clone()/>
+                    <PageHeader title=iv.name.clone() subtitle=format!("{} · release {} · {}", iv.product_name, iv.version, iv.arch.label())>
+                        <Badge text=iv.state.label() tone=image_state_tone(iv.state)/>
+                    </PageHeader>
+                    <Card title=format!("Regions ({})", iv.regions.len())>
+                        <table class=TABLE data-testid="regions">
+                            <thead><tr><th class=TH>"Region"</th><th class=TH>"Image id"</th><th class=TH>"State"</th><th class=TH>"Updated"</th></tr></thead>
+                            <tbody>
+                                {iv.regions.into_iter().map(|r| view! {
+                                    <tr>
+                                        <td class=TD>{r.region}</td>
+                                        <td class=TD><code class="text-xs">{r.image_id.unwrap_or_else(|| "—".into())}</code></td>
+                                        <td class=TD><Badge text=r.state.label() tone=region_state_tone(r.state)/></td>
+                                        <td class=TD>{r.updated_at.format("%Y-%m-%d %H:%M UTC").to_string()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </Card>
+                    <a class=LINK href=format!("/products/{}/{}", iv.partner_slug, iv.product_slug)>"← All releases of "{iv.product_name.clone()}</a>
+                }.into_any()
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn ReleasesPage() -> impl IntoView {
+    let page = page_param();
+    let create = ServerAction::<CreateRelease>::new();
+    let value = create.value();
+    let data = Resource::new(move || (page.get(), create.version().get()), |(page, _)| list_releases(page));
+    let can_create = move || current_user().is_some_and(|u| u.can(Permission::ManageReleases));
+    let general = general_error(value);
+    view! {
+        <Title text="Releases"/>
+        <PageHeader title="Releases".into() subtitle="GitLab releases; the latest stable release is derived from the versions."/>
+        <div class="grid lg:grid-cols-3 gap-6">
+            <div class="lg:col-span-2">
+                <Suspense fallback=Loading>
+                    {move || Suspend::new(async move {
+                        match data.await {
+                            Ok(p) => view! {
+                                <Card>
+                                    <table class=TABLE data-testid="releases">
+                                        <thead><tr><th class=TH>"Version"</th><th class=TH>"Date"</th><th class=TH>"Kind"</th><th class=TH>"Images"</th></tr></thead>
+                                        <tbody>
+                                            {p.items.iter().cloned().map(|r| view! {
+                                                <tr>
+                                                    <td class=TD>
+                                                        <a class=LINK href=format!("/search?q={}", r.version)>{r.version.clone()}</a>" "
+                                                        {r.latest_stable.then(|| view! { <Badge text="latest stable" tone=Tone::Green/> })}
+                                                    </td>
+                                                    <td class=TD>{r.released_on.to_string()}</td>
+                                                    <td class=TD>{match r.kind {
+                                                        ReleaseKind::Security => view! { <Badge text="security" tone=Tone::Red/> }.into_any(),
+                                                        k => view! { <span>{k.label()}</span> }.into_any(),
+                                                    }}</td>
+                                                    <td class=TD>{r.image_count}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                    <Pager base="/releases".into() page=p.page pages=p.pages() total=p.total/>
+                                </Card>
+                            }.into_any(),
+                            Err(error) => view! { <ErrorBox error/> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </div>
+            <div>
+                <Show when=can_create>
+                    <Card title="Record a release">
+                        <ActionForm action=create attr:data-testid="release-form">
+                            {move || general().map(|error| view! { <ErrorBox error/> })}
+                            <Field label="Version" name="input[version]" error=field_error(value, "version")>
+                                <input id="input_version_" name="input[version]" placeholder="17.5.1" class=move || input_class(field_error(value, "version").get().is_some())/>
+                            </Field>
+                            <Field label="Release date" name="input[released_on]" error=field_error(value, "released_on")>
+                                <input id="input_released_on_" type="date" name="input[released_on]" class=input_class(false)/>
+                            </Field>
+                            <Field label="Kind" name="input[kind]" error=field_error(value, "kind")>
+                                <select id="input_kind_" name="input[kind]" class=input_class(false)>
+                                    {ReleaseKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
+                                </select>
+                            </Field>
+                            <button type="submit" class=BUTTON>"Record release"</button>
+                        </ActionForm>
+                    </Card>
+                </Show>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+pub fn ListingsPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| list_listings());
+    view! {
+        <Title text="Listings"/>
+        <PageHeader title="Marketplace listings".into() subtitle="Published versions count against the marketplace's limit of 100 per product."/>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(p) => p.items.into_iter().map(|l| view! {
+                        <Card>
+                            <div class="flex items-start justify-between gap-6" data-testid="listing">
+                                <div>
+                                    <a class=format!("{LINK} font-semibold") href=format!("/listings/{}", l.id)>{l.entity_name.clone()}</a>
+                                    <p class="text-sm text-gray-600">{l.title.clone()}</p>
+                                    <p class="text-xs text-gray-500 mt-1">{format!("{} · {} · {} public versions", l.product_name, l.marketplace.to_uppercase(), l.public_versions)}</p>
+                                </div>
+                                <div class="w-72 shrink-0"><UsageBar used=l.versions_used limit=l.version_limit.max(0) as u64/></div>
+                            </div>
+                        </Card>
+                    }).collect_view().into_any(),
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn ListingPage() -> impl IntoView {
+    let id = id_param("id");
+    let data = Resource::new(id, get_listing);
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let l = match data.await {
+                    Ok(l) => l,
+                    Err(error) => return view! { <ErrorBox error/> }.into_any(),
+                };
+                view! {
+                    <Title text=l.entity_name.clone()/>
+                    <PageHeader title=l.entity_name.clone() subtitle=l.title.clone()/>
+                    <Card title="Versions used">
+                        <UsageBar used=l.versions_used limit=l.version_limit.max(0) as u64/>
+                    </Card>
+                    <Card title="Published versions">
+                        <table class=TABLE>
+                            <thead><tr><th class=TH>"Title"</th><th class=TH>"Release"</th><th class=TH>"Delivery option"</th><th class=TH>"Visibility"</th><th class=TH>"Published"</th></tr></thead>
+                            <tbody>
+                                {l.versions.into_iter().map(|v| view! {
+                                    <tr>
+                                        <td class=TD>{v.title}</td>
+                                        <td class=TD>{v.release.unwrap_or_else(|| "—".into())}</td>
+                                        <td class=TD><code class="text-xs">{v.delivery_option_id.unwrap_or_else(|| "—".into())}</code></td>
+                                        <td class=TD><Badge text=v.visibility.label() tone=if v.visibility == ListingVersionVisibility::Public { Tone::Green } else { Tone::Gray }/></td>
+                                        <td class=TD>{v.published_at.format("%Y-%m-%d").to_string()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </Card>
+                }.into_any()
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn SearchPage() -> impl IntoView {
+    let query = use_query_map();
+    let q = move || query.read().get("q").unwrap_or_default();
+    let data = Resource::new(q, search);
+    view! {
+        <Title text="Search"/>
+        <PageHeader title=format!("Search") subtitle="Partners, products, releases and image ids."/>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let r = match data.await {
+                    Ok(r) => r,
+                    Err(error) => return view! { <ErrorBox error/> }.into_any(),
+                };
+                if r.is_empty() {
+                    return view! { <p class="text-sm text-gray-600" data-testid="no-results">{format!("Nothing matches “{}”.", q())}</p> }.into_any();
+                }
+                view! {
+                    <div data-testid="search-results">
+                        {(!r.partners.is_empty()).then(|| view! {
+                            <Card title="Partners">
+                                {r.partners.into_iter().map(|p| view! { <p><a class=LINK href=format!("/partners/{}", p.slug)>{p.name}</a></p> }).collect_view()}
+                            </Card>
+                        })}
+                        {(!r.products.is_empty()).then(|| view! {
+                            <Card title="Products">
+                                {r.products.into_iter().map(|p| view! {
+                                    <p><a class=LINK href=format!("/products/{}/{}", p.partner_slug, p.slug)>{p.name}</a>
+                                    <span class="text-xs text-gray-500">" · "{p.partner_name}</span></p>
+                                }).collect_view()}
+                            </Card>
+                        })}
+                        {(!r.releases.is_empty()).then(|| view! {
+                            <Card title="Releases">
+                                {r.releases.into_iter().map(|rel| view! {
+                                    <p>{rel.version}<span class="text-xs text-gray-500">{format!(" · {} · {} images", rel.released_on, rel.image_count)}</span></p>
+                                }).collect_view()}
+                            </Card>
+                        })}
+                        {(!r.images.is_empty()).then(|| view! {
+                            <Card title="Images">
+                                {r.images.into_iter().map(|i| view! {
+                                    <p><a class=LINK href=format!("/images/{}", i.image_version_id)><code>{i.image_id}</code></a>
+                                    <span class="text-xs text-gray-500">{format!(" · {} · {}", i.name, i.region)}</span></p>
+                                }).collect_view()}
+                            </Card>
+                        })}
+                    </div>
+                }.into_any()
+            })}
+        </Suspense>
+    }
+}
+
+/// "Which image do I launch?": pick release, product, architecture and region.
+#[component]
+pub fn LookupPage() -> impl IntoView {
+    let options = Resource::new(|| (), |_| get_lookup_options());
+    let lookup = ServerAction::<LookupImage>::new();
+    let value = lookup.value();
+    let general = general_error(value);
+    let select = move |label: &'static str, name: &'static str, field: &'static str, items: Vec<(String, String)>| {
+        let id = name.replace(['[', ']'], "_");
+        view! {
+            <Field label name error=field_error(value, field)>
+                <select id=id name=name class=input_class(false)>
+                    {items.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+                </select>
+            </Field>
+        }
+    };
+    view! {
+        <Title text="Which image do I launch?"/>
+        <PageHeader title="Which image do I launch?".into() subtitle="Pick a release, product, architecture and region to get the image id."/>
+        <div class="grid lg:grid-cols-2 gap-6">
+            <Card>
+                <Suspense fallback=Loading>
+                    {move || Suspend::new(async move {
+                        let o = match options.await {
+                            Ok(o) => o,
+                            Err(error) => return view! { <ErrorBox error/> }.into_any(),
+                        };
+                        let mut releases = vec![("latest".to_owned(), "Latest stable".to_owned())];
+                        releases.extend(o.releases.into_iter().map(|r| (r.clone(), r)));
+                        view! {
+                            <ActionForm action=lookup attr:data-testid="lookup-form">
+                                <input type="hidden" name="query[partner]" value="aws"/>
+                                {select("Release", "query[release]", "release", releases)}
+                                {select("Product", "query[product]", "product", o.products.into_iter().map(|p| (p.slug, p.name)).collect())}
+                                {select("Architecture", "query[arch]", "arch", Arch::ALL.iter().map(|a| (a.as_str().to_owned(), a.label().to_owned())).collect())}
+                                {select("Region", "query[region]", "region", o.regions.into_iter().map(|r| (r.clone(), r)).collect())}
+                                <button type="submit" class=BUTTON>"Find the image"</button>
+                            </ActionForm>
+                        }.into_any()
+                    })}
+                </Suspense>
+            </Card>
+            <div>
+                {move || general().map(|error| view! { <ErrorBox error/> })}
+                {move || value.get().and_then(Result::ok).map(|found| view! {
+                    <Card title="Launch this image">
+                        <p class="text-3xl font-mono font-semibold tracking-tight" data-testid="lookup-image-id">{found.image_id.clone()}</p>
+                        <p class="mt-2 text-sm text-gray-700">{found.name.clone()}" in "{found.region.clone()}</p>
+                        <p class="mt-2"><Badge text=found.state.label() tone=region_state_tone(found.state)/></p>
+                        <p class="mt-4 text-xs text-gray-500">"Also: "
+                            <code>{format!("GET /api/v1/images/lookup?release={}&product={}&arch={}&region={}", found.version, found.product, found.arch, found.region)}</code>
+                        </p>
+                        <a class=format!("{LINK} text-sm") href=format!("/images/{}", found.image_version_id)>"Every region of this image →"</a>
+                    </Card>
+                })}
+            </div>
+        </div>
+    }
+}
+
+use crate::rpc::LookupImage;
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let filter = move || {
+        let q = query.read();
+        AuditFilter {
+            object_type: q.get("object_type").filter(|s| !s.is_empty()),
+            object_id: q.get("object_id").filter(|s| !s.is_empty()),
+            actor: q.get("actor").filter(|s| !s.is_empty()),
+            page: q.get("page").and_then(|p| p.parse().ok()),
+        }
+    };
+    let data = Resource::new(filter, list_audit);
+    view! {
+        <Title text="Audit log"/>
+        <PageHeader title="Audit log".into() subtitle="Every change, sign-in and approval, newest first."/>
+        <Card>
+            <form method="get" action="/audit" class="flex flex-wrap gap-3 items-end mb-4 text-sm">
+                <label>"Object type"<input name="object_type" class=input_class(false) prop:value=move || filter().object_type.unwrap_or_default()/></label>
+                <label>"Object id"<input name="object_id" class=input_class(false) prop:value=move || filter().object_id.unwrap_or_default()/></label>
+                <label>"User"<input name="actor" class=input_class(false) prop:value=move || filter().actor.unwrap_or_default()/></label>
+                <button class=BUTTON_SECONDARY>"Filter"</button>
+            </form>
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(p) => {
+                            let f = filter();
+                            let base = format!(
+                                "/audit?object_type={}&object_id={}&actor={}",
+                                f.object_type.unwrap_or_default(), f.object_id.unwrap_or_default(), f.actor.unwrap_or_default()
+                            );
+                            view! {
+                                <table class=TABLE data-testid="audit">
+                                    <thead><tr><th class=TH>"When"</th><th class=TH>"Who"</th><th class=TH>"What"</th><th class=TH>"Object"</th><th class=TH>"Change"</th></tr></thead>
+                                    <tbody>
+                                        {p.items.iter().cloned().map(|e| view! {
+                                            <tr>
+                                                <td class=TD>{e.at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+                                                <td class=TD>{e.actor}</td>
+                                                <td class=TD>{e.summary}</td>
+                                                <td class=TD><code class="text-xs">{format!("{}:{}", e.object_type, e.object_id)}</code></td>
+                                                <td class=TD>
+                                                    {(e.before.is_some() || e.after.is_some()).then(|| view! {
+                                                        <details class="text-xs"><summary class="cursor-pointer text-violet-700">"before → after"</summary>
+                                                            <pre class="whitespace-pre-wrap break-all bg-gray-50 p-2 mt-1 max-w-md">{e.before.unwrap_or_else(|| "—".into())}</pre>
+                                                            <pre class="whitespace-pre-wrap break-all bg-gray-50 p-2 mt-1 max-w-md">{e.after.unwrap_or_else(|| "—".into())}</pre>
+                                                        </details>
+                                                    })}
+                                                </td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                <Pager base page=p.page pages=p.pages() total=p.total/>
+                            }.into_any()
+                        }
+                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Card>
+    }
+}

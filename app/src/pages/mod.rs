@@ -1,0 +1,199 @@
+//! The portal's pages, their routes and the HTML shell they render in.
+
+mod assets;
+mod catalogue;
+mod dashboard;
+mod partners;
+mod products;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    SsrMode,
+    components::{Outlet, ParentRoute, Route, Router, Routes},
+    hooks::use_query_map,
+    path,
+};
+
+use crate::{
+    components::*,
+    error::AppError,
+    rpc::{SessionInfo, dev_users, get_session},
+};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+type SessionResource = Resource<Result<SessionInfo, AppError>>;
+
+/// The app: routes, with every page but sign-in inside the layout.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let session: SessionResource = Resource::new(|| (), |_| get_session());
+    provide_context(session);
+    // Lets tests (and people) know the page is interactive.
+    Effect::new(|| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="portal" href="/pkg/portal.css"/>
+        <Title formatter=|text| format!("{text} · Partner Image Portal")/>
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("sign-in") view=SignIn ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=Frame ssr=SsrMode::Async>
+                    <Route path=path!("") view=dashboard::DashboardPage/>
+                    <Route path=path!("partners") view=partners::PartnersPage/>
+                    <Route path=path!("partners/new") view=partners::NewPartnerPage/>
+                    <Route path=path!("partners/:slug") view=partners::PartnerPage/>
+                    <Route path=path!("partners/:slug/edit") view=partners::EditPartnerPage/>
+                    <Route path=path!("products") view=products::ProductsPage/>
+                    <Route path=path!("products/new") view=products::NewProductPage/>
+                    <Route path=path!("products/:partner/:slug") view=products::ProductPage/>
+                    <Route path=path!("products/:partner/:slug/edit") view=products::EditProductPage/>
+                    <Route path=path!("images/:id") view=catalogue::ImageVersionPage/>
+                    <Route path=path!("releases") view=catalogue::ReleasesPage/>
+                    <Route path=path!("listings") view=catalogue::ListingsPage/>
+                    <Route path=path!("listings/:id") view=catalogue::ListingPage/>
+                    <Route path=path!("assets") view=assets::AssetsPage/>
+                    <Route path=path!("assets/:id") view=assets::AssetPage/>
+                    <Route path=path!("search") view=catalogue::SearchPage/>
+                    <Route path=path!("lookup") view=catalogue::LookupPage/>
+                    <Route path=path!("audit") view=catalogue::AuditPage/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The layout around the page the route chose.
+#[component]
+fn Frame() -> impl IntoView {
+    let session = expect_context::<SessionResource>();
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match session.await {
+                    Ok(info) => view! { <Layout session=info><Outlet/></Layout> }.into_any(),
+                    Err(error) => view! { <div class="p-8"><ErrorBox error/></div> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found"/>
+        <div class="min-h-screen flex items-center justify-center bg-gray-50">
+            <div class="text-center">
+                <p class="text-5xl font-bold text-gray-300">"404"</p>
+                <h1 class="mt-2 text-xl font-semibold">"There is no page here"</h1>
+                <a href="/" class=format!("mt-4 inline-block {LINK}")>"Go to the dashboard"</a>
+            </div>
+        </div>
+    }
+}
+
+/// Development sign-in: pick one of the seeded users.
+#[component]
+fn SignIn() -> impl IntoView {
+    let query = use_query_map();
+    let next = move || query.read().get("next").unwrap_or_else(|| "/".to_owned());
+    let users = Resource::new(|| (), |_| dev_users());
+    view! {
+        <Title text="Sign in"/>
+        <div class="min-h-screen flex items-center justify-center bg-gradient-to-br from-[#1f1e24] to-[#3a2a5d]">
+            <div class="w-full max-w-md bg-white rounded-xl shadow-xl p-8">
+                <div class="flex items-center gap-2 mb-6">
+                    <span class="inline-block w-8 h-8 rounded bg-gradient-to-br from-orange-500 to-fuchsia-600"></span>
+                    <h1 class="text-xl font-semibold">"Partner Image Portal"</h1>
+                </div>
+                <p class="text-sm text-gray-600 mb-4">
+                    "Development sign-in: choose who you are. Each user holds one team's role."
+                </p>
+                <Suspense fallback=Loading>
+                    {move || Suspend::new(async move {
+                        match users.await {
+                            Ok(list) if list.is_empty() => view! {
+                                <p class="text-sm text-gray-700">"Development sign-in is off on this portal."</p>
+                            }.into_any(),
+                            Ok(list) => list.into_iter().map(|u| {
+                                let roles = u.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ");
+                                view! {
+                                    <form method="post" action="/auth/dev" class="mb-2">
+                                        <input type="hidden" name="username" value=u.username.clone()/>
+                                        <input type="hidden" name="next" value=next/>
+                                        <button
+                                            type="submit"
+                                            data-testid=format!("sign-in-{}", u.username)
+                                            class="w-full flex items-center justify-between rounded-md border border-gray-200 px-4 py-2.5 text-left hover:border-violet-400 hover:bg-violet-50"
+                                        >
+                                            <span class="font-medium">{u.name.clone()}</span>
+                                            <span class="text-xs text-gray-500">{roles}</span>
+                                        </button>
+                                    </form>
+                                }
+                            }).collect_view().into_any(),
+                            Err(error) => view! { <ErrorBox error/> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </div>
+        </div>
+    }
+}
+
+/// A `?page=` query value, 1 when absent or not a number.
+pub(crate) fn page_param() -> Memo<u64> {
+    let query = use_query_map();
+    Memo::new(move |_| query.read().get("page").and_then(|p| p.parse().ok()).filter(|p| *p > 0).unwrap_or(1))
+}
+
+/// The session's user, when known.
+pub(crate) fn current_user() -> Option<crate::domain::CurrentUser> {
+    expect_context::<SessionResource>().get().and_then(Result::ok).and_then(|s| s.user)
+}
+
+/// Field-error signal for a server action's last result.
+pub(crate) fn field_error<T, S>(value: S, field: &'static str) -> Signal<Option<String>>
+where
+    T: Send + Sync + 'static,
+    S: With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+{
+    Signal::derive(move || value.with(|v| v.as_ref().and_then(|r| r.as_ref().err()).and_then(|e| e.field(field).map(str::to_owned))))
+}
+
+/// The action's error when it is not about one field (those show next to the field).
+pub(crate) fn general_error<T, S>(value: S) -> impl Fn() -> Option<AppError> + Copy
+where
+    T: Send + Sync + 'static,
+    S: With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+{
+    move || value.with(|v| v.as_ref().and_then(|r| r.as_ref().err()).filter(|e| e.fields.is_empty()).cloned())
+}

@@ -1,0 +1,85 @@
+//! The append-only audit log: who changed what, when, from what to what.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use serde::Serialize;
+
+use super::{db_err, entities::audit_event};
+use crate::{
+    domain::CurrentUser,
+    dto::{AuditEvent, AuditFilter, Page},
+    error::AppResult,
+};
+
+/// One change to record. `before`/`after` are the object's JSON as it was and is.
+pub struct Change<'a> {
+    pub action: &'a str,
+    pub object_type: &'a str,
+    pub object_id: String,
+    pub summary: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Serialises an entity for the log.
+pub fn snapshot(value: &impl Serialize) -> Option<serde_json::Value> {
+    serde_json::to_value(value).ok()
+}
+
+/// Appends one event. Call it in the same transaction as the change it records.
+pub async fn record(db: &impl ConnectionTrait, actor: Option<&CurrentUser>, now: DateTime<Utc>, change: Change<'_>) -> AppResult<()> {
+    audit_event::ActiveModel {
+        at: Set(now),
+        actor_id: Set(actor.map(|a| a.id)),
+        actor: Set(actor.map_or_else(|| "system".to_owned(), |a| a.username.clone())),
+        action: Set(change.action.to_owned()),
+        object_type: Set(change.object_type.to_owned()),
+        object_id: Set(change.object_id),
+        summary: Set(change.summary),
+        before: Set(change.before.map(|v| v.to_string())),
+        after: Set(change.after.map(|v| v.to_string())),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(db_err("recording an audit event"))?;
+    Ok(())
+}
+
+/// Events newest first, filtered by object, actor or both.
+pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter) -> AppResult<Page<AuditEvent>> {
+    let per_page = 50;
+    let page = filter.page.unwrap_or(1).max(1);
+    let mut query = audit_event::Entity::find().order_by_desc(audit_event::Column::Id);
+    if let Some(t) = filter.object_type.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(audit_event::Column::ObjectType.eq(t));
+    }
+    if let Some(id) = filter.object_id.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(audit_event::Column::ObjectId.eq(id));
+    }
+    if let Some(actor) = filter.actor.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(audit_event::Column::Actor.eq(actor));
+    }
+    let paginator = query.paginate(db, per_page);
+    let total = paginator.num_items().await.map_err(db_err("counting audit events"))?;
+    let rows = paginator.fetch_page(page - 1).await.map_err(db_err("listing audit events"))?;
+    Ok(Page {
+        items: rows
+            .into_iter()
+            .map(|e| AuditEvent {
+                id: e.id,
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                object_type: e.object_type,
+                object_id: e.object_id,
+                summary: e.summary,
+                before: e.before,
+                after: e.after,
+            })
+            .collect(),
+        page,
+        per_page,
+        total,
+    })
+}

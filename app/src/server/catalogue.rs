@@ -1,0 +1,152 @@
+//! Catalogue-wide views: the dashboard and the search box.
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+};
+
+use super::{
+    db_err,
+    entities::{image_region, image_version, listing, partner, product, release},
+    images, listings, partners, products, releases, stored,
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::AppResult,
+};
+
+/// What the home page shows: partners, counts, the latest release and how its images stand.
+pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
+    let mut partner_rows = Vec::new();
+    for p in partner::Entity::find().order_by_asc(partner::Column::Name).all(db).await.map_err(db_err("listing partners"))? {
+        partner_rows.push(partners::summary(db, p).await?);
+    }
+    let product_count = product::Entity::find().count(db).await.map_err(db_err("counting products"))?;
+    let image_version_count = image_version::Entity::find().count(db).await.map_err(db_err("counting images"))?;
+    let latest = releases::latest_stable(db).await?;
+    let mut latest_release_images = Vec::new();
+    let latest_release = match latest {
+        Some(r) => {
+            let all_products = product::Entity::find()
+                .filter(product::Column::MaintenanceMode.eq(MaintenanceMode::Image.as_str()))
+                .order_by_asc(product::Column::PartnerId)
+                .order_by_asc(product::Column::Name)
+                .all(db)
+                .await
+                .map_err(db_err("listing products"))?;
+            for p in all_products {
+                let partner = partner::Entity::find_by_id(p.partner_id).one(db).await.map_err(db_err("finding a partner"))?;
+                let Some(partner) = partner else { continue };
+                if stored::<Cloud>(&partner.cloud)? != Cloud::Aws {
+                    continue;
+                }
+                let targets: Vec<String> = serde_json::from_str(&p.target_regions).unwrap_or_default();
+                for arch in products::architectures_of(db, p.id).await? {
+                    let iv = image_version::Entity::find()
+                        .filter(image_version::Column::ProductId.eq(p.id))
+                        .filter(image_version::Column::ReleaseId.eq(r.id))
+                        .filter(image_version::Column::Arch.eq(arch.arch.as_str()))
+                        .one(db)
+                        .await
+                        .map_err(db_err("finding an image version"))?;
+                    let public_regions = match &iv {
+                        Some(iv) => image_region::Entity::find()
+                            .filter(image_region::Column::ImageVersionId.eq(iv.id))
+                            .filter(image_region::Column::State.is_in([
+                                RegionImageState::Public.as_str(),
+                                RegionImageState::Private.as_str(),
+                            ]))
+                            .count(db)
+                            .await
+                            .map_err(db_err("counting regions"))?,
+                        None => 0,
+                    };
+                    latest_release_images.push(ReleaseImageStatus {
+                        product_name: p.name.clone(),
+                        product_slug: p.slug.clone(),
+                        partner_slug: partner.slug.clone(),
+                        arch: arch.arch,
+                        state: iv.as_ref().map(|iv| stored(&iv.state)).transpose()?,
+                        image_version_id: iv.map(|iv| iv.id),
+                        public_regions,
+                        target_regions: targets.len() as u64,
+                    });
+                }
+            }
+            let id = r.id;
+            Some(releases::to_dto(db, r, Some(id)).await?)
+        }
+        None => None,
+    };
+    let mut listing_rows = Vec::new();
+    for l in listing::Entity::find().order_by_asc(listing::Column::EntityName).all(db).await.map_err(db_err("listing listings"))? {
+        listing_rows.push(listings::to_dto(db, l).await?);
+    }
+    Ok(Dashboard {
+        partners: partner_rows,
+        product_count,
+        image_version_count,
+        latest_release,
+        latest_release_images,
+        listings: listing_rows,
+    })
+}
+
+/// Partners, products, releases and image ids matching the query text.
+pub async fn search(db: &impl ConnectionTrait, text: &str) -> AppResult<SearchResults> {
+    const LIMIT: u64 = 20;
+    let needle = text.trim();
+    if needle.is_empty() {
+        return Ok(SearchResults::default());
+    }
+    let lower = needle.to_lowercase();
+    let mut out = SearchResults::default();
+    for p in partner::Entity::find()
+        .filter(ci_contains(partner::Column::Name, &lower).or(ci_contains(partner::Column::Slug, &lower)))
+        .order_by_asc(partner::Column::Name)
+        .limit(LIMIT)
+        .all(db)
+        .await
+        .map_err(db_err("searching partners"))?
+    {
+        out.partners.push(partners::summary(db, p).await?);
+    }
+    for p in product::Entity::find()
+        .filter(ci_contains(product::Column::Name, &lower).or(ci_contains(product::Column::Slug, &lower)))
+        .order_by_asc(product::Column::Name)
+        .limit(LIMIT)
+        .all(db)
+        .await
+        .map_err(db_err("searching products"))?
+    {
+        let Some(partner) = partner::Entity::find_by_id(p.partner_id).one(db).await.map_err(db_err("finding a partner"))? else {
+            continue;
+        };
+        out.products.push(products::summary(db, &partner, p).await?);
+    }
+    let latest = releases::latest_stable(db).await?.map(|r| r.id);
+    for r in release::Entity::find()
+        .filter(release::Column::Version.starts_with(needle.trim_start_matches('v')))
+        .order_by_desc(release::Column::Major)
+        .order_by_desc(release::Column::Minor)
+        .order_by_desc(release::Column::Patch)
+        .limit(LIMIT)
+        .all(db)
+        .await
+        .map_err(db_err("searching releases"))?
+    {
+        out.releases.push(releases::to_dto(db, r, latest).await?);
+    }
+    if needle.len() >= 4 {
+        out.images = images::search_image_ids(db, &lower, LIMIT).await?;
+    }
+    Ok(out)
+}
+
+/// Case-insensitive substring match that behaves the same on SQLite and PostgreSQL, with
+/// the user's `%` and `_` taken literally.
+pub(crate) fn ci_contains(col: impl ColumnTrait, needle_lower: &str) -> Expr {
+    let escaped = needle_lower.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+}

@@ -1,0 +1,416 @@
+//! Image versions (product × release × architecture) and their per-region images: what
+//! exists, in which state, and which image id to launch.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionSession, TransactionTrait,
+};
+
+use super::{
+    audit::{self, Change, snapshot},
+    db_err,
+    entities::{image_region, image_version, partner, product, release},
+    products, releases, stored,
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult, ErrorCode, Validator},
+};
+
+/// Builds summaries for a batch of rows with one query per related table.
+pub(crate) async fn summaries(db: &impl ConnectionTrait, rows: Vec<image_version::Model>) -> AppResult<Vec<ImageVersionSummary>> {
+    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    let product_ids: Vec<i32> = rows.iter().map(|r| r.product_id).collect();
+    let release_ids: Vec<i32> = rows.iter().map(|r| r.release_id).collect();
+    let products: HashMap<i32, product::Model> = product::Entity::find()
+        .filter(product::Column::Id.is_in(product_ids))
+        .all(db)
+        .await
+        .map_err(db_err("loading products"))?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let partner_ids: Vec<i32> = products.values().map(|p| p.partner_id).collect();
+    let partners: HashMap<i32, partner::Model> = partner::Entity::find()
+        .filter(partner::Column::Id.is_in(partner_ids))
+        .all(db)
+        .await
+        .map_err(db_err("loading partners"))?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let releases: HashMap<i32, release::Model> = release::Entity::find()
+        .filter(release::Column::Id.is_in(release_ids))
+        .all(db)
+        .await
+        .map_err(db_err("loading releases"))?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let mut region_counts: HashMap<i32, u64> = HashMap::new();
+    for r in image_region::Entity::find()
+        .filter(image_region::Column::ImageVersionId.is_in(ids))
+        .all(db)
+        .await
+        .map_err(db_err("loading image regions"))?
+    {
+        *region_counts.entry(r.image_version_id).or_default() += 1;
+    }
+    rows.into_iter()
+        .map(|iv| {
+            let product = products.get(&iv.product_id).ok_or_else(|| AppError::internal("image without product", iv.id))?;
+            let partner = partners.get(&product.partner_id).ok_or_else(|| AppError::internal("product without partner", product.id))?;
+            let release = releases.get(&iv.release_id).ok_or_else(|| AppError::internal("image without release", iv.id))?;
+            Ok(ImageVersionSummary {
+                id: iv.id,
+                partner_slug: partner.slug.clone(),
+                product_slug: product.slug.clone(),
+                product_name: product.name.clone(),
+                version: release.version.clone(),
+                arch: stored(&iv.arch)?,
+                state: stored(&iv.state)?,
+                region_count: region_counts.get(&iv.id).copied().unwrap_or(0),
+                name: iv.name,
+            })
+        })
+        .collect()
+}
+
+/// Image versions, newest first, optionally of one product or release.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    product: Option<(&str, &str)>,
+    release_version: Option<&str>,
+    page: PageRequest,
+) -> AppResult<Page<ImageVersionSummary>> {
+    let (index, per_page) = page.normalized();
+    let mut query = image_version::Entity::find().order_by_desc(image_version::Column::Id);
+    if let Some((partner_slug, slug)) = product {
+        let (_, p) = products::find_model(db, partner_slug, slug).await?;
+        query = query.filter(image_version::Column::ProductId.eq(p.id));
+    }
+    if let Some(v) = release_version {
+        let r = releases::find_model(db, v).await?;
+        query = query.filter(image_version::Column::ReleaseId.eq(r.id));
+    }
+    let paginator = query.paginate(db, per_page);
+    let total = paginator.num_items().await.map_err(db_err("counting image versions"))?;
+    let rows = paginator.fetch_page(index).await.map_err(db_err("listing image versions"))?;
+    Ok(Page { items: summaries(db, rows).await?, page: index + 1, per_page, total })
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<ImageVersion> {
+    let iv = image_version::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err("finding an image version"))?
+        .ok_or_else(|| AppError::not_found(format!("image version {id}")))?;
+    let product = product::Entity::find_by_id(iv.product_id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a product"))?
+        .ok_or_else(|| AppError::internal("image without product", id))?;
+    let partner = partner::Entity::find_by_id(product.partner_id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a partner"))?
+        .ok_or_else(|| AppError::internal("product without partner", product.id))?;
+    let release = release::Entity::find_by_id(iv.release_id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a release"))?
+        .ok_or_else(|| AppError::internal("image without release", id))?;
+    let regions = image_region::Entity::find()
+        .filter(image_region::Column::ImageVersionId.eq(id))
+        .order_by_asc(image_region::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("loading image regions"))?
+        .into_iter()
+        .map(|r| Ok(ImageRegion { state: stored(&r.state)?, region: r.region, image_id: r.image_id, updated_at: r.updated_at }))
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(ImageVersion {
+        id: iv.id,
+        partner_slug: partner.slug,
+        product_slug: product.slug,
+        product_name: product.name,
+        version: release.version,
+        release_kind: stored(&release.kind)?,
+        arch: stored(&iv.arch)?,
+        state: stored(&iv.state)?,
+        name: iv.name,
+        regions,
+        created_at: iv.created_at,
+        updated_at: iv.updated_at,
+    })
+}
+
+fn image_id(value: &str) -> Result<Option<String>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let valid = v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'/' || b == b':' || b == b'.');
+    if valid { Ok(Some(v.to_owned())) } else { Err(format!("'{v}' is not an image id such as ami-0abc123")) }
+}
+
+/// Creates or updates the image version of a product, release and architecture, with the
+/// regional images reported. Regions not mentioned are left as they are.
+pub async fn record(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    input: &ImageVersionInput,
+) -> AppResult<ImageVersion> {
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let mut v = Validator::new();
+    let found = match products::find_model(&txn, input.partner.trim(), input.product.trim()).await {
+        Ok(found) => Some(found),
+        Err(e) if e.code == ErrorCode::NotFound => {
+            v.add("product", e.message);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let release = match releases::find_model(&txn, &input.version).await {
+        Ok(r) => Some(r),
+        Err(e) if matches!(e.code, ErrorCode::NotFound | ErrorCode::ValidationFailed) => {
+            v.add("version", e.message);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let arch = v.check("arch", input.arch.parse::<Arch>());
+    let state = v.check("state", input.state.parse::<ImageState>());
+    let archs = match &found {
+        Some((_, p)) => products::architectures_of(&txn, p.id).await?,
+        None => Vec::new(),
+    };
+    let template = match (&found, arch) {
+        (Some((_, p)), Some(arch)) => match archs.iter().find(|a| a.arch == arch) {
+            Some(a) => Some(a.image_name_template.clone()),
+            None => {
+                v.add("arch", format!("{} is not built for {arch}", p.name));
+                None
+            }
+        },
+        _ => None,
+    };
+    let cloud = match &found {
+        Some((partner, _)) => stored::<Cloud>(&partner.cloud)?,
+        None => Cloud::Other,
+    };
+    let mut regions = Vec::new();
+    for (i, r) in input.regions.iter().enumerate() {
+        let region = v.check(&format!("regions[{i}].region"), cloud.parse_region(&r.region));
+        let id = v.check(&format!("regions[{i}].image_id"), image_id(&r.image_id));
+        let st = v.check(&format!("regions[{i}].state"), r.state.parse::<RegionImageState>());
+        if let (Some(region), Some(id), Some(st)) = (region, id, st) {
+            regions.push((region, id, st));
+        }
+    }
+    let ((_, product), release, arch, state, template) =
+        v.finish(|| Some((found?, release?, arch?, state?, template?)))?;
+    let version = Version::parse(&release.version).map_err(|e| AppError::internal("stored release", e))?;
+
+    let existing = image_version::Entity::find()
+        .filter(image_version::Column::ProductId.eq(product.id))
+        .filter(image_version::Column::ReleaseId.eq(release.id))
+        .filter(image_version::Column::Arch.eq(arch.as_str()))
+        .one(&txn)
+        .await
+        .map_err(db_err("finding an image version"))?;
+    let before = match &existing {
+        Some(iv) => Some(get(&txn, iv.id).await?),
+        None => None,
+    };
+    let iv = match existing {
+        Some(iv) => {
+            let mut active: image_version::ActiveModel = iv.into();
+            active.state = Set(state.as_str().to_owned());
+            active.updated_at = Set(now);
+            active.update(&txn).await.map_err(db_err("updating an image version"))?
+        }
+        None => image_version::ActiveModel {
+            product_id: Set(product.id),
+            release_id: Set(release.id),
+            arch: Set(arch.as_str().to_owned()),
+            name: Set(products::render_image_name(&template, &version)),
+            state: Set(state.as_str().to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(db_err("creating an image version"))?,
+    };
+    for (region, id, st) in regions {
+        let existing = image_region::Entity::find()
+            .filter(image_region::Column::ImageVersionId.eq(iv.id))
+            .filter(image_region::Column::Region.eq(&region))
+            .one(&txn)
+            .await
+            .map_err(db_err("finding an image region"))?;
+        match existing {
+            Some(r) => {
+                let mut active: image_region::ActiveModel = r.into();
+                if id.is_some() {
+                    active.image_id = Set(id);
+                }
+                active.state = Set(st.as_str().to_owned());
+                active.updated_at = Set(now);
+                active.update(&txn).await.map_err(db_err("updating an image region"))?;
+            }
+            None => {
+                image_region::ActiveModel {
+                    image_version_id: Set(iv.id),
+                    region: Set(region),
+                    image_id: Set(id),
+                    state: Set(st.as_str().to_owned()),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await
+                .map_err(db_err("creating an image region"))?;
+            }
+        }
+    }
+    let after = get(&txn, iv.id).await?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: if before.is_some() { "update" } else { "create" },
+            object_type: "image_version",
+            object_id: after.id.to_string(),
+            summary: format!("recorded {} as {}", after.name, after.state.label().to_lowercase()),
+            before: before.as_ref().and_then(snapshot),
+            after: snapshot(&after),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing an image version"))?;
+    Ok(after)
+}
+
+/// A product's release × architecture matrix over its newest releases.
+pub async fn matrix(db: &impl ConnectionTrait, partner_slug: &str, slug: &str, releases_shown: u64) -> AppResult<Vec<MatrixRow>> {
+    let (_, product) = products::find_model(db, partner_slug, slug).await?;
+    let archs: Vec<Arch> = products::architectures_of(db, product.id).await?.into_iter().map(|a| a.arch).collect();
+    let recent = releases::newest(db, releases_shown).await?;
+    let rows = image_version::Entity::find()
+        .filter(image_version::Column::ProductId.eq(product.id))
+        .filter(image_version::Column::ReleaseId.is_in(recent.iter().map(|r| r.id)))
+        .all(db)
+        .await
+        .map_err(db_err("loading image versions"))?;
+    let by_key: HashMap<(i32, String), ImageVersionSummary> = {
+        let keys: Vec<(i32, String)> = rows.iter().map(|r| (r.release_id, r.arch.clone())).collect();
+        keys.into_iter().zip(summaries(db, rows).await?).collect()
+    };
+    recent
+        .into_iter()
+        .map(|r| {
+            Ok(MatrixRow {
+                kind: stored(&r.kind)?,
+                cells: archs
+                    .iter()
+                    .map(|&arch| MatrixCell { arch, image: by_key.get(&(r.id, arch.as_str().to_owned())).cloned() })
+                    .collect(),
+                version: r.version,
+            })
+        })
+        .collect()
+}
+
+/// Which image to launch for a release, product, architecture and region.
+pub async fn lookup(db: &impl ConnectionTrait, q: &LookupQuery) -> AppResult<ImageLookup> {
+    let mut v = Validator::new();
+    let partner_slug = q.partner.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or("aws");
+    let found = match products::find_model(db, partner_slug, q.product.trim()).await {
+        Ok(found) => Some(found),
+        Err(e) if e.code == ErrorCode::NotFound => {
+            v.add("product", e.message);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let release = match releases::find_model(db, &q.release).await {
+        Ok(r) => Some(r),
+        Err(e) if matches!(e.code, ErrorCode::NotFound | ErrorCode::ValidationFailed) => {
+            v.add("release", e.message);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let arch = v.check("arch", q.arch.parse::<Arch>());
+    let cloud = match &found {
+        Some((partner, _)) => stored::<Cloud>(&partner.cloud)?,
+        None => Cloud::Other,
+    };
+    let region = v.check("region", cloud.parse_region(&q.region));
+    let ((_, product), release, arch, region) = v.finish(|| Some((found?, release?, arch?, region?)))?;
+    let not_found = || {
+        AppError::not_found(format!("an image of {} {} for {} in {}", product.name, release.version, arch, region))
+    };
+    let iv = image_version::Entity::find()
+        .filter(image_version::Column::ProductId.eq(product.id))
+        .filter(image_version::Column::ReleaseId.eq(release.id))
+        .filter(image_version::Column::Arch.eq(arch.as_str()))
+        .one(db)
+        .await
+        .map_err(db_err("finding an image version"))?
+        .ok_or_else(not_found)?;
+    let r = image_region::Entity::find()
+        .filter(image_region::Column::ImageVersionId.eq(iv.id))
+        .filter(image_region::Column::Region.eq(&region))
+        .one(db)
+        .await
+        .map_err(db_err("finding an image region"))?
+        .filter(|r| r.image_id.is_some())
+        .ok_or_else(not_found)?;
+    Ok(ImageLookup {
+        image_id: r.image_id.unwrap_or_default(),
+        state: stored(&r.state)?,
+        name: iv.name,
+        region,
+        version: release.version,
+        product: product.slug,
+        arch,
+        image_version_id: iv.id,
+    })
+}
+
+/// Image ids containing `needle`, for the search box.
+pub async fn search_image_ids(db: &impl ConnectionTrait, needle: &str, limit: u64) -> AppResult<Vec<ImageLookup>> {
+    use sea_orm::QuerySelect;
+    let regions = image_region::Entity::find()
+        .filter(image_region::Column::ImageId.contains(needle))
+        .order_by_desc(image_region::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_err("searching image ids"))?;
+    let mut out = Vec::with_capacity(regions.len());
+    for r in regions {
+        let iv = get(db, r.image_version_id).await?;
+        out.push(ImageLookup {
+            image_id: r.image_id.unwrap_or_default(),
+            state: stored(&r.state)?,
+            name: iv.name,
+            region: r.region,
+            version: iv.version,
+            product: iv.product_slug,
+            arch: iv.arch,
+            image_version_id: iv.id,
+        });
+    }
+    Ok(out)
+}

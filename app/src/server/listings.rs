@@ -1,0 +1,224 @@
+//! Marketplace listings of licensed products and the versions published on them, counted
+//! against the marketplace's version limit (100 on AWS Marketplace).
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionSession, TransactionTrait,
+};
+
+use super::{
+    audit::{self, Change, snapshot},
+    db_err,
+    entities::{listing, listing_version, partner, product, release},
+    is_unique_violation, releases, stored,
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult, ErrorCode, Validator, required_text},
+};
+
+/// AWS Marketplace allows this many versions per product.
+pub const DEFAULT_VERSION_LIMIT: i32 = 100;
+
+pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppResult<Listing> {
+    let product = product::Entity::find_by_id(l.product_id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a product"))?
+        .ok_or_else(|| AppError::internal("listing without product", l.id))?;
+    let partner = partner::Entity::find_by_id(product.partner_id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a partner"))?
+        .ok_or_else(|| AppError::internal("product without partner", product.id))?;
+    let rows = listing_version::Entity::find()
+        .filter(listing_version::Column::ListingId.eq(l.id))
+        .order_by_desc(listing_version::Column::PublishedAt)
+        .order_by_desc(listing_version::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("loading listing versions"))?;
+    let release_ids: Vec<i32> = rows.iter().filter_map(|v| v.release_id).collect();
+    let versions_of: std::collections::HashMap<i32, String> = release::Entity::find()
+        .filter(release::Column::Id.is_in(release_ids))
+        .all(db)
+        .await
+        .map_err(db_err("loading releases"))?
+        .into_iter()
+        .map(|r| (r.id, r.version))
+        .collect();
+    let versions = rows
+        .into_iter()
+        .map(|v| {
+            Ok(ListingVersion {
+                id: v.id,
+                release: v.release_id.and_then(|id| versions_of.get(&id).cloned()),
+                visibility: stored(&v.visibility)?,
+                title: v.title,
+                delivery_option_id: v.delivery_option_id,
+                published_at: v.published_at,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(Listing {
+        id: l.id,
+        partner_slug: partner.slug,
+        product_slug: product.slug,
+        product_name: product.name,
+        marketplace: l.marketplace,
+        entity_type: l.entity_type,
+        entity_name: l.entity_name,
+        entity_id: l.entity_id,
+        title: l.title,
+        versions_used: versions.len() as u64,
+        public_versions: versions.iter().filter(|v| v.visibility == ListingVersionVisibility::Public).count() as u64,
+        version_limit: l.version_limit,
+        versions,
+    })
+}
+
+pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Page<Listing>> {
+    let (index, per_page) = page.normalized();
+    let paginator = listing::Entity::find().order_by_asc(listing::Column::EntityName).paginate(db, per_page);
+    let total = paginator.num_items().await.map_err(db_err("counting listings"))?;
+    let mut items = Vec::new();
+    for l in paginator.fetch_page(index).await.map_err(db_err("listing listings"))? {
+        items.push(to_dto(db, l).await?);
+    }
+    Ok(Page { items, page: index + 1, per_page, total })
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<Listing> {
+    let l = listing::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a listing"))?
+        .ok_or_else(|| AppError::not_found(format!("listing {id}")))?;
+    to_dto(db, l).await
+}
+
+/// Creates the listing of a licensed product on a marketplace.
+pub async fn create(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    partner_slug: &str,
+    product_slug: &str,
+    title: &str,
+) -> AppResult<Listing> {
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let (partner, product) = super::products::find_model(&txn, partner_slug, product_slug).await?;
+    if stored::<Visibility>(&product.visibility)? != Visibility::Private {
+        return Err(AppError::conflict("product", format!("{} is a public community image; only licensed products have listings", product.name)));
+    }
+    let mut v = Validator::new();
+    let title = v.check("title", required_text(title, 200));
+    let entity_name = v.check(
+        "product",
+        product.listing_entity_name.clone().ok_or_else(|| format!("{} names no marketplace entity", product.name)),
+    );
+    let (title, entity_name) = v.finish(|| Some((title?, entity_name?)))?;
+    let model = listing::ActiveModel {
+        product_id: Set(product.id),
+        marketplace: Set(stored::<Cloud>(&partner.cloud)?.as_str().to_owned()),
+        entity_type: Set("AmiProduct".to_owned()),
+        entity_name: Set(entity_name),
+        entity_id: Set(product.listing_entity_id.clone()),
+        title: Set(title),
+        version_limit: Set(DEFAULT_VERSION_LIMIT),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::conflict("product", format!("{} already has a listing on this marketplace", product.name))
+        } else {
+            AppError::internal("saving a listing", e)
+        }
+    })?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "create",
+            object_type: "listing",
+            object_id: model.id.to_string(),
+            summary: format!("created listing {} for {}", model.entity_name, product.name),
+            before: None,
+            after: snapshot(&model),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a listing"))?;
+    get(db, model.id).await
+}
+
+/// Records a version published on a listing.
+#[expect(clippy::too_many_arguments, reason = "one call site per boundary; a struct would only rename the list")]
+pub async fn record_version(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: Option<&CurrentUser>,
+    now: DateTime<Utc>,
+    listing_id: i32,
+    release_version: Option<&str>,
+    title: &str,
+    delivery_option_id: Option<&str>,
+    visibility: ListingVersionVisibility,
+) -> AppResult<Listing> {
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let listing = get(&txn, listing_id).await?;
+    if listing.versions_used >= listing.version_limit as u64 {
+        return Err(AppError::conflict(
+            "title",
+            format!("{} has used all {} versions; restrict old versions first", listing.entity_name, listing.version_limit),
+        ));
+    }
+    let release_id = match release_version {
+        Some(v) => Some(releases::find_model(&txn, v).await.map_err(|e| match e.code {
+            ErrorCode::NotFound | ErrorCode::ValidationFailed => AppError::conflict("release", e.message),
+            _ => e,
+        })?.id),
+        None => None,
+    };
+    let title = required_text(title, 200).map_err(|m| AppError::conflict("title", format!("title {m}")))?;
+    let model = listing_version::ActiveModel {
+        listing_id: Set(listing_id),
+        release_id: Set(release_id),
+        title: Set(title.clone()),
+        delivery_option_id: Set(delivery_option_id.map(str::to_owned)),
+        visibility: Set(visibility.as_str().to_owned()),
+        published_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::conflict("title", format!("a version titled '{title}' is already on this listing"))
+        } else {
+            AppError::internal("saving a listing version", e)
+        }
+    })?;
+    audit::record(
+        &txn,
+        actor,
+        now,
+        Change {
+            action: "publish_version",
+            object_type: "listing",
+            object_id: listing_id.to_string(),
+            summary: format!("recorded version '{}' on {}", model.title, listing.entity_name),
+            before: None,
+            after: snapshot(&model),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a listing version"))?;
+    get(db, listing_id).await
+}

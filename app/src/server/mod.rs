@@ -1,0 +1,106 @@
+//! Server-only half of the app crate: the state every request and job shares, the
+//! entities, and the services that read and write the catalogue. Services take
+//! `&impl ConnectionTrait` so callers decide whether they run inside a transaction.
+
+pub mod assets;
+pub mod audit;
+pub mod catalogue;
+pub mod entities;
+pub mod images;
+pub mod listings;
+pub mod partners;
+pub mod products;
+pub mod releases;
+pub mod seed;
+pub mod users;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use object_store::ObjectStore;
+use sea_orm::DatabaseConnection;
+
+use crate::error::{AppError, AppResult};
+
+/// Tells the time. Injected so tests never depend on time passing.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that says what a test tells it to.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        ManualClock(std::sync::Mutex::new(at))
+    }
+
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Which cloud the portal's jobs talk to; shown in the UI so nobody mistakes one for the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudMode {
+    /// The local AWS emulator: no account, nothing real is touched.
+    Simulated,
+    /// Real AWS through the normal credential chain.
+    Aws,
+}
+
+/// Everything a request, server function or job needs, built once at start-up.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The portal's database (SQLite by default, PostgreSQL in production).
+    pub db: DatabaseConnection,
+    /// Where marketing asset bytes live (a folder under the data dir by default).
+    pub store: Arc<dyn ObjectStore>,
+    /// The time, injectable for tests.
+    pub clock: Arc<dyn Clock>,
+    /// Which cloud jobs run against.
+    pub cloud: CloudMode,
+    /// Whether the development sign-in (pick a seeded user) is on.
+    pub dev_auth: bool,
+    /// Whether the portal is reached over https, so cookies must be `Secure`.
+    pub https: bool,
+}
+
+impl AppState {
+    pub fn secure_cookies(&self) -> bool {
+        self.https
+    }
+}
+
+/// Maps a database error to the plain internal error, logging it in full.
+pub(crate) fn db_err(context: &'static str) -> impl Fn(sea_orm::DbErr) -> AppError {
+    move |err| AppError::internal(context, err)
+}
+
+/// Parses a value stored by this portal; a failure means the row was written by
+/// something else and is reported as internal.
+pub(crate) fn stored<T: std::str::FromStr<Err = String>>(value: &str) -> AppResult<T> {
+    value.parse().map_err(|e: String| AppError::internal("unreadable stored value", e))
+}
+
+/// True when the error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

@@ -1,0 +1,316 @@
+//! Cloud partners: who they are, where the partnership stands, their accounts and contacts.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionSession, TransactionTrait,
+};
+
+use super::{
+    audit::{self, Change, snapshot},
+    db_err,
+    entities::{partner, partner_account, partner_contact, product},
+    is_unique_violation, products, stored,
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult, Validator, optional_url, required_text},
+};
+use chrono::{DateTime, Utc};
+
+/// A partner input that parsed.
+struct ValidPartner {
+    slug: Slug,
+    name: String,
+    cloud: Cloud,
+    status: PartnerStatus,
+    partner_docs_url: Option<String>,
+    partnership_doc_url: Option<String>,
+    notes: String,
+}
+
+fn parse(input: &PartnerInput) -> AppResult<ValidPartner> {
+    let mut v = Validator::new();
+    let slug = v.check("slug", Slug::parse(&input.slug));
+    let name = v.check("name", required_text(&input.name, 120));
+    let cloud = v.check("cloud", input.cloud.parse::<Cloud>());
+    let status = v.check("status", input.status.parse::<PartnerStatus>());
+    let partner_docs_url = v.check("partner_docs_url", optional_url(&input.partner_docs_url));
+    let partnership_doc_url = v.check("partnership_doc_url", optional_url(&input.partnership_doc_url));
+    let notes = v.check(
+        "notes",
+        if input.notes.chars().count() > 20_000 { Err("must be at most 20000 characters".into()) } else { Ok(input.notes.trim().to_owned()) },
+    );
+    v.finish(|| {
+        Some(ValidPartner {
+            slug: slug?,
+            name: name?,
+            cloud: cloud?,
+            status: status?,
+            partner_docs_url: partner_docs_url?,
+            partnership_doc_url: partnership_doc_url?,
+            notes: notes?,
+        })
+    })
+}
+
+pub(crate) async fn find_model(db: &impl ConnectionTrait, slug: &str) -> AppResult<partner::Model> {
+    partner::Entity::find()
+        .filter(partner::Column::Slug.eq(slug))
+        .one(db)
+        .await
+        .map_err(db_err("finding a partner"))?
+        .ok_or_else(|| AppError::not_found(format!("partner '{slug}'")))
+}
+
+async fn product_count(db: &impl ConnectionTrait, partner_id: i32) -> AppResult<u64> {
+    product::Entity::find()
+        .filter(product::Column::PartnerId.eq(partner_id))
+        .count(db)
+        .await
+        .map_err(db_err("counting products"))
+}
+
+pub(crate) async fn summary(db: &impl ConnectionTrait, p: partner::Model) -> AppResult<PartnerSummary> {
+    Ok(PartnerSummary {
+        id: p.id,
+        product_count: product_count(db, p.id).await?,
+        cloud: stored(&p.cloud)?,
+        status: stored(&p.status)?,
+        slug: p.slug,
+        name: p.name,
+    })
+}
+
+/// Partners by name, one page at a time.
+pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Page<PartnerSummary>> {
+    let (index, per_page) = page.normalized();
+    let paginator = partner::Entity::find().order_by_asc(partner::Column::Name).paginate(db, per_page);
+    let total = paginator.num_items().await.map_err(db_err("counting partners"))?;
+    let mut items = Vec::new();
+    for p in paginator.fetch_page(index).await.map_err(db_err("listing partners"))? {
+        items.push(summary(db, p).await?);
+    }
+    Ok(Page { items, page: index + 1, per_page, total })
+}
+
+/// One partner with accounts, contacts and products.
+pub async fn get(db: &impl ConnectionTrait, slug: &str) -> AppResult<Partner> {
+    let p = find_model(db, slug).await?;
+    let accounts = partner_account::Entity::find()
+        .filter(partner_account::Column::PartnerId.eq(p.id))
+        .order_by_asc(partner_account::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("listing partner accounts"))?
+        .into_iter()
+        .map(|a| PartnerAccount { id: a.id, label: a.label, account_id: a.account_id, notes: a.notes })
+        .collect();
+    let contacts = partner_contact::Entity::find()
+        .filter(partner_contact::Column::PartnerId.eq(p.id))
+        .order_by_asc(partner_contact::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("listing partner contacts"))?
+        .into_iter()
+        .map(|c| Ok(PartnerContact { id: c.id, role: stored(&c.role)?, name: c.name, email: c.email }))
+        .collect::<AppResult<Vec<_>>>()?;
+    let products = products::summaries_of_partner(db, &p).await?;
+    Ok(Partner {
+        id: p.id,
+        cloud: stored(&p.cloud)?,
+        status: stored(&p.status)?,
+        slug: p.slug,
+        name: p.name,
+        partner_docs_url: p.partner_docs_url,
+        partnership_doc_url: p.partnership_doc_url,
+        notes: p.notes,
+        accounts,
+        contacts,
+        products,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    })
+}
+
+fn slug_taken(err: sea_orm::DbErr, slug: &Slug) -> AppError {
+    if is_unique_violation(&err) {
+        AppError::conflict("slug", format!("the slug '{slug}' is already taken by another partner"))
+    } else {
+        AppError::internal("saving a partner", err)
+    }
+}
+
+/// Creates a partner.
+pub async fn create(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    input: &PartnerInput,
+) -> AppResult<Partner> {
+    let valid = parse(input)?;
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let model = partner::ActiveModel {
+        slug: Set(valid.slug.to_string()),
+        name: Set(valid.name),
+        cloud: Set(valid.cloud.as_str().to_owned()),
+        status: Set(valid.status.as_str().to_owned()),
+        partner_docs_url: Set(valid.partner_docs_url),
+        partnership_doc_url: Set(valid.partnership_doc_url),
+        notes: Set(valid.notes),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| slug_taken(e, &valid.slug))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "create",
+            object_type: "partner",
+            object_id: model.slug.clone(),
+            summary: format!("created partner {}", model.name),
+            before: None,
+            after: snapshot(&model),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a partner"))?;
+    get(db, &valid.slug.to_string()).await
+}
+
+/// Replaces a partner's own fields (the slug may change).
+pub async fn update(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    slug: &str,
+    input: &PartnerInput,
+) -> AppResult<Partner> {
+    let valid = parse(input)?;
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let before = find_model(&txn, slug).await?;
+    let mut active: partner::ActiveModel = before.clone().into();
+    active.slug = Set(valid.slug.to_string());
+    active.name = Set(valid.name);
+    active.cloud = Set(valid.cloud.as_str().to_owned());
+    active.status = Set(valid.status.as_str().to_owned());
+    active.partner_docs_url = Set(valid.partner_docs_url);
+    active.partnership_doc_url = Set(valid.partnership_doc_url);
+    active.notes = Set(valid.notes);
+    active.updated_at = Set(now);
+    let after = active.update(&txn).await.map_err(|e| slug_taken(e, &valid.slug))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "update",
+            object_type: "partner",
+            object_id: after.slug.clone(),
+            summary: format!("updated partner {}", after.name),
+            before: snapshot(&before),
+            after: snapshot(&after),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a partner"))?;
+    get(db, &after.slug).await
+}
+
+/// Adds an account the partner's cloud knows GitLab by.
+pub async fn add_account(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    slug: &str,
+    input: &PartnerAccountInput,
+) -> AppResult<Partner> {
+    let mut v = Validator::new();
+    let label = v.check("label", required_text(&input.label, 120));
+    let account_id = v.check("account_id", required_text(&input.account_id, 120));
+    let (label, account_id) = v.finish(|| Some((label?, account_id?)))?;
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let p = find_model(&txn, slug).await?;
+    let model = partner_account::ActiveModel {
+        partner_id: Set(p.id),
+        label: Set(label),
+        account_id: Set(account_id),
+        notes: Set(input.notes.trim().to_owned()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(db_err("adding a partner account"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "add_account",
+            object_type: "partner",
+            object_id: p.slug.clone(),
+            summary: format!("added account {} ({}) to {}", model.label, model.account_id, p.name),
+            before: None,
+            after: snapshot(&model),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a partner account"))?;
+    get(db, slug).await
+}
+
+/// Adds a contact person at the partner.
+pub async fn add_contact(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    slug: &str,
+    input: &PartnerContactInput,
+) -> AppResult<Partner> {
+    let mut v = Validator::new();
+    let role = v.check("role", input.role.parse::<ContactRole>());
+    let name = v.check("name", required_text(&input.name, 120));
+    let email = v.check("email", parse_email(&input.email));
+    let (role, name, email) = v.finish(|| Some((role?, name?, email?)))?;
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let p = find_model(&txn, slug).await?;
+    let model = partner_contact::ActiveModel {
+        partner_id: Set(p.id),
+        role: Set(role.as_str().to_owned()),
+        name: Set(name),
+        email: Set(email),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(db_err("adding a partner contact"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "add_contact",
+            object_type: "partner",
+            object_id: p.slug.clone(),
+            summary: format!("added {} contact {} to {}", role.label().to_lowercase(), model.name, p.name),
+            before: None,
+            after: snapshot(&model),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a partner contact"))?;
+    get(db, slug).await
+}
+
+fn parse_email(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    let valid = v.len() <= 254
+        && !v.contains(char::is_whitespace)
+        && v.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+    if valid { Ok(v.to_owned()) } else { Err(format!("'{v}' is not an email address")) }
+}

@@ -1,0 +1,420 @@
+//! Products a partner offers: edition and tier, how the image is built (architectures,
+//! base image, regions) and whether it sits behind a marketplace listing.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionSession, TransactionTrait,
+};
+
+use super::{
+    audit::{self, Change, snapshot},
+    db_err,
+    entities::{partner, product, product_architecture},
+    is_unique_violation, partners, stored,
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult, Validator, required_text},
+};
+
+struct ValidProduct {
+    partner: partner::Model,
+    slug: Slug,
+    name: String,
+    edition: Edition,
+    visibility: Visibility,
+    architectures: Vec<(Arch, String, String, String)>,
+    base_image_owner: String,
+    base_image_name_pattern: String,
+    build_region: String,
+    target_regions: Vec<String>,
+    license_required: bool,
+    listing_entity_name: Option<String>,
+    listing_entity_id: Option<String>,
+    maintenance_mode: MaintenanceMode,
+    root_volume_gb: i32,
+    description: String,
+}
+
+fn instance_type(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    let valid = v.split_once('.').is_some_and(|(family, size)| {
+        !family.is_empty() && !size.is_empty() && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    });
+    if valid && v.len() <= 40 { Ok(v.to_owned()) } else { Err(format!("'{v}' is not an instance type such as m3.medium")) }
+}
+
+fn optional(value: &str) -> Option<String> {
+    let v = value.trim();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+async fn parse(db: &impl ConnectionTrait, input: &ProductInput) -> AppResult<ValidProduct> {
+    let mut v = Validator::new();
+    let partner = match partners::find_model(db, input.partner.trim()).await {
+        Ok(p) => Some(p),
+        Err(e) if e.code == crate::error::ErrorCode::NotFound => {
+            v.add("partner", format!("no partner with the slug '{}'", input.partner.trim()));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let cloud = partner.as_ref().map(|p| stored::<Cloud>(&p.cloud)).transpose()?.unwrap_or(Cloud::Other);
+    let slug = v.check("slug", Slug::parse(&input.slug));
+    let name = v.check("name", required_text(&input.name, 120));
+    let edition = v.check("edition", input.edition.parse::<Edition>());
+    let visibility = v.check("visibility", input.visibility.parse::<Visibility>());
+    let maintenance_mode = v.check("maintenance_mode", input.maintenance_mode.parse::<MaintenanceMode>());
+
+    let mut architectures = Vec::new();
+    let mut seen = BTreeSet::new();
+    if input.architectures.is_empty() {
+        v.add("architectures", "name at least one architecture");
+    }
+    for (i, a) in input.architectures.iter().enumerate() {
+        let field = |f: &str| format!("architectures[{i}].{f}");
+        let arch = v.check(&field("arch"), a.arch.parse::<Arch>());
+        let itype = v.check(&field("builder_instance_type"), instance_type(&a.builder_instance_type));
+        let template = v.check(
+            &field("image_name_template"),
+            required_text(&a.image_name_template, 200).and_then(|t| {
+                if t.contains("{version}") { Ok(t) } else { Err("must contain {version}, e.g. 'GitLab CE {version}'".into()) }
+            }),
+        );
+        let type_tag = v.check(&field("type_tag"), required_text(&a.type_tag, 200));
+        if let Some(arch) = arch
+            && !seen.insert(arch)
+        {
+            v.add(&field("arch"), format!("{arch} is listed twice"));
+        }
+        if let (Some(arch), Some(itype), Some(template), Some(type_tag)) = (arch, itype, template, type_tag) {
+            architectures.push((arch, itype, template, type_tag));
+        }
+    }
+
+    let base_image_owner = v.check("base_image_owner", required_text(&input.base_image_owner, 64));
+    let base_image_name_pattern = v.check("base_image_name_pattern", required_text(&input.base_image_name_pattern, 255));
+    let build_region = v.check("build_region", cloud.parse_region(&input.build_region));
+    let mut target_regions = Vec::new();
+    for (i, r) in input.target_regions.iter().enumerate() {
+        if let Some(region) = v.check(&format!("target_regions[{i}]"), cloud.parse_region(r))
+            && !target_regions.contains(&region)
+        {
+            target_regions.push(region);
+        }
+    }
+    if let Some(build) = &build_region
+        && !target_regions.contains(build)
+    {
+        target_regions.insert(0, build.clone());
+    }
+    let listing_entity_name = optional(&input.listing_entity_name);
+    if visibility == Some(Visibility::Private) && listing_entity_name.is_none() {
+        v.add("listing_entity_name", "a private licensed image needs the marketplace listing it backs");
+    }
+    let root_volume_gb = v.check(
+        "root_volume_gb",
+        if (8..=2048).contains(&input.root_volume_gb) { Ok(input.root_volume_gb) } else { Err("must be between 8 and 2048 GB".into()) },
+    );
+    v.finish(|| {
+        Some(ValidProduct {
+            partner: partner?,
+            slug: slug?,
+            name: name?,
+            edition: edition?,
+            visibility: visibility?,
+            architectures,
+            base_image_owner: base_image_owner?,
+            base_image_name_pattern: base_image_name_pattern?,
+            build_region: build_region?,
+            target_regions,
+            license_required: input.license_required,
+            listing_entity_name,
+            listing_entity_id: optional(&input.listing_entity_id),
+            maintenance_mode: maintenance_mode?,
+            root_volume_gb: root_volume_gb?,
+            description: input.description.trim().to_owned(),
+        })
+    })
+}
+
+pub(crate) async fn find_model(db: &impl ConnectionTrait, partner_slug: &str, slug: &str) -> AppResult<(partner::Model, product::Model)> {
+    let p = partners::find_model(db, partner_slug).await?;
+    let model = product::Entity::find()
+        .filter(product::Column::PartnerId.eq(p.id))
+        .filter(product::Column::Slug.eq(slug))
+        .one(db)
+        .await
+        .map_err(db_err("finding a product"))?
+        .ok_or_else(|| AppError::not_found(format!("product '{slug}' of partner '{partner_slug}'")))?;
+    Ok((p, model))
+}
+
+pub(crate) async fn architectures_of(db: &impl ConnectionTrait, product_id: i32) -> AppResult<Vec<ProductArchitecture>> {
+    product_architecture::Entity::find()
+        .filter(product_architecture::Column::ProductId.eq(product_id))
+        .order_by_asc(product_architecture::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("loading architectures"))?
+        .into_iter()
+        .map(|a| {
+            Ok(ProductArchitecture {
+                arch: stored(&a.arch)?,
+                builder_instance_type: a.builder_instance_type,
+                image_name_template: a.image_name_template,
+                type_tag: a.type_tag,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn summary(db: &impl ConnectionTrait, partner: &partner::Model, p: product::Model) -> AppResult<ProductSummary> {
+    Ok(ProductSummary {
+        id: p.id,
+        partner_slug: partner.slug.clone(),
+        partner_name: partner.name.clone(),
+        architectures: architectures_of(db, p.id).await?.into_iter().map(|a| a.arch).collect(),
+        edition: stored(&p.edition)?,
+        visibility: stored(&p.visibility)?,
+        maintenance_mode: stored(&p.maintenance_mode)?,
+        slug: p.slug,
+        name: p.name,
+    })
+}
+
+pub(crate) async fn summaries_of_partner(db: &impl ConnectionTrait, partner: &partner::Model) -> AppResult<Vec<ProductSummary>> {
+    let rows = product::Entity::find()
+        .filter(product::Column::PartnerId.eq(partner.id))
+        .order_by_asc(product::Column::Name)
+        .all(db)
+        .await
+        .map_err(db_err("listing products"))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for p in rows {
+        out.push(summary(db, partner, p).await?);
+    }
+    Ok(out)
+}
+
+/// Products of every partner (or one), by partner then name.
+pub async fn list(db: &impl ConnectionTrait, partner_slug: Option<&str>, page: PageRequest) -> AppResult<Page<ProductSummary>> {
+    let (index, per_page) = page.normalized();
+    let mut query = product::Entity::find().order_by_asc(product::Column::PartnerId).order_by_asc(product::Column::Name);
+    if let Some(slug) = partner_slug {
+        let p = partners::find_model(db, slug).await?;
+        query = query.filter(product::Column::PartnerId.eq(p.id));
+    }
+    let paginator = query.paginate(db, per_page);
+    let total = paginator.num_items().await.map_err(db_err("counting products"))?;
+    let rows = paginator.fetch_page(index).await.map_err(db_err("listing products"))?;
+    let mut items = Vec::with_capacity(rows.len());
+    for p in rows {
+        let partner = partner::Entity::find_by_id(p.partner_id)
+            .one(db)
+            .await
+            .map_err(db_err("finding a partner"))?
+            .ok_or_else(|| AppError::internal("product without partner", p.id))?;
+        items.push(summary(db, &partner, p).await?);
+    }
+    Ok(Page { items, page: index + 1, per_page, total })
+}
+
+pub(crate) fn to_dto(partner: &partner::Model, p: product::Model, architectures: Vec<ProductArchitecture>) -> AppResult<Product> {
+    Ok(Product {
+        id: p.id,
+        partner_slug: partner.slug.clone(),
+        partner_name: partner.name.clone(),
+        cloud: stored(&partner.cloud)?,
+        edition: stored(&p.edition)?,
+        visibility: stored(&p.visibility)?,
+        maintenance_mode: stored(&p.maintenance_mode)?,
+        target_regions: serde_json::from_str(&p.target_regions).map_err(|e| AppError::internal("reading target regions", e))?,
+        architectures,
+        slug: p.slug,
+        name: p.name,
+        base_image_owner: p.base_image_owner,
+        base_image_name_pattern: p.base_image_name_pattern,
+        build_region: p.build_region,
+        license_required: p.license_required,
+        listing_entity_name: p.listing_entity_name,
+        listing_entity_id: p.listing_entity_id,
+        root_volume_gb: p.root_volume_gb,
+        description: p.description,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    })
+}
+
+pub async fn get(db: &impl ConnectionTrait, partner_slug: &str, slug: &str) -> AppResult<Product> {
+    let (partner, p) = find_model(db, partner_slug, slug).await?;
+    let architectures = architectures_of(db, p.id).await?;
+    to_dto(&partner, p, architectures)
+}
+
+fn slug_taken(err: sea_orm::DbErr, partner: &partner::Model, slug: &Slug) -> AppError {
+    if is_unique_violation(&err) {
+        AppError::conflict("slug", format!("{} already has a product with the slug '{slug}'", partner.name))
+    } else {
+        AppError::internal("saving a product", err)
+    }
+}
+
+async fn write_architectures(db: &impl ConnectionTrait, product_id: i32, archs: &[(Arch, String, String, String)]) -> AppResult<()> {
+    product_architecture::Entity::delete_many()
+        .filter(product_architecture::Column::ProductId.eq(product_id))
+        .exec(db)
+        .await
+        .map_err(db_err("replacing architectures"))?;
+    for (arch, itype, template, type_tag) in archs {
+        product_architecture::ActiveModel {
+            product_id: Set(product_id),
+            arch: Set(arch.as_str().to_owned()),
+            builder_instance_type: Set(itype.clone()),
+            image_name_template: Set(template.clone()),
+            type_tag: Set(type_tag.clone()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .map_err(db_err("saving an architecture"))?;
+    }
+    Ok(())
+}
+
+fn apply(active: &mut product::ActiveModel, v: &ValidProduct, now: DateTime<Utc>) -> AppResult<()> {
+    active.partner_id = Set(v.partner.id);
+    active.slug = Set(v.slug.to_string());
+    active.name = Set(v.name.clone());
+    active.edition = Set(v.edition.as_str().to_owned());
+    active.visibility = Set(v.visibility.as_str().to_owned());
+    active.base_image_owner = Set(v.base_image_owner.clone());
+    active.base_image_name_pattern = Set(v.base_image_name_pattern.clone());
+    active.build_region = Set(v.build_region.clone());
+    active.target_regions =
+        Set(serde_json::to_string(&v.target_regions).map_err(|e| AppError::internal("writing target regions", e))?);
+    active.license_required = Set(v.license_required);
+    active.listing_entity_name = Set(v.listing_entity_name.clone());
+    active.listing_entity_id = Set(v.listing_entity_id.clone());
+    active.maintenance_mode = Set(v.maintenance_mode.as_str().to_owned());
+    active.root_volume_gb = Set(v.root_volume_gb);
+    active.description = Set(v.description.clone());
+    active.updated_at = Set(now);
+    Ok(())
+}
+
+pub async fn create(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    input: &ProductInput,
+) -> AppResult<Product> {
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let valid = parse(&txn, input).await?;
+    let mut active = product::ActiveModel { created_at: Set(now), ..Default::default() };
+    apply(&mut active, &valid, now)?;
+    let model = active.insert(&txn).await.map_err(|e| slug_taken(e, &valid.partner, &valid.slug))?;
+    write_architectures(&txn, model.id, &valid.architectures).await?;
+    let archs = architectures_of(&txn, model.id).await?;
+    let dto = to_dto(&valid.partner, model, archs)?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "create",
+            object_type: "product",
+            object_id: format!("{}/{}", dto.partner_slug, dto.slug),
+            summary: format!("created product {} for {}", dto.name, dto.partner_name),
+            before: None,
+            after: snapshot(&dto),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a product"))?;
+    Ok(dto)
+}
+
+pub async fn update(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    partner_slug: &str,
+    slug: &str,
+    input: &ProductInput,
+) -> AppResult<Product> {
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let before = {
+        let (partner, model) = find_model(&txn, partner_slug, slug).await?;
+        let archs = architectures_of(&txn, model.id).await?;
+        to_dto(&partner, model, archs)?
+    };
+    let valid = parse(&txn, input).await?;
+    let model = product::Entity::find_by_id(before.id)
+        .one(&txn)
+        .await
+        .map_err(db_err("finding a product"))?
+        .ok_or_else(|| AppError::not_found(format!("product '{slug}'")))?;
+    let mut active: product::ActiveModel = model.into();
+    apply(&mut active, &valid, now)?;
+    let model = active.update(&txn).await.map_err(|e| slug_taken(e, &valid.partner, &valid.slug))?;
+    write_architectures(&txn, model.id, &valid.architectures).await?;
+    let archs = architectures_of(&txn, model.id).await?;
+    let after = to_dto(&valid.partner, model, archs)?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "update",
+            object_type: "product",
+            object_id: format!("{}/{}", after.partner_slug, after.slug),
+            summary: format!("updated product {} of {}", after.name, after.partner_name),
+            before: snapshot(&before),
+            after: snapshot(&after),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a product"))?;
+    Ok(after)
+}
+
+/// Renders an image name from its template: `GitLab CE {version} (ARM64)` → `GitLab CE 17.5.1 (ARM64)`.
+pub fn render_image_name(template: &str, version: &Version) -> String {
+    template.replace("{version}", &version.to_string())
+}
+
+/// The form's starting point for a product of this partner.
+pub fn input_for(product: &Product) -> ProductInput {
+    ProductInput {
+        partner: product.partner_slug.clone(),
+        slug: product.slug.clone(),
+        name: product.name.clone(),
+        edition: product.edition.as_str().to_owned(),
+        visibility: product.visibility.as_str().to_owned(),
+        architectures: product
+            .architectures
+            .iter()
+            .map(|a| ProductArchitectureInput {
+                arch: a.arch.as_str().to_owned(),
+                builder_instance_type: a.builder_instance_type.clone(),
+                image_name_template: a.image_name_template.clone(),
+                type_tag: a.type_tag.clone(),
+            })
+            .collect(),
+        base_image_owner: product.base_image_owner.clone(),
+        base_image_name_pattern: product.base_image_name_pattern.clone(),
+        build_region: product.build_region.clone(),
+        target_regions: product.target_regions.clone(),
+        license_required: product.license_required,
+        listing_entity_name: product.listing_entity_name.clone().unwrap_or_default(),
+        listing_entity_id: product.listing_entity_id.clone().unwrap_or_default(),
+        maintenance_mode: product.maintenance_mode.as_str().to_owned(),
+        root_volume_gb: product.root_volume_gb,
+        description: product.description.clone(),
+    }
+}

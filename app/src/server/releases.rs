@@ -1,0 +1,190 @@
+//! GitLab releases: the version, when it shipped, and why. Which one is the latest stable
+//! release is derived from the versions, never typed in.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionSession,
+    TransactionTrait, sea_query::Expr,
+};
+
+use super::{
+    audit::{self, Change, snapshot},
+    db_err,
+    entities::{image_version, release},
+    is_unique_violation, stored,
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult, Validator},
+};
+
+/// Newest first: by number, a release after its pre-releases.
+fn newest_first<Q: QueryOrder>(q: Q) -> Q {
+    q.order_by_desc(release::Column::Major)
+        .order_by_desc(release::Column::Minor)
+        .order_by_desc(release::Column::Patch)
+        .order_by_desc(Expr::cust("CASE WHEN pre IS NULL THEN 1 ELSE 0 END"))
+        .order_by_desc(release::Column::Id)
+}
+
+/// The newest release without a pre-release part.
+pub async fn latest_stable(db: &impl ConnectionTrait) -> AppResult<Option<release::Model>> {
+    newest_first(release::Entity::find().filter(release::Column::Pre.is_null()))
+        .one(db)
+        .await
+        .map_err(db_err("finding the latest release"))
+}
+
+async fn image_count(db: &impl ConnectionTrait, release_id: i32) -> AppResult<u64> {
+    image_version::Entity::find()
+        .filter(image_version::Column::ReleaseId.eq(release_id))
+        .count(db)
+        .await
+        .map_err(db_err("counting image versions"))
+}
+
+pub(crate) async fn to_dto(db: &impl ConnectionTrait, r: release::Model, latest_id: Option<i32>) -> AppResult<Release> {
+    Ok(Release {
+        id: r.id,
+        latest_stable: Some(r.id) == latest_id,
+        image_count: image_count(db, r.id).await?,
+        kind: stored(&r.kind)?,
+        version: r.version,
+        released_on: r.released_on,
+    })
+}
+
+pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Page<Release>> {
+    let (index, per_page) = page.normalized();
+    let latest = latest_stable(db).await?.map(|r| r.id);
+    let paginator = newest_first(release::Entity::find()).paginate(db, per_page);
+    let total = paginator.num_items().await.map_err(db_err("counting releases"))?;
+    let mut items = Vec::new();
+    for r in paginator.fetch_page(index).await.map_err(db_err("listing releases"))? {
+        items.push(to_dto(db, r, latest).await?);
+    }
+    Ok(Page { items, page: index + 1, per_page, total })
+}
+
+/// A release by version, or the newest stable one for `latest`.
+pub(crate) async fn find_model(db: &impl ConnectionTrait, version: &str) -> AppResult<release::Model> {
+    if version.trim() == "latest" {
+        return latest_stable(db).await?.ok_or_else(|| AppError::not_found("a stable release"));
+    }
+    let parsed = Version::parse(version).map_err(|m| AppError {
+        fields: vec![crate::error::FieldError { field: "release".into(), message: m.clone() }],
+        ..AppError::new(crate::error::ErrorCode::ValidationFailed, m)
+    })?;
+    release::Entity::find()
+        .filter(release::Column::Version.eq(parsed.to_string()))
+        .one(db)
+        .await
+        .map_err(db_err("finding a release"))?
+        .ok_or_else(|| AppError::not_found(format!("release {parsed}")))
+}
+
+pub async fn get(db: &impl ConnectionTrait, version: &str) -> AppResult<Release> {
+    let r = find_model(db, version).await?;
+    let latest = latest_stable(db).await?.map(|r| r.id);
+    to_dto(db, r, latest).await
+}
+
+fn parse(input: &ReleaseInput) -> AppResult<(Version, NaiveDate, ReleaseKind)> {
+    let mut v = Validator::new();
+    let version = v.check("version", Version::parse(&input.version));
+    let date = v.check(
+        "released_on",
+        NaiveDate::parse_from_str(input.released_on.trim(), "%Y-%m-%d")
+            .map_err(|_| format!("'{}' is not a date: expected YYYY-MM-DD", input.released_on.trim())),
+    );
+    let kind = v.check("kind", input.kind.parse::<ReleaseKind>());
+    v.finish(|| Some((version?, date?, kind?)))
+}
+
+pub async fn create(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    input: &ReleaseInput,
+) -> AppResult<Release> {
+    let (version, released_on, kind) = parse(input)?;
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let model = release::ActiveModel {
+        version: Set(version.to_string()),
+        major: Set(i32::try_from(version.major).map_err(|_| AppError::bad_request("major version too large"))?),
+        minor: Set(i32::try_from(version.minor).map_err(|_| AppError::bad_request("minor version too large"))?),
+        patch: Set(i32::try_from(version.patch).map_err(|_| AppError::bad_request("patch version too large"))?),
+        pre: Set(version.pre.clone()),
+        released_on: Set(released_on),
+        kind: Set(kind.as_str().to_owned()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::conflict("version", format!("release {version} is already in the catalogue"))
+        } else {
+            AppError::internal("saving a release", e)
+        }
+    })?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "create",
+            object_type: "release",
+            object_id: model.version.clone(),
+            summary: format!("recorded {} release {}", kind.label().to_lowercase(), model.version),
+            before: None,
+            after: snapshot(&model),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a release"))?;
+    get(db, &version.to_string()).await
+}
+
+/// Changes a release's date or kind; the version itself is its identity.
+pub async fn update(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    version: &str,
+    input: &ReleaseInput,
+) -> AppResult<Release> {
+    let (parsed, released_on, kind) = parse(input)?;
+    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let before = find_model(&txn, version).await?;
+    if parsed.to_string() != before.version {
+        return Err(AppError::conflict("version", "a release's version cannot change; record a new release instead"));
+    }
+    let mut active: release::ActiveModel = before.clone().into();
+    active.released_on = Set(released_on);
+    active.kind = Set(kind.as_str().to_owned());
+    let after = active.update(&txn).await.map_err(db_err("updating a release"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "update",
+            object_type: "release",
+            object_id: after.version.clone(),
+            summary: format!("updated release {}", after.version),
+            before: snapshot(&before),
+            after: snapshot(&after),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a release"))?;
+    get(db, &after.version).await
+}
+
+/// The newest `n` releases, newest first (for matrices and pickers).
+pub async fn newest(db: &impl ConnectionTrait, n: u64) -> AppResult<Vec<release::Model>> {
+    newest_first(release::Entity::find()).limit(n).all(db).await.map_err(db_err("listing releases"))
+}

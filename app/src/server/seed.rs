@@ -1,0 +1,364 @@
+//! The seeded catalogue: GitLab's real cloud partners, products and listings (from the
+//! release tooling: names, tags, regions, builder types, base image filter), development
+//! users, and — for the simulated cloud only — a few past releases with their images so
+//! no page starts empty. Every part is idempotent: it only adds what is missing.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
+use sha2::{Digest, Sha256};
+
+use super::{entities::partner, images, listings, partners, products, releases, users};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult, ErrorCode},
+};
+
+/// Canonical's AWS account, owner of the Ubuntu base images.
+pub const CANONICAL_OWNER: &str = "099720109477";
+/// The AWS account GitLab's community images are published from.
+pub const GITLAB_AWS_ACCOUNT: &str = "782774275127";
+/// Ubuntu 24.04 server images, per architecture.
+pub const UBUNTU_NOBLE_PATTERN: &str = "ubuntu/images/*ubuntu-noble-24.04-{arch}-server-*";
+/// Where images are built.
+pub const BUILD_REGION: &str = "us-east-1";
+/// Every region a GitLab AWS image is in: the build region and the 18 it is copied to.
+pub const GITLAB_AWS_REGIONS: [&str; 19] = [
+    "us-east-1", "af-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-southeast-1",
+    "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-north-1", "eu-south-1", "eu-west-1", "eu-west-2", "eu-west-3",
+    "sa-east-1", "us-east-2", "us-west-1", "us-west-2",
+];
+
+/// Development users, one per team, offered by the development sign-in.
+pub const DEV_USERS: &[(&str, &str, &[Role])] = &[
+    ("priya", "Priya Patel", &[Role::Partnerships]),
+    ("oskar", "Oskar Novak", &[Role::Omnibus]),
+    ("maya", "Maya Chen", &[Role::Marketing]),
+    ("alex", "Alex Rivera", &[Role::Admin]),
+    ("vic", "Vic Viewer", &[Role::Viewer]),
+];
+
+/// What a seed run added.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SeedReport {
+    pub users: usize,
+    pub partners: usize,
+    pub releases: usize,
+    pub image_versions: usize,
+}
+
+/// The portal itself, as the author of what it seeds. It cannot sign in.
+async fn system_actor(db: &(impl ConnectionTrait + TransactionTrait), now: DateTime<Utc>) -> AppResult<CurrentUser> {
+    let user = users::upsert(db, now, "portal", "Partner Image Portal", "portal@gitlab.example.com", &[Role::Admin]).await?;
+    users::set_blocked(db, &user.username, true).await?;
+    Ok(user)
+}
+
+/// Creates the development users (or refreshes their roles).
+pub async fn dev_users(db: &(impl ConnectionTrait + TransactionTrait), now: DateTime<Utc>) -> AppResult<usize> {
+    for (username, name, roles) in DEV_USERS {
+        users::upsert(db, now, username, name, &format!("{username}@gitlab.example.com"), roles).await?;
+    }
+    Ok(DEV_USERS.len())
+}
+
+fn arch_input(arch: Arch, template: &str, type_tag: &str) -> ProductArchitectureInput {
+    ProductArchitectureInput {
+        arch: arch.as_str().into(),
+        builder_instance_type: match arch {
+            Arch::Amd64 => "m3.medium",
+            Arch::Arm64 => "m6g.medium",
+        }
+        .into(),
+        image_name_template: template.into(),
+        type_tag: type_tag.into(),
+    }
+}
+
+fn aws_product(slug: &str, name: &str, edition: Edition, archs: Vec<ProductArchitectureInput>, listing: Option<&str>, description: &str) -> ProductInput {
+    let private = listing.is_some();
+    ProductInput {
+        partner: "aws".into(),
+        slug: slug.into(),
+        name: name.into(),
+        edition: edition.as_str().into(),
+        visibility: if private { Visibility::Private } else { Visibility::Public }.as_str().into(),
+        architectures: archs,
+        base_image_owner: CANONICAL_OWNER.into(),
+        base_image_name_pattern: UBUNTU_NOBLE_PATTERN.into(),
+        build_region: BUILD_REGION.into(),
+        target_regions: GITLAB_AWS_REGIONS.iter().map(|r| (*r).to_owned()).collect(),
+        license_required: private,
+        listing_entity_name: listing.unwrap_or_default().into(),
+        listing_entity_id: String::new(),
+        maintenance_mode: MaintenanceMode::Image.as_str().into(),
+        root_volume_gb: 20,
+        description: description.into(),
+    }
+}
+
+/// The real catalogue: AWS with its six image types, the two Marketplace listings, Azure and
+/// Google Cloud. Adds only what is missing.
+pub async fn catalogue(db: &(impl ConnectionTrait + TransactionTrait), now: DateTime<Utc>) -> AppResult<usize> {
+    let actor = system_actor(db, now).await?;
+    let mut added = 0;
+    let partners_to_seed = [
+        PartnerInput {
+            slug: "aws".into(),
+            name: "Amazon Web Services".into(),
+            cloud: Cloud::Aws.as_str().into(),
+            status: PartnerStatus::Live.as_str().into(),
+            partner_docs_url: "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/AMIs.html".into(),
+            partnership_doc_url: String::new(),
+            notes: "Community AMIs (CE and EE, amd64 and arm64) are public; EE Premium and Ultimate are private AMIs backing the AWS Marketplace listings. Built in the release tag pipeline.".into(),
+        },
+        PartnerInput {
+            slug: "azure".into(),
+            name: "Microsoft Azure".into(),
+            cloud: Cloud::Azure.as_str().into(),
+            status: PartnerStatus::Live.as_str().into(),
+            partner_docs_url: "https://learn.microsoft.com/en-us/partner-center/marketplace-offers/marketplace-virtual-machines".into(),
+            partnership_doc_url: String::new(),
+            notes: "Images are maintained by hand through the publisher portal.".into(),
+        },
+        PartnerInput {
+            slug: "google-cloud".into(),
+            name: "Google Cloud".into(),
+            cloud: Cloud::Gcp.as_str().into(),
+            status: PartnerStatus::Prospect.as_str().into(),
+            partner_docs_url: "https://cloud.google.com/marketplace/docs/partners".into(),
+            partnership_doc_url: String::new(),
+            notes: String::new(),
+        },
+    ];
+    for input in &partners_to_seed {
+        match partners::create(db, &actor, now, input).await {
+            Ok(_) => added += 1,
+            Err(e) if e.code == ErrorCode::Conflict => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let aws = partners::get(db, "aws").await?;
+    if aws.accounts.is_empty() {
+        partners::add_account(
+            db,
+            &actor,
+            now,
+            "aws",
+            &PartnerAccountInput {
+                label: "Community AMI publisher".into(),
+                account_id: GITLAB_AWS_ACCOUNT.into(),
+                notes: "Owner of the public GitLab CE and EE AMIs.".into(),
+            },
+        )
+        .await?;
+    }
+    if aws.contacts.is_empty() {
+        for (role, name, email) in [
+            (ContactRole::Technical, "AWS Marketplace Seller Operations", "aws-marketplace-seller-ops@amazon.com"),
+            (ContactRole::Partnership, "AWS Marketplace seller support", "aws-marketplace-sellers@amazon.com"),
+        ] {
+            partners::add_contact(
+                db,
+                &actor,
+                now,
+                "aws",
+                &PartnerContactInput { role: role.as_str().into(), name: name.into(), email: email.into() },
+            )
+            .await?;
+        }
+    }
+    let aws_products = [
+        aws_product(
+            "gitlab-ce",
+            "GitLab CE",
+            Edition::Ce,
+            vec![
+                arch_input(Arch::Amd64, "GitLab CE {version}", "GitLab Community Edition"),
+                arch_input(Arch::Arm64, "GitLab CE {version} (ARM64)", "GitLab Community Edition (ARM64)"),
+            ],
+            None,
+            "Public community AMI of GitLab Community Edition.",
+        ),
+        aws_product(
+            "gitlab-ee",
+            "GitLab EE",
+            Edition::Ee,
+            vec![
+                arch_input(Arch::Amd64, "GitLab EE {version}", "GitLab Enterprise Edition"),
+                arch_input(Arch::Arm64, "GitLab EE {version} (ARM64)", "GitLab Enterprise Edition (ARM64)"),
+            ],
+            None,
+            "Public community AMI of GitLab Enterprise Edition, unlicensed.",
+        ),
+        aws_product(
+            "gitlab-ee-premium",
+            "GitLab EE Premium",
+            Edition::EePremium,
+            vec![arch_input(Arch::Amd64, "GitLab EE {version} Premium", "GitLab Enterprise Edition Premium")],
+            Some("GitLab Premium"),
+            "Private AMI with a 5-seat Premium license, backing the GitLab Premium Marketplace listing.",
+        ),
+        aws_product(
+            "gitlab-ee-ultimate",
+            "GitLab EE Ultimate",
+            Edition::EeUltimate,
+            vec![arch_input(Arch::Amd64, "GitLab EE {version} Ultimate", "GitLab Enterprise Edition Ultimate")],
+            Some("GitLab Ultimate"),
+            "Private AMI with a 5-seat Ultimate license, backing the GitLab Ultimate Marketplace listing.",
+        ),
+    ];
+    for input in &aws_products {
+        match products::create(db, &actor, now, input).await {
+            Ok(_) => added += 1,
+            Err(e) if e.code == ErrorCode::Conflict => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let azure = ProductInput {
+        partner: "azure".into(),
+        slug: "gitlab-ee".into(),
+        name: "GitLab EE".into(),
+        edition: Edition::Ee.as_str().into(),
+        visibility: Visibility::Public.as_str().into(),
+        architectures: vec![ProductArchitectureInput {
+            arch: Arch::Amd64.as_str().into(),
+            builder_instance_type: "standard.d2s-v5".into(),
+            image_name_template: "GitLab EE {version}".into(),
+            type_tag: "GitLab Enterprise Edition".into(),
+        }],
+        base_image_owner: "Canonical".into(),
+        base_image_name_pattern: "ubuntu-24_04-lts/server".into(),
+        build_region: "eastus".into(),
+        target_regions: vec!["eastus".into(), "westeurope".into()],
+        license_required: false,
+        listing_entity_name: String::new(),
+        listing_entity_id: String::new(),
+        maintenance_mode: MaintenanceMode::Image.as_str().into(),
+        root_volume_gb: 30,
+        description: "Azure Marketplace virtual machine offer, updated by hand.".into(),
+    };
+    match products::create(db, &actor, now, &azure).await {
+        Ok(_) => added += 1,
+        Err(e) if e.code == ErrorCode::Conflict => {}
+        Err(e) => return Err(e),
+    }
+    for (slug, title) in [
+        ("gitlab-ee-premium", "GitLab Premium Self-Managed and Duo Pro (license)"),
+        ("gitlab-ee-ultimate", "GitLab Ultimate Self-Managed and Duo Pro (license)"),
+    ] {
+        match listings::create(db, &actor, now, "aws", slug, title).await {
+            Ok(_) => added += 1,
+            Err(e) if e.code == ErrorCode::Conflict => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(added)
+}
+
+/// A stable, plausible image id for a seeded image: `ami-` and 17 hex digits.
+pub fn sample_image_id(name: &str, region: &str) -> String {
+    let digest = hex::encode(Sha256::digest(format!("{name}@{region}").as_bytes()));
+    format!("ami-{}", &digest[..17])
+}
+
+/// Past releases with their images, for the simulated cloud only.
+pub async fn history(db: &(impl ConnectionTrait + TransactionTrait), now: DateTime<Utc>) -> AppResult<(usize, usize)> {
+    let actor = system_actor(db, now).await?;
+    let history = [
+        ("17.3.7", "2024-11-12", ReleaseKind::Security),
+        ("17.4.2", "2024-10-09", ReleaseKind::Patch),
+        ("17.5.0", "2024-10-17", ReleaseKind::Regular),
+        ("17.5.1", "2024-10-23", ReleaseKind::Patch),
+        ("17.5.2", "2024-11-12", ReleaseKind::Security),
+        ("17.6.0", "2024-11-21", ReleaseKind::Regular),
+    ];
+    let (mut added_releases, mut added_images) = (0, 0);
+    for (version, date, kind) in history {
+        match releases::create(db, &actor, now, &ReleaseInput { version: version.into(), released_on: date.into(), kind: kind.as_str().into() }).await {
+            Ok(_) => added_releases += 1,
+            Err(e) if e.code == ErrorCode::Conflict => continue,
+            Err(e) => return Err(e),
+        }
+        let newest = version == "17.6.0";
+        let oldest = version == "17.3.7";
+        let parsed = Version::parse(version).map_err(|e| AppError::internal("seed version", e))?;
+        for slug in ["gitlab-ce", "gitlab-ee", "gitlab-ee-premium", "gitlab-ee-ultimate"] {
+            let product = products::get(db, "aws", slug).await?;
+            for arch in &product.architectures {
+                let name = products::render_image_name(&arch.image_name_template, &parsed);
+                // The newest release is mid-flight: Ultimate is still building in us-east-1.
+                let building = newest && slug == "gitlab-ee-ultimate";
+                let live_state = match product.visibility {
+                    Visibility::Public if oldest => RegionImageState::Deprecated,
+                    Visibility::Public => RegionImageState::Public,
+                    Visibility::Private => RegionImageState::Private,
+                };
+                let regions: Vec<ImageRegionInput> = if building {
+                    vec![ImageRegionInput { region: BUILD_REGION.into(), image_id: String::new(), state: RegionImageState::Pending.as_str().into() }]
+                } else {
+                    product
+                        .target_regions
+                        .iter()
+                        .map(|r| ImageRegionInput { region: r.clone(), image_id: sample_image_id(&name, r), state: live_state.as_str().into() })
+                        .collect()
+                };
+                images::record(
+                    db,
+                    &actor,
+                    now,
+                    &ImageVersionInput {
+                        partner: "aws".into(),
+                        product: slug.into(),
+                        version: version.into(),
+                        arch: arch.arch.as_str().into(),
+                        state: if building { ImageState::Building } else { ImageState::Available }.as_str().into(),
+                        regions,
+                    },
+                )
+                .await?;
+                added_images += 1;
+            }
+        }
+        // Marketplace versions of the licensed listings for every stable release but the newest.
+        if !newest {
+            let published = listings::list(db, PageRequest { page: Some(1), per_page: Some(100) }).await?;
+            for listing in published.items {
+                let title = format!("{} {} Release", listing.entity_name, version);
+                let delivery = format!("do-{}", &hex::encode(Sha256::digest(title.as_bytes()))[..12]);
+                listings::record_version(
+                    db,
+                    Some(&actor),
+                    now,
+                    listing.id,
+                    Some(version),
+                    &title,
+                    Some(&delivery),
+                    if oldest { ListingVersionVisibility::Restricted } else { ListingVersionVisibility::Public },
+                )
+                .await?;
+            }
+        }
+    }
+    Ok((added_releases, added_images))
+}
+
+/// Whether the catalogue is empty (no partners yet).
+pub async fn is_empty(db: &impl ConnectionTrait) -> AppResult<bool> {
+    Ok(partner::Entity::find().count(db).await.map_err(super::db_err("counting partners"))? == 0)
+}
+
+/// Seeds what the configuration asks for; safe to run again.
+pub async fn run(db: &(impl ConnectionTrait + TransactionTrait), now: DateTime<Utc>, with_dev_users: bool, with_history: bool) -> AppResult<SeedReport> {
+    let mut report = SeedReport::default();
+    if with_dev_users {
+        report.users = dev_users(db, now).await?;
+    }
+    report.partners = catalogue(db, now).await?;
+    if with_history {
+        let (r, i) = history(db, now).await?;
+        report.releases = r;
+        report.image_versions = i;
+    }
+    Ok(report)
+}

@@ -1,0 +1,16 @@
+//! Database schema of the Partner Image Portal, as ordered sea-orm migrations that run
+//! unchanged on SQLite (the embedded default) and PostgreSQL (production).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_catalogue;
+
+/// Every migration, oldest first. The server applies pending ones at start.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_catalogue::Migration)]
+    }
+}

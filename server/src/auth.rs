@@ -1,0 +1,141 @@
+//! Sessions and sign-in. Every request passes through [`session_layer`], which turns the
+//! session cookie into the [`CurrentUser`] in the request's extensions. Pages without a
+//! user are sent to the sign-in page; API calls get 401 from their extractor.
+
+use axum::{
+    Form,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, header},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use app::{
+    domain::CurrentUser,
+    error::{AppError, AppResult},
+    server::{AppState, users},
+};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "portal_session";
+
+/// Reads one cookie from the request headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn session_cookie(token: &str, secure: bool, max_age_secs: i64) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("portal_session=; Path=/; Max-Age=0"))
+}
+
+/// Paths anyone may reach without signing in.
+fn is_public(path: &str) -> bool {
+    path == "/sign-in"
+        || path.starts_with("/auth/")
+        || path.starts_with("/pkg/")
+        || path.starts_with("/-/")
+        || path == "/favicon.ico"
+        || path == "/favicon.svg"
+        || path == "/api/v1/openapi.json"
+}
+
+/// Resolves the session and guards pages.
+pub async fn session_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let user = match cookie(req.headers(), SESSION_COOKIE) {
+        Some(token) => match users::resolve_session(&state.db, state.clock.now(), token).await {
+            Ok(user) => user,
+            Err(err) => return err.into_response(),
+        },
+        None => None,
+    };
+    let path = req.uri().path().to_owned();
+    match user {
+        Some(user) => {
+            req.extensions_mut().insert(user);
+        }
+        // API routes and server functions answer 401 themselves; pages redirect.
+        None if !is_public(&path) && !path.starts_with("/api/") => {
+            let wanted = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            return Redirect::to(&format!("/sign-in?next={}", urlencode(wanted))).into_response();
+        }
+        None => {}
+    }
+    next.run(req).await
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Only a path on this portal is a place to return to: no scheme, no host, no `//`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains("://") => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DevSignIn {
+    username: String,
+    next: Option<String>,
+}
+
+/// `POST /auth/dev`: signs in as a seeded user (development sign-in only).
+pub async fn dev_sign_in(State(state): State<AppState>, Form(form): Form<DevSignIn>) -> AppResult<Response> {
+    if !state.dev_auth {
+        return Err(AppError::not_found("development sign-in"));
+    }
+    let (token, _user): (String, CurrentUser) = users::sign_in(&state.db, state.clock.now(), form.username.trim()).await?;
+    let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&token, state.secure_cookies(), users::SESSION_ABSOLUTE.num_seconds()),
+    );
+    Ok(response)
+}
+
+/// `POST /auth/sign-out`: ends the session on the server and clears the cookie.
+pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        users::sign_out(&state.db, token).await?;
+    }
+    let mut response = Redirect::to("/sign-in").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie("", state.secure_cookies(), 0));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(safe_next(Some("/partners/aws?x=1")), "/partners/aws?x=1");
+        for evil in ["https://evil.example/", "//evil.example/x", "/\\evil.example", "evil", "/redirect?u=http://x"] {
+            assert_eq!(safe_next(Some(evil)), "/", "{evil}");
+        }
+    }
+
+    #[test]
+    fn the_session_cookie_is_read_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; portal_session=abc; b=2"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+    }
+}

@@ -1,0 +1,141 @@
+//! Typed configuration, read once from flags and `PORTAL_*` environment variables and
+//! checked before anything starts, so a bad setting fails with a clear message.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, ValueEnum};
+
+/// Which cloud the jobs talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloudChoice {
+    /// The built-in AWS emulator: no account needed, nothing real is touched.
+    Sim,
+    /// Real AWS through the normal credential chain and region configuration.
+    Aws,
+}
+
+/// How people sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthChoice {
+    /// Pick a seeded user from a list. Only on a loopback address.
+    Dev,
+}
+
+/// Settings shared by every subcommand that opens the database.
+#[derive(Debug, Clone, Args)]
+pub struct StoreConfig {
+    /// Folder for the SQLite database, uploaded assets and generated keys.
+    #[arg(long, env = "PORTAL_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://…` or `postgres://…`. Default: a SQLite file in the data dir.
+    #[arg(long, env = "PORTAL_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Most database connections to hold open.
+    #[arg(long, env = "PORTAL_DATABASE_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub database_max_connections: u32,
+}
+
+impl StoreConfig {
+    /// The database URL to connect to, after checking its scheme.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:") => {
+                Ok(url.clone())
+            }
+            Some(url) => {
+                let scheme = url.split("://").next().unwrap_or(url);
+                anyhow::bail!("PORTAL_DATABASE_URL must start with sqlite: or postgres:// (got a URL starting with '{scheme}')")
+            }
+            None => Ok(format!("sqlite://{}?mode=rwc", self.data_dir.join("portal.db").display())),
+        }
+    }
+}
+
+/// Settings of the HTTP server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    #[arg(long, env = "PORTAL_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: SocketAddr,
+
+    /// The URL people reach the portal at (used in links and printed at start). Default: from the bind address.
+    #[arg(long, env = "PORTAL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Which cloud jobs run against.
+    #[arg(long, env = "PORTAL_CLOUD", value_enum, default_value_t = CloudChoice::Sim)]
+    pub cloud: CloudChoice,
+
+    /// How people sign in.
+    #[arg(long, env = "PORTAL_AUTH", value_enum, default_value_t = AuthChoice::Dev)]
+    pub auth: AuthChoice,
+
+    /// Folder with the built site (`pkg/` with the wasm bundle and CSS, and the public files).
+    #[arg(long, env = "PORTAL_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Seed the catalogue when the database is empty (and sample history in the simulated cloud).
+    #[arg(long, env = "PORTAL_SEED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub seed: bool,
+
+    /// Background workers to run inside the server process (0 runs none).
+    #[arg(long, env = "PORTAL_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub workers: u32,
+}
+
+impl ServeConfig {
+    /// Refuses combinations that would be unsafe.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.auth == AuthChoice::Dev && !self.bind.ip().is_loopback() {
+            anyhow::bail!(
+                "PORTAL_AUTH=dev lets anyone sign in as anyone, so it only listens on a loopback address; \
+                 {} is not one. Bind to 127.0.0.1 or configure GitLab sign-in.",
+                self.bind.ip()
+            );
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("PORTAL_PUBLIC_URL must be an http(s) URL, got '{url}'");
+        }
+        Ok(())
+    }
+
+    /// The URL to print and link to.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        serve: ServeConfig,
+        #[command(flatten)]
+        store: StoreConfig,
+    }
+
+    #[test]
+    fn dev_sign_in_is_refused_off_loopback() {
+        let probe = Probe::try_parse_from(["portal", "--bind", "0.0.0.0:3000"]).expect("parses");
+        let err = probe.serve.validate().expect_err("refused").to_string();
+        assert!(err.contains("loopback"), "{err}");
+        let probe = Probe::try_parse_from(["portal", "--bind", "127.0.0.1:0"]).expect("parses");
+        assert!(probe.serve.validate().is_ok());
+    }
+
+    #[test]
+    fn the_database_defaults_to_sqlite_in_the_data_dir() {
+        let probe = Probe::try_parse_from(["portal", "--data-dir", "/tmp/x"]).expect("parses");
+        assert_eq!(probe.store.database_url().expect("url"), "sqlite:///tmp/x/portal.db?mode=rwc");
+        let probe = Probe::try_parse_from(["portal", "--database-url", "mysql://x"]).expect("parses");
+        assert!(probe.store.database_url().is_err());
+    }
+}
