@@ -35,7 +35,7 @@ mod ctx {
 
     /// The state and the signed-in user, or 401.
     pub fn signed_in() -> AppResult<(AppState, CurrentUser)> {
-        let user = user().ok_or_else(AppError::unauthenticated)?;
+        let user = status_of(user().ok_or_else(AppError::unauthenticated))?;
         Ok((state()?, user))
     }
 
@@ -44,7 +44,7 @@ mod ctx {
         let (state, user) = signed_in()?;
         if !user.can(permission) {
             let roles: Vec<&str> = permission.roles().iter().map(|r| r.as_str()).collect();
-            return Err(AppError::forbidden(format!("this needs one of the roles: {}", roles.join(", "))));
+            return status_of(Err(AppError::forbidden(format!("this needs one of the roles: {}", roles.join(", ")))));
         }
         Ok((state, user))
     }
@@ -104,9 +104,9 @@ pub async fn save_partner(original_slug: String, input: PartnerInput) -> Result<
     let (state, user) = ctx::allowed(Permission::ManageCatalogue)?;
     let now = state.clock.now();
     let partner = if original_slug.is_empty() {
-        crate::server::partners::create(&state.db, &user, now, &input).await?
+        ctx::status_of(crate::server::partners::create(&state.db, &user, now, &input).await)?
     } else {
-        crate::server::partners::update(&state.db, &user, now, &original_slug, &input).await?
+        ctx::status_of(crate::server::partners::update(&state.db, &user, now, &original_slug, &input).await)?
     };
     leptos_axum::redirect(&format!("/partners/{}", partner.slug));
     Ok(partner)
@@ -115,13 +115,13 @@ pub async fn save_partner(original_slug: String, input: PartnerInput) -> Result<
 #[server(prefix = "/rpc")]
 pub async fn add_partner_account(partner: String, input: PartnerAccountInput) -> Result<Partner, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageCatalogue)?;
-    crate::server::partners::add_account(&state.db, &user, state.clock.now(), &partner, &input).await
+    ctx::status_of(crate::server::partners::add_account(&state.db, &user, state.clock.now(), &partner, &input).await)
 }
 
 #[server(prefix = "/rpc")]
 pub async fn add_partner_contact(partner: String, input: PartnerContactInput) -> Result<Partner, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageCatalogue)?;
-    crate::server::partners::add_contact(&state.db, &user, state.clock.now(), &partner, &input).await
+    ctx::status_of(crate::server::partners::add_contact(&state.db, &user, state.clock.now(), &partner, &input).await)
 }
 
 #[server(prefix = "/rpc")]
@@ -263,12 +263,12 @@ pub async fn save_product(original_partner: String, original_slug: String, form:
     let now = state.clock.now();
     let mut input = form.into_input();
     let product = if original_slug.is_empty() {
-        crate::server::products::create(&state.db, &user, now, &input).await?
+        ctx::status_of(crate::server::products::create(&state.db, &user, now, &input).await)?
     } else {
         // The marketplace entity id is set by publishing, not by the form: keep it.
         let current = crate::server::products::get(&state.db, &original_partner, &original_slug).await?;
         input.listing_entity_id = current.listing_entity_id.unwrap_or_default();
-        crate::server::products::update(&state.db, &user, now, &original_partner, &original_slug, &input).await?
+        ctx::status_of(crate::server::products::update(&state.db, &user, now, &original_partner, &original_slug, &input).await)?
     };
     leptos_axum::redirect(&format!("/products/{}/{}", product.partner_slug, product.slug));
     Ok(product)
@@ -289,7 +289,7 @@ pub async fn list_releases(page: u64) -> Result<Page<Release>, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn create_release(input: ReleaseInput) -> Result<Release, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageReleases)?;
-    crate::server::releases::create(&state.db, &user, state.clock.now(), &input).await
+    ctx::status_of(crate::server::releases::create(&state.db, &user, state.clock.now(), &input).await)
 }
 
 #[server(prefix = "/rpc")]
@@ -353,12 +353,14 @@ pub async fn upload_asset(data: MultipartData) -> Result<Asset, AppError> {
         }
     }
     let now = state.clock.now();
-    if asset_id.trim().is_empty() {
+    ctx::status_of(if asset_id.trim().is_empty() {
         assets::create(&state.db, state.store.as_ref(), &user, now, input).await
     } else {
-        let id = asset_id.trim().parse().map_err(|_| AppError::not_found(format!("asset '{asset_id}'")))?;
-        assets::add_version(&state.db, state.store.as_ref(), &user, now, id, &input.filename, input.bytes).await
-    }
+        match asset_id.trim().parse() {
+            Ok(id) => assets::add_version(&state.db, state.store.as_ref(), &user, now, id, &input.filename, input.bytes).await,
+            Err(_) => Err(AppError::not_found(format!("asset '{asset_id}'"))),
+        }
+    })
 }
 
 #[server(prefix = "/rpc")]
@@ -386,7 +388,7 @@ pub async fn get_lookup_options() -> Result<LookupOptions, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn lookup_image(query: LookupQuery) -> Result<ImageLookup, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::images::lookup(&state.db, &query).await
+    ctx::status_of(crate::server::images::lookup(&state.db, &query).await)
 }
 
 #[server(prefix = "/rpc")]

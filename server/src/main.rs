@@ -1,1 +1,76 @@
-fn main() {}
+//! The `portal` binary: parses the command line and hands over to the library.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use server::{
+    Settings, build_state,
+    cli::{Cli, Command},
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTAL_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    if let Err(err) = run(cli).await {
+        tracing::error!("{err:#}");
+        return Err(err);
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { store, serve } => {
+            let settings = Settings::from_config(&store, &serve)?;
+            let state = build_state(&settings).await?;
+            let running = server::spawn(state, settings.site_root.clone(), serve.bind).await?;
+            if serve.workers > 0 {
+                tracing::info!(workers = serve.workers, "background workers idle: no job kinds are registered yet");
+            }
+            let url = serve.public_url(running.addr);
+            tracing::info!(%url, "Partner Image Portal is up");
+            // The URL on standard output, alone, so scripts and people can pick it up.
+            #[expect(clippy::print_stdout, reason = "the URL is the command's answer")]
+            {
+                println!("Partner Image Portal: {url}");
+            }
+            tokio::select! {
+                result = running.handle => result.context("the server task failed")?.context("the server stopped")?,
+                _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+            }
+            Ok(())
+        }
+        Command::Worker { store, workers } => {
+            let url = store.database_url()?;
+            let _db = server::db::connect_and_migrate(&url, store.database_max_connections).await?;
+            tracing::info!(workers, "worker started; no job kinds are registered yet, waiting");
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+            }
+        }
+        Command::Migrate { store } => {
+            let url = store.database_url()?;
+            server::db::connect_and_migrate(&url, store.database_max_connections).await?;
+            tracing::info!(database = %server::db::redact(&url), "migrations applied");
+            Ok(())
+        }
+        Command::Seed { store, with_history, with_dev_users } => {
+            let url = store.database_url()?;
+            let db = server::db::connect_and_migrate(&url, store.database_max_connections).await?;
+            let report = app::server::seed::run(&db, chrono::Utc::now(), with_dev_users, with_history)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            tracing::info!(?report, "seed finished");
+            Ok(())
+        }
+    }
+}

@@ -1,1 +1,170 @@
+//! Test harness: every test gets its own database (a SQLite file in a temporary folder, or a
+//! fresh PostgreSQL database), its own asset folder, its own port and a clock it controls.
 
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use chrono::{TimeZone, Utc};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+use app::server::{AppState, CloudMode, ManualClock};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The admin URL of the PostgreSQL server the PostgreSQL tests use (`PORTAL_TEST_POSTGRES_URL`).
+pub fn postgres_url() -> Option<String> {
+    std::env::var("PORTAL_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// SQLite always; PostgreSQL when a server is configured. CI always configures one and sets
+/// `PORTAL_TEST_REQUIRE_POSTGRES`, so there a missing server fails instead of skipping.
+pub fn backends() -> Vec<Backend> {
+    let mut out = vec![Backend::Sqlite];
+    if postgres_url().is_some() {
+        out.push(Backend::Postgres);
+    } else {
+        assert!(
+            std::env::var_os("PORTAL_TEST_REQUIRE_POSTGRES").is_none(),
+            "PORTAL_TEST_REQUIRE_POSTGRES is set but PORTAL_TEST_POSTGRES_URL is not"
+        );
+    }
+    out
+}
+
+/// A database of a test's own, dropped when the test ends.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    pg_admin: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+                Ok(TestDb { url, backend, pg_admin: None, _dir: Some(dir) })
+            }
+            Backend::Postgres => {
+                let admin = postgres_url().context("PORTAL_TEST_POSTGRES_URL is not set")?;
+                let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
+                let conn = Database::connect(&admin).await.context("connecting to the test PostgreSQL server")?;
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+                conn.close().await?;
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+                Ok(TestDb { url: format!("{base}/{name}"), backend, pg_admin: Some((admin, name)), _dir: None })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Dropping needs async; do it on a thread of its own so any runtime state is fine.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                rt.block_on(async move {
+                    if let Ok(conn) = Database::connect(&admin).await {
+                        let _ = conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        let _ = conn.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// The moment every test starts at, unless it moves the clock.
+pub fn test_epoch() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().unwrap_or_default()
+}
+
+/// A running portal on a port of its own.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub db: TestDb,
+    pub data_dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Where the built site is (the xtask sets `PORTAL_SITE_ROOT`).
+pub fn site_root() -> PathBuf {
+    std::env::var_os("PORTAL_SITE_ROOT").map_or_else(|| PathBuf::from("target/site"), PathBuf::from)
+}
+
+impl TestApp {
+    /// A seeded portal (catalogue, development users and, as in the simulated cloud, history).
+    pub async fn spawn(backend: Backend) -> anyhow::Result<Self> {
+        Self::spawn_with(backend, true).await
+    }
+
+    pub async fn spawn_with(backend: Backend, seed: bool) -> anyhow::Result<Self> {
+        init_tracing();
+        let db = TestDb::new(backend).await?;
+        let data_dir = tempfile::tempdir()?;
+        let clock = Arc::new(ManualClock::new(test_epoch()));
+        let settings = server::Settings {
+            database_url: db.url.clone(),
+            database_max_connections: 4,
+            data_dir: data_dir.path().to_path_buf(),
+            site_root: site_root(),
+            cloud: CloudMode::Simulated,
+            dev_auth: true,
+            https: false,
+            seed,
+            clock: clock.clone(),
+        };
+        let state = server::build_state(&settings).await?;
+        let running = server::spawn(state.clone(), settings.site_root.clone(), "127.0.0.1:0".parse()?).await?;
+        Ok(TestApp { addr: running.addr, state, clock, db, data_dir, server: running.handle })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// An HTTP client that keeps cookies and does not follow redirects.
+    pub fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default()
+    }
+
+    /// A client signed in as `username` through the development sign-in.
+    pub async fn signed_in(&self, username: &str) -> anyhow::Result<reqwest::Client> {
+        let client = Self::client();
+        let res = client.post(self.url("/auth/dev")).form(&[("username", username), ("next", "/")]).send().await?;
+        anyhow::ensure!(res.status().is_redirection(), "sign-in as {username} answered {}", res.status());
+        Ok(client)
+    }
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PORTAL_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}

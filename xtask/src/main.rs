@@ -1,1 +1,240 @@
-fn main() {}
+//! Builds, runs and tests the Partner Image Portal without any downloads but the package
+//! registries: Tailwind comes from npm, wasm-bindgen is linked in as a library pinned to the
+//! same version as the wasm-bindgen the bundle is compiled with.
+//!
+//! - `cargo xtask run` builds everything and serves the portal on the embedded default.
+//! - `cargo xtask test` builds the site and runs every test.
+//! - `cargo xtask build` only builds (`--release` for an optimised server).
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context, Result, bail};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const WASM_PROFILE: &str = "wasm-release";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&format!("error: {err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[expect(clippy::print_stderr, reason = "a build tool talks on stderr")]
+fn report(line: &str) {
+    eprintln!("xtask: {line}");
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let root = workspace_root()?;
+    env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("build") => build_all(&root, args.iter().any(|a| a == "--release")),
+        Some("run") => {
+            build_all(&root, false)?;
+            serve(&root, &args[1..])
+        }
+        Some("test") => test(&root, &args[1..]),
+        Some("site") => build_site(&root),
+        _ => bail!("usage: cargo xtask <run|test|build [--release]|site>"),
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).context("xtask has no parent folder")
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+fn site_root(root: &Path) -> PathBuf {
+    target_dir(root).join("site")
+}
+
+fn cargo() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn status(cmd: &mut Command) -> Result<()> {
+    report(&format!("running {:?}", cmd));
+    let st = cmd.status().with_context(|| format!("could not start {:?}", cmd.get_program()))?;
+    if !st.success() {
+        bail!("{:?} failed with {st}", cmd.get_program());
+    }
+    Ok(())
+}
+
+/// The wasm target and npm packages: what a fresh machine lacks.
+fn ensure_tools(root: &Path) -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match installed {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => {}
+        Ok(_) => status(Command::new("rustup").args(["target", "add", WASM_TARGET]))?,
+        Err(_) => report("rustup not found; assuming the wasm32 target is installed"),
+    }
+    let tailwind = root.join("node_modules/.bin/tailwindcss");
+    if !tailwind.exists() {
+        status(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root))?;
+    }
+    Ok(())
+}
+
+/// CSS, the hydrate bundle and the public files, into `<target>/site`.
+fn build_site(root: &Path) -> Result<()> {
+    ensure_tools(root)?;
+    let site = site_root(root);
+    let pkg = site.join("pkg");
+    std::fs::create_dir_all(&pkg)?;
+
+    status(
+        Command::new(root.join("node_modules/.bin/tailwindcss"))
+            .args(["-i", "style/main.css", "-o"])
+            .arg(pkg.join("portal.css"))
+            .arg("--minify")
+            .current_dir(root),
+    )?;
+
+    // The hydration script picks `portal_bg.wasm` only when this is unset at compile time.
+    status(
+        cargo()
+            .args(["build", "--package", "frontend", "--lib", "--target", WASM_TARGET, "--profile", WASM_PROFILE])
+            .env_remove("LEPTOS_OUTPUT_NAME"),
+    )?;
+    let wasm = target_dir(root).join(WASM_TARGET).join(WASM_PROFILE).join("frontend.wasm");
+    report(&format!("wasm-bindgen {}", wasm.display()));
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?
+        .out_name("portal")
+        .typescript(false)
+        .generate(&pkg)
+        .map_err(|e| anyhow::anyhow!("wasm-bindgen failed: {e:#}"))?;
+
+    copy_dir(&root.join("public"), &site)?;
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            std::fs::create_dir_all(&dest)?;
+            copy_dir(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), &dest)?;
+        }
+    }
+    Ok(())
+}
+
+fn build_all(root: &Path, release: bool) -> Result<()> {
+    build_site(root)?;
+    let mut cmd = cargo();
+    cmd.args(["build", "--package", "server", "--bin", "portal"]);
+    if release {
+        cmd.arg("--release");
+    }
+    status(&mut cmd)
+}
+
+fn serve(root: &Path, extra: &[String]) -> Result<()> {
+    let portal = target_dir(root).join("debug").join("portal");
+    let mut cmd = Command::new(portal);
+    cmd.arg("serve").args(extra).env("PORTAL_SITE_ROOT", site_root(root));
+    status(&mut cmd)
+}
+
+/// Everything the tests need, then every test of the workspace (the wasm crate excepted:
+/// it is built, not run, and must not share a feature set with the server).
+fn test(root: &Path, extra: &[String]) -> Result<()> {
+    let postgres = ensure_test_services()?;
+    build_site(root)?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--exclude", "frontend", "--exclude", "xtask"])
+        .args(extra)
+        .env("PORTAL_SITE_ROOT", site_root(root))
+        .env("PORTAL_SCREENSHOTS", target_dir(root).join("screenshots"));
+    match postgres {
+        Some(url) => {
+            cmd.env("PORTAL_TEST_POSTGRES_URL", url);
+        }
+        None => report("no PostgreSQL server: the PostgreSQL half of the database tests is skipped"),
+    }
+    status(&mut cmd)?;
+    report(&format!("screenshots of the browser tests are in {}", target_dir(root).join("screenshots").display()));
+    Ok(())
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {program} >/dev/null 2>&1")]).status().is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Starts (or finds) the machine's PostgreSQL cluster; prints its port.
+const START_POSTGRES: &str = r#"set -e
+cluster=$(pg_lsclusters --no-header | head -n1)
+if [ -z "$cluster" ]; then
+  pg_createcluster "$(ls /usr/lib/postgresql | sort -n | tail -n1)" main >/dev/null
+  cluster=$(pg_lsclusters --no-header | head -n1)
+fi
+set -- $cluster
+pg_ctlcluster "$1" "$2" start 2>/dev/null || true
+i=0
+until su postgres -c "pg_isready -q -p $3"; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done
+su postgres -c "psql -q -p $3 -c \"ALTER USER postgres PASSWORD 'portal-tests'\"" >/dev/null
+echo "$3"
+"#;
+
+/// The browser and the PostgreSQL server the tests talk to. On a Debian machine where we
+/// are root, missing packages are installed and PostgreSQL is started; elsewhere the
+/// tests say what is missing. Returns the PostgreSQL URL for the tests, if there is one.
+fn ensure_test_services() -> Result<Option<String>> {
+    let missing: Vec<&str> = [("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("pg_lsclusters", "postgresql")]
+        .into_iter()
+        .filter(|(program, _)| !have(program))
+        .map(|(_, package)| package)
+        .collect();
+    if !missing.is_empty() {
+        if is_root() && have("apt-get") {
+            status(Command::new("apt-get").args(["update", "-qq"]))?;
+            status(
+                Command::new("apt-get")
+                    .args(["install", "-y", "-qq", "--no-install-recommends"])
+                    .args(&missing)
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+            )?;
+        } else {
+            report(&format!("missing {}: install them for the browser and PostgreSQL tests", missing.join(", ")));
+        }
+    }
+    if let Some(url) = env::var_os("PORTAL_TEST_POSTGRES_URL") {
+        return Ok(Some(url.to_string_lossy().into_owned()));
+    }
+    if !(have("pg_lsclusters") && is_root()) {
+        return Ok(None);
+    }
+    let out = Command::new("sh").args(["-c", START_POSTGRES]).output().context("starting PostgreSQL")?;
+    let port = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() && !port.is_empty() {
+        report(&format!("PostgreSQL tests use the local server on port {port}"));
+        Ok(Some(format!("postgres://postgres:portal-tests@127.0.0.1:{port}/postgres")))
+    } else {
+        report(&format!("could not start PostgreSQL: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        Ok(None)
+    }
+}

@@ -1,1 +1,5 @@
+//! The one integration-test binary: catalogue services, the HTTP surface, and the browser.
 
+mod api;
+mod browser;
+mod catalogue;

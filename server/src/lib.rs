@@ -1,0 +1,164 @@
+//! The Partner Image Portal server: configuration, the HTTP application (pages, server
+//! functions, REST API, operational endpoints), sign-in, and the commands of the `portal`
+//! binary. `main` only parses the command line and calls into here, so tests start the
+//! same application on a port of their own.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod ops;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use axum::{
+    Router,
+    extract::FromRef,
+    http::{HeaderValue, header},
+    middleware,
+    routing::{get, post},
+};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use object_store::local::LocalFileSystem;
+use tower_http::{limit::RequestBodyLimitLayer, services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+
+use app::server::{AppState, Clock, CloudMode, SystemClock};
+use config::{AuthChoice, CloudChoice, ServeConfig, StoreConfig};
+
+/// State of the HTTP router: the app's state plus what only the web layer needs.
+#[derive(Clone, Debug)]
+pub struct ServerState {
+    pub app: AppState,
+    pub leptos: LeptosOptions,
+    pub metrics: ops::Metrics,
+}
+
+impl FromRef<ServerState> for AppState {
+    fn from_ref(s: &ServerState) -> Self {
+        s.app.clone()
+    }
+}
+
+impl FromRef<ServerState> for LeptosOptions {
+    fn from_ref(s: &ServerState) -> Self {
+        s.leptos.clone()
+    }
+}
+
+impl FromRef<ServerState> for ops::Metrics {
+    fn from_ref(s: &ServerState) -> Self {
+        s.metrics.clone()
+    }
+}
+
+/// Everything needed to build the application, resolved from configuration.
+pub struct Settings {
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub data_dir: PathBuf,
+    pub site_root: PathBuf,
+    pub cloud: CloudMode,
+    pub dev_auth: bool,
+    pub https: bool,
+    pub seed: bool,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Settings {
+    pub fn from_config(store: &StoreConfig, serve: &ServeConfig) -> anyhow::Result<Self> {
+        serve.validate()?;
+        Ok(Settings {
+            database_url: store.database_url()?,
+            database_max_connections: store.database_max_connections,
+            data_dir: store.data_dir.clone(),
+            site_root: serve.site_root.clone(),
+            cloud: match serve.cloud {
+                CloudChoice::Sim => CloudMode::Simulated,
+                CloudChoice::Aws => CloudMode::Aws,
+            },
+            dev_auth: serve.auth == AuthChoice::Dev,
+            https: serve.public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
+            seed: serve.seed,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// Opens the database and the asset store; seeds an empty catalogue when asked.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+    let db = db::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
+    let assets_dir = settings.data_dir.join("assets");
+    std::fs::create_dir_all(&assets_dir).with_context(|| format!("Failed to create the asset folder {}", assets_dir.display()))?;
+    let store = LocalFileSystem::new_with_prefix(&assets_dir)
+        .with_context(|| format!("Failed to open the asset folder {}", assets_dir.display()))?;
+    let state = AppState {
+        db,
+        store: Arc::new(store),
+        clock: settings.clock.clone(),
+        cloud: settings.cloud,
+        dev_auth: settings.dev_auth,
+        https: settings.https,
+    };
+    if settings.seed && app::server::seed::is_empty(&state.db).await.map_err(anyhow::Error::msg)? {
+        let report = app::server::seed::run(&state.db, state.clock.now(), settings.dev_auth, settings.cloud == CloudMode::Simulated)
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("Failed to seed the catalogue")?;
+        tracing::info!(?report, "seeded the empty catalogue");
+    } else if settings.dev_auth {
+        app::server::seed::dev_users(&state.db, state.clock.now()).await.map_err(anyhow::Error::msg)?;
+    }
+    Ok(state)
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState, site_root: PathBuf) -> Router {
+    let leptos = LeptosOptions::builder().output_name("portal").site_root(site_root.display().to_string()).site_pkg_dir("pkg").build();
+    let server_state = ServerState { app: state.clone(), leptos: leptos.clone(), metrics: ops::Metrics::default() };
+    let routes = generate_route_list(app::App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let pages = Router::new()
+        .leptos_routes_with_context(&server_state, routes, context.clone(), {
+            let leptos = leptos.clone();
+            move || app::shell(leptos.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(context, app::shell));
+
+    Router::new()
+        .nest("/api/v1", api::router().with_state(state.clone()))
+        .route("/auth/dev", post(auth::dev_sign_in))
+        .route("/auth/sign-out", post(auth::sign_out))
+        .route("/-/health", get(ops::health))
+        .route("/-/readiness", get(ops::readiness))
+        .route("/-/metrics", get(ops::metrics))
+        .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
+        .merge(pages)
+        .layer(middleware::from_fn_with_state(state, auth::session_layer))
+        .layer(middleware::from_fn_with_state(server_state.metrics.clone(), ops::track))
+        .layer(RequestBodyLimitLayer::new(app::server::assets::MAX_ASSET_BYTES + 2 * 1024 * 1024))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(TraceLayer::new_for_http())
+        .with_state(server_state)
+}
+
+/// A started server: where it listens and the task serving it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds (port 0 picks a free one) and serves in the background.
+pub async fn spawn(state: AppState, site_root: PathBuf, bind: SocketAddr) -> anyhow::Result<RunningServer> {
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("Failed to listen on {bind}"))?;
+    let addr = listener.local_addr()?;
+    let app = router(state, site_root);
+    let handle = tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await });
+    Ok(RunningServer { addr, handle })
+}
