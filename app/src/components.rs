@@ -102,7 +102,7 @@ pub fn Card(#[prop(optional, into)] title: Option<String>, children: Children) -
     view! {
         <section class="bg-white rounded-lg border border-gray-200 shadow-sm mb-6">
             {title.map(|t| view! { <h2 class="px-5 py-3 border-b border-gray-100 font-semibold text-gray-800">{t}</h2> })}
-            <div class="p-5">{children()}</div>
+            <div class="p-5 overflow-x-auto">{children()}</div>
         </section>
     }
 }

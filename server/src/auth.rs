@@ -64,7 +64,7 @@ pub async fn session_layer(State(state): State<AppState>, mut req: Request, next
             req.extensions_mut().insert(user);
         }
         // API routes and server functions answer 401 themselves; pages redirect.
-        None if !is_public(&path) && !path.starts_with("/api/") => {
+        None if !is_public(&path) && !path.starts_with("/api/") && !path.starts_with("/rpc/") => {
             let wanted = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
             return Redirect::to(&format!("/sign-in?next={}", urlencode(wanted))).into_response();
         }

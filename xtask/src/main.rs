@@ -193,7 +193,7 @@ if [ -z "$cluster" ]; then
   cluster=$(pg_lsclusters --no-header | head -n1)
 fi
 set -- $cluster
-pg_ctlcluster "$1" "$2" start 2>/dev/null || true
+pg_ctlcluster "$1" "$2" start >/dev/null 2>&1 || true
 i=0
 until su postgres -c "pg_isready -q -p $3"; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done
 su postgres -c "psql -q -p $3 -c \"ALTER USER postgres PASSWORD 'portal-tests'\"" >/dev/null

@@ -1,14 +1,14 @@
 //! Catalogue-wide views: the dashboard and the search box.
 
 use sea_orm::{
+    sea_query::ExprTrait,
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 
 use super::{
     db_err,
     entities::{image_region, image_version, listing, partner, product, release},
-    images, listings, partners, products, releases, stored,
+    ci_like, images, listings, partners, products, releases, stored,
 };
 use crate::{
     domain::*,
@@ -103,7 +103,7 @@ pub async fn search(db: &impl ConnectionTrait, text: &str) -> AppResult<SearchRe
     let lower = needle.to_lowercase();
     let mut out = SearchResults::default();
     for p in partner::Entity::find()
-        .filter(ci_contains(partner::Column::Name, &lower).or(ci_contains(partner::Column::Slug, &lower)))
+        .filter(ci_like(partner::Column::Name, &lower, true).or(ci_like(partner::Column::Slug, &lower, true)))
         .order_by_asc(partner::Column::Name)
         .limit(LIMIT)
         .all(db)
@@ -113,7 +113,7 @@ pub async fn search(db: &impl ConnectionTrait, text: &str) -> AppResult<SearchRe
         out.partners.push(partners::summary(db, p).await?);
     }
     for p in product::Entity::find()
-        .filter(ci_contains(product::Column::Name, &lower).or(ci_contains(product::Column::Slug, &lower)))
+        .filter(ci_like(product::Column::Name, &lower, true).or(ci_like(product::Column::Slug, &lower, true)))
         .order_by_asc(product::Column::Name)
         .limit(LIMIT)
         .all(db)
@@ -127,7 +127,7 @@ pub async fn search(db: &impl ConnectionTrait, text: &str) -> AppResult<SearchRe
     }
     let latest = releases::latest_stable(db).await?.map(|r| r.id);
     for r in release::Entity::find()
-        .filter(release::Column::Version.starts_with(needle.trim_start_matches('v')))
+        .filter(ci_like(release::Column::Version, lower.trim_start_matches('v'), false))
         .order_by_desc(release::Column::Major)
         .order_by_desc(release::Column::Minor)
         .order_by_desc(release::Column::Patch)
@@ -142,11 +142,4 @@ pub async fn search(db: &impl ConnectionTrait, text: &str) -> AppResult<SearchRe
         out.images = images::search_image_ids(db, &lower, LIMIT).await?;
     }
     Ok(out)
-}
-
-/// Case-insensitive substring match that behaves the same on SQLite and PostgreSQL, with
-/// the user's `%` and `_` taken literally.
-pub(crate) fn ci_contains(col: impl ColumnTrait, needle_lower: &str) -> Expr {
-    let escaped = needle_lower.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }

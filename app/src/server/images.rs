@@ -392,7 +392,7 @@ pub async fn lookup(db: &impl ConnectionTrait, q: &LookupQuery) -> AppResult<Ima
 pub async fn search_image_ids(db: &impl ConnectionTrait, needle: &str, limit: u64) -> AppResult<Vec<ImageLookup>> {
     use sea_orm::QuerySelect;
     let regions = image_region::Entity::find()
-        .filter(image_region::Column::ImageId.contains(needle))
+        .filter(super::ci_like(image_region::Column::ImageId, &needle.to_lowercase(), true))
         .order_by_desc(image_region::Column::Id)
         .limit(limit)
         .all(db)

@@ -104,3 +104,12 @@ pub(crate) fn stored<T: std::str::FromStr<Err = String>>(value: &str) -> AppResu
 pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// Case-insensitive LIKE that behaves the same on SQLite and PostgreSQL, with the user's
+/// `%`, `_` and `\\` taken literally: a substring match, or a prefix match.
+pub(crate) fn ci_like(col: impl sea_orm::ColumnTrait, needle_lower: &str, anywhere: bool) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+    let escaped = needle_lower.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let pattern = if anywhere { format!("%{escaped}%") } else { format!("{escaped}%") };
+    Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern).escape('\\'))
+}

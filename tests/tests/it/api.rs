@@ -12,7 +12,7 @@ fn partner_body(slug: &str) -> Value {
     json!({ "slug": slug, "name": format!("Partner {slug}"), "cloud": "other", "status": "prospect" })
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_session_the_api_answers_401_and_pages_send_you_to_sign_in() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = TestApp::client();
@@ -26,7 +26,7 @@ async fn without_a_session_the_api_answers_401_and_pages_send_you_to_sign_in() {
     assert_eq!(res.headers()["location"], "/sign-in?next=/partners/aws%3Ftab%3D1");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_lands_on_the_page_asked_for_only_if_it_is_on_this_portal() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     for (next, expected) in [("/releases", "/releases"), ("https://evil.example/", "/"), ("//evil.example", "/")] {
@@ -40,7 +40,7 @@ async fn sign_in_lands_on_the_page_asked_for_only_if_it_is_on_this_portal() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "the system user cannot sign in");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_ends_the_session_on_the_server() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("vic").await.expect("vic");
@@ -129,7 +129,7 @@ const PNG: &[u8] = &[
     0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_is_allowed_to_exactly_the_teams_that_own_it() {
     const CATALOGUE: &[&str] = &["priya", "oskar", "alex"];
     let cases = [
@@ -171,7 +171,7 @@ async fn every_change_is_allowed_to_exactly_the_teams_that_own_it() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_json_error_with_a_stable_code() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("alex").await.expect("alex");
@@ -195,7 +195,7 @@ async fn bad_input_gets_a_json_error_with_a_stable_code() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_and_oversize_uploads_are_refused_and_nothing_is_stored() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("maya").await.expect("maya");
@@ -225,7 +225,7 @@ async fn hostile_and_oversize_uploads_are_refused_and_nothing_is_stored() {
     assert_eq!(stored, 0, "no bytes kept for refused uploads");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uploaded_logo_is_served_back_with_its_type_and_a_sandbox() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("maya").await.expect("maya");
@@ -245,7 +245,7 @@ async fn an_uploaded_logo_is_served_back_with_its_type_and_a_sandbox() {
     assert_eq!(file.bytes().await.expect("bytes").as_ref(), PNG);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_image_lookup_answers_the_api() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await.expect("app");
@@ -269,7 +269,7 @@ async fn the_image_lookup_answers_the_api() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_are_paginated() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("vic").await.expect("vic");
@@ -280,7 +280,7 @@ async fn lists_are_paginated() {
     assert_eq!(page["total"], 36);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_leaves_an_audit_event_with_before_and_after() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("priya").await.expect("priya");
@@ -301,7 +301,7 @@ async fn every_change_leaves_an_audit_event_with_before_and_after() {
     assert!(latest["after"].as_str().is_some_and(|a| a.contains("onboarding")));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_the_routes() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let doc: Value = TestApp::client().get(app.url("/api/v1/openapi.json")).send().await.expect("doc").json().await.expect("json");
@@ -311,7 +311,7 @@ async fn the_openapi_document_describes_the_routes() {
     assert!(doc["components"]["schemas"]["AppError"].is_object());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_and_metrics_answer() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = TestApp::client();
@@ -322,7 +322,7 @@ async fn health_readiness_and_metrics_answer() {
     assert!(metrics.contains("portal_http_requests_total{method=\"GET\",status=\"200\"}"), "{metrics}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_render_on_the_server_with_their_status() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("vic").await.expect("vic");

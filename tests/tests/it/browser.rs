@@ -37,6 +37,8 @@ fn screenshot_dir() -> PathBuf {
 
 impl Browser {
     async fn start(name: &'static str) -> Self {
+        // Several TLS backends are linked in; the WebDriver client needs one chosen.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let chromedriver = std::env::var("PORTAL_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chromium = std::env::var("PORTAL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let port = free_port();
@@ -125,7 +127,7 @@ impl Browser {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_loads_and_hydrates() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let b = Browser::start("pages").await;
@@ -159,7 +161,7 @@ async fn every_page_loads_and_hydrates() {
     b.css("[data-testid='releases']").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_is_created_through_the_form_after_a_validation_error() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let b = Browser::start("partner-form").await;
@@ -192,7 +194,7 @@ fn write_fixture(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logo_is_uploaded_and_a_hostile_svg_is_refused_next_to_the_field() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let b = Browser::start("upload").await;
@@ -218,7 +220,7 @@ async fn a_logo_is_uploaded_and_a_hostile_svg_is_refused_next_to_the_field() {
     assert!(!b.text_of("[data-testid='versions']").await.contains("v2"), "the refused file made no version");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_image_lookup_answers_with_the_image_id() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let b = Browser::start("lookup").await;

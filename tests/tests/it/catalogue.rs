@@ -6,7 +6,7 @@ use app::{
     error::ErrorCode,
     server::{
         assets::{self, UploadInput},
-        audit, catalogue, images, listings, partners, products, releases, seed, users,
+        Clock, audit, catalogue, images, listings, partners, products, releases, seed, users,
     },
 };
 use portal_tests::{Backend, TestApp, backends};
@@ -41,7 +41,7 @@ where
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_holds_gitlabs_real_aws_catalogue_and_runs_twice_without_change() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
@@ -71,7 +71,7 @@ async fn the_seed_holds_gitlabs_real_aws_catalogue_and_runs_twice_without_change
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_slug_is_a_conflict_on_the_slug_and_writes_nothing() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
@@ -86,7 +86,7 @@ async fn a_duplicate_slug_is_a_conflict_on_the_slug_and_writes_nothing() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_partner_input_names_every_field_at_fault() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let user = admin(&app).await;
@@ -98,7 +98,7 @@ async fn bad_partner_input_names_every_field_at_fault() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_product_with_an_unknown_region_or_architecture_is_refused() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
@@ -116,7 +116,7 @@ async fn a_product_with_an_unknown_region_or_architecture_is_refused() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_latest_stable_release_is_derived_from_the_versions() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
@@ -140,7 +140,7 @@ async fn the_latest_stable_release_is_derived_from_the_versions() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recording_an_image_version_updates_regions_in_place() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
@@ -170,7 +170,7 @@ async fn recording_an_image_version_updates_regions_in_place() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_finds_partners_products_releases_and_image_ids_case_blind() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
@@ -189,7 +189,7 @@ async fn search_finds_partners_products_releases_and_image_ids_case_blind() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listings_count_versions_against_their_limit() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
@@ -214,7 +214,7 @@ const PNG_1X1: &[u8] = &[
     0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assets_keep_every_version_and_their_bytes() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
