@@ -84,7 +84,11 @@ fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
 
 /// Page title with an optional action area on the right.
 #[component]
-pub fn PageHeader(title: String, #[prop(optional, into)] subtitle: Option<String>, #[prop(optional)] children: Option<Children>) -> impl IntoView {
+pub fn PageHeader(
+    title: String,
+    #[prop(optional, into)] subtitle: Option<String>,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
     view! {
         <div class="flex items-start justify-between gap-4 mb-6">
             <div>
@@ -240,7 +244,10 @@ pub fn Pager(base: String, page: u64, pages: u64, total: u64) -> impl IntoView {
 /// A horizontal bar of `used` out of `limit`, amber past 90% and red at the limit.
 #[component]
 pub fn UsageBar(used: u64, limit: u64) -> impl IntoView {
-    let percent = if limit == 0 { 100 } else { (used * 100 / limit).min(100) };
+    let percent = used
+        .saturating_mul(100)
+        .checked_div(limit)
+        .map_or(100, |p| p.min(100));
     let colour = if used >= limit {
         "bg-red-600"
     } else if percent >= 90 {

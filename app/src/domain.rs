@@ -200,7 +200,12 @@ impl Permission {
             Permission::ManageCatalogue => &[Role::Partnerships, Role::Omnibus, Role::Admin],
             Permission::ManageReleases => &[Role::Omnibus, Role::Admin],
             Permission::ManageAssets => &[Role::Marketing, Role::Admin],
-            Permission::ReadAudit => &[Role::Partnerships, Role::Omnibus, Role::Marketing, Role::Admin],
+            Permission::ReadAudit => &[
+                Role::Partnerships,
+                Role::Omnibus,
+                Role::Marketing,
+                Role::Admin,
+            ],
         }
     }
 }
@@ -217,7 +222,9 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     pub fn can(&self, permission: Permission) -> bool {
-        self.roles.iter().any(|role| permission.roles().contains(role))
+        self.roles
+            .iter()
+            .any(|role| permission.roles().contains(role))
     }
 }
 
@@ -237,7 +244,9 @@ impl Version {
         let s = input.trim();
         let s = s.strip_prefix('v').unwrap_or(s);
         let invalid = || {
-            format!("'{input}' is not a release version: expected MAJOR.MINOR.PATCH such as 17.5.1 or 17.6.0-rc42")
+            format!(
+                "'{input}' is not a release version: expected MAJOR.MINOR.PATCH such as 17.5.1 or 17.6.0-rc42"
+            )
         };
         let (core, pre) = match s.split_once('-') {
             Some((core, pre)) => (core, Some(pre)),
@@ -246,7 +255,10 @@ impl Version {
         let mut parts = core.split('.');
         let mut number = || -> Result<u32, String> {
             let part = parts.next().ok_or_else(invalid)?;
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) || (part.len() > 1 && part.starts_with('0')) {
+            if part.is_empty()
+                || !part.bytes().all(|b| b.is_ascii_digit())
+                || (part.len() > 1 && part.starts_with('0'))
+            {
                 return Err(invalid());
             }
             part.parse().map_err(|_| invalid())
@@ -257,10 +269,19 @@ impl Version {
         }
         let pre = match pre {
             None => None,
-            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') => Some(p.to_owned()),
+            Some(p)
+                if !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') =>
+            {
+                Some(p.to_owned())
+            }
             Some(_) => return Err(invalid()),
         };
-        Ok(Version { major, minor, patch, pre })
+        Ok(Version {
+            major,
+            minor,
+            patch,
+            pre,
+        })
     }
 
     /// A release without a pre-release part.
@@ -301,7 +322,14 @@ impl PartialOrd for Version {
 /// Compares `rc9` < `rc10`: digit runs by value, the rest as text.
 fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let split = |s: &str| {
-        let digits: String = s.chars().rev().take_while(char::is_ascii_digit).collect::<Vec<_>>().into_iter().rev().collect();
+        let digits: String = s
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         let head = s[..s.len() - digits.len()].to_owned();
         (head, digits.parse::<u64>().ok())
     };
@@ -329,8 +357,15 @@ pub struct Slug(String);
 impl Slug {
     pub fn parse(input: &str) -> Result<Self, String> {
         let s = input.trim();
-        let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !(2..=48).contains(&s.len()) || !ok_chars || s.starts_with('-') || s.ends_with('-') || s.contains("--") {
+        let ok_chars = s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !(2..=48).contains(&s.len())
+            || !ok_chars
+            || s.starts_with('-')
+            || s.ends_with('-')
+            || s.contains("--")
+        {
             return Err(format!(
                 "'{s}' is not a valid slug: use 2–48 lowercase letters, digits and single dashes, such as 'aws' or 'gitlab-ee'"
             ));
@@ -377,31 +412,95 @@ impl From<Slug> for String {
 
 /// Commercial AWS regions, with the 19 GitLab builds in and copies to first.
 pub const AWS_REGIONS: &[&str] = &[
-    "us-east-1", "af-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-southeast-1",
-    "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-north-1", "eu-south-1", "eu-west-1", "eu-west-2", "eu-west-3",
-    "sa-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-east-1", "ap-south-2", "ap-southeast-3", "ap-southeast-4",
-    "ap-southeast-5", "ap-southeast-7", "ca-west-1", "eu-central-2", "eu-south-2", "il-central-1", "me-central-1",
-    "me-south-1", "mx-central-1",
+    "us-east-1",
+    "af-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "sa-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ap-east-1",
+    "ap-south-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
 ];
 
 /// Azure regions GitLab images are offered in.
 pub const AZURE_REGIONS: &[&str] = &[
-    "eastus", "eastus2", "westus", "westus2", "westus3", "centralus", "northcentralus", "southcentralus", "canadacentral",
-    "brazilsouth", "northeurope", "westeurope", "uksouth", "francecentral", "germanywestcentral", "swedencentral",
-    "switzerlandnorth", "norwayeast", "japaneast", "koreacentral", "australiaeast", "southeastasia", "eastasia",
-    "centralindia", "southafricanorth", "uaenorth",
+    "eastus",
+    "eastus2",
+    "westus",
+    "westus2",
+    "westus3",
+    "centralus",
+    "northcentralus",
+    "southcentralus",
+    "canadacentral",
+    "brazilsouth",
+    "northeurope",
+    "westeurope",
+    "uksouth",
+    "francecentral",
+    "germanywestcentral",
+    "swedencentral",
+    "switzerlandnorth",
+    "norwayeast",
+    "japaneast",
+    "koreacentral",
+    "australiaeast",
+    "southeastasia",
+    "eastasia",
+    "centralindia",
+    "southafricanorth",
+    "uaenorth",
 ];
 
 /// Google Cloud regions.
 pub const GCP_REGIONS: &[&str] = &[
-    "us-central1", "us-east1", "us-east4", "us-west1", "us-west2", "northamerica-northeast1", "southamerica-east1",
-    "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-north1", "asia-east1", "asia-northeast1",
-    "asia-south1", "asia-southeast1", "australia-southeast1",
+    "us-central1",
+    "us-east1",
+    "us-east4",
+    "us-west1",
+    "us-west2",
+    "northamerica-northeast1",
+    "southamerica-east1",
+    "europe-west1",
+    "europe-west2",
+    "europe-west3",
+    "europe-west4",
+    "europe-north1",
+    "asia-east1",
+    "asia-northeast1",
+    "asia-south1",
+    "asia-southeast1",
+    "australia-southeast1",
 ];
 
 /// DigitalOcean datacenter regions.
-pub const DIGITALOCEAN_REGIONS: &[&str] =
-    &["nyc1", "nyc3", "sfo2", "sfo3", "ams3", "sgp1", "lon1", "fra1", "tor1", "blr1", "syd1"];
+pub const DIGITALOCEAN_REGIONS: &[&str] = &[
+    "nyc1", "nyc3", "sfo2", "sfo3", "ams3", "sgp1", "lon1", "fra1", "tor1", "blr1", "syd1",
+];
 
 impl Cloud {
     /// The regions this cloud is known to have; `None` for clouds the portal does not list.
@@ -420,7 +519,9 @@ impl Cloud {
         let region = input.trim();
         let plausible = !region.is_empty()
             && region.len() <= 40
-            && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         match self.regions() {
             Some(known) if known.contains(&region) => Ok(region.to_owned()),
             Some(_) => Err(format!("unknown {} region '{region}'", self.label())),
@@ -436,18 +537,45 @@ mod tests {
 
     #[test]
     fn versions_parse_and_order_like_gitlab_releases() {
-        let mut versions: Vec<Version> = ["17.5.1", "17.10.0", "17.6.0-rc10", "17.6.0-rc9", "17.6.0", "v16.11.10"]
-            .iter()
-            .map(|v| Version::parse(v).expect("valid"))
-            .collect();
+        let mut versions: Vec<Version> = [
+            "17.5.1",
+            "17.10.0",
+            "17.6.0-rc10",
+            "17.6.0-rc9",
+            "17.6.0",
+            "v16.11.10",
+        ]
+        .iter()
+        .map(|v| Version::parse(v).expect("valid"))
+        .collect();
         versions.sort();
         let shown: Vec<String> = versions.iter().map(ToString::to_string).collect();
-        assert_eq!(shown, ["16.11.10", "17.5.1", "17.6.0-rc9", "17.6.0-rc10", "17.6.0", "17.10.0"]);
+        assert_eq!(
+            shown,
+            [
+                "16.11.10",
+                "17.5.1",
+                "17.6.0-rc9",
+                "17.6.0-rc10",
+                "17.6.0",
+                "17.10.0"
+            ]
+        );
     }
 
     #[test]
     fn malformed_versions_are_refused_with_a_reason() {
-        for bad in ["", "17", "17.5", "17.5.1.2", "17.05.1", "a.b.c", "17.5.1-", "17.5.1-rc 1", "-1.0.0"] {
+        for bad in [
+            "",
+            "17",
+            "17.5",
+            "17.5.1.2",
+            "17.05.1",
+            "a.b.c",
+            "17.5.1-",
+            "17.5.1-rc 1",
+            "-1.0.0",
+        ] {
             let err = Version::parse(bad).expect_err(bad);
             assert!(err.contains("MAJOR.MINOR.PATCH"), "{err}");
         }
@@ -456,7 +584,15 @@ mod tests {
     #[test]
     fn slugs_are_lowercase_dashed_words() {
         assert!(Slug::parse("gitlab-ee-premium").is_ok());
-        for bad in ["A", "Aws", "two--dashes", "-lead", "trail-", "has space", "x"] {
+        for bad in [
+            "A",
+            "Aws",
+            "two--dashes",
+            "-lead",
+            "trail-",
+            "has space",
+            "x",
+        ] {
             assert!(Slug::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Slug::suggest("Google Cloud (GCP)"), "google-cloud-gcp");
@@ -464,7 +600,10 @@ mod tests {
 
     #[test]
     fn regions_are_checked_against_the_partners_cloud() {
-        assert_eq!(Cloud::Aws.parse_region(" eu-west-3 ").as_deref(), Ok("eu-west-3"));
+        assert_eq!(
+            Cloud::Aws.parse_region(" eu-west-3 ").as_deref(),
+            Ok("eu-west-3")
+        );
         assert!(Cloud::Aws.parse_region("mars-north-1").is_err());
         assert!(Cloud::Azure.parse_region("us-east-1").is_err());
         assert!(Cloud::Other.parse_region("fra-1").is_ok());
@@ -472,10 +611,18 @@ mod tests {
 
     #[test]
     fn permissions_follow_the_teams() {
-        let marketing = CurrentUser { id: 1, username: "m".into(), name: "M".into(), roles: vec![Role::Marketing] };
+        let marketing = CurrentUser {
+            id: 1,
+            username: "m".into(),
+            name: "M".into(),
+            roles: vec![Role::Marketing],
+        };
         assert!(marketing.can(Permission::ManageAssets));
         assert!(!marketing.can(Permission::ManageCatalogue));
-        let viewer = CurrentUser { roles: vec![Role::Viewer], ..marketing };
+        let viewer = CurrentUser {
+            roles: vec![Role::Viewer],
+            ..marketing
+        };
         assert!(!viewer.can(Permission::ManageAssets) && !viewer.can(Permission::ReadAudit));
     }
 }

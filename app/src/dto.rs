@@ -453,7 +453,10 @@ pub struct SearchResults {
 
 impl SearchResults {
     pub fn is_empty(&self) -> bool {
-        self.partners.is_empty() && self.products.is_empty() && self.releases.is_empty() && self.images.is_empty()
+        self.partners.is_empty()
+            && self.products.is_empty()
+            && self.releases.is_empty()
+            && self.images.is_empty()
     }
 }
 

@@ -72,7 +72,11 @@ pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        AppError { code, message: message.into(), fields: Vec::new() }
+        AppError {
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
     }
 
     pub fn not_found(what: impl fmt::Display) -> Self {
@@ -97,7 +101,10 @@ impl AppError {
         AppError {
             code: ErrorCode::Conflict,
             message: message.clone(),
-            fields: vec![FieldError { field: field.to_owned(), message }],
+            fields: vec![FieldError {
+                field: field.to_owned(),
+                message,
+            }],
         }
     }
 
@@ -110,7 +117,10 @@ impl AppError {
 
     /// The message for one field, if any.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|f| f.field == name).map(|f| f.message.as_str())
+        self.fields
+            .iter()
+            .find(|f| f.field == name)
+            .map(|f| f.message.as_str())
     }
 }
 
@@ -145,7 +155,10 @@ impl Validator {
     }
 
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.fields.push(FieldError { field: field.to_owned(), message: message.into() });
+        self.fields.push(FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        });
     }
 
     /// Fails with every recorded problem, or hands back the parsed value.
@@ -160,7 +173,11 @@ impl Validator {
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} fields need attention", many.len()),
         };
-        Err(AppError { code: ErrorCode::ValidationFailed, message, fields: self.fields })
+        Err(AppError {
+            code: ErrorCode::ValidationFailed,
+            message,
+            fields: self.fields,
+        })
     }
 }
 
@@ -186,7 +203,11 @@ pub fn optional_url(value: &str) -> Result<Option<String>, String> {
         && v.len() <= 2000
         && !v.contains(char::is_whitespace)
         && v.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
-    if valid { Ok(Some(v.to_owned())) } else { Err(format!("'{v}' is not an http(s) URL")) }
+    if valid {
+        Ok(Some(v.to_owned()))
+    } else {
+        Err(format!("'{v}' is not an http(s) URL"))
+    }
 }
 
 // Server functions carry `AppError` across the wire as themselves.
@@ -197,9 +218,21 @@ impl leptos::server_fn::error::FromServerFnError for AppError {
         use leptos::server_fn::error::ServerFnErrorErr as E;
         match value {
             E::Args(m) | E::Deserialization(m) | E::MissingArg(m) => AppError::bad_request(m),
-            E::Request(m) => AppError::new(ErrorCode::Internal, format!("the portal could not be reached: {m}")),
+            E::Request(m) => AppError::new(
+                ErrorCode::Internal,
+                format!("the portal could not be reached: {m}"),
+            ),
             other => AppError::new(ErrorCode::Internal, other.to_string()),
         }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for AppError {
+    fn into_response(self) -> axum::response::Response {
+        let status = http::StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self)).into_response()
     }
 }
 
@@ -216,13 +249,5 @@ mod tests {
         assert_eq!(err.code, ErrorCode::ValidationFailed);
         assert_eq!(err.field("name"), Some("is required"));
         assert!(err.field("docs").is_some_and(|m| m.contains("http")));
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl axum::response::IntoResponse for AppError {
-    fn into_response(self) -> axum::response::Response {
-        let status = http::StatusCode::from_u16(self.code.http_status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self)).into_response()
     }
 }

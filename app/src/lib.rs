@@ -13,4 +13,3 @@ pub use pages::{App, shell};
 
 #[cfg(feature = "ssr")]
 pub mod server;
-

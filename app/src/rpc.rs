@@ -26,11 +26,13 @@ mod ctx {
     use leptos::prelude::*;
 
     pub fn state() -> AppResult<AppState> {
-        use_context::<AppState>().ok_or_else(|| AppError::internal("server function context", "AppState is missing"))
+        use_context::<AppState>()
+            .ok_or_else(|| AppError::internal("server function context", "AppState is missing"))
     }
 
     pub fn user() -> Option<CurrentUser> {
-        use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<CurrentUser>().cloned())
+        use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<CurrentUser>().cloned())
     }
 
     /// The state and the signed-in user, or 401.
@@ -44,7 +46,10 @@ mod ctx {
         let (state, user) = signed_in()?;
         if !user.can(permission) {
             let roles: Vec<&str> = permission.roles().iter().map(|r| r.as_str()).collect();
-            return status_of(Err(AppError::forbidden(format!("this needs one of the roles: {}", roles.join(", ")))));
+            return status_of(Err(AppError::forbidden(format!(
+                "this needs one of the roles: {}",
+                roles.join(", ")
+            ))));
         }
         Ok((state, user))
     }
@@ -89,7 +94,14 @@ pub async fn get_dashboard() -> Result<Dashboard, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn list_partners(page: u64) -> Result<Page<PartnerSummary>, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::partners::list(&state.db, PageRequest { page: Some(page), per_page: Some(25) }).await
+    crate::server::partners::list(
+        &state.db,
+        PageRequest {
+            page: Some(page),
+            per_page: Some(25),
+        },
+    )
+    .await
 }
 
 #[server(prefix = "/rpc")]
@@ -106,34 +118,59 @@ pub async fn save_partner(original_slug: String, input: PartnerInput) -> Result<
     let partner = if original_slug.is_empty() {
         ctx::status_of(crate::server::partners::create(&state.db, &user, now, &input).await)?
     } else {
-        ctx::status_of(crate::server::partners::update(&state.db, &user, now, &original_slug, &input).await)?
+        ctx::status_of(
+            crate::server::partners::update(&state.db, &user, now, &original_slug, &input).await,
+        )?
     };
     leptos_axum::redirect(&format!("/partners/{}", partner.slug));
     Ok(partner)
 }
 
 #[server(prefix = "/rpc")]
-pub async fn add_partner_account(partner: String, input: PartnerAccountInput) -> Result<Partner, AppError> {
+pub async fn add_partner_account(
+    partner: String,
+    input: PartnerAccountInput,
+) -> Result<Partner, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageCatalogue)?;
-    ctx::status_of(crate::server::partners::add_account(&state.db, &user, state.clock.now(), &partner, &input).await)
+    ctx::status_of(
+        crate::server::partners::add_account(&state.db, &user, state.clock.now(), &partner, &input)
+            .await,
+    )
 }
 
 #[server(prefix = "/rpc")]
-pub async fn add_partner_contact(partner: String, input: PartnerContactInput) -> Result<Partner, AppError> {
+pub async fn add_partner_contact(
+    partner: String,
+    input: PartnerContactInput,
+) -> Result<Partner, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageCatalogue)?;
-    ctx::status_of(crate::server::partners::add_contact(&state.db, &user, state.clock.now(), &partner, &input).await)
+    ctx::status_of(
+        crate::server::partners::add_contact(&state.db, &user, state.clock.now(), &partner, &input)
+            .await,
+    )
 }
 
 #[server(prefix = "/rpc")]
 pub async fn list_products(partner: String, page: u64) -> Result<Page<ProductSummary>, AppError> {
     let (state, _) = ctx::signed_in()?;
     let partner = Some(partner.as_str()).filter(|p| !p.is_empty());
-    crate::server::products::list(&state.db, partner, PageRequest { page: Some(page), per_page: Some(50) }).await
+    crate::server::products::list(
+        &state.db,
+        partner,
+        PageRequest {
+            page: Some(page),
+            per_page: Some(50),
+        },
+    )
+    .await
 }
 
 /// A product with its release × architecture matrix.
 #[server(prefix = "/rpc")]
-pub async fn get_product(partner: String, slug: String) -> Result<(Product, Vec<MatrixRow>), AppError> {
+pub async fn get_product(
+    partner: String,
+    slug: String,
+) -> Result<(Product, Vec<MatrixRow>), AppError> {
     let (state, _) = ctx::signed_in()?;
     let product = ctx::status_of(crate::server::products::get(&state.db, &partner, &slug).await)?;
     let matrix = crate::server::images::matrix(&state.db, &partner, &slug, 20).await?;
@@ -191,12 +228,20 @@ impl ProductForm {
             edition: p.edition.as_str().into(),
             visibility: p.visibility.as_str().into(),
             amd64: amd.map(|_| "on".into()),
-            amd64_instance_type: amd.map(|a| a.builder_instance_type.clone()).unwrap_or_default(),
-            amd64_name_template: amd.map(|a| a.image_name_template.clone()).unwrap_or_default(),
+            amd64_instance_type: amd
+                .map(|a| a.builder_instance_type.clone())
+                .unwrap_or_default(),
+            amd64_name_template: amd
+                .map(|a| a.image_name_template.clone())
+                .unwrap_or_default(),
             amd64_type_tag: amd.map(|a| a.type_tag.clone()).unwrap_or_default(),
             arm64: arm.map(|_| "on".into()),
-            arm64_instance_type: arm.map(|a| a.builder_instance_type.clone()).unwrap_or_default(),
-            arm64_name_template: arm.map(|a| a.image_name_template.clone()).unwrap_or_default(),
+            arm64_instance_type: arm
+                .map(|a| a.builder_instance_type.clone())
+                .unwrap_or_default(),
+            arm64_name_template: arm
+                .map(|a| a.image_name_template.clone())
+                .unwrap_or_default(),
             arm64_type_tag: arm.map(|a| a.type_tag.clone()).unwrap_or_default(),
             base_image_owner: p.base_image_owner.clone(),
             base_image_name_pattern: p.base_image_name_pattern.clone(),
@@ -258,7 +303,11 @@ impl ProductForm {
 
 /// Creates a product (empty originals) or updates the one named by them.
 #[server(prefix = "/rpc")]
-pub async fn save_product(original_partner: String, original_slug: String, form: ProductForm) -> Result<Product, AppError> {
+pub async fn save_product(
+    original_partner: String,
+    original_slug: String,
+    form: ProductForm,
+) -> Result<Product, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageCatalogue)?;
     let now = state.clock.now();
     let mut input = form.into_input();
@@ -266,11 +315,25 @@ pub async fn save_product(original_partner: String, original_slug: String, form:
         ctx::status_of(crate::server::products::create(&state.db, &user, now, &input).await)?
     } else {
         // The marketplace entity id is set by publishing, not by the form: keep it.
-        let current = crate::server::products::get(&state.db, &original_partner, &original_slug).await?;
+        let current =
+            crate::server::products::get(&state.db, &original_partner, &original_slug).await?;
         input.listing_entity_id = current.listing_entity_id.unwrap_or_default();
-        ctx::status_of(crate::server::products::update(&state.db, &user, now, &original_partner, &original_slug, &input).await)?
+        ctx::status_of(
+            crate::server::products::update(
+                &state.db,
+                &user,
+                now,
+                &original_partner,
+                &original_slug,
+                &input,
+            )
+            .await,
+        )?
     };
-    leptos_axum::redirect(&format!("/products/{}/{}", product.partner_slug, product.slug));
+    leptos_axum::redirect(&format!(
+        "/products/{}/{}",
+        product.partner_slug, product.slug
+    ));
     Ok(product)
 }
 
@@ -283,19 +346,35 @@ pub async fn get_image_version(id: i32) -> Result<ImageVersion, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn list_releases(page: u64) -> Result<Page<Release>, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::releases::list(&state.db, PageRequest { page: Some(page), per_page: Some(25) }).await
+    crate::server::releases::list(
+        &state.db,
+        PageRequest {
+            page: Some(page),
+            per_page: Some(25),
+        },
+    )
+    .await
 }
 
 #[server(prefix = "/rpc")]
 pub async fn create_release(input: ReleaseInput) -> Result<Release, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageReleases)?;
-    ctx::status_of(crate::server::releases::create(&state.db, &user, state.clock.now(), &input).await)
+    ctx::status_of(
+        crate::server::releases::create(&state.db, &user, state.clock.now(), &input).await,
+    )
 }
 
 #[server(prefix = "/rpc")]
 pub async fn list_listings() -> Result<Page<Listing>, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::listings::list(&state.db, PageRequest { page: Some(1), per_page: Some(100) }).await
+    crate::server::listings::list(
+        &state.db,
+        PageRequest {
+            page: Some(1),
+            per_page: Some(100),
+        },
+    )
+    .await
 }
 
 #[server(prefix = "/rpc")]
@@ -307,7 +386,15 @@ pub async fn get_listing(id: i32) -> Result<Listing, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn list_assets(partner: String, page: u64) -> Result<Page<Asset>, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::assets::list(&state.db, Some(partner.as_str()), PageRequest { page: Some(page), per_page: Some(24) }).await
+    crate::server::assets::list(
+        &state.db,
+        Some(partner.as_str()),
+        PageRequest {
+            page: Some(page),
+            per_page: Some(24),
+        },
+    )
+    .await
 }
 
 #[server(prefix = "/rpc")]
@@ -321,10 +408,14 @@ pub async fn get_asset(id: i32) -> Result<Asset, AppError> {
 pub async fn upload_asset(data: MultipartData) -> Result<Asset, AppError> {
     use crate::server::assets::{self, MAX_ASSET_BYTES, UploadInput};
     let (state, user) = ctx::allowed(Permission::ManageAssets)?;
-    let mut form = data.into_inner().ok_or_else(|| AppError::bad_request("the upload carried no form"))?;
+    let mut form = data
+        .into_inner()
+        .ok_or_else(|| AppError::bad_request("the upload carried no form"))?;
     let mut input = UploadInput::default();
     let mut asset_id = String::new();
-    let bad = |e: multer::Error| AppError::bad_request(format!("the upload is not a well-formed form: {e}"));
+    let bad = |e: multer::Error| {
+        AppError::bad_request(format!("the upload is not a well-formed form: {e}"))
+    };
     while let Some(mut field) = form.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
@@ -333,8 +424,14 @@ pub async fn upload_asset(data: MultipartData) -> Result<Asset, AppError> {
             while let Some(chunk) = field.chunk().await.map_err(bad)? {
                 if bytes.len() + chunk.len() > MAX_ASSET_BYTES {
                     return Err(AppError {
-                        fields: vec![crate::error::FieldError { field: "file".into(), message: "the file is larger than 10 MB".into() }],
-                        ..AppError::new(crate::error::ErrorCode::PayloadTooLarge, "the file is larger than the 10 MB limit")
+                        fields: vec![crate::error::FieldError {
+                            field: "file".into(),
+                            message: "the file is larger than 10 MB".into(),
+                        }],
+                        ..AppError::new(
+                            crate::error::ErrorCode::PayloadTooLarge,
+                            "the file is larger than the 10 MB limit",
+                        )
                     });
                 }
                 bytes.extend_from_slice(&chunk);
@@ -357,7 +454,18 @@ pub async fn upload_asset(data: MultipartData) -> Result<Asset, AppError> {
         assets::create(&state.db, state.store.as_ref(), &user, now, input).await
     } else {
         match asset_id.trim().parse() {
-            Ok(id) => assets::add_version(&state.db, state.store.as_ref(), &user, now, id, &input.filename, input.bytes).await,
+            Ok(id) => {
+                assets::add_version(
+                    &state.db,
+                    state.store.as_ref(),
+                    &user,
+                    now,
+                    id,
+                    &input.filename,
+                    input.bytes,
+                )
+                .await
+            }
             Err(_) => Err(AppError::not_found(format!("asset '{asset_id}'"))),
         }
     })
@@ -380,9 +488,26 @@ pub struct LookupOptions {
 #[server(prefix = "/rpc")]
 pub async fn get_lookup_options() -> Result<LookupOptions, AppError> {
     let (state, _) = ctx::signed_in()?;
-    let releases = crate::server::releases::newest(&state.db, 50).await?.into_iter().map(|r| r.version).collect();
-    let products = crate::server::products::list(&state.db, Some("aws"), PageRequest { page: Some(1), per_page: Some(100) }).await?.items;
-    Ok(LookupOptions { releases, products, regions: AWS_REGIONS.iter().map(|r| (*r).to_owned()).collect() })
+    let releases = crate::server::releases::newest(&state.db, 50)
+        .await?
+        .into_iter()
+        .map(|r| r.version)
+        .collect();
+    let products = crate::server::products::list(
+        &state.db,
+        Some("aws"),
+        PageRequest {
+            page: Some(1),
+            per_page: Some(100),
+        },
+    )
+    .await?
+    .items;
+    Ok(LookupOptions {
+        releases,
+        products,
+        regions: AWS_REGIONS.iter().map(|r| (*r).to_owned()).collect(),
+    })
 }
 
 #[server(prefix = "/rpc")]

@@ -225,7 +225,10 @@ fn fk(
         .to_owned()
 }
 
-#[expect(elided_lifetimes_in_paths, reason = "the async_trait signature must match MigrationTrait's exactly")]
+#[expect(
+    elided_lifetimes_in_paths,
+    reason = "the async_trait signature must match MigrationTrait's exactly"
+)]
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -258,7 +261,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        unique_index(m, "ux_user_roles", UserRoles::Table, &[UserRoles::UserId, UserRoles::Role]).await?;
+        unique_index(
+            m,
+            "ux_user_roles",
+            UserRoles::Table,
+            &[UserRoles::UserId, UserRoles::Role],
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -294,7 +303,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "ix_audit_object", AuditEvents::Table, &[AuditEvents::ObjectType, AuditEvents::ObjectId]).await?;
+        index(
+            m,
+            "ix_audit_object",
+            AuditEvents::Table,
+            &[AuditEvents::ObjectType, AuditEvents::ObjectId],
+        )
+        .await?;
         index(m, "ix_audit_at", AuditEvents::Table, &[AuditEvents::At]).await?;
 
         m.create_table(
@@ -330,7 +345,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "ix_partner_accounts_partner", PartnerAccounts::Table, &[PartnerAccounts::PartnerId]).await?;
+        index(
+            m,
+            "ix_partner_accounts_partner",
+            PartnerAccounts::Table,
+            &[PartnerAccounts::PartnerId],
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(PartnerContacts::Table)
@@ -348,7 +369,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "ix_partner_contacts_partner", PartnerContacts::Table, &[PartnerContacts::PartnerId]).await?;
+        index(
+            m,
+            "ix_partner_contacts_partner",
+            PartnerContacts::Table,
+            &[PartnerContacts::PartnerId],
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -380,7 +407,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        unique_index(m, "ux_products_partner_slug", Products::Table, &[Products::PartnerId, Products::Slug]).await?;
+        unique_index(
+            m,
+            "ux_products_partner_slug",
+            Products::Table,
+            &[Products::PartnerId, Products::Slug],
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(ProductArchitectures::Table)
@@ -422,7 +455,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        index(m, "ix_releases_order", Releases::Table, &[Releases::Major, Releases::Minor, Releases::Patch]).await?;
+        index(
+            m,
+            "ix_releases_order",
+            Releases::Table,
+            &[Releases::Major, Releases::Minor, Releases::Patch],
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -454,10 +493,20 @@ impl MigrationTrait for Migration {
             m,
             "ux_image_versions",
             ImageVersions::Table,
-            &[ImageVersions::ProductId, ImageVersions::ReleaseId, ImageVersions::Arch],
+            &[
+                ImageVersions::ProductId,
+                ImageVersions::ReleaseId,
+                ImageVersions::Arch,
+            ],
         )
         .await?;
-        index(m, "ix_image_versions_release", ImageVersions::Table, &[ImageVersions::ReleaseId]).await?;
+        index(
+            m,
+            "ix_image_versions_release",
+            ImageVersions::Table,
+            &[ImageVersions::ReleaseId],
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -484,8 +533,20 @@ impl MigrationTrait for Migration {
             &[ImageRegions::ImageVersionId, ImageRegions::Region],
         )
         .await?;
-        index(m, "ix_image_regions_image_id", ImageRegions::Table, &[ImageRegions::ImageId]).await?;
-        index(m, "ix_image_regions_region_state", ImageRegions::Table, &[ImageRegions::Region, ImageRegions::State]).await?;
+        index(
+            m,
+            "ix_image_regions_image_id",
+            ImageRegions::Table,
+            &[ImageRegions::ImageId],
+        )
+        .await?;
+        index(
+            m,
+            "ix_image_regions_region_state",
+            ImageRegions::Table,
+            &[ImageRegions::Region, ImageRegions::State],
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -509,7 +570,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        unique_index(m, "ux_listings_product_marketplace", Listings::Table, &[Listings::ProductId, Listings::Marketplace]).await?;
+        unique_index(
+            m,
+            "ux_listings_product_marketplace",
+            Listings::Table,
+            &[Listings::ProductId, Listings::Marketplace],
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(ListingVersions::Table)
@@ -535,7 +602,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        unique_index(m, "ux_listing_versions_title", ListingVersions::Table, &[ListingVersions::ListingId, ListingVersions::Title]).await?;
+        unique_index(
+            m,
+            "ux_listing_versions_title",
+            ListingVersions::Table,
+            &[ListingVersions::ListingId, ListingVersions::Title],
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -585,7 +658,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        unique_index(m, "ux_asset_versions", AssetVersions::Table, &[AssetVersions::AssetId, AssetVersions::Version]).await?;
+        unique_index(
+            m,
+            "ux_asset_versions",
+            AssetVersions::Table,
+            &[AssetVersions::AssetId, AssetVersions::Version],
+        )
+        .await?;
         Ok(())
     }
 

@@ -34,8 +34,10 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 fn session_cookie(token: &str, secure: bool, max_age_secs: i64) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("portal_session=; Path=/; Max-Age=0"))
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("portal_session=; Path=/; Max-Age=0"))
 }
 
 /// Paths anyone may reach without signing in.
@@ -50,7 +52,11 @@ fn is_public(path: &str) -> bool {
 }
 
 /// Resolves the session and guards pages.
-pub async fn session_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn session_layer(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let user = match cookie(req.headers(), SESSION_COOKIE) {
         Some(token) => match users::resolve_session(&state.db, state.clock.now(), token).await {
             Ok(user) => user,
@@ -76,7 +82,9 @@ pub async fn session_layer(State(state): State<AppState>, mut req: Request, next
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -85,7 +93,14 @@ fn urlencode(s: &str) -> String {
 /// Only a path on this portal is a place to return to: no scheme, no host, no `//`.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains("://") => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.contains("://") =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -97,15 +112,23 @@ pub struct DevSignIn {
 }
 
 /// `POST /auth/dev`: signs in as a seeded user (development sign-in only).
-pub async fn dev_sign_in(State(state): State<AppState>, Form(form): Form<DevSignIn>) -> AppResult<Response> {
+pub async fn dev_sign_in(
+    State(state): State<AppState>,
+    Form(form): Form<DevSignIn>,
+) -> AppResult<Response> {
     if !state.dev_auth {
         return Err(AppError::not_found("development sign-in"));
     }
-    let (token, _user): (String, CurrentUser) = users::sign_in(&state.db, state.clock.now(), form.username.trim()).await?;
+    let (token, _user): (String, CurrentUser) =
+        users::sign_in(&state.db, state.clock.now(), form.username.trim()).await?;
     let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        session_cookie(&token, state.secure_cookies(), users::SESSION_ABSOLUTE.num_seconds()),
+        session_cookie(
+            &token,
+            state.secure_cookies(),
+            users::SESSION_ABSOLUTE.num_seconds(),
+        ),
     );
     Ok(response)
 }
@@ -116,7 +139,10 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> AppR
         users::sign_out(&state.db, token).await?;
     }
     let mut response = Redirect::to("/sign-in").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie("", state.secure_cookies(), 0));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie("", state.secure_cookies(), 0),
+    );
     Ok(response)
 }
 
@@ -127,7 +153,13 @@ mod tests {
     #[test]
     fn only_local_paths_are_returned_to() {
         assert_eq!(safe_next(Some("/partners/aws?x=1")), "/partners/aws?x=1");
-        for evil in ["https://evil.example/", "//evil.example/x", "/\\evil.example", "evil", "/redirect?u=http://x"] {
+        for evil in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "evil",
+            "/redirect?u=http://x",
+        ] {
             assert_eq!(safe_next(Some(evil)), "/", "{evil}");
         }
     }
@@ -135,7 +167,10 @@ mod tests {
     #[test]
     fn the_session_cookie_is_read_among_others() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; portal_session=abc; b=2"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; portal_session=abc; b=2"),
+        );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
     }
 }

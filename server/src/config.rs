@@ -41,14 +41,23 @@ impl StoreConfig {
     /// The database URL to connect to, after checking its scheme.
     pub fn database_url(&self) -> anyhow::Result<String> {
         match &self.database_url {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:") => {
+            Some(url)
+                if url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:") =>
+            {
                 Ok(url.clone())
             }
             Some(url) => {
                 let scheme = url.split("://").next().unwrap_or(url);
-                anyhow::bail!("PORTAL_DATABASE_URL must start with sqlite: or postgres:// (got a URL starting with '{scheme}')")
+                anyhow::bail!(
+                    "PORTAL_DATABASE_URL must start with sqlite: or postgres:// (got a URL starting with '{scheme}')"
+                )
             }
-            None => Ok(format!("sqlite://{}?mode=rwc", self.data_dir.join("portal.db").display())),
+            None => Ok(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("portal.db").display()
+            )),
         }
     }
 }
@@ -105,7 +114,9 @@ impl ServeConfig {
 
     /// The URL to print and link to.
     pub fn public_url(&self, bound: SocketAddr) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 }
 
@@ -134,8 +145,12 @@ mod tests {
     #[test]
     fn the_database_defaults_to_sqlite_in_the_data_dir() {
         let probe = Probe::try_parse_from(["portal", "--data-dir", "/tmp/x"]).expect("parses");
-        assert_eq!(probe.store.database_url().expect("url"), "sqlite:///tmp/x/portal.db?mode=rwc");
-        let probe = Probe::try_parse_from(["portal", "--database-url", "mysql://x"]).expect("parses");
+        assert_eq!(
+            probe.store.database_url().expect("url"),
+            "sqlite:///tmp/x/portal.db?mode=rwc"
+        );
+        let probe =
+            Probe::try_parse_from(["portal", "--database-url", "mysql://x"]).expect("parses");
         assert!(probe.store.database_url().is_err());
     }
 }

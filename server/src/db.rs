@@ -7,12 +7,16 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 /// Connects (creating the SQLite file and its folder if needed) and applies pending migrations.
-pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+pub async fn connect_and_migrate(
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<DatabaseConnection> {
     if let Some(path) = sqlite_path(url)
         && let Some(dir) = std::path::Path::new(&path).parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir).with_context(|| format!("Failed to create the database folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("Failed to create the database folder {}", dir.display()))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -27,13 +31,19 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Res
             .busy_timeout(Duration::from_secs(10))
             .create_if_missing(true)
     });
-    let db = Database::connect(options).await.with_context(|| format!("Failed to connect to the database at {}", redact(url)))?;
-    Migrator::up(&db, None).await.context("Failed to apply database migrations")?;
+    let db = Database::connect(options)
+        .await
+        .with_context(|| format!("Failed to connect to the database at {}", redact(url)))?;
+    Migrator::up(&db, None)
+        .await
+        .context("Failed to apply database migrations")?;
     Ok(db)
 }
 
 fn sqlite_path(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
 }
@@ -58,13 +68,22 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_the_log() {
-        assert_eq!(redact("postgres://portal:s3cret@db:5432/portal"), "postgres://portal:***@db:5432/portal");
-        assert_eq!(redact("sqlite://data/portal.db?mode=rwc"), "sqlite://data/portal.db?mode=rwc");
+        assert_eq!(
+            redact("postgres://portal:s3cret@db:5432/portal"),
+            "postgres://portal:***@db:5432/portal"
+        );
+        assert_eq!(
+            redact("sqlite://data/portal.db?mode=rwc"),
+            "sqlite://data/portal.db?mode=rwc"
+        );
     }
 
     #[test]
     fn the_sqlite_file_is_found_in_the_url() {
-        assert_eq!(sqlite_path("sqlite://./data/portal.db?mode=rwc").as_deref(), Some("./data/portal.db"));
+        assert_eq!(
+            sqlite_path("sqlite://./data/portal.db?mode=rwc").as_deref(),
+            Some("./data/portal.db")
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x/y"), None);
     }

@@ -23,7 +23,10 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use object_store::local::LocalFileSystem;
-use tower_http::{limit::RequestBodyLimitLayer, services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_http::{
+    limit::RequestBodyLimitLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
 
 use app::server::{AppState, Clock, CloudMode, SystemClock};
 use config::{AuthChoice, CloudChoice, ServeConfig, StoreConfig};
@@ -80,7 +83,10 @@ impl Settings {
                 CloudChoice::Aws => CloudMode::Aws,
             },
             dev_auth: serve.auth == AuthChoice::Dev,
-            https: serve.public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
+            https: serve
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
             seed: serve.seed,
             clock: Arc::new(SystemClock),
         })
@@ -89,9 +95,11 @@ impl Settings {
 
 /// Opens the database and the asset store; seeds an empty catalogue when asked.
 pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
-    let db = db::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
+    let db =
+        db::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
     let assets_dir = settings.data_dir.join("assets");
-    std::fs::create_dir_all(&assets_dir).with_context(|| format!("Failed to create the asset folder {}", assets_dir.display()))?;
+    std::fs::create_dir_all(&assets_dir)
+        .with_context(|| format!("Failed to create the asset folder {}", assets_dir.display()))?;
     let store = LocalFileSystem::new_with_prefix(&assets_dir)
         .with_context(|| format!("Failed to open the asset folder {}", assets_dir.display()))?;
     let state = AppState {
@@ -102,22 +110,41 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         dev_auth: settings.dev_auth,
         https: settings.https,
     };
-    if settings.seed && app::server::seed::is_empty(&state.db).await.map_err(anyhow::Error::msg)? {
-        let report = app::server::seed::run(&state.db, state.clock.now(), settings.dev_auth, settings.cloud == CloudMode::Simulated)
+    if settings.seed
+        && app::server::seed::is_empty(&state.db)
             .await
-            .map_err(anyhow::Error::msg)
-            .context("Failed to seed the catalogue")?;
+            .map_err(anyhow::Error::msg)?
+    {
+        let report = app::server::seed::run(
+            &state.db,
+            state.clock.now(),
+            settings.dev_auth,
+            settings.cloud == CloudMode::Simulated,
+        )
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("Failed to seed the catalogue")?;
         tracing::info!(?report, "seeded the empty catalogue");
     } else if settings.dev_auth {
-        app::server::seed::dev_users(&state.db, state.clock.now()).await.map_err(anyhow::Error::msg)?;
+        app::server::seed::dev_users(&state.db, state.clock.now())
+            .await
+            .map_err(anyhow::Error::msg)?;
     }
     Ok(state)
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState, site_root: PathBuf) -> Router {
-    let leptos = LeptosOptions::builder().output_name("portal").site_root(site_root.display().to_string()).site_pkg_dir("pkg").build();
-    let server_state = ServerState { app: state.clone(), leptos: leptos.clone(), metrics: ops::Metrics::default() };
+    let leptos = LeptosOptions::builder()
+        .output_name("portal")
+        .site_root(site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .build();
+    let server_state = ServerState {
+        app: state.clone(),
+        leptos: leptos.clone(),
+        metrics: ops::Metrics::default(),
+    };
     let routes = generate_route_list(app::App);
     let context = {
         let state = state.clone();
@@ -128,7 +155,10 @@ pub fn router(state: AppState, site_root: PathBuf) -> Router {
             let leptos = leptos.clone();
             move || app::shell(leptos.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(context, app::shell));
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            ServerState,
+            _,
+        >(context, app::shell));
 
     Router::new()
         .nest("/api/v1", api::router().with_state(state.clone()))
@@ -140,10 +170,21 @@ pub fn router(state: AppState, site_root: PathBuf) -> Router {
         .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
         .merge(pages)
         .layer(middleware::from_fn_with_state(state, auth::session_layer))
-        .layer(middleware::from_fn_with_state(server_state.metrics.clone(), ops::track))
-        .layer(RequestBodyLimitLayer::new(app::server::assets::MAX_ASSET_BYTES + 2 * 1024 * 1024))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(middleware::from_fn_with_state(
+            server_state.metrics.clone(),
+            ops::track,
+        ))
+        .layer(RequestBodyLimitLayer::new(
+            app::server::assets::MAX_ASSET_BYTES + 2 * 1024 * 1024,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(server_state)
 }
@@ -155,8 +196,14 @@ pub struct RunningServer {
 }
 
 /// Binds (port 0 picks a free one) and serves in the background.
-pub async fn spawn(state: AppState, site_root: PathBuf, bind: SocketAddr) -> anyhow::Result<RunningServer> {
-    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("Failed to listen on {bind}"))?;
+pub async fn spawn(
+    state: AppState,
+    site_root: PathBuf,
+    bind: SocketAddr,
+) -> anyhow::Result<RunningServer> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("Failed to listen on {bind}"))?;
     let addr = listener.local_addr()?;
     let app = router(state, site_root);
     let handle = tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await });

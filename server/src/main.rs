@@ -13,7 +13,8 @@ use server::{
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PORTAL_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("PORTAL_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -31,7 +32,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let state = build_state(&settings).await?;
             let running = server::spawn(state, settings.site_root.clone(), serve.bind).await?;
             if serve.workers > 0 {
-                tracing::info!(workers = serve.workers, "background workers idle: no job kinds are registered yet");
+                tracing::info!(
+                    workers = serve.workers,
+                    "background workers idle: no job kinds are registered yet"
+                );
             }
             let url = serve.public_url(running.addr);
             tracing::info!(%url, "Partner Image Portal is up");
@@ -49,7 +53,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker { store, workers } => {
             let url = store.database_url()?;
             let _db = server::db::connect_and_migrate(&url, store.database_max_connections).await?;
-            tracing::info!(workers, "worker started; no job kinds are registered yet, waiting");
+            tracing::info!(
+                workers,
+                "worker started; no job kinds are registered yet, waiting"
+            );
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
@@ -63,12 +70,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(database = %server::db::redact(&url), "migrations applied");
             Ok(())
         }
-        Command::Seed { store, with_history, with_dev_users } => {
+        Command::Seed {
+            store,
+            with_history,
+            with_dev_users,
+        } => {
             let url = store.database_url()?;
             let db = server::db::connect_and_migrate(&url, store.database_max_connections).await?;
-            let report = app::server::seed::run(&db, chrono::Utc::now(), with_dev_users, with_history)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            let report =
+                app::server::seed::run(&db, chrono::Utc::now(), with_dev_users, with_history)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
             tracing::info!(?report, "seed finished");
             Ok(())
         }

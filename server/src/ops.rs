@@ -33,22 +33,37 @@ struct MetricsInner {
 impl Metrics {
     fn observe(&self, method: &str, status: u16, seconds: f64) {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *inner.requests.entry((method.to_owned(), status)).or_default() += 1;
+        *inner
+            .requests
+            .entry((method.to_owned(), status))
+            .or_default() += 1;
         inner.duration_sum += seconds;
         inner.duration_count += 1;
     }
 
     fn render(&self, out: &mut String) {
         let inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        out.push_str("# HELP portal_http_requests_total HTTP requests answered, by method and status.\n");
+        out.push_str(
+            "# HELP portal_http_requests_total HTTP requests answered, by method and status.\n",
+        );
         out.push_str("# TYPE portal_http_requests_total counter\n");
         for ((method, status), n) in &inner.requests {
-            out.push_str(&format!("portal_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {n}\n"));
+            out.push_str(&format!(
+                "portal_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {n}\n"
+            ));
         }
-        out.push_str("# HELP portal_http_request_duration_seconds Time spent answering HTTP requests.\n");
+        out.push_str(
+            "# HELP portal_http_request_duration_seconds Time spent answering HTTP requests.\n",
+        );
         out.push_str("# TYPE portal_http_request_duration_seconds summary\n");
-        out.push_str(&format!("portal_http_request_duration_seconds_sum {}\n", inner.duration_sum));
-        out.push_str(&format!("portal_http_request_duration_seconds_count {}\n", inner.duration_count));
+        out.push_str(&format!(
+            "portal_http_request_duration_seconds_sum {}\n",
+            inner.duration_sum
+        ));
+        out.push_str(&format!(
+            "portal_http_request_duration_seconds_count {}\n",
+            inner.duration_count
+        ));
     }
 }
 
@@ -57,7 +72,11 @@ pub async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> 
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(req).await;
-    metrics.observe(&method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics.observe(
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 
@@ -88,15 +107,27 @@ pub async fn metrics(State(state): State<AppState>, State(metrics): State<Metric
     let counts = [
         ("partners", partner::Entity::find().count(&state.db).await),
         ("products", product::Entity::find().count(&state.db).await),
-        ("image_versions", image_version::Entity::find().count(&state.db).await),
+        (
+            "image_versions",
+            image_version::Entity::find().count(&state.db).await,
+        ),
     ];
     out.push_str("# HELP portal_catalogue_objects Objects in the catalogue, by kind.\n# TYPE portal_catalogue_objects gauge\n");
     for (kind, count) in counts {
         match count {
-            Ok(n) => out.push_str(&format!("portal_catalogue_objects{{kind=\"{kind}\"}} {n}\n")),
+            Ok(n) => out.push_str(&format!(
+                "portal_catalogue_objects{{kind=\"{kind}\"}} {n}\n"
+            )),
             Err(err) => tracing::warn!(error = %err, kind, "counting for metrics failed"),
         }
     }
     metrics.render(&mut out);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }

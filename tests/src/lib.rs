@@ -18,7 +18,9 @@ pub enum Backend {
 
 /// The admin URL of the PostgreSQL server the PostgreSQL tests use (`PORTAL_TEST_POSTGRES_URL`).
 pub fn postgres_url() -> Option<String> {
-    std::env::var("PORTAL_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+    std::env::var("PORTAL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// SQLite always; PostgreSQL when a server is configured. CI always configures one and sets
@@ -49,17 +51,35 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
-                Ok(TestDb { url, backend, pg_admin: None, _dir: Some(dir) })
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("portal.db").display()
+                );
+                Ok(TestDb {
+                    url,
+                    backend,
+                    pg_admin: None,
+                    _dir: Some(dir),
+                })
             }
             Backend::Postgres => {
                 let admin = postgres_url().context("PORTAL_TEST_POSTGRES_URL is not set")?;
                 let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
-                let conn = Database::connect(&admin).await.context("connecting to the test PostgreSQL server")?;
-                conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+                let conn = Database::connect(&admin)
+                    .await
+                    .context("connecting to the test PostgreSQL server")?;
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await?;
                 conn.close().await?;
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
-                Ok(TestDb { url: format!("{base}/{name}"), backend, pg_admin: Some((admin, name)), _dir: None })
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
+                Ok(TestDb {
+                    url: format!("{base}/{name}"),
+                    backend,
+                    pg_admin: Some((admin, name)),
+                    _dir: None,
+                })
             }
         }
     }
@@ -70,10 +90,19 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg_admin.take() {
             // Dropping needs async; do it on a thread of its own so any runtime state is fine.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
                 rt.block_on(async move {
                     if let Ok(conn) = Database::connect(&admin).await {
-                        let _ = conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        let _ = conn
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
                         let _ = conn.close().await;
                     }
                 });
@@ -85,7 +114,9 @@ impl Drop for TestDb {
 
 /// The moment every test starts at, unless it moves the clock.
 pub fn test_epoch() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 /// A running portal on a port of its own.
@@ -132,8 +163,20 @@ impl TestApp {
             clock: clock.clone(),
         };
         let state = server::build_state(&settings).await?;
-        let running = server::spawn(state.clone(), settings.site_root.clone(), "127.0.0.1:0".parse()?).await?;
-        Ok(TestApp { addr: running.addr, state, clock, db, data_dir, server: running.handle })
+        let running = server::spawn(
+            state.clone(),
+            settings.site_root.clone(),
+            "127.0.0.1:0".parse()?,
+        )
+        .await?;
+        Ok(TestApp {
+            addr: running.addr,
+            state,
+            clock,
+            db,
+            data_dir,
+            server: running.handle,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -156,15 +199,26 @@ impl TestApp {
     /// A client signed in as `username` through the development sign-in.
     pub async fn signed_in(&self, username: &str) -> anyhow::Result<reqwest::Client> {
         let client = Self::client();
-        let res = client.post(self.url("/auth/dev")).form(&[("username", username), ("next", "/")]).send().await?;
-        anyhow::ensure!(res.status().is_redirection(), "sign-in as {username} answered {}", res.status());
+        let res = client
+            .post(self.url("/auth/dev"))
+            .form(&[("username", username), ("next", "/")])
+            .send()
+            .await?;
+        anyhow::ensure!(
+            res.status().is_redirection(),
+            "sign-in as {username} answered {}",
+            res.status()
+        );
         Ok(client)
     }
 }
 
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PORTAL_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTAL_TEST_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }

@@ -50,7 +50,10 @@ fn run() -> Result<()> {
 
 fn workspace_root() -> Result<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(Path::to_path_buf).context("xtask has no parent folder")
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent folder")
 }
 
 fn target_dir(root: &Path) -> PathBuf {
@@ -67,7 +70,9 @@ fn cargo() -> Command {
 
 fn status(cmd: &mut Command) -> Result<()> {
     report(&format!("running {:?}", cmd));
-    let st = cmd.status().with_context(|| format!("could not start {:?}", cmd.get_program()))?;
+    let st = cmd
+        .status()
+        .with_context(|| format!("could not start {:?}", cmd.get_program()))?;
     if !st.success() {
         bail!("{:?} failed with {st}", cmd.get_program());
     }
@@ -76,15 +81,24 @@ fn status(cmd: &mut Command) -> Result<()> {
 
 /// The wasm target and npm packages: what a fresh machine lacks.
 fn ensure_tools(root: &Path) -> Result<()> {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match installed {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => {}
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) => {}
         Ok(_) => status(Command::new("rustup").args(["target", "add", WASM_TARGET]))?,
         Err(_) => report("rustup not found; assuming the wasm32 target is installed"),
     }
     let tailwind = root.join("node_modules/.bin/tailwindcss");
     if !tailwind.exists() {
-        status(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root))?;
+        status(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(root),
+        )?;
     }
     Ok(())
 }
@@ -107,10 +121,22 @@ fn build_site(root: &Path) -> Result<()> {
     // The hydration script picks `portal_bg.wasm` only when this is unset at compile time.
     status(
         cargo()
-            .args(["build", "--package", "frontend", "--lib", "--target", WASM_TARGET, "--profile", WASM_PROFILE])
+            .args([
+                "build",
+                "--package",
+                "frontend",
+                "--lib",
+                "--target",
+                WASM_TARGET,
+                "--profile",
+                WASM_PROFILE,
+            ])
             .env_remove("LEPTOS_OUTPUT_NAME"),
     )?;
-    let wasm = target_dir(root).join(WASM_TARGET).join(WASM_PROFILE).join("frontend.wasm");
+    let wasm = target_dir(root)
+        .join(WASM_TARGET)
+        .join(WASM_PROFILE)
+        .join("frontend.wasm");
     report(&format!("wasm-bindgen {}", wasm.display()));
     wasm_bindgen_cli_support::Bindgen::new()
         .input_path(&wasm)
@@ -152,7 +178,9 @@ fn build_all(root: &Path, release: bool) -> Result<()> {
 fn serve(root: &Path, extra: &[String]) -> Result<()> {
     let portal = target_dir(root).join("debug").join("portal");
     let mut cmd = Command::new(portal);
-    cmd.arg("serve").args(extra).env("PORTAL_SITE_ROOT", site_root(root));
+    cmd.arg("serve")
+        .args(extra)
+        .env("PORTAL_SITE_ROOT", site_root(root));
     status(&mut cmd)
 }
 
@@ -162,27 +190,45 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let postgres = ensure_test_services()?;
     build_site(root)?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--exclude", "frontend", "--exclude", "xtask"])
-        .args(extra)
-        .env("PORTAL_SITE_ROOT", site_root(root))
-        .env("PORTAL_SCREENSHOTS", target_dir(root).join("screenshots"));
+    cmd.args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "frontend",
+        "--exclude",
+        "xtask",
+    ])
+    .args(extra)
+    .env("PORTAL_SITE_ROOT", site_root(root))
+    .env("PORTAL_SCREENSHOTS", target_dir(root).join("screenshots"));
     match postgres {
         Some(url) => {
             cmd.env("PORTAL_TEST_POSTGRES_URL", url);
         }
-        None => report("no PostgreSQL server: the PostgreSQL half of the database tests is skipped"),
+        None => {
+            report("no PostgreSQL server: the PostgreSQL half of the database tests is skipped")
+        }
     }
     status(&mut cmd)?;
-    report(&format!("screenshots of the browser tests are in {}", target_dir(root).join("screenshots").display()));
+    report(&format!(
+        "screenshots of the browser tests are in {}",
+        target_dir(root).join("screenshots").display()
+    ));
     Ok(())
 }
 
 fn have(program: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {program} >/dev/null 2>&1")]).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Starts (or finds) the machine's PostgreSQL cluster; prints its port.
@@ -204,11 +250,15 @@ echo "$3"
 /// are root, missing packages are installed and PostgreSQL is started; elsewhere the
 /// tests say what is missing. Returns the PostgreSQL URL for the tests, if there is one.
 fn ensure_test_services() -> Result<Option<String>> {
-    let missing: Vec<&str> = [("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("pg_lsclusters", "postgresql")]
-        .into_iter()
-        .filter(|(program, _)| !have(program))
-        .map(|(_, package)| package)
-        .collect();
+    let missing: Vec<&str> = [
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+        ("pg_lsclusters", "postgresql"),
+    ]
+    .into_iter()
+    .filter(|(program, _)| !have(program))
+    .map(|(_, package)| package)
+    .collect();
     if !missing.is_empty() {
         if is_root() && have("apt-get") {
             status(Command::new("apt-get").args(["update", "-qq"]))?;
@@ -219,7 +269,10 @@ fn ensure_test_services() -> Result<Option<String>> {
                     .env("DEBIAN_FRONTEND", "noninteractive"),
             )?;
         } else {
-            report(&format!("missing {}: install them for the browser and PostgreSQL tests", missing.join(", ")));
+            report(&format!(
+                "missing {}: install them for the browser and PostgreSQL tests",
+                missing.join(", ")
+            ));
         }
     }
     if let Some(url) = env::var_os("PORTAL_TEST_POSTGRES_URL") {
@@ -228,13 +281,23 @@ fn ensure_test_services() -> Result<Option<String>> {
     if !(have("pg_lsclusters") && is_root()) {
         return Ok(None);
     }
-    let out = Command::new("sh").args(["-c", START_POSTGRES]).output().context("starting PostgreSQL")?;
+    let out = Command::new("sh")
+        .args(["-c", START_POSTGRES])
+        .output()
+        .context("starting PostgreSQL")?;
     let port = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if out.status.success() && !port.is_empty() {
-        report(&format!("PostgreSQL tests use the local server on port {port}"));
-        Ok(Some(format!("postgres://postgres:portal-tests@127.0.0.1:{port}/postgres")))
+        report(&format!(
+            "PostgreSQL tests use the local server on port {port}"
+        ));
+        Ok(Some(format!(
+            "postgres://postgres:portal-tests@127.0.0.1:{port}/postgres"
+        )))
     } else {
-        report(&format!("could not start PostgreSQL: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        report(&format!(
+            "could not start PostgreSQL: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
         Ok(None)
     }
 }

@@ -23,7 +23,12 @@ fn upload_action() -> UploadAction {
 fn submit_upload(action: UploadAction) -> impl Fn(leptos::ev::SubmitEvent) {
     move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let Some(form) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok()) else { return };
+        let Some(form) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+        else {
+            return;
+        };
         if let Ok(data) = web_sys::FormData::new_with_form(&form) {
             action.dispatch_local(data);
         }
@@ -68,7 +73,7 @@ pub fn AssetsPage() -> impl IntoView {
                             Ok(p) if p.items.is_empty() => view! { <Card><p class="text-sm text-gray-500">"No assets yet."</p></Card> }.into_any(),
                             Ok(p) => view! {
                                 <div class="grid sm:grid-cols-2 xl:grid-cols-3 gap-4" data-testid="gallery">
-                                    {p.items.iter().cloned().map(|a| {
+                                    {p.items.clone().into_iter().map(|a| {
                                         let current = a.versions.first().cloned();
                                         view! {
                                             <a href=format!("/assets/{}", a.id) class="block bg-white rounded-lg border border-gray-200 shadow-sm overflow-hidden hover:border-violet-300">
@@ -131,9 +136,18 @@ pub fn AssetsPage() -> impl IntoView {
 #[component]
 pub fn AssetPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.read().get("id").and_then(|v| v.parse::<i32>().ok()).unwrap_or(0);
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|v| v.parse::<i32>().ok())
+            .unwrap_or(0)
+    };
     let upload = upload_action();
-    let data = Resource::new(move || (id(), upload.version().get()), |(id, _)| get_asset(id));
+    let data = Resource::new(
+        move || (id(), upload.version().get()),
+        |(id, _)| get_asset(id),
+    );
     let can_upload = move || current_user().is_some_and(|u| u.can(Permission::ManageAssets));
     view! {
         <Suspense fallback=Loading>

@@ -9,12 +9,21 @@ use crate::{
     components::*,
     domain::*,
     dto::*,
-    rpc::{CreateRelease, get_image_version, get_listing, list_audit, list_listings, list_releases, get_lookup_options, search},
+    rpc::{
+        CreateRelease, get_image_version, get_listing, get_lookup_options, list_audit,
+        list_listings, list_releases, search,
+    },
 };
 
 fn id_param(name: &'static str) -> impl Fn() -> i32 + Copy + Send + Sync + 'static {
     let params = use_params_map();
-    move || params.read().get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
+    move || {
+        params
+            .read()
+            .get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 #[component]
@@ -60,7 +69,10 @@ pub fn ReleasesPage() -> impl IntoView {
     let page = page_param();
     let create = ServerAction::<CreateRelease>::new();
     let value = create.value();
-    let data = Resource::new(move || (page.get(), create.version().get()), |(page, _)| list_releases(page));
+    let data = Resource::new(
+        move || (page.get(), create.version().get()),
+        |(page, _)| list_releases(page),
+    );
     let can_create = move || current_user().is_some_and(|u| u.can(Permission::ManageReleases));
     let general = general_error(value);
     view! {
@@ -76,7 +88,7 @@ pub fn ReleasesPage() -> impl IntoView {
                                     <table class=TABLE data-testid="releases">
                                         <thead><tr><th class=TH>"Version"</th><th class=TH>"Date"</th><th class=TH>"Kind"</th><th class=TH>"Images"</th></tr></thead>
                                         <tbody>
-                                            {p.items.iter().cloned().map(|r| view! {
+                                            {p.items.clone().into_iter().map(|r| view! {
                                                 <tr>
                                                     <td class=TD>
                                                         <a class=LINK href=format!("/search?q={}", r.version)>{r.version.clone()}</a>" "
@@ -253,7 +265,10 @@ pub fn LookupPage() -> impl IntoView {
     let lookup = ServerAction::<LookupImage>::new();
     let value = lookup.value();
     let general = general_error(value);
-    let select = move |label: &'static str, name: &'static str, field: &'static str, items: Vec<(String, String)>| {
+    let select = move |label: &'static str,
+                       name: &'static str,
+                       field: &'static str,
+                       items: Vec<(String, String)>| {
         let id = name.replace(['[', ']'], "_");
         view! {
             <Field label name error=field_error(value, field)>
@@ -345,7 +360,7 @@ pub fn AuditPage() -> impl IntoView {
                                 <table class=TABLE data-testid="audit">
                                     <thead><tr><th class=TH>"When"</th><th class=TH>"Who"</th><th class=TH>"What"</th><th class=TH>"Object"</th><th class=TH>"Change"</th></tr></thead>
                                     <tbody>
-                                        {p.items.iter().cloned().map(|e| view! {
+                                        {p.items.clone().into_iter().map(|e| view! {
                                             <tr>
                                                 <td class=TD>{e.at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
                                                 <td class=TD>{e.actor}</td>

@@ -172,12 +172,22 @@ fn SignIn() -> impl IntoView {
 /// A `?page=` query value, 1 when absent or not a number.
 pub(crate) fn page_param() -> Memo<u64> {
     let query = use_query_map();
-    Memo::new(move |_| query.read().get("page").and_then(|p| p.parse().ok()).filter(|p| *p > 0).unwrap_or(1))
+    Memo::new(move |_| {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse().ok())
+            .filter(|p| *p > 0)
+            .unwrap_or(1)
+    })
 }
 
 /// The session's user, when known.
 pub(crate) fn current_user() -> Option<crate::domain::CurrentUser> {
-    expect_context::<SessionResource>().get().and_then(Result::ok).and_then(|s| s.user)
+    expect_context::<SessionResource>()
+        .get()
+        .and_then(Result::ok)
+        .and_then(|s| s.user)
 }
 
 /// Field-error signal for a server action's last result.
@@ -186,7 +196,13 @@ where
     T: Send + Sync + 'static,
     S: With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
 {
-    Signal::derive(move || value.with(|v| v.as_ref().and_then(|r| r.as_ref().err()).and_then(|e| e.field(field).map(str::to_owned))))
+    Signal::derive(move || {
+        value.with(|v| {
+            v.as_ref()
+                .and_then(|r| r.as_ref().err())
+                .and_then(|e| e.field(field).map(str::to_owned))
+        })
+    })
 }
 
 /// The action's error when it is not about one field (those show next to the field).
@@ -195,5 +211,12 @@ where
     T: Send + Sync + 'static,
     S: With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
 {
-    move || value.with(|v| v.as_ref().and_then(|r| r.as_ref().err()).filter(|e| e.fields.is_empty()).cloned())
+    move || {
+        value.with(|v| {
+            v.as_ref()
+                .and_then(|r| r.as_ref().err())
+                .filter(|e| e.fields.is_empty())
+                .cloned()
+        })
+    }
 }

@@ -33,7 +33,7 @@ pub fn PartnersPage() -> impl IntoView {
                                     <th class=TH>"Status"</th><th class=TH>"Products"</th>
                                 </tr></thead>
                                 <tbody>
-                                    {p.items.iter().cloned().map(|row| view! {
+                                    {p.items.clone().into_iter().map(|row| view! {
                                         <tr>
                                             <td class=TD><a class=LINK href=format!("/partners/{}", row.slug)>{row.name}</a></td>
                                             <td class=TD>{row.cloud.label()}</td>
@@ -60,7 +60,13 @@ pub fn PartnerPage() -> impl IntoView {
     let add_account = ServerAction::<AddPartnerAccount>::new();
     let add_contact = ServerAction::<AddPartnerContact>::new();
     let data = Resource::new(
-        move || (slug(), add_account.version().get(), add_contact.version().get()),
+        move || {
+            (
+                slug(),
+                add_account.version().get(),
+                add_contact.version().get(),
+            )
+        },
         |(slug, _, _)| get_partner(slug),
     );
     view! {
@@ -148,7 +154,9 @@ pub fn PartnerPage() -> impl IntoView {
 
 fn link_or_dash(url: Option<String>) -> impl IntoView {
     match url {
-        Some(u) => Either::Left(view! { <a class=LINK href=u.clone() target="_blank" rel="noopener noreferrer">"Open"</a> }),
+        Some(u) => Either::Left(
+            view! { <a class=LINK href=u.clone() target="_blank" rel="noopener noreferrer">"Open"</a> },
+        ),
         None => Either::Right(view! { <span class="text-gray-400">"—"</span> }),
     }
 }
@@ -215,7 +223,10 @@ pub fn NewPartnerPage() -> impl IntoView {
 #[component]
 pub fn EditPartnerPage() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new(move || params.read().get("slug").unwrap_or_default(), get_partner);
+    let data = Resource::new(
+        move || params.read().get("slug").unwrap_or_default(),
+        get_partner,
+    );
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {

@@ -15,7 +15,10 @@ use crate::{
 #[component]
 pub fn ProductsPage() -> impl IntoView {
     let page = page_param();
-    let data = Resource::new(move || page.get(), |page| list_products(String::new(), page));
+    let data = Resource::new(
+        move || page.get(),
+        |page| list_products(String::new(), page),
+    );
     let can_edit = move || current_user().is_some_and(|u| u.can(Permission::ManageCatalogue));
     view! {
         <Title text="Products"/>
@@ -33,7 +36,7 @@ pub fn ProductsPage() -> impl IntoView {
                                     <th class=TH>"Visibility"</th><th class=TH>"Architectures"</th><th class=TH>"Maintenance"</th>
                                 </tr></thead>
                                 <tbody>
-                                    {p.items.iter().cloned().map(|row| view! {
+                                    {p.items.clone().into_iter().map(|row| view! {
                                         <tr>
                                             <td class=TD><a class=LINK href=format!("/products/{}/{}", row.partner_slug, row.slug)>{row.name}</a></td>
                                             <td class=TD>{row.partner_name}</td>
@@ -60,7 +63,10 @@ pub fn ProductPage() -> impl IntoView {
     let params = use_params_map();
     let key = move || {
         let p = params.read();
-        (p.get("partner").unwrap_or_default(), p.get("slug").unwrap_or_default())
+        (
+            p.get("partner").unwrap_or_default(),
+            p.get("slug").unwrap_or_default(),
+        )
     };
     let data = Resource::new(key, |(partner, slug)| get_product(partner, slug));
     view! {
@@ -190,7 +196,10 @@ pub fn EditProductPage() -> impl IntoView {
     let params = use_params_map();
     let key = move || {
         let p = params.read();
-        (p.get("partner").unwrap_or_default(), p.get("slug").unwrap_or_default())
+        (
+            p.get("partner").unwrap_or_default(),
+            p.get("slug").unwrap_or_default(),
+        )
     };
     let data = Resource::new(key, |(partner, slug)| get_product(partner, slug));
     view! {
@@ -221,7 +230,13 @@ where
                 .fields
                 .iter()
                 .filter(|f| f.field.starts_with(prefix))
-                .map(|f| if f.field == prefix { f.message.clone() } else { format!("{}: {}", f.field, f.message) })
+                .map(|f| {
+                    if f.field == prefix {
+                        f.message.clone()
+                    } else {
+                        format!("{}: {}", f.field, f.message)
+                    }
+                })
                 .collect();
             (!msgs.is_empty()).then(|| msgs.join("; "))
         })
@@ -236,14 +251,15 @@ fn ProductFormView(original: Option<(String, String)>, initial: ProductForm) -> 
     let cls = move |f: &'static str| move || input_class(err(f).get().is_some());
     let general = general_error(value);
     let (orig_partner, orig_slug) = original.unwrap_or_default();
-    let text = move |label: &'static str, name: &'static str, field: &'static str, value: String| {
-        let id = name.replace(['[', ']'], "_");
-        view! {
-            <Field label name error=err(field)>
-                <input id=id name=name class=cls(field) value=value/>
-            </Field>
-        }
-    };
+    let text =
+        move |label: &'static str, name: &'static str, field: &'static str, value: String| {
+            let id = name.replace(['[', ']'], "_");
+            view! {
+                <Field label name error=err(field)>
+                    <input id=id name=name class=cls(field) value=value/>
+                </Field>
+            }
+        };
     view! {
         <Card>
             <ActionForm action=save attr:class="max-w-3xl" attr:data-testid="product-form">

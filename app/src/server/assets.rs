@@ -6,8 +6,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::{ObjectStore, PutPayload, path::Path as StorePath};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionSession, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -60,8 +60,15 @@ pub fn sniff_content_type(bytes: &[u8]) -> Result<&'static str, AppError> {
 }
 
 fn looks_like_svg(bytes: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(bytes) else { return false };
-    let head: String = text.trim_start_matches('\u{feff}').chars().take(4096).collect::<String>().to_lowercase();
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let head: String = text
+        .trim_start_matches('\u{feff}')
+        .chars()
+        .take(4096)
+        .collect::<String>()
+        .to_lowercase();
     head.contains("<svg")
 }
 
@@ -70,40 +77,67 @@ pub fn check_svg(bytes: &[u8]) -> Result<(), AppError> {
     let hostile = |why: String| AppError {
         code: ErrorCode::ValidationFailed,
         message: format!("the SVG was refused: {why}"),
-        fields: vec![crate::error::FieldError { field: "file".into(), message: format!("the SVG was refused: {why}") }],
+        fields: vec![crate::error::FieldError {
+            field: "file".into(),
+            message: format!("the SVG was refused: {why}"),
+        }],
     };
     let text = std::str::from_utf8(bytes).map_err(|_| hostile("it is not UTF-8 text".into()))?;
     let lowered = text.to_lowercase();
     if lowered.contains("<!entity") || lowered.contains("<!doctype") {
         return Err(hostile("it declares a DOCTYPE or entities".into()));
     }
-    let options = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
-    let doc = roxmltree::Document::parse_with_options(text, options).map_err(|e| hostile(format!("it is not well-formed XML ({e})")))?;
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(text, options)
+        .map_err(|e| hostile(format!("it is not well-formed XML ({e})")))?;
     if doc.root_element().tag_name().name() != "svg" {
         return Err(hostile("its root element is not <svg>".into()));
     }
     for node in doc.descendants() {
         if node.is_element() {
             let name = node.tag_name().name().to_lowercase();
-            if matches!(name.as_str(), "script" | "foreignobject" | "iframe" | "embed" | "object" | "handler" | "listener") {
-                return Err(hostile(format!("it contains a <{}> element", node.tag_name().name())));
+            if matches!(
+                name.as_str(),
+                "script" | "foreignobject" | "iframe" | "embed" | "object" | "handler" | "listener"
+            ) {
+                return Err(hostile(format!(
+                    "it contains a <{}> element",
+                    node.tag_name().name()
+                )));
             }
             for attr in node.attributes() {
                 let attr_name = attr.name().to_lowercase();
                 let value = attr.value().trim().to_lowercase();
                 if attr_name.starts_with("on") {
-                    return Err(hostile(format!("it has an event handler attribute '{}'", attr.name())));
+                    return Err(hostile(format!(
+                        "it has an event handler attribute '{}'",
+                        attr.name()
+                    )));
                 }
                 if (attr_name == "href" || attr_name == "src") && !value.starts_with('#') {
-                    return Err(hostile(format!("it references '{}' outside the file", attr.value())));
+                    return Err(hostile(format!(
+                        "it references '{}' outside the file",
+                        attr.value()
+                    )));
                 }
-                if value.contains("javascript:") || (value.contains("url(") && !value.contains("url(#")) {
-                    return Err(hostile(format!("attribute '{}' refers outside the file", attr.name())));
+                if value.contains("javascript:")
+                    || (value.contains("url(") && !value.contains("url(#"))
+                {
+                    return Err(hostile(format!(
+                        "attribute '{}' refers outside the file",
+                        attr.name()
+                    )));
                 }
             }
             if name == "style" {
                 let css = node.text().unwrap_or_default().to_lowercase();
-                if css.contains("@import") || (css.contains("url(") && !css.contains("url(#")) || css.contains("javascript:") {
+                if css.contains("@import")
+                    || (css.contains("url(") && !css.contains("url(#"))
+                    || css.contains("javascript:")
+                {
                     return Err(hostile("its stylesheet refers outside the file".into()));
                 }
             }
@@ -123,7 +157,11 @@ async fn to_dto(db: &impl ConnectionTrait, a: asset::Model) -> AppResult<Asset> 
         .map_err(db_err("finding a partner"))?
         .ok_or_else(|| AppError::internal("asset without partner", a.id))?;
     let product_slug = match a.product_id {
-        Some(id) => product::Entity::find_by_id(id).one(db).await.map_err(db_err("finding a product"))?.map(|p| p.slug),
+        Some(id) => product::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .map_err(db_err("finding a product"))?
+            .map(|p| p.slug),
         None => None,
     };
     let rows = asset_version::Entity::find()
@@ -167,20 +205,38 @@ async fn to_dto(db: &impl ConnectionTrait, a: asset::Model) -> AppResult<Asset> 
 }
 
 /// The gallery: assets newest first, optionally of one partner.
-pub async fn list(db: &impl ConnectionTrait, partner_slug: Option<&str>, page: PageRequest) -> AppResult<Page<Asset>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    partner_slug: Option<&str>,
+    page: PageRequest,
+) -> AppResult<Page<Asset>> {
     let (index, per_page) = page.normalized();
-    let mut query = asset::Entity::find().order_by_desc(asset::Column::UpdatedAt).order_by_desc(asset::Column::Id);
+    let mut query = asset::Entity::find()
+        .order_by_desc(asset::Column::UpdatedAt)
+        .order_by_desc(asset::Column::Id);
     if let Some(slug) = partner_slug.filter(|s| !s.is_empty()) {
         let p = partners::find_model(db, slug).await?;
         query = query.filter(asset::Column::PartnerId.eq(p.id));
     }
     let paginator = query.paginate(db, per_page);
-    let total = paginator.num_items().await.map_err(db_err("counting assets"))?;
+    let total = paginator
+        .num_items()
+        .await
+        .map_err(db_err("counting assets"))?;
     let mut items = Vec::new();
-    for a in paginator.fetch_page(index).await.map_err(db_err("listing assets"))? {
+    for a in paginator
+        .fetch_page(index)
+        .await
+        .map_err(db_err("listing assets"))?
+    {
         items.push(to_dto(db, a).await?);
     }
-    Ok(Page { items, page: index + 1, per_page, total })
+    Ok(Page {
+        items,
+        page: index + 1,
+        per_page,
+        total,
+    })
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<Asset> {
@@ -195,12 +251,21 @@ pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<Asset> {
 /// Checks the bytes of an upload; returns content type and checksum.
 fn check_bytes(bytes: &Bytes) -> AppResult<(&'static str, String)> {
     if bytes.is_empty() {
-        return Err(AppError { fields: vec![crate::error::FieldError { field: "file".into(), message: "choose a file".into() }], ..AppError::new(ErrorCode::ValidationFailed, "the file is empty") });
+        return Err(AppError {
+            fields: vec![crate::error::FieldError {
+                field: "file".into(),
+                message: "choose a file".into(),
+            }],
+            ..AppError::new(ErrorCode::ValidationFailed, "the file is empty")
+        });
     }
     if bytes.len() > MAX_ASSET_BYTES {
         return Err(AppError::new(
             ErrorCode::PayloadTooLarge,
-            format!("the file is {:.1} MB; the limit is 10 MB", bytes.len() as f64 / 1_048_576.0),
+            format!(
+                "the file is {:.1} MB; the limit is 10 MB",
+                bytes.len() as f64 / 1_048_576.0
+            ),
         ));
     }
     let content_type = sniff_content_type(bytes)?;
@@ -210,7 +275,21 @@ fn check_bytes(bytes: &Bytes) -> AppResult<(&'static str, String)> {
 fn clean_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
-    if cleaned.trim().is_empty() { "upload".to_owned() } else { cleaned }
+    if cleaned.trim().is_empty() {
+        "upload".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// One checked file about to become a version of an asset.
+struct NewVersion<'a> {
+    asset_id: i32,
+    version: i32,
+    filename: &'a str,
+    bytes: Bytes,
+    content_type: &'static str,
+    sha256: String,
 }
 
 /// Writes the bytes first, then the row: a failed write leaves no row pointing at nothing;
@@ -220,13 +299,16 @@ async fn store_version(
     store: &dyn ObjectStore,
     actor: &CurrentUser,
     now: DateTime<Utc>,
-    asset_id: i32,
-    version: i32,
-    filename: &str,
-    bytes: Bytes,
-    content_type: &str,
-    sha256: String,
+    new: NewVersion<'_>,
 ) -> AppResult<asset_version::Model> {
+    let NewVersion {
+        asset_id,
+        version,
+        filename,
+        bytes,
+        content_type,
+        sha256,
+    } = new;
     let key = format!("assets/{asset_id}/v{version}-{}", &sha256[..16]);
     let size = bytes.len() as i64;
     store
@@ -282,7 +364,8 @@ pub async fn create(
     };
     let kind = v.check("kind", input.kind.parse::<AssetKind>());
     let title = v.check("title", required_text(&input.title, 200));
-    let (partner, product_id, kind, title) = v.finish(|| Some((partner?, product_id?, kind?, title?)))?;
+    let (partner, product_id, kind, title) =
+        v.finish(|| Some((partner?, product_id?, kind?, title?)))?;
     let (content_type, sha256) = check_bytes(&input.bytes)?;
     let model = asset::ActiveModel {
         partner_id: Set(partner.id),
@@ -296,7 +379,15 @@ pub async fn create(
     .insert(&txn)
     .await
     .map_err(db_err("saving an asset"))?;
-    let version = store_version(&txn, store, actor, now, model.id, 1, &input.filename, input.bytes, content_type, sha256).await?;
+    let new = NewVersion {
+        asset_id: model.id,
+        version: 1,
+        filename: &input.filename,
+        bytes: input.bytes,
+        content_type,
+        sha256,
+    };
+    let version = store_version(&txn, store, actor, now, new).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -305,7 +396,12 @@ pub async fn create(
             action: "upload",
             object_type: "asset",
             object_id: model.id.to_string(),
-            summary: format!("uploaded {} '{}' for {}", kind.label().to_lowercase(), model.title, partner.name),
+            summary: format!(
+                "uploaded {} '{}' for {}",
+                kind.label().to_lowercase(),
+                model.title,
+                partner.name
+            ),
             before: None,
             after: snapshot(&version),
         },
@@ -339,13 +435,27 @@ pub async fn add_version(
         .await
         .map_err(db_err("finding an asset version"))?;
     if latest.as_ref().is_some_and(|l| l.sha256 == sha256) {
-        return Err(AppError::conflict("file", "this file is identical to the current version"));
+        return Err(AppError::conflict(
+            "file",
+            "this file is identical to the current version",
+        ));
     }
     let next = latest.map_or(1, |l| l.version + 1);
-    let version = store_version(&txn, store, actor, now, asset_id, next, filename, bytes, content_type, sha256).await?;
+    let new = NewVersion {
+        asset_id,
+        version: next,
+        filename,
+        bytes,
+        content_type,
+        sha256,
+    };
+    let version = store_version(&txn, store, actor, now, new).await?;
     let mut active: asset::ActiveModel = a.clone().into();
     active.updated_at = Set(now);
-    active.update(&txn).await.map_err(db_err("touching an asset"))?;
+    active
+        .update(&txn)
+        .await
+        .map_err(db_err("touching an asset"))?;
     audit::record(
         &txn,
         Some(actor),
@@ -360,12 +470,19 @@ pub async fn add_version(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing an asset version"))?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing an asset version"))?;
     get(db, asset_id).await
 }
 
 /// The bytes and content type of one version.
-pub async fn read_version(db: &impl ConnectionTrait, store: &dyn ObjectStore, asset_id: i32, version: i32) -> AppResult<(String, String, Bytes)> {
+pub async fn read_version(
+    db: &impl ConnectionTrait,
+    store: &dyn ObjectStore,
+    asset_id: i32,
+    version: i32,
+) -> AppResult<(String, String, Bytes)> {
     let v = asset_version::Entity::find()
         .filter(asset_version::Column::AssetId.eq(asset_id))
         .filter(asset_version::Column::Version.eq(version))
@@ -389,9 +506,18 @@ mod tests {
 
     #[test]
     fn the_type_comes_from_the_bytes() {
-        assert_eq!(sniff_content_type(b"\x89PNG\r\n\x1a\nrest").ok(), Some("image/png"));
-        assert_eq!(sniff_content_type(&[0xFF, 0xD8, 0xFF, 0xE0]).ok(), Some("image/jpeg"));
-        assert_eq!(sniff_content_type(b"RIFF\0\0\0\0WEBPVP8 ").ok(), Some("image/webp"));
+        assert_eq!(
+            sniff_content_type(b"\x89PNG\r\n\x1a\nrest").ok(),
+            Some("image/png")
+        );
+        assert_eq!(
+            sniff_content_type(&[0xFF, 0xD8, 0xFF, 0xE0]).ok(),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            sniff_content_type(b"RIFF\0\0\0\0WEBPVP8 ").ok(),
+            Some("image/webp")
+        );
         let err = sniff_content_type(b"GIF89a....").expect_err("gif");
         assert_eq!(err.code, ErrorCode::UnsupportedMediaType);
     }
@@ -414,7 +540,11 @@ mod tests {
             br#"<svg xmlns="http://www.w3.org/2000/svg"><foreignObject><div/></foreignObject></svg>"#,
         ];
         for svg in cases {
-            assert!(sniff_content_type(svg).is_err(), "{}", String::from_utf8_lossy(svg));
+            assert!(
+                sniff_content_type(svg).is_err(),
+                "{}",
+                String::from_utf8_lossy(svg)
+            );
         }
     }
 }

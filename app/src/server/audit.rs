@@ -1,7 +1,10 @@
 //! The append-only audit log: who changed what, when, from what to what.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
 use serde::Serialize;
 
 use super::{db_err, entities::audit_event};
@@ -27,7 +30,12 @@ pub fn snapshot(value: &impl Serialize) -> Option<serde_json::Value> {
 }
 
 /// Appends one event. Call it in the same transaction as the change it records.
-pub async fn record(db: &impl ConnectionTrait, actor: Option<&CurrentUser>, now: DateTime<Utc>, change: Change<'_>) -> AppResult<()> {
+pub async fn record(
+    db: &impl ConnectionTrait,
+    actor: Option<&CurrentUser>,
+    now: DateTime<Utc>,
+    change: Change<'_>,
+) -> AppResult<()> {
     audit_event::ActiveModel {
         at: Set(now),
         actor_id: Set(actor.map(|a| a.id)),
@@ -61,8 +69,14 @@ pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter) -> AppResult<
         query = query.filter(audit_event::Column::Actor.eq(actor));
     }
     let paginator = query.paginate(db, per_page);
-    let total = paginator.num_items().await.map_err(db_err("counting audit events"))?;
-    let rows = paginator.fetch_page(page - 1).await.map_err(db_err("listing audit events"))?;
+    let total = paginator
+        .num_items()
+        .await
+        .map_err(db_err("counting audit events"))?;
+    let rows = paginator
+        .fetch_page(page - 1)
+        .await
+        .map_err(db_err("listing audit events"))?;
     Ok(Page {
         items: rows
             .into_iter()

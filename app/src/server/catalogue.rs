@@ -1,29 +1,36 @@
 //! Catalogue-wide views: the dashboard and the search box.
 
 use sea_orm::{
-    sea_query::ExprTrait,
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::ExprTrait,
 };
 
 use super::{
-    db_err,
+    ci_like, db_err,
     entities::{image_region, image_version, listing, partner, product, release},
-    ci_like, images, listings, partners, products, releases, stored,
+    images, listings, partners, products, releases, stored,
 };
-use crate::{
-    domain::*,
-    dto::*,
-    error::AppResult,
-};
+use crate::{domain::*, dto::*, error::AppResult};
 
 /// What the home page shows: partners, counts, the latest release and how its images stand.
 pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
     let mut partner_rows = Vec::new();
-    for p in partner::Entity::find().order_by_asc(partner::Column::Name).all(db).await.map_err(db_err("listing partners"))? {
+    for p in partner::Entity::find()
+        .order_by_asc(partner::Column::Name)
+        .all(db)
+        .await
+        .map_err(db_err("listing partners"))?
+    {
         partner_rows.push(partners::summary(db, p).await?);
     }
-    let product_count = product::Entity::find().count(db).await.map_err(db_err("counting products"))?;
-    let image_version_count = image_version::Entity::find().count(db).await.map_err(db_err("counting images"))?;
+    let product_count = product::Entity::find()
+        .count(db)
+        .await
+        .map_err(db_err("counting products"))?;
+    let image_version_count = image_version::Entity::find()
+        .count(db)
+        .await
+        .map_err(db_err("counting images"))?;
     let latest = releases::latest_stable(db).await?;
     let mut latest_release_images = Vec::new();
     let latest_release = match latest {
@@ -36,12 +43,16 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
                 .await
                 .map_err(db_err("listing products"))?;
             for p in all_products {
-                let partner = partner::Entity::find_by_id(p.partner_id).one(db).await.map_err(db_err("finding a partner"))?;
+                let partner = partner::Entity::find_by_id(p.partner_id)
+                    .one(db)
+                    .await
+                    .map_err(db_err("finding a partner"))?;
                 let Some(partner) = partner else { continue };
                 if stored::<Cloud>(&partner.cloud)? != Cloud::Aws {
                     continue;
                 }
-                let targets: Vec<String> = serde_json::from_str(&p.target_regions).unwrap_or_default();
+                let targets: Vec<String> =
+                    serde_json::from_str(&p.target_regions).unwrap_or_default();
                 for arch in products::architectures_of(db, p.id).await? {
                     let iv = image_version::Entity::find()
                         .filter(image_version::Column::ProductId.eq(p.id))
@@ -80,7 +91,12 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
         None => None,
     };
     let mut listing_rows = Vec::new();
-    for l in listing::Entity::find().order_by_asc(listing::Column::EntityName).all(db).await.map_err(db_err("listing listings"))? {
+    for l in listing::Entity::find()
+        .order_by_asc(listing::Column::EntityName)
+        .all(db)
+        .await
+        .map_err(db_err("listing listings"))?
+    {
         listing_rows.push(listings::to_dto(db, l).await?);
     }
     Ok(Dashboard {
@@ -103,7 +119,11 @@ pub async fn search(db: &impl ConnectionTrait, text: &str) -> AppResult<SearchRe
     let lower = needle.to_lowercase();
     let mut out = SearchResults::default();
     for p in partner::Entity::find()
-        .filter(ci_like(partner::Column::Name, &lower, true).or(ci_like(partner::Column::Slug, &lower, true)))
+        .filter(ci_like(partner::Column::Name, &lower, true).or(ci_like(
+            partner::Column::Slug,
+            &lower,
+            true,
+        )))
         .order_by_asc(partner::Column::Name)
         .limit(LIMIT)
         .all(db)
@@ -113,21 +133,33 @@ pub async fn search(db: &impl ConnectionTrait, text: &str) -> AppResult<SearchRe
         out.partners.push(partners::summary(db, p).await?);
     }
     for p in product::Entity::find()
-        .filter(ci_like(product::Column::Name, &lower, true).or(ci_like(product::Column::Slug, &lower, true)))
+        .filter(ci_like(product::Column::Name, &lower, true).or(ci_like(
+            product::Column::Slug,
+            &lower,
+            true,
+        )))
         .order_by_asc(product::Column::Name)
         .limit(LIMIT)
         .all(db)
         .await
         .map_err(db_err("searching products"))?
     {
-        let Some(partner) = partner::Entity::find_by_id(p.partner_id).one(db).await.map_err(db_err("finding a partner"))? else {
+        let Some(partner) = partner::Entity::find_by_id(p.partner_id)
+            .one(db)
+            .await
+            .map_err(db_err("finding a partner"))?
+        else {
             continue;
         };
         out.products.push(products::summary(db, &partner, p).await?);
     }
     let latest = releases::latest_stable(db).await?.map(|r| r.id);
     for r in release::Entity::find()
-        .filter(ci_like(release::Column::Version, lower.trim_start_matches('v'), false))
+        .filter(ci_like(
+            release::Column::Version,
+            lower.trim_start_matches('v'),
+            false,
+        ))
         .order_by_desc(release::Column::Major)
         .order_by_desc(release::Column::Minor)
         .order_by_desc(release::Column::Patch)

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionSession, TransactionTrait,
 };
 
 use super::{
@@ -22,7 +22,10 @@ use crate::{
 };
 
 /// Builds summaries for a batch of rows with one query per related table.
-pub(crate) async fn summaries(db: &impl ConnectionTrait, rows: Vec<image_version::Model>) -> AppResult<Vec<ImageVersionSummary>> {
+pub(crate) async fn summaries(
+    db: &impl ConnectionTrait,
+    rows: Vec<image_version::Model>,
+) -> AppResult<Vec<ImageVersionSummary>> {
     let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
     let product_ids: Vec<i32> = rows.iter().map(|r| r.product_id).collect();
     let release_ids: Vec<i32> = rows.iter().map(|r| r.release_id).collect();
@@ -62,9 +65,15 @@ pub(crate) async fn summaries(db: &impl ConnectionTrait, rows: Vec<image_version
     }
     rows.into_iter()
         .map(|iv| {
-            let product = products.get(&iv.product_id).ok_or_else(|| AppError::internal("image without product", iv.id))?;
-            let partner = partners.get(&product.partner_id).ok_or_else(|| AppError::internal("product without partner", product.id))?;
-            let release = releases.get(&iv.release_id).ok_or_else(|| AppError::internal("image without release", iv.id))?;
+            let product = products
+                .get(&iv.product_id)
+                .ok_or_else(|| AppError::internal("image without product", iv.id))?;
+            let partner = partners
+                .get(&product.partner_id)
+                .ok_or_else(|| AppError::internal("product without partner", product.id))?;
+            let release = releases
+                .get(&iv.release_id)
+                .ok_or_else(|| AppError::internal("image without release", iv.id))?;
             Ok(ImageVersionSummary {
                 id: iv.id,
                 partner_slug: partner.slug.clone(),
@@ -98,9 +107,20 @@ pub async fn list(
         query = query.filter(image_version::Column::ReleaseId.eq(r.id));
     }
     let paginator = query.paginate(db, per_page);
-    let total = paginator.num_items().await.map_err(db_err("counting image versions"))?;
-    let rows = paginator.fetch_page(index).await.map_err(db_err("listing image versions"))?;
-    Ok(Page { items: summaries(db, rows).await?, page: index + 1, per_page, total })
+    let total = paginator
+        .num_items()
+        .await
+        .map_err(db_err("counting image versions"))?;
+    let rows = paginator
+        .fetch_page(index)
+        .await
+        .map_err(db_err("listing image versions"))?;
+    Ok(Page {
+        items: summaries(db, rows).await?,
+        page: index + 1,
+        per_page,
+        total,
+    })
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<ImageVersion> {
@@ -131,7 +151,14 @@ pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<ImageVersion> 
         .await
         .map_err(db_err("loading image regions"))?
         .into_iter()
-        .map(|r| Ok(ImageRegion { state: stored(&r.state)?, region: r.region, image_id: r.image_id, updated_at: r.updated_at }))
+        .map(|r| {
+            Ok(ImageRegion {
+                state: stored(&r.state)?,
+                region: r.region,
+                image_id: r.image_id,
+                updated_at: r.updated_at,
+            })
+        })
         .collect::<AppResult<Vec<_>>>()?;
     Ok(ImageVersion {
         id: iv.id,
@@ -154,8 +181,20 @@ fn image_id(value: &str) -> Result<Option<String>, String> {
     if v.is_empty() {
         return Ok(None);
     }
-    let valid = v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'/' || b == b':' || b == b'.');
-    if valid { Ok(Some(v.to_owned())) } else { Err(format!("'{v}' is not an image id such as ami-0abc123")) }
+    let valid = v.len() <= 128
+        && v.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || b == b'-'
+                || b == b'_'
+                || b == b'/'
+                || b == b':'
+                || b == b'.'
+        });
+    if valid {
+        Ok(Some(v.to_owned()))
+    } else {
+        Err(format!("'{v}' is not an image id such as ami-0abc123"))
+    }
 }
 
 /// Creates or updates the image version of a product, release and architecture, with the
@@ -206,16 +245,23 @@ pub async fn record(
     };
     let mut regions = Vec::new();
     for (i, r) in input.regions.iter().enumerate() {
-        let region = v.check(&format!("regions[{i}].region"), cloud.parse_region(&r.region));
+        let region = v.check(
+            &format!("regions[{i}].region"),
+            cloud.parse_region(&r.region),
+        );
         let id = v.check(&format!("regions[{i}].image_id"), image_id(&r.image_id));
-        let st = v.check(&format!("regions[{i}].state"), r.state.parse::<RegionImageState>());
+        let st = v.check(
+            &format!("regions[{i}].state"),
+            r.state.parse::<RegionImageState>(),
+        );
         if let (Some(region), Some(id), Some(st)) = (region, id, st) {
             regions.push((region, id, st));
         }
     }
     let ((_, product), release, arch, state, template) =
         v.finish(|| Some((found?, release?, arch?, state?, template?)))?;
-    let version = Version::parse(&release.version).map_err(|e| AppError::internal("stored release", e))?;
+    let version =
+        Version::parse(&release.version).map_err(|e| AppError::internal("stored release", e))?;
 
     let existing = image_version::Entity::find()
         .filter(image_version::Column::ProductId.eq(product.id))
@@ -233,7 +279,10 @@ pub async fn record(
             let mut active: image_version::ActiveModel = iv.into();
             active.state = Set(state.as_str().to_owned());
             active.updated_at = Set(now);
-            active.update(&txn).await.map_err(db_err("updating an image version"))?
+            active
+                .update(&txn)
+                .await
+                .map_err(db_err("updating an image version"))?
         }
         None => image_version::ActiveModel {
             product_id: Set(product.id),
@@ -264,7 +313,10 @@ pub async fn record(
                 }
                 active.state = Set(st.as_str().to_owned());
                 active.updated_at = Set(now);
-                active.update(&txn).await.map_err(db_err("updating an image region"))?;
+                active
+                    .update(&txn)
+                    .await
+                    .map_err(db_err("updating an image region"))?;
             }
             None => {
                 image_region::ActiveModel {
@@ -290,20 +342,35 @@ pub async fn record(
             action: if before.is_some() { "update" } else { "create" },
             object_type: "image_version",
             object_id: after.id.to_string(),
-            summary: format!("recorded {} as {}", after.name, after.state.label().to_lowercase()),
+            summary: format!(
+                "recorded {} as {}",
+                after.name,
+                after.state.label().to_lowercase()
+            ),
             before: before.as_ref().and_then(snapshot),
             after: snapshot(&after),
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing an image version"))?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing an image version"))?;
     Ok(after)
 }
 
 /// A product's release × architecture matrix over its newest releases.
-pub async fn matrix(db: &impl ConnectionTrait, partner_slug: &str, slug: &str, releases_shown: u64) -> AppResult<Vec<MatrixRow>> {
+pub async fn matrix(
+    db: &impl ConnectionTrait,
+    partner_slug: &str,
+    slug: &str,
+    releases_shown: u64,
+) -> AppResult<Vec<MatrixRow>> {
     let (_, product) = products::find_model(db, partner_slug, slug).await?;
-    let archs: Vec<Arch> = products::architectures_of(db, product.id).await?.into_iter().map(|a| a.arch).collect();
+    let archs: Vec<Arch> = products::architectures_of(db, product.id)
+        .await?
+        .into_iter()
+        .map(|a| a.arch)
+        .collect();
     let recent = releases::newest(db, releases_shown).await?;
     let rows = image_version::Entity::find()
         .filter(image_version::Column::ProductId.eq(product.id))
@@ -312,7 +379,10 @@ pub async fn matrix(db: &impl ConnectionTrait, partner_slug: &str, slug: &str, r
         .await
         .map_err(db_err("loading image versions"))?;
     let by_key: HashMap<(i32, String), ImageVersionSummary> = {
-        let keys: Vec<(i32, String)> = rows.iter().map(|r| (r.release_id, r.arch.clone())).collect();
+        let keys: Vec<(i32, String)> = rows
+            .iter()
+            .map(|r| (r.release_id, r.arch.clone()))
+            .collect();
         keys.into_iter().zip(summaries(db, rows).await?).collect()
     };
     recent
@@ -322,7 +392,10 @@ pub async fn matrix(db: &impl ConnectionTrait, partner_slug: &str, slug: &str, r
                 kind: stored(&r.kind)?,
                 cells: archs
                     .iter()
-                    .map(|&arch| MatrixCell { arch, image: by_key.get(&(r.id, arch.as_str().to_owned())).cloned() })
+                    .map(|&arch| MatrixCell {
+                        arch,
+                        image: by_key.get(&(r.id, arch.as_str().to_owned())).cloned(),
+                    })
                     .collect(),
                 version: r.version,
             })
@@ -333,7 +406,12 @@ pub async fn matrix(db: &impl ConnectionTrait, partner_slug: &str, slug: &str, r
 /// Which image to launch for a release, product, architecture and region.
 pub async fn lookup(db: &impl ConnectionTrait, q: &LookupQuery) -> AppResult<ImageLookup> {
     let mut v = Validator::new();
-    let partner_slug = q.partner.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or("aws");
+    let partner_slug = q
+        .partner
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("aws");
     let found = match products::find_model(db, partner_slug, q.product.trim()).await {
         Ok(found) => Some(found),
         Err(e) if e.code == ErrorCode::NotFound => {
@@ -356,9 +434,13 @@ pub async fn lookup(db: &impl ConnectionTrait, q: &LookupQuery) -> AppResult<Ima
         None => Cloud::Other,
     };
     let region = v.check("region", cloud.parse_region(&q.region));
-    let ((_, product), release, arch, region) = v.finish(|| Some((found?, release?, arch?, region?)))?;
+    let ((_, product), release, arch, region) =
+        v.finish(|| Some((found?, release?, arch?, region?)))?;
     let not_found = || {
-        AppError::not_found(format!("an image of {} {} for {} in {}", product.name, release.version, arch, region))
+        AppError::not_found(format!(
+            "an image of {} {} for {} in {}",
+            product.name, release.version, arch, region
+        ))
     };
     let iv = image_version::Entity::find()
         .filter(image_version::Column::ProductId.eq(product.id))
@@ -389,10 +471,18 @@ pub async fn lookup(db: &impl ConnectionTrait, q: &LookupQuery) -> AppResult<Ima
 }
 
 /// Image ids containing `needle`, for the search box.
-pub async fn search_image_ids(db: &impl ConnectionTrait, needle: &str, limit: u64) -> AppResult<Vec<ImageLookup>> {
+pub async fn search_image_ids(
+    db: &impl ConnectionTrait,
+    needle: &str,
+    limit: u64,
+) -> AppResult<Vec<ImageLookup>> {
     use sea_orm::QuerySelect;
     let regions = image_region::Entity::find()
-        .filter(super::ci_like(image_region::Column::ImageId, &needle.to_lowercase(), true))
+        .filter(super::ci_like(
+            image_region::Column::ImageId,
+            &needle.to_lowercase(),
+            true,
+        ))
         .order_by_desc(image_region::Column::Id)
         .limit(limit)
         .all(db)

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionSession, TransactionTrait,
 };
 
 use super::{
@@ -73,7 +73,10 @@ pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppR
         entity_id: l.entity_id,
         title: l.title,
         versions_used: versions.len() as u64,
-        public_versions: versions.iter().filter(|v| v.visibility == ListingVersionVisibility::Public).count() as u64,
+        public_versions: versions
+            .iter()
+            .filter(|v| v.visibility == ListingVersionVisibility::Public)
+            .count() as u64,
         version_limit: l.version_limit,
         versions,
     })
@@ -81,13 +84,27 @@ pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppR
 
 pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Page<Listing>> {
     let (index, per_page) = page.normalized();
-    let paginator = listing::Entity::find().order_by_asc(listing::Column::EntityName).paginate(db, per_page);
-    let total = paginator.num_items().await.map_err(db_err("counting listings"))?;
+    let paginator = listing::Entity::find()
+        .order_by_asc(listing::Column::EntityName)
+        .paginate(db, per_page);
+    let total = paginator
+        .num_items()
+        .await
+        .map_err(db_err("counting listings"))?;
     let mut items = Vec::new();
-    for l in paginator.fetch_page(index).await.map_err(db_err("listing listings"))? {
+    for l in paginator
+        .fetch_page(index)
+        .await
+        .map_err(db_err("listing listings"))?
+    {
         items.push(to_dto(db, l).await?);
     }
-    Ok(Page { items, page: index + 1, per_page, total })
+    Ok(Page {
+        items,
+        page: index + 1,
+        per_page,
+        total,
+    })
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<Listing> {
@@ -111,13 +128,22 @@ pub async fn create(
     let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
     let (partner, product) = super::products::find_model(&txn, partner_slug, product_slug).await?;
     if stored::<Visibility>(&product.visibility)? != Visibility::Private {
-        return Err(AppError::conflict("product", format!("{} is a public community image; only licensed products have listings", product.name)));
+        return Err(AppError::conflict(
+            "product",
+            format!(
+                "{} is a public community image; only licensed products have listings",
+                product.name
+            ),
+        ));
     }
     let mut v = Validator::new();
     let title = v.check("title", required_text(title, 200));
     let entity_name = v.check(
         "product",
-        product.listing_entity_name.clone().ok_or_else(|| format!("{} names no marketplace entity", product.name)),
+        product
+            .listing_entity_name
+            .clone()
+            .ok_or_else(|| format!("{} names no marketplace entity", product.name)),
     );
     let (title, entity_name) = v.finish(|| Some((title?, entity_name?)))?;
     let model = listing::ActiveModel {
@@ -136,7 +162,10 @@ pub async fn create(
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            AppError::conflict("product", format!("{} already has a listing on this marketplace", product.name))
+            AppError::conflict(
+                "product",
+                format!("{} already has a listing on this marketplace", product.name),
+            )
         } else {
             AppError::internal("saving a listing", e)
         }
@@ -160,7 +189,10 @@ pub async fn create(
 }
 
 /// Records a version published on a listing.
-#[expect(clippy::too_many_arguments, reason = "one call site per boundary; a struct would only rename the list")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per boundary; a struct would only rename the list"
+)]
 pub async fn record_version(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: Option<&CurrentUser>,
@@ -176,17 +208,28 @@ pub async fn record_version(
     if listing.versions_used >= listing.version_limit as u64 {
         return Err(AppError::conflict(
             "title",
-            format!("{} has used all {} versions; restrict old versions first", listing.entity_name, listing.version_limit),
+            format!(
+                "{} has used all {} versions; restrict old versions first",
+                listing.entity_name, listing.version_limit
+            ),
         ));
     }
     let release_id = match release_version {
-        Some(v) => Some(releases::find_model(&txn, v).await.map_err(|e| match e.code {
-            ErrorCode::NotFound | ErrorCode::ValidationFailed => AppError::conflict("release", e.message),
-            _ => e,
-        })?.id),
+        Some(v) => Some(
+            releases::find_model(&txn, v)
+                .await
+                .map_err(|e| match e.code {
+                    ErrorCode::NotFound | ErrorCode::ValidationFailed => {
+                        AppError::conflict("release", e.message)
+                    }
+                    _ => e,
+                })?
+                .id,
+        ),
         None => None,
     };
-    let title = required_text(title, 200).map_err(|m| AppError::conflict("title", format!("title {m}")))?;
+    let title =
+        required_text(title, 200).map_err(|m| AppError::conflict("title", format!("title {m}")))?;
     let model = listing_version::ActiveModel {
         listing_id: Set(listing_id),
         release_id: Set(release_id),
@@ -200,7 +243,10 @@ pub async fn record_version(
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            AppError::conflict("title", format!("a version titled '{title}' is already on this listing"))
+            AppError::conflict(
+                "title",
+                format!("a version titled '{title}' is already on this listing"),
+            )
         } else {
             AppError::internal("saving a listing version", e)
         }
@@ -213,12 +259,17 @@ pub async fn record_version(
             action: "publish_version",
             object_type: "listing",
             object_id: listing_id.to_string(),
-            summary: format!("recorded version '{}' on {}", model.title, listing.entity_name),
+            summary: format!(
+                "recorded version '{}' on {}",
+                model.title, listing.entity_name
+            ),
             before: None,
             after: snapshot(&model),
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a listing version"))?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a listing version"))?;
     get(db, listing_id).await
 }

@@ -47,13 +47,19 @@ impl ManualClock {
     }
 
     pub fn set(&self, at: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = at;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -97,19 +103,35 @@ pub(crate) fn db_err(context: &'static str) -> impl Fn(sea_orm::DbErr) -> AppErr
 /// Parses a value stored by this portal; a failure means the row was written by
 /// something else and is reported as internal.
 pub(crate) fn stored<T: std::str::FromStr<Err = String>>(value: &str) -> AppResult<T> {
-    value.parse().map_err(|e: String| AppError::internal("unreadable stored value", e))
+    value
+        .parse()
+        .map_err(|e: String| AppError::internal("unreadable stored value", e))
 }
 
 /// True when the error is a unique-constraint violation.
 pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
-    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 /// Case-insensitive LIKE that behaves the same on SQLite and PostgreSQL, with the user's
 /// `%`, `_` and `\\` taken literally: a substring match, or a prefix match.
-pub(crate) fn ci_like(col: impl sea_orm::ColumnTrait, needle_lower: &str, anywhere: bool) -> sea_orm::sea_query::Expr {
+pub(crate) fn ci_like(
+    col: impl sea_orm::ColumnTrait,
+    needle_lower: &str,
+    anywhere: bool,
+) -> sea_orm::sea_query::Expr {
     use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-    let escaped = needle_lower.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    let pattern = if anywhere { format!("%{escaped}%") } else { format!("{escaped}%") };
+    let escaped = needle_lower
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let pattern = if anywhere {
+        format!("%{escaped}%")
+    } else {
+        format!("{escaped}%")
+    };
     Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern).escape('\\'))
 }

@@ -1,8 +1,8 @@
 //! Cloud partners: who they are, where the partnership stands, their accounts and contacts.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionSession, TransactionTrait,
 };
 
 use super::{
@@ -36,10 +36,17 @@ fn parse(input: &PartnerInput) -> AppResult<ValidPartner> {
     let cloud = v.check("cloud", input.cloud.parse::<Cloud>());
     let status = v.check("status", input.status.parse::<PartnerStatus>());
     let partner_docs_url = v.check("partner_docs_url", optional_url(&input.partner_docs_url));
-    let partnership_doc_url = v.check("partnership_doc_url", optional_url(&input.partnership_doc_url));
+    let partnership_doc_url = v.check(
+        "partnership_doc_url",
+        optional_url(&input.partnership_doc_url),
+    );
     let notes = v.check(
         "notes",
-        if input.notes.chars().count() > 20_000 { Err("must be at most 20000 characters".into()) } else { Ok(input.notes.trim().to_owned()) },
+        if input.notes.chars().count() > 20_000 {
+            Err("must be at most 20000 characters".into())
+        } else {
+            Ok(input.notes.trim().to_owned())
+        },
     );
     v.finish(|| {
         Some(ValidPartner {
@@ -71,7 +78,10 @@ async fn product_count(db: &impl ConnectionTrait, partner_id: i32) -> AppResult<
         .map_err(db_err("counting products"))
 }
 
-pub(crate) async fn summary(db: &impl ConnectionTrait, p: partner::Model) -> AppResult<PartnerSummary> {
+pub(crate) async fn summary(
+    db: &impl ConnectionTrait,
+    p: partner::Model,
+) -> AppResult<PartnerSummary> {
     Ok(PartnerSummary {
         id: p.id,
         product_count: product_count(db, p.id).await?,
@@ -85,13 +95,27 @@ pub(crate) async fn summary(db: &impl ConnectionTrait, p: partner::Model) -> App
 /// Partners by name, one page at a time.
 pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Page<PartnerSummary>> {
     let (index, per_page) = page.normalized();
-    let paginator = partner::Entity::find().order_by_asc(partner::Column::Name).paginate(db, per_page);
-    let total = paginator.num_items().await.map_err(db_err("counting partners"))?;
+    let paginator = partner::Entity::find()
+        .order_by_asc(partner::Column::Name)
+        .paginate(db, per_page);
+    let total = paginator
+        .num_items()
+        .await
+        .map_err(db_err("counting partners"))?;
     let mut items = Vec::new();
-    for p in paginator.fetch_page(index).await.map_err(db_err("listing partners"))? {
+    for p in paginator
+        .fetch_page(index)
+        .await
+        .map_err(db_err("listing partners"))?
+    {
         items.push(summary(db, p).await?);
     }
-    Ok(Page { items, page: index + 1, per_page, total })
+    Ok(Page {
+        items,
+        page: index + 1,
+        per_page,
+        total,
+    })
 }
 
 /// One partner with accounts, contacts and products.
@@ -104,7 +128,12 @@ pub async fn get(db: &impl ConnectionTrait, slug: &str) -> AppResult<Partner> {
         .await
         .map_err(db_err("listing partner accounts"))?
         .into_iter()
-        .map(|a| PartnerAccount { id: a.id, label: a.label, account_id: a.account_id, notes: a.notes })
+        .map(|a| PartnerAccount {
+            id: a.id,
+            label: a.label,
+            account_id: a.account_id,
+            notes: a.notes,
+        })
         .collect();
     let contacts = partner_contact::Entity::find()
         .filter(partner_contact::Column::PartnerId.eq(p.id))
@@ -113,7 +142,14 @@ pub async fn get(db: &impl ConnectionTrait, slug: &str) -> AppResult<Partner> {
         .await
         .map_err(db_err("listing partner contacts"))?
         .into_iter()
-        .map(|c| Ok(PartnerContact { id: c.id, role: stored(&c.role)?, name: c.name, email: c.email }))
+        .map(|c| {
+            Ok(PartnerContact {
+                id: c.id,
+                role: stored(&c.role)?,
+                name: c.name,
+                email: c.email,
+            })
+        })
         .collect::<AppResult<Vec<_>>>()?;
     let products = products::summaries_of_partner(db, &p).await?;
     Ok(Partner {
@@ -135,7 +171,10 @@ pub async fn get(db: &impl ConnectionTrait, slug: &str) -> AppResult<Partner> {
 
 fn slug_taken(err: sea_orm::DbErr, slug: &Slug) -> AppError {
     if is_unique_violation(&err) {
-        AppError::conflict("slug", format!("the slug '{slug}' is already taken by another partner"))
+        AppError::conflict(
+            "slug",
+            format!("the slug '{slug}' is already taken by another partner"),
+        )
     } else {
         AppError::internal("saving a partner", err)
     }
@@ -203,7 +242,10 @@ pub async fn update(
     active.partnership_doc_url = Set(valid.partnership_doc_url);
     active.notes = Set(valid.notes);
     active.updated_at = Set(now);
-    let after = active.update(&txn).await.map_err(|e| slug_taken(e, &valid.slug))?;
+    let after = active
+        .update(&txn)
+        .await
+        .map_err(|e| slug_taken(e, &valid.slug))?;
     audit::record(
         &txn,
         Some(actor),
@@ -254,13 +296,18 @@ pub async fn add_account(
             action: "add_account",
             object_type: "partner",
             object_id: p.slug.clone(),
-            summary: format!("added account {} ({}) to {}", model.label, model.account_id, p.name),
+            summary: format!(
+                "added account {} ({}) to {}",
+                model.label, model.account_id, p.name
+            ),
             before: None,
             after: snapshot(&model),
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a partner account"))?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a partner account"))?;
     get(db, slug).await
 }
 
@@ -297,13 +344,20 @@ pub async fn add_contact(
             action: "add_contact",
             object_type: "partner",
             object_id: p.slug.clone(),
-            summary: format!("added {} contact {} to {}", role.label().to_lowercase(), model.name, p.name),
+            summary: format!(
+                "added {} contact {} to {}",
+                role.label().to_lowercase(),
+                model.name,
+                p.name
+            ),
             before: None,
             after: snapshot(&model),
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a partner contact"))?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a partner contact"))?;
     get(db, slug).await
 }
 
@@ -311,6 +365,15 @@ fn parse_email(value: &str) -> Result<String, String> {
     let v = value.trim();
     let valid = v.len() <= 254
         && !v.contains(char::is_whitespace)
-        && v.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
-    if valid { Ok(v.to_owned()) } else { Err(format!("'{v}' is not an email address")) }
+        && v.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if valid {
+        Ok(v.to_owned())
+    } else {
+        Err(format!("'{v}' is not an email address"))
+    }
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionSession, TransactionTrait,
 };
 
 use super::{
@@ -43,9 +43,16 @@ struct ValidProduct {
 fn instance_type(value: &str) -> Result<String, String> {
     let v = value.trim();
     let valid = v.split_once('.').is_some_and(|(family, size)| {
-        !family.is_empty() && !size.is_empty() && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        !family.is_empty()
+            && !size.is_empty()
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
     });
-    if valid && v.len() <= 40 { Ok(v.to_owned()) } else { Err(format!("'{v}' is not an instance type such as m3.medium")) }
+    if valid && v.len() <= 40 {
+        Ok(v.to_owned())
+    } else {
+        Err(format!("'{v}' is not an instance type such as m3.medium"))
+    }
 }
 
 fn optional(value: &str) -> Option<String> {
@@ -58,17 +65,27 @@ async fn parse(db: &impl ConnectionTrait, input: &ProductInput) -> AppResult<Val
     let partner = match partners::find_model(db, input.partner.trim()).await {
         Ok(p) => Some(p),
         Err(e) if e.code == crate::error::ErrorCode::NotFound => {
-            v.add("partner", format!("no partner with the slug '{}'", input.partner.trim()));
+            v.add(
+                "partner",
+                format!("no partner with the slug '{}'", input.partner.trim()),
+            );
             None
         }
         Err(e) => return Err(e),
     };
-    let cloud = partner.as_ref().map(|p| stored::<Cloud>(&p.cloud)).transpose()?.unwrap_or(Cloud::Other);
+    let cloud = partner
+        .as_ref()
+        .map(|p| stored::<Cloud>(&p.cloud))
+        .transpose()?
+        .unwrap_or(Cloud::Other);
     let slug = v.check("slug", Slug::parse(&input.slug));
     let name = v.check("name", required_text(&input.name, 120));
     let edition = v.check("edition", input.edition.parse::<Edition>());
     let visibility = v.check("visibility", input.visibility.parse::<Visibility>());
-    let maintenance_mode = v.check("maintenance_mode", input.maintenance_mode.parse::<MaintenanceMode>());
+    let maintenance_mode = v.check(
+        "maintenance_mode",
+        input.maintenance_mode.parse::<MaintenanceMode>(),
+    );
 
     let mut architectures = Vec::new();
     let mut seen = BTreeSet::new();
@@ -78,11 +95,18 @@ async fn parse(db: &impl ConnectionTrait, input: &ProductInput) -> AppResult<Val
     for (i, a) in input.architectures.iter().enumerate() {
         let field = |f: &str| format!("architectures[{i}].{f}");
         let arch = v.check(&field("arch"), a.arch.parse::<Arch>());
-        let itype = v.check(&field("builder_instance_type"), instance_type(&a.builder_instance_type));
+        let itype = v.check(
+            &field("builder_instance_type"),
+            instance_type(&a.builder_instance_type),
+        );
         let template = v.check(
             &field("image_name_template"),
             required_text(&a.image_name_template, 200).and_then(|t| {
-                if t.contains("{version}") { Ok(t) } else { Err("must contain {version}, e.g. 'GitLab CE {version}'".into()) }
+                if t.contains("{version}") {
+                    Ok(t)
+                } else {
+                    Err("must contain {version}, e.g. 'GitLab CE {version}'".into())
+                }
             }),
         );
         let type_tag = v.check(&field("type_tag"), required_text(&a.type_tag, 200));
@@ -91,13 +115,21 @@ async fn parse(db: &impl ConnectionTrait, input: &ProductInput) -> AppResult<Val
         {
             v.add(&field("arch"), format!("{arch} is listed twice"));
         }
-        if let (Some(arch), Some(itype), Some(template), Some(type_tag)) = (arch, itype, template, type_tag) {
+        if let (Some(arch), Some(itype), Some(template), Some(type_tag)) =
+            (arch, itype, template, type_tag)
+        {
             architectures.push((arch, itype, template, type_tag));
         }
     }
 
-    let base_image_owner = v.check("base_image_owner", required_text(&input.base_image_owner, 64));
-    let base_image_name_pattern = v.check("base_image_name_pattern", required_text(&input.base_image_name_pattern, 255));
+    let base_image_owner = v.check(
+        "base_image_owner",
+        required_text(&input.base_image_owner, 64),
+    );
+    let base_image_name_pattern = v.check(
+        "base_image_name_pattern",
+        required_text(&input.base_image_name_pattern, 255),
+    );
     let build_region = v.check("build_region", cloud.parse_region(&input.build_region));
     let mut target_regions = Vec::new();
     for (i, r) in input.target_regions.iter().enumerate() {
@@ -114,11 +146,18 @@ async fn parse(db: &impl ConnectionTrait, input: &ProductInput) -> AppResult<Val
     }
     let listing_entity_name = optional(&input.listing_entity_name);
     if visibility == Some(Visibility::Private) && listing_entity_name.is_none() {
-        v.add("listing_entity_name", "a private licensed image needs the marketplace listing it backs");
+        v.add(
+            "listing_entity_name",
+            "a private licensed image needs the marketplace listing it backs",
+        );
     }
     let root_volume_gb = v.check(
         "root_volume_gb",
-        if (8..=2048).contains(&input.root_volume_gb) { Ok(input.root_volume_gb) } else { Err("must be between 8 and 2048 GB".into()) },
+        if (8..=2048).contains(&input.root_volume_gb) {
+            Ok(input.root_volume_gb)
+        } else {
+            Err("must be between 8 and 2048 GB".into())
+        },
     );
     v.finish(|| {
         Some(ValidProduct {
@@ -142,7 +181,11 @@ async fn parse(db: &impl ConnectionTrait, input: &ProductInput) -> AppResult<Val
     })
 }
 
-pub(crate) async fn find_model(db: &impl ConnectionTrait, partner_slug: &str, slug: &str) -> AppResult<(partner::Model, product::Model)> {
+pub(crate) async fn find_model(
+    db: &impl ConnectionTrait,
+    partner_slug: &str,
+    slug: &str,
+) -> AppResult<(partner::Model, product::Model)> {
     let p = partners::find_model(db, partner_slug).await?;
     let model = product::Entity::find()
         .filter(product::Column::PartnerId.eq(p.id))
@@ -150,11 +193,16 @@ pub(crate) async fn find_model(db: &impl ConnectionTrait, partner_slug: &str, sl
         .one(db)
         .await
         .map_err(db_err("finding a product"))?
-        .ok_or_else(|| AppError::not_found(format!("product '{slug}' of partner '{partner_slug}'")))?;
+        .ok_or_else(|| {
+            AppError::not_found(format!("product '{slug}' of partner '{partner_slug}'"))
+        })?;
     Ok((p, model))
 }
 
-pub(crate) async fn architectures_of(db: &impl ConnectionTrait, product_id: i32) -> AppResult<Vec<ProductArchitecture>> {
+pub(crate) async fn architectures_of(
+    db: &impl ConnectionTrait,
+    product_id: i32,
+) -> AppResult<Vec<ProductArchitecture>> {
     product_architecture::Entity::find()
         .filter(product_architecture::Column::ProductId.eq(product_id))
         .order_by_asc(product_architecture::Column::Id)
@@ -173,12 +221,20 @@ pub(crate) async fn architectures_of(db: &impl ConnectionTrait, product_id: i32)
         .collect()
 }
 
-pub(crate) async fn summary(db: &impl ConnectionTrait, partner: &partner::Model, p: product::Model) -> AppResult<ProductSummary> {
+pub(crate) async fn summary(
+    db: &impl ConnectionTrait,
+    partner: &partner::Model,
+    p: product::Model,
+) -> AppResult<ProductSummary> {
     Ok(ProductSummary {
         id: p.id,
         partner_slug: partner.slug.clone(),
         partner_name: partner.name.clone(),
-        architectures: architectures_of(db, p.id).await?.into_iter().map(|a| a.arch).collect(),
+        architectures: architectures_of(db, p.id)
+            .await?
+            .into_iter()
+            .map(|a| a.arch)
+            .collect(),
         edition: stored(&p.edition)?,
         visibility: stored(&p.visibility)?,
         maintenance_mode: stored(&p.maintenance_mode)?,
@@ -187,7 +243,10 @@ pub(crate) async fn summary(db: &impl ConnectionTrait, partner: &partner::Model,
     })
 }
 
-pub(crate) async fn summaries_of_partner(db: &impl ConnectionTrait, partner: &partner::Model) -> AppResult<Vec<ProductSummary>> {
+pub(crate) async fn summaries_of_partner(
+    db: &impl ConnectionTrait,
+    partner: &partner::Model,
+) -> AppResult<Vec<ProductSummary>> {
     let rows = product::Entity::find()
         .filter(product::Column::PartnerId.eq(partner.id))
         .order_by_asc(product::Column::Name)
@@ -202,16 +261,28 @@ pub(crate) async fn summaries_of_partner(db: &impl ConnectionTrait, partner: &pa
 }
 
 /// Products of every partner (or one), by partner then name.
-pub async fn list(db: &impl ConnectionTrait, partner_slug: Option<&str>, page: PageRequest) -> AppResult<Page<ProductSummary>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    partner_slug: Option<&str>,
+    page: PageRequest,
+) -> AppResult<Page<ProductSummary>> {
     let (index, per_page) = page.normalized();
-    let mut query = product::Entity::find().order_by_asc(product::Column::PartnerId).order_by_asc(product::Column::Name);
+    let mut query = product::Entity::find()
+        .order_by_asc(product::Column::PartnerId)
+        .order_by_asc(product::Column::Name);
     if let Some(slug) = partner_slug {
         let p = partners::find_model(db, slug).await?;
         query = query.filter(product::Column::PartnerId.eq(p.id));
     }
     let paginator = query.paginate(db, per_page);
-    let total = paginator.num_items().await.map_err(db_err("counting products"))?;
-    let rows = paginator.fetch_page(index).await.map_err(db_err("listing products"))?;
+    let total = paginator
+        .num_items()
+        .await
+        .map_err(db_err("counting products"))?;
+    let rows = paginator
+        .fetch_page(index)
+        .await
+        .map_err(db_err("listing products"))?;
     let mut items = Vec::with_capacity(rows.len());
     for p in rows {
         let partner = partner::Entity::find_by_id(p.partner_id)
@@ -221,10 +292,19 @@ pub async fn list(db: &impl ConnectionTrait, partner_slug: Option<&str>, page: P
             .ok_or_else(|| AppError::internal("product without partner", p.id))?;
         items.push(summary(db, &partner, p).await?);
     }
-    Ok(Page { items, page: index + 1, per_page, total })
+    Ok(Page {
+        items,
+        page: index + 1,
+        per_page,
+        total,
+    })
 }
 
-pub(crate) fn to_dto(partner: &partner::Model, p: product::Model, architectures: Vec<ProductArchitecture>) -> AppResult<Product> {
+pub(crate) fn to_dto(
+    partner: &partner::Model,
+    p: product::Model,
+    architectures: Vec<ProductArchitecture>,
+) -> AppResult<Product> {
     Ok(Product {
         id: p.id,
         partner_slug: partner.slug.clone(),
@@ -233,7 +313,8 @@ pub(crate) fn to_dto(partner: &partner::Model, p: product::Model, architectures:
         edition: stored(&p.edition)?,
         visibility: stored(&p.visibility)?,
         maintenance_mode: stored(&p.maintenance_mode)?,
-        target_regions: serde_json::from_str(&p.target_regions).map_err(|e| AppError::internal("reading target regions", e))?,
+        target_regions: serde_json::from_str(&p.target_regions)
+            .map_err(|e| AppError::internal("reading target regions", e))?,
         architectures,
         slug: p.slug,
         name: p.name,
@@ -258,13 +339,23 @@ pub async fn get(db: &impl ConnectionTrait, partner_slug: &str, slug: &str) -> A
 
 fn slug_taken(err: sea_orm::DbErr, partner: &partner::Model, slug: &Slug) -> AppError {
     if is_unique_violation(&err) {
-        AppError::conflict("slug", format!("{} already has a product with the slug '{slug}'", partner.name))
+        AppError::conflict(
+            "slug",
+            format!(
+                "{} already has a product with the slug '{slug}'",
+                partner.name
+            ),
+        )
     } else {
         AppError::internal("saving a product", err)
     }
 }
 
-async fn write_architectures(db: &impl ConnectionTrait, product_id: i32, archs: &[(Arch, String, String, String)]) -> AppResult<()> {
+async fn write_architectures(
+    db: &impl ConnectionTrait,
+    product_id: i32,
+    archs: &[(Arch, String, String, String)],
+) -> AppResult<()> {
     product_architecture::Entity::delete_many()
         .filter(product_architecture::Column::ProductId.eq(product_id))
         .exec(db)
@@ -295,8 +386,8 @@ fn apply(active: &mut product::ActiveModel, v: &ValidProduct, now: DateTime<Utc>
     active.base_image_owner = Set(v.base_image_owner.clone());
     active.base_image_name_pattern = Set(v.base_image_name_pattern.clone());
     active.build_region = Set(v.build_region.clone());
-    active.target_regions =
-        Set(serde_json::to_string(&v.target_regions).map_err(|e| AppError::internal("writing target regions", e))?);
+    active.target_regions = Set(serde_json::to_string(&v.target_regions)
+        .map_err(|e| AppError::internal("writing target regions", e))?);
     active.license_required = Set(v.license_required);
     active.listing_entity_name = Set(v.listing_entity_name.clone());
     active.listing_entity_id = Set(v.listing_entity_id.clone());
@@ -315,9 +406,15 @@ pub async fn create(
 ) -> AppResult<Product> {
     let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
     let valid = parse(&txn, input).await?;
-    let mut active = product::ActiveModel { created_at: Set(now), ..Default::default() };
+    let mut active = product::ActiveModel {
+        created_at: Set(now),
+        ..Default::default()
+    };
     apply(&mut active, &valid, now)?;
-    let model = active.insert(&txn).await.map_err(|e| slug_taken(e, &valid.partner, &valid.slug))?;
+    let model = active
+        .insert(&txn)
+        .await
+        .map_err(|e| slug_taken(e, &valid.partner, &valid.slug))?;
     write_architectures(&txn, model.id, &valid.architectures).await?;
     let archs = architectures_of(&txn, model.id).await?;
     let dto = to_dto(&valid.partner, model, archs)?;
@@ -361,7 +458,10 @@ pub async fn update(
         .ok_or_else(|| AppError::not_found(format!("product '{slug}'")))?;
     let mut active: product::ActiveModel = model.into();
     apply(&mut active, &valid, now)?;
-    let model = active.update(&txn).await.map_err(|e| slug_taken(e, &valid.partner, &valid.slug))?;
+    let model = active
+        .update(&txn)
+        .await
+        .map_err(|e| slug_taken(e, &valid.partner, &valid.slug))?;
     write_architectures(&txn, model.id, &valid.architectures).await?;
     let archs = architectures_of(&txn, model.id).await?;
     let after = to_dto(&valid.partner, model, archs)?;

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionSession,
-    TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 
 use super::{
@@ -44,7 +44,11 @@ async fn image_count(db: &impl ConnectionTrait, release_id: i32) -> AppResult<u6
         .map_err(db_err("counting image versions"))
 }
 
-pub(crate) async fn to_dto(db: &impl ConnectionTrait, r: release::Model, latest_id: Option<i32>) -> AppResult<Release> {
+pub(crate) async fn to_dto(
+    db: &impl ConnectionTrait,
+    r: release::Model,
+    latest_id: Option<i32>,
+) -> AppResult<Release> {
     Ok(Release {
         id: r.id,
         latest_stable: Some(r.id) == latest_id,
@@ -59,21 +63,41 @@ pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Pag
     let (index, per_page) = page.normalized();
     let latest = latest_stable(db).await?.map(|r| r.id);
     let paginator = newest_first(release::Entity::find()).paginate(db, per_page);
-    let total = paginator.num_items().await.map_err(db_err("counting releases"))?;
+    let total = paginator
+        .num_items()
+        .await
+        .map_err(db_err("counting releases"))?;
     let mut items = Vec::new();
-    for r in paginator.fetch_page(index).await.map_err(db_err("listing releases"))? {
+    for r in paginator
+        .fetch_page(index)
+        .await
+        .map_err(db_err("listing releases"))?
+    {
         items.push(to_dto(db, r, latest).await?);
     }
-    Ok(Page { items, page: index + 1, per_page, total })
+    Ok(Page {
+        items,
+        page: index + 1,
+        per_page,
+        total,
+    })
 }
 
 /// A release by version, or the newest stable one for `latest`.
-pub(crate) async fn find_model(db: &impl ConnectionTrait, version: &str) -> AppResult<release::Model> {
+pub(crate) async fn find_model(
+    db: &impl ConnectionTrait,
+    version: &str,
+) -> AppResult<release::Model> {
     if version.trim() == "latest" {
-        return latest_stable(db).await?.ok_or_else(|| AppError::not_found("a stable release"));
+        return latest_stable(db)
+            .await?
+            .ok_or_else(|| AppError::not_found("a stable release"));
     }
     let parsed = Version::parse(version).map_err(|m| AppError {
-        fields: vec![crate::error::FieldError { field: "release".into(), message: m.clone() }],
+        fields: vec![crate::error::FieldError {
+            field: "release".into(),
+            message: m.clone(),
+        }],
         ..AppError::new(crate::error::ErrorCode::ValidationFailed, m)
     })?;
     release::Entity::find()
@@ -95,8 +119,12 @@ fn parse(input: &ReleaseInput) -> AppResult<(Version, NaiveDate, ReleaseKind)> {
     let version = v.check("version", Version::parse(&input.version));
     let date = v.check(
         "released_on",
-        NaiveDate::parse_from_str(input.released_on.trim(), "%Y-%m-%d")
-            .map_err(|_| format!("'{}' is not a date: expected YYYY-MM-DD", input.released_on.trim())),
+        NaiveDate::parse_from_str(input.released_on.trim(), "%Y-%m-%d").map_err(|_| {
+            format!(
+                "'{}' is not a date: expected YYYY-MM-DD",
+                input.released_on.trim()
+            )
+        }),
     );
     let kind = v.check("kind", input.kind.parse::<ReleaseKind>());
     v.finish(|| Some((version?, date?, kind?)))
@@ -112,9 +140,12 @@ pub async fn create(
     let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
     let model = release::ActiveModel {
         version: Set(version.to_string()),
-        major: Set(i32::try_from(version.major).map_err(|_| AppError::bad_request("major version too large"))?),
-        minor: Set(i32::try_from(version.minor).map_err(|_| AppError::bad_request("minor version too large"))?),
-        patch: Set(i32::try_from(version.patch).map_err(|_| AppError::bad_request("patch version too large"))?),
+        major: Set(i32::try_from(version.major)
+            .map_err(|_| AppError::bad_request("major version too large"))?),
+        minor: Set(i32::try_from(version.minor)
+            .map_err(|_| AppError::bad_request("minor version too large"))?),
+        patch: Set(i32::try_from(version.patch)
+            .map_err(|_| AppError::bad_request("patch version too large"))?),
         pre: Set(version.pre.clone()),
         released_on: Set(released_on),
         kind: Set(kind.as_str().to_owned()),
@@ -125,7 +156,10 @@ pub async fn create(
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            AppError::conflict("version", format!("release {version} is already in the catalogue"))
+            AppError::conflict(
+                "version",
+                format!("release {version} is already in the catalogue"),
+            )
         } else {
             AppError::internal("saving a release", e)
         }
@@ -138,7 +172,11 @@ pub async fn create(
             action: "create",
             object_type: "release",
             object_id: model.version.clone(),
-            summary: format!("recorded {} release {}", kind.label().to_lowercase(), model.version),
+            summary: format!(
+                "recorded {} release {}",
+                kind.label().to_lowercase(),
+                model.version
+            ),
             before: None,
             after: snapshot(&model),
         },
@@ -160,12 +198,18 @@ pub async fn update(
     let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
     let before = find_model(&txn, version).await?;
     if parsed.to_string() != before.version {
-        return Err(AppError::conflict("version", "a release's version cannot change; record a new release instead"));
+        return Err(AppError::conflict(
+            "version",
+            "a release's version cannot change; record a new release instead",
+        ));
     }
     let mut active: release::ActiveModel = before.clone().into();
     active.released_on = Set(released_on);
     active.kind = Set(kind.as_str().to_owned());
-    let after = active.update(&txn).await.map_err(db_err("updating a release"))?;
+    let after = active
+        .update(&txn)
+        .await
+        .map_err(db_err("updating a release"))?;
     audit::record(
         &txn,
         Some(actor),
@@ -186,5 +230,9 @@ pub async fn update(
 
 /// The newest `n` releases, newest first (for matrices and pickers).
 pub async fn newest(db: &impl ConnectionTrait, n: u64) -> AppResult<Vec<release::Model>> {
-    newest_first(release::Entity::find()).limit(n).all(db).await.map_err(db_err("listing releases"))
+    newest_first(release::Entity::find())
+        .limit(n)
+        .all(db)
+        .await
+        .map_err(db_err("listing releases"))
 }

@@ -24,9 +24,25 @@ pub const UBUNTU_NOBLE_PATTERN: &str = "ubuntu/images/*ubuntu-noble-24.04-{arch}
 pub const BUILD_REGION: &str = "us-east-1";
 /// Every region a GitLab AWS image is in: the build region and the 18 it is copied to.
 pub const GITLAB_AWS_REGIONS: [&str; 19] = [
-    "us-east-1", "af-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-southeast-1",
-    "ap-southeast-2", "ca-central-1", "eu-central-1", "eu-north-1", "eu-south-1", "eu-west-1", "eu-west-2", "eu-west-3",
-    "sa-east-1", "us-east-2", "us-west-1", "us-west-2",
+    "us-east-1",
+    "af-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "sa-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
 ];
 
 /// Development users, one per team, offered by the development sign-in.
@@ -48,16 +64,38 @@ pub struct SeedReport {
 }
 
 /// The portal itself, as the author of what it seeds. It cannot sign in.
-async fn system_actor(db: &(impl ConnectionTrait + TransactionTrait), now: DateTime<Utc>) -> AppResult<CurrentUser> {
-    let user = users::upsert(db, now, "portal", "Partner Image Portal", "portal@gitlab.example.com", &[Role::Admin]).await?;
+async fn system_actor(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+) -> AppResult<CurrentUser> {
+    let user = users::upsert(
+        db,
+        now,
+        "portal",
+        "Partner Image Portal",
+        "portal@gitlab.example.com",
+        &[Role::Admin],
+    )
+    .await?;
     users::set_blocked(db, &user.username, true).await?;
     Ok(user)
 }
 
 /// Creates the development users (or refreshes their roles).
-pub async fn dev_users(db: &(impl ConnectionTrait + TransactionTrait), now: DateTime<Utc>) -> AppResult<usize> {
+pub async fn dev_users(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+) -> AppResult<usize> {
     for (username, name, roles) in DEV_USERS {
-        users::upsert(db, now, username, name, &format!("{username}@gitlab.example.com"), roles).await?;
+        users::upsert(
+            db,
+            now,
+            username,
+            name,
+            &format!("{username}@gitlab.example.com"),
+            roles,
+        )
+        .await?;
     }
     Ok(DEV_USERS.len())
 }
@@ -75,14 +113,27 @@ fn arch_input(arch: Arch, template: &str, type_tag: &str) -> ProductArchitecture
     }
 }
 
-fn aws_product(slug: &str, name: &str, edition: Edition, archs: Vec<ProductArchitectureInput>, listing: Option<&str>, description: &str) -> ProductInput {
+fn aws_product(
+    slug: &str,
+    name: &str,
+    edition: Edition,
+    archs: Vec<ProductArchitectureInput>,
+    listing: Option<&str>,
+    description: &str,
+) -> ProductInput {
     let private = listing.is_some();
     ProductInput {
         partner: "aws".into(),
         slug: slug.into(),
         name: name.into(),
         edition: edition.as_str().into(),
-        visibility: if private { Visibility::Private } else { Visibility::Public }.as_str().into(),
+        visibility: if private {
+            Visibility::Private
+        } else {
+            Visibility::Public
+        }
+        .as_str()
+        .into(),
         architectures: archs,
         base_image_owner: CANONICAL_OWNER.into(),
         base_image_name_pattern: UBUNTU_NOBLE_PATTERN.into(),
@@ -99,7 +150,10 @@ fn aws_product(slug: &str, name: &str, edition: Edition, archs: Vec<ProductArchi
 
 /// The real catalogue: AWS with its six image types, the two Marketplace listings, Azure and
 /// Google Cloud. Adds only what is missing.
-pub async fn catalogue(db: &(impl ConnectionTrait + TransactionTrait), now: DateTime<Utc>) -> AppResult<usize> {
+pub async fn catalogue(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+) -> AppResult<usize> {
     let actor = system_actor(db, now).await?;
     let mut added = 0;
     let partners_to_seed = [
@@ -155,15 +209,27 @@ pub async fn catalogue(db: &(impl ConnectionTrait + TransactionTrait), now: Date
     }
     if aws.contacts.is_empty() {
         for (role, name, email) in [
-            (ContactRole::Technical, "AWS Marketplace Seller Operations", "aws-marketplace-seller-ops@amazon.com"),
-            (ContactRole::Partnership, "AWS Marketplace seller support", "aws-marketplace-sellers@amazon.com"),
+            (
+                ContactRole::Technical,
+                "AWS Marketplace Seller Operations",
+                "aws-marketplace-seller-ops@amazon.com",
+            ),
+            (
+                ContactRole::Partnership,
+                "AWS Marketplace seller support",
+                "aws-marketplace-sellers@amazon.com",
+            ),
         ] {
             partners::add_contact(
                 db,
                 &actor,
                 now,
                 "aws",
-                &PartnerContactInput { role: role.as_str().into(), name: name.into(), email: email.into() },
+                &PartnerContactInput {
+                    role: role.as_str().into(),
+                    name: name.into(),
+                    email: email.into(),
+                },
             )
             .await?;
         }
@@ -174,8 +240,16 @@ pub async fn catalogue(db: &(impl ConnectionTrait + TransactionTrait), now: Date
             "GitLab CE",
             Edition::Ce,
             vec![
-                arch_input(Arch::Amd64, "GitLab CE {version}", "GitLab Community Edition"),
-                arch_input(Arch::Arm64, "GitLab CE {version} (ARM64)", "GitLab Community Edition (ARM64)"),
+                arch_input(
+                    Arch::Amd64,
+                    "GitLab CE {version}",
+                    "GitLab Community Edition",
+                ),
+                arch_input(
+                    Arch::Arm64,
+                    "GitLab CE {version} (ARM64)",
+                    "GitLab Community Edition (ARM64)",
+                ),
             ],
             None,
             "Public community AMI of GitLab Community Edition.",
@@ -185,8 +259,16 @@ pub async fn catalogue(db: &(impl ConnectionTrait + TransactionTrait), now: Date
             "GitLab EE",
             Edition::Ee,
             vec![
-                arch_input(Arch::Amd64, "GitLab EE {version}", "GitLab Enterprise Edition"),
-                arch_input(Arch::Arm64, "GitLab EE {version} (ARM64)", "GitLab Enterprise Edition (ARM64)"),
+                arch_input(
+                    Arch::Amd64,
+                    "GitLab EE {version}",
+                    "GitLab Enterprise Edition",
+                ),
+                arch_input(
+                    Arch::Arm64,
+                    "GitLab EE {version} (ARM64)",
+                    "GitLab Enterprise Edition (ARM64)",
+                ),
             ],
             None,
             "Public community AMI of GitLab Enterprise Edition, unlicensed.",
@@ -195,7 +277,11 @@ pub async fn catalogue(db: &(impl ConnectionTrait + TransactionTrait), now: Date
             "gitlab-ee-premium",
             "GitLab EE Premium",
             Edition::EePremium,
-            vec![arch_input(Arch::Amd64, "GitLab EE {version} Premium", "GitLab Enterprise Edition Premium")],
+            vec![arch_input(
+                Arch::Amd64,
+                "GitLab EE {version} Premium",
+                "GitLab Enterprise Edition Premium",
+            )],
             Some("GitLab Premium"),
             "Private AMI with a 5-seat Premium license, backing the GitLab Premium Marketplace listing.",
         ),
@@ -203,7 +289,11 @@ pub async fn catalogue(db: &(impl ConnectionTrait + TransactionTrait), now: Date
             "gitlab-ee-ultimate",
             "GitLab EE Ultimate",
             Edition::EeUltimate,
-            vec![arch_input(Arch::Amd64, "GitLab EE {version} Ultimate", "GitLab Enterprise Edition Ultimate")],
+            vec![arch_input(
+                Arch::Amd64,
+                "GitLab EE {version} Ultimate",
+                "GitLab Enterprise Edition Ultimate",
+            )],
             Some("GitLab Ultimate"),
             "Private AMI with a 5-seat Ultimate license, backing the GitLab Ultimate Marketplace listing.",
         ),
@@ -244,8 +334,14 @@ pub async fn catalogue(db: &(impl ConnectionTrait + TransactionTrait), now: Date
         Err(e) => return Err(e),
     }
     for (slug, title) in [
-        ("gitlab-ee-premium", "GitLab Premium Self-Managed and Duo Pro (license)"),
-        ("gitlab-ee-ultimate", "GitLab Ultimate Self-Managed and Duo Pro (license)"),
+        (
+            "gitlab-ee-premium",
+            "GitLab Premium Self-Managed and Duo Pro (license)",
+        ),
+        (
+            "gitlab-ee-ultimate",
+            "GitLab Ultimate Self-Managed and Duo Pro (license)",
+        ),
     ] {
         match listings::create(db, &actor, now, "aws", slug, title).await {
             Ok(_) => added += 1,
@@ -263,7 +359,10 @@ pub fn sample_image_id(name: &str, region: &str) -> String {
 }
 
 /// Past releases with their images, for the simulated cloud only.
-pub async fn history(db: &(impl ConnectionTrait + TransactionTrait), now: DateTime<Utc>) -> AppResult<(usize, usize)> {
+pub async fn history(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+) -> AppResult<(usize, usize)> {
     let actor = system_actor(db, now).await?;
     let history = [
         ("17.3.7", "2024-11-12", ReleaseKind::Security),
@@ -275,7 +374,18 @@ pub async fn history(db: &(impl ConnectionTrait + TransactionTrait), now: DateTi
     ];
     let (mut added_releases, mut added_images) = (0, 0);
     for (version, date, kind) in history {
-        match releases::create(db, &actor, now, &ReleaseInput { version: version.into(), released_on: date.into(), kind: kind.as_str().into() }).await {
+        match releases::create(
+            db,
+            &actor,
+            now,
+            &ReleaseInput {
+                version: version.into(),
+                released_on: date.into(),
+                kind: kind.as_str().into(),
+            },
+        )
+        .await
+        {
             Ok(_) => added_releases += 1,
             Err(e) if e.code == ErrorCode::Conflict => continue,
             Err(e) => return Err(e),
@@ -283,7 +393,12 @@ pub async fn history(db: &(impl ConnectionTrait + TransactionTrait), now: DateTi
         let newest = version == "17.6.0";
         let oldest = version == "17.3.7";
         let parsed = Version::parse(version).map_err(|e| AppError::internal("seed version", e))?;
-        for slug in ["gitlab-ce", "gitlab-ee", "gitlab-ee-premium", "gitlab-ee-ultimate"] {
+        for slug in [
+            "gitlab-ce",
+            "gitlab-ee",
+            "gitlab-ee-premium",
+            "gitlab-ee-ultimate",
+        ] {
             let product = products::get(db, "aws", slug).await?;
             for arch in &product.architectures {
                 let name = products::render_image_name(&arch.image_name_template, &parsed);
@@ -295,12 +410,20 @@ pub async fn history(db: &(impl ConnectionTrait + TransactionTrait), now: DateTi
                     Visibility::Private => RegionImageState::Private,
                 };
                 let regions: Vec<ImageRegionInput> = if building {
-                    vec![ImageRegionInput { region: BUILD_REGION.into(), image_id: String::new(), state: RegionImageState::Pending.as_str().into() }]
+                    vec![ImageRegionInput {
+                        region: BUILD_REGION.into(),
+                        image_id: String::new(),
+                        state: RegionImageState::Pending.as_str().into(),
+                    }]
                 } else {
                     product
                         .target_regions
                         .iter()
-                        .map(|r| ImageRegionInput { region: r.clone(), image_id: sample_image_id(&name, r), state: live_state.as_str().into() })
+                        .map(|r| ImageRegionInput {
+                            region: r.clone(),
+                            image_id: sample_image_id(&name, r),
+                            state: live_state.as_str().into(),
+                        })
                         .collect()
                 };
                 images::record(
@@ -312,7 +435,13 @@ pub async fn history(db: &(impl ConnectionTrait + TransactionTrait), now: DateTi
                         product: slug.into(),
                         version: version.into(),
                         arch: arch.arch.as_str().into(),
-                        state: if building { ImageState::Building } else { ImageState::Available }.as_str().into(),
+                        state: if building {
+                            ImageState::Building
+                        } else {
+                            ImageState::Available
+                        }
+                        .as_str()
+                        .into(),
                         regions,
                     },
                 )
@@ -322,10 +451,20 @@ pub async fn history(db: &(impl ConnectionTrait + TransactionTrait), now: DateTi
         }
         // Marketplace versions of the licensed listings for every stable release but the newest.
         if !newest {
-            let published = listings::list(db, PageRequest { page: Some(1), per_page: Some(100) }).await?;
+            let published = listings::list(
+                db,
+                PageRequest {
+                    page: Some(1),
+                    per_page: Some(100),
+                },
+            )
+            .await?;
             for listing in published.items {
                 let title = format!("{} {} Release", listing.entity_name, version);
-                let delivery = format!("do-{}", &hex::encode(Sha256::digest(title.as_bytes()))[..12]);
+                let delivery = format!(
+                    "do-{}",
+                    &hex::encode(Sha256::digest(title.as_bytes()))[..12]
+                );
                 listings::record_version(
                     db,
                     Some(&actor),
@@ -334,7 +473,11 @@ pub async fn history(db: &(impl ConnectionTrait + TransactionTrait), now: DateTi
                     Some(version),
                     &title,
                     Some(&delivery),
-                    if oldest { ListingVersionVisibility::Restricted } else { ListingVersionVisibility::Public },
+                    if oldest {
+                        ListingVersionVisibility::Restricted
+                    } else {
+                        ListingVersionVisibility::Public
+                    },
                 )
                 .await?;
             }
@@ -345,11 +488,20 @@ pub async fn history(db: &(impl ConnectionTrait + TransactionTrait), now: DateTi
 
 /// Whether the catalogue is empty (no partners yet).
 pub async fn is_empty(db: &impl ConnectionTrait) -> AppResult<bool> {
-    Ok(partner::Entity::find().count(db).await.map_err(super::db_err("counting partners"))? == 0)
+    Ok(partner::Entity::find()
+        .count(db)
+        .await
+        .map_err(super::db_err("counting partners"))?
+        == 0)
 }
 
 /// Seeds what the configuration asks for; safe to run again.
-pub async fn run(db: &(impl ConnectionTrait + TransactionTrait), now: DateTime<Utc>, with_dev_users: bool, with_history: bool) -> AppResult<SeedReport> {
+pub async fn run(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+    with_dev_users: bool,
+    with_history: bool,
+) -> AppResult<SeedReport> {
     let mut report = SeedReport::default();
     if with_dev_users {
         report.users = dev_users(db, now).await?;

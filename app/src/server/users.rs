@@ -4,7 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionSession, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -31,7 +32,10 @@ async fn roles_of(db: &impl ConnectionTrait, user_id: i32) -> AppResult<Vec<Role
         .all(db)
         .await
         .map_err(db_err("loading roles"))?;
-    let mut roles = rows.iter().map(|r| stored::<Role>(&r.role)).collect::<AppResult<Vec<_>>>()?;
+    let mut roles = rows
+        .iter()
+        .map(|r| stored::<Role>(&r.role))
+        .collect::<AppResult<Vec<_>>>()?;
     roles.sort();
     if roles.is_empty() {
         roles.push(Role::Viewer);
@@ -40,7 +44,12 @@ async fn roles_of(db: &impl ConnectionTrait, user_id: i32) -> AppResult<Vec<Role
 }
 
 async fn current_user(db: &impl ConnectionTrait, u: user::Model) -> AppResult<CurrentUser> {
-    Ok(CurrentUser { id: u.id, roles: roles_of(db, u.id).await?, username: u.username, name: u.name })
+    Ok(CurrentUser {
+        id: u.id,
+        roles: roles_of(db, u.id).await?,
+        username: u.username,
+        name: u.name,
+    })
 }
 
 /// Creates the user or updates their name, email and roles; returns them.
@@ -63,7 +72,10 @@ pub async fn upsert(
             let mut active: user::ActiveModel = u.into();
             active.name = Set(name.to_owned());
             active.email = Set(email.to_owned());
-            active.update(&txn).await.map_err(db_err("updating a user"))?
+            active
+                .update(&txn)
+                .await
+                .map_err(db_err("updating a user"))?
         }
         None => user::ActiveModel {
             username: Set(username.to_owned()),
@@ -83,10 +95,14 @@ pub async fn upsert(
         .await
         .map_err(db_err("replacing roles"))?;
     for role in roles {
-        user_role::ActiveModel { user_id: Set(model.id), role: Set(role.as_str().to_owned()), ..Default::default() }
-            .insert(&txn)
-            .await
-            .map_err(db_err("adding a role"))?;
+        user_role::ActiveModel {
+            user_id: Set(model.id),
+            role: Set(role.as_str().to_owned()),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(db_err("adding a role"))?;
     }
     let user = current_user(&txn, model).await?;
     txn.commit().await.map_err(db_err("committing a user"))?;
@@ -103,7 +119,11 @@ pub async fn dev_users(db: &impl ConnectionTrait) -> AppResult<Vec<DevUser>> {
         .map_err(db_err("listing users"))?;
     let mut out = Vec::with_capacity(users.len());
     for u in users {
-        out.push(DevUser { roles: roles_of(db, u.id).await?, username: u.username, name: u.name });
+        out.push(DevUser {
+            roles: roles_of(db, u.id).await?,
+            username: u.username,
+            name: u.name,
+        });
     }
     Ok(out)
 }
@@ -113,7 +133,11 @@ fn token_hash(token: &str) -> String {
 }
 
 /// Starts a session for `username`; returns the token for the cookie.
-pub async fn sign_in(db: &impl ConnectionTrait, now: DateTime<Utc>, username: &str) -> AppResult<(String, CurrentUser)> {
+pub async fn sign_in(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    username: &str,
+) -> AppResult<(String, CurrentUser)> {
     let u = user::Entity::find()
         .filter(user::Column::Username.eq(username))
         .one(db)
@@ -121,7 +145,9 @@ pub async fn sign_in(db: &impl ConnectionTrait, now: DateTime<Utc>, username: &s
         .map_err(db_err("finding a user"))?
         .ok_or_else(|| AppError::not_found(format!("user '{username}'")))?;
     if u.blocked {
-        return Err(AppError::forbidden(format!("{username} is blocked and cannot sign in")));
+        return Err(AppError::forbidden(format!(
+            "{username} is blocked and cannot sign in"
+        )));
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -155,15 +181,30 @@ pub async fn sign_in(db: &impl ConnectionTrait, now: DateTime<Utc>, username: &s
 }
 
 /// The user behind a session token, if the session is alive; refreshes its idle clock.
-pub async fn resolve_session(db: &impl ConnectionTrait, now: DateTime<Utc>, token: &str) -> AppResult<Option<CurrentUser>> {
-    let Some(s) = session::Entity::find_by_id(token_hash(token)).one(db).await.map_err(db_err("finding a session"))? else {
+pub async fn resolve_session(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    token: &str,
+) -> AppResult<Option<CurrentUser>> {
+    let Some(s) = session::Entity::find_by_id(token_hash(token))
+        .one(db)
+        .await
+        .map_err(db_err("finding a session"))?
+    else {
         return Ok(None);
     };
     if s.expires_at <= now || s.last_seen_at + SESSION_IDLE <= now {
-        session::Entity::delete_by_id(s.id).exec(db).await.map_err(db_err("ending a session"))?;
+        session::Entity::delete_by_id(s.id)
+            .exec(db)
+            .await
+            .map_err(db_err("ending a session"))?;
         return Ok(None);
     }
-    let Some(u) = user::Entity::find_by_id(s.user_id).one(db).await.map_err(db_err("finding a user"))? else {
+    let Some(u) = user::Entity::find_by_id(s.user_id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a user"))?
+    else {
         return Ok(None);
     };
     if u.blocked {
@@ -173,19 +214,29 @@ pub async fn resolve_session(db: &impl ConnectionTrait, now: DateTime<Utc>, toke
     if now - s.last_seen_at > Duration::minutes(1) {
         let mut active: session::ActiveModel = s.into();
         active.last_seen_at = Set(now);
-        active.update(db).await.map_err(db_err("refreshing a session"))?;
+        active
+            .update(db)
+            .await
+            .map_err(db_err("refreshing a session"))?;
     }
     Ok(Some(current_user(db, u).await?))
 }
 
 /// Ends a session on the server.
 pub async fn sign_out(db: &impl ConnectionTrait, token: &str) -> AppResult<()> {
-    session::Entity::delete_by_id(token_hash(token)).exec(db).await.map_err(db_err("ending a session"))?;
+    session::Entity::delete_by_id(token_hash(token))
+        .exec(db)
+        .await
+        .map_err(db_err("ending a session"))?;
     Ok(())
 }
 
 /// Blocks or unblocks a user; a blocked user cannot sign in and their sessions stop working.
-pub async fn set_blocked(db: &impl ConnectionTrait, username: &str, blocked: bool) -> AppResult<()> {
+pub async fn set_blocked(
+    db: &impl ConnectionTrait,
+    username: &str,
+    blocked: bool,
+) -> AppResult<()> {
     let u = user::Entity::find()
         .filter(user::Column::Username.eq(username))
         .one(db)

@@ -19,7 +19,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<CurrentUser>().cloned().map(Authenticated).ok_or_else(AppError::unauthenticated)
+        parts
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .map(Authenticated)
+            .ok_or_else(AppError::unauthenticated)
     }
 }
 
@@ -34,7 +39,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(AppError::new(
                 ErrorCode::BadRequest,
-                format!("the request body is not the expected JSON: {}", rejection.body_text()),
+                format!(
+                    "the request body is not the expected JSON: {}",
+                    rejection.body_text()
+                ),
             )),
         }
     }
@@ -49,12 +57,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(ApiQuery(value)),
-            Err(rejection) => Err(AppError::bad_request(format!("the query string is not valid: {}", rejection.body_text()))),
+            Err(rejection) => Err(AppError::bad_request(format!(
+                "the query string is not valid: {}",
+                rejection.body_text()
+            ))),
         }
     }
 }
 
 /// A numeric id from a path; anything else is "not found", as no such object can exist.
 pub fn parse_id(raw: &str) -> Result<i32, AppError> {
-    raw.parse::<i32>().ok().filter(|id| *id > 0).ok_or_else(|| AppError::not_found(format!("'{raw}'")))
+    raw.parse::<i32>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| AppError::not_found(format!("'{raw}'")))
 }

@@ -38,7 +38,10 @@ pub fn router() -> Router<AppState> {
         .route("/partners/{slug}/accounts", post(add_partner_account))
         .route("/partners/{slug}/contacts", post(add_partner_contact))
         .route("/products", get(list_products).post(create_product))
-        .route("/products/{partner}/{slug}", get(get_product).put(update_product))
+        .route(
+            "/products/{partner}/{slug}",
+            get(get_product).put(update_product),
+        )
         .route("/products/{partner}/{slug}/matrix", get(product_matrix))
         .route("/releases", get(list_releases).post(create_release))
         .route("/releases/{version}", get(get_release).put(update_release))
@@ -48,9 +51,17 @@ pub fn router() -> Router<AppState> {
         .route("/listings", get(list_listings).post(create_listing))
         .route("/listings/{id}", get(get_listing))
         .route("/listings/{id}/versions", post(record_listing_version))
-        .route("/assets", get(list_assets).post(upload_asset).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
+        .route(
+            "/assets",
+            get(list_assets)
+                .post(upload_asset)
+                .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
         .route("/assets/{id}", get(get_asset))
-        .route("/assets/{id}/versions", post(upload_asset_version).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
+        .route(
+            "/assets/{id}/versions",
+            post(upload_asset_version).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
         .route("/assets/{id}/versions/{version}/file", get(asset_file))
         .route("/search", get(search))
         .route("/audit", get(list_audit))
@@ -62,7 +73,10 @@ fn require(user: &CurrentUser, permission: Permission) -> AppResult<()> {
         Ok(())
     } else {
         let roles: Vec<&str> = permission.roles().iter().map(|r| r.as_str()).collect();
-        Err(AppError::forbidden(format!("this needs one of the roles: {}", roles.join(", "))))
+        Err(AppError::forbidden(format!(
+            "this needs one of the roles: {}",
+            roles.join(", ")
+        )))
     }
 }
 
@@ -83,20 +97,34 @@ async fn me(Authenticated(user): Authenticated) -> Json<CurrentUser> {
 // ---- partners ----
 
 #[utoipa::path(get, path = "/api/v1/partners", tag = "partners", params(PageRequest), responses((status = 200, body = Page<PartnerSummary>)))]
-async fn list_partners(State(s): State<AppState>, _: Authenticated, ApiQuery(page): ApiQuery<PageRequest>) -> AppResult<Json<Page<PartnerSummary>>> {
+async fn list_partners(
+    State(s): State<AppState>,
+    _: Authenticated,
+    ApiQuery(page): ApiQuery<PageRequest>,
+) -> AppResult<Json<Page<PartnerSummary>>> {
     Ok(Json(partners::list(&s.db, page).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/partners", tag = "partners", request_body = PartnerInput,
     responses((status = 201, body = Partner), (status = 409, body = AppError), (status = 422, body = AppError)))]
-async fn create_partner(State(s): State<AppState>, Authenticated(user): Authenticated, ApiJson(input): ApiJson<PartnerInput>) -> AppResult<Response> {
+async fn create_partner(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    ApiJson(input): ApiJson<PartnerInput>,
+) -> AppResult<Response> {
     require(&user, Permission::ManageCatalogue)?;
-    Ok(created(partners::create(&s.db, &user, s.clock.now(), &input).await?))
+    Ok(created(
+        partners::create(&s.db, &user, s.clock.now(), &input).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/partners/{slug}", tag = "partners", params(("slug" = String, Path)),
     responses((status = 200, body = Partner), (status = 404, body = AppError)))]
-async fn get_partner(State(s): State<AppState>, _: Authenticated, Path(slug): Path<String>) -> AppResult<Json<Partner>> {
+async fn get_partner(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(slug): Path<String>,
+) -> AppResult<Json<Partner>> {
     Ok(Json(partners::get(&s.db, &slug).await?))
 }
 
@@ -109,7 +137,9 @@ async fn update_partner(
     ApiJson(input): ApiJson<PartnerInput>,
 ) -> AppResult<Json<Partner>> {
     require(&user, Permission::ManageCatalogue)?;
-    Ok(Json(partners::update(&s.db, &user, s.clock.now(), &slug, &input).await?))
+    Ok(Json(
+        partners::update(&s.db, &user, s.clock.now(), &slug, &input).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/partners/{slug}/accounts", tag = "partners", params(("slug" = String, Path)), request_body = PartnerAccountInput,
@@ -121,7 +151,9 @@ async fn add_partner_account(
     ApiJson(input): ApiJson<PartnerAccountInput>,
 ) -> AppResult<Json<Partner>> {
     require(&user, Permission::ManageCatalogue)?;
-    Ok(Json(partners::add_account(&s.db, &user, s.clock.now(), &slug, &input).await?))
+    Ok(Json(
+        partners::add_account(&s.db, &user, s.clock.now(), &slug, &input).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/partners/{slug}/contacts", tag = "partners", params(("slug" = String, Path)), request_body = PartnerContactInput,
@@ -133,7 +165,9 @@ async fn add_partner_contact(
     ApiJson(input): ApiJson<PartnerContactInput>,
 ) -> AppResult<Json<Partner>> {
     require(&user, Permission::ManageCatalogue)?;
-    Ok(Json(partners::add_contact(&s.db, &user, s.clock.now(), &slug, &input).await?))
+    Ok(Json(
+        partners::add_contact(&s.db, &user, s.clock.now(), &slug, &input).await?,
+    ))
 }
 
 // ---- products ----
@@ -147,21 +181,40 @@ struct ProductListQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ProductListQuery), responses((status = 200, body = Page<ProductSummary>)))]
-async fn list_products(State(s): State<AppState>, _: Authenticated, ApiQuery(q): ApiQuery<ProductListQuery>) -> AppResult<Json<Page<ProductSummary>>> {
-    let page = PageRequest { page: q.page, per_page: q.per_page };
-    Ok(Json(products::list(&s.db, q.partner.as_deref().filter(|p| !p.is_empty()), page).await?))
+async fn list_products(
+    State(s): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<ProductListQuery>,
+) -> AppResult<Json<Page<ProductSummary>>> {
+    let page = PageRequest {
+        page: q.page,
+        per_page: q.per_page,
+    };
+    Ok(Json(
+        products::list(&s.db, q.partner.as_deref().filter(|p| !p.is_empty()), page).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = ProductInput,
     responses((status = 201, body = Product), (status = 409, body = AppError), (status = 422, body = AppError)))]
-async fn create_product(State(s): State<AppState>, Authenticated(user): Authenticated, ApiJson(input): ApiJson<ProductInput>) -> AppResult<Response> {
+async fn create_product(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    ApiJson(input): ApiJson<ProductInput>,
+) -> AppResult<Response> {
     require(&user, Permission::ManageCatalogue)?;
-    Ok(created(products::create(&s.db, &user, s.clock.now(), &input).await?))
+    Ok(created(
+        products::create(&s.db, &user, s.clock.now(), &input).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/products/{partner}/{slug}", tag = "products", params(("partner" = String, Path), ("slug" = String, Path)),
     responses((status = 200, body = Product), (status = 404, body = AppError)))]
-async fn get_product(State(s): State<AppState>, _: Authenticated, Path((partner, slug)): Path<(String, String)>) -> AppResult<Json<Product>> {
+async fn get_product(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path((partner, slug)): Path<(String, String)>,
+) -> AppResult<Json<Product>> {
     Ok(Json(products::get(&s.db, &partner, &slug).await?))
 }
 
@@ -174,32 +227,52 @@ async fn update_product(
     ApiJson(input): ApiJson<ProductInput>,
 ) -> AppResult<Json<Product>> {
     require(&user, Permission::ManageCatalogue)?;
-    Ok(Json(products::update(&s.db, &user, s.clock.now(), &partner, &slug, &input).await?))
+    Ok(Json(
+        products::update(&s.db, &user, s.clock.now(), &partner, &slug, &input).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/products/{partner}/{slug}/matrix", tag = "products", params(("partner" = String, Path), ("slug" = String, Path)),
     responses((status = 200, body = Vec<MatrixRow>)))]
-async fn product_matrix(State(s): State<AppState>, _: Authenticated, Path((partner, slug)): Path<(String, String)>) -> AppResult<Json<Vec<MatrixRow>>> {
+async fn product_matrix(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path((partner, slug)): Path<(String, String)>,
+) -> AppResult<Json<Vec<MatrixRow>>> {
     Ok(Json(images::matrix(&s.db, &partner, &slug, 20).await?))
 }
 
 // ---- releases ----
 
 #[utoipa::path(get, path = "/api/v1/releases", tag = "releases", params(PageRequest), responses((status = 200, body = Page<Release>)))]
-async fn list_releases(State(s): State<AppState>, _: Authenticated, ApiQuery(page): ApiQuery<PageRequest>) -> AppResult<Json<Page<Release>>> {
+async fn list_releases(
+    State(s): State<AppState>,
+    _: Authenticated,
+    ApiQuery(page): ApiQuery<PageRequest>,
+) -> AppResult<Json<Page<Release>>> {
     Ok(Json(releases::list(&s.db, page).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/releases", tag = "releases", request_body = ReleaseInput,
     responses((status = 201, body = Release), (status = 409, body = AppError), (status = 422, body = AppError)))]
-async fn create_release(State(s): State<AppState>, Authenticated(user): Authenticated, ApiJson(input): ApiJson<ReleaseInput>) -> AppResult<Response> {
+async fn create_release(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    ApiJson(input): ApiJson<ReleaseInput>,
+) -> AppResult<Response> {
     require(&user, Permission::ManageReleases)?;
-    Ok(created(releases::create(&s.db, &user, s.clock.now(), &input).await?))
+    Ok(created(
+        releases::create(&s.db, &user, s.clock.now(), &input).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/releases/{version}", tag = "releases", params(("version" = String, Path, description = "A version, or `latest`")),
     responses((status = 200, body = Release), (status = 404, body = AppError)))]
-async fn get_release(State(s): State<AppState>, _: Authenticated, Path(version): Path<String>) -> AppResult<Json<Release>> {
+async fn get_release(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(version): Path<String>,
+) -> AppResult<Json<Release>> {
     Ok(Json(releases::get(&s.db, &version).await?))
 }
 
@@ -212,7 +285,9 @@ async fn update_release(
     ApiJson(input): ApiJson<ReleaseInput>,
 ) -> AppResult<Json<Release>> {
     require(&user, Permission::ManageReleases)?;
-    Ok(Json(releases::update(&s.db, &user, s.clock.now(), &version, &input).await?))
+    Ok(Json(
+        releases::update(&s.db, &user, s.clock.now(), &version, &input).await?,
+    ))
 }
 
 // ---- image versions ----
@@ -230,43 +305,88 @@ struct ImageListQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/images", tag = "images", params(ImageListQuery), responses((status = 200, body = Page<ImageVersionSummary>)))]
-async fn list_images(State(s): State<AppState>, _: Authenticated, ApiQuery(q): ApiQuery<ImageListQuery>) -> AppResult<Json<Page<ImageVersionSummary>>> {
-    let partner = q.partner.as_deref().filter(|p| !p.is_empty()).unwrap_or("aws");
-    let product = q.product.as_deref().filter(|p| !p.is_empty()).map(|p| (partner, p));
+async fn list_images(
+    State(s): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<ImageListQuery>,
+) -> AppResult<Json<Page<ImageVersionSummary>>> {
+    let partner = q
+        .partner
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws");
+    let product = q
+        .product
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(|p| (partner, p));
     let release = q.release.as_deref().filter(|r| !r.is_empty());
-    Ok(Json(images::list(&s.db, product, release, PageRequest { page: q.page, per_page: q.per_page }).await?))
+    Ok(Json(
+        images::list(
+            &s.db,
+            product,
+            release,
+            PageRequest {
+                page: q.page,
+                per_page: q.per_page,
+            },
+        )
+        .await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/images", tag = "images", request_body = ImageVersionInput,
     responses((status = 200, body = ImageVersion), (status = 422, body = AppError)))]
-async fn record_image(State(s): State<AppState>, Authenticated(user): Authenticated, ApiJson(input): ApiJson<ImageVersionInput>) -> AppResult<Json<ImageVersion>> {
+async fn record_image(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    ApiJson(input): ApiJson<ImageVersionInput>,
+) -> AppResult<Json<ImageVersion>> {
     require(&user, Permission::ManageReleases)?;
-    Ok(Json(images::record(&s.db, &user, s.clock.now(), &input).await?))
+    Ok(Json(
+        images::record(&s.db, &user, s.clock.now(), &input).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/images/{id}", tag = "images", params(("id" = i32, Path)),
     responses((status = 200, body = ImageVersion), (status = 404, body = AppError)))]
-async fn get_image(State(s): State<AppState>, _: Authenticated, Path(id): Path<String>) -> AppResult<Json<ImageVersion>> {
+async fn get_image(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<ImageVersion>> {
     let id = extract::parse_id(&id)?;
     Ok(Json(images::get(&s.db, id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/images/lookup", tag = "images", params(LookupQuery),
     responses((status = 200, body = ImageLookup), (status = 404, body = AppError), (status = 422, body = AppError)))]
-async fn lookup_image(State(s): State<AppState>, _: Authenticated, ApiQuery(q): ApiQuery<LookupQuery>) -> AppResult<Json<ImageLookup>> {
+async fn lookup_image(
+    State(s): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<LookupQuery>,
+) -> AppResult<Json<ImageLookup>> {
     Ok(Json(images::lookup(&s.db, &q).await?))
 }
 
 // ---- listings ----
 
 #[utoipa::path(get, path = "/api/v1/listings", tag = "listings", params(PageRequest), responses((status = 200, body = Page<Listing>)))]
-async fn list_listings(State(s): State<AppState>, _: Authenticated, ApiQuery(page): ApiQuery<PageRequest>) -> AppResult<Json<Page<Listing>>> {
+async fn list_listings(
+    State(s): State<AppState>,
+    _: Authenticated,
+    ApiQuery(page): ApiQuery<PageRequest>,
+) -> AppResult<Json<Page<Listing>>> {
     Ok(Json(listings::list(&s.db, page).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/listings/{id}", tag = "listings", params(("id" = i32, Path)),
     responses((status = 200, body = Listing), (status = 404, body = AppError)))]
-async fn get_listing(State(s): State<AppState>, _: Authenticated, Path(id): Path<String>) -> AppResult<Json<Listing>> {
+async fn get_listing(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<Listing>> {
     Ok(Json(listings::get(&s.db, extract::parse_id(&id)?).await?))
 }
 
@@ -279,9 +399,23 @@ struct ListingInput {
 
 #[utoipa::path(post, path = "/api/v1/listings", tag = "listings", request_body = ListingInput,
     responses((status = 201, body = Listing), (status = 409, body = AppError)))]
-async fn create_listing(State(s): State<AppState>, Authenticated(user): Authenticated, ApiJson(input): ApiJson<ListingInput>) -> AppResult<Response> {
+async fn create_listing(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    ApiJson(input): ApiJson<ListingInput>,
+) -> AppResult<Response> {
     require(&user, Permission::ManageCatalogue)?;
-    Ok(created(listings::create(&s.db, &user, s.clock.now(), &input.partner, &input.product, &input.title).await?))
+    Ok(created(
+        listings::create(
+            &s.db,
+            &user,
+            s.clock.now(),
+            &input.partner,
+            &input.product,
+            &input.title,
+        )
+        .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -304,10 +438,14 @@ async fn record_listing_version(
 ) -> AppResult<Json<Listing>> {
     require(&user, Permission::ManageCatalogue)?;
     let id = extract::parse_id(&id)?;
-    let visibility: ListingVersionVisibility = input.visibility.parse().map_err(|m: String| AppError {
-        fields: vec![app::error::FieldError { field: "visibility".into(), message: m.clone() }],
-        ..AppError::new(ErrorCode::ValidationFailed, m)
-    })?;
+    let visibility: ListingVersionVisibility =
+        input.visibility.parse().map_err(|m: String| AppError {
+            fields: vec![app::error::FieldError {
+                field: "visibility".into(),
+                message: m.clone(),
+            }],
+            ..AppError::new(ErrorCode::ValidationFailed, m)
+        })?;
     let listing = listings::record_version(
         &s.db,
         Some(&user),
@@ -315,7 +453,10 @@ async fn record_listing_version(
         id,
         input.release.as_deref().filter(|r| !r.is_empty()),
         &input.title,
-        input.delivery_option_id.as_deref().filter(|d| !d.is_empty()),
+        input
+            .delivery_option_id
+            .as_deref()
+            .filter(|d| !d.is_empty()),
         visibility,
     )
     .await?;
@@ -332,28 +473,56 @@ struct AssetListQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/assets", tag = "assets", params(AssetListQuery), responses((status = 200, body = Page<Asset>)))]
-async fn list_assets(State(s): State<AppState>, _: Authenticated, ApiQuery(q): ApiQuery<AssetListQuery>) -> AppResult<Json<Page<Asset>>> {
-    Ok(Json(assets::list(&s.db, q.partner.as_deref(), PageRequest { page: q.page, per_page: q.per_page }).await?))
+async fn list_assets(
+    State(s): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<AssetListQuery>,
+) -> AppResult<Json<Page<Asset>>> {
+    Ok(Json(
+        assets::list(
+            &s.db,
+            q.partner.as_deref(),
+            PageRequest {
+                page: q.page,
+                per_page: q.per_page,
+            },
+        )
+        .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = i32, Path)),
     responses((status = 200, body = Asset), (status = 404, body = AppError)))]
-async fn get_asset(State(s): State<AppState>, _: Authenticated, Path(id): Path<String>) -> AppResult<Json<Asset>> {
+async fn get_asset(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<Asset>> {
     Ok(Json(assets::get(&s.db, extract::parse_id(&id)?).await?))
 }
 
 /// Reads the fields of a multipart upload; the file is capped at the asset limit.
 async fn read_multipart(mut form: Multipart) -> AppResult<assets::UploadInput> {
     let mut input = assets::UploadInput::default();
-    while let Some(field) = form.next_field().await.map_err(|e| multipart_error(&e.body_text()))? {
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(&e.body_text()))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "file" => {
                 input.filename = field.file_name().unwrap_or("upload").to_owned();
-                input.bytes = field.bytes().await.map_err(|e| multipart_error(&e.body_text()))?;
+                input.bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| multipart_error(&e.body_text()))?;
             }
             "partner" | "product" | "kind" | "title" => {
-                let text = field.text().await.map_err(|e| multipart_error(&e.body_text()))?;
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| multipart_error(&e.body_text()))?;
                 match name.as_str() {
                     "partner" => input.partner = text,
                     "product" => input.product = text,
@@ -369,14 +538,22 @@ async fn read_multipart(mut form: Multipart) -> AppResult<assets::UploadInput> {
 
 fn multipart_error(detail: &str) -> AppError {
     if detail.contains("length limit") || detail.contains("too large") {
-        AppError::new(ErrorCode::PayloadTooLarge, "the file is larger than the 10 MB limit")
+        AppError::new(
+            ErrorCode::PayloadTooLarge,
+            "the file is larger than the 10 MB limit",
+        )
     } else {
-        AppError::bad_request(format!("the upload is not a well-formed multipart form: {detail}"))
+        AppError::bad_request(format!(
+            "the upload is not a well-formed multipart form: {detail}"
+        ))
     }
 }
 
 #[derive(ToSchema)]
-#[expect(dead_code, reason = "documents the multipart form in the OpenAPI document")]
+#[expect(
+    dead_code,
+    reason = "documents the multipart form in the OpenAPI document"
+)]
 struct AssetUploadForm {
     partner: String,
     product: Option<String>,
@@ -388,11 +565,17 @@ struct AssetUploadForm {
 
 #[utoipa::path(post, path = "/api/v1/assets", tag = "assets", request_body(content = AssetUploadForm, content_type = "multipart/form-data"),
     responses((status = 201, body = Asset), (status = 413, body = AppError), (status = 415, body = AppError), (status = 422, body = AppError)))]
-async fn upload_asset(State(s): State<AppState>, Authenticated(user): Authenticated, form: Result<Multipart, axum::extract::multipart::MultipartRejection>) -> AppResult<Response> {
+async fn upload_asset(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> AppResult<Response> {
     require(&user, Permission::ManageAssets)?;
     let form = form.map_err(|e| AppError::bad_request(e.body_text()))?;
     let input = read_multipart(form).await?;
-    Ok(created(assets::create(&s.db, s.store.as_ref(), &user, s.clock.now(), input).await?))
+    Ok(created(
+        assets::create(&s.db, s.store.as_ref(), &user, s.clock.now(), input).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/assets/{id}/versions", tag = "assets", params(("id" = i32, Path)),
@@ -408,21 +591,46 @@ async fn upload_asset_version(
     let id = extract::parse_id(&id)?;
     let form = form.map_err(|e| AppError::bad_request(e.body_text()))?;
     let input = read_multipart(form).await?;
-    Ok(Json(assets::add_version(&s.db, s.store.as_ref(), &user, s.clock.now(), id, &input.filename, input.bytes).await?))
+    Ok(Json(
+        assets::add_version(
+            &s.db,
+            s.store.as_ref(),
+            &user,
+            s.clock.now(),
+            id,
+            &input.filename,
+            input.bytes,
+        )
+        .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/assets/{id}/versions/{version}/file", tag = "assets", params(("id" = i32, Path), ("version" = i32, Path)),
     responses((status = 200, description = "The file's bytes with their content type"), (status = 404, body = AppError)))]
-async fn asset_file(State(s): State<AppState>, _: Authenticated, Path((id, version)): Path<(String, String)>) -> AppResult<Response> {
+async fn asset_file(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path((id, version)): Path<(String, String)>,
+) -> AppResult<Response> {
     let (id, version) = (extract::parse_id(&id)?, extract::parse_id(&version)?);
-    let (content_type, filename, bytes): (String, String, Bytes) = assets::read_version(&s.db, s.store.as_ref(), id, version).await?;
-    let safe_name: String = filename.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+    let (content_type, filename, bytes): (String, String, Bytes) =
+        assets::read_version(&s.db, s.store.as_ref(), id, version).await?;
+    let safe_name: String = filename
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect();
     Response::builder()
         .header(header::CONTENT_TYPE, content_type)
-        .header(header::CONTENT_DISPOSITION, format!("inline; filename=\"{safe_name}\""))
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{safe_name}\""),
+        )
         .header(header::CACHE_CONTROL, "private, max-age=3600, immutable")
         // An uploaded SVG is shown as an image, never run as a document.
-        .header(header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        )
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .body(Body::from(bytes))
         .map_err(|e| AppError::internal("building a file response", e))
@@ -437,12 +645,20 @@ struct SearchQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/search", tag = "meta", params(SearchQuery), responses((status = 200, body = SearchResults)))]
-async fn search(State(s): State<AppState>, _: Authenticated, ApiQuery(q): ApiQuery<SearchQuery>) -> AppResult<Json<SearchResults>> {
+async fn search(
+    State(s): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> AppResult<Json<SearchResults>> {
     Ok(Json(catalogue::search(&s.db, &q.q).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "meta", params(AuditFilter), responses((status = 200, body = Page<AuditEvent>), (status = 403, body = AppError)))]
-async fn list_audit(State(s): State<AppState>, Authenticated(user): Authenticated, ApiQuery(filter): ApiQuery<AuditFilter>) -> AppResult<Json<Page<AuditEvent>>> {
+async fn list_audit(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    ApiQuery(filter): ApiQuery<AuditFilter>,
+) -> AppResult<Json<Page<AuditEvent>>> {
     require(&user, Permission::ReadAudit)?;
     Ok(Json(audit::list(&s.db, &filter).await?))
 }
@@ -450,12 +666,43 @@ async fn list_audit(State(s): State<AppState>, Authenticated(user): Authenticate
 /// The OpenAPI document of every route above.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Partner Image Portal API", description = "The catalogue of cloud partners, products, releases, images, listings and marketing assets."),
+    info(
+        title = "Partner Image Portal API",
+        description = "The catalogue of cloud partners, products, releases, images, listings and marketing assets."
+    ),
     paths(
-        openapi, me, list_partners, create_partner, get_partner, update_partner, add_partner_account, add_partner_contact,
-        list_products, create_product, get_product, update_product, product_matrix, list_releases, create_release, get_release,
-        update_release, list_images, record_image, get_image, lookup_image, list_listings, get_listing, create_listing,
-        record_listing_version, list_assets, get_asset, upload_asset, upload_asset_version, asset_file, search, list_audit
+        openapi,
+        me,
+        list_partners,
+        create_partner,
+        get_partner,
+        update_partner,
+        add_partner_account,
+        add_partner_contact,
+        list_products,
+        create_product,
+        get_product,
+        update_product,
+        product_matrix,
+        list_releases,
+        create_release,
+        get_release,
+        update_release,
+        list_images,
+        record_image,
+        get_image,
+        lookup_image,
+        list_listings,
+        get_listing,
+        create_listing,
+        record_listing_version,
+        list_assets,
+        get_asset,
+        upload_asset,
+        upload_asset_version,
+        asset_file,
+        search,
+        list_audit
     ),
     components(schemas(AppError, ErrorCode))
 )]

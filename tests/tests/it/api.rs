@@ -16,37 +16,92 @@ fn partner_body(slug: &str) -> Value {
 async fn without_a_session_the_api_answers_401_and_pages_send_you_to_sign_in() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = TestApp::client();
-    let res = client.get(app.url("/api/v1/partners")).send().await.expect("send");
+    let res = client
+        .get(app.url("/api/v1/partners"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["code"], "unauthenticated");
 
-    let res = client.get(app.url("/partners/aws?tab=1")).send().await.expect("send");
+    let res = client
+        .get(app.url("/partners/aws?tab=1"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(res.headers()["location"], "/sign-in?next=/partners/aws%3Ftab%3D1");
+    assert_eq!(
+        res.headers()["location"],
+        "/sign-in?next=/partners/aws%3Ftab%3D1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_lands_on_the_page_asked_for_only_if_it_is_on_this_portal() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    for (next, expected) in [("/releases", "/releases"), ("https://evil.example/", "/"), ("//evil.example", "/")] {
+    for (next, expected) in [
+        ("/releases", "/releases"),
+        ("https://evil.example/", "/"),
+        ("//evil.example", "/"),
+    ] {
         let client = TestApp::client();
-        let res = client.post(app.url("/auth/dev")).form(&[("username", "vic"), ("next", next)]).send().await.expect("send");
+        let res = client
+            .post(app.url("/auth/dev"))
+            .form(&[("username", "vic"), ("next", next)])
+            .send()
+            .await
+            .expect("send");
         assert_eq!(res.headers()["location"], expected, "{next}");
-        let cookie = res.headers()["set-cookie"].to_str().expect("cookie").to_owned();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        let cookie = res.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .to_owned();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
     }
-    let res = TestApp::client().post(app.url("/auth/dev")).form(&[("username", "portal")]).send().await.expect("send");
-    assert_eq!(res.status(), StatusCode::FORBIDDEN, "the system user cannot sign in");
+    let res = TestApp::client()
+        .post(app.url("/auth/dev"))
+        .form(&[("username", "portal")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "the system user cannot sign in"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_ends_the_session_on_the_server() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("vic").await.expect("vic");
-    assert_eq!(client.get(app.url("/api/v1/me")).send().await.expect("me").status(), StatusCode::OK);
-    client.post(app.url("/auth/sign-out")).send().await.expect("sign out");
-    assert_eq!(client.get(app.url("/api/v1/me")).send().await.expect("me").status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        client
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .expect("me")
+            .status(),
+        StatusCode::OK
+    );
+    client
+        .post(app.url("/auth/sign-out"))
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(
+        client
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .expect("me")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// One mutating route: who may call it, and how to call it as a given user.
@@ -56,7 +111,8 @@ struct Case {
 }
 
 async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -> StatusCode {
-    let send = |req: reqwest::RequestBuilder| async move { req.send().await.expect("send").status() };
+    let send =
+        |req: reqwest::RequestBuilder| async move { req.send().await.expect("send").status() };
     match case {
         "create partner" => send(client.post(app.url("/api/v1/partners")).json(&partner_body(&format!("p-{user}")))).await,
         "update partner" => send(client.put(app.url("/api/v1/partners/google-cloud")).json(&json!({
@@ -123,29 +179,69 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
 }
 
 const PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01,
-    0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41,
-    0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00,
-    0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
+    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_is_allowed_to_exactly_the_teams_that_own_it() {
     const CATALOGUE: &[&str] = &["priya", "oskar", "alex"];
     let cases = [
-        Case { name: "create partner", allowed: CATALOGUE },
-        Case { name: "update partner", allowed: CATALOGUE },
-        Case { name: "add account", allowed: CATALOGUE },
-        Case { name: "add contact", allowed: CATALOGUE },
-        Case { name: "create product", allowed: CATALOGUE },
-        Case { name: "create release", allowed: &["oskar", "alex"] },
-        Case { name: "record image", allowed: &["oskar", "alex"] },
-        Case { name: "record listing version", allowed: CATALOGUE },
-        Case { name: "upload asset", allowed: &["maya", "alex"] },
-        Case { name: "read audit", allowed: &["priya", "oskar", "maya", "alex"] },
-        Case { name: "save partner (server function)", allowed: CATALOGUE },
-        Case { name: "create release (server function)", allowed: &["oskar", "alex"] },
-        Case { name: "list audit (server function)", allowed: &["priya", "oskar", "maya", "alex"] },
+        Case {
+            name: "create partner",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "update partner",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "add account",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "add contact",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "create product",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "create release",
+            allowed: &["oskar", "alex"],
+        },
+        Case {
+            name: "record image",
+            allowed: &["oskar", "alex"],
+        },
+        Case {
+            name: "record listing version",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "upload asset",
+            allowed: &["maya", "alex"],
+        },
+        Case {
+            name: "read audit",
+            allowed: &["priya", "oskar", "maya", "alex"],
+        },
+        Case {
+            name: "save partner (server function)",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "create release (server function)",
+            allowed: &["oskar", "alex"],
+        },
+        Case {
+            name: "list audit (server function)",
+            allowed: &["priya", "oskar", "maya", "alex"],
+        },
     ];
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let mut failures = Vec::new();
@@ -154,9 +250,16 @@ async fn every_change_is_allowed_to_exactly_the_teams_that_own_it() {
         for case in &cases {
             let status = call(&app, &client, case.name, user).await;
             let allowed = case.allowed.contains(&user);
-            let ok = if allowed { status.is_success() } else { status == StatusCode::FORBIDDEN };
+            let ok = if allowed {
+                status.is_success()
+            } else {
+                status == StatusCode::FORBIDDEN
+            };
             if !ok {
-                failures.push(format!("{user} → {}: {status} (allowed: {allowed})", case.name));
+                failures.push(format!(
+                    "{user} → {}: {status} (allowed: {allowed})",
+                    case.name
+                ));
             }
         }
     }
@@ -205,12 +308,19 @@ async fn hostile_and_oversize_uploads_are_refused_and_nothing_is_stored() {
             .text("kind", "logo")
             .text("title", "hostile")
             .part("file", multipart::Part::bytes(bytes).file_name(name));
-        client.post(app.url("/api/v1/assets")).multipart(form).send()
+        client
+            .post(app.url("/api/v1/assets"))
+            .multipart(form)
+            .send()
     };
-    let script = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>"#.to_vec();
+    let script =
+        br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>"#
+            .to_vec();
     let res = upload(script, "logo.svg").await.expect("send");
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let res = upload(b"GIF89a not allowed".to_vec(), "logo.png").await.expect("send");
+    let res = upload(b"GIF89a not allowed".to_vec(), "logo.png")
+        .await
+        .expect("send");
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let mut big = PNG.to_vec();
     big.resize(10 * 1024 * 1024 + 1, 0);
@@ -219,9 +329,18 @@ async fn hostile_and_oversize_uploads_are_refused_and_nothing_is_stored() {
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["code"], "payload_too_large");
 
-    let listed: Value = client.get(app.url("/api/v1/assets")).send().await.expect("list").json().await.expect("json");
+    let listed: Value = client
+        .get(app.url("/api/v1/assets"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(listed["total"], 0);
-    let stored = std::fs::read_dir(app.data_dir.path().join("assets")).expect("dir").count();
+    let stored = std::fs::read_dir(app.data_dir.path().join("assets"))
+        .expect("dir")
+        .count();
     assert_eq!(stored, 0, "no bytes kept for refused uploads");
 }
 
@@ -234,14 +353,27 @@ async fn an_uploaded_logo_is_served_back_with_its_type_and_a_sandbox() {
         .text("product", "gitlab-ee")
         .text("kind", "logo")
         .text("title", "GitLab logo")
-        .part("file", multipart::Part::bytes(PNG.to_vec()).file_name("logo.png"));
-    let res = client.post(app.url("/api/v1/assets")).multipart(form).send().await.expect("upload");
+        .part(
+            "file",
+            multipart::Part::bytes(PNG.to_vec()).file_name("logo.png"),
+        );
+    let res = client
+        .post(app.url("/api/v1/assets"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
     assert_eq!(res.status(), StatusCode::CREATED);
     let asset: Value = res.json().await.expect("json");
     let url = asset["versions"][0]["url"].as_str().expect("url");
     let file = client.get(app.url(url)).send().await.expect("file");
     assert_eq!(file.headers()["content-type"], "image/png");
-    assert!(file.headers()["content-security-policy"].to_str().expect("csp").contains("sandbox"));
+    assert!(
+        file.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("sandbox")
+    );
     assert_eq!(file.bytes().await.expect("bytes").as_ref(), PNG);
 }
 
@@ -258,7 +390,11 @@ async fn the_image_lookup_answers_the_api() {
         assert_eq!(res.status(), StatusCode::OK, "{backend:?}");
         let body: Value = res.json().await.expect("json");
         assert_eq!(body["name"], "GitLab CE 17.6.0 (ARM64)");
-        assert!(body["image_id"].as_str().is_some_and(|id| id.starts_with("ami-")));
+        assert!(
+            body["image_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("ami-"))
+        );
         // Ultimate 17.6.0 is still building: no image to launch yet.
         let res = client
             .get(app.url("/api/v1/images/lookup?release=17.6.0&product=gitlab-ee-ultimate&arch=amd64&region=us-east-1"))
@@ -273,7 +409,14 @@ async fn the_image_lookup_answers_the_api() {
 async fn lists_are_paginated() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("vic").await.expect("vic");
-    let page: Value = client.get(app.url("/api/v1/images?per_page=7&page=2")).send().await.expect("list").json().await.expect("json");
+    let page: Value = client
+        .get(app.url("/api/v1/images?per_page=7&page=2"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(page["page"], 2);
     assert_eq!(page["per_page"], 7);
     assert_eq!(page["items"].as_array().map(Vec::len), Some(7));
@@ -285,7 +428,16 @@ async fn every_change_leaves_an_audit_event_with_before_and_after() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("priya").await.expect("priya");
     let body = json!({ "slug": "google-cloud", "name": "Google Cloud", "cloud": "gcp", "status": "onboarding" });
-    assert_eq!(client.put(app.url("/api/v1/partners/google-cloud")).json(&body).send().await.expect("put").status(), StatusCode::OK);
+    assert_eq!(
+        client
+            .put(app.url("/api/v1/partners/google-cloud"))
+            .json(&body)
+            .send()
+            .await
+            .expect("put")
+            .status(),
+        StatusCode::OK
+    );
     let events: Value = client
         .get(app.url("/api/v1/audit?object_type=partner&object_id=google-cloud"))
         .send()
@@ -297,15 +449,35 @@ async fn every_change_leaves_an_audit_event_with_before_and_after() {
     let latest = &events["items"][0];
     assert_eq!(latest["actor"], "priya");
     assert_eq!(latest["action"], "update");
-    assert!(latest["before"].as_str().is_some_and(|b| b.contains("prospect")));
-    assert!(latest["after"].as_str().is_some_and(|a| a.contains("onboarding")));
+    assert!(
+        latest["before"]
+            .as_str()
+            .is_some_and(|b| b.contains("prospect"))
+    );
+    assert!(
+        latest["after"]
+            .as_str()
+            .is_some_and(|a| a.contains("onboarding"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_the_routes() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    let doc: Value = TestApp::client().get(app.url("/api/v1/openapi.json")).send().await.expect("doc").json().await.expect("json");
-    for path in ["/api/v1/partners", "/api/v1/images/lookup", "/api/v1/assets", "/api/v1/releases/{version}"] {
+    let doc: Value = TestApp::client()
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("doc")
+        .json()
+        .await
+        .expect("json");
+    for path in [
+        "/api/v1/partners",
+        "/api/v1/images/lookup",
+        "/api/v1/assets",
+        "/api/v1/releases/{version}",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
     assert!(doc["components"]["schemas"]["AppError"].is_object());
@@ -315,25 +487,76 @@ async fn the_openapi_document_describes_the_routes() {
 async fn health_readiness_and_metrics_answer() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = TestApp::client();
-    assert_eq!(client.get(app.url("/-/health")).send().await.expect("health").status(), StatusCode::OK);
-    assert_eq!(client.get(app.url("/-/readiness")).send().await.expect("ready").status(), StatusCode::OK);
-    let metrics = client.get(app.url("/-/metrics")).send().await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains("portal_catalogue_objects{kind=\"partners\"} 3"), "{metrics}");
-    assert!(metrics.contains("portal_http_requests_total{method=\"GET\",status=\"200\"}"), "{metrics}");
+    assert_eq!(
+        client
+            .get(app.url("/-/health"))
+            .send()
+            .await
+            .expect("health")
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client
+            .get(app.url("/-/readiness"))
+            .send()
+            .await
+            .expect("ready")
+            .status(),
+        StatusCode::OK
+    );
+    let metrics = client
+        .get(app.url("/-/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("portal_catalogue_objects{kind=\"partners\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portal_http_requests_total{method=\"GET\",status=\"200\"}"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_render_on_the_server_with_their_status() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = app.signed_in("vic").await.expect("vic");
-    for path in ["/", "/partners", "/partners/aws", "/products", "/products/aws/gitlab-ce", "/releases", "/listings", "/assets", "/lookup", "/search?q=ee"] {
+    for path in [
+        "/",
+        "/partners",
+        "/partners/aws",
+        "/products",
+        "/products/aws/gitlab-ce",
+        "/releases",
+        "/listings",
+        "/assets",
+        "/lookup",
+        "/search?q=ee",
+    ] {
         let res = client.get(app.url(path)).send().await.expect("page");
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         let html = res.text().await.expect("html");
-        assert!(html.contains("Partner Image Portal") && html.contains("/pkg/portal.css"), "{path}");
+        assert!(
+            html.contains("Partner Image Portal") && html.contains("/pkg/portal.css"),
+            "{path}"
+        );
     }
-    let res = client.get(app.url("/partners/no-such-partner")).send().await.expect("page");
+    let res = client
+        .get(app.url("/partners/no-such-partner"))
+        .send()
+        .await
+        .expect("page");
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let res = client.get(app.url("/no/such/page")).send().await.expect("page");
+    let res = client
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .expect("page");
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }

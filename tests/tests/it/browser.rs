@@ -26,11 +26,17 @@ impl Drop for Browser {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn screenshot_dir() -> PathBuf {
-    let dir = std::env::var_os("PORTAL_SCREENSHOTS").map_or_else(|| std::env::temp_dir().join("portal-screenshots"), PathBuf::from);
+    let dir = std::env::var_os("PORTAL_SCREENSHOTS").map_or_else(
+        || std::env::temp_dir().join("portal-screenshots"),
+        PathBuf::from,
+    );
     std::fs::create_dir_all(&dir).expect("screenshot folder");
     dir
 }
@@ -39,15 +45,19 @@ impl Browser {
     async fn start(name: &'static str) -> Self {
         // Several TLS backends are linked in; the WebDriver client needs one chosen.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let chromedriver = std::env::var("PORTAL_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-        let chromium = std::env::var("PORTAL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let chromedriver =
+            std::env::var("PORTAL_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromium =
+            std::env::var("PORTAL_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let port = free_port();
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {chromedriver} ({e}); install chromium and chromium-driver"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {chromedriver} ({e}); install chromium and chromium-driver")
+            });
         let profile = tempfile::tempdir().expect("profile dir").keep();
         let mut caps = serde_json::Map::new();
         caps.insert(
@@ -65,8 +75,19 @@ impl Browser {
         // chromedriver takes a moment to listen; try for a bounded number of rounds.
         let mut last_error = String::new();
         for _ in 0..100 {
-            match ClientBuilder::rustls().expect("tls").capabilities(caps.clone()).connect(&url).await {
-                Ok(client) => return Browser { client, driver, name },
+            match ClientBuilder::rustls()
+                .expect("tls")
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Browser {
+                        client,
+                        driver,
+                        name,
+                    };
+                }
                 Err(e) => last_error = e.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -91,7 +112,11 @@ impl Browser {
 
     async fn shot(&self, step: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
-        std::fs::write(screenshot_dir().join(format!("{}-{step}.png", self.name)), png).expect("write screenshot");
+        std::fs::write(
+            screenshot_dir().join(format!("{}-{step}.png", self.name)),
+            png,
+        )
+        .expect("write screenshot");
     }
 
     async fn css(&self, selector: &str) -> fantoccini::elements::Element {
@@ -105,7 +130,11 @@ impl Browser {
 
     async fn sign_in(&self, app: &TestApp, username: &str, next: &str) {
         self.goto(&app.url(&format!("/sign-in?next={next}"))).await;
-        self.css(&format!("[data-testid='sign-in-{username}']")).await.click().await.expect("click sign-in");
+        self.css(&format!("[data-testid='sign-in-{username}']"))
+            .await
+            .click()
+            .await
+            .expect("click sign-in");
         self.hydrated().await;
     }
 
@@ -132,24 +161,46 @@ async fn every_page_loads_and_hydrates() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let b = Browser::start("pages").await;
     b.sign_in(&app, "alex", "/").await;
-    assert_eq!(b.text_of("[data-testid='current-user']").await, "Alex Rivera");
-    assert_eq!(b.text_of("[data-testid='sim-badge']").await, "Simulated cloud");
+    assert_eq!(
+        b.text_of("[data-testid='current-user']").await,
+        "Alex Rivera"
+    );
+    assert_eq!(
+        b.text_of("[data-testid='sim-badge']").await,
+        "Simulated cloud"
+    );
     b.shot("dashboard").await;
     for (step, path, marker) in [
         ("partners", "/partners", "table"),
         ("partner", "/partners/aws", "[data-testid='accounts']"),
         ("products", "/products", "table"),
-        ("product", "/products/aws/gitlab-ce", "[data-testid='matrix']"),
+        (
+            "product",
+            "/products/aws/gitlab-ce",
+            "[data-testid='matrix']",
+        ),
         ("image", "/images/1", "[data-testid='regions']"),
         ("releases", "/releases", "[data-testid='releases']"),
         ("listings", "/listings", "[data-testid='listing']"),
         ("listing", "/listings/1", "[role='progressbar']"),
         ("assets", "/assets", "[data-testid='upload-form']"),
         ("lookup", "/lookup", "[data-testid='lookup-form']"),
-        ("search", "/search?q=premium", "[data-testid='search-results']"),
+        (
+            "search",
+            "/search?q=premium",
+            "[data-testid='search-results']",
+        ),
         ("audit", "/audit", "[data-testid='audit']"),
-        ("new-partner", "/partners/new", "[data-testid='partner-form']"),
-        ("edit-product", "/products/aws/gitlab-ee/edit", "[data-testid='product-form']"),
+        (
+            "new-partner",
+            "/partners/new",
+            "[data-testid='partner-form']",
+        ),
+        (
+            "edit-product",
+            "/products/aws/gitlab-ee/edit",
+            "[data-testid='product-form']",
+        ),
     ] {
         b.goto(&app.url(path)).await;
         b.css(marker).await;
@@ -157,7 +208,11 @@ async fn every_page_loads_and_hydrates() {
     }
     // A link followed in the browser renders on the client, without a full load.
     b.goto(&app.url("/")).await;
-    b.css("a[href='/releases']").await.click().await.expect("nav");
+    b.css("a[href='/releases']")
+        .await
+        .click()
+        .await
+        .expect("nav");
     b.css("[data-testid='releases']").await;
 }
 
@@ -169,19 +224,37 @@ async fn a_partner_is_created_through_the_form_after_a_validation_error() {
     let name = b.css("#input_name_").await;
     name.send_keys("DigitalOcean").await.expect("type name");
     let slug = b.css("#input_slug_").await;
-    assert_eq!(slug.prop("value").await.expect("value").as_deref(), Some("digitalocean"), "the slug follows the name");
+    assert_eq!(
+        slug.prop("value").await.expect("value").as_deref(),
+        Some("digitalocean"),
+        "the slug follows the name"
+    );
     slug.clear().await.expect("clear");
     slug.send_keys("Digital Ocean").await.expect("type slug");
-    b.css("[data-testid='partner-form'] select[name='input[cloud]'] option[value='digitalocean']").await.click().await.expect("cloud");
-    b.css("[data-testid='partner-form'] button[type='submit']").await.click().await.expect("submit");
-    let message = b.wait_for_text("[data-testid='error-input_slug_']", "not a valid slug").await;
+    b.css("[data-testid='partner-form'] select[name='input[cloud]'] option[value='digitalocean']")
+        .await
+        .click()
+        .await
+        .expect("cloud");
+    b.css("[data-testid='partner-form'] button[type='submit']")
+        .await
+        .click()
+        .await
+        .expect("submit");
+    let message = b
+        .wait_for_text("[data-testid='error-input_slug_']", "not a valid slug")
+        .await;
     assert!(message.contains("Digital Ocean"), "{message}");
     b.shot("validation-error").await;
 
     let slug = b.css("#input_slug_").await;
     slug.clear().await.expect("clear");
     slug.send_keys("digitalocean").await.expect("type slug");
-    b.css("[data-testid='partner-form'] button[type='submit']").await.click().await.expect("submit");
+    b.css("[data-testid='partner-form'] button[type='submit']")
+        .await
+        .click()
+        .await
+        .expect("submit");
     b.wait_for_text("h1", "DigitalOcean").await;
     let url = b.client.current_url().await.expect("url");
     assert_eq!(url.path(), "/partners/digitalocean");
@@ -189,7 +262,10 @@ async fn a_partner_is_created_through_the_form_after_a_validation_error() {
 }
 
 fn write_fixture(name: &str, bytes: &[u8]) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("portal-fixture-{}-{name}", uuid::Uuid::new_v4().simple()));
+    let path = std::env::temp_dir().join(format!(
+        "portal-fixture-{}-{name}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::write(&path, bytes).expect("fixture");
     path
 }
@@ -203,21 +279,53 @@ async fn a_logo_is_uploaded_and_a_hostile_svg_is_refused_next_to_the_field() {
         "logo.svg",
         br##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#fc6d26"/><circle cx="32" cy="32" r="14" fill="#fff"/></svg>"##,
     );
-    b.css("[data-testid='upload-form'] select[name='partner'] option[value='aws']").await.click().await.expect("partner");
-    b.css("[data-testid='upload-form'] input[name='title']").await.send_keys("GitLab tanuki").await.expect("title");
-    b.css("[data-testid='upload-form'] input[name='file']").await.send_keys(&logo.display().to_string()).await.expect("file");
-    b.css("[data-testid='upload-form'] button[type='submit']").await.click().await.expect("upload");
+    b.css("[data-testid='upload-form'] select[name='partner'] option[value='aws']")
+        .await
+        .click()
+        .await
+        .expect("partner");
+    b.css("[data-testid='upload-form'] input[name='title']")
+        .await
+        .send_keys("GitLab tanuki")
+        .await
+        .expect("title");
+    b.css("[data-testid='upload-form'] input[name='file']")
+        .await
+        .send_keys(&logo.display().to_string())
+        .await
+        .expect("file");
+    b.css("[data-testid='upload-form'] button[type='submit']")
+        .await
+        .click()
+        .await
+        .expect("upload");
     b.css("[data-testid='current-image']").await;
     b.wait_for_text("h1", "GitLab tanuki").await;
-    assert!(b.text_of("[data-testid='versions']").await.contains("image/svg+xml"));
+    assert!(
+        b.text_of("[data-testid='versions']")
+            .await
+            .contains("image/svg+xml")
+    );
     b.shot("uploaded").await;
 
     let hostile = write_fixture("evil.svg", br#"<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect width="1" height="1"/></svg>"#);
-    b.css("[data-testid='version-form'] input[name='file']").await.send_keys(&hostile.display().to_string()).await.expect("file");
-    b.css("[data-testid='version-form'] button[type='submit']").await.click().await.expect("upload");
-    b.wait_for_text("[data-testid='error-file']", "event handler").await;
+    b.css("[data-testid='version-form'] input[name='file']")
+        .await
+        .send_keys(&hostile.display().to_string())
+        .await
+        .expect("file");
+    b.css("[data-testid='version-form'] button[type='submit']")
+        .await
+        .click()
+        .await
+        .expect("upload");
+    b.wait_for_text("[data-testid='error-file']", "event handler")
+        .await;
     b.shot("hostile-refused").await;
-    assert!(!b.text_of("[data-testid='versions']").await.contains("v2"), "the refused file made no version");
+    assert!(
+        !b.text_of("[data-testid='versions']").await.contains("v2"),
+        "the refused file made no version"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,11 +333,27 @@ async fn the_image_lookup_answers_with_the_image_id() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let b = Browser::start("lookup").await;
     b.sign_in(&app, "vic", "/lookup").await;
-    for (name, value) in [("release", "17.5.1"), ("product", "gitlab-ee"), ("arch", "arm64"), ("region", "eu-west-3")] {
-        b.css(&format!("select[name='query[{name}]'] option[value='{value}']")).await.click().await.expect("choose");
+    for (name, value) in [
+        ("release", "17.5.1"),
+        ("product", "gitlab-ee"),
+        ("arch", "arm64"),
+        ("region", "eu-west-3"),
+    ] {
+        b.css(&format!(
+            "select[name='query[{name}]'] option[value='{value}']"
+        ))
+        .await
+        .click()
+        .await
+        .expect("choose");
     }
-    b.css("[data-testid='lookup-form'] button[type='submit']").await.click().await.expect("submit");
+    b.css("[data-testid='lookup-form'] button[type='submit']")
+        .await
+        .click()
+        .await
+        .expect("submit");
     let expected = app::server::seed::sample_image_id("GitLab EE 17.5.1 (ARM64)", "eu-west-3");
-    b.wait_for_text("[data-testid='lookup-image-id']", &expected).await;
+    b.wait_for_text("[data-testid='lookup-image-id']", &expected)
+        .await;
     b.shot("answer").await;
 }

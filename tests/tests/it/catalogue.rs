@@ -5,19 +5,25 @@ use app::{
     dto::*,
     error::ErrorCode,
     server::{
+        Clock,
         assets::{self, UploadInput},
-        Clock, audit, catalogue, images, listings, partners, products, releases, seed, users,
+        audit, catalogue, images, listings, partners, products, releases, seed, users,
     },
 };
 use portal_tests::{Backend, TestApp, backends};
 
 async fn admin(app: &TestApp) -> CurrentUser {
-    let (_, user) = users::sign_in(app.conn(), app.clock.now(), "alex").await.expect("alex signs in");
+    let (_, user) = users::sign_in(app.conn(), app.clock.now(), "alex")
+        .await
+        .expect("alex signs in");
     user
 }
 
 async fn audit_count(app: &TestApp) -> u64 {
-    audit::list(app.conn(), &AuditFilter::default()).await.expect("audit").total
+    audit::list(app.conn(), &AuditFilter::default())
+        .await
+        .expect("audit")
+        .total
 }
 
 fn partner_input(slug: &str) -> PartnerInput {
@@ -45,27 +51,65 @@ where
 async fn the_seed_holds_gitlabs_real_aws_catalogue_and_runs_twice_without_change() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
-        let ce = products::get(app.conn(), "aws", "gitlab-ce").await.expect("CE");
+        let ce = products::get(app.conn(), "aws", "gitlab-ce")
+            .await
+            .expect("CE");
         assert_eq!(ce.target_regions.len(), 19, "{backend:?}");
         assert_eq!(ce.base_image_owner, "099720109477");
         assert!(ce.base_image_name_pattern.contains("ubuntu-noble-24.04"));
-        let arm = ce.architectures.iter().find(|a| a.arch == Arch::Arm64).expect("arm64");
-        assert_eq!((arm.builder_instance_type.as_str(), arm.type_tag.as_str()), ("m6g.medium", "GitLab Community Edition (ARM64)"));
-        let premium = products::get(app.conn(), "aws", "gitlab-ee-premium").await.expect("Premium");
+        let arm = ce
+            .architectures
+            .iter()
+            .find(|a| a.arch == Arch::Arm64)
+            .expect("arm64");
+        assert_eq!(
+            (arm.builder_instance_type.as_str(), arm.type_tag.as_str()),
+            ("m6g.medium", "GitLab Community Edition (ARM64)")
+        );
+        let premium = products::get(app.conn(), "aws", "gitlab-ee-premium")
+            .await
+            .expect("Premium");
         assert_eq!(premium.visibility, Visibility::Private);
-        assert_eq!(premium.listing_entity_name.as_deref(), Some("GitLab Premium"));
+        assert_eq!(
+            premium.listing_entity_name.as_deref(),
+            Some("GitLab Premium")
+        );
         let image = images::lookup(
             app.conn(),
-            &LookupQuery { release: "17.5.1".into(), product: "gitlab-ee-premium".into(), arch: "amd64".into(), region: "eu-west-3".into(), partner: None },
+            &LookupQuery {
+                release: "17.5.1".into(),
+                product: "gitlab-ee-premium".into(),
+                arch: "amd64".into(),
+                region: "eu-west-3".into(),
+                partner: None,
+            },
         )
         .await
         .expect("lookup");
         assert_eq!(image.name, "GitLab EE 17.5.1 Premium");
 
-        let before = (partners::list(app.conn(), PageRequest::default()).await.expect("p").total, audit_count(&app).await);
-        let report = seed::run(app.conn(), app.clock.now(), true, true).await.expect("second seed");
-        assert_eq!((report.partners, report.releases, report.image_versions), (0, 0, 0), "{backend:?}");
-        let after = (partners::list(app.conn(), PageRequest::default()).await.expect("p").total, audit_count(&app).await);
+        let before = (
+            partners::list(app.conn(), PageRequest::default())
+                .await
+                .expect("p")
+                .total,
+            audit_count(&app).await,
+        );
+        let report = seed::run(app.conn(), app.clock.now(), true, true)
+            .await
+            .expect("second seed");
+        assert_eq!(
+            (report.partners, report.releases, report.image_versions),
+            (0, 0, 0),
+            "{backend:?}"
+        );
+        let after = (
+            partners::list(app.conn(), PageRequest::default())
+                .await
+                .expect("p")
+                .total,
+            audit_count(&app).await,
+        );
         assert_eq!(before, after, "{backend:?}: a second seed changes nothing");
     })
     .await;
@@ -76,12 +120,33 @@ async fn a_duplicate_slug_is_a_conflict_on_the_slug_and_writes_nothing() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
         let user = admin(&app).await;
-        partners::create(app.conn(), &user, app.clock.now(), &partner_input("digitalocean")).await.expect("first");
+        partners::create(
+            app.conn(),
+            &user,
+            app.clock.now(),
+            &partner_input("digitalocean"),
+        )
+        .await
+        .expect("first");
         let events = audit_count(&app).await;
-        let err = partners::create(app.conn(), &user, app.clock.now(), &partner_input("digitalocean")).await.expect_err("dup");
+        let err = partners::create(
+            app.conn(),
+            &user,
+            app.clock.now(),
+            &partner_input("digitalocean"),
+        )
+        .await
+        .expect_err("dup");
         assert_eq!(err.code, ErrorCode::Conflict, "{backend:?}");
-        assert!(err.field("slug").is_some_and(|m| m.contains("already taken")));
-        assert_eq!(audit_count(&app).await, events, "{backend:?}: no audit event for a refused change");
+        assert!(
+            err.field("slug")
+                .is_some_and(|m| m.contains("already taken"))
+        );
+        assert_eq!(
+            audit_count(&app).await,
+            events,
+            "{backend:?}: no audit event for a refused change"
+        );
     })
     .await;
 }
@@ -90,8 +155,17 @@ async fn a_duplicate_slug_is_a_conflict_on_the_slug_and_writes_nothing() {
 async fn bad_partner_input_names_every_field_at_fault() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let user = admin(&app).await;
-    let input = PartnerInput { slug: "Bad Slug".into(), name: " ".into(), cloud: "mars".into(), status: "live".into(), partner_docs_url: "ftp://x".into(), ..Default::default() };
-    let err = partners::create(app.conn(), &user, app.clock.now(), &input).await.expect_err("invalid");
+    let input = PartnerInput {
+        slug: "Bad Slug".into(),
+        name: " ".into(),
+        cloud: "mars".into(),
+        status: "live".into(),
+        partner_docs_url: "ftp://x".into(),
+        ..Default::default()
+    };
+    let err = partners::create(app.conn(), &user, app.clock.now(), &input)
+        .await
+        .expect_err("invalid");
     assert_eq!(err.code, ErrorCode::ValidationFailed);
     for field in ["slug", "name", "cloud", "partner_docs_url"] {
         assert!(err.field(field).is_some(), "{field} in {err:?}");
@@ -103,15 +177,34 @@ async fn a_product_with_an_unknown_region_or_architecture_is_refused() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
         let user = admin(&app).await;
-        let mut input = products::input_for(&products::get(app.conn(), "aws", "gitlab-ce").await.expect("ce"));
+        let mut input = products::input_for(
+            &products::get(app.conn(), "aws", "gitlab-ce")
+                .await
+                .expect("ce"),
+        );
         input.slug = "gitlab-ce-fips".into();
         input.target_regions.push("mars-north-1".into());
         input.architectures[1].arch = "riscv".into();
-        let err = products::create(app.conn(), &user, app.clock.now(), &input).await.expect_err("refused");
+        let err = products::create(app.conn(), &user, app.clock.now(), &input)
+            .await
+            .expect_err("refused");
         assert_eq!(err.code, ErrorCode::ValidationFailed, "{backend:?}");
-        assert!(err.field("target_regions[19]").is_some_and(|m| m.contains("mars-north-1")), "{err:?}");
-        assert!(err.field("architectures[1].arch").is_some_and(|m| m.contains("riscv")), "{err:?}");
-        assert!(products::get(app.conn(), "aws", "gitlab-ce-fips").await.is_err(), "nothing half-written");
+        assert!(
+            err.field("target_regions[19]")
+                .is_some_and(|m| m.contains("mars-north-1")),
+            "{err:?}"
+        );
+        assert!(
+            err.field("architectures[1].arch")
+                .is_some_and(|m| m.contains("riscv")),
+            "{err:?}"
+        );
+        assert!(
+            products::get(app.conn(), "aws", "gitlab-ce-fips")
+                .await
+                .is_err(),
+            "nothing half-written"
+        );
     })
     .await;
 }
@@ -122,19 +215,47 @@ async fn the_latest_stable_release_is_derived_from_the_versions() {
         let app = TestApp::spawn(backend).await.expect("app");
         let user = admin(&app).await;
         let now = app.clock.now();
-        let add = |v: &str, kind: &str| ReleaseInput { version: v.into(), released_on: "2024-12-19".into(), kind: kind.into() };
-        releases::create(app.conn(), &user, now, &add("17.7.0-rc42", "regular")).await.expect("rc");
-        assert_eq!(releases::get(app.conn(), "latest").await.expect("latest").version, "17.6.0", "{backend:?}: an rc is not stable");
-        releases::create(app.conn(), &user, now, &add("17.10.0", "regular")).await.expect("17.10");
-        releases::create(app.conn(), &user, now, &add("17.9.3", "patch")).await.expect("17.9.3");
-        let page = releases::list(app.conn(), PageRequest::default()).await.expect("list");
-        let latest: Vec<&str> = page.items.iter().filter(|r| r.latest_stable).map(|r| r.version.as_str()).collect();
+        let add = |v: &str, kind: &str| ReleaseInput {
+            version: v.into(),
+            released_on: "2024-12-19".into(),
+            kind: kind.into(),
+        };
+        releases::create(app.conn(), &user, now, &add("17.7.0-rc42", "regular"))
+            .await
+            .expect("rc");
+        assert_eq!(
+            releases::get(app.conn(), "latest")
+                .await
+                .expect("latest")
+                .version,
+            "17.6.0",
+            "{backend:?}: an rc is not stable"
+        );
+        releases::create(app.conn(), &user, now, &add("17.10.0", "regular"))
+            .await
+            .expect("17.10");
+        releases::create(app.conn(), &user, now, &add("17.9.3", "patch"))
+            .await
+            .expect("17.9.3");
+        let page = releases::list(app.conn(), PageRequest::default())
+            .await
+            .expect("list");
+        let latest: Vec<&str> = page
+            .items
+            .iter()
+            .filter(|r| r.latest_stable)
+            .map(|r| r.version.as_str())
+            .collect();
         assert_eq!(latest, ["17.10.0"], "{backend:?}: numeric, not text, order");
         assert_eq!(page.items[0].version, "17.10.0");
 
-        let err = releases::create(app.conn(), &user, now, &add("17.10", "regular")).await.expect_err("invalid");
+        let err = releases::create(app.conn(), &user, now, &add("17.10", "regular"))
+            .await
+            .expect_err("invalid");
         assert!(err.field("version").is_some());
-        let err = releases::create(app.conn(), &user, now, &add("17.10.0", "regular")).await.expect_err("dup");
+        let err = releases::create(app.conn(), &user, now, &add("17.10.0", "regular"))
+            .await
+            .expect_err("dup");
         assert_eq!(err.code, ErrorCode::Conflict);
     })
     .await;
@@ -151,20 +272,47 @@ async fn recording_an_image_version_updates_regions_in_place() {
             version: "17.6.0".into(),
             arch: "arm64".into(),
             state: state.into(),
-            regions: vec![ImageRegionInput { region: "eu-west-3".into(), image_id: "ami-0123456789abcdef0".into(), state: region_state.into() }],
+            regions: vec![ImageRegionInput {
+                region: "eu-west-3".into(),
+                image_id: "ami-0123456789abcdef0".into(),
+                state: region_state.into(),
+            }],
         };
-        let first = images::record(app.conn(), &user, app.clock.now(), &input("available", "private")).await.expect("record");
-        let again = images::record(app.conn(), &user, app.clock.now(), &input("available", "public")).await.expect("again");
+        let first = images::record(
+            app.conn(),
+            &user,
+            app.clock.now(),
+            &input("available", "private"),
+        )
+        .await
+        .expect("record");
+        let again = images::record(
+            app.conn(),
+            &user,
+            app.clock.now(),
+            &input("available", "public"),
+        )
+        .await
+        .expect("again");
         assert_eq!(first.id, again.id, "{backend:?}");
         assert_eq!(again.regions.len(), 19);
-        let r = again.regions.iter().find(|r| r.region == "eu-west-3").expect("region");
-        assert_eq!((r.image_id.as_deref(), r.state), (Some("ami-0123456789abcdef0"), RegionImageState::Public));
+        let r = again
+            .regions
+            .iter()
+            .find(|r| r.region == "eu-west-3")
+            .expect("region");
+        assert_eq!(
+            (r.image_id.as_deref(), r.state),
+            (Some("ami-0123456789abcdef0"), RegionImageState::Public)
+        );
         assert_eq!(again.name, "GitLab CE 17.6.0 (ARM64)");
 
         let mut bad = input("available", "public");
         bad.arch = "arm64".into();
         bad.product = "gitlab-ee-premium".into();
-        let err = images::record(app.conn(), &user, app.clock.now(), &bad).await.expect_err("premium has no arm64");
+        let err = images::record(app.conn(), &user, app.clock.now(), &bad)
+            .await
+            .expect_err("premium has no arm64");
         assert!(err.field("arch").is_some(), "{err:?}");
     })
     .await;
@@ -174,14 +322,27 @@ async fn recording_an_image_version_updates_regions_in_place() {
 async fn search_finds_partners_products_releases_and_image_ids_case_blind() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
-        let r = catalogue::search(app.conn(), "AZURE").await.expect("search");
-        assert_eq!(r.partners.iter().map(|p| p.slug.as_str()).collect::<Vec<_>>(), ["azure"], "{backend:?}");
-        let r = catalogue::search(app.conn(), "ultimate").await.expect("search");
+        let r = catalogue::search(app.conn(), "AZURE")
+            .await
+            .expect("search");
+        assert_eq!(
+            r.partners
+                .iter()
+                .map(|p| p.slug.as_str())
+                .collect::<Vec<_>>(),
+            ["azure"],
+            "{backend:?}"
+        );
+        let r = catalogue::search(app.conn(), "ultimate")
+            .await
+            .expect("search");
         assert!(r.products.iter().any(|p| p.slug == "gitlab-ee-ultimate"));
         let r = catalogue::search(app.conn(), "17.5").await.expect("search");
         assert_eq!(r.releases.len(), 3);
         let id = seed::sample_image_id("GitLab CE 17.5.1", "eu-west-3");
-        let r = catalogue::search(app.conn(), &id[..10].to_uppercase()).await.expect("search");
+        let r = catalogue::search(app.conn(), &id[..10].to_uppercase())
+            .await
+            .expect("search");
         assert!(r.images.iter().any(|i| i.image_id == id), "{backend:?}");
         let r = catalogue::search(app.conn(), "%").await.expect("search");
         assert!(r.is_empty(), "a % is a character, not a wildcard");
@@ -194,11 +355,28 @@ async fn listings_count_versions_against_their_limit() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
         let user = admin(&app).await;
-        let page = listings::list(app.conn(), PageRequest::default()).await.expect("listings");
-        let premium = page.items.iter().find(|l| l.entity_name == "GitLab Premium").expect("premium");
-        assert_eq!((premium.versions_used, premium.version_limit), (5, 100), "{backend:?}");
+        let page = listings::list(app.conn(), PageRequest::default())
+            .await
+            .expect("listings");
+        let premium = page
+            .items
+            .iter()
+            .find(|l| l.entity_name == "GitLab Premium")
+            .expect("premium");
+        assert_eq!(
+            (premium.versions_used, premium.version_limit),
+            (5, 100),
+            "{backend:?}"
+        );
         let err = listings::record_version(
-            app.conn(), Some(&user), app.clock.now(), premium.id, Some("17.5.1"), "GitLab Premium 17.5.1 Release", None, ListingVersionVisibility::Public,
+            app.conn(),
+            Some(&user),
+            app.clock.now(),
+            premium.id,
+            Some("17.5.1"),
+            "GitLab Premium 17.5.1 Release",
+            None,
+            ListingVersionVisibility::Public,
         )
         .await
         .expect_err("duplicate title");
@@ -208,10 +386,11 @@ async fn listings_count_versions_against_their_limit() {
 }
 
 const PNG_1X1: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01,
-    0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41,
-    0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00,
-    0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
+    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
