@@ -446,6 +446,9 @@ pub const AWS_REGIONS: &[&str] = &[
     "mx-central-1",
 ];
 
+/// The 19 regions GitLab's AWS images are in: the build region and the 18 they are copied to.
+pub const GITLAB_AWS_REGIONS: &[&str] = AWS_REGIONS.split_at(19).0;
+
 /// Azure regions GitLab images are offered in.
 pub const AZURE_REGIONS: &[&str] = &[
     "eastus",

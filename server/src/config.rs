@@ -24,7 +24,7 @@ pub enum AuthChoice {
 /// Settings shared by every subcommand that opens the database.
 #[derive(Debug, Clone, Args)]
 pub struct StoreConfig {
-    /// Folder for the SQLite database, uploaded assets and generated keys.
+    /// Folder for the SQLite database and uploaded assets.
     #[arg(long, env = "PORTAL_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 

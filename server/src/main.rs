@@ -10,7 +10,7 @@ use server::{
 };
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PORTAL_LOG")
@@ -18,11 +18,14 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    if let Err(err) = run(cli).await {
-        tracing::error!("{err:#}");
-        return Err(err);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // The whole cause chain on one line; no backtrace for a configuration mistake.
+            tracing::error!("{err:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
-    Ok(())
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -22,28 +22,6 @@ pub const GITLAB_AWS_ACCOUNT: &str = "782774275127";
 pub const UBUNTU_NOBLE_PATTERN: &str = "ubuntu/images/*ubuntu-noble-24.04-{arch}-server-*";
 /// Where images are built.
 pub const BUILD_REGION: &str = "us-east-1";
-/// Every region a GitLab AWS image is in: the build region and the 18 it is copied to.
-pub const GITLAB_AWS_REGIONS: [&str; 19] = [
-    "us-east-1",
-    "af-south-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-south-1",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ca-central-1",
-    "eu-central-1",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "sa-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-];
 
 /// Development users, one per team, offered by the development sign-in.
 pub const DEV_USERS: &[(&str, &str, &[Role])] = &[

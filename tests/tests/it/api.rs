@@ -2,7 +2,7 @@
 //! sign-in, roles, errors and the operational endpoints.
 
 use leptos::server_fn::ServerFn;
-use portal_tests::{Backend, TestApp, backends};
+use portal_tests::{Backend, PNG_1X1, TestApp, backends};
 use reqwest::{StatusCode, multipart};
 use serde_json::{Value, json};
 
@@ -149,7 +149,7 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
                 .text("partner", "aws")
                 .text("kind", "logo")
                 .text("title", format!("logo by {user}"))
-                .part("file", multipart::Part::bytes(PNG.to_vec()).file_name("logo.png"));
+                .part("file", multipart::Part::bytes(PNG_1X1.to_vec()).file_name("logo.png"));
             send(client.post(app.url("/api/v1/assets")).multipart(form)).await
         }
         "read audit" => send(client.get(app.url("/api/v1/audit"))).await,
@@ -177,14 +177,6 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
         other => panic!("no case {other}"),
     }
 }
-
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
-    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
-    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
-    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_is_allowed_to_exactly_the_teams_that_own_it() {
@@ -322,7 +314,7 @@ async fn hostile_and_oversize_uploads_are_refused_and_nothing_is_stored() {
         .await
         .expect("send");
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let mut big = PNG.to_vec();
+    let mut big = PNG_1X1.to_vec();
     big.resize(10 * 1024 * 1024 + 1, 0);
     let res = upload(big, "big.png").await.expect("send");
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -355,7 +347,7 @@ async fn an_uploaded_logo_is_served_back_with_its_type_and_a_sandbox() {
         .text("title", "GitLab logo")
         .part(
             "file",
-            multipart::Part::bytes(PNG.to_vec()).file_name("logo.png"),
+            multipart::Part::bytes(PNG_1X1.to_vec()).file_name("logo.png"),
         );
     let res = client
         .post(app.url("/api/v1/assets"))
@@ -374,7 +366,7 @@ async fn an_uploaded_logo_is_served_back_with_its_type_and_a_sandbox() {
             .expect("csp")
             .contains("sandbox")
     );
-    assert_eq!(file.bytes().await.expect("bytes").as_ref(), PNG);
+    assert_eq!(file.bytes().await.expect("bytes").as_ref(), PNG_1X1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
