@@ -179,6 +179,18 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// Where a background job stands.
+    JobState {
+        Queued => ("queued", "Queued"),
+        Running => ("running", "Running"),
+        Waiting => ("waiting", "Waiting"),
+        Succeeded => ("succeeded", "Succeeded"),
+        Failed => ("failed", "Failed"),
+        Cancelled => ("cancelled", "Cancelled"),
+    }
+);
+
 /// What a signed-in person may do. Checked on the server for every change; the UI uses
 /// the same answer only to hide what would be refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +203,8 @@ pub enum Permission {
     ManageAssets,
     /// Read the audit log.
     ReadAudit,
+    /// Start builds, and cancel or retry jobs.
+    RunJobs,
 }
 
 impl Permission {
@@ -206,6 +220,7 @@ impl Permission {
                 Role::Marketing,
                 Role::Admin,
             ],
+            Permission::RunJobs => &[Role::Omnibus, Role::Admin],
         }
     }
 }

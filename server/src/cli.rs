@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{ServeConfig, StoreConfig};
+use crate::config::{CloudChoice, ServeConfig, StoreConfig};
 
 /// Partner Image Portal: GitLab's cloud images and marketplace listings, from one place.
 #[derive(Debug, Parser)]
@@ -25,6 +25,9 @@ pub enum Command {
     Worker {
         #[command(flatten)]
         store: StoreConfig,
+        /// Which cloud jobs run against.
+        #[arg(long, env = "PORTAL_CLOUD", value_enum, default_value_t = CloudChoice::Sim)]
+        cloud: CloudChoice,
         /// Workers to run in this process.
         #[arg(long, env = "PORTAL_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
         workers: u32,

@@ -6,9 +6,12 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod cloud;
 pub mod config;
 pub mod db;
+pub mod jobs;
 pub mod ops;
+pub mod sim;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -88,6 +91,26 @@ impl Settings {
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://")),
             seed: serve.seed,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+impl Settings {
+    /// A worker process: no pages, no sign-in, no seeding.
+    pub fn for_worker(store: &StoreConfig, cloud: CloudChoice) -> anyhow::Result<Self> {
+        Ok(Settings {
+            database_url: store.database_url()?,
+            database_max_connections: store.database_max_connections,
+            data_dir: store.data_dir.clone(),
+            site_root: PathBuf::new(),
+            cloud: match cloud {
+                CloudChoice::Sim => CloudMode::Simulated,
+                CloudChoice::Aws => CloudMode::Aws,
+            },
+            dev_auth: false,
+            https: false,
+            seed: false,
             clock: Arc::new(SystemClock),
         })
     }
@@ -208,4 +231,61 @@ pub async fn spawn(
     let app = router(state, site_root);
     let handle = tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await });
     Ok(RunningServer { addr, handle })
+}
+
+/// The cloud the jobs use, and the simulator behind it when there is one.
+pub struct CloudHandle {
+    pub cloud: Arc<cloud::Cloud>,
+    /// The simulated EC2, in sim mode.
+    pub sim: Option<sim::Ec2Sim>,
+}
+
+/// In sim mode starts the simulated cloud on a loopback port (or uses `PORTAL_SIM_EC2_URL`,
+/// the simulator of another process); in aws mode loads the AWS configuration.
+pub async fn start_cloud(state: &AppState, mode: CloudMode) -> anyhow::Result<CloudHandle> {
+    let accounts = std::env::var("PORTAL_MARKETPLACE_ACCOUNTS")
+        .map(|v| {
+            v.split(',')
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect()
+        })
+        .unwrap_or_else(|_| vec![cloud::AWS_MARKETPLACE_ACCOUNT.to_owned()]);
+    match mode {
+        CloudMode::Aws => Ok(CloudHandle {
+            cloud: Arc::new(cloud::Cloud::aws(accounts).await),
+            sim: None,
+        }),
+        CloudMode::Simulated => {
+            if let Ok(url) = std::env::var("PORTAL_SIM_EC2_URL") {
+                return Ok(CloudHandle {
+                    cloud: Arc::new(cloud::Cloud::endpoint(
+                        url,
+                        accounts,
+                        chrono::Duration::seconds(2),
+                    )),
+                    sim: None,
+                });
+            }
+            // Quick enough to watch a build finish, slow enough to watch it move.
+            let config = sim::SimConfig {
+                boot_delay: chrono::Duration::seconds(3),
+                install_delay: chrono::Duration::seconds(8),
+                image_delay: chrono::Duration::seconds(4),
+                stop_delay: chrono::Duration::seconds(2),
+                ..sim::SimConfig::default()
+            };
+            let simulator = sim::Ec2Sim::new(state.clock.clone(), config);
+            let (url, _handle) = sim::serve(&simulator, "127.0.0.1:0".parse()?).await?;
+            tracing::info!(%url, "simulated EC2 is up");
+            Ok(CloudHandle {
+                cloud: Arc::new(cloud::Cloud::endpoint(
+                    url,
+                    accounts,
+                    chrono::Duration::seconds(2),
+                )),
+                sim: Some(simulator),
+            })
+        }
+    }
 }

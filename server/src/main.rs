@@ -1,7 +1,5 @@
 //! The `portal` binary: parses the command line and hands over to the library.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use clap::Parser;
 use server::{
@@ -33,13 +31,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { store, serve } => {
             let settings = Settings::from_config(&store, &serve)?;
             let state = build_state(&settings).await?;
-            let running = server::spawn(state, settings.site_root.clone(), serve.bind).await?;
-            if serve.workers > 0 {
-                tracing::info!(
-                    workers = serve.workers,
-                    "background workers idle: no job kinds are registered yet"
-                );
-            }
+            let cloud = server::start_cloud(&state, settings.cloud).await?;
+            let running =
+                server::spawn(state.clone(), settings.site_root.clone(), serve.bind).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let workers = server::jobs::spawn_workers(&state, &cloud.cloud, serve.workers, stopped);
+            tracing::info!(workers = workers.len(), "background workers started");
             let url = serve.public_url(running.addr);
             tracing::info!(%url, "Partner Image Portal is up");
             // The URL on standard output, alone, so scripts and people can pick it up.
@@ -51,21 +48,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 result = running.handle => result.context("the server task failed")?.context("the server stopped")?,
                 _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
             }
+            let _ = stop.send(true);
+            futures::future::join_all(workers).await;
             Ok(())
         }
-        Command::Worker { store, workers } => {
-            let url = store.database_url()?;
-            let _db = server::db::connect_and_migrate(&url, store.database_max_connections).await?;
-            tracing::info!(
-                workers,
-                "worker started; no job kinds are registered yet, waiting"
-            );
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-                    _ = tokio::signal::ctrl_c() => return Ok(()),
-                }
-            }
+        Command::Worker {
+            store,
+            cloud,
+            workers,
+        } => {
+            let settings = Settings::for_worker(&store, cloud)?;
+            let state = build_state(&settings).await?;
+            let cloud = server::start_cloud(&state, settings.cloud).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let handles = server::jobs::spawn_workers(&state, &cloud.cloud, workers, stopped);
+            tracing::info!(workers, "workers started");
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("stopping workers after their current step");
+            let _ = stop.send(true);
+            futures::future::join_all(handles).await;
+            Ok(())
         }
         Command::Migrate { store } => {
             let url = store.database_url()?;

@@ -131,6 +131,9 @@ pub fn test_epoch() -> chrono::DateTime<Utc> {
 /// A running portal on a port of its own.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The simulated EC2 the jobs talk to (no delays, no faults unless a test sets them).
+    pub sim: server::sim::Ec2Sim,
+    pub cloud: Arc<server::cloud::Cloud>,
     pub state: AppState,
     pub clock: Arc<ManualClock>,
     pub db: TestDb,
@@ -172,6 +175,13 @@ impl TestApp {
             clock: clock.clone(),
         };
         let state = server::build_state(&settings).await?;
+        let sim = server::sim::Ec2Sim::new(clock.clone(), server::sim::SimConfig::instant());
+        let (endpoint, _sim_server) = server::sim::serve(&sim, "127.0.0.1:0".parse()?).await?;
+        let cloud = Arc::new(server::cloud::Cloud::endpoint(
+            endpoint,
+            vec!["679593333241".into()],
+            chrono::Duration::seconds(15),
+        ));
         let running = server::spawn(
             state.clone(),
             settings.site_root.clone(),
@@ -180,6 +190,8 @@ impl TestApp {
         .await?;
         Ok(TestApp {
             addr: running.addr,
+            sim,
+            cloud,
             state,
             clock,
             db,
@@ -219,6 +231,55 @@ impl TestApp {
             res.status()
         );
         Ok(client)
+    }
+}
+
+impl TestApp {
+    /// A job runner of this portal, against its simulated cloud.
+    pub fn runner(&self, name: &str) -> server::jobs::Runner {
+        server::jobs::Runner::new(
+            self.state.clone(),
+            server::jobs::handlers(&self.cloud),
+            name,
+        )
+    }
+
+    /// Runs jobs until none is due, moving the clock on to whatever waits, until every job
+    /// is over (or `rounds` passes of the clock, to stay bounded).
+    pub async fn drive(&self, runner: &server::jobs::Runner, rounds: usize) -> anyhow::Result<()> {
+        use app::server::Clock as _;
+        for _ in 0..rounds {
+            runner.run_until_idle().await?;
+            let open = app::server::jobs::list(
+                self.conn(),
+                &app::dto::JobFilter::default(),
+                app::dto::PageRequest {
+                    page: Some(1),
+                    per_page: Some(100),
+                },
+            )
+            .await
+            .map_err(anyhow::Error::msg)?
+            .items
+            .into_iter()
+            .filter(|j| {
+                matches!(
+                    j.state,
+                    app::domain::JobState::Queued
+                        | app::domain::JobState::Waiting
+                        | app::domain::JobState::Running
+                )
+            })
+            .map(|j| j.run_at)
+            .min();
+            match open {
+                None => return Ok(()),
+                Some(at) => self
+                    .clock
+                    .set(at.max(self.clock.now()) + chrono::Duration::seconds(61)),
+            }
+        }
+        anyhow::bail!("jobs still open after {rounds} rounds")
     }
 }
 

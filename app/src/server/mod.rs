@@ -4,9 +4,11 @@
 
 pub mod assets;
 pub mod audit;
+pub mod builds;
 pub mod catalogue;
 pub mod entities;
 pub mod images;
+pub mod jobs;
 pub mod listings;
 pub mod partners;
 pub mod products;

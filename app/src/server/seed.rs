@@ -41,24 +41,6 @@ pub struct SeedReport {
     pub image_versions: usize,
 }
 
-/// The portal itself, as the author of what it seeds. It cannot sign in.
-async fn system_actor(
-    db: &(impl ConnectionTrait + TransactionTrait),
-    now: DateTime<Utc>,
-) -> AppResult<CurrentUser> {
-    let user = users::upsert(
-        db,
-        now,
-        "portal",
-        "Partner Image Portal",
-        "portal@gitlab.example.com",
-        &[Role::Admin],
-    )
-    .await?;
-    users::set_blocked(db, &user.username, true).await?;
-    Ok(user)
-}
-
 /// Creates the development users (or refreshes their roles).
 pub async fn dev_users(
     db: &(impl ConnectionTrait + TransactionTrait),
@@ -132,7 +114,7 @@ pub async fn catalogue(
     db: &(impl ConnectionTrait + TransactionTrait),
     now: DateTime<Utc>,
 ) -> AppResult<usize> {
-    let actor = system_actor(db, now).await?;
+    let actor = users::system_user(db, now).await?;
     let mut added = 0;
     let partners_to_seed = [
         PartnerInput {
@@ -341,7 +323,7 @@ pub async fn history(
     db: &(impl ConnectionTrait + TransactionTrait),
     now: DateTime<Utc>,
 ) -> AppResult<(usize, usize)> {
-    let actor = system_actor(db, now).await?;
+    let actor = users::system_user(db, now).await?;
     let history = [
         ("17.3.7", "2024-11-12", ReleaseKind::Security),
         ("17.4.2", "2024-10-09", ReleaseKind::Patch),

@@ -248,3 +248,31 @@ pub async fn set_blocked(
     active.update(db).await.map_err(db_err("blocking a user"))?;
     Ok(())
 }
+
+/// The portal itself, as the author of what its jobs and seed write. It cannot sign in.
+pub async fn system_user(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+) -> AppResult<CurrentUser> {
+    let existing = user::Entity::find()
+        .filter(user::Column::Username.eq("portal"))
+        .one(db)
+        .await
+        .map_err(db_err("finding the system user"))?;
+    if let Some(u) = existing
+        && u.blocked
+    {
+        return current_user(db, u).await;
+    }
+    let user = upsert(
+        db,
+        now,
+        "portal",
+        "Partner Image Portal",
+        "portal@gitlab.example.com",
+        &[Role::Admin],
+    )
+    .await?;
+    set_blocked(db, "portal", true).await?;
+    Ok(user)
+}

@@ -2,4 +2,6 @@
 
 mod api;
 mod browser;
+mod builds;
 mod catalogue;
+mod jobs;

@@ -1,0 +1,110 @@
+//! The cloud the jobs talk to: real AWS through the normal credential chain, or an endpoint
+//! speaking the same protocol (the simulated cloud, or moto in tests). The real SDK client
+//! is used either way; only the endpoint and credentials differ.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
+use aws_sdk_ec2::config::Credentials;
+
+/// Where EC2 calls go.
+#[derive(Debug, Clone)]
+pub enum CloudTarget {
+    /// Real AWS; regions are chosen per call.
+    Aws(SdkConfig),
+    /// An endpoint of our own (simulated cloud, moto) with throwaway credentials.
+    Endpoint(String),
+}
+
+/// Hands out one EC2 client per region, built once.
+#[derive(Debug)]
+pub struct Cloud {
+    target: CloudTarget,
+    clients: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
+    /// Accounts a licensed image is shared with (the marketplace's).
+    pub marketplace_accounts: Vec<String>,
+    /// How long to wait before looking again at something that is still on its way.
+    pub poll: chrono::Duration,
+}
+
+impl Cloud {
+    /// Real AWS: credentials and settings from the environment, profile or instance role.
+    pub async fn aws(marketplace_accounts: Vec<String>) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(5))
+            .load()
+            .await;
+        Cloud::with_target(
+            CloudTarget::Aws(config),
+            marketplace_accounts,
+            chrono::Duration::seconds(30),
+        )
+    }
+
+    /// A local endpoint that speaks EC2's protocol.
+    pub fn endpoint(
+        url: impl Into<String>,
+        marketplace_accounts: Vec<String>,
+        poll: chrono::Duration,
+    ) -> Self {
+        Cloud::with_target(
+            CloudTarget::Endpoint(url.into()),
+            marketplace_accounts,
+            poll,
+        )
+    }
+
+    fn with_target(
+        target: CloudTarget,
+        marketplace_accounts: Vec<String>,
+        poll: chrono::Duration,
+    ) -> Self {
+        Cloud {
+            target,
+            clients: Mutex::new(HashMap::new()),
+            marketplace_accounts,
+            poll,
+        }
+    }
+
+    /// The EC2 client of a region.
+    pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let config = match &self.target {
+                    CloudTarget::Aws(sdk) => aws_sdk_ec2::config::Builder::from(sdk)
+                        .region(Region::new(region.to_owned()))
+                        .build(),
+                    CloudTarget::Endpoint(url) => aws_sdk_ec2::Config::builder()
+                        .behavior_version(BehaviorVersion::latest())
+                        .region(Region::new(region.to_owned()))
+                        .endpoint_url(url.clone())
+                        .credentials_provider(Credentials::new(
+                            "AKIDPORTALSIMULATED",
+                            "simulated-secret",
+                            None,
+                            None,
+                            "portal",
+                        ))
+                        // Faults are injected on purpose; retry them quickly.
+                        .retry_config(
+                            RetryConfig::standard()
+                                .with_max_attempts(6)
+                                .with_initial_backoff(Duration::from_millis(10)),
+                        )
+                        .build(),
+                };
+                aws_sdk_ec2::Client::from_conf(config)
+            })
+            .clone()
+    }
+}
+
+/// AWS Marketplace's account that scans and serves shared AMIs.
+pub const AWS_MARKETPLACE_ACCOUNT: &str = "679593333241";

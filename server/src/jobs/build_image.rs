@@ -1,0 +1,851 @@
+//! Builds one image (product × release × architecture) on EC2, the way GitLab's packer
+//! templates do, as a step machine that saves its state after every step:
+//!
+//! base image → launch builder → wait for the install → stop → create image → wait →
+//! launch permission → copy to every target region → wait → publish copies → terminate
+//! builder → record every regional image in the catalogue.
+//!
+//! Every call can be repeated: instances are launched and images copied with a `ClientToken`
+//! made from the job, and an image is looked up by its (unique) name before it is created,
+//! so a job killed at any step and run again ends with one builder and one image per region.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
+
+use anyhow::anyhow;
+use aws_sdk_ec2::{
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    types::{
+        BlockDeviceMapping, EbsBlockDevice, Filter, ImageState, InstanceStateName, InstanceType,
+        LaunchPermission, LaunchPermissionModifications, PermissionGroup, ResourceType, Tag,
+        TagSpecification, VolumeType,
+    },
+};
+use base64::Engine as _;
+use futures::future::{BoxFuture, join_all};
+use serde::{Deserialize, Serialize};
+
+use app::{
+    domain::{Arch, ImageState as CatalogueState, RegionImageState, Version, Visibility},
+    dto::{ImageRegionInput, ImageVersionInput, Product},
+    server::{images, products, users},
+};
+
+use super::{JobContext, JobError, JobHandler, JobResult, Outcome};
+use crate::{cloud::Cloud, sim::ec2::INSTALL_DONE_TAG};
+
+pub use app::server::builds::{BuildPayload, KIND};
+
+/// Where the build is; saved after every step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct BuildState {
+    step: Step,
+    base_image: Option<String>,
+    instance_id: Option<String>,
+    image_id: Option<String>,
+    /// Region → image id of the copies.
+    copies: BTreeMap<String, String>,
+    /// Regions whose image has its launch permission.
+    published: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Step {
+    #[default]
+    FindBase,
+    Launch,
+    WaitInstall,
+    Stop,
+    CreateImage,
+    WaitImage,
+    Permission,
+    Copy,
+    WaitCopies,
+    PublishCopies,
+    Terminate,
+    Record,
+}
+
+impl Step {
+    const ORDER: [Step; 12] = [
+        Step::FindBase,
+        Step::Launch,
+        Step::WaitInstall,
+        Step::Stop,
+        Step::CreateImage,
+        Step::WaitImage,
+        Step::Permission,
+        Step::Copy,
+        Step::WaitCopies,
+        Step::PublishCopies,
+        Step::Terminate,
+        Step::Record,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Step::FindBase => "finding the base image",
+            Step::Launch => "launching the builder",
+            Step::WaitInstall => "installing GitLab on the builder",
+            Step::Stop => "stopping the builder",
+            Step::CreateImage => "creating the image",
+            Step::WaitImage => "waiting for the image",
+            Step::Permission => "setting the launch permission",
+            Step::Copy => "copying to the target regions",
+            Step::WaitCopies => "waiting for the copies",
+            Step::PublishCopies => "publishing the copies",
+            Step::Terminate => "terminating the builder",
+            Step::Record => "recording the images",
+        }
+    }
+
+    fn progress(self) -> i32 {
+        let index = Step::ORDER.iter().position(|s| *s == self).unwrap_or(0) as i32;
+        index * 100 / Step::ORDER.len() as i32
+    }
+
+    fn next(self) -> Step {
+        let index = Step::ORDER.iter().position(|s| *s == self).unwrap_or(0);
+        Step::ORDER.get(index + 1).copied().unwrap_or(Step::Record)
+    }
+}
+
+/// The handler.
+pub struct BuildImage {
+    cloud: Arc<Cloud>,
+}
+
+impl BuildImage {
+    pub fn new(cloud: Arc<Cloud>) -> Self {
+        BuildImage { cloud }
+    }
+}
+
+impl JobHandler for BuildImage {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn run<'a>(&'a self, ctx: &'a mut JobContext) -> BoxFuture<'a, JobResult> {
+        Box::pin(async move {
+            match self.resume(ctx).await {
+                Err(JobError::Cancelled) => {
+                    self.clean_up(ctx).await;
+                    Err(JobError::Cancelled)
+                }
+                other => other,
+            }
+        })
+    }
+}
+
+/// An EC2 error as a job error: throttling and 5xx pass, the rest is named.
+fn cloud_err<E, R>(what: &str, err: SdkError<E, R>) -> JobError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    JobError::Retryable(anyhow!("{what}: {}", DisplayErrorContext(&err)))
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+fn tags_for(resource: ResourceType, tags: &[(String, String)]) -> TagSpecification {
+    tags.iter()
+        .fold(
+            TagSpecification::builder().resource_type(resource),
+            |b, (k, v)| b.tags(tag(k, v)),
+        )
+        .build()
+}
+
+/// A `ClientToken` for one call of one job: the same on every retry, unique across jobs.
+fn client_token(job_id: i32, purpose: &str) -> String {
+    format!("portal-{job_id}-{purpose}")
+        .chars()
+        .take(64)
+        .collect()
+}
+
+struct Plan {
+    product: Product,
+    version: Version,
+    arch: Arch,
+    name: String,
+    instance_type: String,
+    type_tag: String,
+}
+
+impl BuildImage {
+    async fn plan(&self, ctx: &JobContext, payload: &BuildPayload) -> Result<Plan, JobError> {
+        let product = products::get(&ctx.state.db, &payload.partner, &payload.product)
+            .await
+            .map_err(|e| {
+                JobError::Fatal(anyhow!(
+                    "the product {}/{} is not in the catalogue: {e}",
+                    payload.partner,
+                    payload.product
+                ))
+            })?;
+        let version = Version::parse(&payload.version).map_err(|e| JobError::Fatal(anyhow!(e)))?;
+        let arch = product
+            .architectures
+            .iter()
+            .find(|a| a.arch == payload.arch)
+            .ok_or_else(|| {
+                JobError::Fatal(anyhow!(
+                    "{} is not built for {}",
+                    product.name,
+                    payload.arch
+                ))
+            })?
+            .clone();
+        Ok(Plan {
+            name: products::render_image_name(&arch.image_name_template, &version),
+            instance_type: arch.builder_instance_type,
+            type_tag: arch.type_tag,
+            product,
+            version,
+            arch: payload.arch,
+        })
+    }
+
+    async fn resume(&self, ctx: &mut JobContext) -> JobResult {
+        let payload: BuildPayload = ctx.payload()?;
+        let plan = self.plan(ctx, &payload).await?;
+        let mut st: BuildState = ctx.checkpoint()?;
+        if st.step == Step::FindBase && st.base_image.is_none() {
+            self.record(ctx, &plan, CatalogueState::Building, &st)
+                .await?;
+        }
+        loop {
+            ctx.check().await?;
+            let step = st.step;
+            match self.step(ctx, &plan, &mut st).await? {
+                StepResult::Next => {
+                    st.step = step.next();
+                    let done = step == Step::Record;
+                    ctx.save(
+                        if done { 100 } else { st.step.progress() },
+                        st.step.label(),
+                        &st,
+                    )
+                    .await?;
+                    if done {
+                        ctx.log(format!(
+                            "built {} in {} regions",
+                            plan.name,
+                            st.copies.len() + 1
+                        ))
+                        .await;
+                        return Ok(Outcome::Done(serde_json::json!({
+                            "name": plan.name,
+                            "image_id": st.image_id,
+                            "copies": st.copies,
+                        })));
+                    }
+                }
+                StepResult::Wait(why) => {
+                    ctx.save(step.progress(), &format!("{} ({why})", step.label()), &st)
+                        .await?;
+                    return Ok(Outcome::WaitFor(self.cloud.poll));
+                }
+            }
+        }
+    }
+
+    async fn step(
+        &self,
+        ctx: &JobContext,
+        plan: &Plan,
+        st: &mut BuildState,
+    ) -> Result<StepResult, JobError> {
+        let build_region = plan.product.build_region.clone();
+        let ec2 = self.cloud.ec2(&build_region);
+        match st.step {
+            Step::FindBase => {
+                let pattern = plan
+                    .product
+                    .base_image_name_pattern
+                    .replace("{arch}", plan.arch.as_str());
+                let found = ec2
+                    .describe_images()
+                    .owners(&plan.product.base_image_owner)
+                    .filters(Filter::builder().name("name").values(&pattern).build())
+                    .filters(Filter::builder().name("state").values("available").build())
+                    .send()
+                    .await
+                    .map_err(|e| cloud_err("looking for the base image", e))?;
+                let newest = found
+                    .images()
+                    .iter()
+                    .filter(|i| i.image_id().is_some())
+                    .max_by_key(|i| i.creation_date().unwrap_or_default().to_owned());
+                let Some(image) = newest else {
+                    return Err(JobError::Fatal(anyhow!(
+                        "no base image named '{pattern}' owned by {} in {build_region}: check the product's base image filter",
+                        plan.product.base_image_owner
+                    )));
+                };
+                st.base_image = image.image_id().map(str::to_owned);
+                ctx.log(format!(
+                    "base image {} ({})",
+                    image.image_id().unwrap_or_default(),
+                    image.name().unwrap_or_default()
+                ))
+                .await;
+                Ok(StepResult::Next)
+            }
+            Step::Launch => {
+                let base = st
+                    .base_image
+                    .clone()
+                    .ok_or_else(|| JobError::Fatal(anyhow!("no base image was found")))?;
+                let tags = vec![
+                    ("Name".to_owned(), format!("builder: {}", plan.name)),
+                    ("portal:job".to_owned(), ctx.job.id.to_string()),
+                    (
+                        "portal:build".to_owned(),
+                        format!("{}/{}/{}", plan.product.slug, plan.version, plan.arch),
+                    ),
+                ];
+                let out = ec2
+                    .run_instances()
+                    .image_id(base)
+                    .instance_type(InstanceType::from(plan.instance_type.as_str()))
+                    .min_count(1)
+                    .max_count(1)
+                    .client_token(client_token(ctx.job.id, "builder"))
+                    .user_data(
+                        base64::engine::general_purpose::STANDARD.encode(install_script(plan)),
+                    )
+                    .block_device_mappings(
+                        BlockDeviceMapping::builder()
+                            .device_name("/dev/sda1")
+                            .ebs(
+                                EbsBlockDevice::builder()
+                                    .volume_size(plan.product.root_volume_gb)
+                                    .volume_type(VolumeType::Gp2)
+                                    .delete_on_termination(true)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .tag_specifications(tags_for(ResourceType::Instance, &tags))
+                    .send()
+                    .await
+                    .map_err(|e| cloud_err("launching the builder", e))?;
+                let id = out
+                    .instances()
+                    .first()
+                    .and_then(|i| i.instance_id())
+                    .ok_or_else(|| {
+                        JobError::Retryable(anyhow!("RunInstances returned no instance"))
+                    })?;
+                st.instance_id = Some(id.to_owned());
+                ctx.log(format!(
+                    "builder {id} ({}) launched in {build_region}",
+                    plan.instance_type
+                ))
+                .await;
+                Ok(StepResult::Next)
+            }
+            Step::WaitInstall => {
+                let (state, tags) = self.instance(&ec2, st).await?;
+                if state == Some(InstanceStateName::Terminated)
+                    || state == Some(InstanceStateName::ShuttingDown)
+                {
+                    return Err(JobError::Fatal(anyhow!(
+                        "the builder was terminated before the install finished"
+                    )));
+                }
+                if tags.get(INSTALL_DONE_TAG).map(String::as_str) == Some("done") {
+                    ctx.log("GitLab is installed on the builder").await;
+                    Ok(StepResult::Next)
+                } else {
+                    Ok(StepResult::Wait(format!(
+                        "builder {}",
+                        state.as_ref().map_or("unknown", |s| s.as_str())
+                    )))
+                }
+            }
+            Step::Stop => {
+                let id = st.instance_id.clone().unwrap_or_default();
+                let (state, _) = self.instance(&ec2, st).await?;
+                match state {
+                    Some(InstanceStateName::Stopped) => Ok(StepResult::Next),
+                    Some(InstanceStateName::Stopping) => Ok(StepResult::Wait("stopping".into())),
+                    _ => {
+                        ec2.stop_instances()
+                            .instance_ids(&id)
+                            .send()
+                            .await
+                            .map_err(|e| cloud_err("stopping the builder", e))?;
+                        let (state, _) = self.instance(&ec2, st).await?;
+                        if state == Some(InstanceStateName::Stopped) {
+                            Ok(StepResult::Next)
+                        } else {
+                            Ok(StepResult::Wait("stopping".into()))
+                        }
+                    }
+                }
+            }
+            Step::CreateImage => {
+                if let Some(existing) = self.own_image_named(&ec2, &plan.name).await? {
+                    ctx.log(format!(
+                        "image {existing} already exists (an earlier attempt made it)"
+                    ))
+                    .await;
+                    st.image_id = Some(existing);
+                    return Ok(StepResult::Next);
+                }
+                let out = ec2
+                    .create_image()
+                    .instance_id(st.instance_id.clone().unwrap_or_default())
+                    .name(&plan.name)
+                    .description(description(plan))
+                    .tag_specifications(tags_for(
+                        ResourceType::Image,
+                        &image_tags(plan, ctx.job.id),
+                    ))
+                    .send()
+                    .await
+                    .map_err(|e| cloud_err("creating the image", e))?;
+                let id = out.image_id().ok_or_else(|| {
+                    JobError::Retryable(anyhow!("CreateImage returned no image id"))
+                })?;
+                ctx.log(format!("image {id} created from the builder"))
+                    .await;
+                st.image_id = Some(id.to_owned());
+                Ok(StepResult::Next)
+            }
+            Step::WaitImage => {
+                let id = st.image_id.clone().unwrap_or_default();
+                match self.image_state(&ec2, &id).await? {
+                    Some(ImageState::Available) => Ok(StepResult::Next),
+                    Some(ImageState::Failed) => Err(JobError::Fatal(anyhow!(
+                        "image {id} failed to build in {build_region}"
+                    ))),
+                    other => Ok(StepResult::Wait(format!(
+                        "image {}",
+                        other.as_ref().map_or("unknown", |s| s.as_str())
+                    ))),
+                }
+            }
+            Step::Permission => {
+                let id = st.image_id.clone().unwrap_or_default();
+                self.permit(ctx, plan, &build_region, &id).await?;
+                st.published.insert(build_region);
+                Ok(StepResult::Next)
+            }
+            Step::Copy => {
+                let source = st.image_id.clone().unwrap_or_default();
+                let missing: Vec<String> = plan
+                    .product
+                    .target_regions
+                    .iter()
+                    .filter(|r| **r != build_region && !st.copies.contains_key(*r))
+                    .cloned()
+                    .collect();
+                let calls = missing.iter().map(|region| {
+                    let client = self.cloud.ec2(region);
+                    let (source, build_region, name, region) = (
+                        source.clone(),
+                        build_region.clone(),
+                        plan.name.clone(),
+                        region.clone(),
+                    );
+                    let token = client_token(ctx.job.id, &format!("copy-{region}"));
+                    let description = description(plan);
+                    async move {
+                        let out = client
+                            .copy_image()
+                            .source_region(build_region)
+                            .source_image_id(source)
+                            .name(name)
+                            .description(description)
+                            .client_token(token)
+                            .send()
+                            .await;
+                        (region, out)
+                    }
+                });
+                let mut failure = None;
+                for (region, out) in join_all(calls).await {
+                    match out {
+                        Ok(out) => {
+                            if let Some(id) = out.image_id() {
+                                st.copies.insert(region, id.to_owned());
+                            }
+                        }
+                        Err(e) => {
+                            failure = Some(cloud_err(&format!("copying the image to {region}"), e))
+                        }
+                    }
+                }
+                ctx.log(format!("copies started in {} regions", st.copies.len()))
+                    .await;
+                // What was copied is kept; a failed region is copied again on the retry.
+                match failure {
+                    Some(e) => Err(e),
+                    None => Ok(StepResult::Next),
+                }
+            }
+            Step::WaitCopies => {
+                let checks = st.copies.iter().map(|(region, id)| {
+                    let client = self.cloud.ec2(region);
+                    let (region, id) = (region.clone(), id.clone());
+                    async move { (region, self.image_state(&client, &id).await) }
+                });
+                let mut pending = Vec::new();
+                for (region, state) in join_all(checks).await {
+                    match state? {
+                        Some(ImageState::Available) => {}
+                        Some(ImageState::Failed) => {
+                            return Err(JobError::Fatal(anyhow!("the copy in {region} failed")));
+                        }
+                        _ => pending.push(region),
+                    }
+                }
+                if pending.is_empty() {
+                    Ok(StepResult::Next)
+                } else {
+                    Ok(StepResult::Wait(format!(
+                        "{} of {} copies pending",
+                        pending.len(),
+                        st.copies.len()
+                    )))
+                }
+            }
+            Step::PublishCopies => {
+                for (region, id) in st.copies.clone() {
+                    if st.published.contains(&region) {
+                        continue;
+                    }
+                    let client = self.cloud.ec2(&region);
+                    client
+                        .create_tags()
+                        .resources(&id)
+                        .set_tags(Some(
+                            image_tags(plan, ctx.job.id)
+                                .iter()
+                                .map(|(k, v)| tag(k, v))
+                                .collect(),
+                        ))
+                        .send()
+                        .await
+                        .map_err(|e| cloud_err(&format!("tagging the copy in {region}"), e))?;
+                    self.permit(ctx, plan, &region, &id).await?;
+                    st.published.insert(region);
+                }
+                ctx.log(format!(
+                    "launch permission set in {} regions",
+                    st.published.len()
+                ))
+                .await;
+                Ok(StepResult::Next)
+            }
+            Step::Terminate => {
+                if let Some(id) = &st.instance_id {
+                    ec2.terminate_instances()
+                        .instance_ids(id)
+                        .send()
+                        .await
+                        .map_err(|e| cloud_err("terminating the builder", e))?;
+                    ctx.log(format!("builder {id} terminated")).await;
+                }
+                Ok(StepResult::Next)
+            }
+            Step::Record => {
+                self.record(ctx, plan, CatalogueState::Available, st)
+                    .await?;
+                Ok(StepResult::Next)
+            }
+        }
+    }
+
+    /// A cancelled build leaves no builder running.
+    async fn clean_up(&self, ctx: &JobContext) {
+        let Ok(st) = ctx.checkpoint::<BuildState>() else {
+            return;
+        };
+        let Some(id) = st.instance_id.filter(|_| st.step <= Step::Terminate) else {
+            return;
+        };
+        let Ok(payload) = ctx.payload::<BuildPayload>() else {
+            return;
+        };
+        let Ok(product) = products::get(&ctx.state.db, &payload.partner, &payload.product).await
+        else {
+            return;
+        };
+        match self
+            .cloud
+            .ec2(&product.build_region)
+            .terminate_instances()
+            .instance_ids(&id)
+            .send()
+            .await
+        {
+            Ok(_) => ctx.log(format!("cancelled: builder {id} terminated")).await,
+            Err(e) => {
+                ctx.log(format!(
+                    "cancelled, but terminating builder {id} failed: {}",
+                    DisplayErrorContext(&e)
+                ))
+                .await
+            }
+        }
+    }
+
+    /// The builder's state and tags.
+    async fn instance(
+        &self,
+        ec2: &aws_sdk_ec2::Client,
+        st: &BuildState,
+    ) -> Result<(Option<InstanceStateName>, BTreeMap<String, String>), JobError> {
+        let id = st
+            .instance_id
+            .clone()
+            .ok_or_else(|| JobError::Fatal(anyhow!("no builder was launched")))?;
+        let out = ec2
+            .describe_instances()
+            .instance_ids(&id)
+            .send()
+            .await
+            .map_err(|e| cloud_err("looking at the builder", e))?;
+        let instance = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| i.instance_id() == Some(id.as_str()));
+        Ok(match instance {
+            Some(i) => (
+                i.state().and_then(|s| s.name()).cloned(),
+                i.tags()
+                    .iter()
+                    .filter_map(|t| {
+                        Some((
+                            t.key()?.to_owned(),
+                            t.value().unwrap_or_default().to_owned(),
+                        ))
+                    })
+                    .collect(),
+            ),
+            None => (None, BTreeMap::new()),
+        })
+    }
+
+    async fn image_state(
+        &self,
+        ec2: &aws_sdk_ec2::Client,
+        id: &str,
+    ) -> Result<Option<ImageState>, JobError> {
+        let out = ec2
+            .describe_images()
+            .image_ids(id)
+            .send()
+            .await
+            .map_err(|e| cloud_err(&format!("looking at image {id}"), e))?;
+        Ok(out.images().first().and_then(|i| i.state()).cloned())
+    }
+
+    async fn own_image_named(
+        &self,
+        ec2: &aws_sdk_ec2::Client,
+        name: &str,
+    ) -> Result<Option<String>, JobError> {
+        let out = ec2
+            .describe_images()
+            .owners("self")
+            .filters(Filter::builder().name("name").values(name).build())
+            .send()
+            .await
+            .map_err(|e| cloud_err("looking for an earlier image", e))?;
+        Ok(out
+            .images()
+            .first()
+            .and_then(|i| i.image_id())
+            .map(str::to_owned))
+    }
+
+    /// Public for community images; shared with the marketplace's accounts for licensed ones.
+    async fn permit(
+        &self,
+        ctx: &JobContext,
+        plan: &Plan,
+        region: &str,
+        id: &str,
+    ) -> Result<(), JobError> {
+        let ec2 = self.cloud.ec2(region);
+        let permissions = match plan.product.visibility {
+            Visibility::Public => LaunchPermissionModifications::builder()
+                .add(
+                    LaunchPermission::builder()
+                        .group(PermissionGroup::All)
+                        .build(),
+                )
+                .build(),
+            Visibility::Private => self
+                .cloud
+                .marketplace_accounts
+                .iter()
+                .fold(LaunchPermissionModifications::builder(), |b, account| {
+                    b.add(LaunchPermission::builder().user_id(account).build())
+                })
+                .build(),
+        };
+        match ec2
+            .modify_image_attribute()
+            .image_id(id)
+            .launch_permission(permissions)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ResourceLimitExceeded") => {
+                let detail = e.message().unwrap_or_default().to_owned();
+                ctx.log(format!(
+                    "making {id} public in {region} was refused by the public-image quota"
+                ))
+                .await;
+                Err(JobError::Fatal(anyhow!(
+                    "{region} refused to make {id} public: the public-image quota is used up ({detail}). \
+                     Retire old public images in {region} (see the public images page) or ask AWS for a higher quota, then retry."
+                )))
+            }
+            Err(e) => Err(cloud_err(
+                &format!("setting the launch permission in {region}"),
+                e,
+            )),
+        }
+    }
+
+    /// Writes the image version and its regions to the catalogue.
+    async fn record(
+        &self,
+        ctx: &JobContext,
+        plan: &Plan,
+        state: CatalogueState,
+        st: &BuildState,
+    ) -> Result<(), JobError> {
+        let live = match plan.product.visibility {
+            Visibility::Public => RegionImageState::Public,
+            Visibility::Private => RegionImageState::Private,
+        };
+        let mut regions = Vec::new();
+        if let Some(id) = &st.image_id {
+            regions.push(ImageRegionInput {
+                region: plan.product.build_region.clone(),
+                image_id: id.clone(),
+                state: live.as_str().into(),
+            });
+        }
+        regions.extend(st.copies.iter().map(|(region, id)| {
+            ImageRegionInput {
+                region: region.clone(),
+                image_id: id.clone(),
+                state: if st.published.contains(region) {
+                    live
+                } else {
+                    RegionImageState::Pending
+                }
+                .as_str()
+                .into(),
+            }
+        }));
+        let actor = users::system_user(&ctx.state.db, ctx.state.clock.now())
+            .await
+            .map_err(|e| JobError::Retryable(anyhow!("{e}")))?;
+        images::record(
+            &ctx.state.db,
+            &actor,
+            ctx.state.clock.now(),
+            &ImageVersionInput {
+                partner: plan.product.partner_slug.clone(),
+                product: plan.product.slug.clone(),
+                version: plan.version.to_string(),
+                arch: plan.arch.as_str().into(),
+                state: state.as_str().into(),
+                regions,
+            },
+        )
+        .await
+        .map_err(|e| JobError::Retryable(anyhow!("recording the image in the catalogue: {e}")))?;
+        Ok(())
+    }
+}
+
+enum StepResult {
+    Next,
+    /// Not there yet; look again later. The text says what is awaited.
+    Wait(String),
+}
+
+fn description(plan: &Plan) -> String {
+    format!(
+        "{} {} ({}) built by the Partner Image Portal",
+        plan.product.name, plan.version, plan.arch
+    )
+}
+
+fn image_tags(plan: &Plan, job_id: i32) -> Vec<(String, String)> {
+    vec![
+        ("Type".to_owned(), plan.type_tag.clone()),
+        ("Version".to_owned(), plan.version.to_string()),
+        ("portal:job".to_owned(), job_id.to_string()),
+    ]
+}
+
+/// The builder's user data: install the release's package without configuring it, clean
+/// up, install the first-boot script, and tag the instance when done.
+fn install_script(plan: &Plan) -> String {
+    let (package, suffix) = match plan.product.edition {
+        app::domain::Edition::Ce => ("gitlab-ce", "ce"),
+        _ => ("gitlab-ee", "ee"),
+    };
+    let version = &plan.version;
+    format!(
+        r#"#!/bin/bash
+# GitLab {version} ({arch}) image builder, rendered by the Partner Image Portal.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y curl openssh-server ca-certificates tzdata perl awscli
+curl -fsSL https://packages.gitlab.com/install/repositories/gitlab/{package}/script.deb.sh | bash
+# Installed without configuring: the first boot configures it for the instance's own address.
+EXTERNAL_URL="http://gitlab.example.com" apt-get install -y {package}={version}-{suffix}.0
+
+install -d /var/lib/cloud/scripts/per-instance
+cat > /var/lib/cloud/scripts/per-instance/gitlab-first-boot <<'FIRSTBOOT'
+#!/bin/bash
+set -euo pipefail
+TOKEN=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+meta() {{ curl -fsS -H "X-aws-ec2-metadata-token: $TOKEN" "http://169.254.169.254/latest/meta-data/$1"; }}
+HOST=$(meta public-hostname || meta local-ipv4)
+sed -i "s|^external_url .*|external_url 'http://$HOST'|" /etc/gitlab/gitlab.rb
+export GITLAB_ROOT_PASSWORD="${{GITLAB_ROOT_PASSWORD:-$(meta instance-id)}}"
+gitlab-ctl reconfigure
+FIRSTBOOT
+chmod 0755 /var/lib/cloud/scripts/per-instance/gitlab-first-boot
+
+# Nothing of the build may ship: keys, histories, logs.
+rm -f /etc/ssh/ssh_host_* /root/.ssh/authorized_keys /home/ubuntu/.ssh/authorized_keys
+rm -f /root/.bash_history /home/ubuntu/.bash_history
+cloud-init clean --logs
+
+# Tell the portal the install is done.
+TOKEN=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+ID=$(curl -fsS -H "X-aws-ec2-metadata-token: $TOKEN" http://169.254.169.254/latest/meta-data/instance-id)
+REGION=$(curl -fsS -H "X-aws-ec2-metadata-token: $TOKEN" http://169.254.169.254/latest/meta-data/placement/region)
+aws ec2 create-tags --region "$REGION" --resources "$ID" --tags Key={done_tag},Value=done
+"#,
+        arch = plan.arch,
+        done_tag = INSTALL_DONE_TAG,
+    )
+}

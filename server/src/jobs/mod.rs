@@ -1,0 +1,340 @@
+//! Background jobs: the runner that claims jobs from the database queue and the handlers
+//! that do the work. A handler is a step machine: it saves its state after every step
+//! ([`JobContext::save`]), so a restarted job resumes at its step; it must be idempotent,
+//! because a crash re-runs the step it was in.
+
+pub mod build_image;
+pub mod noop;
+
+use std::{collections::HashMap, sync::Arc, time::Duration as StdDuration};
+
+use app::server::{
+    AppState,
+    entities::job,
+    jobs::{self, Finish},
+};
+use chrono::Duration;
+use futures::future::BoxFuture;
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::watch;
+
+use crate::cloud::Cloud;
+
+/// How a run of a handler ended, when it did not fail.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Finished; the value is the job's result.
+    Done(serde_json::Value),
+    /// Waiting on something outside (an instance booting, an image becoming available):
+    /// come back after this long. The task is freed meanwhile.
+    WaitFor(Duration),
+}
+
+/// How a run of a handler failed.
+#[derive(Debug)]
+pub enum JobError {
+    /// May pass by itself (throttling, a 5xx, a timeout): retried with backoff.
+    Retryable(anyhow::Error),
+    /// Will not pass by trying again (a missing base image, a refused quota).
+    Fatal(anyhow::Error),
+    /// Someone cancelled the job.
+    Cancelled,
+    /// Another worker took the job over; stop without writing anything.
+    LeaseLost,
+}
+
+impl From<anyhow::Error> for JobError {
+    fn from(err: anyhow::Error) -> Self {
+        JobError::Retryable(err)
+    }
+}
+
+pub type JobResult = Result<Outcome, JobError>;
+
+/// A kind of job and the code that runs it.
+pub trait JobHandler: Send + Sync + 'static {
+    /// The stored `kind` of the jobs this handler runs.
+    fn kind(&self) -> &'static str;
+    /// Runs (or resumes) one job.
+    fn run<'a>(&'a self, ctx: &'a mut JobContext) -> BoxFuture<'a, JobResult>;
+}
+
+/// What a handler sees of its job.
+pub struct JobContext {
+    pub job: job::Model,
+    pub state: AppState,
+    pub worker: String,
+    lost: watch::Receiver<bool>,
+    /// Saves left before a simulated crash (see [`Runner::crash_at_save`]).
+    crash_in: Option<usize>,
+}
+
+impl JobContext {
+    /// The job's input.
+    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, JobError> {
+        serde_json::from_str(&self.job.payload)
+            .map_err(|e| JobError::Fatal(anyhow::anyhow!("the job's payload is not readable: {e}")))
+    }
+
+    /// The state saved by the last completed step, if any.
+    pub fn checkpoint<T: DeserializeOwned + Default>(&self) -> Result<T, JobError> {
+        match &self.job.checkpoint {
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                JobError::Fatal(anyhow::anyhow!("the job's checkpoint is not readable: {e}"))
+            }),
+            None => Ok(T::default()),
+        }
+    }
+
+    /// Saves the step machine's state and progress; stops here if the job was cancelled or
+    /// another worker took it over.
+    pub async fn save(
+        &mut self,
+        progress: i32,
+        step: &str,
+        checkpoint: &impl Serialize,
+    ) -> Result<(), JobError> {
+        self.check().await?;
+        if let Some(left) = self.crash_in.as_mut() {
+            if *left == 0 {
+                // As if the process died after the step's cloud calls, before saving it.
+                return Err(JobError::LeaseLost);
+            }
+            *left -= 1;
+        }
+        let now = self.state.clock.now();
+        jobs::save_step(
+            &self.state.db,
+            self.job.id,
+            &self.worker,
+            now,
+            progress,
+            step,
+            checkpoint,
+        )
+        .await
+        .map_err(|_| JobError::LeaseLost)?;
+        self.job.checkpoint = serde_json::to_string(checkpoint).ok();
+        self.job.progress = progress;
+        self.job.step = step.to_owned();
+        Ok(())
+    }
+
+    /// Stops with [`JobError::Cancelled`] or [`JobError::LeaseLost`] when the job should not go on.
+    pub async fn check(&self) -> Result<(), JobError> {
+        if *self.lost.borrow() {
+            return Err(JobError::LeaseLost);
+        }
+        match jobs::cancel_requested(&self.state.db, self.job.id).await {
+            Ok(true) => Err(JobError::Cancelled),
+            Ok(false) => Ok(()),
+            Err(e) => Err(JobError::Retryable(anyhow::anyhow!("{e}"))),
+        }
+    }
+
+    /// Appends a line to the job's log.
+    pub async fn log(&self, message: impl AsRef<str>) {
+        let now = self.state.clock.now();
+        if let Err(e) = jobs::log(&self.state.db, self.job.id, now, "info", message.as_ref()).await
+        {
+            tracing::warn!(job = self.job.id, error = %e, "could not write a job log line");
+        }
+    }
+}
+
+/// Claims and runs jobs. Several runners (in one process or many) may share a database.
+#[derive(Clone)]
+pub struct Runner {
+    state: AppState,
+    handlers: Arc<HashMap<&'static str, Arc<dyn JobHandler>>>,
+    worker: String,
+    lease: Duration,
+    crash_at_save: Option<usize>,
+}
+
+impl Runner {
+    pub fn new(
+        state: AppState,
+        handlers: Vec<Arc<dyn JobHandler>>,
+        worker: impl Into<String>,
+    ) -> Self {
+        let handlers = handlers.into_iter().map(|h| (h.kind(), h)).collect();
+        Runner {
+            state,
+            handlers: Arc::new(handlers),
+            worker: worker.into(),
+            lease: Duration::seconds(60),
+            crash_at_save: None,
+        }
+    }
+
+    /// Makes every job this runner runs stop dead at its `n`th save (0-based), leaving the
+    /// job claimed and its last step unsaved, as a killed process would. For crash tests.
+    pub fn crash_at_save(mut self, n: usize) -> Self {
+        self.crash_at_save = Some(n);
+        self
+    }
+
+    /// The lease a claim takes; renewed at a third of it while the job runs.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// Claims one due job and runs it. False when nothing was due.
+    pub async fn run_one(&self) -> anyhow::Result<bool> {
+        let now = self.state.clock.now();
+        let Some(job) = jobs::claim(&self.state.db, &self.worker, now, self.lease)
+            .await
+            .map_err(anyhow::Error::msg)?
+        else {
+            return Ok(false);
+        };
+        let span = tracing::info_span!("job", id = job.id, kind = %job.kind, worker = %self.worker);
+        let _enter = span.enter();
+        let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
+            let error = format!("no handler for jobs of kind '{}' in this worker", job.kind);
+            jobs::finish(
+                &self.state.db,
+                &job,
+                &self.worker,
+                now,
+                Finish::Failed { error },
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            return Ok(true);
+        };
+        let (lost_tx, lost_rx) = watch::channel(false);
+        let renewer = self.spawn_renewer(job.id, lost_tx);
+        let mut ctx = JobContext {
+            job: job.clone(),
+            state: self.state.clone(),
+            worker: self.worker.clone(),
+            lost: lost_rx,
+            crash_in: self.crash_at_save,
+        };
+        let result = handler.run(&mut ctx).await;
+        renewer.abort();
+        let finish = match result {
+            Ok(Outcome::Done(value)) => Finish::Succeeded(value),
+            Ok(Outcome::WaitFor(delay)) => Finish::Wait {
+                run_at: self.state.clock.now() + delay,
+            },
+            Err(JobError::Retryable(e)) => Finish::Retry {
+                error: format!("{e:#}"),
+            },
+            Err(JobError::Fatal(e)) => Finish::Failed {
+                error: format!("{e:#}"),
+            },
+            Err(JobError::Cancelled) => Finish::Cancelled,
+            Err(JobError::LeaseLost) => {
+                tracing::warn!("lease lost; another worker has the job");
+                return Ok(true);
+            }
+        };
+        // The context holds the progress and checkpoint of the last saved step.
+        let current = job::Model {
+            attempts: ctx.job.attempts,
+            ..job
+        };
+        if let Err(e) = jobs::finish(
+            &self.state.db,
+            &current,
+            &self.worker,
+            self.state.clock.now(),
+            finish,
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "could not record how the job ended");
+        }
+        Ok(true)
+    }
+
+    fn spawn_renewer(&self, id: i32, lost: watch::Sender<bool>) -> tokio::task::JoinHandle<()> {
+        let (state, worker, lease) = (self.state.clone(), self.worker.clone(), self.lease);
+        let every = (lease / 3)
+            .to_std()
+            .unwrap_or(StdDuration::from_secs(20))
+            .max(StdDuration::from_millis(50));
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let until = state.clock.now() + lease;
+                match jobs::renew_lease(&state.db, id, &worker, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let _ = lost.send(true);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(job = id, error = %e, "could not renew a lease"),
+                }
+            }
+        })
+    }
+
+    /// Runs due jobs until none is left; what waits for later stays queued. For tests and
+    /// one-shot use.
+    pub async fn run_until_idle(&self) -> anyhow::Result<usize> {
+        let mut ran = 0;
+        while self.run_one().await? {
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Runs forever (until `shutdown` turns true), polling when the queue is empty.
+    pub async fn run_forever(self, mut shutdown: watch::Receiver<bool>, idle_poll: StdDuration) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.run_one().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(worker = %self.worker, error = %e, "the job runner hit an error")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(idle_poll) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+/// Every job kind this build of the portal runs.
+pub fn handlers(cloud: &Arc<Cloud>) -> Vec<Arc<dyn JobHandler>> {
+    vec![
+        Arc::new(noop::Noop),
+        Arc::new(build_image::BuildImage::new(cloud.clone())),
+    ]
+}
+
+/// Starts `count` workers in this process; they stop when `shutdown` turns true.
+pub fn spawn_workers(
+    state: &AppState,
+    cloud: &Arc<Cloud>,
+    count: u32,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "portal".into());
+    (0..count)
+        .map(|i| {
+            let runner = Runner::new(
+                state.clone(),
+                handlers(cloud),
+                format!("{host}:{}:{i}", std::process::id()),
+            );
+            tokio::spawn(runner.run_forever(shutdown.clone(), StdDuration::from_millis(500)))
+        })
+        .collect()
+}

@@ -1,0 +1,1202 @@
+//! A simulated EC2 that speaks the real EC2 Query protocol (form-encoded requests, XML
+//! answers), so the portal uses the real aws-sdk-ec2 client against it. It keeps its world
+//! in memory, moves instances and images through their states on the portal's clock, and
+//! enforces what the build runs into on AWS: the public-image quota per region, duplicate
+//! image names, idempotent `ClientToken`s. Faults (throttling, 5xx) are injected at a
+//! configured rate.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+
+use app::{
+    domain::AWS_REGIONS,
+    server::{Clock, seed::CANONICAL_OWNER},
+};
+
+/// The account the simulated portal owns images as.
+pub const SIM_ACCOUNT: &str = "111122223333";
+/// Tag the install script puts on its instance when GitLab is installed.
+pub const INSTALL_DONE_TAG: &str = "portal:install";
+
+/// How the simulated cloud behaves.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Public images allowed per region (AWS's default is 5 for new accounts).
+    pub public_image_quota: usize,
+    /// Instance: pending → running.
+    pub boot_delay: Duration,
+    /// Running → the install script tags the instance done.
+    pub install_delay: Duration,
+    /// Image: pending → available (also copies).
+    pub image_delay: Duration,
+    /// Instance: stopping → stopped.
+    pub stop_delay: Duration,
+    /// Share of requests answered with a throttle or a 5xx, 0.0–1.0.
+    pub fault_rate: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            public_image_quota: 5,
+            boot_delay: Duration::seconds(20),
+            install_delay: Duration::seconds(60),
+            image_delay: Duration::seconds(30),
+            stop_delay: Duration::seconds(10),
+            fault_rate: 0.0,
+        }
+    }
+}
+
+impl SimConfig {
+    /// Everything happens at once; no faults.
+    pub fn instant() -> Self {
+        SimConfig {
+            boot_delay: Duration::zero(),
+            install_delay: Duration::zero(),
+            image_delay: Duration::zero(),
+            stop_delay: Duration::zero(),
+            ..SimConfig::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Image {
+    id: String,
+    name: String,
+    description: String,
+    owner: String,
+    arch: String,
+    created_at: DateTime<Utc>,
+    available_at: DateTime<Utc>,
+    public: bool,
+    users: BTreeSet<String>,
+    tags: BTreeMap<String, String>,
+    snapshot_id: String,
+    volume_gb: i32,
+    deprecate_at: Option<DateTime<Utc>>,
+    client_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Instance {
+    id: String,
+    image_id: String,
+    instance_type: String,
+    arch: String,
+    launched_at: DateTime<Utc>,
+    tags: BTreeMap<String, String>,
+    client_token: Option<String>,
+    reports_install: bool,
+    stop_at: Option<DateTime<Utc>>,
+    terminated_at: Option<DateTime<Utc>>,
+    volume_gb: i32,
+}
+
+#[derive(Debug, Clone)]
+struct Snapshot {
+    id: String,
+    volume_gb: i32,
+    created_at: DateTime<Utc>,
+    description: String,
+}
+
+#[derive(Debug, Default)]
+struct Region {
+    images: BTreeMap<String, Image>,
+    instances: BTreeMap<String, Instance>,
+    snapshots: BTreeMap<String, Snapshot>,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    regions: BTreeMap<String, Region>,
+    next: u64,
+    requests: u64,
+}
+
+impl World {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}-{:017x}", 0x5100_0000_0000_u64 + self.next)
+    }
+}
+
+/// The simulated EC2 of every region.
+#[derive(Clone)]
+pub struct Ec2Sim {
+    world: Arc<Mutex<World>>,
+    clock: Arc<dyn Clock>,
+    config: Arc<Mutex<SimConfig>>,
+}
+
+impl std::fmt::Debug for Ec2Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ec2Sim").finish_non_exhaustive()
+    }
+}
+
+/// What the simulator counts, for tests and the UI.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimCounts {
+    pub running_instances: usize,
+    pub instances: usize,
+    pub images: usize,
+    pub public_images: usize,
+}
+
+struct Fault {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+type Form = Vec<(String, String)>;
+type Answer = Result<String, Fault>;
+
+fn fault(status: StatusCode, code: &str, message: impl Into<String>) -> Fault {
+    Fault {
+        status,
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn bad(code: &str, message: impl Into<String>) -> Fault {
+    fault(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn get<'a>(form: &'a Form, key: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn required<'a>(form: &'a Form, key: &str) -> Result<&'a str, Fault> {
+    get(form, key).ok_or_else(|| {
+        bad(
+            "MissingParameter",
+            format!("The request must contain the parameter {key}"),
+        )
+    })
+}
+
+/// `Prefix.1`, `Prefix.2`… in order.
+fn list(form: &Form, prefix: &str) -> Vec<String> {
+    (1..)
+        .map_while(|i| get(form, &format!("{prefix}.{i}")).map(str::to_owned))
+        .collect()
+}
+
+/// `Filter.N.Name` / `Filter.N.Value.M`.
+fn filters(form: &Form) -> Vec<(String, Vec<String>)> {
+    (1..)
+        .map_while(|i| {
+            get(form, &format!("Filter.{i}.Name"))
+                .map(|name| (name.to_owned(), list(form, &format!("Filter.{i}.Value"))))
+        })
+        .collect()
+}
+
+/// `TagSpecification.N.Tag.M.Key/Value` for a resource type.
+fn tag_specs(form: &Form, resource: &str) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    for i in 1.. {
+        let Some(kind) = get(form, &format!("TagSpecification.{i}.ResourceType")) else {
+            break;
+        };
+        if kind != resource {
+            continue;
+        }
+        for j in 1.. {
+            let Some(key) = get(form, &format!("TagSpecification.{i}.Tag.{j}.Key")) else {
+                break;
+            };
+            let value =
+                get(form, &format!("TagSpecification.{i}.Tag.{j}.Value")).unwrap_or_default();
+            tags.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    tags
+}
+
+/// Shell-style wildcard match (`*` and `?`), as EC2 filters use.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+fn tag_set(tags: &BTreeMap<String, String>) -> String {
+    let mut out = String::from("<tagSet>");
+    for (k, v) in tags {
+        let _ = write!(
+            out,
+            "<item><key>{}</key><value>{}</value></item>",
+            esc(k),
+            esc(v)
+        );
+    }
+    out.push_str("</tagSet>");
+    out
+}
+
+fn wrap(action: &str, body: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><{action}Response xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>{}</requestId>{body}</{action}Response>",
+        uuid::Uuid::new_v4()
+    )
+}
+
+/// The region a request is for, from its SigV4 credential scope.
+fn region_of(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let scope = auth.split("Credential=").nth(1)?.split(',').next()?;
+    scope.split('/').nth(2).map(str::to_owned)
+}
+
+impl Instance {
+    fn state(&self, now: DateTime<Utc>, cfg: &SimConfig) -> (&'static str, u8) {
+        if let Some(t) = self.terminated_at {
+            return if now >= t {
+                ("terminated", 48)
+            } else {
+                ("shutting-down", 32)
+            };
+        }
+        if let Some(t) = self.stop_at {
+            return if now >= t + cfg.stop_delay {
+                ("stopped", 80)
+            } else {
+                ("stopping", 64)
+            };
+        }
+        if now >= self.launched_at + cfg.boot_delay {
+            ("running", 16)
+        } else {
+            ("pending", 0)
+        }
+    }
+
+    /// The install script's tag, once it would have run.
+    fn visible_tags(&self, now: DateTime<Utc>, cfg: &SimConfig) -> BTreeMap<String, String> {
+        let mut tags = self.tags.clone();
+        if self.reports_install
+            && self.stop_at.is_none()
+            && now >= self.launched_at + cfg.boot_delay + cfg.install_delay
+        {
+            tags.insert(INSTALL_DONE_TAG.to_owned(), "done".to_owned());
+        }
+        tags
+    }
+}
+
+impl Image {
+    fn state(&self, now: DateTime<Utc>) -> &'static str {
+        if now >= self.available_at {
+            "available"
+        } else {
+            "pending"
+        }
+    }
+}
+
+impl Ec2Sim {
+    /// A world with Canonical's Ubuntu 24.04 images (amd64 and arm64) in every region.
+    pub fn new(clock: Arc<dyn Clock>, config: SimConfig) -> Self {
+        let mut world = World::default();
+        let published = DateTime::parse_from_rfc3339("2026-10-01T00:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        for region in AWS_REGIONS {
+            let mut r = Region::default();
+            for (arch, aws_arch) in [("amd64", "x86_64"), ("arm64", "arm64")] {
+                for (serial, days) in [("20260915", 16), ("20261001", 0)] {
+                    let id = world.id("ami");
+                    let snap = world.id("snap");
+                    r.snapshots.insert(
+                        snap.clone(),
+                        Snapshot {
+                            id: snap.clone(),
+                            volume_gb: 8,
+                            created_at: published,
+                            description: "Canonical base".into(),
+                        },
+                    );
+                    r.images.insert(
+                        id.clone(),
+                        Image {
+                            name: format!("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{arch}-server-{serial}"),
+                            description: format!("Canonical, Ubuntu, 24.04, {arch} noble image"),
+                            owner: CANONICAL_OWNER.to_owned(),
+                            arch: aws_arch.to_owned(),
+                            created_at: published - Duration::days(days),
+                            available_at: published - Duration::days(days),
+                            public: true,
+                            users: BTreeSet::new(),
+                            tags: BTreeMap::new(),
+                            snapshot_id: snap,
+                            volume_gb: 8,
+                            deprecate_at: None,
+                            client_token: None,
+                            id,
+                        },
+                    );
+                }
+            }
+            world.regions.insert((*region).to_owned(), r);
+        }
+        Ec2Sim {
+            world: Arc::new(Mutex::new(world)),
+            clock,
+            config: Arc::new(Mutex::new(config)),
+        }
+    }
+
+    /// Changes how the simulator behaves (delays, quota, faults) from now on.
+    pub fn configure(&self, change: impl FnOnce(&mut SimConfig)) {
+        change(&mut self.config.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// The HTTP endpoint the SDK talks to.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", post(handle))
+            .with_state(self.clone())
+    }
+
+    /// Counts in one region.
+    pub fn counts(&self, region: &str) -> SimCounts {
+        let world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        let cfg = self
+            .config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let now = self.clock.now();
+        let Some(r) = world.regions.get(region) else {
+            return SimCounts::default();
+        };
+        SimCounts {
+            running_instances: r
+                .instances
+                .values()
+                .filter(|i| !matches!(i.state(now, &cfg).0, "terminated" | "shutting-down"))
+                .count(),
+            instances: r.instances.len(),
+            images: r.images.values().filter(|i| i.owner == SIM_ACCOUNT).count(),
+            public_images: r
+                .images
+                .values()
+                .filter(|i| i.owner == SIM_ACCOUNT && i.public)
+                .count(),
+        }
+    }
+
+    /// Total requests answered (faults included).
+    pub fn requests(&self) -> u64 {
+        self.world
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .requests
+    }
+
+    fn answer(&self, region: &str, form: &Form) -> Answer {
+        let cfg = self
+            .config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let action = required(form, "Action")?.to_owned();
+        if cfg.fault_rate > 0.0 && rand::rng().random_bool(cfg.fault_rate.clamp(0.0, 1.0)) {
+            return Err(if rand::rng().random_bool(0.5) {
+                fault(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "RequestLimitExceeded",
+                    "Request limit exceeded.",
+                )
+            } else {
+                fault(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "An internal error has occurred",
+                )
+            });
+        }
+        let now = self.clock.now();
+        let mut world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        world.requests += 1;
+        if !world.regions.contains_key(region) {
+            return Err(fault(
+                StatusCode::UNAUTHORIZED,
+                "AuthFailure",
+                format!("region {region} is not enabled for this account"),
+            ));
+        }
+        match action.as_str() {
+            "DescribeRegions" => Ok(wrap(
+                "DescribeRegions",
+                &format!(
+                    "<regionInfo>{}</regionInfo>",
+                    world
+                        .regions
+                        .keys()
+                        .map(|r| format!("<item><regionName>{r}</regionName><regionEndpoint>ec2.{r}.amazonaws.com</regionEndpoint><optInStatus>opt-in-not-required</optInStatus></item>"))
+                        .collect::<String>()
+                ),
+            )),
+            "DescribeImages" => describe_images(&world, region, form, now),
+            "DescribeImageAttribute" => describe_image_attribute(&world, region, form),
+            "RunInstances" => run_instances(&mut world, region, form, now),
+            "DescribeInstances" => describe_instances(&world, region, form, now, &cfg),
+            "StopInstances" | "TerminateInstances" => change_instances(&mut world, region, form, now, &cfg, &action),
+            "CreateImage" => create_image(&mut world, region, form, now, &cfg),
+            "CreateTags" => create_tags(&mut world, region, form),
+            "CopyImage" => copy_image(&mut world, region, form, now, &cfg),
+            "ModifyImageAttribute" => modify_image_attribute(&mut world, region, form, &cfg),
+            "DeregisterImage" => {
+                let id = required(form, "ImageId")?;
+                let r = world.regions.get_mut(region).ok_or_else(|| bad("InvalidRegion", region))?;
+                r.images.remove(id).ok_or_else(|| bad("InvalidAMIID.NotFound", format!("The image id '[{id}]' does not exist")))?;
+                Ok(wrap("DeregisterImage", "<return>true</return>"))
+            }
+            "DescribeSnapshots" => {
+                let ids = list(form, "SnapshotId");
+                let r = &world.regions[region];
+                let items: String = r
+                    .snapshots
+                    .values()
+                    .filter(|s| ids.is_empty() || ids.contains(&s.id))
+                    .map(|s| {
+                        format!(
+                            "<item><snapshotId>{}</snapshotId><volumeSize>{}</volumeSize><status>completed</status><startTime>{}</startTime><description>{}</description><ownerId>{SIM_ACCOUNT}</ownerId></item>",
+                            s.id,
+                            s.volume_gb,
+                            ts(s.created_at),
+                            esc(&s.description)
+                        )
+                    })
+                    .collect();
+                Ok(wrap("DescribeSnapshots", &format!("<snapshotSet>{items}</snapshotSet>")))
+            }
+            "DeleteSnapshot" => {
+                let id = required(form, "SnapshotId")?;
+                let r = world.regions.get_mut(region).ok_or_else(|| bad("InvalidRegion", region))?;
+                if let Some(image) = r.images.values().find(|i| i.snapshot_id == id) {
+                    return Err(bad("InvalidSnapshot.InUse", format!("The snapshot {id} is currently in use by {}", image.id)));
+                }
+                r.snapshots.remove(id).ok_or_else(|| bad("InvalidSnapshot.NotFound", format!("The snapshot '{id}' does not exist.")))?;
+                Ok(wrap("DeleteSnapshot", "<return>true</return>"))
+            }
+            "EnableImageDeprecation" => {
+                let id = required(form, "ImageId")?;
+                let at = required(form, "DeprecateAt")?;
+                let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad("InvalidParameterValue", format!("DeprecateAt '{at}' is not a time")))?;
+                let image = image_mut(&mut world, region, id)?;
+                image.deprecate_at = Some(at.with_timezone(&Utc));
+                Ok(wrap("EnableImageDeprecation", "<return>true</return>"))
+            }
+            other => Err(bad("InvalidAction", format!("The action {other} is not valid for this web service."))),
+        }
+    }
+}
+
+fn image_mut<'a>(world: &'a mut World, region: &str, id: &str) -> Result<&'a mut Image, Fault> {
+    world
+        .regions
+        .get_mut(region)
+        .and_then(|r| r.images.get_mut(id))
+        .ok_or_else(|| {
+            bad(
+                "InvalidAMIID.NotFound",
+                format!("The image id '[{id}]' does not exist"),
+            )
+        })
+}
+
+fn image_xml(i: &Image, now: DateTime<Utc>) -> String {
+    format!(
+        "<item><imageId>{id}</imageId><imageLocation>{owner}/{name}</imageLocation><imageState>{state}</imageState>\
+         <imageOwnerId>{owner}</imageOwnerId><creationDate>{created}</creationDate><isPublic>{public}</isPublic>\
+         <architecture>{arch}</architecture><imageType>machine</imageType><name>{name}</name><description>{desc}</description>\
+         <rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/sda1</rootDeviceName>\
+         <blockDeviceMapping><item><deviceName>/dev/sda1</deviceName><ebs><snapshotId>{snap}</snapshotId><volumeSize>{gb}</volumeSize>\
+         <deleteOnTermination>true</deleteOnTermination><volumeType>gp2</volumeType><encrypted>false</encrypted></ebs></item></blockDeviceMapping>\
+         <virtualizationType>hvm</virtualizationType><hypervisor>xen</hypervisor><enaSupport>true</enaSupport>{deprecation}{tags}</item>",
+        id = i.id,
+        owner = i.owner,
+        name = esc(&i.name),
+        state = i.state(now),
+        created = ts(i.created_at),
+        public = i.public,
+        arch = i.arch,
+        desc = esc(&i.description),
+        snap = i.snapshot_id,
+        gb = i.volume_gb,
+        deprecation = i
+            .deprecate_at
+            .map(|t| format!("<deprecationTime>{}</deprecationTime>", ts(t)))
+            .unwrap_or_default(),
+        tags = tag_set(&i.tags),
+    )
+}
+
+fn describe_images(world: &World, region: &str, form: &Form, now: DateTime<Utc>) -> Answer {
+    let owners: Vec<String> = list(form, "Owner")
+        .into_iter()
+        .map(|o| {
+            if o == "self" {
+                SIM_ACCOUNT.to_owned()
+            } else {
+                o
+            }
+        })
+        .collect();
+    let ids = list(form, "ImageId");
+    let filters = filters(form);
+    let r = &world.regions[region];
+    for id in &ids {
+        if !r.images.contains_key(id) {
+            return Err(bad(
+                "InvalidAMIID.NotFound",
+                format!("The image id '[{id}]' does not exist"),
+            ));
+        }
+    }
+    let items: String = r
+        .images
+        .values()
+        .filter(|i| ids.is_empty() || ids.contains(&i.id))
+        .filter(|i| owners.is_empty() || owners.contains(&i.owner))
+        .filter(|i| {
+            filters.iter().all(|(name, values)| {
+                let matches = |v: &str| -> bool {
+                    match name.as_str() {
+                        "name" => wildcard(v, &i.name),
+                        "architecture" => v == i.arch,
+                        "state" => v == i.state(now),
+                        "root-device-type" => v == "ebs",
+                        "virtualization-type" => v == "hvm",
+                        "is-public" => v == i.public.to_string(),
+                        "image-id" => wildcard(v, &i.id),
+                        tag if tag.starts_with("tag:") => {
+                            i.tags.get(&tag[4..]).is_some_and(|t| wildcard(v, t))
+                        }
+                        "tag-key" => i.tags.contains_key(v),
+                        _ => false,
+                    }
+                };
+                values.iter().any(|v| matches(v))
+            })
+        })
+        .map(|i| image_xml(i, now))
+        .collect();
+    Ok(wrap(
+        "DescribeImages",
+        &format!("<imagesSet>{items}</imagesSet>"),
+    ))
+}
+
+fn describe_image_attribute(world: &World, region: &str, form: &Form) -> Answer {
+    let id = required(form, "ImageId")?;
+    let attribute = required(form, "Attribute")?;
+    let image = world.regions[region].images.get(id).ok_or_else(|| {
+        bad(
+            "InvalidAMIID.NotFound",
+            format!("The image id '[{id}]' does not exist"),
+        )
+    })?;
+    if attribute != "launchPermission" {
+        return Err(bad(
+            "InvalidParameterValue",
+            format!("attribute {attribute} is not simulated"),
+        ));
+    }
+    let mut perms = String::new();
+    if image.public {
+        perms.push_str("<item><group>all</group></item>");
+    }
+    for user in &image.users {
+        let _ = write!(perms, "<item><userId>{user}</userId></item>");
+    }
+    Ok(wrap(
+        "DescribeImageAttribute",
+        &format!("<imageId>{id}</imageId><launchPermission>{perms}</launchPermission>"),
+    ))
+}
+
+fn instance_xml(i: &Instance, now: DateTime<Utc>, cfg: &SimConfig) -> String {
+    let (state, code) = i.state(now, cfg);
+    format!(
+        "<item><instanceId>{id}</instanceId><imageId>{image}</imageId><instanceState><code>{code}</code><name>{state}</name></instanceState>\
+         <privateDnsName>ip-10-0-0-1.ec2.internal</privateDnsName><dnsName>ec2-198-51-100-1.compute-1.amazonaws.com</dnsName>\
+         <instanceType>{itype}</instanceType><launchTime>{launched}</launchTime><architecture>{arch}</architecture>\
+         <rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/sda1</rootDeviceName>{token}\
+         <blockDeviceMapping><item><deviceName>/dev/sda1</deviceName><ebs><volumeId>vol-{suffix}</volumeId><status>attached</status></ebs></item></blockDeviceMapping>\
+         {tags}</item>",
+        id = i.id,
+        image = i.image_id,
+        itype = i.instance_type,
+        launched = ts(i.launched_at),
+        arch = i.arch,
+        token = i
+            .client_token
+            .as_ref()
+            .map(|t| format!("<clientToken>{}</clientToken>", esc(t)))
+            .unwrap_or_default(),
+        suffix = &i.id[2..],
+        tags = tag_set(&i.visible_tags(now, cfg)),
+    )
+}
+
+fn reservation(items: &str) -> String {
+    format!(
+        "<reservationId>r-{:017x}</reservationId><ownerId>{SIM_ACCOUNT}</ownerId><groupSet/><instancesSet>{items}</instancesSet>",
+        rand::rng().random::<u64>() >> 4
+    )
+}
+
+fn run_instances(world: &mut World, region: &str, form: &Form, now: DateTime<Utc>) -> Answer {
+    let image_id = required(form, "ImageId")?.to_owned();
+    let instance_type = required(form, "InstanceType")?.to_owned();
+    let token = get(form, "ClientToken").map(str::to_owned);
+    let cfg_volume = get(form, "BlockDeviceMapping.1.Ebs.VolumeSize").and_then(|v| v.parse().ok());
+    let user_data = get(form, "UserData").unwrap_or_default();
+    let r = world
+        .regions
+        .get_mut(region)
+        .ok_or_else(|| bad("InvalidRegion", region))?;
+    if let Some(t) = &token
+        && let Some(existing) = r
+            .instances
+            .values()
+            .find(|i| i.client_token.as_ref() == Some(t))
+    {
+        if existing.image_id != image_id || existing.instance_type != instance_type {
+            return Err(bad(
+                "IdempotentParameterMismatch",
+                "The client token was already used with different parameters",
+            ));
+        }
+        let cfg = SimConfig::default();
+        return Ok(wrap(
+            "RunInstances",
+            &reservation(&instance_xml(existing, now, &cfg)),
+        ));
+    }
+    let image = r.images.get(&image_id).ok_or_else(|| {
+        bad(
+            "InvalidAMIID.NotFound",
+            format!("The image id '[{image_id}]' does not exist"),
+        )
+    })?;
+    let family_arm = instance_type
+        .split('.')
+        .next()
+        .is_some_and(|f| f.ends_with('g') || f.contains("gd") || f.starts_with("a1"));
+    let type_arch = if family_arm { "arm64" } else { "x86_64" };
+    if type_arch != image.arch {
+        return Err(bad(
+            "InvalidParameterValue",
+            format!(
+                "The architecture '{type_arch}' of the specified instance type does not match the architecture '{}' of the specified AMI.",
+                image.arch
+            ),
+        ));
+    }
+    let arch = image.arch.clone();
+    let volume_gb = cfg_volume.unwrap_or(image.volume_gb);
+    let decoded = base64_decode(user_data);
+    let id = world.id("i");
+    let instance = Instance {
+        id: id.clone(),
+        image_id,
+        instance_type,
+        arch,
+        launched_at: now,
+        tags: tag_specs(form, "instance"),
+        client_token: token,
+        reports_install: decoded.contains(INSTALL_DONE_TAG),
+        stop_at: None,
+        terminated_at: None,
+        volume_gb,
+    };
+    let xml = instance_xml(&instance, now, &SimConfig::default());
+    world
+        .regions
+        .get_mut(region)
+        .ok_or_else(|| bad("InvalidRegion", region))?
+        .instances
+        .insert(id, instance);
+    Ok(wrap("RunInstances", &reservation(&xml)))
+}
+
+fn base64_decode(input: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in input
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+    {
+        let Some(v) = ALPHABET.iter().position(|a| *a == c) else {
+            continue;
+        };
+        bits = (bits << 6) | v as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn describe_instances(
+    world: &World,
+    region: &str,
+    form: &Form,
+    now: DateTime<Utc>,
+    cfg: &SimConfig,
+) -> Answer {
+    let ids = list(form, "InstanceId");
+    let filters = filters(form);
+    let r = &world.regions[region];
+    for id in &ids {
+        if !r.instances.contains_key(id) {
+            return Err(bad(
+                "InvalidInstanceID.NotFound",
+                format!("The instance ID '{id}' does not exist"),
+            ));
+        }
+    }
+    let items: String = r
+        .instances
+        .values()
+        .filter(|i| ids.is_empty() || ids.contains(&i.id))
+        .filter(|i| {
+            let tags = i.visible_tags(now, cfg);
+            filters.iter().all(|(name, values)| {
+                values.iter().any(|v| match name.as_str() {
+                    "instance-state-name" => v == i.state(now, cfg).0,
+                    "client-token" => i.client_token.as_deref() == Some(v.as_str()),
+                    tag if tag.starts_with("tag:") => {
+                        tags.get(&tag[4..]).is_some_and(|t| wildcard(v, t))
+                    }
+                    "tag-key" => tags.contains_key(v),
+                    _ => false,
+                })
+            })
+        })
+        .map(|i| format!("<item>{}</item>", reservation(&instance_xml(i, now, cfg))))
+        .collect();
+    Ok(wrap(
+        "DescribeInstances",
+        &format!("<reservationSet>{items}</reservationSet>"),
+    ))
+}
+
+fn change_instances(
+    world: &mut World,
+    region: &str,
+    form: &Form,
+    now: DateTime<Utc>,
+    cfg: &SimConfig,
+    action: &str,
+) -> Answer {
+    let ids = list(form, "InstanceId");
+    let r = world
+        .regions
+        .get_mut(region)
+        .ok_or_else(|| bad("InvalidRegion", region))?;
+    let mut items = String::new();
+    for id in ids {
+        let i = r.instances.get_mut(&id).ok_or_else(|| {
+            bad(
+                "InvalidInstanceID.NotFound",
+                format!("The instance ID '{id}' does not exist"),
+            )
+        })?;
+        let (before, before_code) = i.state(now, cfg);
+        if action == "StopInstances" {
+            if i.terminated_at.is_some() {
+                return Err(bad(
+                    "IncorrectInstanceState",
+                    format!("The instance '{id}' is not in a state from which it can be stopped."),
+                ));
+            }
+            i.stop_at.get_or_insert(now);
+        } else {
+            i.terminated_at.get_or_insert(now);
+        }
+        let (after, after_code) = i.state(now, cfg);
+        let _ = write!(
+            items,
+            "<item><instanceId>{id}</instanceId><currentState><code>{after_code}</code><name>{after}</name></currentState><previousState><code>{before_code}</code><name>{before}</name></previousState></item>"
+        );
+    }
+    Ok(wrap(
+        action,
+        &format!("<instancesSet>{items}</instancesSet>"),
+    ))
+}
+
+fn create_image(
+    world: &mut World,
+    region: &str,
+    form: &Form,
+    now: DateTime<Utc>,
+    cfg: &SimConfig,
+) -> Answer {
+    let instance_id = required(form, "InstanceId")?.to_owned();
+    let name = required(form, "Name")?.to_owned();
+    let description = get(form, "Description").unwrap_or_default().to_owned();
+    let (image_id, snap_id) = (world.id("ami"), world.id("snap"));
+    let r = world
+        .regions
+        .get_mut(region)
+        .ok_or_else(|| bad("InvalidRegion", region))?;
+    let instance = r.instances.get(&instance_id).ok_or_else(|| {
+        bad(
+            "InvalidInstanceID.NotFound",
+            format!("The instance ID '{instance_id}' does not exist"),
+        )
+    })?;
+    if instance.terminated_at.is_some() {
+        return Err(bad(
+            "IncorrectInstanceState",
+            format!("Instance '{instance_id}' is terminated"),
+        ));
+    }
+    if r.images
+        .values()
+        .any(|i| i.owner == SIM_ACCOUNT && i.name == name)
+    {
+        return Err(bad(
+            "InvalidAMIName.Duplicate",
+            format!("AMI name {name} is already in use by AMI"),
+        ));
+    }
+    let (arch, volume_gb) = (instance.arch.clone(), instance.volume_gb);
+    r.snapshots.insert(
+        snap_id.clone(),
+        Snapshot {
+            id: snap_id.clone(),
+            volume_gb,
+            created_at: now,
+            description: format!("Created by CreateImage({instance_id}) for {image_id}"),
+        },
+    );
+    r.images.insert(
+        image_id.clone(),
+        Image {
+            id: image_id.clone(),
+            name,
+            description,
+            owner: SIM_ACCOUNT.to_owned(),
+            arch,
+            created_at: now,
+            available_at: now + cfg.image_delay,
+            public: false,
+            users: BTreeSet::new(),
+            tags: tag_specs(form, "image"),
+            snapshot_id: snap_id,
+            volume_gb,
+            deprecate_at: None,
+            client_token: None,
+        },
+    );
+    Ok(wrap(
+        "CreateImage",
+        &format!("<imageId>{image_id}</imageId>"),
+    ))
+}
+
+fn create_tags(world: &mut World, region: &str, form: &Form) -> Answer {
+    let ids = list(form, "ResourceId");
+    let mut tags = Vec::new();
+    for j in 1.. {
+        let Some(key) = get(form, &format!("Tag.{j}.Key")) else {
+            break;
+        };
+        tags.push((
+            key.to_owned(),
+            get(form, &format!("Tag.{j}.Value"))
+                .unwrap_or_default()
+                .to_owned(),
+        ));
+    }
+    let r = world
+        .regions
+        .get_mut(region)
+        .ok_or_else(|| bad("InvalidRegion", region))?;
+    for id in ids {
+        let target = if let Some(i) = r.images.get_mut(&id) {
+            &mut i.tags
+        } else if let Some(i) = r.instances.get_mut(&id) {
+            &mut i.tags
+        } else {
+            return Err(bad("InvalidID", format!("The ID '{id}' is not valid")));
+        };
+        target.extend(tags.iter().cloned());
+    }
+    Ok(wrap("CreateTags", "<return>true</return>"))
+}
+
+fn copy_image(
+    world: &mut World,
+    region: &str,
+    form: &Form,
+    now: DateTime<Utc>,
+    cfg: &SimConfig,
+) -> Answer {
+    let source_region = required(form, "SourceRegion")?.to_owned();
+    let source_id = required(form, "SourceImageId")?.to_owned();
+    let name = required(form, "Name")?.to_owned();
+    let token = get(form, "ClientToken").map(str::to_owned);
+    if let Some(t) = &token
+        && let Some(existing) = world.regions.get(region).and_then(|r| {
+            r.images
+                .values()
+                .find(|i| i.client_token.as_ref() == Some(t))
+        })
+    {
+        return Ok(wrap(
+            "CopyImage",
+            &format!("<imageId>{}</imageId>", existing.id),
+        ));
+    }
+    let source = world
+        .regions
+        .get(&source_region)
+        .and_then(|r| r.images.get(&source_id))
+        .cloned()
+        .ok_or_else(|| {
+            bad(
+                "InvalidAMIID.NotFound",
+                format!("The image id '[{source_id}]' does not exist in {source_region}"),
+            )
+        })?;
+    if source.state(now) != "available" {
+        return Err(bad(
+            "IncorrectState",
+            format!("Image {source_id} is not in a valid state for copying"),
+        ));
+    }
+    if world.regions.get(region).is_some_and(|r| {
+        r.images
+            .values()
+            .any(|i| i.owner == SIM_ACCOUNT && i.name == name)
+    }) {
+        return Err(bad(
+            "InvalidAMIName.Duplicate",
+            format!("AMI name {name} is already in use by AMI"),
+        ));
+    }
+    let (image_id, snap_id) = (world.id("ami"), world.id("snap"));
+    let r = world
+        .regions
+        .get_mut(region)
+        .ok_or_else(|| bad("InvalidRegion", region))?;
+    r.snapshots.insert(
+        snap_id.clone(),
+        Snapshot {
+            id: snap_id.clone(),
+            volume_gb: source.volume_gb,
+            created_at: now,
+            description: format!("Copied for DestinationAmi {image_id} from SourceAmi {source_id}"),
+        },
+    );
+    r.images.insert(
+        image_id.clone(),
+        Image {
+            id: image_id.clone(),
+            name,
+            description: get(form, "Description")
+                .unwrap_or(&source.description)
+                .to_owned(),
+            owner: SIM_ACCOUNT.to_owned(),
+            arch: source.arch,
+            created_at: now,
+            available_at: now + cfg.image_delay,
+            public: false,
+            users: BTreeSet::new(),
+            tags: if get(form, "CopyImageTags") == Some("true") {
+                source.tags
+            } else {
+                BTreeMap::new()
+            },
+            snapshot_id: snap_id,
+            volume_gb: source.volume_gb,
+            deprecate_at: None,
+            client_token: token,
+        },
+    );
+    Ok(wrap("CopyImage", &format!("<imageId>{image_id}</imageId>")))
+}
+
+fn modify_image_attribute(world: &mut World, region: &str, form: &Form, cfg: &SimConfig) -> Answer {
+    let id = required(form, "ImageId")?.to_owned();
+    let add_groups =
+        list(form, "LaunchPermission.Add")
+            .into_iter()
+            .chain((1..).map_while(|i| {
+                get(form, &format!("LaunchPermission.Add.{i}.Group")).map(str::to_owned)
+            }));
+    let add_groups: Vec<String> = add_groups.filter(|g| g == "all").collect();
+    let add_users: Vec<String> = (1..)
+        .map_while(|i| get(form, &format!("LaunchPermission.Add.{i}.UserId")).map(str::to_owned))
+        .collect();
+    let remove_all = (1..)
+        .map_while(|i| get(form, &format!("LaunchPermission.Remove.{i}.Group")).map(str::to_owned))
+        .any(|g| g == "all");
+    let remove_users: Vec<String> = (1..)
+        .map_while(|i| get(form, &format!("LaunchPermission.Remove.{i}.UserId")).map(str::to_owned))
+        .collect();
+    let public_now = world.regions.get(region).map_or(0, |r| {
+        r.images
+            .values()
+            .filter(|i| i.owner == SIM_ACCOUNT && i.public)
+            .count()
+    });
+    let image = image_mut(world, region, &id)?;
+    if !add_groups.is_empty() && !image.public && public_now >= cfg.public_image_quota {
+        return Err(bad(
+            "ResourceLimitExceeded",
+            format!(
+                "You have reached your quota of {} for the number of public AMIs allowed in this Region ({public_now} public).",
+                cfg.public_image_quota
+            ),
+        ));
+    }
+    if !add_groups.is_empty() {
+        image.public = true;
+    }
+    if remove_all {
+        image.public = false;
+    }
+    image.users.extend(add_users);
+    for u in remove_users {
+        image.users.remove(&u);
+    }
+    Ok(wrap("ModifyImageAttribute", "<return>true</return>"))
+}
+
+async fn handle(State(sim): State<Ec2Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: Form = form_urlencoded(&body);
+    let region = region_of(&headers).unwrap_or_else(|| "us-east-1".to_owned());
+    match sim.answer(&region, &form) {
+        Ok(xml) => ([(header::CONTENT_TYPE, "text/xml;charset=UTF-8")], xml).into_response(),
+        Err(f) => {
+            let xml = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>{}</RequestID></Response>",
+                esc(&f.code),
+                esc(&f.message),
+                uuid::Uuid::new_v4()
+            );
+            (
+                f.status,
+                [(header::CONTENT_TYPE, "text/xml;charset=UTF-8")],
+                xml,
+            )
+                .into_response()
+        }
+    }
+}
+
+fn form_urlencoded(body: &[u8]) -> Form {
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (bytes[i], hex) {
+                (b'+', _) => out.push(b' '),
+                (b'%', Some(b)) => {
+                    out.push(b);
+                    i += 2;
+                }
+                (b, _) => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_match_like_ec2() {
+        assert!(wildcard(
+            "ubuntu/images/*ubuntu-noble-24.04-arm64-server-*",
+            "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20261001"
+        ));
+        assert!(!wildcard(
+            "ubuntu/images/*ubuntu-noble-24.04-amd64-server-*",
+            "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20261001"
+        ));
+        assert!(wildcard("GitLab CE 17.?.1", "GitLab CE 17.5.1"));
+    }
+
+    #[test]
+    fn form_bodies_decode() {
+        let form = form_urlencoded(b"Action=DescribeImages&Filter.1.Name=name&Filter.1.Value.1=ubuntu%2Fimages%2F*noble*&Owner.1=099720109477");
+        assert_eq!(
+            get(&form, "Filter.1.Value.1"),
+            Some("ubuntu/images/*noble*")
+        );
+        assert_eq!(list(&form, "Owner"), ["099720109477"]);
+        assert_eq!(
+            base64_decode("aGVsbG8gcG9ydGFsOmluc3RhbGw="),
+            "hello portal:install"
+        );
+    }
+}

@@ -1,0 +1,379 @@
+//! Building images through the real aws-sdk-ec2 client against the simulated EC2.
+
+use app::{
+    domain::{Arch, ImageState, JobState, RegionImageState, Role},
+    dto::{ReleaseInput, ReleaseRun},
+    server::{Clock, builds, images, jobs, products, releases, users},
+};
+use portal_tests::{Backend, TestApp, backends};
+
+const REGIONS: usize = 19;
+
+async fn omnibus(app: &TestApp) -> app::domain::CurrentUser {
+    users::upsert(
+        app.conn(),
+        app.clock.now(),
+        "oskar",
+        "Oskar Novak",
+        "oskar@example.com",
+        &[Role::Omnibus],
+    )
+    .await
+    .expect("oskar")
+}
+
+async fn new_release(app: &TestApp, version: &str) {
+    let user = omnibus(app).await;
+    releases::create(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        &ReleaseInput {
+            version: version.into(),
+            released_on: "2024-12-19".into(),
+            kind: "regular".into(),
+        },
+    )
+    .await
+    .expect("release");
+}
+
+async fn assert_built_everywhere(app: &TestApp, run: &ReleaseRun) {
+    for job in &run.jobs {
+        assert_eq!(
+            job.state,
+            JobState::Succeeded,
+            "job {} ended {:?}: {:?}",
+            job.id,
+            job.state,
+            job.last_error
+        );
+    }
+    for slug in [
+        "gitlab-ce",
+        "gitlab-ee",
+        "gitlab-ee-premium",
+        "gitlab-ee-ultimate",
+    ] {
+        let product = products::get(app.conn(), "aws", slug)
+            .await
+            .expect("product");
+        let matrix = images::matrix(app.conn(), "aws", slug, 1)
+            .await
+            .expect("matrix");
+        for cell in &matrix[0].cells {
+            let image = cell
+                .image
+                .as_ref()
+                .unwrap_or_else(|| panic!("{slug} {} has no image", cell.arch));
+            assert_eq!(image.state, ImageState::Available, "{slug} {}", cell.arch);
+            let detail = images::get(app.conn(), image.id).await.expect("image");
+            assert_eq!(detail.regions.len(), REGIONS, "{slug} {}", cell.arch);
+            let expected = if product.license_required {
+                RegionImageState::Private
+            } else {
+                RegionImageState::Public
+            };
+            assert!(
+                detail
+                    .regions
+                    .iter()
+                    .all(|r| r.state == expected && r.image_id.is_some()),
+                "{slug}: {:?}",
+                detail.regions
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_run_builds_all_six_images_in_all_nineteen_regions() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await.expect("app");
+        new_release(&app, "17.7.0").await;
+        let run =
+            builds::start_release(app.conn(), &omnibus(&app).await, app.clock.now(), "17.7.0")
+                .await
+                .expect("start");
+        assert_eq!(
+            run.jobs.len(),
+            6,
+            "{backend:?}: CE and EE on two architectures, Premium and Ultimate on one"
+        );
+
+        app.drive(&app.runner("w"), 50).await.expect("drive");
+        let run = builds::run(app.conn(), "17.7.0").await.expect("run");
+        assert_eq!(run.progress, 100);
+        assert_built_everywhere(&app, &run).await;
+        assert_eq!(
+            app.sim.counts("us-east-1").running_instances,
+            0,
+            "{backend:?}: every builder terminated"
+        );
+        assert_eq!(
+            app.sim.counts("eu-west-3").public_images,
+            4,
+            "{backend:?}: CE and EE public, Premium and Ultimate private"
+        );
+
+        let again =
+            builds::start_release(app.conn(), &omnibus(&app).await, app.clock.now(), "17.7.0")
+                .await
+                .expect("again");
+        assert_eq!(again.jobs.len(), 6, "{backend:?}: nothing new to build");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_killed_at_any_step_finishes_with_one_builder_and_one_image_per_region() {
+    // Twelve steps, each saved once; a crash before save n leaves step n done but unsaved.
+    for crash_at in 0..12 {
+        let app = TestApp::spawn_with(Backend::Sqlite, true)
+            .await
+            .expect("app");
+        new_release(&app, "17.7.0").await;
+        let job = builds::start(
+            app.conn(),
+            &omnibus(&app).await,
+            app.clock.now(),
+            "aws",
+            "gitlab-ce",
+            "17.7.0",
+            Arch::Arm64,
+        )
+        .await
+        .expect("start");
+        app.runner("doomed")
+            .crash_at_save(crash_at)
+            .run_one()
+            .await
+            .expect("run");
+        assert_eq!(
+            jobs::get(app.conn(), job.id).await.expect("job").state,
+            JobState::Running,
+            "crash {crash_at}: left claimed"
+        );
+
+        app.drive(&app.runner("rescuer"), 20).await.expect("drive");
+        let done = jobs::get(app.conn(), job.id).await.expect("job");
+        assert_eq!(
+            done.state,
+            JobState::Succeeded,
+            "crash {crash_at}: {:?}",
+            done.last_error
+        );
+        assert_eq!(done.attempts, 2, "crash {crash_at}: taken over once");
+        let home = app.sim.counts("us-east-1");
+        assert_eq!(
+            (home.instances, home.running_instances, home.images),
+            (1, 0, 1),
+            "crash {crash_at}: us-east-1"
+        );
+        for region in app::domain::GITLAB_AWS_REGIONS {
+            assert_eq!(
+                app.sim.counts(region).images,
+                1,
+                "crash {crash_at}: one image in {region}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_server_errors_at_twenty_percent_still_let_every_build_finish() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    new_release(&app, "17.7.0").await;
+    app.sim.configure(|c| c.fault_rate = 0.2);
+    builds::start_release(app.conn(), &omnibus(&app).await, app.clock.now(), "17.7.0")
+        .await
+        .expect("start");
+    let workers: Vec<_> = (0..3).map(|i| app.runner(&format!("w{i}"))).collect();
+    for _ in 0..60 {
+        futures::future::join_all(workers.iter().map(|w| w.run_until_idle()))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .expect("run");
+        app.drive(&workers[0], 1).await.ok();
+    }
+    let run = builds::run(app.conn(), "17.7.0").await.expect("run");
+    assert_built_everywhere(&app, &run).await;
+    assert!(app.sim.requests() > 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_image_quota_stops_the_build_with_a_message_saying_what_to_do() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    new_release(&app, "17.7.0").await;
+    app.sim.configure(|c| c.public_image_quota = 1);
+    let user = omnibus(&app).await;
+    let first = builds::start(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        "aws",
+        "gitlab-ce",
+        "17.7.0",
+        Arch::Amd64,
+    )
+    .await
+    .expect("start");
+    app.drive(&app.runner("w"), 20).await.expect("drive");
+    assert_eq!(
+        jobs::get(app.conn(), first.id).await.expect("job").state,
+        JobState::Succeeded
+    );
+
+    let second = builds::start(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        "aws",
+        "gitlab-ce",
+        "17.7.0",
+        Arch::Arm64,
+    )
+    .await
+    .expect("start");
+    app.drive(&app.runner("w"), 20).await.expect("drive");
+    let failed = jobs::get(app.conn(), second.id).await.expect("job");
+    assert_eq!(failed.state, JobState::Failed);
+    let message = failed.last_error.unwrap_or_default();
+    assert!(
+        message.contains("us-east-1")
+            && message.contains("quota of 1")
+            && message.contains("Retire old public images"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_base_image_fails_clearly() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    new_release(&app, "17.7.0").await;
+    let user = omnibus(&app).await;
+    let mut input = products::input_for(
+        &products::get(app.conn(), "aws", "gitlab-ee")
+            .await
+            .expect("ee"),
+    );
+    input.base_image_name_pattern = "ubuntu/images/*ubuntu-plucky-25.04-{arch}-server-*".into();
+    products::update(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        "aws",
+        "gitlab-ee",
+        &input,
+    )
+    .await
+    .expect("update");
+    let job = builds::start(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        "aws",
+        "gitlab-ee",
+        "17.7.0",
+        Arch::Amd64,
+    )
+    .await
+    .expect("start");
+    app.drive(&app.runner("w"), 5).await.expect("drive");
+    let failed = jobs::get(app.conn(), job.id).await.expect("job");
+    assert_eq!(failed.state, JobState::Failed);
+    assert!(
+        failed
+            .last_error
+            .unwrap_or_default()
+            .contains("no base image named 'ubuntu/images/*ubuntu-plucky-25.04-amd64-server-*'")
+    );
+    assert_eq!(
+        app.sim.counts("us-east-1").instances,
+        0,
+        "nothing was launched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_build_mid_way_leaves_no_builder_running() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    new_release(&app, "17.7.0").await;
+    app.sim
+        .configure(|c| c.install_delay = chrono::Duration::minutes(10));
+    let user = omnibus(&app).await;
+    let job = builds::start(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        "aws",
+        "gitlab-ee",
+        "17.7.0",
+        Arch::Arm64,
+    )
+    .await
+    .expect("start");
+    app.runner("w").run_until_idle().await.expect("run");
+    let waiting = jobs::get(app.conn(), job.id).await.expect("job");
+    assert_eq!(waiting.state, JobState::Waiting, "waiting for the install");
+    assert_eq!(app.sim.counts("us-east-1").running_instances, 1);
+
+    jobs::cancel(app.conn(), &user, app.clock.now(), job.id)
+        .await
+        .expect("cancel");
+    app.runner("w").run_until_idle().await.expect("run");
+    assert_eq!(
+        jobs::get(app.conn(), job.id).await.expect("job").state,
+        JobState::Cancelled
+    );
+    assert_eq!(
+        app.sim.counts("us-east-1").running_instances,
+        0,
+        "the builder was terminated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_build_of_the_same_image_is_refused_while_one_runs() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    new_release(&app, "17.7.0").await;
+    let user = omnibus(&app).await;
+    let first = builds::start(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        "aws",
+        "gitlab-ce",
+        "17.7.0",
+        Arch::Amd64,
+    )
+    .await
+    .expect("start");
+    let err = builds::start(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        "aws",
+        "gitlab-ce",
+        "17.7.0",
+        Arch::Amd64,
+    )
+    .await
+    .expect_err("dup");
+    assert!(
+        err.message.contains(&format!("job {}", first.id)),
+        "{err:?}"
+    );
+    let err = builds::start(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        "azure",
+        "gitlab-ee",
+        "17.7.0",
+        Arch::Amd64,
+    )
+    .await
+    .expect_err("azure");
+    assert!(err.message.contains("by hand"), "{err:?}");
+}
