@@ -23,6 +23,7 @@ pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
                     <NavLink href="/partners" label="Partners"/>
                     <NavLink href="/products" label="Products"/>
                     <NavLink href="/releases" label="Releases"/>
+                    <NavLink href="/jobs" label="Jobs"/>
                     <NavLink href="/listings" label="Listings"/>
                     <NavLink href="/assets" label="Marketing assets"/>
                     <NavLink href="/lookup" label="Which image do I launch?"/>

@@ -10,8 +10,8 @@ use crate::{
     domain::*,
     dto::*,
     rpc::{
-        CreateRelease, get_image_version, get_listing, get_lookup_options, list_audit,
-        list_listings, list_releases, search,
+        BuildImage, BuildRelease, CreateRelease, get_image_version, get_listing,
+        get_lookup_options, list_audit, list_listings, list_releases, search,
     },
 };
 
@@ -29,6 +29,8 @@ fn id_param(name: &'static str) -> impl Fn() -> i32 + Copy + Send + Sync + 'stat
 #[component]
 pub fn ImageVersionPage() -> impl IntoView {
     let id = id_param("id");
+    let build = ServerAction::<BuildImage>::new();
+    let build_error = general_error(build.value());
     let data = Resource::new(id, get_image_version);
     view! {
         <Suspense fallback=Loading>
@@ -37,11 +39,23 @@ pub fn ImageVersionPage() -> impl IntoView {
                     Ok(iv) => iv,
                     Err(error) => return view! { <ErrorBox error/> }.into_any(),
                 };
+                let can_build = current_user().is_some_and(|u| u.can(Permission::RunJobs));
+                let target = (iv.partner_slug.clone(), iv.product_slug.clone(), iv.version.clone(), iv.arch.as_str());
                 view! {
                     <Title text=iv.name.clone()/>
                     <PageHeader title=iv.name.clone() subtitle=format!("{} · release {} · {}", iv.product_name, iv.version, iv.arch.label())>
                         <Badge text=iv.state.label() tone=image_state_tone(iv.state)/>
+                        {can_build.then(|| view! {
+                            <ActionForm action=build>
+                                <input type="hidden" name="partner" value=target.0/>
+                                <input type="hidden" name="product" value=target.1/>
+                                <input type="hidden" name="version" value=target.2/>
+                                <input type="hidden" name="arch" value=target.3/>
+                                <button class=BUTTON data-testid="build-image">"Build"</button>
+                            </ActionForm>
+                        })}
                     </PageHeader>
+                    {move || build_error().map(|error| view! { <ErrorBox error/> })}
                     <Card title=format!("Regions ({})", iv.regions.len())>
                         <table class=TABLE data-testid="regions">
                             <thead><tr><th class=TH>"Region"</th><th class=TH>"Image id"</th><th class=TH>"State"</th><th class=TH>"Updated"</th></tr></thead>
@@ -74,10 +88,14 @@ pub fn ReleasesPage() -> impl IntoView {
         |(page, _)| list_releases(page),
     );
     let can_create = move || current_user().is_some_and(|u| u.can(Permission::ManageReleases));
+    let can_build = move || current_user().is_some_and(|u| u.can(Permission::RunJobs));
+    let build = ServerAction::<BuildRelease>::new();
+    let build_error = general_error(build.value());
     let general = general_error(value);
     view! {
         <Title text="Releases"/>
         <PageHeader title="Releases".into() subtitle="GitLab releases; the latest stable release is derived from the versions."/>
+        {move || build_error().map(|error| view! { <ErrorBox error/> })}
         <div class="grid lg:grid-cols-3 gap-6">
             <div class="lg:col-span-2">
                 <Suspense fallback=Loading>
@@ -86,9 +104,9 @@ pub fn ReleasesPage() -> impl IntoView {
                             Ok(p) => view! {
                                 <Card>
                                     <table class=TABLE data-testid="releases">
-                                        <thead><tr><th class=TH>"Version"</th><th class=TH>"Date"</th><th class=TH>"Kind"</th><th class=TH>"Images"</th></tr></thead>
+                                        <thead><tr><th class=TH>"Version"</th><th class=TH>"Date"</th><th class=TH>"Kind"</th><th class=TH>"Images"</th><th class=TH></th></tr></thead>
                                         <tbody>
-                                            {p.items.clone().into_iter().map(|r| view! {
+                                            {p.items.clone().into_iter().map(|r| { let build_version = r.version.clone(); view! {
                                                 <tr>
                                                     <td class=TD>
                                                         <a class=LINK href=format!("/search?q={}", r.version)>{r.version.clone()}</a>" "
@@ -100,8 +118,18 @@ pub fn ReleasesPage() -> impl IntoView {
                                                         k => view! { <span>{k.label()}</span> }.into_any(),
                                                     }}</td>
                                                     <td class=TD>{r.image_count}</td>
+                                                    <td class=TD>
+                                                        <Show when=can_build>
+                                                            {let v = build_version.clone(); view! {
+                                                                <ActionForm action=build>
+                                                                    <input type="hidden" name="version" value=v.clone()/>
+                                                                    <button class=BUTTON_SECONDARY data-testid=format!("build-{v}")>"Build"</button>
+                                                                </ActionForm>
+                                                            }}
+                                                        </Show>
+                                                    </td>
                                                 </tr>
-                                            }).collect_view()}
+                                            }}).collect_view()}
                                         </tbody>
                                     </table>
                                     <Pager base="/releases".into() page=p.page pages=p.pages() total=p.total/>

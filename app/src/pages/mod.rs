@@ -3,6 +3,7 @@
 mod assets;
 mod catalogue;
 mod dashboard;
+mod jobs;
 mod partners;
 mod products;
 
@@ -80,6 +81,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("search") view=catalogue::SearchPage/>
                     <Route path=path!("lookup") view=catalogue::LookupPage/>
                     <Route path=path!("audit") view=catalogue::AuditPage/>
+                    <Route path=path!("jobs") view=jobs::JobsPage/>
+                    <Route path=path!("jobs/:id") view=jobs::JobPage/>
                 </ParentRoute>
             </Routes>
         </Router>

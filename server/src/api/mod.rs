@@ -18,10 +18,13 @@ use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
 use app::{
-    domain::{CurrentUser, ListingVersionVisibility, Permission},
+    domain::{Arch, CurrentUser, ListingVersionVisibility, Permission},
     dto::*,
     error::{AppError, AppResult, ErrorCode},
-    server::{AppState, assets, audit, catalogue, images, listings, partners, products, releases},
+    server::{
+        AppState, assets, audit, builds, catalogue, images, jobs, listings, partners, products,
+        releases,
+    },
 };
 pub use extract::{ApiJson, ApiQuery, Authenticated};
 
@@ -63,6 +66,15 @@ pub fn router() -> Router<AppState> {
             post(upload_asset_version).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
         )
         .route("/assets/{id}/versions/{version}/file", get(asset_file))
+        .route("/jobs", get(list_jobs))
+        .route("/jobs/{id}", get(get_job))
+        .route("/jobs/{id}/events", get(job_events))
+        .route("/jobs/{id}/stream", get(job_stream))
+        .route("/jobs/{id}/cancel", post(cancel_job))
+        .route("/jobs/{id}/retry", post(retry_job))
+        .route("/releases/{version}/build", post(build_release))
+        .route("/releases/{version}/run", get(release_run))
+        .route("/images/build", post(build_image))
         .route("/search", get(search))
         .route("/audit", get(list_audit))
         .fallback(|| async { AppError::not_found("this API route") })
@@ -636,6 +648,231 @@ async fn asset_file(
         .map_err(|e| AppError::internal("building a file response", e))
 }
 
+// ---- jobs and builds ----
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct JobListQuery {
+    /// queued, running, waiting, succeeded, failed or cancelled.
+    state: Option<String>,
+    kind: Option<String>,
+    /// A release run, e.g. `release:17.6.0`.
+    group: Option<String>,
+    page: Option<u64>,
+    per_page: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobListQuery), responses((status = 200, body = Page<Job>)))]
+async fn list_jobs(
+    State(s): State<AppState>,
+    _: Authenticated,
+    ApiQuery(q): ApiQuery<JobListQuery>,
+) -> AppResult<Json<Page<Job>>> {
+    let filter = JobFilter {
+        state: q.state,
+        kind: q.kind,
+        group: q.group,
+    };
+    Ok(Json(
+        jobs::list(
+            &s.db,
+            &filter,
+            PageRequest {
+                page: q.page,
+                per_page: q.per_page,
+            },
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i32, Path)), responses((status = 200, body = Job), (status = 404, body = AppError)))]
+async fn get_job(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<Job>> {
+    Ok(Json(jobs::get(&s.db, extract::parse_id(&id)?).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct AfterQuery {
+    /// Only events after this event id.
+    after: Option<i32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", params(("id" = i32, Path), AfterQuery), responses((status = 200, body = Vec<JobEvent>)))]
+async fn job_events(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<AfterQuery>,
+) -> AppResult<Json<Vec<JobEvent>>> {
+    let id = extract::parse_id(&id)?;
+    jobs::get(&s.db, id).await?;
+    Ok(Json(jobs::events(&s.db, id, q.after.unwrap_or(0)).await?))
+}
+
+/// `GET /api/v1/jobs/{id}/stream`: server-sent events — `log` for each new log line, `job`
+/// when the job changes, `end` once it is over.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/stream", tag = "jobs", params(("id" = i32, Path), AfterQuery),
+    responses((status = 200, description = "text/event-stream of `log`, `job` and `end` events")))]
+async fn job_stream(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<AfterQuery>,
+) -> AppResult<Response> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+    let id = extract::parse_id(&id)?;
+    jobs::get(&s.db, id).await?;
+    struct Cursor {
+        after: i32,
+        last: Option<Job>,
+        ended: bool,
+        first_round: bool,
+    }
+    let start = Cursor {
+        after: q.after.unwrap_or(0),
+        last: None,
+        ended: false,
+        first_round: true,
+    };
+    let stream = futures::stream::unfold((s, start), move |(s, mut cur)| async move {
+        if cur.ended {
+            return None;
+        }
+        if !cur.first_round {
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        }
+        cur.first_round = false;
+        let mut out: Vec<Event> = Vec::new();
+        let (events, job) = match (
+            jobs::events(&s.db, id, cur.after).await,
+            jobs::get(&s.db, id).await,
+        ) {
+            (Ok(e), Ok(j)) => (e, j),
+            _ => {
+                return Some((
+                    futures::stream::iter(out),
+                    (s, Cursor { ended: true, ..cur }),
+                ));
+            }
+        };
+        for e in events {
+            cur.after = e.id;
+            if let Ok(ev) = Event::default().event("log").json_data(&e) {
+                out.push(ev);
+            }
+        }
+        if cur.last.as_ref() != Some(&job) {
+            if let Ok(ev) = Event::default().event("job").json_data(&job) {
+                out.push(ev);
+            }
+            cur.last = Some(job.clone());
+        }
+        if matches!(
+            job.state,
+            app::domain::JobState::Succeeded
+                | app::domain::JobState::Failed
+                | app::domain::JobState::Cancelled
+        ) {
+            out.push(Event::default().event("end").data("over"));
+            cur.ended = true;
+        }
+        Some((futures::stream::iter(out), (s, cur)))
+    })
+    .flatten()
+    .map(Ok::<_, std::convert::Infallible>);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = i32, Path)), responses((status = 200, body = Job), (status = 409, body = AppError)))]
+async fn cancel_job(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<Job>> {
+    require(&user, Permission::RunJobs)?;
+    Ok(Json(
+        jobs::cancel(&s.db, &user, s.clock.now(), extract::parse_id(&id)?).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs", params(("id" = i32, Path)), responses((status = 200, body = Job), (status = 409, body = AppError)))]
+async fn retry_job(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<Job>> {
+    require(&user, Permission::RunJobs)?;
+    Ok(Json(
+        jobs::retry(&s.db, &user, s.clock.now(), extract::parse_id(&id)?).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/releases/{version}/build", tag = "jobs", params(("version" = String, Path)),
+    responses((status = 201, body = ReleaseRun), (status = 404, body = AppError)))]
+async fn build_release(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(version): Path<String>,
+) -> AppResult<Response> {
+    require(&user, Permission::RunJobs)?;
+    Ok(created(
+        builds::start_release(&s.db, &user, s.clock.now(), &version).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/releases/{version}/run", tag = "jobs", params(("version" = String, Path)), responses((status = 200, body = ReleaseRun)))]
+async fn release_run(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(version): Path<String>,
+) -> AppResult<Json<ReleaseRun>> {
+    Ok(Json(builds::run(&s.db, &version).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct BuildInput {
+    partner: String,
+    product: String,
+    version: String,
+    /// amd64 or arm64.
+    arch: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/images/build", tag = "jobs", request_body = BuildInput,
+    responses((status = 201, body = Job), (status = 409, body = AppError), (status = 422, body = AppError)))]
+async fn build_image(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    ApiJson(input): ApiJson<BuildInput>,
+) -> AppResult<Response> {
+    require(&user, Permission::RunJobs)?;
+    let arch: Arch = input.arch.parse().map_err(|m: String| AppError {
+        fields: vec![app::error::FieldError {
+            field: "arch".into(),
+            message: m.clone(),
+        }],
+        ..AppError::new(ErrorCode::ValidationFailed, m)
+    })?;
+    Ok(created(
+        builds::start(
+            &s.db,
+            &user,
+            s.clock.now(),
+            &input.partner,
+            &input.product,
+            &input.version,
+            arch,
+        )
+        .await?,
+    ))
+}
+
 // ---- search and audit ----
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -702,7 +939,16 @@ async fn list_audit(
         upload_asset_version,
         asset_file,
         search,
-        list_audit
+        list_audit,
+        list_jobs,
+        get_job,
+        job_events,
+        job_stream,
+        cancel_job,
+        retry_job,
+        build_release,
+        release_run,
+        build_image
     ),
     components(schemas(AppError, ErrorCode))
 )]

@@ -173,6 +173,8 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
             ]))
             .await
         }
+        "build release" => send(client.post(app.url("/api/v1/releases/17.6.0/build"))).await,
+        "build release (server function)" => send(client.post(app.url(app::rpc::BuildRelease::PATH)).form(&[("version", "17.6.0")])).await,
         "list audit (server function)" => send(client.post(app.url(app::rpc::ListAudit::PATH)).form(&[("filter[page]", "1")])).await,
         other => panic!("no case {other}"),
     }
@@ -233,6 +235,14 @@ async fn every_change_is_allowed_to_exactly_the_teams_that_own_it() {
         Case {
             name: "list audit (server function)",
             allowed: &["priya", "oskar", "maya", "alex"],
+        },
+        Case {
+            name: "build release",
+            allowed: &["oskar", "alex"],
+        },
+        Case {
+            name: "build release (server function)",
+            allowed: &["oskar", "alex"],
         },
     ];
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");

@@ -357,3 +357,60 @@ async fn the_image_lookup_answers_with_the_image_id() {
         .await;
     b.shot("answer").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_engineer_presses_build_and_watches_the_job_finish_live() {
+    use app::server::Clock as _;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    // The builder's install takes ten minutes of the test's clock, so the build visibly waits.
+    app.sim
+        .configure(|c| c.install_delay = chrono::Duration::minutes(10));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = server::jobs::spawn_workers(&app.state, &app.cloud, 2, stopped);
+    let oskar = app.signed_in("oskar").await.expect("oskar");
+    let created = oskar
+        .post(app.url("/api/v1/releases"))
+        .json(&json!({"version": "17.7.0", "released_on": "2024-12-19", "kind": "regular"}))
+        .send()
+        .await
+        .expect("release");
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+
+    let b = Browser::start("build").await;
+    b.sign_in(&app, "oskar", "/releases").await;
+    b.css("[data-testid='build-17.7.0']")
+        .await
+        .click()
+        .await
+        .expect("build");
+    b.css("[data-testid='release-run']").await;
+    b.shot("release-run").await;
+    b.css("[data-testid='jobs'] a")
+        .await
+        .click()
+        .await
+        .expect("open a job");
+    b.wait_for_text("[data-testid='job-step']", "installing GitLab")
+        .await;
+    b.shot("waiting").await;
+
+    // Time passes: the install finishes and the build goes on, and the open page follows.
+    app.clock
+        .set(app.clock.now() + chrono::Duration::minutes(11));
+    b.wait_for_text("[data-testid='job-state']", "Succeeded")
+        .await;
+    b.wait_for_text("[data-testid='job-log']", "built GitLab")
+        .await;
+    assert_eq!(
+        b.css("[data-testid='job-progress']")
+            .await
+            .attr("aria-valuenow")
+            .await
+            .expect("attr")
+            .as_deref(),
+        Some("100")
+    );
+    b.shot("succeeded").await;
+    let _ = stop.send(true);
+    futures::future::join_all(workers).await;
+}

@@ -1,0 +1,337 @@
+//! Background jobs: the list (with a release run's overall progress) and one job with its
+//! step, progress bar and log, both kept live by the job's event stream.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::{current_user, page_param};
+use crate::{
+    components::*,
+    domain::*,
+    dto::*,
+    rpc::{CancelJob, RetryJob, get_job, get_release_run, list_jobs},
+};
+
+pub fn job_state_tone(state: JobState) -> Tone {
+    match state {
+        JobState::Queued => Tone::Gray,
+        JobState::Running => Tone::Blue,
+        JobState::Waiting => Tone::Violet,
+        JobState::Succeeded => Tone::Green,
+        JobState::Failed => Tone::Red,
+        JobState::Cancelled => Tone::Amber,
+    }
+}
+
+/// What a job is about, in words.
+pub fn job_title(job: &Job) -> String {
+    match job.kind.as_str() {
+        "build_image" => format!(
+            "Build {} {} ({})",
+            job.payload["product"].as_str().unwrap_or("?"),
+            job.payload["version"].as_str().unwrap_or("?"),
+            job.payload["arch"].as_str().unwrap_or("?"),
+        ),
+        other => other.replace('_', " "),
+    }
+}
+
+/// A progress bar of 0–100.
+#[component]
+pub fn ProgressBar(
+    #[prop(into)] percent: Signal<i32>,
+    #[prop(into)] state: Signal<JobState>,
+) -> impl IntoView {
+    view! {
+        <div class="h-2.5 w-full rounded-full bg-gray-200 overflow-hidden" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+            aria-valuenow=move || percent.get() data-testid="job-progress">
+            <div
+                class=move || format!("h-full {}", match state.get() {
+                    JobState::Failed => "bg-red-600",
+                    JobState::Succeeded => "bg-green-600",
+                    JobState::Cancelled => "bg-amber-500",
+                    _ => "bg-violet-600",
+                })
+                style=move || format!("width: {}%", percent.get().clamp(0, 100))
+            ></div>
+        </div>
+    }
+}
+
+#[component]
+pub fn JobsPage() -> impl IntoView {
+    let query = use_query_map();
+    let page = page_param();
+    let filter = move || {
+        let q = query.read();
+        JobFilter {
+            state: q.get("state").filter(|s| !s.is_empty()),
+            kind: q.get("kind").filter(|s| !s.is_empty()),
+            group: q.get("group").filter(|s| !s.is_empty()),
+        }
+    };
+    let data = Resource::new(move || (filter(), page.get()), |(f, p)| list_jobs(f, p));
+    let run = Resource::new(
+        move || {
+            filter()
+                .group
+                .and_then(|g| g.strip_prefix("release:").map(str::to_owned))
+        },
+        |version| async move {
+            match version {
+                Some(v) => get_release_run(v).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    refresh_while_active(data, run);
+    view! {
+        <Title text="Jobs"/>
+        <PageHeader title="Jobs".into() subtitle="Builds and other work the portal does in the background."/>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                run.await.ok().flatten().map(|r| {
+                    let overall = if r.jobs.iter().any(|j| j.state == JobState::Failed) {
+                        JobState::Failed
+                    } else if r.progress >= 100 {
+                        JobState::Succeeded
+                    } else {
+                        JobState::Running
+                    };
+                    view! {
+                    <Card title=format!("Release run {}", r.version)>
+                        <div data-testid="release-run">
+                            <ProgressBar percent=r.progress state=overall/>
+                            <p class="mt-2 text-sm text-gray-600">{format!("{}% · {} builds · {} done", r.progress, r.jobs.len(),
+                                r.jobs.iter().filter(|j| j.state == JobState::Succeeded).count())}</p>
+                        </div>
+                    </Card>
+                    }
+                })
+            })}
+        </Suspense>
+        <Card>
+            <form method="get" action="/jobs" class="flex flex-wrap gap-3 items-end mb-4 text-sm">
+                <label>"State"
+                    <select name="state" class=input_class(false)>
+                        <option value="">"Any"</option>
+                        {JobState::ALL.iter().map(|s| view! {
+                            <option value=s.as_str() selected=move || filter().state.as_deref() == Some(s.as_str())>{s.label()}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label>"Kind"
+                    <select name="kind" class=input_class(false)>
+                        <option value="">"Any"</option>
+                        <option value="build_image" selected=move || filter().kind.as_deref() == Some("build_image")>"Image build"</option>
+                    </select>
+                </label>
+                <label>"Release run"<input name="group" placeholder="release:17.6.0" class=input_class(false) prop:value=move || filter().group.unwrap_or_default()/></label>
+                <button class=BUTTON_SECONDARY>"Filter"</button>
+            </form>
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(p) if p.items.is_empty() => view! { <p class="text-sm text-gray-500">"No jobs match."</p> }.into_any(),
+                        Ok(p) => view! {
+                            <table class=TABLE data-testid="jobs">
+                                <thead><tr><th class=TH>"Job"</th><th class=TH>"State"</th><th class=TH>"Progress"</th><th class=TH>"Step"</th><th class=TH>"Started"</th></tr></thead>
+                                <tbody>
+                                    {p.items.clone().into_iter().map(|j| view! {
+                                        <tr>
+                                            <td class=TD><a class=LINK href=format!("/jobs/{}", j.id)>{format!("#{} {}", j.id, job_title(&j))}</a></td>
+                                            <td class=TD><Badge text=j.state.label() tone=job_state_tone(j.state)/></td>
+                                            <td class=TD><div class="w-32"><ProgressBar percent=j.progress state=j.state/></div></td>
+                                            <td class=TD>{j.step.clone()}</td>
+                                            <td class=TD>{j.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            <Pager base="/jobs".into() page=p.page pages=p.pages() total=p.total/>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Card>
+    }
+}
+
+#[component]
+pub fn JobPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|v| v.parse::<i32>().ok())
+            .unwrap_or(0)
+    };
+    let cancel = ServerAction::<CancelJob>::new();
+    let retry = ServerAction::<RetryJob>::new();
+    let data = Resource::new(
+        move || (id(), cancel.version().get(), retry.version().get()),
+        |(id, _, _)| get_job(id),
+    );
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok((job, events)) => view! { <JobView job events cancel retry/> }.into_any(),
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn JobView(
+    job: Job,
+    events: Vec<JobEvent>,
+    cancel: ServerAction<CancelJob>,
+    retry: ServerAction<RetryJob>,
+) -> impl IntoView {
+    let id = job.id;
+    let title = job_title(&job);
+    let subtitle = format!(
+        "{} · attempt {} of {}",
+        job.kind, job.attempts, job.max_attempts
+    );
+    let job = RwSignal::new(job);
+    let events = RwSignal::new(events);
+    follow(id, job, events);
+    let can_run = current_user().is_some_and(|u| u.can(Permission::RunJobs));
+    let action_error = move || {
+        cancel
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| retry.value().get().and_then(Result::err))
+    };
+    view! {
+        <Title text=format!("Job {id}")/>
+        <PageHeader title=format!("#{id} {title}") subtitle=subtitle>
+            {can_run.then(|| view! {
+                <Show when=move || job.with(|j| matches!(j.state, JobState::Queued | JobState::Running | JobState::Waiting))>
+                    <ActionForm action=cancel>
+                        <input type="hidden" name="id" value=id/>
+                        <button class=BUTTON_SECONDARY data-testid="cancel">"Cancel"</button>
+                    </ActionForm>
+                </Show>
+                <Show when=move || job.with(|j| matches!(j.state, JobState::Failed | JobState::Cancelled))>
+                    <ActionForm action=retry>
+                        <input type="hidden" name="id" value=id/>
+                        <button class=BUTTON data-testid="retry">"Retry"</button>
+                    </ActionForm>
+                </Show>
+            })}
+        </PageHeader>
+        {move || action_error().map(|error| view! { <ErrorBox error/> })}
+        <Card>
+            <div class="flex items-center justify-between mb-2 text-sm">
+                <span data-testid="job-state">{move || view! { <Badge text=job.with(|j| j.state.label()) tone=job.with(|j| job_state_tone(j.state))/> }}</span>
+                <span class="text-gray-600" data-testid="job-step">{move || job.with(|j| format!("{}% · {}", j.progress, j.step))}</span>
+            </div>
+            <ProgressBar percent=Signal::derive(move || job.with(|j| j.progress)) state=Signal::derive(move || job.with(|j| j.state))/>
+            {move || job.with(|j| j.last_error.clone()).filter(|_| job.with(|j| j.state == JobState::Failed || j.state == JobState::Queued)).map(|e| view! {
+                <p class="mt-3 text-sm text-red-700" data-testid="job-error">{e}</p>
+            })}
+        </Card>
+        <Card title="Log">
+            <ol class="font-mono text-xs space-y-1 max-h-[28rem] overflow-y-auto" data-testid="job-log">
+                <For each=move || events.get() key=|e| e.id let:e>
+                    <li class=match e.level.as_str() { "error" => "text-red-700", "warn" => "text-amber-700", _ => "text-gray-800" }>
+                        <span class="text-gray-400">{e.at.format("%H:%M:%S").to_string()}" "</span>{e.message}
+                    </li>
+                </For>
+            </ol>
+        </Card>
+    }
+}
+
+type JobsResource = Resource<Result<Page<Job>, crate::error::AppError>>;
+type RunResource = Resource<Result<Option<ReleaseRun>, crate::error::AppError>>;
+
+/// Refetches the list every two seconds while any listed job is still open (browser only).
+#[cfg(feature = "hydrate")]
+fn refresh_while_active(data: JobsResource, run: RunResource) {
+    let handle = set_interval_with_handle(
+        move || {
+            let open = data.with_untracked(|d| {
+                d.as_ref().and_then(|r| r.as_ref().ok()).is_some_and(|p| {
+                    p.items.iter().any(|j| {
+                        matches!(
+                            j.state,
+                            JobState::Queued | JobState::Running | JobState::Waiting
+                        )
+                    })
+                })
+            });
+            if open {
+                data.refetch();
+                run.refetch();
+            }
+        },
+        std::time::Duration::from_secs(2),
+    );
+    if let Ok(handle) = handle {
+        on_cleanup(move || handle.clear());
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn refresh_while_active(_data: JobsResource, _run: RunResource) {}
+
+/// Keeps the job and its log current from the server's event stream (browser only).
+#[cfg(feature = "hydrate")]
+fn follow(id: i32, job: RwSignal<Job>, events: RwSignal<Vec<JobEvent>>) {
+    use leptos::{
+        wasm_bindgen::{JsCast, closure::Closure},
+        web_sys,
+    };
+    Effect::new(move |_| {
+        let after = events.with_untracked(|e| e.last().map_or(0, |e| e.id));
+        let Ok(source) =
+            web_sys::EventSource::new(&format!("/api/v1/jobs/{id}/stream?after={after}"))
+        else {
+            return;
+        };
+        let on_event =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |msg: web_sys::MessageEvent| {
+                if let Some(text) = msg.data().as_string()
+                    && let Ok(e) = serde_json::from_str::<JobEvent>(&text)
+                {
+                    events.update(|list| {
+                        if list.last().is_none_or(|last| last.id < e.id) {
+                            list.push(e);
+                        }
+                    });
+                }
+            });
+        let on_job =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |msg: web_sys::MessageEvent| {
+                if let Some(text) = msg.data().as_string()
+                    && let Ok(j) = serde_json::from_str::<Job>(&text)
+                {
+                    job.set(j);
+                }
+            });
+        let _ = source.add_event_listener_with_callback("log", on_event.as_ref().unchecked_ref());
+        let _ = source.add_event_listener_with_callback("job", on_job.as_ref().unchecked_ref());
+        let closer = source.clone();
+        let on_end = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| closer.close());
+        let _ = source.add_event_listener_with_callback("end", on_end.as_ref().unchecked_ref());
+        // The listeners live as long as the page; the stream ends itself with the job.
+        on_event.forget();
+        on_job.forget();
+        on_end.forget();
+        let stored = StoredValue::new_local(source);
+        on_cleanup(move || stored.with_value(|s| s.close()));
+    });
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn follow(_id: i32, _job: RwSignal<Job>, _events: RwSignal<Vec<JobEvent>>) {}
