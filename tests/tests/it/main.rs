@@ -5,3 +5,4 @@ mod browser;
 mod builds;
 mod catalogue;
 mod jobs;
+mod moto;
