@@ -29,6 +29,8 @@ pub struct Cloud {
     pub marketplace_accounts: Vec<String>,
     /// How long to wait before looking again at something that is still on its way.
     pub poll: chrono::Duration,
+    /// Instance profile of the builders, which tag themselves when the install is done.
+    pub builder_instance_profile: Option<String>,
 }
 
 impl Cloud {
@@ -63,11 +65,15 @@ impl Cloud {
         marketplace_accounts: Vec<String>,
         poll: chrono::Duration,
     ) -> Self {
+        let builder_instance_profile = std::env::var("PORTAL_BUILDER_INSTANCE_PROFILE")
+            .ok()
+            .filter(|p| !p.is_empty());
         Cloud {
             target,
             clients: Mutex::new(HashMap::new()),
             marketplace_accounts,
             poll,
+            builder_instance_profile,
         }
     }
 

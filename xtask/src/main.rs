@@ -276,9 +276,19 @@ fn ensure_test_services() -> Result<Option<String>> {
         }
     }
     // moto, the independent EC2 emulator the build is also tested against, from PyPI.
-    let has_moto = Command::new("python3").args(["-c", "import moto.server"]).status().is_ok_and(|s| s.success());
+    let has_moto = Command::new("python3")
+        .args(["-c", "import moto.server"])
+        .status()
+        .is_ok_and(|s| s.success());
     if !has_moto {
-        status(Command::new("python3").args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "moto[server]==5.2.1"]))?;
+        status(Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "moto[server]==5.2.1",
+        ]))?;
     }
     if let Some(url) = env::var_os("PORTAL_TEST_POSTGRES_URL") {
         return Ok(Some(url.to_string_lossy().into_owned()));

@@ -340,7 +340,7 @@ pub async fn create(
     now: DateTime<Utc>,
     input: UploadInput,
 ) -> AppResult<Asset> {
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let mut v = Validator::new();
     let partner = match partners::find_model(&txn, input.partner.trim()).await {
         Ok(p) => Some(p),
@@ -422,7 +422,7 @@ pub async fn add_version(
     bytes: Bytes,
 ) -> AppResult<Asset> {
     let (content_type, sha256) = check_bytes(&bytes)?;
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let a = asset::Entity::find_by_id(asset_id)
         .one(&txn)
         .await

@@ -50,7 +50,7 @@ pub async fn start(
     version: &str,
     arch: Arch,
 ) -> AppResult<Job> {
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let (partner, product) = products::find_model(&txn, partner_slug, product_slug).await?;
     let release = releases::find_model(&txn, version).await?;
     if stored::<Cloud>(&partner.cloud)? != Cloud::Aws {

@@ -205,7 +205,7 @@ pub async fn record(
     now: DateTime<Utc>,
     input: &ImageVersionInput,
 ) -> AppResult<ImageVersion> {
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let mut v = Validator::new();
     let found = match products::find_model(&txn, input.partner.trim(), input.product.trim()).await {
         Ok(found) => Some(found),

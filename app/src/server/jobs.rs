@@ -406,7 +406,7 @@ pub async fn cancel(
     now: DateTime<Utc>,
     id: i32,
 ) -> AppResult<Job> {
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let j = job::Entity::find_by_id(id)
         .one(&txn)
         .await
@@ -495,7 +495,7 @@ pub async fn retry(
     now: DateTime<Utc>,
     id: i32,
 ) -> AppResult<Job> {
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let j = job::Entity::find_by_id(id)
         .one(&txn)
         .await

@@ -125,7 +125,7 @@ pub async fn create(
     product_slug: &str,
     title: &str,
 ) -> AppResult<Listing> {
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let (partner, product) = super::products::find_model(&txn, partner_slug, product_slug).await?;
     if stored::<Visibility>(&product.visibility)? != Visibility::Private {
         return Err(AppError::conflict(
@@ -203,7 +203,7 @@ pub async fn record_version(
     delivery_option_id: Option<&str>,
     visibility: ListingVersionVisibility,
 ) -> AppResult<Listing> {
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let listing = get(&txn, listing_id).await?;
     if listing.versions_used >= listing.version_limit as u64 {
         return Err(AppError::conflict(

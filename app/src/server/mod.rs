@@ -137,3 +137,16 @@ pub(crate) fn ci_like(
     };
     Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern).escape('\\'))
 }
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with "database
+/// is locked" when another writer got in between, which no busy timeout can wait out.
+pub(crate) async fn begin_write<C: sea_orm::TransactionTrait>(db: &C) -> AppResult<C::Transaction> {
+    let options = sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    db.begin_with_options(options)
+        .await
+        .map_err(db_err("starting a transaction"))
+}

@@ -188,7 +188,7 @@ pub async fn create(
     input: &PartnerInput,
 ) -> AppResult<Partner> {
     let valid = parse(input)?;
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let model = partner::ActiveModel {
         slug: Set(valid.slug.to_string()),
         name: Set(valid.name),
@@ -231,7 +231,7 @@ pub async fn update(
     input: &PartnerInput,
 ) -> AppResult<Partner> {
     let valid = parse(input)?;
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let before = find_model(&txn, slug).await?;
     let mut active: partner::ActiveModel = before.clone().into();
     active.slug = Set(valid.slug.to_string());
@@ -276,7 +276,7 @@ pub async fn add_account(
     let label = v.check("label", required_text(&input.label, 120));
     let account_id = v.check("account_id", required_text(&input.account_id, 120));
     let (label, account_id) = v.finish(|| Some((label?, account_id?)))?;
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let p = find_model(&txn, slug).await?;
     let model = partner_account::ActiveModel {
         partner_id: Set(p.id),
@@ -324,7 +324,7 @@ pub async fn add_contact(
     let name = v.check("name", required_text(&input.name, 120));
     let email = v.check("email", parse_email(&input.email));
     let (role, name, email) = v.finish(|| Some((role?, name?, email?)))?;
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let p = find_model(&txn, slug).await?;
     let model = partner_contact::ActiveModel {
         partner_id: Set(p.id),

@@ -404,7 +404,7 @@ pub async fn create(
     now: DateTime<Utc>,
     input: &ProductInput,
 ) -> AppResult<Product> {
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let valid = parse(&txn, input).await?;
     let mut active = product::ActiveModel {
         created_at: Set(now),
@@ -444,7 +444,7 @@ pub async fn update(
     slug: &str,
     input: &ProductInput,
 ) -> AppResult<Product> {
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let before = {
         let (partner, model) = find_model(&txn, partner_slug, slug).await?;
         let archs = architectures_of(&txn, model.id).await?;

@@ -137,7 +137,7 @@ pub async fn create(
     input: &ReleaseInput,
 ) -> AppResult<Release> {
     let (version, released_on, kind) = parse(input)?;
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let model = release::ActiveModel {
         version: Set(version.to_string()),
         major: Set(i32::try_from(version.major)
@@ -195,7 +195,7 @@ pub async fn update(
     input: &ReleaseInput,
 ) -> AppResult<Release> {
     let (parsed, released_on, kind) = parse(input)?;
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let before = find_model(&txn, version).await?;
     if parsed.to_string() != before.version {
         return Err(AppError::conflict(

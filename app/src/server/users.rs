@@ -61,7 +61,7 @@ pub async fn upsert(
     email: &str,
     roles: &[Role],
 ) -> AppResult<CurrentUser> {
-    let txn = db.begin().await.map_err(db_err("starting a transaction"))?;
+    let txn = super::begin_write(db).await?;
     let existing = user::Entity::find()
         .filter(user::Column::Username.eq(username))
         .one(&txn)

@@ -314,8 +314,14 @@ impl BuildImage {
                         format!("{}/{}/{}", plan.product.slug, plan.version, plan.arch),
                     ),
                 ];
+                let profile = self.cloud.builder_instance_profile.as_ref().map(|name| {
+                    aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                        .name(name)
+                        .build()
+                });
                 let out = ec2
                     .run_instances()
+                    .set_iam_instance_profile(profile)
                     .image_id(base)
                     .instance_type(InstanceType::from(plan.instance_type.as_str()))
                     .min_count(1)

@@ -128,6 +128,8 @@ struct World {
     regions: BTreeMap<String, Region>,
     next: u64,
     requests: u64,
+    /// Time spent answering, in nanoseconds.
+    busy_nanos: u128,
 }
 
 impl World {
@@ -431,6 +433,16 @@ impl Ec2Sim {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .requests
+    }
+
+    /// Time the simulator spent answering requests, from request to response.
+    pub fn busy(&self) -> std::time::Duration {
+        let nanos = self
+            .world
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .busy_nanos;
+        std::time::Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
     fn answer(&self, region: &str, form: &Form) -> Answer {
@@ -1116,9 +1128,15 @@ fn modify_image_attribute(world: &mut World, region: &str, form: &Form, cfg: &Si
 }
 
 async fn handle(State(sim): State<Ec2Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = std::time::Instant::now();
     let form: Form = form_urlencoded(&body);
     let region = region_of(&headers).unwrap_or_else(|| "us-east-1".to_owned());
-    match sim.answer(&region, &form) {
+    let answer = sim.answer(&region, &form);
+    sim.world
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .busy_nanos += started.elapsed().as_nanos();
+    match answer {
         Ok(xml) => ([(header::CONTENT_TYPE, "text/xml;charset=UTF-8")], xml).into_response(),
         Err(f) => {
             let xml = format!(
