@@ -176,6 +176,9 @@ pub struct Product {
     pub build_region: String,
     pub target_regions: Vec<String>,
     pub license_required: bool,
+    /// When the license file was last set (its content is never shown).
+    pub license_updated_at: Option<DateTime<Utc>>,
+    pub license_updated_by: Option<String>,
     pub listing_entity_name: Option<String>,
     pub listing_entity_id: Option<String>,
     pub maintenance_mode: MaintenanceMode,

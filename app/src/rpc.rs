@@ -600,3 +600,40 @@ pub async fn get_release_run(version: String) -> Result<ReleaseRun, AppError> {
     let (state, _) = ctx::signed_in()?;
     ctx::status_of(crate::server::builds::run(&state.db, &version).await)
 }
+
+/// Sets or replaces a product's license file; it can never be read back.
+#[server(prefix = "/rpc")]
+pub async fn set_product_license(
+    partner: String,
+    product: String,
+    license: String,
+) -> Result<Product, AppError> {
+    let (state, user) = ctx::allowed(Permission::ManageReleases)?;
+    ctx::status_of(
+        crate::server::products::set_license(
+            &state.db,
+            &state.secret_key,
+            &user,
+            state.clock.now(),
+            &partner,
+            &product,
+            &license,
+        )
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn delete_product_license(partner: String, product: String) -> Result<Product, AppError> {
+    let (state, user) = ctx::allowed(Permission::ManageReleases)?;
+    ctx::status_of(
+        crate::server::products::delete_license(
+            &state.db,
+            &user,
+            state.clock.now(),
+            &partner,
+            &product,
+        )
+        .await,
+    )
+}

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_catalogue;
 mod m0002_jobs;
+mod m0003_secrets;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_catalogue::Migration),
             Box::new(m0002_jobs::Migration),
+            Box::new(m0003_secrets::Migration),
         ]
     }
 }

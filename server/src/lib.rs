@@ -125,7 +125,9 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         .with_context(|| format!("Failed to create the asset folder {}", assets_dir.display()))?;
     let store = LocalFileSystem::new_with_prefix(&assets_dir)
         .with_context(|| format!("Failed to open the asset folder {}", assets_dir.display()))?;
+    let secret_key = load_secret_key(&settings.data_dir)?;
     let state = AppState {
+        secret_key,
         db,
         store: Arc::new(store),
         clock: settings.clock.clone(),
@@ -142,7 +144,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             &state.db,
             state.clock.now(),
             settings.dev_auth,
-            settings.cloud == CloudMode::Simulated,
+            (settings.cloud == CloudMode::Simulated).then_some(&state.secret_key),
         )
         .await
         .map_err(anyhow::Error::msg)
@@ -154,6 +156,42 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             .map_err(anyhow::Error::msg)?;
     }
     Ok(state)
+}
+
+/// The key secrets are sealed with: `PORTAL_SECRET_KEY` (base64 of 32 bytes),
+/// `PORTAL_SECRET_KEY_FILE`, or `<data dir>/secret.key`, generated on first start.
+pub fn load_secret_key(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<app::server::secrets::SecretKey> {
+    use app::server::secrets::SecretKey;
+    if let Ok(text) = std::env::var("PORTAL_SECRET_KEY") {
+        return SecretKey::from_base64(&text)
+            .map_err(|e| anyhow::anyhow!("PORTAL_SECRET_KEY: {e}"));
+    }
+    let path = std::env::var_os("PORTAL_SECRET_KEY_FILE")
+        .map_or_else(|| data_dir.join("secret.key"), PathBuf::from);
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("Failed to create {}", dir.display()))?;
+        }
+        write_private(&path, &SecretKey::generate())
+            .with_context(|| format!("Failed to write the secret key to {}", path.display()))?;
+        tracing::info!(path = %path.display(), "generated a secret key");
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("Failed to read the secret key {}", path.display()))?;
+    SecretKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// The whole HTTP application.

@@ -82,10 +82,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let url = store.database_url()?;
             let db = server::db::connect_and_migrate(&url, store.database_max_connections).await?;
-            let report =
-                app::server::seed::run(&db, chrono::Utc::now(), with_dev_users, with_history)
-                    .await
-                    .map_err(anyhow::Error::msg)?;
+            let key = server::load_secret_key(&store.data_dir)?;
+            let report = app::server::seed::run(
+                &db,
+                chrono::Utc::now(),
+                with_dev_users,
+                with_history.then_some(&key),
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
             tracing::info!(?report, "seed finished");
             Ok(())
         }

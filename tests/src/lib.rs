@@ -283,12 +283,55 @@ impl TestApp {
     }
 }
 
+/// Everything logged by every test of this process, at trace level (the noisiest
+/// dependencies at info), for tests that check what must never be logged.
+static CAPTURED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// All log output captured so far in this process.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(
+        &CAPTURED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .into_owned()
+}
+
 fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PORTAL_TEST_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+    use tracing_subscriber::{
+        EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+    };
+    let shown = EnvFilter::try_from_env("PORTAL_TEST_LOG").unwrap_or_else(|_| "warn".into());
+    let captured = EnvFilter::new(
+        "trace,hyper=info,hyper_util=info,h2=info,rustls=info,tower=info,tokio=info,runtime=info,sqlx=info,sea_orm=info,\
+         leptos=info,tachys=info,reactive_graph=info,html5ever=info,selectors=info",
+    );
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(shown),
         )
-        .with_test_writer()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(|| Capture)
+                .with_filter(captured),
+        )
         .try_init();
 }

@@ -9,7 +9,10 @@ use crate::{
     components::*,
     domain::*,
     error::AppError,
-    rpc::{ProductForm, SaveProduct, get_product, list_products},
+    rpc::{
+        DeleteProductLicense, ProductForm, SaveProduct, SetProductLicense, get_product,
+        list_products,
+    },
 };
 
 #[component]
@@ -68,7 +71,18 @@ pub fn ProductPage() -> impl IntoView {
             p.get("slug").unwrap_or_default(),
         )
     };
-    let data = Resource::new(key, |(partner, slug)| get_product(partner, slug));
+    let set_license = ServerAction::<SetProductLicense>::new();
+    let delete_license = ServerAction::<DeleteProductLicense>::new();
+    let data = Resource::new(
+        move || {
+            (
+                key(),
+                set_license.version().get(),
+                delete_license.version().get(),
+            )
+        },
+        |((partner, slug), _, _)| get_product(partner, slug),
+    );
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -78,6 +92,10 @@ pub fn ProductPage() -> impl IntoView {
                 };
                 let can_edit = current_user().is_some_and(|u| u.can(Permission::ManageCatalogue));
                 let archs: Vec<Arch> = p.architectures.iter().map(|a| a.arch).collect();
+                let license_card = p.license_required.then(|| {
+                    let product = p.clone();
+                    view! { <LicenseCard product set=set_license delete=delete_license/> }
+                });
                 view! {
                     <Title text=format!("{} · {}", p.name, p.partner_name)/>
                     <PageHeader title=p.name.clone() subtitle=format!("{} · {}", p.partner_name, p.edition.label())>
@@ -133,6 +151,7 @@ pub fn ProductPage() -> impl IntoView {
                                     <Row label="Listing" value=p.listing_entity_name.clone().unwrap_or_else(|| "—".into())/>
                                 </dl>
                             </Card>
+                            {license_card}
                             <Card title="Architectures">
                                 {p.architectures.iter().cloned().map(|a| view! {
                                     <div class="text-sm mb-3">
@@ -327,6 +346,54 @@ fn ProductFormView(original: Option<(String, String)>, initial: ProductForm) -> 
                 </Field>
                 <button type="submit" class=BUTTON disabled=move || save.pending().get()>"Save product"</button>
             </ActionForm>
+        </Card>
+    }
+}
+
+/// The license file of a licensed product: when it was set, and a write-only form.
+#[component]
+fn LicenseCard(
+    product: crate::dto::Product,
+    set: ServerAction<SetProductLicense>,
+    delete: ServerAction<DeleteProductLicense>,
+) -> impl IntoView {
+    let can_set = current_user().is_some_and(|u| u.can(Permission::ManageReleases));
+    let value = set.value();
+    let status = match (&product.license_updated_at, &product.license_updated_by) {
+        (Some(at), Some(by)) => format!("Set {} by {by}", at.format("%Y-%m-%d %H:%M")),
+        _ => "Not set: builds of this product fail until it is".to_owned(),
+    };
+    let has_license = product.license_updated_at.is_some();
+    let (partner, slug) = (product.partner_slug.clone(), product.slug.clone());
+    let delete_form = has_license.then(|| {
+        let (partner, slug) = (partner.clone(), slug.clone());
+        view! {
+            <ActionForm action=delete attr:class="mt-2">
+                <input type="hidden" name="partner" value=partner/>
+                <input type="hidden" name="product" value=slug/>
+                <button class="text-sm text-red-700 hover:underline">"Delete license"</button>
+            </ActionForm>
+        }
+    });
+    let set_form = can_set.then(move || {
+        view! {
+            <ActionForm action=set attr:data-testid="license-form">
+                <input type="hidden" name="partner" value=partner/>
+                <input type="hidden" name="product" value=slug/>
+                <Field label="New license file" name="license" error=field_error(value, "license")>
+                    <textarea id="license" name="license" rows="3" autocomplete="off" spellcheck="false" class=input_class(false)
+                        placeholder="Paste the .gitlab-license text"></textarea>
+                </Field>
+                <button class=BUTTON>{if has_license { "Replace license" } else { "Set license" }}</button>
+            </ActionForm>
+            {delete_form}
+        }
+    });
+    view! {
+        <Card title="License file">
+            <p class="text-sm mb-1" data-testid="license-status">{status}</p>
+            <p class="text-xs text-gray-500 mb-3">"Encrypted at rest and written onto the image; it is never shown again."</p>
+            {set_form}
         </Card>
     }
 }

@@ -432,3 +432,25 @@ pub mod job_event {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod secret {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "secrets")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub name: String,
+        pub nonce: String,
+        #[sea_orm(column_type = "Text")]
+        pub ciphertext: String,
+        pub updated_at: DateTimeUtc,
+        pub updated_by: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

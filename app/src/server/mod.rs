@@ -13,6 +13,7 @@ pub mod listings;
 pub mod partners;
 pub mod products;
 pub mod releases;
+pub mod secrets;
 pub mod seed;
 pub mod users;
 
@@ -89,6 +90,8 @@ pub struct AppState {
     pub dev_auth: bool,
     /// Whether the portal is reached over https, so cookies must be `Secure`.
     pub https: bool,
+    /// The key secrets (license files) are encrypted with.
+    pub secret_key: secrets::SecretKey,
 }
 
 impl AppState {

@@ -322,6 +322,8 @@ pub(crate) fn to_dto(
         base_image_name_pattern: p.base_image_name_pattern,
         build_region: p.build_region,
         license_required: p.license_required,
+        license_updated_at: None,
+        license_updated_by: None,
         listing_entity_name: p.listing_entity_name,
         listing_entity_id: p.listing_entity_id,
         root_volume_gb: p.root_volume_gb,
@@ -334,7 +336,84 @@ pub(crate) fn to_dto(
 pub async fn get(db: &impl ConnectionTrait, partner_slug: &str, slug: &str) -> AppResult<Product> {
     let (partner, p) = find_model(db, partner_slug, slug).await?;
     let architectures = architectures_of(db, p.id).await?;
-    to_dto(&partner, p, architectures)
+    let mut product = to_dto(&partner, p, architectures)?;
+    if let Some(info) = super::secrets::info(
+        db,
+        &super::secrets::license_name(&product.partner_slug, &product.slug),
+    )
+    .await?
+    {
+        product.license_updated_at = Some(info.updated_at);
+        product.license_updated_by = Some(info.updated_by);
+    }
+    Ok(product)
+}
+
+/// Sets or replaces the license file written onto the product's images.
+pub async fn set_license(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    key: &super::secrets::SecretKey,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    partner_slug: &str,
+    slug: &str,
+    license: &str,
+) -> AppResult<Product> {
+    let product = get(db, partner_slug, slug).await?;
+    if !product.license_required {
+        return Err(AppError::conflict(
+            "license",
+            format!("{} carries no license file", product.name),
+        ));
+    }
+    let text = license.trim();
+    let valid = !text.is_empty()
+        && text.len() <= 64 * 1024
+        && text
+            .chars()
+            .all(|c| !c.is_control() || c == '\n' || c == '\r');
+    if !valid {
+        return Err(AppError {
+            fields: vec![crate::error::FieldError {
+                field: "license".into(),
+                message: "paste the license file's text (at most 64 KB)".into(),
+            }],
+            ..AppError::new(
+                crate::error::ErrorCode::ValidationFailed,
+                "the license file is empty, too large or not text",
+            )
+        });
+    }
+    let name = super::secrets::license_name(&product.partner_slug, &product.slug);
+    super::secrets::put(
+        db,
+        key,
+        actor,
+        now,
+        &name,
+        &super::secrets::SecretValue::new(text.to_owned()),
+    )
+    .await?;
+    get(db, partner_slug, slug).await
+}
+
+/// Removes the product's license file.
+pub async fn delete_license(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    partner_slug: &str,
+    slug: &str,
+) -> AppResult<Product> {
+    let product = get(db, partner_slug, slug).await?;
+    super::secrets::delete(
+        db,
+        actor,
+        now,
+        &super::secrets::license_name(&product.partner_slug, &product.slug),
+    )
+    .await?;
+    get(db, partner_slug, slug).await
 }
 
 fn slug_taken(err: sea_orm::DbErr, partner: &partner::Model, slug: &Slug) -> AppError {

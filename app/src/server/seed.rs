@@ -455,19 +455,47 @@ pub async fn is_empty(db: &impl ConnectionTrait) -> AppResult<bool> {
         == 0)
 }
 
-/// Seeds what the configuration asks for; safe to run again.
+/// Sample license files for the licensed products, so builds in the simulated cloud run end
+/// to end. They license nothing; real ones are set on the product page.
+pub async fn sample_licenses(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    key: &super::secrets::SecretKey,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let actor = users::system_user(db, now).await?;
+    for slug in ["gitlab-ee-premium", "gitlab-ee-ultimate"] {
+        let name = super::secrets::license_name("aws", slug);
+        if super::secrets::info(db, &name).await?.is_none() {
+            let text = format!("SAMPLE LICENSE FOR THE SIMULATED CLOUD ({slug}); licenses nothing");
+            super::secrets::put(
+                db,
+                key,
+                &actor,
+                now,
+                &name,
+                &super::secrets::SecretValue::new(text),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Seeds what the configuration asks for; safe to run again. The sample history (and its
+/// sample licenses, sealed with `history_key`) is for the simulated cloud only.
 pub async fn run(
     db: &(impl ConnectionTrait + TransactionTrait),
     now: DateTime<Utc>,
     with_dev_users: bool,
-    with_history: bool,
+    history_key: Option<&super::secrets::SecretKey>,
 ) -> AppResult<SeedReport> {
     let mut report = SeedReport::default();
     if with_dev_users {
         report.users = dev_users(db, now).await?;
     }
     report.partners = catalogue(db, now).await?;
-    if with_history {
+    if let Some(key) = history_key {
+        sample_licenses(db, key, now).await?;
         let (r, i) = history(db, now).await?;
         report.releases = r;
         report.image_versions = i;

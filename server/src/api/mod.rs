@@ -46,6 +46,10 @@ pub fn router() -> Router<AppState> {
             get(get_product).put(update_product),
         )
         .route("/products/{partner}/{slug}/matrix", get(product_matrix))
+        .route(
+            "/products/{partner}/{slug}/license",
+            axum::routing::put(set_license).delete(delete_license),
+        )
         .route("/releases", get(list_releases).post(create_release))
         .route("/releases/{version}", get(get_release).put(update_release))
         .route("/images", get(list_images).post(record_image))
@@ -252,6 +256,46 @@ async fn product_matrix(
     Path((partner, slug)): Path<(String, String)>,
 ) -> AppResult<Json<Vec<MatrixRow>>> {
     Ok(Json(images::matrix(&s.db, &partner, &slug, 20).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct LicenseInput {
+    /// The license file's text. Write-only: it is never returned.
+    license: String,
+}
+
+#[utoipa::path(put, path = "/api/v1/products/{partner}/{slug}/license", tag = "products", params(("partner" = String, Path), ("slug" = String, Path)),
+    request_body = LicenseInput, responses((status = 204, description = "Set; the value is never returned"), (status = 409, body = AppError), (status = 422, body = AppError)))]
+async fn set_license(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path((partner, slug)): Path<(String, String)>,
+    ApiJson(input): ApiJson<LicenseInput>,
+) -> AppResult<StatusCode> {
+    require(&user, Permission::ManageReleases)?;
+    products::set_license(
+        &s.db,
+        &s.secret_key,
+        &user,
+        s.clock.now(),
+        &partner,
+        &slug,
+        &input.license,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/products/{partner}/{slug}/license", tag = "products", params(("partner" = String, Path), ("slug" = String, Path)),
+    responses((status = 204, description = "Deleted")))]
+async fn delete_license(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path((partner, slug)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    require(&user, Permission::ManageReleases)?;
+    products::delete_license(&s.db, &user, s.clock.now(), &partner, &slug).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- releases ----
@@ -921,6 +965,8 @@ async fn list_audit(
         get_product,
         update_product,
         product_matrix,
+        set_license,
+        delete_license,
         list_releases,
         create_release,
         get_release,

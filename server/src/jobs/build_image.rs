@@ -30,7 +30,11 @@ use serde::{Deserialize, Serialize};
 use app::{
     domain::{Arch, ImageState as CatalogueState, RegionImageState, Version, Visibility},
     dto::{ImageRegionInput, ImageVersionInput, Product},
-    server::{images, products, users},
+    server::{
+        images, products,
+        secrets::{self, SecretValue},
+        users,
+    },
 };
 
 use super::{JobContext, JobError, JobHandler, JobResult, Outcome};
@@ -173,6 +177,8 @@ fn client_token(job_id: i32, purpose: &str) -> String {
 }
 
 struct Plan {
+    /// The license file written onto licensed images; never logged.
+    license: Option<SecretValue>,
     product: Product,
     version: Version,
     arch: Arch,
@@ -205,7 +211,19 @@ impl BuildImage {
                 ))
             })?
             .clone();
+        let license = if product.license_required {
+            let name = secrets::license_name(&product.partner_slug, &product.slug);
+            let value = secrets::reveal(&ctx.state.db, &ctx.state.secret_key, &name)
+                .await
+                .map_err(|e| JobError::Retryable(anyhow!("{e}")))?;
+            Some(value.ok_or_else(|| {
+                JobError::Fatal(anyhow!("{} needs a license file and none is set: set it on the product's page, then retry", product.name))
+            })?)
+        } else {
+            None
+        };
         Ok(Plan {
+            license,
             name: products::render_image_name(&arch.image_name_template, &version),
             instance_type: arch.builder_instance_type,
             type_tag: arch.type_tag,
@@ -840,6 +858,7 @@ gitlab-ctl reconfigure
 FIRSTBOOT
 chmod 0755 /var/lib/cloud/scripts/per-instance/gitlab-first-boot
 
+{license_block}
 # Nothing of the build may ship: keys, histories, logs.
 rm -f /etc/ssh/ssh_host_* /root/.ssh/authorized_keys /home/ubuntu/.ssh/authorized_keys
 rm -f /root/.bash_history /home/ubuntu/.bash_history
@@ -853,5 +872,18 @@ aws ec2 create-tags --region "$REGION" --resources "$ID" --tags Key={done_tag},V
 "#,
         arch = plan.arch,
         done_tag = INSTALL_DONE_TAG,
+        license_block = license_block(plan.license.as_ref()),
     )
+}
+
+/// Writes the license where the first `gitlab-ctl reconfigure` picks it up. The script runs
+/// without `-x`, so the license is never echoed into a log.
+fn license_block(license: Option<&SecretValue>) -> String {
+    match license {
+        None => String::new(),
+        Some(license) => format!(
+            "# The license the first reconfigure installs.\ninstall -d -m 0755 /etc/gitlab\ninstall -m 0600 /dev/null /etc/gitlab/predefined.gitlab-license\nbase64 -d > /etc/gitlab/predefined.gitlab-license <<'LICENSE'\n{}\nLICENSE\n",
+            base64::engine::general_purpose::STANDARD.encode(license.expose())
+        ),
+    }
 }

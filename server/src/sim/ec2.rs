@@ -103,6 +103,7 @@ struct Instance {
     tags: BTreeMap<String, String>,
     client_token: Option<String>,
     reports_install: bool,
+    user_data: String,
     stop_at: Option<DateTime<Utc>>,
     terminated_at: Option<DateTime<Utc>>,
     volume_gb: i32,
@@ -435,6 +436,16 @@ impl Ec2Sim {
             .requests
     }
 
+    /// The user data instances were launched with, decoded, in instance id order.
+    pub fn user_data(&self, region: &str) -> Vec<String> {
+        let world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        world
+            .regions
+            .get(region)
+            .map(|r| r.instances.values().map(|i| i.user_data.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// Time the simulator spent answering requests, from request to response.
     pub fn busy(&self) -> std::time::Duration {
         let nanos = self
@@ -761,6 +772,7 @@ fn run_instances(world: &mut World, region: &str, form: &Form, now: DateTime<Utc
         tags: tag_specs(form, "instance"),
         client_token: token,
         reports_install: decoded.contains(INSTALL_DONE_TAG),
+        user_data: decoded,
         stop_at: None,
         terminated_at: None,
         volume_gb,

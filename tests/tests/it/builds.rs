@@ -377,3 +377,135 @@ async fn a_second_build_of_the_same_image_is_refused_while_one_runs() {
     .expect_err("azure");
     assert!(err.message.contains("by hand"), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_license_reaches_the_image_and_no_log_page_or_answer() {
+    use base64::Engine as _;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    new_release(&app, "17.7.0").await;
+    let sentinel = format!("LICENSE-SENTINEL-{}", uuid::Uuid::new_v4().simple());
+    let oskar = app.signed_in("oskar").await.expect("oskar");
+    let res = oskar
+        .put(app.url("/api/v1/products/aws/gitlab-ee-premium/license"))
+        .json(&serde_json::json!({ "license": sentinel }))
+        .send()
+        .await
+        .expect("set");
+    assert_eq!(res.status(), reqwest::StatusCode::NO_CONTENT);
+
+    let user = omnibus(&app).await;
+    let job = builds::start(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        "aws",
+        "gitlab-ee-premium",
+        "17.7.0",
+        Arch::Amd64,
+    )
+    .await
+    .expect("start");
+    let logged_before = portal_tests::captured_logs().len();
+    app.drive(&app.runner("w"), 20).await.expect("drive");
+    assert_eq!(
+        jobs::get(app.conn(), job.id).await.expect("job").state,
+        JobState::Succeeded
+    );
+
+    // It reached the builder, to be written where the first reconfigure reads it.
+    let script = app.sim.user_data("us-east-1").pop().expect("user data");
+    assert!(script.contains("/etc/gitlab/predefined.gitlab-license"));
+    assert!(script.contains(&base64::engine::general_purpose::STANDARD.encode(&sentinel)));
+    assert!(
+        !script.contains("set -x") && !script.contains("bash -x"),
+        "nothing echoes the script"
+    );
+
+    // And nowhere else.
+    let logs = portal_tests::captured_logs();
+    assert!(
+        logs.len() > logged_before + 1000,
+        "the job's run was logged at trace level"
+    );
+    let mut seen = vec![("logs", logs)];
+    for path in [
+        format!("/api/v1/jobs/{}", job.id),
+        format!("/api/v1/jobs/{}/events", job.id),
+        "/api/v1/products/aws/gitlab-ee-premium".to_owned(),
+        "/api/v1/audit?per_page=100".to_owned(),
+        "/products/aws/gitlab-ee-premium".to_owned(),
+        format!("/jobs/{}", job.id),
+        "/audit".to_owned(),
+    ] {
+        let body = oskar
+            .get(app.url(&path))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        seen.push(("answer", format!("{path}: {body}")));
+    }
+    let db_file = app
+        .db
+        .url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    seen.push((
+        "database file",
+        String::from_utf8_lossy(&std::fs::read(&db_file).expect("db file")).into_owned(),
+    ));
+    for (place, text) in &seen {
+        assert!(
+            !text.contains(&sentinel),
+            "the license leaked into the {place}"
+        );
+    }
+    let product: serde_json::Value = oskar
+        .get(app.url("/api/v1/products/aws/gitlab-ee-premium"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        product["license_updated_by"], "oskar",
+        "when and who are shown, not what"
+    );
+
+    // Without a license the build stops and says what to do.
+    assert_eq!(
+        oskar
+            .delete(app.url("/api/v1/products/aws/gitlab-ee-ultimate/license"))
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        reqwest::StatusCode::NO_CONTENT
+    );
+    let job = builds::start(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        "aws",
+        "gitlab-ee-ultimate",
+        "17.7.0",
+        Arch::Amd64,
+    )
+    .await
+    .expect("start");
+    app.drive(&app.runner("w"), 5).await.expect("drive");
+    let failed = jobs::get(app.conn(), job.id).await.expect("job");
+    assert_eq!(failed.state, JobState::Failed);
+    assert!(
+        failed
+            .last_error
+            .unwrap_or_default()
+            .contains("needs a license file and none is set")
+    );
+}

@@ -95,9 +95,14 @@ async fn the_seed_holds_gitlabs_real_aws_catalogue_and_runs_twice_without_change
                 .total,
             audit_count(&app).await,
         );
-        let report = seed::run(app.conn(), app.clock.now(), true, true)
-            .await
-            .expect("second seed");
+        let report = seed::run(
+            app.conn(),
+            app.clock.now(),
+            true,
+            Some(&app.state.secret_key),
+        )
+        .await
+        .expect("second seed");
         assert_eq!(
             (report.partners, report.releases, report.image_versions),
             (0, 0, 0),
