@@ -191,6 +191,22 @@ string_enum!(
     }
 );
 
+/// The steps of an image build, in order: the stored name and how it reads.
+pub const BUILD_STEPS: [(&str, &str); 12] = [
+    ("find_base", "finding the base image"),
+    ("launch", "launching the builder"),
+    ("wait_install", "installing GitLab on the builder"),
+    ("stop", "stopping the builder"),
+    ("create_image", "creating the image"),
+    ("wait_image", "waiting for the image"),
+    ("permission", "setting the launch permission"),
+    ("copy", "copying to the target regions"),
+    ("wait_copies", "waiting for the copies"),
+    ("publish_copies", "publishing the copies"),
+    ("terminate", "terminating the builder"),
+    ("record", "recording the images"),
+];
+
 /// What a signed-in person may do. Checked on the server for every change; the UI uses
 /// the same answer only to hide what would be refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

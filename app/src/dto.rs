@@ -515,6 +515,8 @@ pub struct Job {
     pub result: Option<serde_json::Value>,
     pub last_error: Option<String>,
     pub cancel_requested: bool,
+    /// The step a step-machine job saved last (for builds, a name of `BUILD_STEPS`).
+    pub checkpoint_step: Option<String>,
     /// Jobs started together (e.g. `release:17.6.0`).
     pub group_key: Option<String>,
     pub created_at: DateTime<Utc>,

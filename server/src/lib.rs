@@ -305,14 +305,7 @@ pub async fn start_cloud(state: &AppState, mode: CloudMode) -> anyhow::Result<Cl
                     sim: None,
                 });
             }
-            // Quick enough to watch a build finish, slow enough to watch it move.
-            let config = sim::SimConfig {
-                boot_delay: chrono::Duration::seconds(3),
-                install_delay: chrono::Duration::seconds(8),
-                image_delay: chrono::Duration::seconds(4),
-                stop_delay: chrono::Duration::seconds(2),
-                ..sim::SimConfig::default()
-            };
+            let config = sim_config_from_env()?;
             let simulator = sim::Ec2Sim::new(state.clock.clone(), config);
             let (url, _handle) = sim::serve(&simulator, "127.0.0.1:0".parse()?).await?;
             tracing::info!(%url, "simulated EC2 is up");
@@ -326,4 +319,32 @@ pub async fn start_cloud(state: &AppState, mode: CloudMode) -> anyhow::Result<Cl
             })
         }
     }
+}
+
+/// The simulated cloud's behaviour: quick enough to watch a build finish, slow enough to
+/// watch it move, unless `PORTAL_SIM_*` says otherwise.
+fn sim_config_from_env() -> anyhow::Result<sim::SimConfig> {
+    fn var<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+        match std::env::var(name) {
+            Ok(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{name} must be a number, got '{v}'")),
+            Err(_) => Ok(default),
+        }
+    }
+    let seconds = |name: &str, default: i64| var(name, default).map(chrono::Duration::seconds);
+    let fault_rate: f64 = var("PORTAL_SIM_FAULT_RATE", 0.0)?;
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&fault_rate),
+        "PORTAL_SIM_FAULT_RATE must be between 0 and 1, got {fault_rate}"
+    );
+    Ok(sim::SimConfig {
+        public_image_quota: var("PORTAL_SIM_PUBLIC_IMAGE_QUOTA", 5)?,
+        boot_delay: seconds("PORTAL_SIM_BOOT_SECONDS", 3)?,
+        install_delay: seconds("PORTAL_SIM_INSTALL_SECONDS", 8)?,
+        image_delay: seconds("PORTAL_SIM_IMAGE_SECONDS", 4)?,
+        stop_delay: seconds("PORTAL_SIM_STOP_SECONDS", 2)?,
+        fault_rate,
+    })
 }

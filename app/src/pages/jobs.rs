@@ -233,13 +233,14 @@ fn JobView(
         <Card>
             <div class="flex items-center justify-between mb-2 text-sm">
                 <span data-testid="job-state">{move || view! { <Badge text=job.with(|j| j.state.label()) tone=job.with(|j| job_state_tone(j.state))/> }}</span>
-                <span class="text-gray-600" data-testid="job-step">{move || job.with(|j| format!("{}% · {}", j.progress, j.step))}</span>
+                <span class="text-gray-600" data-testid="job-step">{move || job.with(|j| format!("{}% · {} · attempt {} of {}", j.progress, j.step, j.attempts, j.max_attempts))}</span>
             </div>
             <ProgressBar percent=Signal::derive(move || job.with(|j| j.progress)) state=Signal::derive(move || job.with(|j| j.state))/>
             {move || job.with(|j| j.last_error.clone()).filter(|_| job.with(|j| j.state == JobState::Failed || j.state == JobState::Queued)).map(|e| view! {
                 <p class="mt-3 text-sm text-red-700" data-testid="job-error">{e}</p>
             })}
         </Card>
+        {(job.with_untracked(|j| j.kind == "build_image")).then(|| view! { <StepTimeline job/> })}
         <Card title="Log">
             <ol class="font-mono text-xs space-y-1 max-h-[28rem] overflow-y-auto" data-testid="job-log">
                 <For each=move || events.get() key=|e| e.id let:e>
@@ -335,3 +336,41 @@ fn follow(id: i32, job: RwSignal<Job>, events: RwSignal<Vec<JobEvent>>) {
 
 #[cfg(not(feature = "hydrate"))]
 fn follow(_id: i32, _job: RwSignal<Job>, _events: RwSignal<Vec<JobEvent>>) {}
+
+/// The build's steps: done, current (or where it failed) and still to come.
+#[component]
+fn StepTimeline(job: RwSignal<Job>) -> impl IntoView {
+    let current = move || {
+        job.with(|j| {
+            let at = j
+                .checkpoint_step
+                .as_deref()
+                .and_then(|s| BUILD_STEPS.iter().position(|(key, _)| *key == s))
+                .unwrap_or(0);
+            (at, j.state)
+        })
+    };
+    view! {
+        <Card title="Steps">
+            <ol class="grid sm:grid-cols-2 lg:grid-cols-3 gap-x-6 gap-y-1.5 text-sm" data-testid="steps">
+                {BUILD_STEPS.iter().enumerate().map(|(i, (_, label))| view! {
+                    <li class="flex items-center gap-2">
+                        {move || {
+                            let (at, state) = current();
+                            let (mark, class) = match state {
+                                JobState::Succeeded => ("✓", "bg-green-600 text-white"),
+                                _ if i < at => ("✓", "bg-green-600 text-white"),
+                                JobState::Failed if i == at => ("!", "bg-red-600 text-white"),
+                                JobState::Cancelled if i == at => ("–", "bg-amber-500 text-white"),
+                                _ if i == at => ("●", "bg-violet-600 text-white"),
+                                _ => ("", "bg-gray-200"),
+                            };
+                            view! { <span class=format!("inline-flex w-5 h-5 shrink-0 items-center justify-center rounded-full text-[11px] {class}")>{mark}</span> }
+                        }}
+                        <span class=move || if current().0 == i && !matches!(current().1, JobState::Succeeded) { "font-medium" } else { "text-gray-700" }>{*label}</span>
+                    </li>
+                }).collect_view()}
+            </ol>
+        </Card>
+    }
+}

@@ -324,6 +324,11 @@ pub(crate) fn to_dto(j: job::Model) -> AppResult<Job> {
         step: j.step,
         last_error: j.last_error,
         cancel_requested: j.cancel_requested,
+        checkpoint_step: j
+            .checkpoint
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .and_then(|c| c.get("step").and_then(|s| s.as_str()).map(str::to_owned)),
         group_key: j.group_key,
         created_at: j.created_at,
         updated_at: j.updated_at,

@@ -28,7 +28,9 @@ use futures::future::{BoxFuture, join_all};
 use serde::{Deserialize, Serialize};
 
 use app::{
-    domain::{Arch, ImageState as CatalogueState, RegionImageState, Version, Visibility},
+    domain::{
+        Arch, BUILD_STEPS, ImageState as CatalogueState, RegionImageState, Version, Visibility,
+    },
     dto::{ImageRegionInput, ImageVersionInput, Product},
     server::{
         images, products,
@@ -89,21 +91,13 @@ impl Step {
         Step::Record,
     ];
 
+    /// How the step reads, from the list the job page shows.
     fn label(self) -> &'static str {
-        match self {
-            Step::FindBase => "finding the base image",
-            Step::Launch => "launching the builder",
-            Step::WaitInstall => "installing GitLab on the builder",
-            Step::Stop => "stopping the builder",
-            Step::CreateImage => "creating the image",
-            Step::WaitImage => "waiting for the image",
-            Step::Permission => "setting the launch permission",
-            Step::Copy => "copying to the target regions",
-            Step::WaitCopies => "waiting for the copies",
-            Step::PublishCopies => "publishing the copies",
-            Step::Terminate => "terminating the builder",
-            Step::Record => "recording the images",
-        }
+        BUILD_STEPS[self.index()].1
+    }
+
+    fn index(self) -> usize {
+        Step::ORDER.iter().position(|s| *s == self).unwrap_or(0)
     }
 
     fn progress(self) -> i32 {
@@ -250,7 +244,7 @@ impl BuildImage {
                     let done = step == Step::Record;
                     ctx.save(
                         if done { 100 } else { st.step.progress() },
-                        st.step.label(),
+                        if done { "built" } else { st.step.label() },
                         &st,
                     )
                     .await?;
@@ -885,5 +879,22 @@ fn license_block(license: Option<&SecretValue>) -> String {
             "# The license the first reconfigure installs.\ninstall -d -m 0755 /etc/gitlab\ninstall -m 0600 /dev/null /etc/gitlab/predefined.gitlab-license\nbase64 -d > /etc/gitlab/predefined.gitlab-license <<'LICENSE'\n{}\nLICENSE\n",
             base64::engine::general_purpose::STANDARD.encode(license.expose())
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_steps_are_stored_under_the_names_the_job_page_knows() {
+        for (step, (name, _)) in Step::ORDER.iter().zip(BUILD_STEPS) {
+            assert_eq!(
+                serde_json::to_value(step).ok(),
+                Some(serde_json::json!(name))
+            );
+        }
+        assert_eq!(Step::WaitInstall.next(), Step::Stop);
+        assert_eq!(Step::Record.progress(), 91);
     }
 }
