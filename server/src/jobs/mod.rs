@@ -17,6 +17,7 @@ use chrono::Duration;
 use futures::future::BoxFuture;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use crate::cloud::Cloud;
 
@@ -195,7 +196,12 @@ impl Runner {
             return Ok(false);
         };
         let span = tracing::info_span!("job", id = job.id, kind = %job.kind, worker = %self.worker);
-        let _enter = span.enter();
+        // Entered only around the awaits of this job, never held across them.
+        self.run_claimed(job).instrument(span).await
+    }
+
+    async fn run_claimed(&self, job: job::Model) -> anyhow::Result<bool> {
+        let now = self.state.clock.now();
         let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
             let error = format!("no handler for jobs of kind '{}' in this worker", job.kind);
             jobs::finish(
