@@ -337,11 +337,7 @@ pub(crate) fn to_dto(j: job::Model) -> AppResult<Job> {
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<Job> {
-    let j = job::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .map_err(db_err("reading a job"))?
-        .ok_or_else(|| AppError::not_found(format!("job {id}")))?;
+    let j = find(db, id).await?;
     to_dto(j)
 }
 
@@ -404,6 +400,34 @@ pub async fn events(db: &impl ConnectionTrait, id: i32, after: i32) -> AppResult
         .collect())
 }
 
+async fn find(db: &impl ConnectionTrait, id: i32) -> AppResult<job::Model> {
+    job::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err("reading a job"))?
+        .ok_or_else(|| AppError::not_found(format!("job {id}")))
+}
+
+/// Audits what a person did to a job.
+async fn record(
+    db: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    id: i32,
+    action: &str,
+    summary: String,
+) -> AppResult<()> {
+    let change = Change {
+        action,
+        object_type: "job",
+        object_id: id.to_string(),
+        summary,
+        before: None,
+        after: None,
+    };
+    audit::record(db, Some(actor), now, change).await
+}
+
 /// Stops a job: at once when it is not running, at its next step when it is.
 pub async fn cancel(
     db: &(impl ConnectionTrait + TransactionTrait),
@@ -412,11 +436,7 @@ pub async fn cancel(
     id: i32,
 ) -> AppResult<Job> {
     let txn = super::begin_write(db).await?;
-    let j = job::Entity::find_by_id(id)
-        .one(&txn)
-        .await
-        .map_err(db_err("reading a job"))?
-        .ok_or_else(|| AppError::not_found(format!("job {id}")))?;
+    let j = find(&txn, id).await?;
     let state: JobState = stored(&j.state)?;
     let mut active: job::ActiveModel = j.clone().into();
     match state {
@@ -475,18 +495,13 @@ pub async fn cancel(
         .update(&txn)
         .await
         .map_err(db_err("cancelling a job"))?;
-    audit::record(
+    record(
         &txn,
-        Some(actor),
+        actor,
         now,
-        Change {
-            action: "cancel",
-            object_type: "job",
-            object_id: id.to_string(),
-            summary: format!("cancelled job {id} ({})", j.kind),
-            before: None,
-            after: None,
-        },
+        id,
+        "cancel",
+        format!("cancelled job {id} ({})", j.kind),
     )
     .await?;
     txn.commit().await.map_err(db_err("committing a cancel"))?;
@@ -501,11 +516,7 @@ pub async fn retry(
     id: i32,
 ) -> AppResult<Job> {
     let txn = super::begin_write(db).await?;
-    let j = job::Entity::find_by_id(id)
-        .one(&txn)
-        .await
-        .map_err(db_err("reading a job"))?
-        .ok_or_else(|| AppError::not_found(format!("job {id}")))?;
+    let j = find(&txn, id).await?;
     let state: JobState = stored(&j.state)?;
     if !matches!(state, JobState::Failed | JobState::Cancelled) {
         return Err(AppError::conflict(
@@ -536,18 +547,13 @@ pub async fn retry(
         &format!("retried by {}", actor.username),
     )
     .await?;
-    audit::record(
+    record(
         &txn,
-        Some(actor),
+        actor,
         now,
-        Change {
-            action: "retry",
-            object_type: "job",
-            object_id: id.to_string(),
-            summary: format!("retried job {id} ({kind})"),
-            before: None,
-            after: None,
-        },
+        id,
+        "retry",
+        format!("retried job {id} ({kind})"),
     )
     .await?;
     txn.commit().await.map_err(db_err("committing a retry"))?;
