@@ -94,9 +94,12 @@ fn ensure_tools(root: &Path) -> Result<()> {
     }
     let tailwind = root.join("node_modules/.bin/tailwindcss");
     if !tailwind.exists() {
+        // Not `npm ci`: the lock file cannot list Tailwind's native packages for other
+        // platforms here, which `npm ci` insists on. The versions are pinned exactly in
+        // package.json, so `npm install` brings the same ones.
         status(
             Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
+                .args(["install", "--no-audit", "--no-fund"])
                 .current_dir(root),
         )?;
     }
