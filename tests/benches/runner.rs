@@ -12,14 +12,9 @@
 
 use std::time::{Duration, Instant};
 
-use app::{
-    domain::Role,
-    dto::ReleaseInput,
-    server::{
-        Clock, builds,
-        jobs::{self, NewJob},
-        releases, users,
-    },
+use app::server::{
+    Clock, builds,
+    jobs::{self, NewJob},
 };
 use portal_tests::{Backend, TestApp, backends};
 
@@ -64,28 +59,8 @@ async fn drain(backend: Backend) -> anyhow::Result<(Duration, Duration)> {
 
 async fn fan_out() -> anyhow::Result<(Duration, Duration, Duration, u64)> {
     let app = TestApp::spawn(Backend::Sqlite).await?;
-    let user = users::upsert(
-        app.conn(),
-        app.clock.now(),
-        "oskar",
-        "Oskar Novak",
-        "o@x",
-        &[Role::Omnibus],
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
-    releases::create(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        &ReleaseInput {
-            version: "17.7.0".into(),
-            released_on: "2024-12-19".into(),
-            kind: "regular".into(),
-        },
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
+    let user = app.omnibus().await?;
+    app.new_release("17.7.0").await?;
     let started = Instant::now();
     let run = builds::start_release(app.conn(), &user, app.clock.now(), "17.7.0")
         .await

@@ -235,6 +235,57 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The omnibus engineer (oskar), who records releases and starts builds.
+    pub async fn omnibus(&self) -> anyhow::Result<app::domain::CurrentUser> {
+        use app::server::Clock as _;
+        app::server::users::upsert(
+            self.conn(),
+            self.clock.now(),
+            "oskar",
+            "Oskar Novak",
+            "oskar@example.com",
+            &[app::domain::Role::Omnibus],
+        )
+        .await
+        .map_err(anyhow::Error::msg)
+    }
+
+    /// Records a regular release with no images yet.
+    pub async fn new_release(&self, version: &str) -> anyhow::Result<()> {
+        use app::server::Clock as _;
+        let user = self.omnibus().await?;
+        let input = app::dto::ReleaseInput {
+            version: version.into(),
+            released_on: "2024-12-19".into(),
+            kind: "regular".into(),
+        };
+        app::server::releases::create(self.conn(), &user, self.clock.now(), &input)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        Ok(())
+    }
+
+    /// Starts the build of one AWS image of release 17.7.0 as the omnibus engineer.
+    pub async fn start_build(
+        &self,
+        product: &str,
+        arch: app::domain::Arch,
+    ) -> anyhow::Result<app::dto::Job> {
+        use app::server::Clock as _;
+        let user = self.omnibus().await?;
+        app::server::builds::start(
+            self.conn(),
+            &user,
+            self.clock.now(),
+            "aws",
+            product,
+            "17.7.0",
+            arch,
+        )
+        .await
+        .map_err(anyhow::Error::msg)
+    }
+
     /// A job runner of this portal, against its simulated cloud.
     pub fn runner(&self, name: &str) -> server::jobs::Runner {
         server::jobs::Runner::new(

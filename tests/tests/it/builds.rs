@@ -1,41 +1,20 @@
 //! Building images through the real aws-sdk-ec2 client against the simulated EC2.
 
 use app::{
-    domain::{Arch, ImageState, JobState, RegionImageState, Role},
-    dto::{ReleaseInput, ReleaseRun},
-    server::{Clock, builds, images, jobs, products, releases, users},
+    domain::{Arch, ImageState, JobState, RegionImageState},
+    dto::ReleaseRun,
+    server::{Clock, builds, images, jobs, products},
 };
 use portal_tests::{Backend, TestApp, backends};
 
 const REGIONS: usize = 19;
 
 async fn omnibus(app: &TestApp) -> app::domain::CurrentUser {
-    users::upsert(
-        app.conn(),
-        app.clock.now(),
-        "oskar",
-        "Oskar Novak",
-        "oskar@example.com",
-        &[Role::Omnibus],
-    )
-    .await
-    .expect("oskar")
+    app.omnibus().await.expect("oskar")
 }
 
 async fn new_release(app: &TestApp, version: &str) {
-    let user = omnibus(app).await;
-    releases::create(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        &ReleaseInput {
-            version: version.into(),
-            released_on: "2024-12-19".into(),
-            kind: "regular".into(),
-        },
-    )
-    .await
-    .expect("release");
+    app.new_release(version).await.expect("release");
 }
 
 async fn assert_built_everywhere(app: &TestApp, run: &ReleaseRun) {
@@ -132,17 +111,10 @@ async fn a_build_killed_at_any_step_finishes_with_one_builder_and_one_image_per_
             .await
             .expect("app");
         new_release(&app, "17.7.0").await;
-        let job = builds::start(
-            app.conn(),
-            &omnibus(&app).await,
-            app.clock.now(),
-            "aws",
-            "gitlab-ce",
-            "17.7.0",
-            Arch::Arm64,
-        )
-        .await
-        .expect("start");
+        let job = app
+            .start_build("gitlab-ce", Arch::Arm64)
+            .await
+            .expect("start");
         app.runner("doomed")
             .crash_at_save(crash_at)
             .run_one()
@@ -206,35 +178,20 @@ async fn the_public_image_quota_stops_the_build_with_a_message_saying_what_to_do
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     new_release(&app, "17.7.0").await;
     app.sim.configure(|c| c.public_image_quota = 1);
-    let user = omnibus(&app).await;
-    let first = builds::start(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        "aws",
-        "gitlab-ce",
-        "17.7.0",
-        Arch::Amd64,
-    )
-    .await
-    .expect("start");
+    let first = app
+        .start_build("gitlab-ce", Arch::Amd64)
+        .await
+        .expect("start");
     app.drive(&app.runner("w"), 20).await.expect("drive");
     assert_eq!(
         jobs::get(app.conn(), first.id).await.expect("job").state,
         JobState::Succeeded
     );
 
-    let second = builds::start(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        "aws",
-        "gitlab-ce",
-        "17.7.0",
-        Arch::Arm64,
-    )
-    .await
-    .expect("start");
+    let second = app
+        .start_build("gitlab-ce", Arch::Arm64)
+        .await
+        .expect("start");
     app.drive(&app.runner("w"), 20).await.expect("drive");
     let failed = jobs::get(app.conn(), second.id).await.expect("job");
     assert_eq!(failed.state, JobState::Failed);
@@ -268,17 +225,10 @@ async fn a_missing_base_image_fails_clearly() {
     )
     .await
     .expect("update");
-    let job = builds::start(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        "aws",
-        "gitlab-ee",
-        "17.7.0",
-        Arch::Amd64,
-    )
-    .await
-    .expect("start");
+    let job = app
+        .start_build("gitlab-ee", Arch::Amd64)
+        .await
+        .expect("start");
     app.drive(&app.runner("w"), 5).await.expect("drive");
     let failed = jobs::get(app.conn(), job.id).await.expect("job");
     assert_eq!(failed.state, JobState::Failed);
@@ -302,17 +252,10 @@ async fn cancelling_a_build_mid_way_leaves_no_builder_running() {
     app.sim
         .configure(|c| c.install_delay = chrono::Duration::minutes(10));
     let user = omnibus(&app).await;
-    let job = builds::start(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        "aws",
-        "gitlab-ee",
-        "17.7.0",
-        Arch::Arm64,
-    )
-    .await
-    .expect("start");
+    let job = app
+        .start_build("gitlab-ee", Arch::Arm64)
+        .await
+        .expect("start");
     app.runner("w").run_until_idle().await.expect("run");
     let waiting = jobs::get(app.conn(), job.id).await.expect("job");
     assert_eq!(waiting.state, JobState::Waiting, "waiting for the install");
@@ -338,17 +281,10 @@ async fn a_second_build_of_the_same_image_is_refused_while_one_runs() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     new_release(&app, "17.7.0").await;
     let user = omnibus(&app).await;
-    let first = builds::start(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        "aws",
-        "gitlab-ce",
-        "17.7.0",
-        Arch::Amd64,
-    )
-    .await
-    .expect("start");
+    let first = app
+        .start_build("gitlab-ce", Arch::Amd64)
+        .await
+        .expect("start");
     let err = builds::start(
         app.conn(),
         &user,
@@ -393,18 +329,10 @@ async fn the_license_reaches_the_image_and_no_log_page_or_answer() {
         .expect("set");
     assert_eq!(res.status(), reqwest::StatusCode::NO_CONTENT);
 
-    let user = omnibus(&app).await;
-    let job = builds::start(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        "aws",
-        "gitlab-ee-premium",
-        "17.7.0",
-        Arch::Amd64,
-    )
-    .await
-    .expect("start");
+    let job = app
+        .start_build("gitlab-ee-premium", Arch::Amd64)
+        .await
+        .expect("start");
     let logged_before = portal_tests::captured_logs().len();
     app.drive(&app.runner("w"), 20).await.expect("drive");
     assert_eq!(
@@ -488,17 +416,10 @@ async fn the_license_reaches_the_image_and_no_log_page_or_answer() {
             .status(),
         reqwest::StatusCode::NO_CONTENT
     );
-    let job = builds::start(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        "aws",
-        "gitlab-ee-ultimate",
-        "17.7.0",
-        Arch::Amd64,
-    )
-    .await
-    .expect("start");
+    let job = app
+        .start_build("gitlab-ee-ultimate", Arch::Amd64)
+        .await
+        .expect("start");
     app.drive(&app.runner("w"), 5).await.expect("drive");
     let failed = jobs::get(app.conn(), job.id).await.expect("job");
     assert_eq!(failed.state, JobState::Failed);

@@ -10,9 +10,8 @@ use std::{
 };
 
 use app::{
-    domain::{Arch, ImageState, JobState, Role},
-    dto::ReleaseInput,
-    server::{Clock, builds, images, jobs, products, releases, users},
+    domain::{Arch, ImageState, JobState},
+    server::{Clock, images, jobs, products},
 };
 use aws_sdk_ec2::types::{Filter, Tag};
 use portal_tests::{Backend, TestApp};
@@ -83,16 +82,7 @@ async fn the_build_runs_the_same_against_moto() {
     );
 
     // Moto ships Canonical's Xenial image; point the product at it.
-    let user = users::upsert(
-        app.conn(),
-        app.clock.now(),
-        "oskar",
-        "Oskar Novak",
-        "o@x",
-        &[Role::Omnibus],
-    )
-    .await
-    .expect("user");
+    let user = app.omnibus().await.expect("user");
     let mut input = products::input_for(
         &products::get(app.conn(), "aws", "gitlab-ce")
             .await
@@ -109,29 +99,11 @@ async fn the_build_runs_the_same_against_moto() {
     )
     .await
     .expect("update");
-    releases::create(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        &ReleaseInput {
-            version: "17.7.0".into(),
-            released_on: "2024-12-19".into(),
-            kind: "regular".into(),
-        },
-    )
-    .await
-    .expect("release");
-    let job = builds::start(
-        app.conn(),
-        &user,
-        app.clock.now(),
-        "aws",
-        "gitlab-ce",
-        "17.7.0",
-        Arch::Amd64,
-    )
-    .await
-    .expect("start");
+    app.new_release("17.7.0").await.expect("release");
+    let job = app
+        .start_build("gitlab-ce", Arch::Amd64)
+        .await
+        .expect("start");
 
     let ec2 = cloud.ec2("us-east-1");
     for _ in 0..20 {
