@@ -191,6 +191,102 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// What a workflow is for.
+    WorkflowKind {
+        FirstTimeImage => ("first_time_image", "First-time image"),
+        Maintenance => ("maintenance", "Release maintenance"),
+    }
+);
+
+string_enum!(
+    /// Where a workflow stands.
+    WorkflowState {
+        Open => ("open", "Open"),
+        Done => ("done", "Done"),
+        Launched => ("launched", "Launched"),
+    }
+);
+
+string_enum!(
+    /// Where a stage of a workflow stands; derived from its dependencies and tasks.
+    StageState {
+        Blocked => ("blocked", "Waiting on an earlier stage"),
+        Active => ("active", "In progress"),
+        Done => ("done", "Done"),
+    }
+);
+
+string_enum!(
+    /// Where a task stands.
+    TaskState {
+        Todo => ("todo", "To do"),
+        InProgress => ("in_progress", "In progress"),
+        WaitingOnPartner => ("waiting_on_partner", "Waiting on the partner"),
+        Done => ("done", "Done"),
+        Skipped => ("skipped", "Skipped"),
+    }
+);
+
+impl TaskState {
+    /// Finished, one way or the other.
+    pub fn is_closed(self) -> bool {
+        matches!(self, TaskState::Done | TaskState::Skipped)
+    }
+}
+
+string_enum!(
+    /// The clock of a maintenance run against its due date.
+    SlaStatus {
+        OnTrack => ("on_track", "On track"),
+        AtRisk => ("at_risk", "At risk"),
+        Breached => ("breached", "Breached"),
+        MetOnTime => ("met", "Done on time"),
+        MetLate => ("met_late", "Done late"),
+    }
+);
+
+string_enum!(
+    /// Where a revision of listing copy stands in its approvals.
+    CopyState {
+        Draft => ("draft", "Draft"),
+        AwaitingPartnerships => ("awaiting_partnerships", "Awaiting Partnerships"),
+        AwaitingOmnibus => ("awaiting_omnibus", "Awaiting Omnibus"),
+        Approved => ("approved", "Approved"),
+        Superseded => ("superseded", "Replaced by a later revision"),
+    }
+);
+
+impl CopyState {
+    /// The team whose approval the revision waits for, if any.
+    pub fn awaiting(self) -> Option<Role> {
+        match self {
+            CopyState::AwaitingPartnerships => Some(Role::Partnerships),
+            CopyState::AwaitingOmnibus => Some(Role::Omnibus),
+            _ => None,
+        }
+    }
+}
+
+string_enum!(
+    /// What an in-app notification (and its outbound webhook) is about.
+    NotificationKind {
+        ApprovalRequested => ("approval_requested", "Approval requested"),
+        Approved => ("approved", "Approved"),
+        Rejected => ("rejected", "Rejected"),
+        SlaAtRisk => ("sla_at_risk", "SLA at risk"),
+        SlaBreached => ("sla_breached", "SLA breached"),
+        Escalated => ("escalated", "Escalated"),
+        JobFailed => ("job_failed", "Job failed"),
+        MaintenanceOpened => ("maintenance_opened", "Maintenance run opened"),
+        SignOff => ("sign_off", "Sign-off"),
+        Launched => ("launched", "Launch approved"),
+    }
+);
+
+/// The teams that sign off a launch, in the order of the process.
+pub const SIGN_OFF_TEAMS: [Role; 3] = [Role::Partnerships, Role::Omnibus, Role::Marketing];
+
 /// The steps of an image build, in order: the stored name and how it reads.
 pub const BUILD_STEPS: [(&str, &str); 12] = [
     ("find_base", "finding the base image"),
@@ -221,6 +317,14 @@ pub enum Permission {
     ReadAudit,
     /// Start builds, and cancel or retry jobs.
     RunJobs,
+    /// Write listing copy and ask for its approval.
+    EditCopy,
+    /// Open first-time image projects and approve launches.
+    ManageWorkflows,
+    /// Work on tasks, comment and sign off (each limited further to the task's team).
+    WorkOnTasks,
+    /// Configure outbound webhooks and holidays.
+    Administer,
 }
 
 impl Permission {
@@ -237,6 +341,15 @@ impl Permission {
                 Role::Admin,
             ],
             Permission::RunJobs => &[Role::Omnibus, Role::Admin],
+            Permission::EditCopy => &[Role::Marketing, Role::Admin],
+            Permission::ManageWorkflows => &[Role::Partnerships, Role::Admin],
+            Permission::WorkOnTasks => &[
+                Role::Partnerships,
+                Role::Omnibus,
+                Role::Marketing,
+                Role::Admin,
+            ],
+            Permission::Administer => &[Role::Admin],
         }
     }
 }
@@ -252,6 +365,10 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
     pub fn can(&self, permission: Permission) -> bool {
         self.roles
             .iter()

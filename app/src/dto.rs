@@ -414,6 +414,12 @@ pub struct AuditFilter {
     pub object_type: Option<String>,
     pub object_id: Option<String>,
     pub actor: Option<String>,
+    /// What happened: `create`, `approve`, `reject`, `sign_off`…
+    pub action: Option<String>,
+    /// First day to include, `YYYY-MM-DD` (UTC).
+    pub from: Option<String>,
+    /// Last day to include, `YYYY-MM-DD` (UTC).
+    pub to: Option<String>,
     pub page: Option<u64>,
 }
 
@@ -551,4 +557,521 @@ pub struct ReleaseRun {
     /// Mean progress of the builds, 0–100.
     pub progress: i32,
     pub jobs: Vec<Job>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The process: workflows, tasks, the maintenance clock.
+
+/// A person, as lists and pickers show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct UserRef {
+    pub id: i32,
+    pub username: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TaskLink {
+    pub label: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Task {
+    pub id: i32,
+    pub workflow_id: i32,
+    pub stage_key: String,
+    pub title: String,
+    pub description: String,
+    /// The team that owns the task.
+    pub team: Role,
+    /// Whether the stage waits for it; optional tasks can be skipped.
+    pub required: bool,
+    pub state: TaskState,
+    pub assignee: Option<UserRef>,
+    pub due_on: Option<NaiveDate>,
+    /// When the partner must have answered, while the task waits on them.
+    pub response_due_on: Option<NaiveDate>,
+    /// Set when the partner did not answer in time and Partnerships took it over.
+    pub escalated_at: Option<DateTime<Utc>>,
+    pub links: Vec<TaskLink>,
+    /// The build job doing the work, for image updates.
+    pub job_id: Option<i32>,
+    pub job_state: Option<JobState>,
+    pub arch: Option<Arch>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub completed_by: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Stage {
+    pub id: i32,
+    pub key: String,
+    pub name: String,
+    pub team: Role,
+    /// Keys of the stages that must be done before this one starts.
+    pub depends_on: Vec<String>,
+    pub state: StageState,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub tasks: Vec<Task>,
+}
+
+/// A maintenance run's clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Sla {
+    pub released_on: NaiveDate,
+    pub due_on: NaiveDate,
+    pub status: SlaStatus,
+    /// Business minutes left (negative: past the deadline by this much wall-clock time).
+    pub business_minutes_left: i64,
+    /// When every image of the run was out.
+    pub image_out_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WorkflowSummary {
+    pub id: i32,
+    pub kind: WorkflowKind,
+    pub title: String,
+    pub partner_slug: String,
+    pub partner_name: String,
+    pub product_slug: Option<String>,
+    pub product_name: Option<String>,
+    pub release: Option<String>,
+    pub security: bool,
+    pub state: WorkflowState,
+    pub tasks_done: u32,
+    pub tasks_total: u32,
+    pub escalations: u32,
+    pub sla: Option<Sla>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SignOff {
+    pub team: Role,
+    pub username: String,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What a first-time image's launch still waits for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct LaunchGate {
+    pub technical_done: bool,
+    pub listing_id: Option<i32>,
+    /// The approved copy revision the launch would use.
+    pub approved_revision: Option<i32>,
+    pub copy_approved: bool,
+    pub missing_sign_offs: Vec<Role>,
+    /// Why the launch cannot be approved yet; empty when it can.
+    pub blockers: Vec<String>,
+}
+
+impl LaunchGate {
+    pub fn ready(&self) -> bool {
+        self.blockers.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Workflow {
+    pub summary: WorkflowSummary,
+    pub stages: Vec<Stage>,
+    pub sign_offs: Vec<SignOff>,
+    pub launch: Option<LaunchGate>,
+    pub launched_at: Option<DateTime<Utc>>,
+    pub launched_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TaskComment {
+    pub id: i32,
+    pub author: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A task with its context, for the task page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TaskDetail {
+    pub task: Task,
+    pub workflow: WorkflowSummary,
+    pub stage_name: String,
+    pub stage_state: StageState,
+    /// Why the stage cannot start yet, if it cannot.
+    pub blocked_by: Vec<String>,
+    pub comments: Vec<TaskComment>,
+    /// People of the task's team, who it can be assigned to.
+    pub assignable: Vec<UserRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema, IntoParams))]
+pub struct WorkflowFilter {
+    /// `first_time_image` or `maintenance`.
+    pub kind: Option<String>,
+    /// `open`, `done` or `launched`.
+    pub state: Option<String>,
+    pub page: Option<u64>,
+}
+
+/// Starts a first-time image project.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct FirstTimeInput {
+    /// Partner slug.
+    pub partner: String,
+    /// Product slug (of that partner); may be left empty while the product is scoped.
+    #[serde(default)]
+    pub product: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TaskStateInput {
+    pub state: String,
+    /// Required when the task waits on the partner: when they must have answered.
+    #[serde(default)]
+    pub response_due_on: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TaskAssignInput {
+    /// Username; empty to unassign.
+    #[serde(default)]
+    pub assignee: String,
+    /// `YYYY-MM-DD`; empty for none.
+    #[serde(default)]
+    pub due_on: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TaskLinkInput {
+    pub label: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SignOffInput {
+    /// The team signing off; the signer must belong to it.
+    pub team: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Holiday {
+    pub id: i32,
+    pub day: NaiveDate,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct HolidayInput {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub name: String,
+}
+
+/// One release on the maintenance timeline: from its date to the last image out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TimelineRow {
+    pub release: String,
+    pub security: bool,
+    pub released_on: NaiveDate,
+    pub due_on: NaiveDate,
+    pub runs: u32,
+    /// When the last image of the release was out; `None` while some are not.
+    pub image_out_at: Option<DateTime<Utc>>,
+    /// Calendar days from the start of the release day to the deadline.
+    pub due_days: f64,
+    /// Calendar days from the start of the release day to the last image out (or now).
+    pub out_days: f64,
+    pub status: SlaStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MaintenanceBoard {
+    /// Open maintenance runs, the most urgent first.
+    pub open: Vec<WorkflowSummary>,
+    /// Recent releases, newest first.
+    pub timeline: Vec<TimelineRow>,
+    pub holidays: Vec<Holiday>,
+}
+
+/// What the clock sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SweepReport {
+    pub escalated: u32,
+    pub at_risk: u32,
+    pub breached: u32,
+}
+
+/// A release event received from GitLab (or posted by automation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ReleaseEventOutcome {
+    /// `recorded`, or `duplicate` when the event or the release was already known.
+    pub status: String,
+    pub release: Option<String>,
+    pub maintenance_runs: Vec<i32>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Listing copy and its approvals.
+
+/// The marketing copy of a listing, as one revision holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CopyFields {
+    pub title: String,
+    pub short_description: String,
+    /// Markdown.
+    pub long_description: String,
+    pub highlights: Vec<String>,
+    pub usage_instructions: String,
+    pub release_notes_template: String,
+    pub categories: Vec<String>,
+}
+
+/// A save of listing copy as the form sends it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CopyInput {
+    /// The revision this edit started from (0 for the first one). A save on top of a
+    /// revision that has been replaced is refused as a conflict.
+    pub base_revision: i32,
+    pub title: String,
+    pub short_description: String,
+    pub long_description: String,
+    /// One highlight per line.
+    pub highlights: String,
+    pub usage_instructions: String,
+    pub release_notes_template: String,
+    /// Comma-separated.
+    pub categories: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CopyReview {
+    /// The team that reviewed.
+    pub stage: Role,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    pub username: String,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CopyRevisionSummary {
+    pub id: i32,
+    pub number: i32,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+    pub state: CopyState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CopyRevision {
+    pub id: i32,
+    pub listing_id: i32,
+    pub number: i32,
+    pub fields: CopyFields,
+    pub author: String,
+    pub author_id: i32,
+    pub created_at: DateTime<Utc>,
+    pub state: CopyState,
+    /// Every review of this exact revision, oldest first.
+    pub reviews: Vec<CopyReview>,
+    pub publish_marked_at: Option<DateTime<Utc>>,
+    pub publish_marked_by: Option<String>,
+}
+
+impl CopyRevision {
+    /// The rejection that sent this revision back to draft, if that is where it stands.
+    pub fn rejection(&self) -> Option<&CopyReview> {
+        if self.state != CopyState::Draft {
+            return None;
+        }
+        self.reviews.iter().rev().find(|r| r.decision == "rejected")
+    }
+}
+
+/// A listing's copy: the newest revision, the history and the approved one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ListingCopy {
+    pub listing_id: i32,
+    pub listing_title: String,
+    pub product_name: String,
+    pub partner_slug: String,
+    pub head: Option<CopyRevision>,
+    pub revisions: Vec<CopyRevisionSummary>,
+    /// The newest approved revision: what a publish would use.
+    pub approved_revision: Option<i32>,
+}
+
+/// The answer to a save: the new revision, or a conflict showing both versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CopySave {
+    Saved {
+        revision: CopyRevision,
+    },
+    /// Someone saved a newer revision since this edit started; nothing was written.
+    Conflict {
+        message: String,
+        yours: CopyFields,
+        theirs: CopyRevision,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ReviewInput {
+    /// The revision reviewed: the review is bound to it.
+    pub revision: i32,
+    /// Required for a rejection.
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// One row of a side-by-side diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct DiffRow {
+    pub left: Option<String>,
+    pub right: Option<String>,
+    /// `same`, `changed`, `removed` or `added`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct FieldDiff {
+    pub field: String,
+    pub label: String,
+    pub changed: bool,
+    pub rows: Vec<DiffRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CopyDiff {
+    pub left: CopyRevisionSummary,
+    pub right: CopyRevisionSummary,
+    pub fields: Vec<FieldDiff>,
+}
+
+/// A revision waiting for one of my teams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CopyQueueItem {
+    pub listing_id: i32,
+    pub listing_title: String,
+    pub revision: CopyRevisionSummary,
+    pub awaiting: Role,
+}
+
+/// A launch waiting for one of my teams' sign-off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct LaunchQueueItem {
+    pub workflow: WorkflowSummary,
+    pub missing_sign_offs: Vec<Role>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApprovalQueue {
+    pub teams: Vec<Role>,
+    pub copy: Vec<CopyQueueItem>,
+    pub launches: Vec<LaunchQueueItem>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Notifications and outbound webhooks.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Notification {
+    pub id: i32,
+    pub kind: NotificationKind,
+    pub title: String,
+    pub body: String,
+    /// A path in the portal.
+    pub link: String,
+    pub created_at: DateTime<Utc>,
+    pub read: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Inbox {
+    pub items: Vec<Notification>,
+    pub unread: u64,
+    pub page: u64,
+    pub pages: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Webhook {
+    pub id: i32,
+    pub name: String,
+    pub url: String,
+    /// The kinds of event sent; empty for all.
+    pub events: Vec<NotificationKind>,
+    pub active: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WebhookInput {
+    pub name: String,
+    /// `https://…` (or `http://` for a receiver on this network).
+    pub url: String,
+    /// Comma-separated event kinds; empty for all.
+    #[serde(default)]
+    pub events: String,
+    /// The HMAC key; empty to have one generated.
+    #[serde(default)]
+    pub secret: String,
+}
+
+/// A new webhook and its signing secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WebhookCreated {
+    pub webhook: Webhook,
+    pub secret: String,
 }

@@ -108,6 +108,18 @@ impl AppError {
         }
     }
 
+    /// One field's validation error.
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        AppError {
+            fields: vec![FieldError {
+                field: field.to_owned(),
+                message: message.clone(),
+            }],
+            ..Self::new(ErrorCode::ValidationFailed, message)
+        }
+    }
+
     /// Logs the cause in full and returns the plain internal error.
     #[cfg(feature = "ssr")]
     pub fn internal(context: &str, cause: impl fmt::Display) -> Self {

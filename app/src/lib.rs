@@ -2,6 +2,7 @@
 //! hydrated in the browser), server functions, shared DTOs and domain types, and — under the
 //! `ssr` feature — the entities and services behind them.
 
+pub mod calendar;
 pub mod components;
 pub mod domain;
 pub mod dto;

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_catalogue;
 mod m0002_jobs;
 mod m0003_secrets;
+mod m0004_process;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_catalogue::Migration),
             Box::new(m0002_jobs::Migration),
             Box::new(m0003_secrets::Migration),
+            Box::new(m0004_process::Migration),
         ]
     }
 }

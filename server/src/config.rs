@@ -89,6 +89,10 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTAL_SEED", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed: bool,
 
+    /// The secret token of the GitLab webhook that reports releases (`POST /api/v1/webhooks/gitlab`); unset turns the webhook off.
+    #[arg(long, env = "PORTAL_GITLAB_WEBHOOK_TOKEN", hide_env_values = true)]
+    pub gitlab_webhook_token: Option<String>,
+
     /// Background workers to run inside the server process (0 runs none).
     #[arg(long, env = "PORTAL_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub workers: u32,
@@ -108,6 +112,13 @@ impl ServeConfig {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             anyhow::bail!("PORTAL_PUBLIC_URL must be an http(s) URL, got '{url}'");
+        }
+        if let Some(token) = &self.gitlab_webhook_token
+            && token.trim().len() < 16
+        {
+            anyhow::bail!(
+                "PORTAL_GITLAB_WEBHOOK_TOKEN is too short to keep anyone out: use at least 16 characters"
+            );
         }
         Ok(())
     }

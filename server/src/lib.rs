@@ -71,6 +71,10 @@ pub struct Settings {
     pub https: bool,
     pub seed: bool,
     pub clock: Arc<dyn Clock>,
+    /// Where people reach the portal, for links in webhooks.
+    pub public_url: Option<String>,
+    /// The token GitLab's release webhook must present.
+    pub gitlab_webhook_token: Option<String>,
 }
 
 impl Settings {
@@ -92,6 +96,8 @@ impl Settings {
                 .is_some_and(|u| u.starts_with("https://")),
             seed: serve.seed,
             clock: Arc::new(SystemClock),
+            public_url: serve.public_url.clone(),
+            gitlab_webhook_token: serve.gitlab_webhook_token.clone(),
         })
     }
 }
@@ -112,6 +118,8 @@ impl Settings {
             https: false,
             seed: false,
             clock: Arc::new(SystemClock),
+            public_url: std::env::var("PORTAL_PUBLIC_URL").ok(),
+            gitlab_webhook_token: None,
         })
     }
 }
@@ -134,6 +142,11 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         cloud: settings.cloud,
         dev_auth: settings.dev_auth,
         https: settings.https,
+        public_url: settings.public_url.clone(),
+        gitlab_token_sha256: settings
+            .gitlab_webhook_token
+            .as_deref()
+            .map(|t| <sha2::Sha256 as sha2::Digest>::digest(t.trim().as_bytes()).into()),
     };
     if settings.seed
         && app::server::seed::is_empty(&state.db)

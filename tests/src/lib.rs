@@ -147,6 +147,9 @@ impl Drop for TestApp {
     }
 }
 
+/// The token test portals expect on GitLab's release webhook.
+pub const GITLAB_TOKEN: &str = "gitlab-webhook-test-token";
+
 /// Where the built site is (the xtask sets `PORTAL_SITE_ROOT`).
 pub fn site_root() -> PathBuf {
     std::env::var_os("PORTAL_SITE_ROOT").map_or_else(|| PathBuf::from("target/site"), PathBuf::from)
@@ -173,6 +176,8 @@ impl TestApp {
             https: false,
             seed,
             clock: clock.clone(),
+            public_url: Some("https://portal.test".into()),
+            gitlab_webhook_token: Some(GITLAB_TOKEN.into()),
         };
         let state = server::build_state(&settings).await?;
         let sim = server::sim::Ec2Sim::new(clock.clone(), server::sim::SimConfig::instant());

@@ -352,6 +352,34 @@ pub fn LookupPage() -> impl IntoView {
 
 use crate::rpc::LookupImage;
 
+/// The kinds of audit event, offered as suggestions in the filter.
+const AUDIT_ACTIONS: [&str; 24] = [
+    "create",
+    "update",
+    "delete",
+    "build",
+    "cancel",
+    "retry",
+    "sign_in",
+    "edit_copy",
+    "request_approval",
+    "approve",
+    "reject",
+    "mark_publish",
+    "task_state",
+    "task_assign",
+    "task_link",
+    "comment",
+    "stage_done",
+    "workflow_done",
+    "sign_off",
+    "approve_launch",
+    "open_maintenance",
+    "escalate",
+    "sla_at_risk",
+    "sla_breached",
+];
+
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
@@ -361,6 +389,9 @@ pub fn AuditPage() -> impl IntoView {
             object_type: q.get("object_type").filter(|s| !s.is_empty()),
             object_id: q.get("object_id").filter(|s| !s.is_empty()),
             actor: q.get("actor").filter(|s| !s.is_empty()),
+            action: q.get("action").filter(|s| !s.is_empty()),
+            from: q.get("from").filter(|s| !s.is_empty()),
+            to: q.get("to").filter(|s| !s.is_empty()),
             page: q.get("page").and_then(|p| p.parse().ok()),
         }
     };
@@ -373,6 +404,12 @@ pub fn AuditPage() -> impl IntoView {
                 <label>"Object type"<input name="object_type" class=input_class(false) prop:value=move || filter().object_type.unwrap_or_default()/></label>
                 <label>"Object id"<input name="object_id" class=input_class(false) prop:value=move || filter().object_id.unwrap_or_default()/></label>
                 <label>"User"<input name="actor" class=input_class(false) prop:value=move || filter().actor.unwrap_or_default()/></label>
+                <label>"Kind"<input name="action" list="audit-actions" placeholder="approve, reject…" class=input_class(false) prop:value=move || filter().action.unwrap_or_default()/></label>
+                <datalist id="audit-actions">
+                    {AUDIT_ACTIONS.iter().map(|a| view! { <option value=*a></option> }).collect_view()}
+                </datalist>
+                <label>"From"<input name="from" type="date" class=input_class(false) prop:value=move || filter().from.unwrap_or_default()/></label>
+                <label>"To"<input name="to" type="date" class=input_class(false) prop:value=move || filter().to.unwrap_or_default()/></label>
                 <button class=BUTTON_SECONDARY>"Filter"</button>
             </form>
             <Suspense fallback=Loading>
@@ -381,8 +418,9 @@ pub fn AuditPage() -> impl IntoView {
                         Ok(p) => {
                             let f = filter();
                             let base = format!(
-                                "/audit?object_type={}&object_id={}&actor={}",
-                                f.object_type.unwrap_or_default(), f.object_id.unwrap_or_default(), f.actor.unwrap_or_default()
+                                "/audit?object_type={}&object_id={}&actor={}&action={}&from={}&to={}",
+                                f.object_type.unwrap_or_default(), f.object_id.unwrap_or_default(), f.actor.unwrap_or_default(),
+                                f.action.unwrap_or_default(), f.from.unwrap_or_default(), f.to.unwrap_or_default()
                             );
                             view! {
                                 <table class=TABLE data-testid="audit">

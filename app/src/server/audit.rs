@@ -1,6 +1,6 @@
 //! The append-only audit log: who changed what, when, from what to what.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set,
@@ -11,8 +11,21 @@ use super::{db_err, entities::audit_event};
 use crate::{
     domain::CurrentUser,
     dto::{AuditEvent, AuditFilter, Page},
-    error::AppResult,
+    error::{AppError, AppResult, Validator},
 };
+
+fn day(value: Option<&str>) -> Result<Option<NaiveDate>, String> {
+    match value.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| format!("'{v}' is not a date: expected YYYY-MM-DD")),
+    }
+}
+
+fn start_of(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
 
 /// One change to record. `before`/`after` are the object's JSON as it was and is.
 pub struct Change<'a> {
@@ -67,6 +80,24 @@ pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter) -> AppResult<
     }
     if let Some(actor) = filter.actor.as_deref().filter(|s| !s.is_empty()) {
         query = query.filter(audit_event::Column::Actor.eq(actor));
+    }
+    if let Some(action) = filter.action.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(audit_event::Column::Action.eq(action.trim()));
+    }
+    let mut v = Validator::new();
+    let from = v.check("from", day(filter.from.as_deref()));
+    let to = v.check("to", day(filter.to.as_deref()));
+    let (from, to) = v.finish(|| Some((from?, to?)))?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(AppError::validation("to", format!("{t} is before {f}")));
+    }
+    if let Some(from) = from {
+        query = query.filter(audit_event::Column::At.gte(start_of(from)));
+    }
+    if let Some(to) = to {
+        query = query.filter(audit_event::Column::At.lt(crate::calendar::end_of(to)));
     }
     let paginator = query.paginate(db, per_page);
     let total = paginator

@@ -109,6 +109,7 @@ pub async fn start(
         },
     )
     .await?;
+    super::process::link_build(&txn, actor, now, product.id, release.id, arch, job.id).await?;
     audit::record(
         &txn,
         Some(actor),

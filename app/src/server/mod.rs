@@ -6,11 +6,14 @@ pub mod assets;
 pub mod audit;
 pub mod builds;
 pub mod catalogue;
+pub mod copy;
 pub mod entities;
 pub mod images;
 pub mod jobs;
 pub mod listings;
+pub mod notify;
 pub mod partners;
+pub mod process;
 pub mod products;
 pub mod releases;
 pub mod secrets;
@@ -92,6 +95,10 @@ pub struct AppState {
     pub https: bool,
     /// The key secrets (license files) are encrypted with.
     pub secret_key: secrets::SecretKey,
+    /// Where people reach the portal, for links sent out of it (webhooks).
+    pub public_url: Option<String>,
+    /// SHA-256 of the token GitLab's release webhook presents; `None` turns it off.
+    pub gitlab_token_sha256: Option<[u8; 32]>,
 }
 
 impl AppState {

@@ -136,6 +136,17 @@ pub async fn create(
     now: DateTime<Utc>,
     input: &ReleaseInput,
 ) -> AppResult<Release> {
+    Ok(create_with_runs(db, actor, now, input).await?.0)
+}
+
+/// Records a release and opens its maintenance runs (one per product whose image the
+/// portal maintains), in one transaction. Returns the release and the runs' ids.
+pub async fn create_with_runs(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    input: &ReleaseInput,
+) -> AppResult<(Release, Vec<i32>)> {
     let (version, released_on, kind) = parse(input)?;
     let txn = super::begin_write(db).await?;
     let model = release::ActiveModel {
@@ -182,8 +193,9 @@ pub async fn create(
         },
     )
     .await?;
+    let runs = super::process::open_maintenance_runs(&txn, Some(actor), now, &model).await?;
     txn.commit().await.map_err(db_err("committing a release"))?;
-    get(db, &version.to_string()).await
+    Ok((get(db, &version.to_string()).await?, runs))
 }
 
 /// Changes a release's date or kind; the version itself is its identity.

@@ -4,6 +4,7 @@
 //! `/api/v1/openapi.json` is generated from these handlers.
 
 mod extract;
+mod process;
 
 use axum::{
     Json, Router,
@@ -81,6 +82,7 @@ pub fn router() -> Router<AppState> {
         .route("/images/build", post(build_image))
         .route("/search", get(search))
         .route("/audit", get(list_audit))
+        .merge(process::router())
         .fallback(|| async { AppError::not_found("this API route") })
 }
 
@@ -102,7 +104,9 @@ fn created<T: serde::Serialize>(value: T) -> Response {
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "This document")))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(process::ProcessApi::openapi());
+    Json(doc)
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "meta", responses((status = 200, body = CurrentUser), (status = 401, body = AppError)))]

@@ -33,7 +33,7 @@ use app::{
     },
     dto::{ImageRegionInput, ImageVersionInput, Product},
     server::{
-        images, products,
+        images, process, products,
         secrets::{self, SecretValue},
         users,
     },
@@ -582,6 +582,19 @@ impl BuildImage {
             Step::Record => {
                 self.record(ctx, plan, CatalogueState::Available, st)
                     .await?;
+                // The image is out: its maintenance task is done.
+                process::image_built(
+                    &ctx.state.db,
+                    ctx.state.clock.now(),
+                    &plan.product.partner_slug,
+                    &plan.product.slug,
+                    &plan.version.to_string(),
+                    plan.arch,
+                )
+                .await
+                .map_err(|e| {
+                    JobError::Retryable(anyhow!("completing the maintenance task: {e}"))
+                })?;
                 Ok(StepResult::Next)
             }
         }

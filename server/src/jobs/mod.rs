@@ -5,6 +5,7 @@
 
 pub mod build_image;
 pub mod noop;
+pub mod webhook;
 
 use std::{collections::HashMap, sync::Arc, time::Duration as StdDuration};
 
@@ -322,10 +323,34 @@ pub fn handlers(cloud: &Arc<Cloud>) -> Vec<Arc<dyn JobHandler>> {
     vec![
         Arc::new(noop::Noop),
         Arc::new(build_image::BuildImage::new(cloud.clone())),
+        Arc::new(webhook::DeliverWebhook::new()),
     ]
 }
 
-/// Starts `count` workers in this process; they stop when `shutdown` turns true.
+/// The process clock: once a minute escalates tasks whose partner did not answer in time
+/// and flags maintenance runs at risk or past their deadline. Safe to run in every process:
+/// each flag is set (and announced) once.
+pub async fn run_clock(state: AppState, mut shutdown: watch::Receiver<bool>, every: StdDuration) {
+    loop {
+        match app::server::process::sweep(&state.db, state.clock.now()).await {
+            Ok(report) if report != Default::default() => tracing::info!(?report, "process clock"),
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err.message, "the process clock failed; trying again")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// Starts `count` workers in this process, and the process clock with them; they stop when
+/// `shutdown` turns true.
 pub fn spawn_workers(
     state: &AppState,
     cloud: &Arc<Cloud>,
@@ -333,6 +358,13 @@ pub fn spawn_workers(
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "portal".into());
+    let clock = (count > 0).then(|| {
+        tokio::spawn(run_clock(
+            state.clone(),
+            shutdown.clone(),
+            StdDuration::from_secs(60),
+        ))
+    });
     (0..count)
         .map(|i| {
             let runner = Runner::new(
@@ -342,5 +374,6 @@ pub fn spawn_workers(
             );
             tokio::spawn(runner.run_forever(shutdown.clone(), StdDuration::from_millis(500)))
         })
+        .chain(clock)
         .collect()
 }

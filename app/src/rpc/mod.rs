@@ -637,3 +637,6 @@ pub async fn delete_product_license(partner: String, product: String) -> Result<
         .await,
     )
 }
+
+mod process;
+pub use process::*;

@@ -1,0 +1,294 @@
+//! Server functions of the process: workflows and tasks, the maintenance clock, listing
+//! copy and its approvals, the inbox and outbound webhooks.
+
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use super::ctx;
+#[cfg(feature = "ssr")]
+use crate::domain::*;
+use crate::{dto::*, error::AppError};
+
+#[server(prefix = "/rpc")]
+pub async fn list_workflows(
+    kind: String,
+    state: String,
+    page: u64,
+) -> Result<Page<WorkflowSummary>, AppError> {
+    let (app, _) = ctx::signed_in()?;
+    ctx::status_of(
+        crate::server::process::list(
+            &app.db,
+            app.clock.now(),
+            &WorkflowFilter {
+                kind: Some(kind),
+                state: Some(state),
+                page: Some(page),
+            },
+        )
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_workflow(id: i32) -> Result<Workflow, AppError> {
+    let (app, _) = ctx::signed_in()?;
+    ctx::status_of(crate::server::process::get(&app.db, app.clock.now(), id).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn start_first_time_image(input: FirstTimeInput) -> Result<Workflow, AppError> {
+    let (app, user) = ctx::allowed(Permission::ManageWorkflows)?;
+    let workflow = ctx::status_of(
+        crate::server::process::start_first_time(&app.db, &user, app.clock.now(), &input).await,
+    )?;
+    leptos_axum::redirect(&format!("/workflows/{}", workflow.summary.id));
+    Ok(workflow)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_task(id: i32) -> Result<TaskDetail, AppError> {
+    let (app, _) = ctx::signed_in()?;
+    ctx::status_of(crate::server::process::task_detail(&app.db, app.clock.now(), id).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn set_task_state(id: i32, input: TaskStateInput) -> Result<TaskDetail, AppError> {
+    let (app, user) = ctx::allowed(Permission::WorkOnTasks)?;
+    ctx::status_of(
+        crate::server::process::set_task_state(&app.db, &user, app.clock.now(), id, &input).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn assign_task(id: i32, input: TaskAssignInput) -> Result<TaskDetail, AppError> {
+    let (app, user) = ctx::allowed(Permission::WorkOnTasks)?;
+    ctx::status_of(
+        crate::server::process::assign_task(&app.db, &user, app.clock.now(), id, &input).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn comment_on_task(id: i32, body: String) -> Result<TaskDetail, AppError> {
+    let (app, user) = ctx::allowed(Permission::WorkOnTasks)?;
+    ctx::status_of(
+        crate::server::process::comment_on_task(&app.db, &user, app.clock.now(), id, &body).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn add_task_link(id: i32, input: TaskLinkInput) -> Result<TaskDetail, AppError> {
+    let (app, user) = ctx::allowed(Permission::WorkOnTasks)?;
+    ctx::status_of(
+        crate::server::process::add_task_link(&app.db, &user, app.clock.now(), id, &input).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn sign_off_launch(id: i32, input: SignOffInput) -> Result<Workflow, AppError> {
+    let (app, user) = ctx::allowed(Permission::WorkOnTasks)?;
+    ctx::status_of(
+        crate::server::process::sign_off(&app.db, &user, app.clock.now(), id, &input).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn approve_launch(id: i32) -> Result<Workflow, AppError> {
+    let (app, user) = ctx::allowed(Permission::ManageWorkflows)?;
+    ctx::status_of(
+        crate::server::process::approve_launch(&app.db, &user, app.clock.now(), id).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_maintenance() -> Result<MaintenanceBoard, AppError> {
+    let (app, _) = ctx::signed_in()?;
+    ctx::status_of(crate::server::process::maintenance_board(&app.db, app.clock.now()).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn add_holiday(input: HolidayInput) -> Result<Holiday, AppError> {
+    let (app, user) = ctx::allowed(Permission::Administer)?;
+    ctx::status_of(
+        crate::server::process::add_holiday(&app.db, &user, app.clock.now(), &input).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn delete_holiday(id: i32) -> Result<(), AppError> {
+    let (app, user) = ctx::allowed(Permission::Administer)?;
+    ctx::status_of(
+        crate::server::process::delete_holiday(&app.db, &user, app.clock.now(), id).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_listing_copy(listing_id: i32) -> Result<ListingCopy, AppError> {
+    let (app, _) = ctx::signed_in()?;
+    ctx::status_of(crate::server::copy::get(&app.db, listing_id).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_copy_revision(listing_id: i32, revision: i32) -> Result<CopyRevision, AppError> {
+    let (app, _) = ctx::signed_in()?;
+    ctx::status_of(crate::server::copy::revision(&app.db, listing_id, revision).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn save_copy(listing_id: i32, input: CopyInput) -> Result<CopySave, AppError> {
+    let (app, user) = ctx::allowed(Permission::EditCopy)?;
+    ctx::status_of(
+        crate::server::copy::save(&app.db, &user, app.clock.now(), listing_id, &input).await,
+    )
+}
+
+/// The Markdown as the listing will show it, sanitised.
+#[server(prefix = "/rpc")]
+pub async fn preview_markdown(text: String) -> Result<String, AppError> {
+    ctx::signed_in()?;
+    if text.len() > 100_000 {
+        return ctx::status_of(Err(AppError::validation(
+            "long_description",
+            "too long to preview",
+        )));
+    }
+    Ok(crate::server::copy::render_markdown(&text))
+}
+
+#[server(prefix = "/rpc")]
+pub async fn request_copy_approval(
+    listing_id: i32,
+    input: ReviewInput,
+) -> Result<ListingCopy, AppError> {
+    let (app, user) = ctx::allowed(Permission::EditCopy)?;
+    ctx::status_of(
+        crate::server::copy::request_approval(&app.db, &user, app.clock.now(), listing_id, &input)
+            .await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn approve_copy(listing_id: i32, input: ReviewInput) -> Result<ListingCopy, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    ctx::status_of(
+        crate::server::copy::approve(&app.db, &user, app.clock.now(), listing_id, &input).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn reject_copy(listing_id: i32, input: ReviewInput) -> Result<ListingCopy, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    ctx::status_of(
+        crate::server::copy::reject(&app.db, &user, app.clock.now(), listing_id, &input).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn mark_copy_for_publishing(
+    listing_id: i32,
+    input: ReviewInput,
+) -> Result<ListingCopy, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    if !(user.can(Permission::EditCopy) || user.can(Permission::ManageWorkflows)) {
+        return ctx::status_of(Err(AppError::forbidden(
+            "marking copy for publishing needs Marketing, Partnerships or admin",
+        )));
+    }
+    ctx::status_of(
+        crate::server::copy::mark_for_publishing(
+            &app.db,
+            &user,
+            app.clock.now(),
+            listing_id,
+            &input,
+        )
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn compare_copy_revisions(
+    listing_id: i32,
+    left: i32,
+    right: i32,
+) -> Result<CopyDiff, AppError> {
+    let (app, _) = ctx::signed_in()?;
+    ctx::status_of(crate::server::copy::diff(&app.db, listing_id, left, right).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_approvals() -> Result<ApprovalQueue, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    let teams: Vec<Role> = SIGN_OFF_TEAMS
+        .iter()
+        .copied()
+        .filter(|t| user.has(*t))
+        .collect();
+    Ok(ApprovalQueue {
+        copy: ctx::status_of(crate::server::copy::queue(&app.db, &teams).await)?,
+        launches: ctx::status_of(
+            crate::server::process::launches_awaiting(&app.db, app.clock.now(), &teams).await,
+        )?,
+        teams,
+    })
+}
+
+#[server(prefix = "/rpc")]
+pub async fn get_inbox(page: u64) -> Result<Inbox, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    ctx::status_of(crate::server::notify::inbox(&app.db, user.id, page).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn unread_notifications() -> Result<u64, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    ctx::status_of(crate::server::notify::unread(&app.db, user.id).await)
+}
+
+/// Marks one notification read, or all of them when `id` is 0.
+#[server(prefix = "/rpc")]
+pub async fn mark_notifications_read(id: i32) -> Result<u64, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    ctx::status_of(
+        crate::server::notify::mark_read(
+            &app.db,
+            user.id,
+            (id != 0).then_some(id),
+            app.clock.now(),
+        )
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn list_webhooks() -> Result<Vec<Webhook>, AppError> {
+    let (app, _) = ctx::allowed(Permission::Administer)?;
+    ctx::status_of(crate::server::notify::list_webhooks(&app.db).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn create_webhook(input: WebhookInput) -> Result<WebhookCreated, AppError> {
+    let (app, user) = ctx::allowed(Permission::Administer)?;
+    ctx::status_of(
+        crate::server::notify::create_webhook(
+            &app.db,
+            &app.secret_key,
+            &user,
+            app.clock.now(),
+            &input,
+        )
+        .await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn delete_webhook(id: i32) -> Result<(), AppError> {
+    let (app, user) = ctx::allowed(Permission::Administer)?;
+    ctx::status_of(crate::server::notify::delete_webhook(&app.db, &user, app.clock.now(), id).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn test_webhook(id: i32) -> Result<Job, AppError> {
+    let (app, user) = ctx::allowed(Permission::Administer)?;
+    ctx::status_of(crate::server::notify::test_webhook(&app.db, &user, app.clock.now(), id).await)
+}

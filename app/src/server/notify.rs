@@ -1,0 +1,555 @@
+//! Notifications: the in-app inbox of each person, and outbound webhooks (Slack-compatible
+//! JSON signed with HMAC-SHA256) delivered through the job queue, so a receiver that is down
+//! gets the event later, with backoff, instead of never.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionSession, TransactionTrait, sea_query::Expr,
+};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::{
+    audit::{self, Change, snapshot},
+    db_err,
+    entities::{notification, user, user_role, webhook},
+    jobs::{self, NewJob},
+    secrets::{self, SecretKey, SecretValue},
+    stored,
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult, Validator, required_text},
+};
+
+/// Job kind of one webhook delivery.
+pub const DELIVER_KIND: &str = "deliver_webhook";
+
+/// The header carrying the signature of a delivery: `sha256=<hex HMAC of the body>`.
+pub const SIGNATURE_HEADER: &str = "X-Portal-Signature";
+
+/// Something people should hear about.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: NotificationKind,
+    pub title: String,
+    pub body: String,
+    /// A path in the portal.
+    pub link: String,
+    /// Everyone in these teams hears about it…
+    pub teams: Vec<Role>,
+    /// …and these people.
+    pub users: Vec<i32>,
+    /// Except whoever caused it.
+    pub except: Option<i32>,
+}
+
+impl Event {
+    pub fn new(kind: NotificationKind, title: impl Into<String>, link: impl Into<String>) -> Self {
+        Event {
+            kind,
+            title: title.into(),
+            body: String::new(),
+            link: link.into(),
+            teams: Vec::new(),
+            users: Vec::new(),
+            except: None,
+        }
+    }
+
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn to_teams(mut self, teams: &[Role]) -> Self {
+        self.teams.extend_from_slice(teams);
+        self
+    }
+
+    pub fn to_user(mut self, id: i32) -> Self {
+        self.users.push(id);
+        self
+    }
+
+    pub fn except(mut self, actor: Option<&CurrentUser>) -> Self {
+        self.except = actor.map(|a| a.id);
+        self
+    }
+}
+
+/// What a webhook delivery job carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub webhook_id: i32,
+    pub kind: NotificationKind,
+    pub title: String,
+    pub body: String,
+    pub link: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Delivery {
+    /// The JSON sent: Slack's `text` (with a link when the portal's address is known) and
+    /// the event's own fields for receivers that are not Slack.
+    pub fn payload(&self, base_url: Option<&str>) -> serde_json::Value {
+        let url = base_url.map(|b| format!("{}{}", b.trim_end_matches('/'), self.link));
+        let headline = match &url {
+            Some(u) => format!("*<{u}|{}>*", slack_escape(&self.title)),
+            None => format!("*{}*", slack_escape(&self.title)),
+        };
+        let text = if self.body.is_empty() {
+            headline
+        } else {
+            format!("{headline}\n{}", slack_escape(&self.body))
+        };
+        serde_json::json!({
+            "text": text,
+            "event": self.kind.as_str(),
+            "title": self.title,
+            "body": self.body,
+            "link": url.unwrap_or_else(|| self.link.clone()),
+            "at": self.at.to_rfc3339(),
+        })
+    }
+}
+
+/// Slack's three control characters in text.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `sha256=<hex>` of the body under the webhook's secret.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The name the signing secret of a webhook is kept under.
+pub fn secret_name(webhook_id: i32) -> String {
+    format!("webhook:{webhook_id}")
+}
+
+/// Puts the event in the inbox of everyone it is for and queues a delivery to every active
+/// webhook that wants it. Call it in the transaction of the change it is about.
+pub async fn send(db: &impl ConnectionTrait, now: DateTime<Utc>, event: Event) -> AppResult<()> {
+    inbox_only(db, now, event.clone()).await?;
+    for hook in webhook::Entity::find()
+        .filter(webhook::Column::Active.eq(true))
+        .all(db)
+        .await
+        .map_err(db_err("listing webhooks"))?
+    {
+        let events = parse_events(&hook.events)?;
+        if events.is_empty() || events.contains(&event.kind) {
+            enqueue_delivery(db, now, hook.id, &event).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Puts the event in the inbox of everyone it is for, and nowhere else.
+pub async fn inbox_only(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    event: Event,
+) -> AppResult<()> {
+    let mut recipients: BTreeSet<i32> = event.users.iter().copied().collect();
+    if !event.teams.is_empty() {
+        let teams: Vec<&str> = event.teams.iter().map(|t| t.as_str()).collect();
+        let members = user_role::Entity::find()
+            .filter(user_role::Column::Role.is_in(teams))
+            .all(db)
+            .await
+            .map_err(db_err("finding a team"))?;
+        recipients.extend(members.into_iter().map(|m| m.user_id));
+    }
+    if let Some(except) = event.except {
+        recipients.remove(&except);
+    }
+    let active: BTreeSet<i32> = user::Entity::find()
+        .filter(user::Column::Id.is_in(recipients.iter().copied()))
+        .filter(user::Column::Blocked.eq(false))
+        .all(db)
+        .await
+        .map_err(db_err("finding recipients"))?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    for user_id in active {
+        notification::ActiveModel {
+            user_id: Set(user_id),
+            kind: Set(event.kind.as_str().to_owned()),
+            title: Set(event.title.clone()),
+            body: Set(event.body.clone()),
+            link: Set(event.link.clone()),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .map_err(db_err("writing a notification"))?;
+    }
+    Ok(())
+}
+
+async fn enqueue_delivery(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    webhook_id: i32,
+    event: &Event,
+) -> AppResult<()> {
+    let delivery = Delivery {
+        webhook_id,
+        kind: event.kind,
+        title: event.title.clone(),
+        body: event.body.clone(),
+        link: event.link.clone(),
+        at: now,
+    };
+    jobs::enqueue(
+        db,
+        now,
+        NewJob {
+            kind: DELIVER_KIND,
+            payload: serde_json::to_value(&delivery)
+                .map_err(|e| AppError::internal("webhook delivery", e))?,
+            max_attempts: 8,
+            group_key: Some(format!("webhook:{webhook_id}")),
+            created_by: None,
+            step: "waiting for a worker".into(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+fn parse_events(stored_events: &str) -> AppResult<Vec<NotificationKind>> {
+    serde_json::from_str(stored_events)
+        .map_err(|e| AppError::internal("unreadable webhook events", e))
+}
+
+fn to_dto(n: notification::Model) -> AppResult<Notification> {
+    Ok(Notification {
+        id: n.id,
+        kind: stored(&n.kind)?,
+        title: n.title,
+        body: n.body,
+        link: n.link,
+        created_at: n.created_at,
+        read: n.read_at.is_some(),
+    })
+}
+
+/// How many unread notifications someone has.
+pub async fn unread(db: &impl ConnectionTrait, user_id: i32) -> AppResult<u64> {
+    notification::Entity::find()
+        .filter(notification::Column::UserId.eq(user_id))
+        .filter(notification::Column::ReadAt.is_null())
+        .count(db)
+        .await
+        .map_err(db_err("counting notifications"))
+}
+
+/// Someone's notifications, newest first.
+pub async fn inbox(db: &impl ConnectionTrait, user_id: i32, page: u64) -> AppResult<Inbox> {
+    let per_page = 30;
+    let paginator = notification::Entity::find()
+        .filter(notification::Column::UserId.eq(user_id))
+        .order_by_desc(notification::Column::Id)
+        .paginate(db, per_page);
+    let total = paginator
+        .num_items()
+        .await
+        .map_err(db_err("counting notifications"))?;
+    let page = page.max(1);
+    let items = paginator
+        .fetch_page(page - 1)
+        .await
+        .map_err(db_err("listing notifications"))?
+        .into_iter()
+        .map(to_dto)
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(Inbox {
+        items,
+        unread: unread(db, user_id).await?,
+        page,
+        pages: total.div_ceil(per_page).max(1),
+    })
+}
+
+/// Marks one notification (or, with `None`, all) of a person read.
+pub async fn mark_read(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    id: Option<i32>,
+    now: DateTime<Utc>,
+) -> AppResult<u64> {
+    let mut update = notification::Entity::update_many()
+        .col_expr(notification::Column::ReadAt, Expr::value(now))
+        .filter(notification::Column::UserId.eq(user_id))
+        .filter(notification::Column::ReadAt.is_null());
+    if let Some(id) = id {
+        update = update.filter(notification::Column::Id.eq(id));
+    }
+    let res = update
+        .exec(db)
+        .await
+        .map_err(db_err("marking notifications read"))?;
+    Ok(res.rows_affected)
+}
+
+fn webhook_dto(w: webhook::Model) -> AppResult<Webhook> {
+    Ok(Webhook {
+        events: parse_events(&w.events)?,
+        id: w.id,
+        name: w.name,
+        url: w.url,
+        active: w.active,
+        created_by: w.created_by,
+        created_at: w.created_at,
+    })
+}
+
+pub async fn list_webhooks(db: &impl ConnectionTrait) -> AppResult<Vec<Webhook>> {
+    webhook::Entity::find()
+        .order_by_asc(webhook::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("listing webhooks"))?
+        .into_iter()
+        .map(webhook_dto)
+        .collect()
+}
+
+fn parse_webhook(input: &WebhookInput) -> AppResult<(String, String, Vec<NotificationKind>)> {
+    let mut v = Validator::new();
+    let name = v.check("name", required_text(&input.name, 100));
+    let url = v.check("url", {
+        let raw = input.url.trim();
+        match url::Url::parse(raw) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Ok(raw.to_owned())
+            }
+            Ok(u) => Err(format!(
+                "'{raw}' is a {} URL: webhooks are sent over http(s)",
+                u.scheme()
+            )),
+            Err(e) => Err(format!("'{raw}' is not a URL: {e}")),
+        }
+    });
+    let events = v.check(
+        "events",
+        input
+            .events
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::parse::<NotificationKind>)
+            .collect::<Result<Vec<_>, _>>(),
+    );
+    if !input.secret.is_empty() && input.secret.trim().len() < 16 {
+        v.add(
+            "secret",
+            "must be at least 16 characters, or empty to generate one",
+        );
+    }
+    v.finish(|| Some((name?, url?, events?)))
+}
+
+/// Adds an outbound webhook; its signing secret is stored encrypted and shown this once.
+pub async fn create_webhook(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    key: &SecretKey,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    input: &WebhookInput,
+) -> AppResult<WebhookCreated> {
+    let (name, url, events) = parse_webhook(input)?;
+    let secret = if input.secret.trim().is_empty() {
+        use rand::Rng;
+        let bytes: [u8; 24] = rand::rng().random();
+        hex::encode(bytes)
+    } else {
+        input.secret.trim().to_owned()
+    };
+    let txn = super::begin_write(db).await?;
+    let model = webhook::ActiveModel {
+        name: Set(name),
+        url: Set(url),
+        events: Set(
+            serde_json::to_string(&events).map_err(|e| AppError::internal("webhook events", e))?
+        ),
+        active: Set(true),
+        created_by: Set(actor.username.clone()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(db_err("saving a webhook"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "create",
+            object_type: "webhook",
+            object_id: model.id.to_string(),
+            summary: format!("added the webhook {} ({})", model.name, model.url),
+            before: None,
+            after: snapshot(&model),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a webhook"))?;
+    if let Err(err) = secrets::put(
+        db,
+        key,
+        actor,
+        now,
+        &secret_name(model.id),
+        &SecretValue::new(secret.clone()),
+    )
+    .await
+    {
+        // Without its secret the webhook could not sign anything: take it back.
+        let _ = webhook::Entity::delete_by_id(model.id).exec(db).await;
+        return Err(err);
+    }
+    Ok(WebhookCreated {
+        webhook: webhook_dto(model)?,
+        secret,
+    })
+}
+
+/// Removes a webhook and its secret; deliveries still queued fail without sending.
+pub async fn delete_webhook(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    id: i32,
+) -> AppResult<()> {
+    let txn = super::begin_write(db).await?;
+    let hook = webhook::Entity::find_by_id(id)
+        .one(&txn)
+        .await
+        .map_err(db_err("finding a webhook"))?
+        .ok_or_else(|| AppError::not_found(format!("webhook {id}")))?;
+    webhook::Entity::delete_by_id(id)
+        .exec(&txn)
+        .await
+        .map_err(db_err("deleting a webhook"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "delete",
+            object_type: "webhook",
+            object_id: id.to_string(),
+            summary: format!("removed the webhook {}", hook.name),
+            before: snapshot(&hook),
+            after: None,
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a webhook"))?;
+    secrets::delete(db, actor, now, &secret_name(id)).await
+}
+
+/// Queues a test event to one webhook.
+pub async fn test_webhook(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    id: i32,
+) -> AppResult<Job> {
+    let hook = webhook::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a webhook"))?
+        .ok_or_else(|| AppError::not_found(format!("webhook {id}")))?;
+    let txn = super::begin_write(db).await?;
+    let event = Event::new(
+        NotificationKind::ApprovalRequested,
+        format!("Test from the Partner Image Portal, sent by {}", actor.name),
+        "/settings/webhooks",
+    )
+    .body(format!("If you can read this, '{}' works.", hook.name));
+    enqueue_delivery(&txn, now, hook.id, &event).await?;
+    let job = super::entities::job::Entity::find()
+        .filter(super::entities::job::Column::Kind.eq(DELIVER_KIND))
+        .order_by_desc(super::entities::job::Column::Id)
+        .one(&txn)
+        .await
+        .map_err(db_err("finding the delivery"))?
+        .ok_or_else(|| AppError::internal("webhook test", "the delivery was not queued"))?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a delivery"))?;
+    jobs::get(db, job.id).await
+}
+
+/// The signing secret of a webhook, for the delivery job.
+pub async fn webhook_for_delivery(
+    db: &impl ConnectionTrait,
+    key: &SecretKey,
+    id: i32,
+) -> AppResult<Option<(webhook::Model, SecretValue)>> {
+    let Some(hook) = webhook::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a webhook"))?
+    else {
+        return Ok(None);
+    };
+    let secret = secrets::reveal(db, key, &secret_name(id))
+        .await?
+        .ok_or_else(|| AppError::internal("webhook without secret", id))?;
+    Ok(Some((hook, secret)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_hmac_sha256_of_the_body() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            sign("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn the_payload_speaks_slack() {
+        let d = Delivery {
+            webhook_id: 1,
+            kind: NotificationKind::SlaBreached,
+            title: "17.6.1 <late>".into(),
+            body: "GitLab Ultimate".into(),
+            link: "/workflows/4".into(),
+            at: DateTime::parse_from_rfc3339("2026-11-21T10:00:00Z")
+                .expect("time")
+                .with_timezone(&Utc),
+        };
+        let p = d.payload(Some("https://portal.example.com/"));
+        assert_eq!(
+            p["text"],
+            "*<https://portal.example.com/workflows/4|17.6.1 &lt;late&gt;>*\nGitLab Ultimate"
+        );
+        assert_eq!(p["event"], "sla_breached");
+        assert_eq!(p["link"], "https://portal.example.com/workflows/4");
+    }
+}
