@@ -11,6 +11,13 @@ use crate::{domain::*, error::AppError, rpc::SessionInfo};
 pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
     let user = session.user.clone();
     let can_audit = user.as_ref().is_some_and(|u| u.can(Permission::ReadAudit));
+    let is_admin = user.as_ref().is_some_and(|u| u.can(Permission::Administer));
+    // Re-counted on every navigation.
+    let location = leptos_router::hooks::use_location();
+    let unread = Resource::new(
+        move || location.pathname.get(),
+        |_| crate::rpc::unread_notifications(),
+    );
     view! {
         <div class="min-h-screen flex bg-gray-50 text-gray-900">
             <aside class="w-60 shrink-0 bg-[#1f1e24] text-gray-200 flex flex-col">
@@ -23,11 +30,15 @@ pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
                     <NavLink href="/partners" label="Partners"/>
                     <NavLink href="/products" label="Products"/>
                     <NavLink href="/releases" label="Releases"/>
+                    <NavLink href="/maintenance" label="Maintenance"/>
+                    <NavLink href="/workflows" label="Workflows"/>
+                    <NavLink href="/approvals" label="Approvals"/>
                     <NavLink href="/jobs" label="Jobs"/>
                     <NavLink href="/listings" label="Listings"/>
                     <NavLink href="/assets" label="Marketing assets"/>
                     <NavLink href="/lookup" label="Which image do I launch?"/>
                     {can_audit.then(|| view! { <NavLink href="/audit" label="Audit log"/> })}
+                    {is_admin.then(|| view! { <NavLink href="/settings/webhooks" label="Webhooks"/> })}
                 </nav>
                 <div class="px-5 py-3 text-xs text-gray-400 border-t border-white/10">
                     <a href="/api/v1/openapi.json" class="hover:text-white">"REST API (OpenAPI)"</a>
@@ -53,6 +64,14 @@ pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
                             "Simulated cloud"
                         </span>
                     })}
+                    <a href="/inbox" class="relative rounded-md px-2 py-1 text-sm text-gray-700 hover:bg-gray-100" data-testid="inbox-link" aria-label="Inbox">
+                        "Inbox"
+                        <Transition fallback=|| ()>
+                            {move || unread.get().and_then(Result::ok).filter(|n| *n > 0).map(|n| view! {
+                                <span class="ml-1 inline-flex min-w-5 justify-center rounded-full bg-violet-700 px-1.5 text-xs font-semibold text-white" data-testid="unread">{n}</span>
+                            })}
+                        </Transition>
+                    </a>
                     {user.map(|u| {
                         let roles = u.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ");
                         view! {

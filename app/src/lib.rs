@@ -2,6 +2,9 @@
 //! hydrated in the browser), server functions, shared DTOs and domain types, and — under the
 //! `ssr` feature — the entities and services behind them.
 
+// The pages' view types nest deeply.
+#![recursion_limit = "256"]
+
 pub mod calendar;
 pub mod components;
 pub mod domain;

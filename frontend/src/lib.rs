@@ -1,5 +1,8 @@
 //! The wasm bundle's entry: installs the panic hook and hydrates the page the server rendered.
 
+// The pages' view types nest deeply.
+#![recursion_limit = "256"]
+
 use wasm_bindgen::prelude::wasm_bindgen;
 
 /// Called by the hydration script once the bundle has loaded.

@@ -3,6 +3,9 @@
 //! binary. `main` only parses the command line and calls into here, so tests start the
 //! same application on a port of their own.
 
+// The pages' view types nest deeply.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod auth;
 pub mod cli;

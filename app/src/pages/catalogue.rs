@@ -2,9 +2,9 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 
-use super::{current_user, field_error, general_error, page_param};
+use super::{current_user, field_error, general_error, id_param, page_param};
 use crate::{
     components::*,
     domain::*,
@@ -14,17 +14,6 @@ use crate::{
         get_lookup_options, list_audit, list_listings, list_releases, search,
     },
 };
-
-fn id_param(name: &'static str) -> impl Fn() -> i32 + Copy + Send + Sync + 'static {
-    let params = use_params_map();
-    move || {
-        params
-            .read()
-            .get(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-}
 
 #[component]
 pub fn ImageVersionPage() -> impl IntoView {
@@ -206,7 +195,9 @@ pub fn ListingPage() -> impl IntoView {
                 };
                 view! {
                     <Title text=l.entity_name.clone()/>
-                    <PageHeader title=l.entity_name.clone() subtitle=l.title.clone()/>
+                    <PageHeader title=l.entity_name.clone() subtitle=l.title.clone()>
+                        <a class=BUTTON href=format!("/listings/{}/copy", l.id) data-testid="edit-copy">"Listing copy"</a>
+                    </PageHeader>
                     <Card title="Versions used">
                         <UsageBar used=l.versions_used limit=l.version_limit.max(0) as u64/>
                     </Card>

@@ -3,14 +3,36 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::{components::*, rpc::get_dashboard};
+use super::process::SlaBadge;
+use crate::{
+    components::*,
+    rpc::{get_dashboard, get_maintenance},
+};
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_dashboard());
+    let maintenance = Resource::new(|| (), |_| get_maintenance());
     view! {
         <Title text="Dashboard"/>
         <PageHeader title="Dashboard".into() subtitle="GitLab's cloud images and marketplace listings at a glance."/>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let open = maintenance.await.map(|b| b.open).unwrap_or_default();
+                (!open.is_empty()).then(|| view! {
+                    <Card title="Maintenance clocks">
+                        <ul class="grid md:grid-cols-2 gap-x-6 gap-y-2 text-sm" data-testid="clocks">
+                            {open.into_iter().map(|w| view! {
+                                <li class="flex items-center justify-between gap-3">
+                                    <a class=LINK href=format!("/workflows/{}", w.id)>{w.title.clone()}</a>
+                                    {w.sla.clone().map(|sla| view! { <SlaBadge sla/> })}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    </Card>
+                })
+            })}
+        </Suspense>
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let d = match data.await {

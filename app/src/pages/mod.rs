@@ -2,9 +2,12 @@
 
 mod assets;
 mod catalogue;
+mod copy;
 mod dashboard;
+mod inbox;
 mod jobs;
 mod partners;
+mod process;
 mod products;
 
 use leptos::prelude::*;
@@ -76,6 +79,15 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("releases") view=catalogue::ReleasesPage/>
                     <Route path=path!("listings") view=catalogue::ListingsPage/>
                     <Route path=path!("listings/:id") view=catalogue::ListingPage/>
+                    <Route path=path!("listings/:id/copy") view=copy::CopyEditorPage/>
+                    <Route path=path!("listings/:id/copy/diff") view=copy::CopyDiffPage/>
+                    <Route path=path!("approvals") view=copy::ApprovalsPage/>
+                    <Route path=path!("workflows") view=process::WorkflowsPage/>
+                    <Route path=path!("workflows/:id") view=process::WorkflowPage/>
+                    <Route path=path!("tasks/:id") view=process::TaskPage/>
+                    <Route path=path!("maintenance") view=process::MaintenancePage/>
+                    <Route path=path!("inbox") view=inbox::InboxPage/>
+                    <Route path=path!("settings/webhooks") view=inbox::WebhooksPage/>
                     <Route path=path!("assets") view=assets::AssetsPage/>
                     <Route path=path!("assets/:id") view=assets::AssetPage/>
                     <Route path=path!("search") view=catalogue::SearchPage/>
@@ -169,6 +181,18 @@ fn SignIn() -> impl IntoView {
                 </Suspense>
             </div>
         </div>
+    }
+}
+
+/// A numeric route parameter, 0 when absent or not a number (no object has id 0).
+pub(crate) fn id_param(name: &'static str) -> impl Fn() -> i32 + Copy + Send + Sync + 'static {
+    let params = leptos_router::hooks::use_params_map();
+    move || {
+        params
+            .read()
+            .get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 }
 

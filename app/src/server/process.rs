@@ -2016,7 +2016,7 @@ pub async fn maintenance_board(
             .and_hms_opt(0, 0, 0)
             .unwrap_or_default()
             .and_utc();
-        let days = |t: DateTime<Utc>| (t - start).num_minutes() as f64 / 1440.0;
+        let days = |t: DateTime<Utc>| (t - start).num_seconds() as f64 / 86_400.0;
         let worst = runs
             .iter()
             .filter_map(|r| r.sla.as_ref().map(|s| s.status))

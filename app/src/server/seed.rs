@@ -332,9 +332,11 @@ pub async fn history(
         ("17.5.2", "2024-11-12", ReleaseKind::Security),
         ("17.6.0", "2024-11-21", ReleaseKind::Regular),
     ];
+    // Hours from each release's day to its images being out: one late, to show a breach.
+    let took = [30, 50, 26, 70, 100, 40];
     let (mut added_releases, mut added_images) = (0, 0);
-    for (version, date, kind) in history {
-        match releases::create(
+    for ((version, date, kind), hours) in history.into_iter().zip(took) {
+        match releases::create_with_runs(
             db,
             &actor,
             now,
@@ -346,7 +348,18 @@ pub async fn history(
         )
         .await
         {
-            Ok(_) => added_releases += 1,
+            Ok((release, runs)) => {
+                added_releases += 1;
+                let start = release
+                    .released_on
+                    .and_hms_opt(9, 0, 0)
+                    .unwrap_or_default()
+                    .and_utc();
+                for (i, run) in runs.into_iter().enumerate() {
+                    let done = start + chrono::Duration::hours(hours + 3 * i as i64);
+                    close_historic_run(db, run, done).await?;
+                }
+            }
             Err(e) if e.code == ErrorCode::Conflict => continue,
             Err(e) => return Err(e),
         }
@@ -443,7 +456,84 @@ pub async fn history(
             }
         }
     }
+    {
+        use super::entities::notification;
+        use sea_orm::{ColumnTrait, QueryFilter};
+        notification::Entity::delete_many()
+            .filter(notification::Column::Kind.eq(NotificationKind::MaintenanceOpened.as_str()))
+            .filter(notification::Column::CreatedAt.eq(now))
+            .exec(db)
+            .await
+            .map_err(super::db_err("clearing seeded notifications"))?;
+    }
     Ok((added_releases, added_images))
+}
+
+/// The first-time image project of the prospect partner (Google Cloud), just opened.
+async fn prospect_project(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    use super::entities::workflow;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let partner = super::partners::find_model(db, "google-cloud").await?;
+    let exists = workflow::Entity::find()
+        .filter(workflow::Column::PartnerId.eq(partner.id))
+        .count(db)
+        .await
+        .map_err(super::db_err("finding a workflow"))?
+        > 0;
+    if !exists {
+        let actor = users::system_user(db, now).await?;
+        super::process::start_first_time(
+            db,
+            &actor,
+            now,
+            &FirstTimeInput {
+                partner: partner.slug,
+                product: String::new(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Marks a seeded maintenance run done as of `at`, as if its tasks had been worked then.
+async fn close_historic_run(
+    db: &impl ConnectionTrait,
+    workflow_id: i32,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
+    use super::entities::{task, workflow, workflow_stage};
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    task::Entity::update_many()
+        .col_expr(task::Column::State, Expr::value(TaskState::Done.as_str()))
+        .col_expr(task::Column::CompletedAt, Expr::value(at))
+        .col_expr(task::Column::CompletedBy, Expr::value("portal"))
+        .col_expr(task::Column::UpdatedAt, Expr::value(at))
+        .filter(task::Column::WorkflowId.eq(workflow_id))
+        .exec(db)
+        .await
+        .map_err(super::db_err("closing a seeded run"))?;
+    workflow_stage::Entity::update_many()
+        .col_expr(workflow_stage::Column::CompletedAt, Expr::value(at))
+        .filter(workflow_stage::Column::WorkflowId.eq(workflow_id))
+        .exec(db)
+        .await
+        .map_err(super::db_err("closing a seeded run"))?;
+    workflow::Entity::update_many()
+        .col_expr(
+            workflow::Column::State,
+            Expr::value(WorkflowState::Done.as_str()),
+        )
+        .col_expr(workflow::Column::CompletedAt, Expr::value(at))
+        .col_expr(workflow::Column::UpdatedAt, Expr::value(at))
+        .filter(workflow::Column::Id.eq(workflow_id))
+        .exec(db)
+        .await
+        .map_err(super::db_err("closing a seeded run"))?;
+    Ok(())
 }
 
 /// Whether the catalogue is empty (no partners yet).
@@ -499,6 +589,7 @@ pub async fn run(
         let (r, i) = history(db, now).await?;
         report.releases = r;
         report.image_versions = i;
+        prospect_project(db, now).await?;
     }
     Ok(report)
 }

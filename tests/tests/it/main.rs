@@ -6,3 +6,4 @@ mod builds;
 mod catalogue;
 mod jobs;
 mod moto;
+mod process;
