@@ -48,12 +48,24 @@ fn run() -> Result<()> {
     }
 }
 
+/// The checkout this command runs in, asked of cargo at run time: the binary may have
+/// been built from another checkout sharing the same `CARGO_TARGET_DIR`.
 fn workspace_root() -> Result<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = cargo()
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .context("could not run cargo locate-project")?;
+    if !out.status.success() {
+        bail!(
+            "cargo locate-project failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     manifest
         .parent()
         .map(Path::to_path_buf)
-        .context("xtask has no parent folder")
+        .context("the workspace manifest has no folder")
 }
 
 fn target_dir(root: &Path) -> PathBuf {

@@ -230,7 +230,13 @@ pub fn WorkflowPage() -> impl IntoView {
                     s.product_name.as_ref().map(|p| format!(" · {p}")).unwrap_or_default(),
                     s.created_at.format("%Y-%m-%d")
                 );
-                let columns = format!("grid gap-4 grid-cols-1 md:grid-cols-{}", w.stages.len().clamp(1, 4));
+                // Whole class names, so Tailwind finds them in the source.
+                let columns = match w.stages.len() {
+                    0 | 1 => "grid gap-4 grid-cols-1",
+                    2 => "grid gap-4 grid-cols-1 md:grid-cols-2",
+                    3 => "grid gap-4 grid-cols-1 md:grid-cols-3",
+                    _ => "grid gap-4 grid-cols-1 md:grid-cols-4",
+                };
                 view! {
                     <Title text=s.title.clone()/>
                     <PageHeader title=s.title.clone() subtitle=subtitle>

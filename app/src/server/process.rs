@@ -1085,10 +1085,11 @@ pub async fn open_maintenance_runs(
             }
         }
         let title = format!(
-            "{}{} {}",
+            "{}{} {} on {}",
             if security { "Security release " } else { "" },
             release.version,
-            product.name
+            product.name,
+            partner.name
         );
         let wf = insert_workflow(
             db,

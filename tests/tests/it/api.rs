@@ -176,6 +176,28 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
         "build release" => send(client.post(app.url("/api/v1/releases/17.6.0/build"))).await,
         "build release (server function)" => send(client.post(app.url(app::rpc::BuildRelease::PATH)).form(&[("version", "17.6.0")])).await,
         "list audit (server function)" => send(client.post(app.url(app::rpc::ListAudit::PATH)).form(&[("filter[page]", "1")])).await,
+        "start first-time image" => send(client.post(app.url("/api/v1/workflows")).json(&json!({"partner": "azure"}))).await,
+        "add holiday" | "add holiday (server function)" => {
+            let n = USERS.iter().position(|u| *u == user).unwrap_or(0) + if case.ends_with(')') { 10 } else { 1 };
+            let day = format!("2027-01-{n:02}");
+            if case.ends_with(')') {
+                send(client.post(app.url(app::rpc::AddHoliday::PATH)).form(&[("input[day]", day.as_str()), ("input[name]", "Company day")])).await
+            } else {
+                send(client.post(app.url("/api/v1/holidays")).json(&json!({"day": day, "name": "Company day"}))).await
+            }
+        }
+        "list webhooks" => send(client.get(app.url("/api/v1/webhooks"))).await,
+        "save copy" => {
+            let base = match client.get(app.url("/api/v1/listings/1/copy")).send().await {
+                Ok(res) if res.status().is_success() => res.json::<Value>().await.expect("json")["head"]["id"].as_i64().unwrap_or(0),
+                _ => 0,
+            };
+            send(client.post(app.url("/api/v1/listings/1/copy")).json(&json!({
+                "base_revision": base, "title": format!("GitLab Premium by {user}"), "short_description": "Short.",
+                "long_description": "Long.", "highlights": "", "usage_instructions": "", "release_notes_template": "", "categories": ""
+            })))
+            .await
+        }
         other => panic!("no case {other}"),
     }
 }
@@ -244,6 +266,26 @@ async fn every_change_is_allowed_to_exactly_the_teams_that_own_it() {
             name: "build release (server function)",
             allowed: &["oskar", "alex"],
         },
+        Case {
+            name: "start first-time image",
+            allowed: &["priya", "alex"],
+        },
+        Case {
+            name: "add holiday",
+            allowed: &["alex"],
+        },
+        Case {
+            name: "add holiday (server function)",
+            allowed: &["alex"],
+        },
+        Case {
+            name: "list webhooks",
+            allowed: &["alex"],
+        },
+        Case {
+            name: "save copy",
+            allowed: &["maya", "alex"],
+        },
     ];
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let mut failures = Vec::new();
@@ -288,6 +330,11 @@ async fn bad_input_gets_a_json_error_with_a_stable_code() {
         (client.get(app.url("/api/v1/images/abc")), StatusCode::NOT_FOUND, "not_found"),
         (client.get(app.url("/api/v1/images/lookup?release=17.5.1&product=gitlab-ce&arch=sparc&region=us-east-1")), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         (client.get(app.url("/api/v1/partners?page=x")), StatusCode::BAD_REQUEST, "bad_request"),
+        (client.post(app.url("/api/v1/tasks/1/state")).json(&json!({"state": "finished"})), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (client.get(app.url("/api/v1/workflows/999999")), StatusCode::NOT_FOUND, "not_found"),
+        (client.get(app.url("/api/v1/workflows?kind=other")), StatusCode::BAD_REQUEST, "bad_request"),
+        (client.post(app.url("/api/v1/listings/1/copy")).json(&json!({"base_revision": 0, "title": "", "short_description": "", "long_description": "", "highlights": "", "usage_instructions": "", "release_notes_template": "", "categories": ""})), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (client.get(app.url("/api/v1/audit?from=yesterday")), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         (client.get(app.url("/api/v1/nothing-here")), StatusCode::NOT_FOUND, "not_found"),
     ];
     for (req, status, code) in cases {
@@ -561,4 +608,61 @@ async fn pages_render_on_the_server_with_their_status() {
         .await
         .expect("page");
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_copy_save_is_a_conflict_that_shows_both_versions() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let maya = app.signed_in("maya").await.expect("maya");
+    let body = |base: i64, title: &str| {
+        json!({
+            "base_revision": base, "title": title, "short_description": "Short.", "long_description": "# Long",
+            "highlights": "One\nTwo", "usage_instructions": "", "release_notes_template": "", "categories": "DevOps"
+        })
+    };
+    let first = maya
+        .post(app.url("/api/v1/listings/1/copy"))
+        .json(&body(0, "GitLab Premium"))
+        .send()
+        .await
+        .expect("save");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.expect("json");
+    let stale = maya
+        .post(app.url("/api/v1/listings/1/copy"))
+        .json(&body(0, "GitLab Premium, edited from an old page"))
+        .send()
+        .await
+        .expect("save");
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
+    let conflict: Value = stale.json().await.expect("json");
+    assert_eq!(conflict["code"], "conflict");
+    assert_eq!(
+        conflict["yours"]["title"],
+        "GitLab Premium, edited from an old page"
+    );
+    assert_eq!(conflict["theirs"]["id"], first["id"]);
+    let copy: Value = maya
+        .get(app.url("/api/v1/listings/1/copy"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        copy["revisions"].as_array().map(Vec::len),
+        Some(1),
+        "nothing overwritten"
+    );
+    let approved = maya
+        .get(app.url("/api/v1/listings/1/copy/approved"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        approved.status(),
+        StatusCode::NOT_FOUND,
+        "nothing approved yet"
+    );
 }

@@ -414,3 +414,286 @@ async fn an_engineer_presses_build_and_watches_the_job_finish_live() {
     let _ = stop.send(true);
     futures::future::join_all(workers).await;
 }
+
+/// Types into a field after clearing it.
+async fn fill(b: &Browser, selector: &str, text: &str) {
+    let el = b.css(selector).await;
+    el.clear().await.expect("clear");
+    el.send_keys(text).await.expect("type");
+}
+
+async fn copy_state(b: &Browser, expected: &str) {
+    b.css(&format!(
+        "[data-testid='copy-state'][data-state='{expected}']"
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_copy_goes_from_marketing_through_partnerships_and_omnibus_to_approved() {
+    use app::server::Clock as _;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    // Marketing and Partnerships at once: may ask for approval, never approve her own copy.
+    app::server::users::upsert(
+        app.conn(),
+        app.clock.now(),
+        "mona",
+        "Mona Marketing-Partnerships",
+        "mona@example.com",
+        &[
+            app::domain::Role::Marketing,
+            app::domain::Role::Partnerships,
+        ],
+    )
+    .await
+    .expect("mona");
+    let listing = app::server::listings::list(
+        app.conn(),
+        app::dto::PageRequest {
+            page: Some(1),
+            per_page: Some(100),
+        },
+    )
+    .await
+    .expect("listings")
+    .items
+    .into_iter()
+    .find(|l| l.product_slug == "gitlab-ee-ultimate")
+    .expect("Ultimate listing")
+    .id;
+    let page = format!("/listings/{listing}/copy");
+    let b = Browser::start("copy").await;
+
+    // Marketing writes the copy, watches the preview, saves and asks for approval.
+    b.sign_in(&app, "maya", &page).await;
+    fill(&b, "#input_title_", "GitLab Ultimate").await;
+    fill(
+        &b,
+        "#input_short_description_",
+        "The complete DevSecOps platform, self-managed on AWS.",
+    )
+    .await;
+    fill(
+        &b,
+        "#input_long_description_",
+        "## Ship secure software faster\n\n**One application** for the whole lifecycle.\n\n<img src=x onerror=alert(1)>",
+    )
+    .await;
+    b.wait_for_text("[data-testid='preview'] h2", "Ship secure software faster")
+        .await;
+    let preview = b
+        .css("[data-testid='preview']")
+        .await
+        .html(true)
+        .await
+        .expect("preview html");
+    assert!(!preview.contains("onerror"), "{preview}");
+    fill(
+        &b,
+        "#input_highlights_",
+        "Single application\nSecurity scanning built in",
+    )
+    .await;
+    fill(&b, "#input_categories_", "DevOps, Source Control").await;
+    b.shot("editor").await;
+    b.css("[data-testid='save-copy']")
+        .await
+        .click()
+        .await
+        .expect("save");
+    copy_state(&b, "draft").await;
+    b.css("[data-testid='request-approval']")
+        .await
+        .click()
+        .await
+        .expect("request");
+    copy_state(&b, "awaiting_partnerships").await;
+
+    // Partnerships finds it in the queue and approves.
+    b.sign_in(&app, "priya", "/approvals").await;
+    b.wait_for_text("[data-testid='copy-queue']", "GitLab Ultimate")
+        .await;
+    b.shot("queue").await;
+    b.goto(&app.url(&page)).await;
+    b.css("[data-testid='approve']")
+        .await
+        .click()
+        .await
+        .expect("approve");
+    copy_state(&b, "awaiting_omnibus").await;
+
+    // Omnibus checks technical accuracy and approves: the copy is approved.
+    b.sign_in(&app, "oskar", &page).await;
+    b.css("[data-testid='approve']")
+        .await
+        .click()
+        .await
+        .expect("approve");
+    copy_state(&b, "approved").await;
+    let reviews = b.text_of("[data-testid='reviews']").await;
+    assert!(
+        reviews.contains("priya approved for Partnerships")
+            && reviews.contains("oskar approved for Omnibus"),
+        "{reviews}"
+    );
+    b.wait_for_text("[data-testid='approved']", "can be published")
+        .await;
+    b.shot("approved").await;
+
+    // An edit starts over; its author's own approve button is refused by the server.
+    b.sign_in(&app, "mona", &page).await;
+    fill(&b, "#input_title_", "GitLab Ultimate on AWS").await;
+    b.css("[data-testid='save-copy']")
+        .await
+        .click()
+        .await
+        .expect("save");
+    copy_state(&b, "draft").await;
+    b.css("[data-testid='request-approval']")
+        .await
+        .click()
+        .await
+        .expect("request");
+    copy_state(&b, "awaiting_partnerships").await;
+    b.css("[data-testid='approve']")
+        .await
+        .click()
+        .await
+        .expect("approve own");
+    b.wait_for_text(
+        "[data-testid='error']",
+        "nobody approves a revision they wrote",
+    )
+    .await;
+    b.shot("own-approval-refused").await;
+    let head = app::server::copy::get(app.conn(), listing)
+        .await
+        .expect("copy")
+        .head
+        .expect("head");
+    assert_eq!(
+        (head.number, head.state),
+        (2, app::domain::CopyState::AwaitingPartnerships)
+    );
+    assert!(
+        head.reviews.is_empty(),
+        "the refused approval left no trace"
+    );
+
+    // The two revisions side by side.
+    let copy = app::server::copy::get(app.conn(), listing)
+        .await
+        .expect("copy");
+    let (r2, r1) = (copy.revisions[0].id, copy.revisions[1].id);
+    b.goto(&app.url(&format!("{page}/diff?left={r1}&right={r2}")))
+        .await;
+    b.css("[data-testid='diff-title'] tr[data-kind='changed']")
+        .await;
+    b.shot("diff").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_process_pages_show_boards_clocks_and_the_inbox() {
+    use app::server::Clock as _;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let oskar = app.omnibus().await.expect("oskar");
+    // A release on the test's day opens runs whose clocks run.
+    app.clock.set(
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 19, 9, 0, 0)
+            .single()
+            .expect("time"),
+    );
+    let (_, runs) = app::server::releases::create_with_runs(
+        app.conn(),
+        &oskar,
+        app.clock.now(),
+        &app::dto::ReleaseInput {
+            version: "18.6.0".into(),
+            released_on: "2026-11-19".into(),
+            kind: "regular".into(),
+        },
+    )
+    .await
+    .expect("release");
+    let first_time = app::server::process::list(
+        app.conn(),
+        app.clock.now(),
+        &app::dto::WorkflowFilter {
+            kind: Some("first_time_image".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("workflows")
+    .items[0]
+        .id;
+    let board = app::server::process::get(app.conn(), app.clock.now(), first_time)
+        .await
+        .expect("board");
+    let blocked_task = board.stages[1].tasks[0].id;
+
+    let b = Browser::start("process").await;
+    b.sign_in(&app, "oskar", "/").await;
+    b.css("[data-testid='clocks'] [data-testid='sla'][data-status='on_track']")
+        .await;
+    b.shot("dashboard").await;
+    for (step, path, marker) in [
+        (
+            "workflows",
+            "/workflows".to_owned(),
+            "[data-testid='workflows']",
+        ),
+        (
+            "board",
+            format!("/workflows/{first_time}"),
+            "[data-testid='stage-technical'][data-state='blocked']",
+        ),
+        (
+            "run",
+            format!("/workflows/{}", runs[0]),
+            "[data-testid='stage-implementation']",
+        ),
+        (
+            "maintenance",
+            "/maintenance".to_owned(),
+            "[data-testid='timeline'] g[data-release='17.5.2'][data-status='met_late']",
+        ),
+        (
+            "inbox",
+            "/inbox".to_owned(),
+            "[data-testid='inbox'] li[data-kind='maintenance_opened']",
+        ),
+        (
+            "approvals",
+            "/approvals".to_owned(),
+            "[data-testid='copy-queue']",
+        ),
+    ] {
+        b.goto(&app.url(&path)).await;
+        b.css(marker).await;
+        b.shot(step).await;
+    }
+    assert_eq!(b.text_of("[data-testid='unread']").await, "1");
+
+    // A task of a stage that cannot start yet: the server refuses, the page says why.
+    b.goto(&app.url(&format!("/tasks/{blocked_task}"))).await;
+    b.wait_for_text("[data-testid='blocked']", "Introduction & scope")
+        .await;
+    b.css("#input_state_ option[value='in_progress']")
+        .await
+        .click()
+        .await
+        .expect("state");
+    b.css("[data-testid='save-state']")
+        .await
+        .click()
+        .await
+        .expect("save");
+    b.wait_for_text("[data-testid='error-input_state_']", "cannot start before")
+        .await;
+    b.shot("task-blocked").await;
+
+    b.sign_in(&app, "alex", "/settings/webhooks").await;
+    b.css("[data-testid='webhooks']").await;
+    b.shot("webhooks").await;
+}
