@@ -86,13 +86,20 @@ impl Holidays {
     }
 }
 
-fn start_of(day: NaiveDate) -> DateTime<Utc> {
+/// The first instant of `day`.
+pub fn start_of(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
 /// The first instant after `day`.
 pub fn end_of(day: NaiveDate) -> DateTime<Utc> {
     start_of(day.succ_opt().unwrap_or(day))
+}
+
+/// A day as people and forms write it: `YYYY-MM-DD`.
+pub fn parse_day(value: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("'{}' is not a date: expected YYYY-MM-DD", value.trim()))
 }
 
 /// "2 d 4 h", "5 h", "40 min": a business-time span for people.

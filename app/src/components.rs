@@ -285,6 +285,11 @@ pub fn UsageBar(used: u64, limit: u64) -> impl IntoView {
     }
 }
 
+/// A moment as the pages show it.
+pub fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
 /// Bytes in a human unit.
 pub fn human_size(bytes: i64) -> String {
     let b = bytes as f64;

@@ -147,6 +147,17 @@ impl Drop for TestApp {
     }
 }
 
+/// Runs `test` once per database backend (SQLite, and PostgreSQL when configured).
+pub async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(Backend) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in backends() {
+        test(backend).await;
+    }
+}
+
 /// The token test portals expect on GitLab's release webhook.
 pub const GITLAB_TOKEN: &str = "gitlab-webhook-test-token";
 

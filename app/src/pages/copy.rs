@@ -25,10 +25,6 @@ pub fn copy_state_tone(state: CopyState) -> Tone {
     }
 }
 
-fn when(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 #[component]
 pub fn CopyEditorPage() -> impl IntoView {
     let id = id_param("id");

@@ -71,10 +71,6 @@ fn workflow_state_tone(state: WorkflowState) -> Tone {
     }
 }
 
-fn when(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 #[component]
 pub fn WorkflowsPage() -> impl IntoView {
     let query = use_query_map();

@@ -219,18 +219,7 @@ pub async fn compare_copy_revisions(
 #[server(prefix = "/rpc")]
 pub async fn get_approvals() -> Result<ApprovalQueue, AppError> {
     let (app, user) = ctx::signed_in()?;
-    let teams: Vec<Role> = SIGN_OFF_TEAMS
-        .iter()
-        .copied()
-        .filter(|t| user.has(*t))
-        .collect();
-    Ok(ApprovalQueue {
-        copy: ctx::status_of(crate::server::copy::queue(&app.db, &teams).await)?,
-        launches: ctx::status_of(
-            crate::server::process::launches_awaiting(&app.db, app.clock.now(), &teams).await,
-        )?,
-        teams,
-    })
+    ctx::status_of(crate::server::process::approvals(&app.db, app.clock.now(), &user).await)
 }
 
 #[server(prefix = "/rpc")]

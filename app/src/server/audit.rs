@@ -15,16 +15,10 @@ use crate::{
 };
 
 fn day(value: Option<&str>) -> Result<Option<NaiveDate>, String> {
-    match value.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| format!("'{v}' is not a date: expected YYYY-MM-DD")),
-    }
-}
-
-fn start_of(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+    value
+        .filter(|s| !s.trim().is_empty())
+        .map(crate::calendar::parse_day)
+        .transpose()
 }
 
 /// One change to record. `before`/`after` are the object's JSON as it was and is.
@@ -94,7 +88,7 @@ pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter) -> AppResult<
         return Err(AppError::validation("to", format!("{t} is before {f}")));
     }
     if let Some(from) = from {
-        query = query.filter(audit_event::Column::At.gte(start_of(from)));
+        query = query.filter(audit_event::Column::At.gte(crate::calendar::start_of(from)));
     }
     if let Some(to) = to {
         query = query.filter(audit_event::Column::At.lt(crate::calendar::end_of(to)));

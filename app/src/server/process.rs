@@ -159,8 +159,17 @@ fn may_work_on(user: &CurrentUser, team: Role, escalated: bool) -> bool {
     user.has(team) || user.has(Role::Admin) || (escalated && user.has(Role::Partnerships))
 }
 
-fn not_allowed(team: Role) -> AppError {
-    AppError::forbidden(format!("only the {} team works on this task", team.label()))
+/// Refuses `user` unless they may work on `t`.
+fn check_may_work(user: &CurrentUser, t: &task::Model) -> AppResult<()> {
+    let team: Role = stored(&t.team)?;
+    if may_work_on(user, team, t.escalated_at.is_some()) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(format!(
+            "only the {} team works on this task",
+            team.label()
+        )))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -192,16 +201,11 @@ pub async fn list_holidays(db: &impl ConnectionTrait) -> AppResult<Vec<Holiday>>
         .collect())
 }
 
-fn parse_day(value: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("'{}' is not a date: expected YYYY-MM-DD", value.trim()))
-}
-
 fn optional_day(value: &str) -> Result<Option<NaiveDate>, String> {
     if value.trim().is_empty() {
         Ok(None)
     } else {
-        parse_day(value).map(Some)
+        calendar::parse_day(value).map(Some)
     }
 }
 
@@ -214,7 +218,7 @@ pub async fn add_holiday(
     input: &HolidayInput,
 ) -> AppResult<Holiday> {
     let mut v = Validator::new();
-    let day = v.check("day", parse_day(&input.day));
+    let day = v.check("day", calendar::parse_day(&input.day));
     let name = v.check("name", required_text(&input.name, 100));
     let (day, name) = v.finish(|| Some((day?, name?)))?;
     let txn = super::begin_write(db).await?;
@@ -1366,9 +1370,7 @@ pub async fn set_task_state(
     };
     let txn = super::begin_write(db).await?;
     let t = find_task(&txn, task_id).await?;
-    if !may_work_on(actor, stored(&t.team)?, t.escalated_at.is_some()) {
-        return Err(not_allowed(stored(&t.team)?));
-    }
+    check_may_work(actor, &t)?;
     if t.state == new.as_str() && t.response_due_on == response {
         txn.commit().await.map_err(db_err("committing a task"))?;
         return task_detail(db, now, task_id).await;
@@ -1389,10 +1391,8 @@ pub async fn assign_task(
     let due = optional_day(&input.due_on).map_err(|m| AppError::validation("due_on", m))?;
     let txn = super::begin_write(db).await?;
     let t = find_task(&txn, task_id).await?;
+    check_may_work(actor, &t)?;
     let team: Role = stored(&t.team)?;
-    if !may_work_on(actor, team, t.escalated_at.is_some()) {
-        return Err(not_allowed(team));
-    }
     let assignee = if input.assignee.trim().is_empty() {
         None
     } else {
@@ -1513,10 +1513,7 @@ pub async fn add_task_link(
     })?;
     let txn = super::begin_write(db).await?;
     let t = find_task(&txn, task_id).await?;
-    let team: Role = stored(&t.team)?;
-    if !may_work_on(actor, team, t.escalated_at.is_some()) {
-        return Err(not_allowed(team));
-    }
+    check_may_work(actor, &t)?;
     let mut links: Vec<TaskLink> = serde_json::from_str(&t.links).unwrap_or_default();
     if links.len() >= 50 {
         return Err(AppError::validation("url", "a task holds at most 50 links"));
@@ -2050,6 +2047,24 @@ pub async fn maintenance_board(
         open,
         timeline,
         holidays: list_holidays(db).await?,
+    })
+}
+
+/// What waits for the teams of `user`: copy to review and launches to sign off.
+pub async fn approvals(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    user: &CurrentUser,
+) -> AppResult<ApprovalQueue> {
+    let teams: Vec<Role> = SIGN_OFF_TEAMS
+        .iter()
+        .copied()
+        .filter(|t| user.has(*t))
+        .collect();
+    Ok(ApprovalQueue {
+        copy: copy::queue(db, &teams).await?,
+        launches: launches_awaiting(db, now, &teams).await?,
+        teams,
     })
 }
 

@@ -119,12 +119,7 @@ fn parse(input: &ReleaseInput) -> AppResult<(Version, NaiveDate, ReleaseKind)> {
     let version = v.check("version", Version::parse(&input.version));
     let date = v.check(
         "released_on",
-        NaiveDate::parse_from_str(input.released_on.trim(), "%Y-%m-%d").map_err(|_| {
-            format!(
-                "'{}' is not a date: expected YYYY-MM-DD",
-                input.released_on.trim()
-            )
-        }),
+        crate::calendar::parse_day(&input.released_on),
     );
     let kind = v.check("kind", input.kind.parse::<ReleaseKind>());
     v.finish(|| Some((version?, date?, kind?)))

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use app::{
-    domain::{Permission, Role, SIGN_OFF_TEAMS},
+    domain::Permission,
     dto::*,
     error::{AppError, AppResult, ErrorCode},
     server::{
@@ -390,16 +390,7 @@ async fn approvals(
     State(s): State<AppState>,
     Authenticated(user): Authenticated,
 ) -> AppResult<Json<ApprovalQueue>> {
-    let teams: Vec<Role> = SIGN_OFF_TEAMS
-        .iter()
-        .copied()
-        .filter(|t| user.has(*t))
-        .collect();
-    Ok(Json(ApprovalQueue {
-        copy: copy::queue(&s.db, &teams).await?,
-        launches: process::launches_awaiting(&s.db, s.clock.now(), &teams).await?,
-        teams,
-    }))
+    Ok(Json(process::approvals(&s.db, s.clock.now(), &user).await?))
 }
 
 // ---- notifications and webhooks ----

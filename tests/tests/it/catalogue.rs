@@ -10,7 +10,7 @@ use app::{
         audit, catalogue, images, listings, partners, products, releases, seed, users,
     },
 };
-use portal_tests::{Backend, PNG_1X1, TestApp, backends};
+use portal_tests::{Backend, PNG_1X1, TestApp, each_backend};
 
 async fn admin(app: &TestApp) -> CurrentUser {
     let (_, user) = users::sign_in(app.conn(), app.clock.now(), "alex")
@@ -34,16 +34,6 @@ fn partner_input(slug: &str) -> PartnerInput {
         status: "onboarding".into(),
         partner_docs_url: "https://docs.digitalocean.com/products/marketplace/".into(),
         ..Default::default()
-    }
-}
-
-async fn each_backend<F, Fut>(test: F)
-where
-    F: Fn(Backend) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for backend in backends() {
-        test(backend).await;
     }
 }
 
