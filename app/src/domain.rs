@@ -12,8 +12,7 @@ macro_rules! string_enum {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $(#[serde(rename = $wire)] $variant),+ }
 
         impl $name {
             /// Every value, in display order.
@@ -241,7 +240,7 @@ string_enum!(
         OnTrack => ("on_track", "On track"),
         AtRisk => ("at_risk", "At risk"),
         Breached => ("breached", "Breached"),
-        MetOnTime => ("met", "Done on time"),
+        MetOnTime => ("met_on_time", "Done on time"),
         MetLate => ("met_late", "Done late"),
     }
 );
@@ -758,6 +757,20 @@ mod tests {
         assert!(Cloud::Aws.parse_region("mars-north-1").is_err());
         assert!(Cloud::Azure.parse_region("us-east-1").is_err());
         assert!(Cloud::Other.parse_region("fra-1").is_ok());
+    }
+
+    #[test]
+    fn closed_sets_serialise_as_they_are_stored() {
+        for cloud in Cloud::ALL {
+            assert_eq!(
+                serde_json::to_value(cloud).expect("json"),
+                serde_json::Value::String(cloud.as_str().to_owned())
+            );
+        }
+        assert_eq!(
+            serde_json::from_str::<Cloud>("\"digitalocean\"").expect("parse"),
+            Cloud::DigitalOcean
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The portal in a real browser: headless Chromium driven through chromedriver, against a
 //! portal of the test's own. Every test saves screenshots (see `PORTAL_SCREENSHOTS`).
 
+use std::os::unix::process::CommandExt as _;
 use std::{
     net::TcpListener,
     path::PathBuf,
@@ -19,7 +20,13 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Stops chromedriver and the browsers it started: they share its process group, and
+    /// killing chromedriver alone would leave every test's Chromium running.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--"])
+            .arg(format!("-{}", self.driver.id()))
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -52,6 +59,7 @@ impl Browser {
         let port = free_port();
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -66,7 +74,7 @@ impl Browser {
                 "binary": chromium,
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-                    "--disable-dev-shm-usage", "--disable-component-update", "--disable-sync", "--window-size=1440,1000",
+                    "--disable-dev-shm-usage", "--disable-component-update", "--disable-sync", "--disable-breakpad", "--disable-crash-reporter", "--window-size=1440,1000",
                     format!("--user-data-dir={}", profile.display()),
                 ]
             }),
