@@ -110,7 +110,57 @@ impl Cloud {
             })
             .clone()
     }
+
+    /// The AWS Marketplace Catalog client (the catalog API lives in us-east-1).
+    pub fn marketplace(&self) -> aws_sdk_marketplacecatalog::Client {
+        let region = Region::new(MARKETPLACE_REGION);
+        let config = match &self.target {
+            CloudTarget::Aws(sdk) => aws_sdk_marketplacecatalog::config::Builder::from(sdk)
+                .region(region)
+                .build(),
+            CloudTarget::Endpoint(url) => aws_sdk_marketplacecatalog::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(region)
+                .endpoint_url(url.clone())
+                .credentials_provider(aws_sdk_marketplacecatalog::config::Credentials::new(
+                    "AKIDPORTALSIMULATED",
+                    "simulated-secret",
+                    None,
+                    None,
+                    "portal",
+                ))
+                .retry_config(
+                    RetryConfig::standard()
+                        .with_max_attempts(6)
+                        .with_initial_backoff(Duration::from_millis(10)),
+                )
+                .build(),
+        };
+        aws_sdk_marketplacecatalog::Client::from_conf(config)
+    }
 }
+
+/// Where the Marketplace Catalog API and the images it publishes live.
+pub const MARKETPLACE_REGION: &str = "us-east-1";
 
 /// AWS Marketplace's account that scans and serves shared AMIs.
 pub const AWS_MARKETPLACE_ACCOUNT: &str = "679593333241";
+
+/// A JSON value as the SDK's `Document` (change sets carry their details as one).
+pub fn document(value: serde_json::Value) -> aws_smithy_types::Document {
+    use aws_smithy_types::{Document, Number};
+    match value {
+        serde_json::Value::Null => Document::Null,
+        serde_json::Value::Bool(b) => Document::Bool(b),
+        serde_json::Value::Number(n) => Document::Number(match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Number::PosInt(u),
+            (None, Some(i)) => Number::NegInt(i),
+            _ => Number::Float(n.as_f64().unwrap_or_default()),
+        }),
+        serde_json::Value::String(s) => Document::String(s),
+        serde_json::Value::Array(a) => Document::Array(a.into_iter().map(document).collect()),
+        serde_json::Value::Object(o) => {
+            Document::Object(o.into_iter().map(|(k, v)| (k, document(v))).collect())
+        }
+    }
+}

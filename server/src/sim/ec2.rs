@@ -146,6 +146,7 @@ pub struct Ec2Sim {
     world: Arc<Mutex<World>>,
     clock: Arc<dyn Clock>,
     config: Arc<Mutex<SimConfig>>,
+    marketplace: super::marketplace::MarketplaceSim,
 }
 
 impl std::fmt::Debug for Ec2Sim {
@@ -381,11 +382,41 @@ impl Ec2Sim {
             }
             world.regions.insert((*region).to_owned(), r);
         }
+        let world = Arc::new(Mutex::new(world));
+        let images = world.clone();
+        // The marketplace takes an AMI that exists in us-east-1 and is shared with its account.
+        let ami_check: super::marketplace::AmiCheck = Arc::new(move |id: &str| {
+            let world = images.lock().unwrap_or_else(PoisonError::into_inner);
+            match world
+                .regions
+                .get("us-east-1")
+                .and_then(|r| r.images.get(id))
+            {
+                None => Err(format!("AMI '{id}' was not found in us-east-1.")),
+                Some(i) if i.public || i.users.contains(crate::cloud::AWS_MARKETPLACE_ACCOUNT) => {
+                    Ok(())
+                }
+                Some(_) => Err(format!(
+                    "AMI '{id}' is not shared with AWS Marketplace (account {}).",
+                    crate::cloud::AWS_MARKETPLACE_ACCOUNT
+                )),
+            }
+        });
         Ec2Sim {
-            world: Arc::new(Mutex::new(world)),
+            marketplace: super::marketplace::MarketplaceSim::new(
+                clock.clone(),
+                super::marketplace::MarketplaceConfig::default(),
+                ami_check,
+            ),
+            world,
             clock,
             config: Arc::new(Mutex::new(config)),
         }
+    }
+
+    /// The simulated Marketplace Catalog of this cloud.
+    pub fn marketplace(&self) -> &super::marketplace::MarketplaceSim {
+        &self.marketplace
     }
 
     /// Changes how the simulator behaves (delays, quota, faults) from now on.
@@ -398,6 +429,7 @@ impl Ec2Sim {
         Router::new()
             .route("/", post(handle))
             .with_state(self.clone())
+            .merge(self.marketplace.router())
     }
 
     /// Counts in one region.

@@ -2,12 +2,14 @@
 //! real wire protocols so the real SDK clients are used in every mode.
 
 pub mod ec2;
+pub mod marketplace;
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 
 pub use ec2::{Ec2Sim, SimConfig};
+pub use marketplace::{MarketplaceConfig, MarketplaceFault, MarketplaceSim, SeedVersion};
 
 /// Serves the emulator on a loopback port of its own; returns its endpoint URL.
 pub async fn serve(

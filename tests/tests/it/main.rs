@@ -5,5 +5,6 @@ mod browser;
 mod builds;
 mod catalogue;
 mod jobs;
+mod marketplace;
 mod moto;
 mod process;
