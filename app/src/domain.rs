@@ -187,6 +187,9 @@ string_enum!(
         Succeeded => ("succeeded", "Succeeded"),
         Failed => ("failed", "Failed"),
         Cancelled => ("cancelled", "Cancelled"),
+        // Stopped by something outside that a person must clear (a change set someone
+        // else left open on the listing); retried once they have.
+        Blocked => ("blocked", "Blocked"),
     }
 );
 

@@ -7,6 +7,7 @@ mod m0001_catalogue;
 mod m0002_jobs;
 mod m0003_secrets;
 mod m0004_process;
+mod m0005_publishing;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_jobs::Migration),
             Box::new(m0003_secrets::Migration),
             Box::new(m0004_process::Migration),
+            Box::new(m0005_publishing::Migration),
         ]
     }
 }

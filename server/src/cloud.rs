@@ -31,6 +31,8 @@ pub struct Cloud {
     pub poll: chrono::Duration,
     /// Instance profile of the builders, which tag themselves when the install is done.
     pub builder_instance_profile: Option<String>,
+    /// The IAM role AWS Marketplace assumes to read a published version's image.
+    pub marketplace_access_role: Option<String>,
 }
 
 impl Cloud {
@@ -68,12 +70,21 @@ impl Cloud {
         let builder_instance_profile = std::env::var("PORTAL_BUILDER_INSTANCE_PROFILE")
             .ok()
             .filter(|p| !p.is_empty());
+        let marketplace_access_role = std::env::var("PORTAL_MARKETPLACE_ACCESS_ROLE_ARN")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .or_else(|| {
+                // The simulated marketplace takes any role of the right shape.
+                matches!(target, CloudTarget::Endpoint(_))
+                    .then(|| "arn:aws:iam::123456789012:role/AwsMarketplaceAmiIngestion".to_owned())
+            });
         Cloud {
             target,
             clients: Mutex::new(HashMap::new()),
             marketplace_accounts,
             poll,
             builder_instance_profile,
+            marketplace_access_role,
         }
     }
 

@@ -323,6 +323,7 @@ pub async fn start_cloud(state: &AppState, mode: CloudMode) -> anyhow::Result<Cl
             }
             let config = sim_config_from_env()?;
             let simulator = sim::Ec2Sim::new(state.clock.clone(), config);
+            sim::seed_marketplace(simulator.marketplace(), &state.db).await?;
             let (url, _handle) = sim::serve(&simulator, "127.0.0.1:0".parse()?).await?;
             tracing::info!(%url, "simulated EC2 is up");
             Ok(CloudHandle {

@@ -192,6 +192,7 @@ impl TestApp {
         };
         let state = server::build_state(&settings).await?;
         let sim = server::sim::Ec2Sim::new(clock.clone(), server::sim::SimConfig::instant());
+        server::sim::seed_marketplace(sim.marketplace(), &state.db).await?;
         let (endpoint, _sim_server) = server::sim::serve(&sim, "127.0.0.1:0".parse()?).await?;
         let cloud = Arc::new(server::cloud::Cloud::endpoint(
             endpoint,

@@ -201,6 +201,7 @@ pub fn ListingPage() -> impl IntoView {
                     <Card title="Versions used">
                         <UsageBar used=l.versions_used limit=l.version_limit.max(0) as u64/>
                     </Card>
+                    <PublishPanel listing_id=l.id/>
                     <Card title="Published versions">
                         <table class=TABLE>
                             <thead><tr><th class=TH>"Title"</th><th class=TH>"Release"</th><th class=TH>"Delivery option"</th><th class=TH>"Visibility"</th><th class=TH>"Published"</th></tr></thead>
@@ -220,6 +221,76 @@ pub fn ListingPage() -> impl IntoView {
                 }.into_any()
             })}
         </Suspense>
+    }
+}
+
+/// Publishing releases on a listing: start one, follow the jobs, clear a blocked one.
+#[component]
+fn PublishPanel(listing_id: i32) -> impl IntoView {
+    use crate::rpc::{CancelBlockerAndRetry, PublishRelease, list_publish_jobs};
+    let publish = ServerAction::<PublishRelease>::new();
+    let unblock = ServerAction::<CancelBlockerAndRetry>::new();
+    let jobs = Resource::new(
+        move || (publish.version().get(), unblock.version().get()),
+        move |_| list_publish_jobs(listing_id),
+    );
+    let can_run = current_user().is_some_and(|u| u.can(Permission::RunJobs));
+    let publish_value = publish.value();
+    let error = move || {
+        general_error(publish_value)()
+            .or_else(|| {
+                field_error(publish_value, "release")
+                    .get()
+                    .map(|m| crate::error::AppError::new(crate::error::ErrorCode::Conflict, m))
+            })
+            .or_else(general_error(unblock.value()))
+            .or_else(|| unblock.value().get().and_then(Result::err))
+    };
+    view! {
+        <Card title="Publishing">
+            {move || error().map(|error| view! { <ErrorBox error/> })}
+            {can_run.then(|| view! {
+                <ActionForm action=publish attr:class="flex gap-2 items-center mb-4" attr:data-testid="publish-form">
+                    <input type="hidden" name="listing_id" value=listing_id/>
+                    <input name="version" value="latest" class="w-40 rounded-md border border-gray-300 px-3 py-1.5 text-sm"/>
+                    <button class=BUTTON data-testid="publish">"Publish this release"</button>
+                    <span class="text-xs text-gray-500">"Validates, applies and follows the change set; only the newest stable release publishes unless backports are on."</span>
+                </ActionForm>
+            })}
+            <Transition fallback=Loading>
+                {move || jobs.get().map(|r| match r {
+                    Ok(list) if list.is_empty() => view! { <p class="text-sm text-gray-500">"Nothing published from the portal yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="divide-y divide-gray-100 text-sm" data-testid="publish-jobs">
+                            {list.into_iter().map(|j| {
+                                let blocked = j.state == JobState::Blocked;
+                                view! {
+                                    <li class="py-2" data-state=j.state.as_str()>
+                                        <div class="flex items-center gap-2">
+                                            <a class=LINK href=format!("/jobs/{}", j.id)>{format!("#{} {}", j.id, j.payload["version"].as_str().unwrap_or_default())}</a>
+                                            <Badge text=j.state.label() tone=super::jobs::job_state_tone(j.state)/>
+                                            <span class="text-gray-600">{j.step.clone()}</span>
+                                        </div>
+                                        {j.last_error.clone().filter(|_| matches!(j.state, JobState::Failed | JobState::Blocked | JobState::Queued)).map(|e| view! {
+                                            <ul class="mt-1 list-disc pl-5 text-red-800" data-testid="publish-errors">
+                                                {e.split("; ").map(|line| view! { <li>{line.to_owned()}</li> }).collect_view()}
+                                            </ul>
+                                        })}
+                                        {(blocked && can_run).then(|| view! {
+                                            <ActionForm action=unblock attr:class="mt-2">
+                                                <input type="hidden" name="job_id" value=j.id/>
+                                                <button class=BUTTON_SECONDARY data-testid="cancel-blocker">"Cancel it and retry"</button>
+                                            </ActionForm>
+                                        })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                })}
+            </Transition>
+        </Card>
     }
 }
 

@@ -21,6 +21,7 @@ pub fn job_state_tone(state: JobState) -> Tone {
         JobState::Succeeded => Tone::Green,
         JobState::Failed => Tone::Red,
         JobState::Cancelled => Tone::Amber,
+        JobState::Blocked => Tone::Red,
     }
 }
 
@@ -50,7 +51,7 @@ pub fn ProgressBar(
                 class=move || format!("h-full {}", match state.get() {
                     JobState::Failed => "bg-red-600",
                     JobState::Succeeded => "bg-green-600",
-                    JobState::Cancelled => "bg-amber-500",
+                    JobState::Cancelled | JobState::Blocked => "bg-amber-500",
                     _ => "bg-violet-600",
                 })
                 style=move || format!("width: {}%", percent.get().clamp(0, 100))
@@ -221,7 +222,7 @@ fn JobView(
                         <button class=BUTTON_SECONDARY data-testid="cancel">"Cancel"</button>
                     </ActionForm>
                 </Show>
-                <Show when=move || job.with(|j| matches!(j.state, JobState::Failed | JobState::Cancelled))>
+                <Show when=move || job.with(|j| matches!(j.state, JobState::Failed | JobState::Cancelled | JobState::Blocked))>
                     <ActionForm action=retry>
                         <input type="hidden" name="id" value=id/>
                         <button class=BUTTON data-testid="retry">"Retry"</button>
@@ -236,7 +237,7 @@ fn JobView(
                 <span class="text-gray-600" data-testid="job-step">{move || job.with(|j| format!("{}% · {} · attempt {} of {}", j.progress, j.step, j.attempts, j.max_attempts))}</span>
             </div>
             <ProgressBar percent=Signal::derive(move || job.with(|j| j.progress)) state=Signal::derive(move || job.with(|j| j.state))/>
-            {move || job.with(|j| j.last_error.clone()).filter(|_| job.with(|j| j.state == JobState::Failed || j.state == JobState::Queued)).map(|e| view! {
+            {move || job.with(|j| j.last_error.clone()).filter(|_| job.with(|j| matches!(j.state, JobState::Failed | JobState::Queued | JobState::Blocked))).map(|e| view! {
                 <p class="mt-3 text-sm text-red-700" data-testid="job-error">{e}</p>
             })}
         </Card>

@@ -296,6 +296,8 @@ pub mod listing {
         pub version_limit: i32,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// Whether a release other than the newest stable one publishes a version.
+        pub publish_backports: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -214,6 +214,11 @@ pub enum Finish {
     Failed {
         error: String,
     },
+    /// Stopped until a person clears what blocks it; `error` says what and how.
+    Blocked {
+        error: String,
+        blocker: serde_json::Value,
+    },
     Cancelled,
 }
 
@@ -252,6 +257,12 @@ pub async fn finish(
             )),
         ),
         Finish::Failed { error } => (JobState::Failed, None, None, Some(error)),
+        Finish::Blocked { error, blocker } => (
+            JobState::Blocked,
+            None,
+            Some(serde_json::json!({ "blocked_by": blocker }).to_string()),
+            Some(error),
+        ),
         Finish::Cancelled => (JobState::Cancelled, None, None, None),
     };
     let terminal = matches!(
@@ -270,9 +281,10 @@ pub async fn finish(
         update = update.col_expr(job::Column::RunAt, Expr::value(run_at));
     }
     if let Some(result) = result {
-        update = update
-            .col_expr(job::Column::Result, Expr::value(result))
-            .col_expr(job::Column::Progress, Expr::value(100));
+        update = update.col_expr(job::Column::Result, Expr::value(result));
+    }
+    if state == JobState::Succeeded {
+        update = update.col_expr(job::Column::Progress, Expr::value(100));
     }
     if let Some(error) = &error {
         update = update.col_expr(job::Column::LastError, Expr::value(error.clone()));
@@ -303,6 +315,7 @@ pub async fn finish(
         }
         (JobState::Succeeded, _) => ("info", "succeeded".to_owned()),
         (JobState::Cancelled, _) => ("warn", "cancelled".to_owned()),
+        (JobState::Blocked, Some(e)) => ("error", format!("blocked: {e}")),
         (JobState::Waiting, _) => return Ok(state),
         _ => return Ok(state),
     };
@@ -545,7 +558,10 @@ pub async fn retry(
     let txn = super::begin_write(db).await?;
     let j = find(&txn, id).await?;
     let state: JobState = stored(&j.state)?;
-    if !matches!(state, JobState::Failed | JobState::Cancelled) {
+    if !matches!(
+        state,
+        JobState::Failed | JobState::Cancelled | JobState::Blocked
+    ) {
         return Err(AppError::conflict(
             "state",
             format!(

@@ -15,6 +15,7 @@ pub mod notify;
 pub mod partners;
 pub mod process;
 pub mod products;
+pub mod publish;
 pub mod releases;
 pub mod secrets;
 pub mod seed;

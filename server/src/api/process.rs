@@ -20,6 +20,7 @@ use app::{
     server::{
         AppState, copy, notify,
         process::{self, ReleaseEvent},
+        publish,
     },
 };
 
@@ -54,6 +55,11 @@ pub fn router() -> Router<AppState> {
         .route("/listings/{id}/copy/reject", post(reject_copy))
         .route("/listings/{id}/copy/mark-for-publishing", post(mark_copy))
         .route("/approvals", get(approvals))
+        .route(
+            "/listings/{id}/publish",
+            post(publish_release).get(publish_jobs),
+        )
+        .route("/jobs/{id}/cancel-blocker", post(cancel_blocker))
         .route("/notifications", get(inbox))
         .route("/notifications/read", post(mark_read))
         .route("/webhooks", get(list_webhooks).post(create_webhook))
@@ -393,6 +399,50 @@ async fn approvals(
     Ok(Json(process::approvals(&s.db, s.clock.now(), &user).await?))
 }
 
+// ---- publishing ----
+
+#[derive(Debug, Deserialize, ToSchema)]
+struct PublishInput {
+    /// A release version, or `latest`.
+    release: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/listings/{id}/publish", tag = "copy", params(("id" = i32, Path)), request_body = PublishInput,
+    responses((status = 201, body = Job), (status = 403, body = AppError), (status = 409, body = AppError, description = "Not the newest stable release, no image yet, already published or publishing")))]
+async fn publish_release(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<PublishInput>,
+) -> AppResult<Response> {
+    require(&user, Permission::RunJobs)?;
+    Ok(created(
+        publish::start(&s.db, &user, s.clock.now(), parse_id(&id)?, &input.release).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/listings/{id}/publish", tag = "copy", params(("id" = i32, Path)), responses((status = 200, body = Vec<Job>)))]
+async fn publish_jobs(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<Vec<Job>>> {
+    Ok(Json(publish::jobs_of(&s.db, parse_id(&id)?).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel-blocker", tag = "jobs", params(("id" = i32, Path)),
+    responses((status = 200, body = Job), (status = 409, body = AppError, description = "Not a blocked publish")))]
+async fn cancel_blocker(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<Job>> {
+    require(&user, Permission::RunJobs)?;
+    Ok(Json(
+        publish::cancel_blocker_and_retry(&s.db, &user, s.clock.now(), parse_id(&id)?).await?,
+    ))
+}
+
 // ---- notifications and webhooks ----
 
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(PageRequest), responses((status = 200, body = Inbox)))]
@@ -636,6 +686,9 @@ async fn gitlab_webhook(
         reject_copy,
         mark_copy,
         approvals,
+        publish_release,
+        publish_jobs,
+        cancel_blocker,
         inbox,
         mark_read,
         list_webhooks,
@@ -644,6 +697,6 @@ async fn gitlab_webhook(
         test_webhook,
         gitlab_webhook
     ),
-    components(schemas(CopyConflict, CommentInput, ReadInput))
+    components(schemas(CopyConflict, CommentInput, ReadInput, PublishInput))
 )]
 pub struct ProcessApi;

@@ -5,6 +5,7 @@
 
 pub mod build_image;
 pub mod noop;
+pub mod publish;
 pub mod webhook;
 
 use std::{collections::HashMap, sync::Arc, time::Duration as StdDuration};
@@ -39,6 +40,11 @@ pub enum JobError {
     Retryable(anyhow::Error),
     /// Will not pass by trying again (a missing base image, a refused quota).
     Fatal(anyhow::Error),
+    /// Something outside that a person must clear stops the job; `blocker` describes it.
+    Blocked {
+        error: anyhow::Error,
+        blocker: serde_json::Value,
+    },
     /// Someone cancelled the job.
     Cancelled,
     /// Another worker took the job over; stop without writing anything.
@@ -238,6 +244,10 @@ impl Runner {
             Err(JobError::Fatal(e)) => Finish::Failed {
                 error: format!("{e:#}"),
             },
+            Err(JobError::Blocked { error, blocker }) => Finish::Blocked {
+                error: format!("{error:#}"),
+                blocker,
+            },
             Err(JobError::Cancelled) => Finish::Cancelled,
             Err(JobError::LeaseLost) => {
                 tracing::warn!("lease lost; another worker has the job");
@@ -324,6 +334,7 @@ pub fn handlers(cloud: &Arc<Cloud>) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(noop::Noop),
         Arc::new(build_image::BuildImage::new(cloud.clone())),
         Arc::new(webhook::DeliverWebhook::new()),
+        Arc::new(publish::PublishVersion::new(cloud.clone())),
     ]
 }
 

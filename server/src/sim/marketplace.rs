@@ -78,6 +78,7 @@ struct ProductVersion {
 struct Product {
     id: String,
     name: String,
+    title: String,
     short_description: String,
     modified: DateTime<Utc>,
     versions: Vec<ProductVersion>,
@@ -228,6 +229,7 @@ impl MarketplaceSim {
         world.products.push(Product {
             id: id.clone(),
             name: name.to_owned(),
+            title: name.to_owned(),
             short_description: String::new(),
             modified: now,
             versions,
@@ -505,7 +507,7 @@ fn apply(products: &mut [Product], change: &ChangeRecord, now: DateTime<Utc>) {
         }
         "UpdateInformation" => {
             if let Some(title) = d["ProductTitle"].as_str() {
-                product.name = title.to_owned();
+                product.title = title.to_owned();
             }
             if let Some(short) = d["ShortDescription"].as_str() {
                 product.short_description = short.to_owned();
@@ -893,7 +895,7 @@ async fn describe_entity(
         })
         .collect();
     let details = json!({
-        "Description": { "ProductTitle": p.name, "ShortDescription": p.short_description, "Visibility": "Public" },
+        "Description": { "ProductTitle": p.title, "ShortDescription": p.short_description, "Visibility": "Public" },
         "Versions": versions,
     });
     Json(json!({
@@ -929,7 +931,7 @@ async fn list_entities(State(sim): State<MarketplaceSim>, Json(body): Json<Value
                 "EntityArn": format!("{ARN_PREFIX}/AmiProduct/{}", p.id),
                 "LastModifiedDate": iso(p.modified),
                 "Visibility": "Public",
-                "AmiProductSummary": { "ProductTitle": p.name, "Visibility": "Public" },
+                "AmiProductSummary": { "ProductTitle": p.title, "Visibility": "Public" },
             })
         })
         .collect();

@@ -24,3 +24,44 @@ pub async fn serve(
     let handle = tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await });
     Ok((format!("http://{addr}"), handle))
 }
+
+/// Gives the simulated marketplace the catalogue's listings: one AMI product per listing,
+/// with the versions the catalogue records (so a publish meets what the catalogue says).
+pub async fn seed_marketplace(
+    sim: &MarketplaceSim,
+    db: &sea_orm::DatabaseConnection,
+) -> anyhow::Result<()> {
+    use app::{domain::ListingVersionVisibility, dto::PageRequest, server::listings};
+    let listings = listings::list(
+        db,
+        PageRequest {
+            page: Some(1),
+            per_page: Some(100),
+        },
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    for l in listings
+        .items
+        .into_iter()
+        .filter(|l| l.marketplace == "aws")
+    {
+        let versions: Vec<SeedVersion> = l
+            .versions
+            .iter()
+            .rev()
+            .map(|v| SeedVersion {
+                title: v.title.clone(),
+                delivery_option_id: v
+                    .delivery_option_id
+                    .clone()
+                    .unwrap_or_else(|| format!("do-seed-{}", v.id)),
+                public: v.visibility == ListingVersionVisibility::Public,
+                ami: format!("ami-seed{:09}", v.id),
+                created: v.published_at,
+            })
+            .collect();
+        sim.seed_product(&l.entity_name, &versions);
+    }
+    Ok(())
+}

@@ -98,9 +98,9 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
     let mp = app.sim.marketplace();
     let now = app.clock.now();
     let entity = mp.seed_product(
-        "GitLab Premium",
+        "GitLab Test",
         &[SeedVersion {
-            title: "GitLab Premium 17.5.1 Release".into(),
+            title: "GitLab Test 17.5.1 Release".into(),
             delivery_option_id: "do-old".into(),
             public: true,
             ami: "ami-old".into(),
@@ -123,23 +123,37 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
         .to_owned();
 
     // The entity is found by listing AmiProducts, page by page.
-    let listed = client
-        .list_entities()
-        .catalog(CATALOG)
-        .entity_type("AmiProduct")
-        .max_results(1)
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(
-        listed.entity_summary_list()[0].name(),
-        Some("GitLab Premium")
+    let mut token = None;
+    let mut names = Vec::new();
+    loop {
+        let page = client
+            .list_entities()
+            .catalog(CATALOG)
+            .entity_type("AmiProduct")
+            .max_results(1)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("list");
+        names.extend(
+            page.entity_summary_list()
+                .iter()
+                .filter_map(|e| e.name().map(str::to_owned)),
+        );
+        match page.next_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    assert!(
+        names.len() > 1 && names.contains(&"GitLab Test".to_owned()),
+        "{names:?}"
     );
 
     // VALIDATE checks without applying.
     let v = start(
         &client,
-        add_version(&entity, "GitLab Premium 17.6.0 Release", &ami),
+        add_version(&entity, "GitLab Test 17.6.0 Release", &ami),
         Intent::Validate,
         None,
     )
@@ -149,7 +163,7 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
     app.clock.set(now + Duration::seconds(6));
     assert_eq!(status(&client, &v).await, (ChangeStatus::Succeeded, vec![]));
     assert_eq!(
-        mp.versions("GitLab Premium").len(),
+        mp.versions("GitLab Test").len(),
         1,
         "validation changed nothing"
     );
@@ -157,7 +171,7 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
     // APPLY with a token: the same token is the same change set; the entity is locked.
     let a = start(
         &client,
-        add_version(&entity, "GitLab Premium 17.6.0 Release", &ami),
+        add_version(&entity, "GitLab Test 17.6.0 Release", &ami),
         Intent::Apply,
         Some("job-1-apply"),
     )
@@ -165,7 +179,7 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
     .expect("apply");
     let again = start(
         &client,
-        add_version(&entity, "GitLab Premium 17.6.0 Release", &ami),
+        add_version(&entity, "GitLab Test 17.6.0 Release", &ami),
         Intent::Apply,
         Some("job-1-apply"),
     )
@@ -174,7 +188,7 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
     assert_eq!(a, again);
     let locked = start(
         &client,
-        add_version(&entity, "GitLab Premium 17.6.1 Release", &ami),
+        add_version(&entity, "GitLab Test 17.6.1 Release", &ami),
         Intent::Apply,
         None,
     )
@@ -240,7 +254,7 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
         serde_json::from_str(entity_doc.details().expect("details")).expect("json");
     assert_eq!(
         details["Versions"][1]["VersionTitle"],
-        "GitLab Premium 17.6.0 Release"
+        "GitLab Test 17.6.0 Release"
     );
     assert_eq!(
         details["Versions"][1]["DeliveryOptions"][0]["Visibility"],
@@ -261,7 +275,7 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
         }
     };
     let settle = |at: i64| app.clock.set(now + Duration::seconds(at));
-    let dup = run(add_version(&entity, "GitLab Premium 17.6.0 Release", &ami)).await;
+    let dup = run(add_version(&entity, "GitLab Test 17.6.0 Release", &ami)).await;
     settle(50);
     let (s, errors) = status(&client, &dup).await;
     assert_eq!(s, ChangeStatus::Failed);
@@ -271,7 +285,7 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
     );
     let missing = run(add_version(
         &entity,
-        "GitLab Premium 17.6.1 Release",
+        "GitLab Test 17.6.1 Release",
         "ami-0000000000000dead",
     ))
     .await;
@@ -284,7 +298,7 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
             .any(|e| e.starts_with("INVALID_AMI_ID"))
     );
     mp.configure(|c| c.version_limit = 2);
-    let full = run(add_version(&entity, "GitLab Premium 17.6.1 Release", &ami)).await;
+    let full = run(add_version(&entity, "GitLab Test 17.6.1 Release", &ami)).await;
     settle(70);
     assert!(
         status(&client, &full)
@@ -312,10 +326,10 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
         status(&client, &oldest).await,
         (ChangeStatus::Succeeded, vec![])
     );
-    assert_eq!(mp.versions("GitLab Premium")[0].1, "Restricted");
+    assert_eq!(mp.versions("GitLab Test")[0].1, "Restricted");
 
     // A change set still preparing can be cancelled.
-    let c = run(add_version(&entity, "GitLab Premium 17.6.2 Release", &ami)).await;
+    let c = run(add_version(&entity, "GitLab Test 17.6.2 Release", &ami)).await;
     client
         .cancel_change_set()
         .catalog(CATALOG)
@@ -354,4 +368,322 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
         .await
         .expect("page 2");
     assert!(!second.change_set_summary_list().is_empty());
+}
+
+mod publishing {
+    use app::{
+        domain::*,
+        dto::*,
+        error::ErrorCode,
+        server::{Clock as _, copy, jobs, listings, publish, users},
+    };
+    use chrono::Duration;
+    use portal_tests::{Backend, TestApp};
+
+    async fn user(app: &TestApp, name: &str) -> CurrentUser {
+        users::sign_in(app.conn(), app.clock.now(), name)
+            .await
+            .expect("sign in")
+            .1
+    }
+
+    /// A portal whose newest release 17.7.0 has its Premium image built; the Premium listing.
+    async fn ready() -> (TestApp, Listing) {
+        let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+        app.new_release("17.7.0").await.expect("release");
+        app.start_build("gitlab-ee-premium", Arch::Amd64)
+            .await
+            .expect("build");
+        app.drive(&app.runner("builder"), 200).await.expect("built");
+        let listing = listings::list(
+            app.conn(),
+            PageRequest {
+                page: Some(1),
+                per_page: Some(100),
+            },
+        )
+        .await
+        .expect("listings")
+        .items
+        .into_iter()
+        .find(|l| l.entity_name == "GitLab Premium")
+        .expect("Premium listing");
+        (app, listing)
+    }
+
+    async fn versions(app: &TestApp, listing: i32) -> Vec<String> {
+        listings::get(app.conn(), listing)
+            .await
+            .expect("listing")
+            .versions
+            .into_iter()
+            .map(|v| v.title)
+            .collect()
+    }
+
+    const TITLE: &str = "GitLab Premium 17.7.0 Release";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_release_is_validated_applied_followed_and_recorded_with_its_approved_copy() {
+        let (app, listing) = ready().await;
+        let (oskar, priya, maya) = (
+            user(&app, "oskar").await,
+            user(&app, "priya").await,
+            user(&app, "maya").await,
+        );
+        let now = app.clock.now();
+        // Approved copy goes along as UpdateInformation.
+        let saved = copy::save(
+            app.conn(),
+            &maya,
+            now,
+            listing.id,
+            &CopyInput {
+                base_revision: 0,
+                title: "GitLab Premium, self-managed".into(),
+                short_description: "GitLab Premium on AWS.".into(),
+                long_description: "# Premium".into(),
+                highlights: "One".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("copy");
+        let CopySave::Saved { revision } = saved else {
+            panic!("conflict")
+        };
+        let review = ReviewInput {
+            revision: revision.id,
+            comment: String::new(),
+        };
+        copy::request_approval(app.conn(), &maya, now, listing.id, &review)
+            .await
+            .expect("request");
+        copy::approve(app.conn(), &priya, now, listing.id, &review)
+            .await
+            .expect("partnerships");
+        copy::approve(app.conn(), &oskar, now, listing.id, &review)
+            .await
+            .expect("omnibus");
+
+        // Only the newest stable release publishes by default.
+        let err = publish::start(app.conn(), &oskar, now, listing.id, "17.6.0")
+            .await
+            .expect_err("backport");
+        assert_eq!(err.code, ErrorCode::Conflict);
+        assert!(
+            err.message
+                .contains("only the newest stable release (17.7.0)"),
+            "{}",
+            err.message
+        );
+
+        let job = publish::start(app.conn(), &oskar, now, listing.id, "latest")
+            .await
+            .expect("started");
+        let err = publish::start(app.conn(), &oskar, now, listing.id, "17.7.0")
+            .await
+            .expect_err("one at a time");
+        assert!(
+            err.message.contains("already publishing"),
+            "{}",
+            err.message
+        );
+        app.drive(&app.runner("w1"), 100).await.expect("published");
+        let done = jobs::get(app.conn(), job.id).await.expect("job");
+        assert_eq!(done.state, JobState::Succeeded, "{:?}", done.last_error);
+        assert!(versions(&app, listing.id).await.contains(&TITLE.to_owned()));
+        let recorded = listings::get(app.conn(), listing.id)
+            .await
+            .expect("listing");
+        let v = recorded
+            .versions
+            .iter()
+            .find(|v| v.title == TITLE)
+            .expect("version");
+        assert_eq!(v.release.as_deref(), Some("17.7.0"));
+        assert!(
+            v.delivery_option_id
+                .as_deref()
+                .is_some_and(|d| d.starts_with("do-"))
+        );
+        assert!(
+            recorded.entity_id.is_some(),
+            "the entity was found by name and remembered"
+        );
+        let sim = app.sim.marketplace().versions("GitLab Premium");
+        assert_eq!(sim.iter().filter(|(t, _)| t == TITLE).count(), 1);
+        // The copy went with it.
+        let entity = app
+            .cloud
+            .marketplace()
+            .describe_entity()
+            .catalog("AWSMarketplace")
+            .entity_id(recorded.entity_id.clone().expect("id"))
+            .send()
+            .await
+            .expect("entity");
+        assert!(
+            entity
+                .details()
+                .expect("details")
+                .contains("GitLab Premium, self-managed")
+        );
+        let err = publish::start(app.conn(), &oskar, app.clock.now(), listing.id, "17.7.0")
+            .await
+            .expect_err("twice");
+        assert!(err.message.contains("already published"), "{}", err.message);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_aws_refuses_fails_the_job_with_every_error_in_words() {
+        let (app, listing) = ready().await;
+        let oskar = user(&app, "oskar").await;
+        // Validation refuses: the listing is at its limit.
+        app.sim.marketplace().configure(|c| c.version_limit = 4);
+        let job = publish::start(app.conn(), &oskar, app.clock.now(), listing.id, "17.7.0")
+            .await
+            .expect("started");
+        app.drive(&app.runner("w1"), 100).await.expect("ended");
+        let failed = jobs::get(app.conn(), job.id).await.expect("job");
+        assert_eq!(failed.state, JobState::Failed);
+        let error = failed.last_error.expect("error");
+        assert!(
+            error.contains("VERSION_LIMIT_EXCEEDED") && error.contains("restrict old versions"),
+            "{error}"
+        );
+        assert!(
+            error.contains("validation"),
+            "it stopped at validation: {error}"
+        );
+        assert!(!versions(&app, listing.id).await.contains(&TITLE.to_owned()));
+
+        // Validation passes, then the apply fails (the limit dropped meanwhile).
+        app.sim.marketplace().configure(|c| c.version_limit = 100);
+        let retried = jobs::retry(app.conn(), &oskar, app.clock.now(), job.id)
+            .await
+            .expect("retry");
+        let runner = app.runner("w2");
+        runner.run_until_idle().await.expect("run");
+        app.clock.set(app.clock.now() + Duration::seconds(61));
+        runner.run_until_idle().await.expect("run");
+        app.sim.marketplace().configure(|c| c.version_limit = 4);
+        app.drive(&runner, 100).await.expect("ended");
+        let failed = jobs::get(app.conn(), retried.id).await.expect("job");
+        assert_eq!(failed.state, JobState::Failed);
+        let error = failed.last_error.expect("error");
+        let log: Vec<String> = jobs::events(app.conn(), job.id, 0)
+            .await
+            .expect("log")
+            .into_iter()
+            .map(|e| format!("{} {}", e.at, e.message))
+            .collect();
+        assert!(
+            error.contains("refused the change set") && error.contains("VERSION_LIMIT_EXCEEDED"),
+            "{error}\n{}",
+            log.join("\n")
+        );
+        let log = jobs::events(app.conn(), job.id, 0).await.expect("log");
+        assert!(log.iter().any(|e| {
+            e.message
+                .contains("AddDeliveryOptions VERSION_LIMIT_EXCEEDED")
+        }));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crash_between_apply_and_record_makes_no_second_version() {
+        let (app, listing) = ready().await;
+        let oskar = user(&app, "oskar").await;
+        let job = publish::start(app.conn(), &oskar, app.clock.now(), listing.id, "17.7.0")
+            .await
+            .expect("started");
+        // Up to the validation's wait.
+        app.runner("w1").run_until_idle().await.expect("run");
+        app.clock.set(app.clock.now() + Duration::seconds(61));
+        // Validated, the apply submitted, and the worker dies before saving that it did.
+        app.runner("doomed")
+            .crash_at_save(1)
+            .run_one()
+            .await
+            .expect("run");
+        assert_eq!(
+            jobs::get(app.conn(), job.id).await.expect("job").state,
+            JobState::Running
+        );
+        app.drive(&app.runner("rescuer"), 100)
+            .await
+            .expect("finished");
+        let done = jobs::get(app.conn(), job.id).await.expect("job");
+        assert_eq!(done.state, JobState::Succeeded, "{:?}", done.last_error);
+        let sim = app.sim.marketplace().versions("GitLab Premium");
+        assert_eq!(sim.iter().filter(|(t, _)| t == TITLE).count(), 1, "{sim:?}");
+        assert_eq!(
+            versions(&app, listing.id)
+                .await
+                .iter()
+                .filter(|t| *t == TITLE)
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_set_someone_else_left_open_blocks_until_cancelled_and_retried() {
+        let (app, listing) = ready().await;
+        let (oskar, maya) = (user(&app, "oskar").await, user(&app, "maya").await);
+        let entity = app.sim.marketplace().seed_product("GitLab Premium", &[]);
+        let foreign = app
+            .sim
+            .marketplace()
+            .start_foreign_change_set(&entity, "Manual listing edit");
+        let job = publish::start(app.conn(), &oskar, app.clock.now(), listing.id, "17.7.0")
+            .await
+            .expect("started");
+        app.drive(&app.runner("w1"), 100).await.expect("stopped");
+        let blocked = jobs::get(app.conn(), job.id).await.expect("job");
+        assert_eq!(blocked.state, JobState::Blocked);
+        let error = blocked.last_error.clone().expect("why");
+        assert!(
+            error.contains(&foreign)
+                && error.contains("Manual listing edit")
+                && error.contains("PREPARING"),
+            "{error}"
+        );
+        // Only omnibus and admin clear it (the REST and server-function checks); the service
+        // refuses anything but a blocked publish.
+        let err = publish::cancel_blocker_and_retry(app.conn(), &maya, app.clock.now(), 999_999)
+            .await
+            .expect_err("no such job");
+        assert_eq!(err.code, ErrorCode::NotFound);
+        publish::cancel_blocker_and_retry(app.conn(), &oskar, app.clock.now(), job.id)
+            .await
+            .expect("cancel and retry");
+        app.drive(&app.runner("w2"), 100).await.expect("published");
+        let done = jobs::get(app.conn(), job.id).await.expect("job");
+        assert_eq!(done.state, JobState::Succeeded, "{:?}", done.last_error);
+        let status = app
+            .cloud
+            .marketplace()
+            .describe_change_set()
+            .catalog("AWSMarketplace")
+            .change_set_id(&foreign)
+            .send()
+            .await
+            .expect("describe");
+        assert_eq!(status.status().map(|s| s.as_str()), Some("CANCELLED"));
+        let audit = app::server::audit::list(
+            app.conn(),
+            &AuditFilter {
+                action: Some("cancel_change_set".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("audit");
+        assert_eq!(audit.total, 1);
+        let err = publish::cancel_blocker_and_retry(app.conn(), &oskar, app.clock.now(), job.id)
+            .await
+            .expect_err("not blocked any more");
+        assert_eq!(err.code, ErrorCode::Conflict);
+    }
 }

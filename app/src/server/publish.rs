@@ -1,0 +1,393 @@
+//! Publishing a release as a new version of a marketplace listing: the job that does it
+//! (kind `publish_version`, run by the server's worker through the Marketplace Catalog API)
+//! and what it reads from and writes to the catalogue.
+//!
+//! By default only the newest stable release publishes (a backport patch does not);
+//! `publish_backports` on a listing changes that. The listing's copy is sent along only
+//! from an approved revision.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    TransactionSession, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    audit::{self, Change},
+    copy, db_err,
+    entities::{job, listing, listing_version, partner, product},
+    images,
+    jobs::{self, NewJob},
+    releases, stored,
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult},
+};
+
+/// Job kind of a publish.
+pub const KIND: &str = "publish_version";
+
+/// The region whose image backs a marketplace version.
+pub const IMAGE_REGION: &str = "us-east-1";
+
+/// What a publish job carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishPayload {
+    pub listing_id: i32,
+    pub version: String,
+}
+
+/// Everything the job sends, read from the catalogue.
+#[derive(Debug, Clone)]
+pub struct PublishPlan {
+    pub listing_id: i32,
+    pub entity_name: String,
+    pub entity_id: Option<String>,
+    pub version: String,
+    /// `GitLab Premium 17.5.1 Release`.
+    pub version_title: String,
+    pub release_notes: String,
+    pub image_id: String,
+    pub operating_system: (String, String),
+    /// The approved copy, sent as UpdateInformation.
+    pub copy: Option<CopyRevision>,
+}
+
+/// `GitLab Premium 17.5.1 Release`, as GitLab titles marketplace versions.
+pub fn version_title(entity_name: &str, version: &str) -> String {
+    format!("{entity_name} {version} Release")
+}
+
+async fn find_listing(db: &impl ConnectionTrait, id: i32) -> AppResult<listing::Model> {
+    listing::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a listing"))?
+        .ok_or_else(|| AppError::not_found(format!("listing {id}")))
+}
+
+/// Reads what a publish of `version` on a listing sends, checking that it may go.
+pub async fn plan(db: &impl ConnectionTrait, payload: &PublishPayload) -> AppResult<PublishPlan> {
+    let l = find_listing(db, payload.listing_id).await?;
+    let p = product::Entity::find_by_id(l.product_id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a product"))?
+        .ok_or_else(|| AppError::internal("listing without product", l.id))?;
+    let partner = partner::Entity::find_by_id(p.partner_id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a partner"))?
+        .ok_or_else(|| AppError::internal("product without partner", p.id))?;
+    let release = releases::find_model(db, &payload.version)
+        .await
+        .map_err(|e| AppError::conflict("release", e.message))?;
+    if release.pre.is_some() {
+        return Err(AppError::conflict(
+            "release",
+            format!(
+                "{} is a release candidate: only releases publish",
+                release.version
+            ),
+        ));
+    }
+    let latest = releases::latest_stable(db).await?;
+    if !l.publish_backports && latest.as_ref().is_some_and(|r| r.id != release.id) {
+        return Err(AppError::conflict(
+            "release",
+            format!(
+                "only the newest stable release ({}) publishes on {}; {} is older. Turn on backport publishing for this listing to publish it.",
+                latest.map(|r| r.version).unwrap_or_default(),
+                l.entity_name,
+                release.version
+            ),
+        ));
+    }
+    let arch = super::products::architectures_of(db, p.id)
+        .await?
+        .first()
+        .map(|a| a.arch)
+        .unwrap_or(Arch::Amd64);
+    let image = images::lookup(
+        db,
+        &LookupQuery {
+            release: release.version.clone(),
+            product: p.slug.clone(),
+            arch: arch.as_str().into(),
+            region: IMAGE_REGION.into(),
+            partner: Some(partner.slug.clone()),
+        },
+    )
+    .await
+    .map_err(|e| {
+        AppError::conflict(
+            "release",
+            format!(
+                "{} {} has no image in {IMAGE_REGION} yet ({}): build it first",
+                p.name, release.version, e.message
+            ),
+        )
+    })?;
+    if image.image_id.is_empty() || image.state == RegionImageState::Pending {
+        return Err(AppError::conflict(
+            "release",
+            format!(
+                "the image of {} {} in {IMAGE_REGION} is not ready yet",
+                p.name, release.version
+            ),
+        ));
+    }
+    let copy = copy::approved_revision(db, l.id).await?;
+    Ok(PublishPlan {
+        listing_id: l.id,
+        version_title: version_title(&l.entity_name, &release.version),
+        release_notes: format!(
+            "GitLab {}: https://about.gitlab.com/releases/categories/releases/",
+            release.version
+        ),
+        entity_name: l.entity_name,
+        entity_id: l.entity_id,
+        version: release.version,
+        image_id: image.image_id,
+        operating_system: ("UBUNTU".into(), "24.04".into()),
+        copy,
+    })
+}
+
+const ACTIVE: [&str; 4] = ["queued", "running", "waiting", "blocked"];
+
+/// Queues the publish of a release on a listing.
+pub async fn start(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    listing_id: i32,
+    version: &str,
+) -> AppResult<Job> {
+    let txn = super::begin_write(db).await?;
+    let version = releases::find_model(&txn, version)
+        .await
+        .map_err(|e| AppError::conflict("release", e.message))?
+        .version;
+    let payload = PublishPayload {
+        listing_id,
+        version: version.clone(),
+    };
+    let plan = plan(&txn, &payload).await?;
+    let published = listing_version::Entity::find()
+        .filter(listing_version::Column::ListingId.eq(listing_id))
+        .filter(listing_version::Column::Title.eq(plan.version_title.clone()))
+        .one(&txn)
+        .await
+        .map_err(db_err("finding a version"))?;
+    if published.is_some() {
+        return Err(AppError::conflict(
+            "release",
+            format!("'{}' is already published", plan.version_title),
+        ));
+    }
+    let payload_json =
+        serde_json::to_value(&payload).map_err(|e| AppError::internal("publish payload", e))?;
+    if let Some(j) = job::Entity::find()
+        .filter(job::Column::Kind.eq(KIND))
+        .filter(job::Column::State.is_in(ACTIVE))
+        .filter(job::Column::GroupKey.eq(group(listing_id)))
+        .one(&txn)
+        .await
+        .map_err(db_err("looking for a publish"))?
+    {
+        return Err(AppError::conflict(
+            "release",
+            format!(
+                "job {} is already publishing on {}: one at a time",
+                j.id, plan.entity_name
+            ),
+        ));
+    }
+    let j = jobs::enqueue(
+        &txn,
+        now,
+        NewJob {
+            kind: KIND,
+            payload: payload_json,
+            max_attempts: 10,
+            group_key: Some(group(listing_id)),
+            created_by: Some(actor.id),
+            step: "waiting for a worker".into(),
+        },
+    )
+    .await?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "publish",
+            object_type: "listing",
+            object_id: listing_id.to_string(),
+            summary: format!("started publishing '{}' (job {})", plan.version_title, j.id),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a publish"))?;
+    jobs::get(db, j.id).await
+}
+
+/// Publishes of one listing share a group, so only one runs at a time.
+pub fn group(listing_id: i32) -> String {
+    format!("publish:{listing_id}")
+}
+
+/// Remembers the entity id found by name.
+pub async fn set_entity_id(
+    db: &impl ConnectionTrait,
+    listing_id: i32,
+    entity_id: &str,
+) -> AppResult<()> {
+    let l = find_listing(db, listing_id).await?;
+    if l.entity_id.as_deref() != Some(entity_id) {
+        let mut active: listing::ActiveModel = l.into();
+        active.entity_id = Set(Some(entity_id.to_owned()));
+        active
+            .update(db)
+            .await
+            .map_err(db_err("saving an entity id"))?;
+    }
+    Ok(())
+}
+
+/// Records a published version in the catalogue; recording it twice changes nothing.
+pub async fn record(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    plan: &PublishPlan,
+    delivery_option_id: &str,
+) -> AppResult<()> {
+    let exists = listing_version::Entity::find()
+        .filter(listing_version::Column::ListingId.eq(plan.listing_id))
+        .filter(listing_version::Column::Title.eq(plan.version_title.clone()))
+        .one(db)
+        .await
+        .map_err(db_err("finding a version"))?
+        .is_some();
+    if !exists {
+        super::listings::record_version(
+            db,
+            Some(actor),
+            now,
+            plan.listing_id,
+            Some(&plan.version),
+            &plan.version_title,
+            Some(delivery_option_id),
+            ListingVersionVisibility::Public,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// What blocks a publish: a change set the portal did not start, still open on the entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocker {
+    pub change_set_id: String,
+    pub name: Option<String>,
+    pub started: Option<String>,
+    pub status: String,
+}
+
+/// "Cancel it and retry": the job cancels the change set that blocks it through the API,
+/// waits for CANCELLED and goes on.
+pub async fn cancel_blocker_and_retry(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    job_id: i32,
+) -> AppResult<Job> {
+    let txn = super::begin_write(db).await?;
+    let j = job::Entity::find_by_id(job_id)
+        .one(&txn)
+        .await
+        .map_err(db_err("finding a job"))?
+        .ok_or_else(|| AppError::not_found(format!("job {job_id}")))?;
+    if j.kind != KIND || stored::<JobState>(&j.state)? != JobState::Blocked {
+        return Err(AppError::conflict(
+            "state",
+            format!("job {job_id} is not a blocked publish"),
+        ));
+    }
+    let blocker: Blocker = j
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|v| serde_json::from_value(v["blocked_by"].clone()).ok())
+        .ok_or_else(|| AppError::internal("blocked job without blocker", job_id))?;
+    let mut checkpoint: serde_json::Value = j
+        .checkpoint
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    checkpoint["cancel"] = serde_json::Value::String(blocker.change_set_id.clone());
+    let mut active: job::ActiveModel = j.into();
+    active.checkpoint = Set(Some(checkpoint.to_string()));
+    active.state = Set(JobState::Queued.as_str().to_owned());
+    active.run_at = Set(now);
+    active.attempts = Set(0);
+    active.finished_at = Set(None);
+    active.updated_at = Set(now);
+    active
+        .update(&txn)
+        .await
+        .map_err(db_err("requeueing a job"))?;
+    jobs::log(
+        &txn,
+        job_id,
+        now,
+        "warn",
+        &format!(
+            "{} asked to cancel change set {} and retry",
+            actor.username, blocker.change_set_id
+        ),
+    )
+    .await?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "cancel_change_set",
+            object_type: "job",
+            object_id: job_id.to_string(),
+            summary: format!(
+                "cancel change set {} ({}) blocking job {job_id}, then retry",
+                blocker.change_set_id,
+                blocker.name.unwrap_or_default()
+            ),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a retry"))?;
+    jobs::get(db, job_id).await
+}
+
+/// The publish jobs of a listing, newest first.
+pub async fn jobs_of(db: &impl ConnectionTrait, listing_id: i32) -> AppResult<Vec<Job>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    job::Entity::find()
+        .filter(job::Column::GroupKey.eq(group(listing_id)))
+        .order_by_desc(job::Column::Id)
+        .limit(10)
+        .all(db)
+        .await
+        .map_err(db_err("listing publish jobs"))?
+        .into_iter()
+        .map(jobs::to_dto)
+        .collect()
+}
