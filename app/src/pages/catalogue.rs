@@ -184,8 +184,18 @@ pub fn ListingsPage() -> impl IntoView {
 
 #[component]
 pub fn ListingPage() -> impl IntoView {
+    use crate::rpc::{CancelBlockerAndRetry, PublishRelease, list_publish_jobs};
     let id = id_param("id");
-    let data = Resource::new(id, get_listing);
+    let publish = ServerAction::<PublishRelease>::new();
+    let unblock = ServerAction::<CancelBlockerAndRetry>::new();
+    let data = Resource::new(
+        move || (id(), publish.version().get(), unblock.version().get()),
+        |(id, ..)| get_listing(id),
+    );
+    let jobs = Resource::new(
+        move || (id(), publish.version().get(), unblock.version().get()),
+        |(id, ..)| list_publish_jobs(id),
+    );
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -201,7 +211,7 @@ pub fn ListingPage() -> impl IntoView {
                     <Card title="Versions used">
                         <UsageBar used=l.versions_used limit=l.version_limit.max(0) as u64/>
                     </Card>
-                    <PublishPanel listing_id=l.id/>
+                    <PublishPanel listing_id=l.id publish unblock jobs/>
                     <Card title="Published versions">
                         <table class=TABLE>
                             <thead><tr><th class=TH>"Title"</th><th class=TH>"Release"</th><th class=TH>"Delivery option"</th><th class=TH>"Visibility"</th><th class=TH>"Published"</th></tr></thead>
@@ -226,14 +236,12 @@ pub fn ListingPage() -> impl IntoView {
 
 /// Publishing releases on a listing: start one, follow the jobs, clear a blocked one.
 #[component]
-fn PublishPanel(listing_id: i32) -> impl IntoView {
-    use crate::rpc::{CancelBlockerAndRetry, PublishRelease, list_publish_jobs};
-    let publish = ServerAction::<PublishRelease>::new();
-    let unblock = ServerAction::<CancelBlockerAndRetry>::new();
-    let jobs = Resource::new(
-        move || (publish.version().get(), unblock.version().get()),
-        move |_| list_publish_jobs(listing_id),
-    );
+fn PublishPanel(
+    listing_id: i32,
+    publish: ServerAction<crate::rpc::PublishRelease>,
+    unblock: ServerAction<crate::rpc::CancelBlockerAndRetry>,
+    jobs: Resource<Result<Vec<Job>, crate::error::AppError>>,
+) -> impl IntoView {
     let can_run = current_user().is_some_and(|u| u.can(Permission::RunJobs));
     let publish_value = publish.value();
     let error = move || {

@@ -114,6 +114,8 @@ struct ChangeSet {
     changes: Vec<ChangeRecord>,
     failure_code: Option<String>,
     failure_description: Option<String>,
+    /// Stays PREPARING until cancelled (someone else's change set, left open).
+    held: bool,
 }
 
 impl ChangeSet {
@@ -248,8 +250,7 @@ impl MarketplaceSim {
             name: Some(name.to_owned()),
             intent: "APPLY".into(),
             status: "PREPARING".into(),
-            // Long-lived: it stays open until cancelled.
-            start: now + Duration::days(3650),
+            start: now,
             end: None,
             changes: vec![ChangeRecord {
                 change_type: "UpdateInformation".into(),
@@ -261,6 +262,7 @@ impl MarketplaceSim {
             }],
             failure_code: None,
             failure_description: None,
+            held: true,
         });
         id
     }
@@ -303,7 +305,7 @@ impl MarketplaceSim {
             change_sets,
             ..
         } = &mut *world;
-        for cs in change_sets.iter_mut().filter(|c| c.open()) {
+        for cs in change_sets.iter_mut().filter(|c| c.open() && !c.held) {
             if cs.status == "PREPARING" && now >= cs.start + cfg.preparing {
                 for change in &mut cs.changes {
                     change.errors = validate(products, change, &cfg, &self.ami_check);
@@ -654,6 +656,7 @@ async fn start_change_set(State(sim): State<MarketplaceSim>, Json(body): Json<Va
         changes: records,
         failure_code: None,
         failure_description: None,
+        held: false,
     });
     if let Some(t) = token {
         world.tokens.insert(t, id.clone());

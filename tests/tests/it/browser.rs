@@ -705,3 +705,71 @@ async fn the_process_pages_show_boards_clocks_and_the_inbox() {
     b.css("[data-testid='webhooks']").await;
     b.shot("webhooks").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_blocked_by_a_pending_change_set_is_cancelled_and_retried_from_the_listing_page()
+{
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    app.new_release("17.7.0").await.expect("release");
+    app.start_build("gitlab-ee-premium", app::domain::Arch::Amd64)
+        .await
+        .expect("build");
+    let runner = app.runner("worker");
+    app.drive(&runner, 200).await.expect("built");
+    let listing = app::server::listings::list(
+        app.conn(),
+        app::dto::PageRequest {
+            page: Some(1),
+            per_page: Some(100),
+        },
+    )
+    .await
+    .expect("listings")
+    .items
+    .into_iter()
+    .find(|l| l.entity_name == "GitLab Premium")
+    .expect("Premium")
+    .id;
+    // Someone left a change set open on the product in the Marketplace Management Portal.
+    let mp = app.sim.marketplace();
+    let entity = mp.seed_product("GitLab Premium", &[]);
+    let foreign = mp.start_foreign_change_set(&entity, "Edit from the management portal");
+
+    let page = app.url(&format!("/listings/{listing}"));
+    let b = Browser::start("publish").await;
+    b.sign_in(&app, "oskar", &format!("/listings/{listing}"))
+        .await;
+    b.css("[data-testid='publish']")
+        .await
+        .click()
+        .await
+        .expect("publish");
+    b.css("[data-testid='publish-jobs'] li").await;
+    app.drive(&runner, 50).await.expect("stops blocked");
+    b.goto(&page).await;
+    let blocked = b
+        .wait_for_text(
+            "[data-testid='publish-jobs'] li[data-state='blocked']",
+            "Blocked",
+        )
+        .await;
+    assert!(
+        blocked.contains(&foreign) && blocked.contains("Edit from the management portal"),
+        "{blocked}"
+    );
+    b.shot("blocked").await;
+    b.css("[data-testid='cancel-blocker']")
+        .await
+        .click()
+        .await
+        .expect("cancel and retry");
+    b.css("[data-testid='publish-jobs'] li[data-state='queued']")
+        .await;
+    app.drive(&runner, 50).await.expect("published");
+    b.goto(&page).await;
+    b.css("[data-testid='publish-jobs'] li[data-state='succeeded']")
+        .await;
+    b.wait_for_text("table", "GitLab Premium 17.7.0 Release")
+        .await;
+    b.shot("published").await;
+}
