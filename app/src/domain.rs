@@ -194,6 +194,17 @@ string_enum!(
 );
 
 string_enum!(
+    /// Where a proposal to restrict old marketplace versions stands.
+    ProposalState {
+        Proposed => ("proposed", "Waiting for Partnerships"),
+        Rejected => ("rejected", "Rejected"),
+        Approved => ("approved", "Approved: restricting"),
+        Applied => ("applied", "Restricted"),
+        Failed => ("failed", "Failed"),
+    }
+);
+
+string_enum!(
     /// What a workflow is for.
     WorkflowKind {
         FirstTimeImage => ("first_time_image", "First-time image"),

@@ -361,6 +361,12 @@ pub struct Listing {
     pub versions_used: u64,
     pub version_limit: i32,
     pub public_versions: u64,
+    /// Public versions past which the portal proposes restricting the oldest.
+    pub restrict_threshold: i32,
+    /// Versions published this recently are never proposed for restriction.
+    pub keep_recent_days: i32,
+    /// Whether a release other than the newest stable one publishes.
+    pub publish_backports: bool,
     /// Newest first.
     pub versions: Vec<ListingVersion>,
 }
@@ -1074,4 +1080,21 @@ pub struct WebhookInput {
 pub struct WebhookCreated {
     pub webhook: Webhook,
     pub secret: String,
+}
+
+/// A proposal to restrict a listing's oldest public versions, before the limit is reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RestrictionProposal {
+    pub id: i32,
+    pub listing_id: i32,
+    /// The versions to restrict, oldest first.
+    pub versions: Vec<ListingVersion>,
+    pub state: ProposalState,
+    pub proposed_by: String,
+    pub proposed_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub comment: String,
+    pub job_id: Option<i32>,
 }

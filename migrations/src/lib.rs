@@ -8,6 +8,7 @@ mod m0002_jobs;
 mod m0003_secrets;
 mod m0004_process;
 mod m0005_publishing;
+mod m0006_restrictions;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_secrets::Migration),
             Box::new(m0004_process::Migration),
             Box::new(m0005_publishing::Migration),
+            Box::new(m0006_restrictions::Migration),
         ]
     }
 }

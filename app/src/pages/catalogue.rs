@@ -184,13 +184,29 @@ pub fn ListingsPage() -> impl IntoView {
 
 #[component]
 pub fn ListingPage() -> impl IntoView {
-    use crate::rpc::{CancelBlockerAndRetry, PublishRelease, list_publish_jobs};
+    use crate::rpc::{
+        CancelBlockerAndRetry, DecideRestrictions, ProposeRestrictions, PublishRelease,
+        list_publish_jobs, list_restrictions,
+    };
     let id = id_param("id");
     let publish = ServerAction::<PublishRelease>::new();
     let unblock = ServerAction::<CancelBlockerAndRetry>::new();
+    let propose = ServerAction::<ProposeRestrictions>::new();
+    let decide = ServerAction::<DecideRestrictions>::new();
     let data = Resource::new(
-        move || (id(), publish.version().get(), unblock.version().get()),
+        move || {
+            (
+                id(),
+                publish.version().get(),
+                unblock.version().get(),
+                decide.version().get(),
+            )
+        },
         |(id, ..)| get_listing(id),
+    );
+    let restrictions = Resource::new(
+        move || (id(), propose.version().get(), decide.version().get()),
+        |(id, ..)| list_restrictions(id),
     );
     let jobs = Resource::new(
         move || (id(), publish.version().get(), unblock.version().get()),
@@ -208,9 +224,7 @@ pub fn ListingPage() -> impl IntoView {
                     <PageHeader title=l.entity_name.clone() subtitle=l.title.clone()>
                         <a class=BUTTON href=format!("/listings/{}/copy", l.id) data-testid="edit-copy">"Listing copy"</a>
                     </PageHeader>
-                    <Card title="Versions used">
-                        <UsageBar used=l.versions_used limit=l.version_limit.max(0) as u64/>
-                    </Card>
+                    <LimitPanel listing=l.clone() propose decide restrictions/>
                     <PublishPanel listing_id=l.id publish unblock jobs/>
                     <Card title="Published versions">
                         <table class=TABLE>
@@ -231,6 +245,76 @@ pub fn ListingPage() -> impl IntoView {
                 }.into_any()
             })}
         </Suspense>
+    }
+}
+
+/// The version limit: public versions used, and proposals to restrict the oldest.
+#[component]
+fn LimitPanel(
+    listing: Listing,
+    propose: ServerAction<crate::rpc::ProposeRestrictions>,
+    decide: ServerAction<crate::rpc::DecideRestrictions>,
+    restrictions: Resource<Result<Vec<RestrictionProposal>, crate::error::AppError>>,
+) -> impl IntoView {
+    let user = current_user();
+    let can_propose = user
+        .as_ref()
+        .is_some_and(|u| u.can(Permission::ManageCatalogue));
+    let partnerships = user.as_ref().is_some_and(|u| u.has(Role::Partnerships));
+    let over = listing.public_versions as i32 >= listing.restrict_threshold;
+    let listing_id = listing.id;
+    let error = move || {
+        propose
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| decide.value().get().and_then(Result::err))
+    };
+    view! {
+        <Card title="Version limit">
+            {move || error().map(|error| view! { <ErrorBox error/> })}
+            <UsageBar used=listing.public_versions limit=listing.version_limit.max(0) as u64/>
+            <p class="mt-2 text-xs text-gray-600">{format!(
+                "Public versions count against the limit. From {} on, the portal proposes restricting the oldest (never the last public one, never one younger than {} days); Partnerships approves before anything changes.",
+                listing.restrict_threshold, listing.keep_recent_days
+            )}</p>
+            {(can_propose && over).then(|| view! {
+                <ActionForm action=propose attr:class="mt-3">
+                    <input type="hidden" name="listing_id" value=listing_id/>
+                    <button class=BUTTON_SECONDARY data-testid="propose-restrictions">"Propose restricting the oldest versions"</button>
+                </ActionForm>
+            })}
+            <Transition fallback=Loading>
+                {move || restrictions.get().and_then(Result::ok).map(|list| list.into_iter().take(3).map(|p| {
+                    let open = p.state == ProposalState::Proposed;
+                    view! {
+                        <div class="mt-4 rounded-md border border-gray-200 p-3 text-sm" data-testid="proposal" data-state=p.state.as_str()>
+                            <p class="font-medium">{format!("Proposal {} by {} · {}", p.id, p.proposed_by, p.state.label())}</p>
+                            <ul class="list-disc pl-5 mt-1">
+                                {p.versions.iter().map(|v| view! { <li>{format!("{} (published {})", v.title, v.published_at.format("%Y-%m-%d"))}</li> }).collect_view()}
+                            </ul>
+                            {p.decided_by.clone().map(|d| view! { <p class="text-xs text-gray-600 mt-1">{format!("decided by {d}{}", if p.comment.is_empty() { String::new() } else { format!(": {}", p.comment) })}</p> })}
+                            {(open && partnerships).then(|| view! {
+                                <div class="mt-2 flex gap-2 items-start">
+                                    <ActionForm action=decide>
+                                        <input type="hidden" name="proposal_id" value=p.id/>
+                                        <input type="hidden" name="approve" value="true"/>
+                                        <input type="hidden" name="comment" value=""/>
+                                        <button class=BUTTON data-testid="approve-restrictions">"Approve and restrict"</button>
+                                    </ActionForm>
+                                    <ActionForm action=decide attr:class="flex gap-2">
+                                        <input type="hidden" name="proposal_id" value=p.id/>
+                                        <input type="hidden" name="approve" value="false"/>
+                                        <input name="comment" placeholder="Why not" class="rounded-md border border-gray-300 px-2 py-1.5 text-sm"/>
+                                        <button class=BUTTON_SECONDARY>"Reject"</button>
+                                    </ActionForm>
+                                </div>
+                            })}
+                        </div>
+                    }
+                }).collect_view())}
+            </Transition>
+        </Card>
     }
 }
 

@@ -305,3 +305,38 @@ pub async fn cancel_blocker_and_retry(job_id: i32) -> Result<Job, AppError> {
             .await,
     )
 }
+
+#[server(prefix = "/rpc")]
+pub async fn list_restrictions(listing_id: i32) -> Result<Vec<RestrictionProposal>, AppError> {
+    let (app, _) = ctx::signed_in()?;
+    ctx::status_of(crate::server::limits::proposals_of(&app.db, listing_id).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn propose_restrictions(listing_id: i32) -> Result<RestrictionProposal, AppError> {
+    let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
+    ctx::status_of(
+        crate::server::limits::propose(&app.db, &user, app.clock.now(), listing_id).await,
+    )
+}
+
+/// Partnerships approves (`approve` true) or rejects a restriction proposal.
+#[server(prefix = "/rpc")]
+pub async fn decide_restrictions(
+    proposal_id: i32,
+    approve: bool,
+    comment: String,
+) -> Result<RestrictionProposal, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    ctx::status_of(
+        crate::server::limits::decide(
+            &app.db,
+            &user,
+            app.clock.now(),
+            proposal_id,
+            approve,
+            &comment,
+        )
+        .await,
+    )
+}

@@ -298,6 +298,10 @@ pub mod listing {
         pub updated_at: DateTimeUtc,
         /// Whether a release other than the newest stable one publishes a version.
         pub publish_backports: bool,
+        /// Public versions past which the portal proposes restricting the oldest.
+        pub restrict_threshold: i32,
+        /// Versions published this recently are never proposed for restriction.
+        pub keep_recent_days: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -718,6 +722,32 @@ pub mod inbound_event {
         pub delivery_id: String,
         pub summary: String,
         pub received_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod restriction_proposal {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "restriction_proposals")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub listing_id: i32,
+        /// JSON list of listing version ids.
+        pub version_ids: String,
+        pub state: String,
+        pub proposed_by: String,
+        pub proposed_at: DateTimeUtc,
+        pub decided_by: Option<String>,
+        pub decided_at: Option<DateTimeUtc>,
+        pub comment: String,
+        pub job_id: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

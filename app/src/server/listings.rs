@@ -78,6 +78,9 @@ pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppR
             .filter(|v| v.visibility == ListingVersionVisibility::Public)
             .count() as u64,
         version_limit: l.version_limit,
+        restrict_threshold: l.restrict_threshold,
+        keep_recent_days: l.keep_recent_days,
+        publish_backports: l.publish_backports,
         versions,
     })
 }
@@ -205,11 +208,14 @@ pub async fn record_version(
 ) -> AppResult<Listing> {
     let txn = super::begin_write(db).await?;
     let listing = get(&txn, listing_id).await?;
-    if listing.versions_used >= listing.version_limit as u64 {
+    // The marketplace counts public versions: restricted ones free their place.
+    if visibility == ListingVersionVisibility::Public
+        && listing.public_versions >= listing.version_limit as u64
+    {
         return Err(AppError::conflict(
             "title",
             format!(
-                "{} has used all {} versions; restrict old versions first",
+                "{} has {} public versions, its limit; restrict old versions first",
                 listing.entity_name, listing.version_limit
             ),
         ));

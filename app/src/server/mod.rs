@@ -10,6 +10,7 @@ pub mod copy;
 pub mod entities;
 pub mod images;
 pub mod jobs;
+pub mod limits;
 pub mod listings;
 pub mod notify;
 pub mod partners;

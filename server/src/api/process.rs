@@ -18,7 +18,7 @@ use app::{
     dto::*,
     error::{AppError, AppResult, ErrorCode},
     server::{
-        AppState, copy, notify,
+        AppState, copy, limits, notify,
         process::{self, ReleaseEvent},
         publish,
     },
@@ -60,6 +60,12 @@ pub fn router() -> Router<AppState> {
             post(publish_release).get(publish_jobs),
         )
         .route("/jobs/{id}/cancel-blocker", post(cancel_blocker))
+        .route(
+            "/listings/{id}/restrictions",
+            get(list_restrictions).post(propose_restrictions),
+        )
+        .route("/restrictions/{id}/approve", post(approve_restrictions))
+        .route("/restrictions/{id}/reject", post(reject_restrictions))
         .route("/notifications", get(inbox))
         .route("/notifications/read", post(mark_read))
         .route("/webhooks", get(list_webhooks).post(create_webhook))
@@ -443,6 +449,77 @@ async fn cancel_blocker(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/listings/{id}/restrictions", tag = "copy", params(("id" = i32, Path)), responses((status = 200, body = Vec<RestrictionProposal>)))]
+async fn list_restrictions(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<Vec<RestrictionProposal>>> {
+    Ok(Json(limits::proposals_of(&s.db, parse_id(&id)?).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/listings/{id}/restrictions", tag = "copy", params(("id" = i32, Path)),
+    responses((status = 201, body = RestrictionProposal), (status = 409, body = AppError, description = "Under the threshold, nothing restrictable, or a proposal is open")))]
+async fn propose_restrictions(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    require(&user, Permission::ManageCatalogue)?;
+    Ok(created(
+        limits::propose(&s.db, &user, s.clock.now(), parse_id(&id)?).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+struct DecisionInput {
+    /// Required to reject.
+    #[serde(default)]
+    comment: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/restrictions/{id}/approve", tag = "copy", params(("id" = i32, Path)), request_body = DecisionInput,
+    responses((status = 200, body = RestrictionProposal), (status = 403, body = AppError), (status = 409, body = AppError)))]
+async fn approve_restrictions(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<DecisionInput>,
+) -> AppResult<Json<RestrictionProposal>> {
+    Ok(Json(
+        limits::decide(
+            &s.db,
+            &user,
+            s.clock.now(),
+            parse_id(&id)?,
+            true,
+            &input.comment,
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/restrictions/{id}/reject", tag = "copy", params(("id" = i32, Path)), request_body = DecisionInput,
+    responses((status = 200, body = RestrictionProposal), (status = 403, body = AppError), (status = 422, body = AppError)))]
+async fn reject_restrictions(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<DecisionInput>,
+) -> AppResult<Json<RestrictionProposal>> {
+    Ok(Json(
+        limits::decide(
+            &s.db,
+            &user,
+            s.clock.now(),
+            parse_id(&id)?,
+            false,
+            &input.comment,
+        )
+        .await?,
+    ))
+}
+
 // ---- notifications and webhooks ----
 
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(PageRequest), responses((status = 200, body = Inbox)))]
@@ -689,6 +766,10 @@ async fn gitlab_webhook(
         publish_release,
         publish_jobs,
         cancel_blocker,
+        list_restrictions,
+        propose_restrictions,
+        approve_restrictions,
+        reject_restrictions,
         inbox,
         mark_read,
         list_webhooks,
@@ -697,6 +778,6 @@ async fn gitlab_webhook(
         test_webhook,
         gitlab_webhook
     ),
-    components(schemas(CopyConflict, CommentInput, ReadInput, PublishInput))
+    components(schemas(CopyConflict, CommentInput, ReadInput, PublishInput, DecisionInput))
 )]
 pub struct ProcessApi;

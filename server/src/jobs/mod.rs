@@ -6,6 +6,7 @@
 pub mod build_image;
 pub mod noop;
 pub mod publish;
+pub mod restrict;
 pub mod webhook;
 
 use std::{collections::HashMap, sync::Arc, time::Duration as StdDuration};
@@ -335,6 +336,7 @@ pub fn handlers(cloud: &Arc<Cloud>) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(build_image::BuildImage::new(cloud.clone())),
         Arc::new(webhook::DeliverWebhook::new()),
         Arc::new(publish::PublishVersion::new(cloud.clone())),
+        Arc::new(restrict::RestrictVersions::new(cloud.clone())),
     ]
 }
 

@@ -28,7 +28,7 @@ use app::server::{
 use super::{JobContext, JobError, JobHandler, JobResult, Outcome};
 use crate::cloud::{Cloud, document};
 
-const CATALOG: &str = "AWSMarketplace";
+pub(super) const CATALOG: &str = "AWSMarketplace";
 const ENTITY_TYPE: &str = "AmiProduct@1.0";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
@@ -92,7 +92,7 @@ struct PublishState {
 }
 
 /// Where a change set stands.
-enum Settled {
+pub(super) enum Settled {
     Pending,
     Succeeded,
     /// Failed or cancelled; the words say why and what to do.
@@ -120,7 +120,10 @@ impl JobHandler for PublishVersion {
     }
 }
 
-fn api_err(what: &str, e: impl std::error::Error + ProvideErrorMetadata + 'static) -> JobError {
+pub(super) fn api_err(
+    what: &str,
+    e: impl std::error::Error + ProvideErrorMetadata + 'static,
+) -> JobError {
     let code = e.code().unwrap_or_default().to_owned();
     let text = format!("{what}: {}", DisplayErrorContext(&e));
     match code.as_str() {
@@ -166,7 +169,7 @@ impl PublishVersion {
                 Step::FindEntity => {
                     let id = match &plan.entity_id {
                         Some(id) => id.clone(),
-                        None => self.find_entity(&client, &plan).await?,
+                        None => find_entity(&client, &plan.entity_name).await?,
                     };
                     publish::set_entity_id(&ctx.state.db, plan.listing_id, &id)
                         .await
@@ -207,7 +210,7 @@ impl PublishVersion {
                         (st.apply_id.clone(), "change set")
                     };
                     let id = id.unwrap_or_default();
-                    match self.settled(ctx, &client, &id, what).await? {
+                    match settled(ctx, &client, &id, what).await? {
                         Settled::Pending => {
                             st.polls += 1;
                             ctx.save(step.progress(), step.label(), &st).await?;
@@ -276,45 +279,6 @@ impl PublishVersion {
     fn wait(&self, polls: u32) -> Duration {
         let factor = 1_i32 << polls.min(7);
         (self.cloud.poll * factor).min(Duration::hours(1))
-    }
-
-    async fn find_entity(
-        &self,
-        client: &aws_sdk_marketplacecatalog::Client,
-        plan: &PublishPlan,
-    ) -> Result<String, JobError> {
-        let mut token = None;
-        loop {
-            let page = client
-                .list_entities()
-                .catalog(CATALOG)
-                .entity_type("AmiProduct")
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| {
-                    api_err("listing the marketplace's products", e.into_service_error())
-                })?;
-            if let Some(found) = page
-                .entity_summary_list()
-                .iter()
-                .find(|e| e.name() == Some(plan.entity_name.as_str()))
-            {
-                return found
-                    .entity_id()
-                    .map(str::to_owned)
-                    .ok_or_else(|| JobError::Fatal(anyhow!("the product has no entity id")));
-            }
-            match page.next_token() {
-                Some(t) => token = Some(t.to_owned()),
-                None => {
-                    return Err(JobError::Fatal(anyhow!(
-                        "AWS Marketplace has no AMI product named '{}': check the listing's entity name",
-                        plan.entity_name
-                    )));
-                }
-            }
-        }
     }
 
     async fn open_change_sets(
@@ -507,57 +471,6 @@ impl PublishVersion {
         }
     }
 
-    /// Where a change set stands; a refusal lists every error, in words.
-    async fn settled(
-        &self,
-        ctx: &JobContext,
-        client: &aws_sdk_marketplacecatalog::Client,
-        id: &str,
-        what: &str,
-    ) -> Result<Settled, JobError> {
-        let d = client
-            .describe_change_set()
-            .catalog(CATALOG)
-            .change_set_id(id)
-            .send()
-            .await
-            .map_err(|e| api_err("looking at the change set", e.into_service_error()))?;
-        match d.status() {
-            Some(ChangeStatus::Succeeded) => Ok(Settled::Succeeded),
-            Some(ChangeStatus::Failed) => {
-                let mut lines = Vec::new();
-                for change in d.change_set() {
-                    for e in change.error_detail_list() {
-                        let code = e.error_code().unwrap_or_default();
-                        let line = format!(
-                            "{} {code}: {} — {}",
-                            change.change_type().unwrap_or_default(),
-                            e.error_message().unwrap_or_default(),
-                            advice(code)
-                        );
-                        ctx.log(&line).await;
-                        lines.push(line);
-                    }
-                }
-                if lines.is_empty() {
-                    lines.push(format!(
-                        "{}: {}",
-                        d.failure_code().map(|c| c.as_str()).unwrap_or("FAILED"),
-                        d.failure_description().unwrap_or_default()
-                    ));
-                }
-                Ok(Settled::Refused(format!(
-                    "AWS Marketplace refused the {what} {id}: {}",
-                    lines.join("; ")
-                )))
-            }
-            Some(ChangeStatus::Cancelled) => Ok(Settled::Refused(format!(
-                "the {what} {id} was cancelled in AWS Marketplace; retry to submit it again"
-            ))),
-            _ => Ok(Settled::Pending),
-        }
-    }
-
     async fn delivery_option(
         &self,
         client: &aws_sdk_marketplacecatalog::Client,
@@ -592,7 +505,7 @@ impl PublishVersion {
     }
 }
 
-fn entity_ref(id: &str) -> Result<Entity, JobError> {
+pub(super) fn entity_ref(id: &str) -> Result<Entity, JobError> {
     Entity::builder()
         .r#type(ENTITY_TYPE)
         .identifier(id)
@@ -621,5 +534,91 @@ fn blocked(plan: &PublishPlan, other: Blocker) -> JobError {
     JobError::Blocked {
         error,
         blocker: serde_json::to_value(&other).unwrap_or_default(),
+    }
+}
+
+pub(super) async fn find_entity(
+    client: &aws_sdk_marketplacecatalog::Client,
+    name: &str,
+) -> Result<String, JobError> {
+    let mut token = None;
+    loop {
+        let page = client
+            .list_entities()
+            .catalog(CATALOG)
+            .entity_type("AmiProduct")
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| api_err("listing the marketplace's products", e.into_service_error()))?;
+        if let Some(found) = page
+            .entity_summary_list()
+            .iter()
+            .find(|e| e.name() == Some(name))
+        {
+            return found
+                .entity_id()
+                .map(str::to_owned)
+                .ok_or_else(|| JobError::Fatal(anyhow!("the product has no entity id")));
+        }
+        match page.next_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => {
+                return Err(JobError::Fatal(anyhow!(
+                    "AWS Marketplace has no AMI product named '{}': check the listing's entity name",
+                    name
+                )));
+            }
+        }
+    }
+}
+
+/// Where a change set stands; a refusal lists every error, in words.
+pub(super) async fn settled(
+    ctx: &JobContext,
+    client: &aws_sdk_marketplacecatalog::Client,
+    id: &str,
+    what: &str,
+) -> Result<Settled, JobError> {
+    let d = client
+        .describe_change_set()
+        .catalog(CATALOG)
+        .change_set_id(id)
+        .send()
+        .await
+        .map_err(|e| api_err("looking at the change set", e.into_service_error()))?;
+    match d.status() {
+        Some(ChangeStatus::Succeeded) => Ok(Settled::Succeeded),
+        Some(ChangeStatus::Failed) => {
+            let mut lines = Vec::new();
+            for change in d.change_set() {
+                for e in change.error_detail_list() {
+                    let code = e.error_code().unwrap_or_default();
+                    let line = format!(
+                        "{} {code}: {} — {}",
+                        change.change_type().unwrap_or_default(),
+                        e.error_message().unwrap_or_default(),
+                        advice(code)
+                    );
+                    ctx.log(&line).await;
+                    lines.push(line);
+                }
+            }
+            if lines.is_empty() {
+                lines.push(format!(
+                    "{}: {}",
+                    d.failure_code().map(|c| c.as_str()).unwrap_or("FAILED"),
+                    d.failure_description().unwrap_or_default()
+                ));
+            }
+            Ok(Settled::Refused(format!(
+                "AWS Marketplace refused the {what} {id}: {}",
+                lines.join("; ")
+            )))
+        }
+        Some(ChangeStatus::Cancelled) => Ok(Settled::Refused(format!(
+            "the {what} {id} was cancelled in AWS Marketplace; retry to submit it again"
+        ))),
+        _ => Ok(Settled::Pending),
     }
 }

@@ -687,3 +687,173 @@ mod publishing {
         assert_eq!(err.code, ErrorCode::Conflict);
     }
 }
+
+mod version_limit {
+    use app::{
+        domain::*,
+        dto::*,
+        error::ErrorCode,
+        server::{Clock as _, entities::listing, jobs, limits, listings, publish, users},
+    };
+    use chrono::Duration;
+    use portal_tests::{Backend, TestApp};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+
+    async fn user(app: &TestApp, name: &str) -> CurrentUser {
+        users::sign_in(app.conn(), app.clock.now(), name)
+            .await
+            .expect("sign in")
+            .1
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_the_limit_the_oldest_versions_are_restricted_after_partnerships_approves() {
+        let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+        app.new_release("17.7.0").await.expect("release");
+        app.start_build("gitlab-ee-premium", Arch::Amd64)
+            .await
+            .expect("build");
+        app.drive(&app.runner("builder"), 200).await.expect("built");
+        let premium = listings::list(
+            app.conn(),
+            PageRequest {
+                page: Some(1),
+                per_page: Some(100),
+            },
+        )
+        .await
+        .expect("listings")
+        .items
+        .into_iter()
+        .find(|l| l.entity_name == "GitLab Premium")
+        .expect("Premium");
+        // A listing at its limit: 4 public versions of 4, proposals from 4.
+        let model = listing::Entity::find_by_id(premium.id)
+            .one(app.conn())
+            .await
+            .expect("find")
+            .expect("listing");
+        let mut active: listing::ActiveModel = model.into();
+        active.version_limit = Set(4);
+        active.restrict_threshold = Set(4);
+        active.update(app.conn()).await.expect("update");
+        app.sim.marketplace().configure(|c| c.version_limit = 4);
+        let (oskar, priya, maya) = (
+            user(&app, "oskar").await,
+            user(&app, "priya").await,
+            user(&app, "maya").await,
+        );
+
+        // Everything was published just now: nothing is old enough to restrict.
+        let err = limits::propose(app.conn(), &oskar, app.clock.now(), premium.id)
+            .await
+            .expect_err("all recent");
+        assert!(
+            err.message.contains("younger than 30 days"),
+            "{}",
+            err.message
+        );
+
+        app.clock.set(app.clock.now() + Duration::days(60));
+        let p = limits::propose(app.conn(), &oskar, app.clock.now(), premium.id)
+            .await
+            .expect("proposed");
+        let titles: Vec<&str> = p.versions.iter().map(|v| v.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "GitLab Premium 17.4.2 Release",
+                "GitLab Premium 17.5.0 Release",
+                "GitLab Premium 17.5.1 Release"
+            ],
+            "the oldest public ones, keeping the newest public"
+        );
+        let err = limits::propose(app.conn(), &oskar, app.clock.now(), premium.id)
+            .await
+            .expect_err("one open proposal");
+        assert_eq!(err.code, ErrorCode::Conflict);
+
+        // Only Partnerships decides; a rejection needs a reason.
+        for who in [&oskar, &maya] {
+            let err = limits::decide(app.conn(), who, app.clock.now(), p.id, true, "")
+                .await
+                .expect_err("not Partnerships");
+            assert_eq!(err.code, ErrorCode::Forbidden);
+        }
+        let err = limits::decide(app.conn(), &priya, app.clock.now(), p.id, false, " ")
+            .await
+            .expect_err("no reason");
+        assert!(err.field("comment").is_some());
+        assert_eq!(
+            app.sim
+                .marketplace()
+                .versions("GitLab Premium")
+                .iter()
+                .filter(|(_, v)| v == "Public")
+                .count(),
+            4,
+            "nothing restricted before the approval"
+        );
+
+        // While the listing is full, a publish is refused by AWS Marketplace.
+        let refused = publish::start(app.conn(), &oskar, app.clock.now(), premium.id, "17.7.0")
+            .await
+            .expect("started");
+        app.drive(&app.runner("w1"), 100).await.expect("ended");
+        assert_eq!(
+            jobs::get(app.conn(), refused.id).await.expect("job").state,
+            JobState::Failed
+        );
+
+        let approved = limits::decide(
+            app.conn(),
+            &priya,
+            app.clock.now(),
+            p.id,
+            true,
+            "Old enough",
+        )
+        .await
+        .expect("approved");
+        assert_eq!(approved.state, ProposalState::Approved);
+        app.drive(&app.runner("w2"), 100).await.expect("restricted");
+        let done = limits::proposals_of(app.conn(), premium.id)
+            .await
+            .expect("proposals");
+        assert_eq!(done[0].state, ProposalState::Applied);
+        assert!(
+            done[0]
+                .versions
+                .iter()
+                .all(|v| v.visibility == ListingVersionVisibility::Restricted)
+        );
+        let sim = app.sim.marketplace().versions("GitLab Premium");
+        assert_eq!(
+            sim.iter().filter(|(_, v)| v == "Public").count(),
+            1,
+            "{sim:?}"
+        );
+
+        // The last public version is never proposed.
+        let model = listing::Entity::find_by_id(premium.id)
+            .one(app.conn())
+            .await
+            .expect("find")
+            .expect("listing");
+        let mut active: listing::ActiveModel = model.into();
+        active.restrict_threshold = Set(1);
+        active.update(app.conn()).await.expect("update");
+        let err = limits::propose(app.conn(), &oskar, app.clock.now(), premium.id)
+            .await
+            .expect_err("only the last public one is left");
+        assert!(err.message.contains("the last one"), "{}", err.message);
+
+        // Now the release publishes.
+        jobs::retry(app.conn(), &oskar, app.clock.now(), refused.id)
+            .await
+            .expect("retry");
+        app.drive(&app.runner("w3"), 100).await.expect("published");
+        let job = jobs::get(app.conn(), refused.id).await.expect("job");
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.last_error);
+    }
+}

@@ -1,0 +1,426 @@
+//! The marketplace's version limit (100 public versions per product on AWS Marketplace).
+//! Past a listing's threshold the portal proposes restricting its oldest public versions —
+//! never the last public one, never one published within the listing's recent window — and
+//! restricts them (job kind `restrict_versions`) only once Partnerships approves.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionSession, TransactionTrait, sea_query::Expr,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    audit::{self, Change},
+    db_err,
+    entities::{listing, listing_version, restriction_proposal},
+    jobs::{self, NewJob},
+    notify::{self, Event},
+    publish, stored,
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult},
+};
+
+/// Job kind of a restriction.
+pub const KIND: &str = "restrict_versions";
+
+/// What a restriction job carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestrictPayload {
+    pub proposal_id: i32,
+}
+
+/// How far under the threshold a proposal brings the public versions.
+const MARGIN: i32 = 10;
+
+async fn find_listing(db: &impl ConnectionTrait, id: i32) -> AppResult<listing::Model> {
+    listing::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a listing"))?
+        .ok_or_else(|| AppError::not_found(format!("listing {id}")))
+}
+
+async fn find(db: &impl ConnectionTrait, id: i32) -> AppResult<restriction_proposal::Model> {
+    restriction_proposal::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a proposal"))?
+        .ok_or_else(|| AppError::not_found(format!("restriction proposal {id}")))
+}
+
+fn ids_of(p: &restriction_proposal::Model) -> Vec<i32> {
+    serde_json::from_str(&p.version_ids).unwrap_or_default()
+}
+
+/// The versions a proposal restricts, oldest first.
+pub async fn versions_of(
+    db: &impl ConnectionTrait,
+    p: &restriction_proposal::Model,
+) -> AppResult<Vec<listing_version::Model>> {
+    listing_version::Entity::find()
+        .filter(listing_version::Column::Id.is_in(ids_of(p)))
+        .order_by_asc(listing_version::Column::PublishedAt)
+        .all(db)
+        .await
+        .map_err(db_err("loading versions"))
+}
+
+async fn to_dto(
+    db: &impl ConnectionTrait,
+    p: restriction_proposal::Model,
+) -> AppResult<RestrictionProposal> {
+    let versions = versions_of(db, &p)
+        .await?
+        .into_iter()
+        .map(|v| {
+            Ok(ListingVersion {
+                id: v.id,
+                title: v.title,
+                release: None,
+                delivery_option_id: v.delivery_option_id,
+                visibility: stored(&v.visibility)?,
+                published_at: v.published_at,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(RestrictionProposal {
+        id: p.id,
+        listing_id: p.listing_id,
+        versions,
+        state: stored(&p.state)?,
+        proposed_by: p.proposed_by,
+        proposed_at: p.proposed_at,
+        decided_by: p.decided_by,
+        decided_at: p.decided_at,
+        comment: p.comment,
+        job_id: p.job_id,
+    })
+}
+
+/// A listing's proposals, newest first.
+pub async fn proposals_of(
+    db: &impl ConnectionTrait,
+    listing_id: i32,
+) -> AppResult<Vec<RestrictionProposal>> {
+    let rows = restriction_proposal::Entity::find()
+        .filter(restriction_proposal::Column::ListingId.eq(listing_id))
+        .order_by_desc(restriction_proposal::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("listing proposals"))?;
+    let mut out = Vec::new();
+    for p in rows {
+        out.push(to_dto(db, p).await?);
+    }
+    Ok(out)
+}
+
+/// Proposes restricting the oldest public versions of a listing past its threshold.
+pub async fn propose(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    listing_id: i32,
+) -> AppResult<RestrictionProposal> {
+    let txn = super::begin_write(db).await?;
+    let l = find_listing(&txn, listing_id).await?;
+    let open = restriction_proposal::Entity::find()
+        .filter(restriction_proposal::Column::ListingId.eq(listing_id))
+        .filter(restriction_proposal::Column::State.is_in([
+            ProposalState::Proposed.as_str(),
+            ProposalState::Approved.as_str(),
+        ]))
+        .one(&txn)
+        .await
+        .map_err(db_err("finding proposals"))?;
+    if let Some(p) = open {
+        return Err(AppError::conflict(
+            "listing",
+            format!("proposal {} for this listing is still open", p.id),
+        ));
+    }
+    let public: Vec<listing_version::Model> = listing_version::Entity::find()
+        .filter(listing_version::Column::ListingId.eq(listing_id))
+        .filter(listing_version::Column::Visibility.eq(ListingVersionVisibility::Public.as_str()))
+        .order_by_asc(listing_version::Column::PublishedAt)
+        .order_by_asc(listing_version::Column::Id)
+        .all(&txn)
+        .await
+        .map_err(db_err("loading versions"))?;
+    let count = public.len() as i32;
+    if count < l.restrict_threshold {
+        return Err(AppError::conflict(
+            "listing",
+            format!(
+                "{count} of {} versions are public; restrictions are proposed from {}",
+                l.version_limit, l.restrict_threshold
+            ),
+        ));
+    }
+    let target = (l.restrict_threshold - MARGIN).max(1);
+    let wanted = (count - target).max(1) as usize;
+    let recent = now - Duration::days(i64::from(l.keep_recent_days));
+    // The newest public version always stays public.
+    let candidates: Vec<i32> = public
+        .iter()
+        .take(public.len().saturating_sub(1))
+        .filter(|v| v.published_at < recent && v.delivery_option_id.is_some())
+        .take(wanted)
+        .map(|v| v.id)
+        .collect();
+    if candidates.is_empty() {
+        return Err(AppError::conflict(
+            "listing",
+            format!(
+                "nothing can be restricted: the public versions are younger than {} days or the last one",
+                l.keep_recent_days
+            ),
+        ));
+    }
+    let model = restriction_proposal::ActiveModel {
+        listing_id: Set(listing_id),
+        version_ids: Set(
+            serde_json::to_string(&candidates).map_err(|e| AppError::internal("proposal", e))?
+        ),
+        state: Set(ProposalState::Proposed.as_str().to_owned()),
+        proposed_by: Set(actor.username.clone()),
+        proposed_at: Set(now),
+        comment: Set(String::new()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(db_err("saving a proposal"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "propose_restrictions",
+            object_type: "listing",
+            object_id: listing_id.to_string(),
+            summary: format!(
+                "proposed restricting {} old versions of {} ({count} of {} public)",
+                candidates.len(),
+                l.entity_name,
+                l.version_limit
+            ),
+            before: None,
+            after: super::audit::snapshot(&model),
+        },
+    )
+    .await?;
+    notify::send(
+        &txn,
+        now,
+        Event::new(
+            NotificationKind::ApprovalRequested,
+            format!(
+                "Approve restricting {} old versions of {}",
+                candidates.len(),
+                l.entity_name
+            ),
+            format!("/listings/{listing_id}"),
+        )
+        .body(format!(
+            "{count} of {} versions are public.",
+            l.version_limit
+        ))
+        .to_teams(&[Role::Partnerships])
+        .except(Some(actor)),
+    )
+    .await?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a proposal"))?;
+    to_dto(db, model).await
+}
+
+/// Partnerships approves (the restriction job starts) or rejects (with a reason).
+pub async fn decide(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    proposal_id: i32,
+    approve: bool,
+    comment: &str,
+) -> AppResult<RestrictionProposal> {
+    if !actor.has(Role::Partnerships) {
+        return Err(AppError::forbidden(
+            "Partnerships decides which marketplace versions are restricted",
+        ));
+    }
+    let comment = comment.trim();
+    if !approve && comment.is_empty() {
+        return Err(AppError::validation(
+            "comment",
+            "say why: a rejection needs a comment",
+        ));
+    }
+    let txn = super::begin_write(db).await?;
+    let p = find(&txn, proposal_id).await?;
+    if p.state != ProposalState::Proposed.as_str() {
+        return Err(AppError::conflict(
+            "proposal",
+            format!(
+                "proposal {proposal_id} is {}",
+                stored::<ProposalState>(&p.state)?.label().to_lowercase()
+            ),
+        ));
+    }
+    let mut active: restriction_proposal::ActiveModel = p.clone().into();
+    active.decided_by = Set(Some(actor.username.clone()));
+    active.decided_at = Set(Some(now));
+    active.comment = Set(comment.to_owned());
+    if approve {
+        let job = jobs::enqueue(
+            &txn,
+            now,
+            NewJob {
+                kind: KIND,
+                payload: serde_json::to_value(RestrictPayload { proposal_id })
+                    .map_err(|e| AppError::internal("restrict payload", e))?,
+                max_attempts: 10,
+                group_key: Some(publish::group(p.listing_id)),
+                created_by: Some(actor.id),
+                step: "waiting for a worker".into(),
+            },
+        )
+        .await?;
+        active.job_id = Set(Some(job.id));
+        active.state = Set(ProposalState::Approved.as_str().to_owned());
+    } else {
+        active.state = Set(ProposalState::Rejected.as_str().to_owned());
+    }
+    let after = active
+        .update(&txn)
+        .await
+        .map_err(db_err("deciding a proposal"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: if approve {
+                "approve_restrictions"
+            } else {
+                "reject_restrictions"
+            },
+            object_type: "listing",
+            object_id: p.listing_id.to_string(),
+            summary: format!(
+                "{} restriction proposal {proposal_id}{}",
+                if approve { "approved" } else { "rejected" },
+                if comment.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {comment}")
+                }
+            ),
+            before: super::audit::snapshot(&p),
+            after: super::audit::snapshot(&after),
+        },
+    )
+    .await?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a decision"))?;
+    to_dto(db, after).await
+}
+
+/// The proposal a job works on, with the listing's entity and the delivery option ids.
+pub async fn plan(
+    db: &impl ConnectionTrait,
+    proposal_id: i32,
+) -> AppResult<(restriction_proposal::Model, listing::Model, Vec<String>)> {
+    let p = find(db, proposal_id).await?;
+    let l = find_listing(db, p.listing_id).await?;
+    let options = versions_of(db, &p)
+        .await?
+        .into_iter()
+        .filter_map(|v| v.delivery_option_id)
+        .collect();
+    Ok((p, l, options))
+}
+
+/// Records the restriction in the catalogue once AWS Marketplace applied it.
+pub async fn applied(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+    proposal_id: i32,
+) -> AppResult<()> {
+    let txn = super::begin_write(db).await?;
+    let p = find(&txn, proposal_id).await?;
+    listing_version::Entity::update_many()
+        .col_expr(
+            listing_version::Column::Visibility,
+            Expr::value(ListingVersionVisibility::Restricted.as_str()),
+        )
+        .filter(listing_version::Column::Id.is_in(ids_of(&p)))
+        .exec(&txn)
+        .await
+        .map_err(db_err("restricting versions"))?;
+    settle(&txn, now, p, ProposalState::Applied, None).await?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a restriction"))
+}
+
+/// Marks a proposal failed, with AWS Marketplace's reasons.
+pub async fn failed(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+    proposal_id: i32,
+    why: &str,
+) -> AppResult<()> {
+    let txn = super::begin_write(db).await?;
+    let p = find(&txn, proposal_id).await?;
+    settle(&txn, now, p, ProposalState::Failed, Some(why)).await?;
+    txn.commit().await.map_err(db_err("committing a failure"))
+}
+
+async fn settle(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    p: restriction_proposal::Model,
+    state: ProposalState,
+    why: Option<&str>,
+) -> AppResult<()> {
+    if p.state == state.as_str() {
+        return Ok(());
+    }
+    let listing_id = p.listing_id;
+    let id = p.id;
+    let count = ids_of(&p).len();
+    let mut active: restriction_proposal::ActiveModel = p.into();
+    active.state = Set(state.as_str().to_owned());
+    active
+        .update(db)
+        .await
+        .map_err(db_err("settling a proposal"))?;
+    audit::record(
+        db,
+        None,
+        now,
+        Change {
+            action: if state == ProposalState::Applied {
+                "restrict_versions"
+            } else {
+                "restrict_versions_failed"
+            },
+            object_type: "listing",
+            object_id: listing_id.to_string(),
+            summary: match why {
+                None => format!("restricted {count} versions (proposal {id})"),
+                Some(w) => format!("restricting the versions of proposal {id} failed: {w}"),
+            },
+            before: None,
+            after: None,
+        },
+    )
+    .await
+}
