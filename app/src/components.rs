@@ -276,11 +276,11 @@ pub fn UsageBar(used: u64, limit: u64) -> impl IntoView {
         "bg-violet-600"
     };
     view! {
-        <div class="w-full" title=format!("{used} of {limit} versions used")>
+        <div class="w-full" title=format!("{used} of {limit} public versions")>
             <div class="h-2.5 w-full rounded-full bg-gray-200 overflow-hidden" role="progressbar" aria-valuemin="0" aria-valuemax=limit aria-valuenow=used>
                 <div class=format!("h-full {colour}") style=format!("width: {percent}%")></div>
             </div>
-            <p class="mt-1 text-xs text-gray-600">{format!("{used} / {limit} versions used")}</p>
+            <p class="mt-1 text-xs text-gray-600">{format!("{used} / {limit} public versions")}</p>
         </div>
     }
 }

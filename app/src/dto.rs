@@ -357,9 +357,10 @@ pub struct Listing {
     pub entity_name: String,
     pub entity_id: Option<String>,
     pub title: String,
-    /// Versions counted against the marketplace's limit (every published version).
+    /// Every version ever published, restricted ones included.
     pub versions_used: u64,
     pub version_limit: i32,
+    /// Versions counted against the marketplace's limit.
     pub public_versions: u64,
     /// Public versions past which the portal proposes restricting the oldest.
     pub restrict_threshold: i32,

@@ -171,7 +171,7 @@ pub fn ListingsPage() -> impl IntoView {
                                     <p class="text-sm text-gray-600">{l.title.clone()}</p>
                                     <p class="text-xs text-gray-500 mt-1">{format!("{} · {} · {} public versions", l.product_name, l.marketplace.to_uppercase(), l.public_versions)}</p>
                                 </div>
-                                <div class="w-72 shrink-0"><UsageBar used=l.versions_used limit=l.version_limit.max(0) as u64/></div>
+                                <div class="w-72 shrink-0"><UsageBar used=l.public_versions limit=l.version_limit.max(0) as u64/></div>
                             </div>
                         </Card>
                     }).collect_view().into_any(),

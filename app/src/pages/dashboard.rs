@@ -103,7 +103,7 @@ pub fn DashboardPage() -> impl IntoView {
                                 {d.listings.into_iter().map(|l| view! {
                                     <div class="mb-4">
                                         <a class=format!("{LINK} text-sm font-medium") href=format!("/listings/{}", l.id)>{l.entity_name}</a>
-                                        <UsageBar used=l.versions_used limit=l.version_limit.max(0) as u64/>
+                                        <UsageBar used=l.public_versions limit=l.version_limit.max(0) as u64/>
                                     </div>
                                 }).collect_view()}
                             </Card>
