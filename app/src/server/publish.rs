@@ -69,8 +69,15 @@ async fn find_listing(db: &impl ConnectionTrait, id: i32) -> AppResult<listing::
         .ok_or_else(|| AppError::not_found(format!("listing {id}")))
 }
 
-/// Reads what a publish of `version` on a listing sends, checking that it may go.
-pub async fn plan(db: &impl ConnectionTrait, payload: &PublishPayload) -> AppResult<PublishPlan> {
+/// Reads what a publish of `version` on a listing sends. With `check_policy`, also that the
+/// release may publish (the newest stable one, unless backports are on); a running job
+/// skips that check, so a release that was newest when its publish started finishes even if
+/// a newer one is recorded meanwhile.
+pub async fn plan(
+    db: &impl ConnectionTrait,
+    payload: &PublishPayload,
+    check_policy: bool,
+) -> AppResult<PublishPlan> {
     let l = find_listing(db, payload.listing_id).await?;
     let p = product::Entity::find_by_id(l.product_id)
         .one(db)
@@ -95,7 +102,7 @@ pub async fn plan(db: &impl ConnectionTrait, payload: &PublishPayload) -> AppRes
         ));
     }
     let latest = releases::latest_stable(db).await?;
-    if !l.publish_backports && latest.as_ref().is_some_and(|r| r.id != release.id) {
+    if check_policy && !l.publish_backports && latest.as_ref().is_some_and(|r| r.id != release.id) {
         return Err(AppError::conflict(
             "release",
             format!(
@@ -176,19 +183,20 @@ pub async fn start(
         listing_id,
         version: version.clone(),
     };
-    let plan = plan(&txn, &payload).await?;
+    let title = version_title(&find_listing(&txn, listing_id).await?.entity_name, &version);
     let published = listing_version::Entity::find()
         .filter(listing_version::Column::ListingId.eq(listing_id))
-        .filter(listing_version::Column::Title.eq(plan.version_title.clone()))
+        .filter(listing_version::Column::Title.eq(title.clone()))
         .one(&txn)
         .await
         .map_err(db_err("finding a version"))?;
     if published.is_some() {
         return Err(AppError::conflict(
             "release",
-            format!("'{}' is already published", plan.version_title),
+            format!("'{title}' is already published"),
         ));
     }
+    let plan = plan(&txn, &payload, true).await?;
     let payload_json =
         serde_json::to_value(&payload).map_err(|e| AppError::internal("publish payload", e))?;
     if let Some(j) = job::Entity::find()

@@ -157,7 +157,7 @@ fn advice(code: &str) -> &'static str {
 impl PublishVersion {
     async fn resume(&self, ctx: &mut JobContext) -> JobResult {
         let payload: PublishPayload = ctx.payload()?;
-        let plan = publish::plan(&ctx.state.db, &payload)
+        let plan = publish::plan(&ctx.state.db, &payload, false)
             .await
             .map_err(|e| JobError::Fatal(anyhow!("{}", e.message)))?;
         let mut st: PublishState = ctx.checkpoint()?;

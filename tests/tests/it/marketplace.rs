@@ -489,6 +489,8 @@ mod publishing {
             "{}",
             err.message
         );
+        // A newer release recorded while it runs does not stop a publish that started.
+        app.new_release("17.7.1").await.expect("newer release");
         app.drive(&app.runner("w1"), 100).await.expect("published");
         let done = jobs::get(app.conn(), job.id).await.expect("job");
         assert_eq!(done.state, JobState::Succeeded, "{:?}", done.last_error);
