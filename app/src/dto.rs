@@ -1021,6 +1021,8 @@ pub struct ApprovalQueue {
     pub teams: Vec<Role>,
     pub copy: Vec<CopyQueueItem>,
     pub launches: Vec<LaunchQueueItem>,
+    /// Proposals to restrict old marketplace versions (Partnerships decides).
+    pub restrictions: Vec<RestrictionProposal>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1044,6 +1046,8 @@ pub struct Notification {
 pub struct Inbox {
     pub items: Vec<Notification>,
     pub unread: u64,
+    /// Notifications in all, read or not.
+    pub total: u64,
     pub page: u64,
     pub pages: u64,
 }

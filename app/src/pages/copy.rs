@@ -471,6 +471,20 @@ pub fn ApprovalsPage() -> impl IntoView {
                             </tbody>
                         </table>
                     </Card>
+                    {(!q.restrictions.is_empty()).then(|| view! {
+                        <Card title="Marketplace versions to restrict">
+                            <table class=TABLE data-testid="restriction-queue">
+                                <tbody>
+                                    {q.restrictions.clone().into_iter().map(|p| view! {
+                                        <tr>
+                                            <td class=TD><a class=LINK href=format!("/listings/{}", p.listing_id)>{format!("Proposal {} on listing {}", p.id, p.listing_id)}</a></td>
+                                            <td class=TD>{format!("{} versions, proposed by {}", p.versions.len(), p.proposed_by)}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </Card>
+                    })}
                     <Card title="Launches">
                         {q.launches.is_empty().then(|| view! { <p class="text-sm text-gray-500">"No launch waits for your sign-off."</p> })}
                         <table class=TABLE data-testid="launch-queue">

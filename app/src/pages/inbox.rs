@@ -71,7 +71,7 @@ pub fn InboxPage() -> impl IntoView {
                                 </li>
                             }).collect_view()}
                         </ul>
-                        <Pager base="/inbox".into() page=inbox.page pages=inbox.pages total=inbox.unread/>
+                        <Pager base="/inbox".into() page=inbox.page pages=inbox.pages total=inbox.total/>
                     </Card>
                 }.into_any()
             })}

@@ -119,6 +119,21 @@ pub async fn proposals_of(
     Ok(out)
 }
 
+/// Proposals waiting for Partnerships, oldest first.
+pub async fn open_proposals(db: &impl ConnectionTrait) -> AppResult<Vec<RestrictionProposal>> {
+    let rows = restriction_proposal::Entity::find()
+        .filter(restriction_proposal::Column::State.eq(ProposalState::Proposed.as_str()))
+        .order_by_asc(restriction_proposal::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("listing proposals"))?;
+    let mut out = Vec::new();
+    for p in rows {
+        out.push(to_dto(db, p).await?);
+    }
+    Ok(out)
+}
+
 /// Proposes restricting the oldest public versions of a listing past its threshold.
 pub async fn propose(
     db: &(impl ConnectionTrait + TransactionTrait),

@@ -282,6 +282,7 @@ pub async fn inbox(db: &impl ConnectionTrait, user_id: i32, page: u64) -> AppRes
     Ok(Inbox {
         items,
         unread: unread(db, user_id).await?,
+        total,
         page,
         pages: total.div_ceil(per_page).max(1),
     })

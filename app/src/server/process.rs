@@ -2061,9 +2061,15 @@ pub async fn approvals(
         .copied()
         .filter(|t| user.has(*t))
         .collect();
+    let restrictions = if teams.contains(&Role::Partnerships) {
+        super::limits::open_proposals(db).await?
+    } else {
+        Vec::new()
+    };
     Ok(ApprovalQueue {
         copy: copy::queue(db, &teams).await?,
         launches: launches_awaiting(db, now, &teams).await?,
+        restrictions,
         teams,
     })
 }

@@ -775,6 +775,13 @@ mod version_limit {
             .expect_err("one open proposal");
         assert_eq!(err.code, ErrorCode::Conflict);
 
+        let queue = app::server::process::approvals(app.conn(), app.clock.now(), &priya)
+            .await
+            .expect("queue");
+        assert_eq!(
+            queue.restrictions.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [p.id]
+        );
         // Only Partnerships decides; a rejection needs a reason.
         for who in [&oskar, &maya] {
             let err = limits::decide(app.conn(), who, app.clock.now(), p.id, true, "")
