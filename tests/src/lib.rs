@@ -303,6 +303,23 @@ impl TestApp {
         .map_err(anyhow::Error::msg)
     }
 
+    /// The marketplace listing of the AMI product with this entity name.
+    pub async fn listing(&self, entity_name: &str) -> anyhow::Result<app::dto::Listing> {
+        app::server::listings::list(
+            self.conn(),
+            app::dto::PageRequest {
+                page: Some(1),
+                per_page: Some(100),
+            },
+        )
+        .await
+        .map_err(anyhow::Error::msg)?
+        .items
+        .into_iter()
+        .find(|l| l.entity_name == entity_name)
+        .ok_or_else(|| anyhow::anyhow!("no listing named {entity_name}"))
+    }
+
     /// A job runner of this portal, against its simulated cloud.
     pub fn runner(&self, name: &str) -> server::jobs::Runner {
         server::jobs::Runner::new(

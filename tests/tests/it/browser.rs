@@ -455,20 +455,11 @@ async fn listing_copy_goes_from_marketing_through_partnerships_and_omnibus_to_ap
     )
     .await
     .expect("mona");
-    let listing = app::server::listings::list(
-        app.conn(),
-        app::dto::PageRequest {
-            page: Some(1),
-            per_page: Some(100),
-        },
-    )
-    .await
-    .expect("listings")
-    .items
-    .into_iter()
-    .find(|l| l.product_slug == "gitlab-ee-ultimate")
-    .expect("Ultimate listing")
-    .id;
+    let listing = app
+        .listing("GitLab Ultimate")
+        .await
+        .expect("Ultimate listing")
+        .id;
     let page = format!("/listings/{listing}/copy");
     let b = Browser::start("copy").await;
 
@@ -716,20 +707,7 @@ async fn a_publish_blocked_by_a_pending_change_set_is_cancelled_and_retried_from
         .expect("build");
     let runner = app.runner("worker");
     app.drive(&runner, 200).await.expect("built");
-    let listing = app::server::listings::list(
-        app.conn(),
-        app::dto::PageRequest {
-            page: Some(1),
-            per_page: Some(100),
-        },
-    )
-    .await
-    .expect("listings")
-    .items
-    .into_iter()
-    .find(|l| l.entity_name == "GitLab Premium")
-    .expect("Premium")
-    .id;
+    let listing = app.listing("GitLab Premium").await.expect("Premium").id;
     // Someone left a change set open on the product in the Marketplace Management Portal.
     let mp = app.sim.marketplace();
     let entity = mp.seed_product("GitLab Premium", &[]);

@@ -395,19 +395,10 @@ mod publishing {
             .await
             .expect("build");
         app.drive(&app.runner("builder"), 200).await.expect("built");
-        let listing = listings::list(
-            app.conn(),
-            PageRequest {
-                page: Some(1),
-                per_page: Some(100),
-            },
-        )
-        .await
-        .expect("listings")
-        .items
-        .into_iter()
-        .find(|l| l.entity_name == "GitLab Premium")
-        .expect("Premium listing");
+        let listing = app
+            .listing("GitLab Premium")
+            .await
+            .expect("Premium listing");
         (app, listing)
     }
 
@@ -693,9 +684,8 @@ mod publishing {
 mod version_limit {
     use app::{
         domain::*,
-        dto::*,
         error::ErrorCode,
-        server::{Clock as _, entities::listing, jobs, limits, listings, publish, users},
+        server::{Clock as _, entities::listing, jobs, limits, publish, users},
     };
     use chrono::Duration;
     use portal_tests::{Backend, TestApp};
@@ -716,19 +706,7 @@ mod version_limit {
             .await
             .expect("build");
         app.drive(&app.runner("builder"), 200).await.expect("built");
-        let premium = listings::list(
-            app.conn(),
-            PageRequest {
-                page: Some(1),
-                per_page: Some(100),
-            },
-        )
-        .await
-        .expect("listings")
-        .items
-        .into_iter()
-        .find(|l| l.entity_name == "GitLab Premium")
-        .expect("Premium");
+        let premium = app.listing("GitLab Premium").await.expect("Premium");
         // A listing at its limit: 4 public versions of 4, proposals from 4.
         let model = listing::Entity::find_by_id(premium.id)
             .one(app.conn())

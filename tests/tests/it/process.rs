@@ -6,7 +6,7 @@ use app::{
     domain::*,
     dto::*,
     error::ErrorCode,
-    server::{Clock, audit, builds, copy, listings, notify, process, products, releases, users},
+    server::{Clock, audit, builds, copy, notify, process, products, releases, users},
 };
 use chrono::{NaiveDate, TimeZone, Utc};
 use portal_tests::{Backend, GITLAB_TOKEN, TestApp, each_backend};
@@ -684,19 +684,9 @@ async fn a_build_is_linked_to_its_maintenance_task_and_completes_it() {
 }
 
 async fn ultimate_listing(app: &TestApp) -> Listing {
-    listings::list(
-        app.conn(),
-        PageRequest {
-            page: Some(1),
-            per_page: Some(100),
-        },
-    )
-    .await
-    .expect("listings")
-    .items
-    .into_iter()
-    .find(|l| l.product_slug == "gitlab-ee-ultimate")
-    .expect("the Ultimate listing")
+    app.listing("GitLab Ultimate")
+        .await
+        .expect("the Ultimate listing")
 }
 
 fn copy_input(base: i32, title: &str) -> CopyInput {
