@@ -303,6 +303,15 @@ impl TestApp {
         .map_err(anyhow::Error::msg)
     }
 
+    /// A seeded user, signed in through the service (no browser, no cookie).
+    pub async fn user(&self, username: &str) -> app::domain::CurrentUser {
+        use app::server::Clock as _;
+        app::server::users::sign_in(self.conn(), self.clock.now(), username)
+            .await
+            .unwrap_or_else(|e| panic!("{username} signs in: {e:?}"))
+            .1
+    }
+
     /// The marketplace listing of the AMI product with this entity name.
     pub async fn listing(&self, entity_name: &str) -> anyhow::Result<app::dto::Listing> {
         app::server::listings::list(

@@ -13,7 +13,7 @@ use sea_orm::{
 use super::{
     audit::{self, Change, snapshot},
     db_err,
-    entities::{copy_review, copy_revision, listing, product},
+    entities::{copy_review, copy_revision, product},
     is_unique_violation,
     notify::{self, Event},
     stored,
@@ -189,14 +189,6 @@ async fn to_dto(db: &impl ConnectionTrait, r: copy_revision::Model) -> AppResult
     })
 }
 
-async fn find_listing(db: &impl ConnectionTrait, id: i32) -> AppResult<listing::Model> {
-    listing::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .map_err(db_err("finding a listing"))?
-        .ok_or_else(|| AppError::not_found(format!("listing {id}")))
-}
-
 async fn head(
     db: &impl ConnectionTrait,
     listing_id: i32,
@@ -236,7 +228,7 @@ pub async fn approved_revision(
 }
 
 pub async fn get(db: &impl ConnectionTrait, listing_id: i32) -> AppResult<ListingCopy> {
-    let l = find_listing(db, listing_id).await?;
+    let l = super::listings::find_model(db, listing_id).await?;
     let p = product::Entity::find_by_id(l.product_id)
         .one(db)
         .await
@@ -308,7 +300,7 @@ pub async fn save(
 ) -> AppResult<CopySave> {
     let fields = parse(input)?;
     let txn = super::begin_write(db).await?;
-    let l = find_listing(&txn, listing_id).await?;
+    let l = super::listings::find_model(&txn, listing_id).await?;
     let current = head(&txn, listing_id).await?;
     let current_id = current.as_ref().map_or(0, |r| r.id);
     if input.base_revision != current_id {
@@ -449,7 +441,7 @@ pub async fn request_approval(
     input: &ReviewInput,
 ) -> AppResult<ListingCopy> {
     let txn = super::begin_write(db).await?;
-    let l = find_listing(&txn, listing_id).await?;
+    let l = super::listings::find_model(&txn, listing_id).await?;
     let r = current_revision(&txn, listing_id, input.revision).await?;
     let state: CopyState = stored(&r.state)?;
     if state != CopyState::Draft {
@@ -592,7 +584,7 @@ pub async fn approve(
 ) -> AppResult<ListingCopy> {
     let comment: String = input.comment.trim().chars().take(2000).collect();
     let txn = super::begin_write(db).await?;
-    let l = find_listing(&txn, listing_id).await?;
+    let l = super::listings::find_model(&txn, listing_id).await?;
     let r = current_revision(&txn, listing_id, input.revision).await?;
     let reviews = reviews_of(&txn, r.id).await?;
     let team = reviewer_team(actor, &r, &reviews, true)?;
@@ -686,7 +678,7 @@ pub async fn reject(
     }
     let comment: String = comment.chars().take(2000).collect();
     let txn = super::begin_write(db).await?;
-    let l = find_listing(&txn, listing_id).await?;
+    let l = super::listings::find_model(&txn, listing_id).await?;
     let r = current_revision(&txn, listing_id, input.revision).await?;
     let reviews = reviews_of(&txn, r.id).await?;
     let team = reviewer_team(actor, &r, &reviews, false)?;
@@ -745,7 +737,7 @@ pub async fn mark_for_publishing(
     input: &ReviewInput,
 ) -> AppResult<ListingCopy> {
     let txn = super::begin_write(db).await?;
-    let l = find_listing(&txn, listing_id).await?;
+    let l = super::listings::find_model(&txn, listing_id).await?;
     let r = find_revision(&txn, listing_id, input.revision).await?;
     if r.state != CopyState::Approved.as_str() {
         return Err(AppError::conflict(
@@ -799,7 +791,7 @@ pub async fn queue(db: &impl ConnectionTrait, teams: &[Role]) -> AppResult<Vec<C
         .map_err(db_err("listing revisions to review"))?;
     let mut items = Vec::new();
     for r in rows {
-        let l = find_listing(db, r.listing_id).await?;
+        let l = super::listings::find_model(db, r.listing_id).await?;
         let summary = summary_of(&r)?;
         items.push(CopyQueueItem {
             listing_id: l.id,

@@ -36,14 +36,6 @@ pub struct RestrictPayload {
 /// How far under the threshold a proposal brings the public versions.
 const MARGIN: i32 = 10;
 
-async fn find_listing(db: &impl ConnectionTrait, id: i32) -> AppResult<listing::Model> {
-    listing::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .map_err(db_err("finding a listing"))?
-        .ok_or_else(|| AppError::not_found(format!("listing {id}")))
-}
-
 async fn find(db: &impl ConnectionTrait, id: i32) -> AppResult<restriction_proposal::Model> {
     restriction_proposal::Entity::find_by_id(id)
         .one(db)
@@ -101,6 +93,17 @@ async fn to_dto(
     })
 }
 
+async fn to_dtos(
+    db: &impl ConnectionTrait,
+    rows: Vec<restriction_proposal::Model>,
+) -> AppResult<Vec<RestrictionProposal>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for p in rows {
+        out.push(to_dto(db, p).await?);
+    }
+    Ok(out)
+}
+
 /// A listing's proposals, newest first.
 pub async fn proposals_of(
     db: &impl ConnectionTrait,
@@ -112,11 +115,7 @@ pub async fn proposals_of(
         .all(db)
         .await
         .map_err(db_err("listing proposals"))?;
-    let mut out = Vec::new();
-    for p in rows {
-        out.push(to_dto(db, p).await?);
-    }
-    Ok(out)
+    to_dtos(db, rows).await
 }
 
 /// Proposals waiting for Partnerships, oldest first.
@@ -127,11 +126,7 @@ pub async fn open_proposals(db: &impl ConnectionTrait) -> AppResult<Vec<Restrict
         .all(db)
         .await
         .map_err(db_err("listing proposals"))?;
-    let mut out = Vec::new();
-    for p in rows {
-        out.push(to_dto(db, p).await?);
-    }
-    Ok(out)
+    to_dtos(db, rows).await
 }
 
 /// Proposes restricting the oldest public versions of a listing past its threshold.
@@ -142,7 +137,7 @@ pub async fn propose(
     listing_id: i32,
 ) -> AppResult<RestrictionProposal> {
     let txn = super::begin_write(db).await?;
-    let l = find_listing(&txn, listing_id).await?;
+    let l = super::listings::find_model(&txn, listing_id).await?;
     let open = restriction_proposal::Entity::find()
         .filter(restriction_proposal::Column::ListingId.eq(listing_id))
         .filter(restriction_proposal::Column::State.is_in([
@@ -353,7 +348,7 @@ pub async fn plan(
     proposal_id: i32,
 ) -> AppResult<(restriction_proposal::Model, listing::Model, Vec<String>)> {
     let p = find(db, proposal_id).await?;
-    let l = find_listing(db, p.listing_id).await?;
+    let l = super::listings::find_model(db, p.listing_id).await?;
     let options = versions_of(db, &p)
         .await?
         .into_iter()

@@ -110,13 +110,17 @@ pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Pag
     })
 }
 
-pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<Listing> {
-    let l = listing::Entity::find_by_id(id)
+/// A listing's row, or "not found".
+pub(crate) async fn find_model(db: &impl ConnectionTrait, id: i32) -> AppResult<listing::Model> {
+    listing::Entity::find_by_id(id)
         .one(db)
         .await
         .map_err(db_err("finding a listing"))?
-        .ok_or_else(|| AppError::not_found(format!("listing {id}")))?;
-    to_dto(db, l).await
+        .ok_or_else(|| AppError::not_found(format!("listing {id}")))
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<Listing> {
+    to_dto(db, find_model(db, id).await?).await
 }
 
 /// Creates the listing of a licensed product on a marketplace.

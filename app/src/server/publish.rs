@@ -61,14 +61,6 @@ pub fn version_title(entity_name: &str, version: &str) -> String {
     format!("{entity_name} {version} Release")
 }
 
-async fn find_listing(db: &impl ConnectionTrait, id: i32) -> AppResult<listing::Model> {
-    listing::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .map_err(db_err("finding a listing"))?
-        .ok_or_else(|| AppError::not_found(format!("listing {id}")))
-}
-
 /// Reads what a publish of `version` on a listing sends. With `check_policy`, also that the
 /// release may publish (the newest stable one, unless backports are on); a running job
 /// skips that check, so a release that was newest when its publish started finishes even if
@@ -78,7 +70,7 @@ pub async fn plan(
     payload: &PublishPayload,
     check_policy: bool,
 ) -> AppResult<PublishPlan> {
-    let l = find_listing(db, payload.listing_id).await?;
+    let l = super::listings::find_model(db, payload.listing_id).await?;
     let p = product::Entity::find_by_id(l.product_id)
         .one(db)
         .await
@@ -183,7 +175,12 @@ pub async fn start(
         listing_id,
         version: version.clone(),
     };
-    let title = version_title(&find_listing(&txn, listing_id).await?.entity_name, &version);
+    let title = version_title(
+        &super::listings::find_model(&txn, listing_id)
+            .await?
+            .entity_name,
+        &version,
+    );
     let published = listing_version::Entity::find()
         .filter(listing_version::Column::ListingId.eq(listing_id))
         .filter(listing_version::Column::Title.eq(title.clone()))
@@ -257,7 +254,7 @@ pub async fn set_entity_id(
     listing_id: i32,
     entity_id: &str,
 ) -> AppResult<()> {
-    let l = find_listing(db, listing_id).await?;
+    let l = super::listings::find_model(db, listing_id).await?;
     if l.entity_id.as_deref() != Some(entity_id) {
         let mut active: listing::ActiveModel = l.into();
         active.entity_id = Set(Some(entity_id.to_owned()));

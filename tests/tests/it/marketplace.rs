@@ -375,17 +375,10 @@ mod publishing {
         domain::*,
         dto::*,
         error::ErrorCode,
-        server::{Clock as _, copy, jobs, listings, publish, users},
+        server::{Clock as _, copy, jobs, listings, publish},
     };
     use chrono::Duration;
     use portal_tests::{Backend, TestApp};
-
-    async fn user(app: &TestApp, name: &str) -> CurrentUser {
-        users::sign_in(app.conn(), app.clock.now(), name)
-            .await
-            .expect("sign in")
-            .1
-    }
 
     /// A portal whose newest release 17.7.0 has its Premium image built; the Premium listing.
     async fn ready() -> (TestApp, Listing) {
@@ -418,9 +411,9 @@ mod publishing {
     async fn a_release_is_validated_applied_followed_and_recorded_with_its_approved_copy() {
         let (app, listing) = ready().await;
         let (oskar, priya, maya) = (
-            user(&app, "oskar").await,
-            user(&app, "priya").await,
-            user(&app, "maya").await,
+            app.user("oskar").await,
+            app.user("priya").await,
+            app.user("maya").await,
         );
         let now = app.clock.now();
         // Approved copy goes along as UpdateInformation.
@@ -531,7 +524,7 @@ mod publishing {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn what_aws_refuses_fails_the_job_with_every_error_in_words() {
         let (app, listing) = ready().await;
-        let oskar = user(&app, "oskar").await;
+        let oskar = app.user("oskar").await;
         // Validation refuses: the listing is at its limit.
         app.sim.marketplace().configure(|c| c.version_limit = 4);
         let job = publish::start(app.conn(), &oskar, app.clock.now(), listing.id, "17.7.0")
@@ -586,7 +579,7 @@ mod publishing {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_crash_between_apply_and_record_makes_no_second_version() {
         let (app, listing) = ready().await;
-        let oskar = user(&app, "oskar").await;
+        let oskar = app.user("oskar").await;
         let job = publish::start(app.conn(), &oskar, app.clock.now(), listing.id, "17.7.0")
             .await
             .expect("started");
@@ -623,7 +616,7 @@ mod publishing {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_change_set_someone_else_left_open_blocks_until_cancelled_and_retried() {
         let (app, listing) = ready().await;
-        let (oskar, maya) = (user(&app, "oskar").await, user(&app, "maya").await);
+        let (oskar, maya) = (app.user("oskar").await, app.user("maya").await);
         let entity = app.sim.marketplace().seed_product("GitLab Premium", &[]);
         let foreign = app
             .sim
@@ -685,18 +678,11 @@ mod version_limit {
     use app::{
         domain::*,
         error::ErrorCode,
-        server::{Clock as _, entities::listing, jobs, limits, publish, users},
+        server::{Clock as _, entities::listing, jobs, limits, publish},
     };
     use chrono::Duration;
     use portal_tests::{Backend, TestApp};
     use sea_orm::{ActiveModelTrait, EntityTrait, Set};
-
-    async fn user(app: &TestApp, name: &str) -> CurrentUser {
-        users::sign_in(app.conn(), app.clock.now(), name)
-            .await
-            .expect("sign in")
-            .1
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn at_the_limit_the_oldest_versions_are_restricted_after_partnerships_approves() {
@@ -719,9 +705,9 @@ mod version_limit {
         active.update(app.conn()).await.expect("update");
         app.sim.marketplace().configure(|c| c.version_limit = 4);
         let (oskar, priya, maya) = (
-            user(&app, "oskar").await,
-            user(&app, "priya").await,
-            user(&app, "maya").await,
+            app.user("oskar").await,
+            app.user("priya").await,
+            app.user("maya").await,
         );
 
         // Everything was published just now: nothing is old enough to restrict.

@@ -11,13 +11,6 @@ use app::{
 use chrono::{NaiveDate, TimeZone, Utc};
 use portal_tests::{Backend, GITLAB_TOKEN, TestApp, each_backend};
 
-async fn user(app: &TestApp, username: &str) -> CurrentUser {
-    users::sign_in(app.conn(), app.clock.now(), username)
-        .await
-        .unwrap_or_else(|e| panic!("{username} signs in: {e:?}"))
-        .1
-}
-
 /// A person of several teams, for the rules about one person in two roles.
 async fn person(app: &TestApp, username: &str, roles: &[Role]) -> CurrentUser {
     users::upsert(
@@ -98,9 +91,9 @@ async fn a_first_time_image_runs_in_the_handbooks_order() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
         let (priya, oskar, maya) = (
-            user(&app, "priya").await,
-            user(&app, "oskar").await,
-            user(&app, "maya").await,
+            app.user("priya").await,
+            app.user("oskar").await,
+            app.user("maya").await,
         );
         let input = FirstTimeInput {
             partner: "azure".into(),
@@ -276,7 +269,7 @@ async fn a_first_time_image_runs_in_the_handbooks_order() {
 async fn a_partner_that_does_not_answer_escalates_to_partnerships_once() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
-        let (priya, oskar) = (user(&app, "priya").await, user(&app, "oskar").await);
+        let (priya, oskar) = (app.user("priya").await, app.user("oskar").await);
         app.clock.set(at("2026-11-02T09:00:00Z"));
         let w = process::start_first_time(
             app.conn(),
@@ -381,9 +374,9 @@ async fn a_release_opens_maintenance_runs_on_the_business_day_clock() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
         let (alex, oskar, maya) = (
-            user(&app, "alex").await,
-            user(&app, "oskar").await,
-            user(&app, "maya").await,
+            app.user("alex").await,
+            app.user("oskar").await,
+            app.user("maya").await,
         );
         app.clock.set(at("2026-11-19T10:00:00Z"));
         // Thanksgiving (Thursday 26th) and the day after do not count.
@@ -658,7 +651,7 @@ async fn a_build_is_linked_to_its_maintenance_task_and_completes_it() {
     // The clock stops when every architecture's image is out.
     assert!(ce.architectures.len() > 1);
     assert_eq!(w.summary.sla.as_ref().and_then(|s| s.image_out_at), None);
-    let oskar = user(&app, "oskar").await;
+    let oskar = app.user("oskar").await;
     builds::start(
         app.conn(),
         &oskar,
@@ -716,9 +709,9 @@ async fn listing_copy_is_approved_in_stages_bound_to_its_revision() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
         let (priya, oskar, maya) = (
-            user(&app, "priya").await,
-            user(&app, "oskar").await,
-            user(&app, "maya").await,
+            app.user("priya").await,
+            app.user("oskar").await,
+            app.user("maya").await,
         );
         let listing = ultimate_listing(&app).await.id;
         let now = app.clock.now();
@@ -1036,9 +1029,9 @@ async fn a_launch_needs_the_technical_stage_approved_copy_and_three_sign_offs() 
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
         let (priya, oskar, maya) = (
-            user(&app, "priya").await,
-            user(&app, "oskar").await,
-            user(&app, "maya").await,
+            app.user("priya").await,
+            app.user("oskar").await,
+            app.user("maya").await,
         );
         let now = app.clock.now();
         let w = process::start_first_time(
@@ -1357,7 +1350,7 @@ async fn outbound_webhooks_are_signed_and_retried_until_delivered() {
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, receiver).await });
 
-    let alex = user(&app, "alex").await;
+    let alex = app.user("alex").await;
     let err = notify::create_webhook(
         app.conn(),
         &app.state.secret_key,
@@ -1393,7 +1386,7 @@ async fn outbound_webhooks_are_signed_and_retried_until_delivered() {
     .expect("created");
     assert!(created.secret.len() >= 32);
 
-    let maya = user(&app, "maya").await;
+    let maya = app.user("maya").await;
     let listing = ultimate_listing(&app).await.id;
     let r = saved(
         copy::save(
