@@ -35,6 +35,7 @@ pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
                     <NavLink href="/approvals" label="Approvals"/>
                     <NavLink href="/jobs" label="Jobs"/>
                     <NavLink href="/listings" label="Listings"/>
+                    <NavLink href="/public-images" label="Public images"/>
                     <NavLink href="/assets" label="Marketing assets"/>
                     <NavLink href="/lookup" label="Which image do I launch?"/>
                     {can_audit.then(|| view! { <NavLink href="/audit" label="Audit log"/> })}
@@ -263,7 +264,13 @@ pub fn Pager(base: String, page: u64, pages: u64, total: u64) -> impl IntoView {
 
 /// A horizontal bar of `used` out of `limit`, amber past 90% and red at the limit.
 #[component]
-pub fn UsageBar(used: u64, limit: u64) -> impl IntoView {
+pub fn UsageBar(
+    used: u64,
+    limit: u64,
+    /// What is counted, e.g. "public versions".
+    #[prop(default = "public versions")]
+    unit: &'static str,
+) -> impl IntoView {
     let percent = used
         .saturating_mul(100)
         .checked_div(limit)
@@ -276,11 +283,11 @@ pub fn UsageBar(used: u64, limit: u64) -> impl IntoView {
         "bg-violet-600"
     };
     view! {
-        <div class="w-full" title=format!("{used} of {limit} public versions")>
+        <div class="w-full" title=format!("{used} of {limit} {unit}")>
             <div class="h-2.5 w-full rounded-full bg-gray-200 overflow-hidden" role="progressbar" aria-valuemin="0" aria-valuemax=limit aria-valuenow=used>
                 <div class=format!("h-full {colour}") style=format!("width: {percent}%")></div>
             </div>
-            <p class="mt-1 text-xs text-gray-600">{format!("{used} / {limit} public versions")}</p>
+            <p class="mt-1 text-xs text-gray-600">{format!("{used} / {limit} {unit}")}</p>
         </div>
     }
 }

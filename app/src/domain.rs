@@ -194,13 +194,24 @@ string_enum!(
 );
 
 string_enum!(
-    /// Where a proposal to restrict old marketplace versions stands.
+    /// Where a proposal Partnerships decides on (restricting old marketplace versions,
+    /// retiring old public images) stands.
     ProposalState {
         Proposed => ("proposed", "Waiting for Partnerships"),
         Rejected => ("rejected", "Rejected"),
-        Approved => ("approved", "Approved: restricting"),
-        Applied => ("applied", "Restricted"),
+        Approved => ("approved", "Approved: running"),
+        Applied => ("applied", "Done"),
         Failed => ("failed", "Failed"),
+    }
+);
+
+string_enum!(
+    /// What a retention policy does to a public image past it.
+    RetentionAction {
+        // Stays public and launchable, marked deprecated: still counts against the quota.
+        Deprecate => ("deprecate", "Deprecate"),
+        MakePrivate => ("make_private", "Make private"),
+        Deregister => ("deregister", "Deregister and delete snapshots"),
     }
 );
 

@@ -9,6 +9,7 @@ mod m0003_secrets;
 mod m0004_process;
 mod m0005_publishing;
 mod m0006_restrictions;
+mod m0007_retention;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_process::Migration),
             Box::new(m0005_publishing::Migration),
             Box::new(m0006_restrictions::Migration),
+            Box::new(m0007_retention::Migration),
         ]
     }
 }

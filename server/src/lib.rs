@@ -322,8 +322,19 @@ pub async fn start_cloud(state: &AppState, mode: CloudMode) -> anyhow::Result<Cl
                 });
             }
             let config = sim_config_from_env()?;
-            let simulator = sim::Ec2Sim::new(state.clock.clone(), config);
+            let simulator = sim::Ec2Sim::new(state.clock.clone(), config.clone());
             sim::seed_marketplace(simulator.marketplace(), &state.db).await?;
+            sim::seed_ec2(&simulator, &state.db).await?;
+            // The portal knows the simulated account's quota, as an operator would set it.
+            let quota = i32::try_from(config.public_image_quota).unwrap_or(i32::MAX);
+            app::server::retention::seed_quotas(
+                &state.db,
+                state.clock.now(),
+                app::domain::AWS_REGIONS,
+                quota,
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
             let (url, _handle) = sim::serve(&simulator, "127.0.0.1:0".parse()?).await?;
             tracing::info!(%url, "simulated EC2 is up");
             Ok(CloudHandle {
@@ -357,7 +368,7 @@ fn sim_config_from_env() -> anyhow::Result<sim::SimConfig> {
         "PORTAL_SIM_FAULT_RATE must be between 0 and 1, got {fault_rate}"
     );
     Ok(sim::SimConfig {
-        public_image_quota: var("PORTAL_SIM_PUBLIC_IMAGE_QUOTA", 5)?,
+        public_image_quota: var("PORTAL_SIM_PUBLIC_IMAGE_QUOTA", 30)?,
         boot_delay: seconds("PORTAL_SIM_BOOT_SECONDS", 3)?,
         install_delay: seconds("PORTAL_SIM_INSTALL_SECONDS", 8)?,
         image_delay: seconds("PORTAL_SIM_IMAGE_SECONDS", 4)?,

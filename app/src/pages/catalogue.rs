@@ -186,13 +186,14 @@ pub fn ListingsPage() -> impl IntoView {
 pub fn ListingPage() -> impl IntoView {
     use crate::rpc::{
         CancelBlockerAndRetry, DecideRestrictions, ProposeRestrictions, PublishRelease,
-        list_publish_jobs, list_restrictions,
+        SetListingPolicy, list_publish_jobs, list_restrictions,
     };
     let id = id_param("id");
     let publish = ServerAction::<PublishRelease>::new();
     let unblock = ServerAction::<CancelBlockerAndRetry>::new();
     let propose = ServerAction::<ProposeRestrictions>::new();
     let decide = ServerAction::<DecideRestrictions>::new();
+    let set_policy = ServerAction::<SetListingPolicy>::new();
     let data = Resource::new(
         move || {
             (
@@ -200,6 +201,7 @@ pub fn ListingPage() -> impl IntoView {
                 publish.version().get(),
                 unblock.version().get(),
                 decide.version().get(),
+                set_policy.version().get(),
             )
         },
         |(id, ..)| get_listing(id),
@@ -224,7 +226,7 @@ pub fn ListingPage() -> impl IntoView {
                     <PageHeader title=l.entity_name.clone() subtitle=l.title.clone()>
                         <a class=BUTTON href=format!("/listings/{}/copy", l.id) data-testid="edit-copy">"Listing copy"</a>
                     </PageHeader>
-                    <LimitPanel listing=l.clone() propose decide restrictions/>
+                    <LimitPanel listing=l.clone() propose decide set_policy restrictions/>
                     <PublishPanel listing_id=l.id publish unblock jobs/>
                     <Card title="Published versions">
                         <table class=TABLE>
@@ -254,6 +256,7 @@ fn LimitPanel(
     listing: Listing,
     propose: ServerAction<crate::rpc::ProposeRestrictions>,
     decide: ServerAction<crate::rpc::DecideRestrictions>,
+    set_policy: ServerAction<crate::rpc::SetListingPolicy>,
     restrictions: Resource<Result<Vec<RestrictionProposal>, crate::error::AppError>>,
 ) -> impl IntoView {
     let user = current_user();
@@ -269,6 +272,7 @@ fn LimitPanel(
             .get()
             .and_then(Result::err)
             .or_else(|| decide.value().get().and_then(Result::err))
+            .or_else(|| set_policy.value().get().and_then(Result::err))
     };
     view! {
         <Card title="Version limit">
@@ -278,6 +282,24 @@ fn LimitPanel(
                 "Public versions count against the limit. From {} on, the portal proposes restricting the oldest (never the last public one, never one younger than {} days); Partnerships approves before anything changes.",
                 listing.restrict_threshold, listing.keep_recent_days
             )}</p>
+            {can_propose.then(|| view! {
+                <ActionForm action=set_policy attr:class="mt-3 flex flex-wrap gap-3 items-center text-sm" attr:data-testid="listing-policy">
+                    <input type="hidden" name="listing_id" value=listing_id/>
+                    <label class="flex items-center gap-1">"Propose from"
+                        <input name="input[restrict_threshold]" value=listing.restrict_threshold inputmode="numeric" class="w-16 rounded-md border border-gray-300 px-2 py-1"/>
+                        "public versions"
+                    </label>
+                    <label class="flex items-center gap-1">"keep the last"
+                        <input name="input[keep_recent_days]" value=listing.keep_recent_days inputmode="numeric" class="w-16 rounded-md border border-gray-300 px-2 py-1"/>
+                        "days"
+                    </label>
+                    <label class="flex items-center gap-1">
+                        <input type="checkbox" name="input[publish_backports]" value="true" checked=listing.publish_backports/>
+                        "publish backport patches"
+                    </label>
+                    <button class="text-violet-700 hover:underline">"Save"</button>
+                </ActionForm>
+            })}
             {(can_propose && over).then(|| view! {
                 <ActionForm action=propose attr:class="mt-3">
                     <input type="hidden" name="listing_id" value=listing_id/>

@@ -485,6 +485,20 @@ pub fn ApprovalsPage() -> impl IntoView {
                             </table>
                         </Card>
                     })}
+                    {(!q.retention.is_empty()).then(|| view! {
+                        <Card title="Public images to retire">
+                            <table class=TABLE data-testid="retention-queue">
+                                <tbody>
+                                    {q.retention.clone().into_iter().map(|p| view! {
+                                        <tr>
+                                            <td class=TD><a class=LINK href="/public-images">{format!("Dry run {} for {}", p.id, p.product_name)}</a></td>
+                                            <td class=TD>{format!("{} {} images, by {}", p.action.label().to_lowercase(), p.items.len(), p.proposed_by)}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </Card>
+                    })}
                     <Card title="Launches">
                         {q.launches.is_empty().then(|| view! { <p class="text-sm text-gray-500">"No launch waits for your sign-off."</p> })}
                         <table class=TABLE data-testid="launch-queue">

@@ -9,6 +9,7 @@ mod jobs;
 mod partners;
 mod process;
 mod products;
+mod retention;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("releases") view=catalogue::ReleasesPage/>
                     <Route path=path!("listings") view=catalogue::ListingsPage/>
                     <Route path=path!("listings/:id") view=catalogue::ListingPage/>
+                    <Route path=path!("public-images") view=retention::PublicImagesPage/>
                     <Route path=path!("listings/:id/copy") view=copy::CopyEditorPage/>
                     <Route path=path!("listings/:id/copy/diff") view=copy::CopyDiffPage/>
                     <Route path=path!("approvals") view=copy::ApprovalsPage/>

@@ -640,3 +640,5 @@ pub async fn delete_product_license(partner: String, product: String) -> Result<
 
 mod process;
 pub use process::*;
+mod retention;
+pub use retention::*;

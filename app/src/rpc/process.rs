@@ -307,6 +307,18 @@ pub async fn cancel_blocker_and_retry(job_id: i32) -> Result<Job, AppError> {
 }
 
 #[server(prefix = "/rpc")]
+pub async fn set_listing_policy(
+    listing_id: i32,
+    input: ListingPolicyInput,
+) -> Result<Listing, AppError> {
+    let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
+    ctx::status_of(
+        crate::server::listings::set_policy(&app.db, &user, app.clock.now(), listing_id, &input)
+            .await,
+    )
+}
+
+#[server(prefix = "/rpc")]
 pub async fn list_restrictions(listing_id: i32) -> Result<Vec<RestrictionProposal>, AppError> {
     let (app, _) = ctx::signed_in()?;
     ctx::status_of(crate::server::limits::proposals_of(&app.db, listing_id).await)

@@ -195,6 +195,74 @@ pub async fn create(
     get(db, model.id).await
 }
 
+/// Sets whether backport patches publish, and when restrictions are proposed.
+pub async fn set_policy(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    id: i32,
+    input: &ListingPolicyInput,
+) -> AppResult<Listing> {
+    let txn = super::begin_write(db).await?;
+    let before = find_model(&txn, id).await?;
+    let mut v = Validator::new();
+    let limit = before.version_limit;
+    let threshold = v.check(
+        "restrict_threshold",
+        input
+            .restrict_threshold
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=limit).contains(n))
+            .ok_or_else(|| format!("give a number of public versions from 1 to {limit}")),
+    );
+    let days = v.check(
+        "keep_recent_days",
+        input
+            .keep_recent_days
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (0..=3650).contains(n))
+            .ok_or_else(|| "give a number of days, 0 to 3650".to_owned()),
+    );
+    let (threshold, days) = v.finish(|| Some((threshold?, days?)))?;
+    let mut active: listing::ActiveModel = before.clone().into();
+    active.publish_backports = Set(input.publish_backports);
+    active.restrict_threshold = Set(threshold);
+    active.keep_recent_days = Set(days);
+    active.updated_at = Set(now);
+    let after = active
+        .update(&txn)
+        .await
+        .map_err(db_err("updating a listing"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "update",
+            object_type: "listing",
+            object_id: id.to_string(),
+            summary: format!(
+                "{}: backports {}, restrictions proposed from {threshold} public versions, the last {days} days kept",
+                after.entity_name,
+                if input.publish_backports {
+                    "publish"
+                } else {
+                    "do not publish"
+                }
+            ),
+            before: snapshot(&before),
+            after: snapshot(&after),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a listing"))?;
+    get(db, id).await
+}
+
 /// Records a version published on a listing.
 #[expect(
     clippy::too_many_arguments,

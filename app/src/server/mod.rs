@@ -18,6 +18,7 @@ pub mod process;
 pub mod products;
 pub mod publish;
 pub mod releases;
+pub mod retention;
 pub mod secrets;
 pub mod seed;
 pub mod users;

@@ -2061,15 +2061,19 @@ pub async fn approvals(
         .copied()
         .filter(|t| user.has(*t))
         .collect();
-    let restrictions = if teams.contains(&Role::Partnerships) {
-        super::limits::open_proposals(db).await?
+    let (restrictions, retention) = if teams.contains(&Role::Partnerships) {
+        (
+            super::limits::open_proposals(db).await?,
+            super::retention::proposals(db, true).await?,
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     Ok(ApprovalQueue {
         copy: copy::queue(db, &teams).await?,
         launches: launches_awaiting(db, now, &teams).await?,
         restrictions,
+        retention,
         teams,
     })
 }

@@ -5,6 +5,7 @@
 
 mod extract;
 mod process;
+mod retention;
 
 use axum::{
     Json, Router,
@@ -58,6 +59,10 @@ pub fn router() -> Router<AppState> {
         .route("/images/{id}", get(get_image))
         .route("/listings", get(list_listings).post(create_listing))
         .route("/listings/{id}", get(get_listing))
+        .route(
+            "/listings/{id}/policy",
+            axum::routing::put(set_listing_policy),
+        )
         .route("/listings/{id}/versions", post(record_listing_version))
         .route(
             "/assets",
@@ -83,6 +88,7 @@ pub fn router() -> Router<AppState> {
         .route("/search", get(search))
         .route("/audit", get(list_audit))
         .merge(process::router())
+        .merge(retention::router())
         .fallback(|| async { AppError::not_found("this API route") })
 }
 
@@ -106,6 +112,7 @@ fn created<T: serde::Serialize>(value: T) -> Response {
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
     doc.merge(process::ProcessApi::openapi());
+    doc.merge(retention::RetentionApi::openapi());
     Json(doc)
 }
 
@@ -448,6 +455,21 @@ async fn get_listing(
     Path(id): Path<String>,
 ) -> AppResult<Json<Listing>> {
     Ok(Json(listings::get(&s.db, extract::parse_id(&id)?).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/listings/{id}/policy", tag = "listings", params(("id" = i32, Path)), request_body = ListingPolicyInput,
+    responses((status = 200, body = Listing), (status = 404, body = AppError), (status = 422, body = AppError)))]
+async fn set_listing_policy(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ListingPolicyInput>,
+) -> AppResult<Json<Listing>> {
+    require(&user, Permission::ManageCatalogue)?;
+    Ok(Json(
+        listings::set_policy(&s.db, &user, s.clock.now(), extract::parse_id(&id)?, &input)
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -981,6 +1003,7 @@ async fn list_audit(
         lookup_image,
         list_listings,
         get_listing,
+        set_listing_policy,
         create_listing,
         record_listing_version,
         list_assets,

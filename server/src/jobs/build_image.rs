@@ -141,7 +141,7 @@ impl JobHandler for BuildImage {
 }
 
 /// An EC2 error as a job error: throttling and 5xx pass, the rest is named.
-fn cloud_err<E, R>(what: &str, err: SdkError<E, R>) -> JobError
+pub(super) fn cloud_err<E, R>(what: &str, err: SdkError<E, R>) -> JobError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -747,7 +747,7 @@ impl BuildImage {
                 .await;
                 Err(JobError::Fatal(anyhow!(
                     "{region} refused to make {id} public: the public-image quota is used up ({detail}). \
-                     Retire old public images in {region} (see the public images page) or ask AWS for a higher quota, then retry."
+                     Retire old public images in {region} on the public images page (/public-images) or ask AWS for a higher quota, then retry."
                 )))
             }
             Err(e) => Err(cloud_err(

@@ -7,6 +7,7 @@ pub mod build_image;
 pub mod noop;
 pub mod publish;
 pub mod restrict;
+pub mod retire;
 pub mod webhook;
 
 use std::{collections::HashMap, sync::Arc, time::Duration as StdDuration};
@@ -337,6 +338,7 @@ pub fn handlers(cloud: &Arc<Cloud>) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(webhook::DeliverWebhook::new()),
         Arc::new(publish::PublishVersion::new(cloud.clone())),
         Arc::new(restrict::RestrictVersions::new(cloud.clone())),
+        Arc::new(retire::RetireImages::new(cloud.clone())),
     ]
 }
 

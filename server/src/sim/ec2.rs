@@ -93,6 +93,19 @@ struct Image {
     client_token: Option<String>,
 }
 
+/// An image of this account to put into the simulated world.
+#[derive(Debug, Clone)]
+pub struct SeedImage {
+    pub region: String,
+    pub id: String,
+    pub name: String,
+    /// EC2's name: x86_64 or arm64.
+    pub arch: String,
+    pub created_at: DateTime<Utc>,
+    pub public: bool,
+    pub deprecated: bool,
+}
+
 #[derive(Debug, Clone)]
 struct Instance {
     id: String,
@@ -417,6 +430,83 @@ impl Ec2Sim {
     /// The simulated Marketplace Catalog of this cloud.
     pub fn marketplace(&self) -> &super::marketplace::MarketplaceSim {
         &self.marketplace
+    }
+
+    /// Puts an image this account built earlier (with its snapshot) into a region, as the
+    /// catalogue records it.
+    pub fn add_image(&self, image: SeedImage) {
+        let mut world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        let snap = world.id("snap");
+        let Some(r) = world.regions.get_mut(&image.region) else {
+            return;
+        };
+        if r.images.contains_key(&image.id) {
+            return;
+        }
+        r.snapshots.insert(
+            snap.clone(),
+            Snapshot {
+                id: snap.clone(),
+                volume_gb: 20,
+                created_at: image.created_at,
+                description: format!("Created for {}", image.id),
+            },
+        );
+        r.images.insert(
+            image.id.clone(),
+            Image {
+                id: image.id,
+                name: image.name,
+                description: String::new(),
+                owner: SIM_ACCOUNT.to_owned(),
+                arch: image.arch,
+                created_at: image.created_at,
+                available_at: image.created_at,
+                public: image.public,
+                users: BTreeSet::new(),
+                tags: BTreeMap::new(),
+                snapshot_id: snap,
+                volume_gb: 20,
+                deprecate_at: image.deprecated.then_some(image.created_at),
+                client_token: None,
+            },
+        );
+    }
+
+    /// The account's images in a region: id → (public, deprecated, snapshot id).
+    pub fn own_images(&self, region: &str) -> BTreeMap<String, (bool, bool, String)> {
+        let world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.clock.now();
+        world
+            .regions
+            .get(region)
+            .map(|r| {
+                r.images
+                    .values()
+                    .filter(|i| i.owner == SIM_ACCOUNT)
+                    .map(|i| {
+                        (
+                            i.id.clone(),
+                            (
+                                i.public,
+                                i.deprecate_at.is_some_and(|t| t <= now + Duration::minutes(1)),
+                                i.snapshot_id.clone(),
+                            ),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Snapshot ids in a region.
+    pub fn snapshots(&self, region: &str) -> BTreeSet<String> {
+        let world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        world
+            .regions
+            .get(region)
+            .map(|r| r.snapshots.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Changes how the simulator behaves (delays, quota, faults) from now on.

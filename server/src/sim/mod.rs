@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 
-pub use ec2::{Ec2Sim, SimConfig};
+pub use ec2::{Ec2Sim, SeedImage, SimConfig};
 pub use marketplace::{MarketplaceConfig, MarketplaceFault, MarketplaceSim, SeedVersion};
 
 /// Serves the emulator on a loopback port of its own; returns its endpoint URL.
@@ -62,6 +62,53 @@ pub async fn seed_marketplace(
             })
             .collect();
         sim.seed_product(&l.entity_name, &versions);
+    }
+    Ok(())
+}
+
+/// Gives the simulated EC2 the images the catalogue records (public, deprecated or private,
+/// each with a snapshot), so retiring them meets what the catalogue says.
+pub async fn seed_ec2(sim: &Ec2Sim, db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    use app::{
+        domain::{Arch, RegionImageState},
+        server::entities::{image_region, image_version},
+    };
+    use sea_orm::EntityTrait;
+    let versions: std::collections::HashMap<i32, image_version::Model> =
+        image_version::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v))
+            .collect();
+    for r in image_region::Entity::find().all(db).await? {
+        let (Some(id), Some(v)) = (r.image_id, versions.get(&r.image_version_id)) else {
+            continue;
+        };
+        let Ok(state) = r.state.parse::<RegionImageState>() else {
+            continue;
+        };
+        if matches!(
+            state,
+            RegionImageState::Pending | RegionImageState::Deregistered
+        ) {
+            continue;
+        }
+        sim.add_image(SeedImage {
+            region: r.region,
+            id,
+            name: v.name.clone(),
+            arch: match v.arch.parse::<Arch>() {
+                Ok(Arch::Amd64) => "x86_64".to_owned(),
+                _ => "arm64".to_owned(),
+            },
+            created_at: v.created_at,
+            public: matches!(
+                state,
+                RegionImageState::Public | RegionImageState::Deprecated
+            ),
+            deprecated: state == RegionImageState::Deprecated,
+        });
     }
     Ok(())
 }

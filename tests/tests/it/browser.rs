@@ -751,3 +751,60 @@ async fn a_publish_blocked_by_a_pending_change_set_is_cancelled_and_retried_from
         .await;
     b.shot("published").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_images_page_shows_the_quota_and_runs_a_dry_run_partnerships_approves() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    server::sim::seed_ec2(&app.sim, app.conn())
+        .await
+        .expect("seed ec2");
+    let b = Browser::start("public-images").await;
+    b.sign_in(&app, "oskar", "/public-images").await;
+    let region = b
+        .css("[data-testid='region'][data-region='us-east-1']")
+        .await;
+    assert_eq!(
+        region.attr("data-used").await.expect("attr").as_deref(),
+        Some("24")
+    );
+    assert!(
+        b.text_of("[data-testid='region'][data-region='us-east-1']")
+            .await
+            .contains("24 / 5 public images"),
+        "the AWS default quota of 5 is far exceeded"
+    );
+    b.css("[data-testid='policy'][data-product='gitlab-ce'] [data-testid='dry-run']")
+        .await
+        .click()
+        .await
+        .expect("dry run");
+    let proposal = b
+        .wait_for_text(
+            "[data-testid='retention-proposal'][data-state='proposed']",
+            "GitLab CE",
+        )
+        .await;
+    assert!(proposal.contains("make private 114 images in 19 regions"), "{proposal}");
+    b.shot("dry-run").await;
+
+    b.sign_in(&app, "priya", "/public-images").await;
+    b.css("[data-testid='approve-retention']")
+        .await
+        .click()
+        .await
+        .expect("approve");
+    b.css("[data-testid='retention-proposal'][data-state='approved']")
+        .await;
+    app.drive(&app.runner("worker"), 50).await.expect("retired");
+    b.goto(&app.url("/public-images")).await;
+    b.css("[data-testid='retention-proposal'][data-state='applied']")
+        .await;
+    let region = b
+        .css("[data-testid='region'][data-region='us-east-1']")
+        .await;
+    assert_eq!(
+        region.attr("data-used").await.expect("attr").as_deref(),
+        Some("18")
+    );
+    b.shot("retired").await;
+}

@@ -8,3 +8,4 @@ mod jobs;
 mod marketplace;
 mod moto;
 mod process;
+mod retention;

@@ -1,0 +1,285 @@
+//! The public images page: quota use per region, each product's retention policy, and the
+//! dry runs Partnerships approves before old images are retired.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::{current_user, general_error};
+use crate::{
+    components::*,
+    domain::*,
+    dto::*,
+    rpc::{
+        DecideRetention, RetentionDryRun, SetImageQuota, SetRetentionPolicy, get_public_images,
+    },
+};
+
+fn proposal_tone(state: ProposalState) -> Tone {
+    match state {
+        ProposalState::Proposed => Tone::Violet,
+        ProposalState::Approved => Tone::Blue,
+        ProposalState::Applied => Tone::Green,
+        ProposalState::Rejected => Tone::Gray,
+        ProposalState::Failed => Tone::Red,
+    }
+}
+
+#[component]
+pub fn PublicImagesPage() -> impl IntoView {
+    let set_quota = ServerAction::<SetImageQuota>::new();
+    let set_policy = ServerAction::<SetRetentionPolicy>::new();
+    let dry_run = ServerAction::<RetentionDryRun>::new();
+    let decide = ServerAction::<DecideRetention>::new();
+    let data = Resource::new(
+        move || {
+            (
+                set_quota.version().get(),
+                set_policy.version().get(),
+                dry_run.version().get(),
+                decide.version().get(),
+            )
+        },
+        |_| get_public_images(),
+    );
+    let user = current_user();
+    let can_manage = user
+        .as_ref()
+        .is_some_and(|u| u.can(Permission::ManageCatalogue));
+    let partnerships = user.as_ref().is_some_and(|u| u.has(Role::Partnerships));
+    let error = move || {
+        general_error(set_quota.value())()
+            .or_else(general_error(set_policy.value()))
+            .or_else(general_error(dry_run.value()))
+            .or_else(general_error(decide.value()))
+            .or_else(|| set_quota.value().get().and_then(Result::err))
+            .or_else(|| set_policy.value().get().and_then(Result::err))
+            .or_else(|| decide.value().get().and_then(Result::err))
+    };
+    view! {
+        <Title text="Public images"/>
+        <PageHeader
+            title="Public images".into()
+            subtitle="AWS allows each account a number of public images per region; once a region's quota is used up, a build cannot make its image public there. Retention policies say which old images go; Partnerships approves each dry run before anything changes."
+        />
+        {move || error().map(|error| view! { <ErrorBox error/> })}
+        <Transition fallback=Loading>
+            {move || data.get().map(|r| match r {
+                Ok(overview) => view! {
+                    <div class="space-y-6">
+                        <Regions regions=overview.regions set_quota can_manage/>
+                        <Policies policies=overview.policies set_policy dry_run can_manage/>
+                        <Proposals proposals=overview.proposals decide partnerships/>
+                    </div>
+                }.into_any(),
+                Err(error) => view! { <ErrorBox error/> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Regions(
+    regions: Vec<RegionQuota>,
+    set_quota: ServerAction<SetImageQuota>,
+    can_manage: bool,
+) -> impl IntoView {
+    view! {
+        <Card title="Quota per region">
+            <p class="mb-4 text-xs text-gray-600">"Public images the catalogue knows in each region (deprecated images are still public) against the quota, fullest first. Set a region's quota once AWS has raised it."</p>
+            <table class=TABLE data-testid="regions">
+                <thead>
+                    <tr>
+                        <th class=TH>"Region"</th>
+                        <th class=TH>"Public images"</th>
+                        <th class=TH>"By product"</th>
+                        <th class=TH>"Quota"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {regions.into_iter().map(|r| {
+                        let region = r.region.clone();
+                        view! {
+                            <tr data-testid="region" data-region=r.region.clone() data-used=r.public_images data-quota=r.quota>
+                                <td class=TD><span class="font-mono text-sm">{r.region.clone()}</span></td>
+                                <td class=TD><div class="w-64"><UsageBar used=r.public_images.max(0) as u64 limit=r.quota.max(0) as u64 unit="public images"/></div></td>
+                                <td class=TD><span class="text-xs text-gray-600">
+                                    {r.by_product.iter().map(|p| format!("{} {}", p.product_name, p.count)).collect::<Vec<_>>().join(" · ")}
+                                </span></td>
+                                <td class=TD>
+                                    {if can_manage {
+                                        view! {
+                                            <ActionForm action=set_quota attr:class="flex gap-2 items-center">
+                                                <input type="hidden" name="region" value=region.clone()/>
+                                                <input name="input[quota]" value=r.quota inputmode="numeric" aria-label=format!("Quota of {region}") class="w-20 rounded-md border border-gray-300 px-2 py-1 text-sm"/>
+                                                <button class="text-sm text-violet-700 hover:underline">"Set"</button>
+                                            </ActionForm>
+                                        }.into_any()
+                                    } else {
+                                        view! { <span>{r.quota}</span> }.into_any()
+                                    }}
+                                    {(!r.quota_set).then(|| view! { <div class="text-xs text-gray-500">"AWS default"</div> })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </Card>
+    }
+}
+
+#[component]
+fn Policies(
+    policies: Vec<RetentionPolicy>,
+    set_policy: ServerAction<SetRetentionPolicy>,
+    dry_run: ServerAction<RetentionDryRun>,
+    can_manage: bool,
+) -> impl IntoView {
+    let dry_run_error = move || dry_run.value().get().and_then(Result::err);
+    view! {
+        <Card title="Retention policies">
+            <p class="mb-3 text-xs text-gray-600">"Per product and architecture, the images of the newest releases stay, and so does anything of a release inside the support window or behind a public marketplace version. A dry run lists exactly what the policy would retire; nothing changes until Partnerships approves it."</p>
+            {move || dry_run_error().map(|error| view! { <ErrorBox error/> })}
+            <table class=TABLE data-testid="policies">
+                <thead>
+                    <tr>
+                        <th class=TH>"Product"</th>
+                        <th class=TH>"Keep newest releases"</th>
+                        <th class=TH>"Support window (days)"</th>
+                        <th class=TH>"Past the policy"</th>
+                        <th class=TH></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {policies.into_iter().map(|p| {
+                        let form = format!("policy-{}", p.product_id);
+                        let (partner, product) = (p.partner_slug.clone(), p.product_slug.clone());
+                        let (run_partner, run_product) = (partner.clone(), product.clone());
+                        let changed = match (&p.updated_by, p.updated_at) {
+                            (Some(by), Some(at)) => format!("set by {by}, {}", when(at)),
+                            _ => "defaults".to_owned(),
+                        };
+                        view! {
+                            <tr data-testid="policy" data-product=p.product_slug.clone()>
+                                <td class=TD>
+                                    <a class=LINK href=format!("/products/{}/{}", p.partner_slug, p.product_slug)>{p.product_name.clone()}</a>
+                                    <div class="text-xs text-gray-500">{changed}</div>
+                                </td>
+                                <td class=TD>
+                                    <input form=form.clone() name="input[keep_newest]" value=p.keep_newest aria-label="Keep newest releases" disabled=!can_manage class="w-20 rounded-md border border-gray-300 px-2 py-1 text-sm"/>
+                                </td>
+                                <td class=TD>
+                                    <input form=form.clone() name="input[support_days]" value=p.support_days aria-label="Support window in days" disabled=!can_manage class="w-20 rounded-md border border-gray-300 px-2 py-1 text-sm"/>
+                                </td>
+                                <td class=TD>
+                                    <select form=form.clone() name="input[action]" aria-label="Past the policy" disabled=!can_manage class="rounded-md border border-gray-300 px-2 py-1 text-sm">
+                                        {RetentionAction::ALL.iter().map(|a| view! {
+                                            <option value=a.as_str() selected=*a == p.action>{a.label()}</option>
+                                        }).collect_view()}
+                                    </select>
+                                </td>
+                                <td class=TD>
+                                    {can_manage.then(|| view! {
+                                        <div class="flex gap-2">
+                                            <ActionForm action=set_policy attr:id=form.clone()>
+                                                <input type="hidden" name="partner" value=partner.clone()/>
+                                                <input type="hidden" name="product" value=product.clone()/>
+                                                <button class=BUTTON_SECONDARY>"Save"</button>
+                                            </ActionForm>
+                                            <ActionForm action=dry_run>
+                                                <input type="hidden" name="partner" value=run_partner.clone()/>
+                                                <input type="hidden" name="product" value=run_product.clone()/>
+                                                <button class=BUTTON data-testid="dry-run">"Dry run"</button>
+                                            </ActionForm>
+                                        </div>
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </Card>
+    }
+}
+
+#[component]
+fn Proposals(
+    proposals: Vec<RetentionProposal>,
+    decide: ServerAction<DecideRetention>,
+    partnerships: bool,
+) -> impl IntoView {
+    view! {
+        <Card title="Dry runs and retention jobs">
+            {proposals.is_empty().then(|| view! { <p class="text-sm text-gray-500">"No dry run yet."</p> })}
+            <div class="space-y-4">
+                {proposals.into_iter().map(|p| {
+                    let open = p.state == ProposalState::Proposed;
+                    let regions: std::collections::BTreeSet<&str> = p.items.iter().map(|i| i.region.as_str()).collect();
+                    let summary = format!(
+                        "{}: {} {} images in {} regions",
+                        p.product_name,
+                        p.action.label().to_lowercase(),
+                        p.items.len(),
+                        regions.len()
+                    );
+                    let outcomes = p.outcomes.clone();
+                    view! {
+                        <div class="rounded-md border border-gray-200 p-3" data-testid="retention-proposal" data-state=p.state.as_str()>
+                            <div class="flex items-center gap-2 flex-wrap">
+                                <span class="font-medium">{format!("#{} {summary}", p.id)}</span>
+                                <Badge text=p.state.label() tone=proposal_tone(p.state)/>
+                                {p.job_id.map(|j| view! { <a class=LINK href=format!("/jobs/{j}")>{format!("job #{j}")}</a> })}
+                            </div>
+                            <p class="text-xs text-gray-600 mt-1">
+                                {format!("dry run by {}, {}", p.proposed_by, when(p.proposed_at))}
+                                {p.decided_by.clone().map(|d| format!(" · decided by {d}{}", if p.comment.is_empty() { String::new() } else { format!(": {}", p.comment) }))}
+                            </p>
+                            <details class="mt-2" open=open>
+                                <summary class="cursor-pointer text-sm text-violet-700">{format!("{} images", p.items.len())}</summary>
+                                <div class="max-h-72 overflow-y-auto mt-2">
+                                    <table class=TABLE data-testid="retention-items">
+                                        <thead><tr>
+                                            <th class=TH>"Release"</th><th class=TH>"Arch"</th><th class=TH>"Region"</th><th class=TH>"Image"</th><th class=TH>"Now"</th><th class=TH>"Done"</th>
+                                        </tr></thead>
+                                        <tbody>
+                                            {p.items.iter().map(|i| {
+                                                let done = outcomes.iter().find(|o| o.image_region_id == i.image_region_id).cloned();
+                                                view! {
+                                                    <tr>
+                                                        <td class=TD>{i.version.clone()}</td>
+                                                        <td class=TD>{i.arch.as_str()}</td>
+                                                        <td class=TD><span class="font-mono text-xs">{i.region.clone()}</span></td>
+                                                        <td class=TD><span class="font-mono text-xs">{i.image_id.clone()}</span></td>
+                                                        <td class=TD><Badge text=i.state.label() tone=region_state_tone(i.state)/></td>
+                                                        <td class=TD>{done.map(|o| o.note).unwrap_or_default()}</td>
+                                                    </tr>
+                                                }
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            </details>
+                            {(open && partnerships).then(|| view! {
+                                <div class="mt-3 flex gap-2 items-start">
+                                    <ActionForm action=decide>
+                                        <input type="hidden" name="proposal_id" value=p.id/>
+                                        <input type="hidden" name="approve" value="true"/>
+                                        <input type="hidden" name="comment" value=""/>
+                                        <button class=BUTTON data-testid="approve-retention">{format!("Approve: {}", p.action.label().to_lowercase())}</button>
+                                    </ActionForm>
+                                    <ActionForm action=decide attr:class="flex gap-2">
+                                        <input type="hidden" name="proposal_id" value=p.id/>
+                                        <input type="hidden" name="approve" value="false"/>
+                                        <input name="comment" placeholder="Why not" aria-label="Why not" class="rounded-md border border-gray-300 px-2 py-1.5 text-sm"/>
+                                        <button class=BUTTON_SECONDARY>"Reject"</button>
+                                    </ActionForm>
+                                </div>
+                            })}
+                        </div>
+                    }
+                }).collect_view()}
+            </div>
+        </Card>
+    }
+}

@@ -1,0 +1,243 @@
+//! Retires the public images of an approved retention proposal, exactly the dry run's list:
+//! deprecates them, makes them private, or deregisters them and deletes their snapshots.
+//! Each image's outcome is recorded in the catalogue as it is done, so a retried job picks
+//! up where it stopped; the snapshots of an image are saved before it is deregistered, so
+//! a crash in between still deletes them.
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use aws_sdk_ec2::{
+    error::ProvideErrorMetadata,
+    primitives::DateTime as AwsDateTime,
+    types::{LaunchPermission, LaunchPermissionModifications, PermissionGroup},
+};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use app::{
+    domain::{RegionImageState, RetentionAction},
+    dto::{RetentionItem, RetentionOutcome},
+    server::retention::{self, RetirePayload},
+};
+
+use super::{JobContext, JobError, JobHandler, JobResult, Outcome, build_image::cloud_err};
+use crate::cloud::Cloud;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct RetireState {
+    /// The image being deregistered and its snapshots, saved before deregistering it.
+    #[serde(default)]
+    deregistering: Option<(i32, Vec<String>)>,
+}
+
+/// Kind `retire_images`.
+pub struct RetireImages {
+    cloud: Arc<Cloud>,
+}
+
+impl RetireImages {
+    pub fn new(cloud: Arc<Cloud>) -> Self {
+        RetireImages { cloud }
+    }
+
+    /// Acts on one image; answers what it is now.
+    async fn retire(
+        &self,
+        ctx: &mut JobContext,
+        st: &mut RetireState,
+        action: RetentionAction,
+        item: &RetentionItem,
+        progress: i32,
+    ) -> Result<RetentionOutcome, JobError> {
+        let ec2 = self.cloud.ec2(&item.region);
+        let id = item.image_id.as_str();
+        let region = item.region.as_str();
+        let found = match ec2
+            .describe_images()
+            .image_ids(id)
+            .owners("self")
+            .send()
+            .await
+        {
+            Ok(out) => out.images().first().cloned(),
+            Err(e) if e.code() == Some("InvalidAMIID.NotFound") => None,
+            Err(e) => return Err(cloud_err(&format!("looking up {id} in {region}"), e)),
+        };
+        let outcome = |state, deleted_snapshots, note: String| RetentionOutcome {
+            image_region_id: item.image_region_id,
+            state,
+            deleted_snapshots,
+            note,
+        };
+        let Some(image) = found else {
+            // Gone already: deregistered by hand, or by this job before a crash.
+            let snapshots = match st.deregistering.take() {
+                Some((region_id, snaps)) if region_id == item.image_region_id => snaps,
+                _ => Vec::new(),
+            };
+            let deleted = self.delete_snapshots(region, &snapshots).await?;
+            return Ok(outcome(
+                RegionImageState::Deregistered,
+                deleted,
+                "no longer exists in the account".into(),
+            ));
+        };
+        match action {
+            RetentionAction::Deprecate => {
+                // AWS takes the next whole minute or later.
+                let at = (ctx.state.clock.now().timestamp() / 60 + 1) * 60;
+                ec2.enable_image_deprecation()
+                    .image_id(id)
+                    .deprecate_at(AwsDateTime::from_secs(at))
+                    .send()
+                    .await
+                    .map_err(|e| cloud_err(&format!("deprecating {id} in {region}"), e))?;
+                Ok(outcome(
+                    RegionImageState::Deprecated,
+                    Vec::new(),
+                    "deprecated; still public".into(),
+                ))
+            }
+            RetentionAction::MakePrivate => {
+                ec2.modify_image_attribute()
+                    .image_id(id)
+                    .launch_permission(
+                        LaunchPermissionModifications::builder()
+                            .remove(
+                                LaunchPermission::builder()
+                                    .group(PermissionGroup::All)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| cloud_err(&format!("making {id} private in {region}"), e))?;
+                Ok(outcome(
+                    RegionImageState::Private,
+                    Vec::new(),
+                    "made private".into(),
+                ))
+            }
+            RetentionAction::Deregister => {
+                let snapshots: Vec<String> = image
+                    .block_device_mappings()
+                    .iter()
+                    .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+                    .map(str::to_owned)
+                    .collect();
+                st.deregistering = Some((item.image_region_id, snapshots.clone()));
+                ctx.save(progress, &format!("deregistering {id} in {region}"), st)
+                    .await?;
+                match ec2.deregister_image().image_id(id).send().await {
+                    Ok(_) => {}
+                    Err(e) if e.code() == Some("InvalidAMIID.NotFound") => {}
+                    Err(e) => {
+                        return Err(cloud_err(&format!("deregistering {id} in {region}"), e));
+                    }
+                }
+                let deleted = self.delete_snapshots(region, &snapshots).await?;
+                st.deregistering = None;
+                Ok(outcome(
+                    RegionImageState::Deregistered,
+                    deleted.clone(),
+                    format!(
+                        "deregistered; snapshots deleted: {}",
+                        if deleted.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            deleted.join(", ")
+                        }
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Deletes snapshots; one already gone counts as deleted.
+    async fn delete_snapshots(
+        &self,
+        region: &str,
+        snapshots: &[String],
+    ) -> Result<Vec<String>, JobError> {
+        let ec2 = self.cloud.ec2(region);
+        for snap in snapshots {
+            match ec2.delete_snapshot().snapshot_id(snap).send().await {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("InvalidSnapshot.NotFound") => {}
+                Err(e) if e.code() == Some("InvalidSnapshot.InUse") => {
+                    return Err(JobError::Fatal(anyhow!(
+                        "snapshot {snap} in {region} is still used by another image: {}",
+                        e.message().unwrap_or_default()
+                    )));
+                }
+                Err(e) => {
+                    return Err(cloud_err(
+                        &format!("deleting snapshot {snap} in {region}"),
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(snapshots.to_vec())
+    }
+}
+
+impl JobHandler for RetireImages {
+    fn kind(&self) -> &'static str {
+        retention::KIND
+    }
+
+    fn run<'a>(&'a self, ctx: &'a mut JobContext) -> BoxFuture<'a, JobResult> {
+        Box::pin(async move {
+            let payload: RetirePayload = ctx.payload()?;
+            let id = payload.proposal_id;
+            let (action, items, done) = retention::plan(&ctx.state.db, id)
+                .await
+                .map_err(|e| JobError::Fatal(anyhow!("{}", e.message)))?;
+            let mut st: RetireState = ctx.checkpoint()?;
+            let total = items.len().max(1);
+            for (i, item) in items.iter().enumerate() {
+                if done.iter().any(|o| o.image_region_id == item.image_region_id) {
+                    continue;
+                }
+                let progress = i32::try_from(i * 100 / total).unwrap_or(99);
+                let outcome = match self.retire(ctx, &mut st, action, item, progress).await {
+                    Ok(outcome) => outcome,
+                    Err(JobError::Fatal(e)) => {
+                        let why = format!("{e:#}");
+                        retention::finish(&ctx.state.db, ctx.state.clock.now(), id, Some(&why))
+                            .await
+                            .map_err(|e| JobError::Retryable(anyhow!("{e}")))?;
+                        return Err(JobError::Fatal(e));
+                    }
+                    Err(e) => return Err(e),
+                };
+                ctx.log(format!(
+                    "{} ({} {}) in {}: {}",
+                    item.image_id, item.version, item.arch, item.region, outcome.note
+                ))
+                .await;
+                retention::record_outcome(&ctx.state.db, ctx.state.clock.now(), id, outcome)
+                    .await
+                    .map_err(|e| JobError::Retryable(anyhow!("{e}")))?;
+                ctx.save(
+                    progress,
+                    &format!("{} of {} images done", i + 1, items.len()),
+                    &st,
+                )
+                .await?;
+            }
+            retention::finish(&ctx.state.db, ctx.state.clock.now(), id, None)
+                .await
+                .map_err(|e| JobError::Retryable(anyhow!("{e}")))?;
+            ctx.save(100, "done", &st).await?;
+            Ok(Outcome::Done(serde_json::json!({
+                "proposal_id": id,
+                "action": action.as_str(),
+                "images": items.len(),
+            })))
+        })
+    }
+}
