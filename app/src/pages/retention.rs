@@ -9,9 +9,7 @@ use crate::{
     components::*,
     domain::*,
     dto::*,
-    rpc::{
-        DecideRetention, RetentionDryRun, SetImageQuota, SetRetentionPolicy, get_public_images,
-    },
+    rpc::{DecideRetention, RetentionDryRun, SetImageQuota, SetRetentionPolicy, get_public_images},
 };
 
 fn proposal_tone(state: ProposalState) -> Tone {

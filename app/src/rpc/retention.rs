@@ -19,8 +19,7 @@ pub async fn get_public_images() -> Result<PublicImages, AppError> {
 pub async fn set_image_quota(region: String, input: QuotaInput) -> Result<RegionQuota, AppError> {
     let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
     ctx::status_of(
-        crate::server::retention::set_quota(&app.db, &user, app.clock.now(), &region, &input)
-            .await,
+        crate::server::retention::set_quota(&app.db, &user, app.clock.now(), &region, &input).await,
     )
 }
 

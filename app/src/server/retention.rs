@@ -621,8 +621,9 @@ pub async fn dry_run(
     let model = retention_proposal::ActiveModel {
         product_id: Set(policy.product_id),
         action: Set(policy.action.as_str().to_owned()),
-        items: Set(serde_json::to_string(&items)
-            .map_err(|e| AppError::internal("retention items", e))?),
+        items: Set(
+            serde_json::to_string(&items).map_err(|e| AppError::internal("retention items", e))?
+        ),
         outcomes: Set(String::new()),
         state: Set(ProposalState::Proposed.as_str().to_owned()),
         proposed_by: Set(actor.username.clone()),
@@ -771,8 +772,7 @@ pub async fn plan(
     proposal_id: i32,
 ) -> AppResult<(RetentionAction, Vec<RetentionItem>, Vec<RetentionOutcome>)> {
     let p = find(db, proposal_id).await?;
-    if p.state != ProposalState::Approved.as_str() && p.state != ProposalState::Applied.as_str()
-    {
+    if p.state != ProposalState::Approved.as_str() && p.state != ProposalState::Applied.as_str() {
         return Err(AppError::conflict(
             "proposal",
             format!("retention proposal {proposal_id} is not approved"),
@@ -801,9 +801,7 @@ pub async fn record_outcome(
         .one(&txn)
         .await
         .map_err(db_err("finding an image region"))?
-        .ok_or_else(|| {
-            AppError::not_found(format!("image region {}", outcome.image_region_id))
-        })?;
+        .ok_or_else(|| AppError::not_found(format!("image region {}", outcome.image_region_id)))?;
     let version_id = region.image_version_id;
     let summary = format!(
         "{} in {}: {}",
@@ -905,9 +903,9 @@ pub async fn finish(
             object_id: product_id.to_string(),
             summary: match failure {
                 None => format!("retention proposal {proposal_id} done: {done} images"),
-                Some(why) => format!(
-                    "retention proposal {proposal_id} stopped after {done} images: {why}"
-                ),
+                Some(why) => {
+                    format!("retention proposal {proposal_id} stopped after {done} images: {why}")
+                }
             },
             before: None,
             after: None,

@@ -467,8 +467,7 @@ async fn set_listing_policy(
 ) -> AppResult<Json<Listing>> {
     require(&user, Permission::ManageCatalogue)?;
     Ok(Json(
-        listings::set_policy(&s.db, &user, s.clock.now(), extract::parse_id(&id)?, &input)
-            .await?,
+        listings::set_policy(&s.db, &user, s.clock.now(), extract::parse_id(&id)?, &input).await?,
     ))
 }
 

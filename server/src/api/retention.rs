@@ -26,7 +26,10 @@ pub fn router() -> Router<AppState> {
             "/products/{partner}/{slug}/retention",
             get(get_policy).put(set_policy),
         )
-        .route("/products/{partner}/{slug}/retention/dry-run", post(dry_run))
+        .route(
+            "/products/{partner}/{slug}/retention/dry-run",
+            post(dry_run),
+        )
         .route("/retention/{id}", get(get_proposal))
         .route("/retention/{id}/approve", post(approve))
         .route("/retention/{id}/reject", post(reject))

@@ -199,7 +199,10 @@ impl JobHandler for RetireImages {
             let mut st: RetireState = ctx.checkpoint()?;
             let total = items.len().max(1);
             for (i, item) in items.iter().enumerate() {
-                if done.iter().any(|o| o.image_region_id == item.image_region_id) {
+                if done
+                    .iter()
+                    .any(|o| o.image_region_id == item.image_region_id)
+                {
                     continue;
                 }
                 let progress = i32::try_from(i * 100 / total).unwrap_or(99);

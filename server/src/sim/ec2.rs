@@ -489,7 +489,8 @@ impl Ec2Sim {
                             i.id.clone(),
                             (
                                 i.public,
-                                i.deprecate_at.is_some_and(|t| t <= now + Duration::minutes(1)),
+                                i.deprecate_at
+                                    .is_some_and(|t| t <= now + Duration::minutes(1)),
                                 i.snapshot_id.clone(),
                             ),
                         )

@@ -784,7 +784,10 @@ async fn the_public_images_page_shows_the_quota_and_runs_a_dry_run_partnerships_
             "GitLab CE",
         )
         .await;
-    assert!(proposal.contains("make private 114 images in 19 regions"), "{proposal}");
+    assert!(
+        proposal.contains("make private 114 images in 19 regions"),
+        "{proposal}"
+    );
     b.shot("dry-run").await;
 
     b.sign_in(&app, "priya", "/public-images").await;

@@ -95,13 +95,10 @@ async fn the_retention_job_does_exactly_what_the_dry_run_listed_once_partnership
         .await
         .expect_err("one open proposal");
     assert_eq!(err.code, ErrorCode::Conflict);
-    let queue = app::server::process::approvals(
-        app.conn(),
-        app.clock.now(),
-        &app.user("priya").await,
-    )
-    .await
-    .expect("queue");
+    let queue =
+        app::server::process::approvals(app.conn(), app.clock.now(), &app.user("priya").await)
+            .await
+            .expect("queue");
     assert_eq!(
         queue.retention.iter().map(|r| r.id).collect::<Vec<_>>(),
         [p.id]
@@ -180,7 +177,11 @@ async fn deregistering_an_image_deletes_its_snapshots_and_retires_the_version() 
         .sum();
 
     let p = with_policy(&app, "gitlab-ee", 5, 0, RetentionAction::Deregister).await;
-    assert!(p.items.iter().all(|i| i.version == "17.3.7"), "{:?}", p.items);
+    assert!(
+        p.items.iter().all(|i| i.version == "17.3.7"),
+        "{:?}",
+        p.items
+    );
     assert_eq!(p.items.len(), 2 * GITLAB_AWS_REGIONS.len());
     let doomed: BTreeMap<(String, String), String> = p
         .items
@@ -206,13 +207,20 @@ async fn deregistering_an_image_deletes_its_snapshots_and_retires_the_version() 
 
     let after = world(&app);
     for ((region, id), snap) in &doomed {
-        assert!(!after.contains_key(&(region.clone(), id.clone())), "{id} is gone");
+        assert!(
+            !after.contains_key(&(region.clone(), id.clone())),
+            "{id} is gone"
+        );
         assert!(
             !app.sim.snapshots(region).contains(snap),
             "snapshot {snap} of {id} in {region} is deleted"
         );
     }
-    assert_eq!(after.len(), before.len() - doomed.len(), "nothing else went");
+    assert_eq!(
+        after.len(),
+        before.len() - doomed.len(),
+        "nothing else went"
+    );
     let snapshots_after: usize = GITLAB_AWS_REGIONS
         .iter()
         .map(|r| app.sim.snapshots(r).len())
@@ -265,9 +273,15 @@ async fn a_policy_keeps_the_images_behind_public_marketplace_versions_and_refuse
         public,
         BTreeSet::from(["17.4.2", "17.5.0", "17.5.1", "17.5.2"].map(String::from))
     );
-    let p = retention::dry_run(app.conn(), &oskar, app.clock.now(), "aws", "gitlab-ee-premium")
-        .await
-        .expect("dry run");
+    let p = retention::dry_run(
+        app.conn(),
+        &oskar,
+        app.clock.now(),
+        "aws",
+        "gitlab-ee-premium",
+    )
+    .await
+    .expect("dry run");
     let versions: BTreeSet<&str> = p.items.iter().map(|i| i.version.as_str()).collect();
     assert_eq!(versions, BTreeSet::from(["17.3.7"]));
 
