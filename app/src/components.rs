@@ -39,6 +39,7 @@ pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
                     <NavLink href="/assets" label="Marketing assets"/>
                     <NavLink href="/lookup" label="Which image do I launch?"/>
                     {can_audit.then(|| view! { <NavLink href="/audit" label="Audit log"/> })}
+                    <NavLink href="/settings/tokens" label="API tokens"/>
                     {is_admin.then(|| view! { <NavLink href="/settings/webhooks" label="Webhooks"/> })}
                 </nav>
                 <div class="px-5 py-3 text-xs text-gray-400 border-t border-white/10">

@@ -206,6 +206,15 @@ string_enum!(
 );
 
 string_enum!(
+    /// What an API token may do on `/api/v1`, on top of its owner's roles.
+    TokenScope {
+        Read => ("read", "Read"),
+        Write => ("write", "Write"),
+        Jobs => ("jobs", "Run jobs"),
+    }
+);
+
+string_enum!(
     /// What a retention policy does to a public image past it.
     RetentionAction {
         // Stays public and launchable, marked deprecated: still counts against the quota.

@@ -13,6 +13,8 @@ pub mod error;
 pub mod pages;
 pub mod rpc;
 
+#[cfg(feature = "ssr")]
+pub use pages::content_security_policy;
 pub use pages::{App, shell};
 
 #[cfg(feature = "ssr")]

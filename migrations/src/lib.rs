@@ -10,6 +10,7 @@ mod m0004_process;
 mod m0005_publishing;
 mod m0006_restrictions;
 mod m0007_retention;
+mod m0008_api_tokens;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_publishing::Migration),
             Box::new(m0006_restrictions::Migration),
             Box::new(m0007_retention::Migration),
+            Box::new(m0008_api_tokens::Migration),
         ]
     }
 }

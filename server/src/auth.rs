@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use app::{
     domain::CurrentUser,
-    error::{AppError, AppResult},
-    server::{AppState, users},
+    error::{AppError, AppResult, ErrorCode},
+    server::{AppState, tokens, users},
 };
 
 /// The session cookie's name.
@@ -51,12 +51,57 @@ fn is_public(path: &str) -> bool {
         || path == "/api/v1/openapi.json"
 }
 
-/// Resolves the session and guards pages.
+/// Marks a request authenticated by an API token rather than a session.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenAuth;
+
+/// Authenticates a request carrying `Authorization: Bearer`: only on the REST API, and only
+/// for what the token's scopes allow.
+async fn bearer(state: &AppState, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let refuse = |message: &str| {
+        AppError::new(ErrorCode::Unauthenticated, message.to_owned()).into_response()
+    };
+    if !path.starts_with("/api/") {
+        return refuse("API tokens are accepted on /api/v1 only");
+    }
+    let Some(secret) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+    else {
+        return refuse("use Authorization: Bearer <token>");
+    };
+    match tokens::authenticate(&state.db, state.clock.now(), &secret).await {
+        Ok(Ok((user, scopes))) => {
+            let needed = tokens::scope_for(req.method(), &path);
+            if !scopes.contains(&needed) {
+                return AppError::forbidden(format!(
+                    "this API token lacks the '{}' scope",
+                    needed.as_str()
+                ))
+                .into_response();
+            }
+            req.extensions_mut().insert(user);
+            req.extensions_mut().insert(TokenAuth);
+            next.run(req).await
+        }
+        Ok(Err(refused)) => refuse(refused.message()),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Resolves the session (or API token) and guards pages.
 pub async fn session_layer(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        return bearer(&state, req, next).await;
+    }
     let user = match cookie(req.headers(), SESSION_COOKIE) {
         Some(token) => match users::resolve_session(&state.db, state.clock.now(), token).await {
             Ok(user) => user,
@@ -77,6 +122,72 @@ pub async fn session_layer(
         None => {}
     }
     next.run(req).await
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, lowercased.
+fn origin_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    match u.origin() {
+        url::Origin::Tuple(..) => Some(u.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => None,
+    }
+}
+
+/// Refuses a state-changing request a browser sent from another site: forms, server
+/// functions and REST calls that ride on the session cookie, and the sign-in forms, must
+/// come from this portal's own pages (`Origin`, or `Referer` when a browser sends no
+/// `Origin`). Requests without the cookie (API tokens, GitLab's webhook) carry no ambient
+/// authority and pass.
+pub async fn same_origin_guard(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let safe = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let path = req.uri().path();
+    let ambient = cookie(req.headers(), SESSION_COOKIE).is_some() || path.starts_with("/auth/");
+    if safe || !ambient {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let sent = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| *v != "null")
+        .and_then(origin_of)
+        .or_else(|| {
+            headers
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(origin_of)
+        });
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let ours = |origin: &str| {
+        state
+            .public_url
+            .as_deref()
+            .and_then(origin_of)
+            .is_some_and(|p| p == origin)
+            || host.is_some_and(|h| {
+                origin
+                    .split_once("://")
+                    .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(h))
+            })
+    };
+    match sent {
+        Some(origin) if ours(&origin) => next.run(req).await,
+        Some(origin) => AppError::forbidden(format!(
+            "refused a cross-site request from {origin}: changes are only accepted from the portal's own pages"
+        ))
+        .into_response(),
+        None => AppError::forbidden(
+            "refused a request without Origin or Referer: changes are only accepted from the portal's own pages",
+        )
+        .into_response(),
+    }
 }
 
 fn urlencode(s: &str) -> String {

@@ -246,7 +246,14 @@ pub fn router(state: AppState, site_root: PathBuf) -> Router {
         .route("/-/metrics", get(ops::metrics))
         .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
         .merge(pages)
-        .layer(middleware::from_fn_with_state(state, auth::session_layer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::session_layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state,
+            auth::same_origin_guard,
+        ))
         .layer(middleware::from_fn_with_state(
             server_state.metrics.clone(),
             ops::track,
@@ -261,6 +268,15 @@ pub fn router(state: AppState, site_root: PathBuf) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&app::content_security_policy(None))
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(server_state)

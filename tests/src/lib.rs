@@ -234,9 +234,24 @@ impl TestApp {
             .unwrap_or_default()
     }
 
+    /// A client that, like a browser on the portal's own pages, keeps cookies and sends
+    /// the portal's `Origin` with every request.
+    pub fn browser(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(origin) = reqwest::header::HeaderValue::from_str(&self.url("")) {
+            headers.insert(reqwest::header::ORIGIN, origin);
+        }
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap_or_default()
+    }
+
     /// A client signed in as `username` through the development sign-in.
     pub async fn signed_in(&self, username: &str) -> anyhow::Result<reqwest::Client> {
-        let client = Self::client();
+        let client = self.browser();
         let res = client
             .post(self.url("/auth/dev"))
             .form(&[("username", username), ("next", "/")])

@@ -10,6 +10,7 @@ mod partners;
 mod process;
 mod products;
 mod retention;
+mod tokens;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -28,6 +29,13 @@ use crate::{
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        let nonce = leptos::nonce::use_nonce().map(|n| n.to_string());
+        if let Ok(value) = http::HeaderValue::from_str(&content_security_policy(nonce.as_deref())) {
+            res.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -44,6 +52,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// The Content-Security-Policy: the portal's own scripts and the hydrate wasm, plus the
+/// inline hydration scripts of this response when they carry its nonce; nothing framed,
+/// nothing from elsewhere. Style attributes stay allowed (progress bars set widths).
+#[cfg(feature = "ssr")]
+pub fn content_security_policy(nonce: Option<&str>) -> String {
+    let inline = nonce.map(|n| format!(" 'nonce-{n}'")).unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'{inline} 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
 }
 
 type SessionResource = Resource<Result<SessionInfo, AppError>>;
@@ -90,6 +111,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("maintenance") view=process::MaintenancePage/>
                     <Route path=path!("inbox") view=inbox::InboxPage/>
                     <Route path=path!("settings/webhooks") view=inbox::WebhooksPage/>
+                    <Route path=path!("settings/tokens") view=tokens::TokensPage/>
                     <Route path=path!("assets") view=assets::AssetsPage/>
                     <Route path=path!("assets/:id") view=assets::AssetPage/>
                     <Route path=path!("search") view=catalogue::SearchPage/>

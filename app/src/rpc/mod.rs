@@ -642,3 +642,5 @@ mod process;
 pub use process::*;
 mod retention;
 pub use retention::*;
+mod tokens;
+pub use tokens::*;

@@ -824,3 +824,32 @@ pub mod retention_proposal {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod api_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "api_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub user_id: i32,
+        pub name: String,
+        /// SHA-256 of the token, hex.
+        #[serde(skip)]
+        pub token_hash: String,
+        /// The token's first characters, to recognise it by.
+        pub prefix: String,
+        /// Comma-separated scopes.
+        pub scopes: String,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

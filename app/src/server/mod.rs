@@ -21,6 +21,7 @@ pub mod releases;
 pub mod retention;
 pub mod secrets;
 pub mod seed;
+pub mod tokens;
 pub mod users;
 
 use std::sync::Arc;

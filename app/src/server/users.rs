@@ -222,6 +222,18 @@ pub async fn resolve_session(
     Ok(Some(current_user(db, u).await?))
 }
 
+/// A person by id, unless they are blocked.
+pub async fn by_id(db: &impl ConnectionTrait, id: i32) -> AppResult<Option<CurrentUser>> {
+    match user::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a user"))?
+    {
+        Some(u) if !u.blocked => Ok(Some(current_user(db, u).await?)),
+        _ => Ok(None),
+    }
+}
+
 /// Ends a session on the server.
 pub async fn sign_out(db: &impl ConnectionTrait, token: &str) -> AppResult<()> {
     session::Entity::delete_by_id(token_hash(token))

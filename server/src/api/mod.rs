@@ -6,6 +6,7 @@
 mod extract;
 mod process;
 mod retention;
+mod tokens;
 
 use axum::{
     Json, Router,
@@ -89,6 +90,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(list_audit))
         .merge(process::router())
         .merge(retention::router())
+        .merge(tokens::router())
         .fallback(|| async { AppError::not_found("this API route") })
 }
 
@@ -113,6 +115,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
     doc.merge(process::ProcessApi::openapi());
     doc.merge(retention::RetentionApi::openapi());
+    doc.merge(tokens::TokensApi::openapi());
     Json(doc)
 }
 

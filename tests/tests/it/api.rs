@@ -45,7 +45,7 @@ async fn sign_in_lands_on_the_page_asked_for_only_if_it_is_on_this_portal() {
         ("https://evil.example/", "/"),
         ("//evil.example", "/"),
     ] {
-        let client = TestApp::client();
+        let client = app.browser();
         let res = client
             .post(app.url("/auth/dev"))
             .form(&[("username", "vic"), ("next", next)])
@@ -62,7 +62,8 @@ async fn sign_in_lands_on_the_page_asked_for_only_if_it_is_on_this_portal() {
             "{cookie}"
         );
     }
-    let res = TestApp::client()
+    let res = app
+        .browser()
         .post(app.url("/auth/dev"))
         .form(&[("username", "portal")])
         .send()
@@ -187,6 +188,27 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
             }
         }
         "list webhooks" => send(client.get(app.url("/api/v1/webhooks"))).await,
+        "set listing policy" => send(client.put(app.url("/api/v1/listings/1/policy")).json(&json!({
+            "publish_backports": false, "restrict_threshold": "90", "keep_recent_days": "30"
+        })))
+        .await,
+        "set quota" => send(client.put(app.url("/api/v1/public-images/quotas/us-east-1")).json(&json!({"quota": "50"}))).await,
+        "set retention policy" => send(client.put(app.url("/api/v1/products/aws/gitlab-ce/retention")).json(&json!({
+            "keep_newest": "3", "support_days": "90", "action": "deprecate"
+        })))
+        .await,
+        "set retention policy (server function)" => send(client.post(app.url(app::rpc::SetRetentionPolicy::PATH)).form(&[
+            ("partner", "aws"),
+            ("product", "gitlab-ee"),
+            ("input[keep_newest]", "3"),
+            ("input[support_days]", "90"),
+            ("input[action]", "make_private"),
+        ]))
+        .await,
+        "create token" => send(client.post(app.url("/api/v1/tokens")).json(&json!({
+            "name": format!("{user}'s token"), "scopes": ["read"], "expires_in_days": "7"
+        })))
+        .await,
         "save copy" => {
             let base = match client.get(app.url("/api/v1/listings/1/copy")).send().await {
                 Ok(res) if res.status().is_success() => res.json::<Value>().await.expect("json")["head"]["id"].as_i64().unwrap_or(0),
@@ -285,6 +307,26 @@ async fn every_change_is_allowed_to_exactly_the_teams_that_own_it() {
         Case {
             name: "save copy",
             allowed: &["maya", "alex"],
+        },
+        Case {
+            name: "set listing policy",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "set quota",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "set retention policy",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "set retention policy (server function)",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "create token",
+            allowed: &USERS,
         },
     ];
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");

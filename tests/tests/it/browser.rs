@@ -811,3 +811,57 @@ async fn the_public_images_page_shows_the_quota_and_runs_a_dry_run_partnerships_
     );
     b.shot("retired").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_token_is_shown_once_works_on_the_api_and_stops_when_revoked() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let b = Browser::start("tokens").await;
+    b.sign_in(&app, "oskar", "/settings/tokens").await;
+    b.css("#input_name_")
+        .await
+        .send_keys("release pipeline")
+        .await
+        .expect("type name");
+    b.css("input[value='jobs']")
+        .await
+        .click()
+        .await
+        .expect("tick jobs");
+    b.css("[data-testid='create-token']")
+        .await
+        .click()
+        .await
+        .expect("create");
+    let secret = b
+        .wait_for_text("[data-testid='token-secret']", "pip_")
+        .await;
+    b.wait_for_text("[data-testid='tokens']", "Read, Run jobs")
+        .await;
+    b.shot("created").await;
+    let me = |secret: String| {
+        let url = app.url("/api/v1/me");
+        async move {
+            TestApp::client()
+                .get(url)
+                .bearer_auth(secret)
+                .send()
+                .await
+                .expect("send")
+                .status()
+        }
+    };
+    assert_eq!(me(secret.clone()).await, reqwest::StatusCode::OK);
+    // Shown once: the page no longer has it after a reload.
+    b.goto(&app.url("/settings/tokens")).await;
+    b.wait_for_text("[data-testid='tokens']", "release pipeline")
+        .await;
+    assert!(!b.text_of("main").await.contains(&secret));
+    b.css("[data-testid='revoke']")
+        .await
+        .click()
+        .await
+        .expect("revoke");
+    b.css("[data-testid='token'][data-state='revoked']").await;
+    b.shot("revoked").await;
+    assert_eq!(me(secret).await, reqwest::StatusCode::UNAUTHORIZED);
+}

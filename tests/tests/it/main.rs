@@ -9,3 +9,4 @@ mod marketplace;
 mod moto;
 mod process;
 mod retention;
+mod security;

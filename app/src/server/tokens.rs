@@ -1,0 +1,282 @@
+//! Personal API tokens for automation: `Authorization: Bearer pip_…` on `/api/v1`. A token
+//! has a name, scopes (read, write, jobs), an expiry, and acts with its owner's roles. It
+//! is shown once; the database keeps its SHA-256 only. Every use records when it was last
+//! used; creating and revoking one are audited.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionSession, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+
+use super::{
+    audit::{self, Change},
+    db_err,
+    entities::{api_token, user},
+    stored, users,
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult, Validator, required_text},
+};
+
+/// Every token starts with this, so secret scanners and people recognise one.
+pub const PREFIX: &str = "pip_";
+/// The longest a token lives.
+pub const MAX_DAYS: i64 = 365;
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn scopes_of(t: &api_token::Model) -> AppResult<Vec<TokenScope>> {
+    t.scopes
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(stored)
+        .collect()
+}
+
+fn to_dto(t: api_token::Model, username: String) -> AppResult<ApiToken> {
+    Ok(ApiToken {
+        id: t.id,
+        scopes: scopes_of(&t)?,
+        name: t.name,
+        prefix: t.prefix,
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        last_used_at: t.last_used_at,
+        revoked_at: t.revoked_at,
+        username,
+    })
+}
+
+/// Creates a token for the signed-in person; the answer carries its secret, this once.
+pub async fn create(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    input: &ApiTokenInput,
+) -> AppResult<ApiTokenCreated> {
+    let mut v = Validator::new();
+    let name = v.check("name", required_text(&input.name, 100));
+    let mut scopes = Vec::new();
+    for s in &input.scopes {
+        if let Some(scope) = v.check("scopes", s.parse::<TokenScope>())
+            && !scopes.contains(&scope)
+        {
+            scopes.push(scope);
+        }
+    }
+    if input.scopes.is_empty() {
+        v.add("scopes", "choose at least one scope: read, write or jobs");
+    }
+    let days = v.check(
+        "expires_in_days",
+        input
+            .expires_in_days
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|d| (1..=MAX_DAYS).contains(d))
+            .ok_or_else(|| format!("a token lives 1 to {MAX_DAYS} days")),
+    );
+    let (name, days) = v.finish(|| Some((name?, days?)))?;
+    scopes.sort();
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!("{PREFIX}{}", hex::encode(bytes));
+    let txn = super::begin_write(db).await?;
+    let model = api_token::ActiveModel {
+        user_id: Set(actor.id),
+        name: Set(name),
+        token_hash: Set(hash(&secret)),
+        prefix: Set(secret.chars().take(PREFIX.len() + 6).collect()),
+        scopes: Set(scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")),
+        created_at: Set(now),
+        expires_at: Set(now + Duration::days(days)),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(db_err("saving a token"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "create_token",
+            object_type: "api_token",
+            object_id: model.id.to_string(),
+            summary: format!(
+                "created API token '{}' ({}) with {}, valid {days} days",
+                model.name, model.prefix, model.scopes
+            ),
+            before: None,
+            after: audit::snapshot(&model),
+        },
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a token"))?;
+    Ok(ApiTokenCreated {
+        token: to_dto(model, actor.username.clone())?,
+        secret,
+    })
+}
+
+/// The person's tokens, newest first; an admin sees everyone's.
+pub async fn list(db: &impl ConnectionTrait, actor: &CurrentUser) -> AppResult<Vec<ApiToken>> {
+    let mut q = api_token::Entity::find().order_by_desc(api_token::Column::Id);
+    if !actor.has(Role::Admin) {
+        q = q.filter(api_token::Column::UserId.eq(actor.id));
+    }
+    let rows = q.all(db).await.map_err(db_err("listing tokens"))?;
+    let names: std::collections::HashMap<i32, String> = user::Entity::find()
+        .filter(user::Column::Id.is_in(rows.iter().map(|t| t.user_id)))
+        .all(db)
+        .await
+        .map_err(db_err("loading users"))?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect();
+    rows.into_iter()
+        .map(|t| {
+            let name = names.get(&t.user_id).cloned().unwrap_or_default();
+            to_dto(t, name)
+        })
+        .collect()
+}
+
+/// Revokes a token at once: its owner's own, or anyone's for an admin.
+pub async fn revoke(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    id: i32,
+) -> AppResult<ApiToken> {
+    let txn = super::begin_write(db).await?;
+    let t = api_token::Entity::find_by_id(id)
+        .one(&txn)
+        .await
+        .map_err(db_err("finding a token"))?
+        .filter(|t| t.user_id == actor.id || actor.has(Role::Admin))
+        .ok_or_else(|| AppError::not_found(format!("API token {id}")))?;
+    if t.revoked_at.is_some() {
+        return Err(AppError::conflict(
+            "token",
+            format!("API token '{}' is already revoked", t.name),
+        ));
+    }
+    let owner = user::Entity::find_by_id(t.user_id)
+        .one(&txn)
+        .await
+        .map_err(db_err("finding a user"))?
+        .map(|u| u.username)
+        .unwrap_or_default();
+    let mut active: api_token::ActiveModel = t.clone().into();
+    active.revoked_at = Set(Some(now));
+    let after = active
+        .update(&txn)
+        .await
+        .map_err(db_err("revoking a token"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "revoke_token",
+            object_type: "api_token",
+            object_id: id.to_string(),
+            summary: format!("revoked API token '{}' ({}) of {owner}", t.name, t.prefix),
+            before: audit::snapshot(&t),
+            after: audit::snapshot(&after),
+        },
+    )
+    .await?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a revocation"))?;
+    to_dto(after, owner)
+}
+
+/// Why a bearer token was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Unknown,
+    Expired,
+    Revoked,
+    Blocked,
+}
+
+impl Refused {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refused::Unknown => "the API token is not known",
+            Refused::Expired => "the API token has expired: create a new one",
+            Refused::Revoked => "the API token was revoked",
+            Refused::Blocked => "the API token's owner is blocked",
+        }
+    }
+}
+
+/// The person and scopes behind a bearer token; records the use.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    secret: &str,
+) -> AppResult<Result<(CurrentUser, Vec<TokenScope>), Refused>> {
+    let Some(t) = api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(hash(secret.trim())))
+        .one(db)
+        .await
+        .map_err(db_err("finding a token"))?
+    else {
+        return Ok(Err(Refused::Unknown));
+    };
+    if t.revoked_at.is_some() {
+        return Ok(Err(Refused::Revoked));
+    }
+    if t.expires_at <= now {
+        return Ok(Err(Refused::Expired));
+    }
+    let Some(user) = users::by_id(db, t.user_id).await? else {
+        return Ok(Err(Refused::Blocked));
+    };
+    let scopes = scopes_of(&t)?;
+    let mut active: api_token::ActiveModel = t.into();
+    active.last_used_at = Set(Some(now));
+    active
+        .update(db)
+        .await
+        .map_err(db_err("recording a token's use"))?;
+    Ok(Ok((user, scopes)))
+}
+
+/// The scope a REST call needs: reading needs read; starting, cancelling and retrying jobs
+/// (builds, publishing) needs jobs; any other change needs write.
+pub fn scope_for(method: &http::Method, path: &str) -> TokenScope {
+    if matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    ) {
+        return TokenScope::Read;
+    }
+    let path = path.trim_end_matches('/');
+    let jobs = path.ends_with("/build")
+        || path.ends_with("/publish")
+        || path.ends_with("/cancel")
+        || path.ends_with("/retry")
+        || path.ends_with("/cancel-blocker");
+    if jobs && path.contains("/api/v1/") {
+        TokenScope::Jobs
+    } else {
+        TokenScope::Write
+    }
+}

@@ -1,0 +1,359 @@
+//! The security baseline: API tokens, the same-origin guard on everything that changes
+//! state, and the security headers.
+
+use app::{
+    dto::{ApiTokenCreated, ApiTokenInput},
+    server::{Clock as _, entities::api_token, tokens},
+};
+use chrono::Duration;
+use leptos::server_fn::ServerFn as _;
+use portal_tests::{Backend, TestApp};
+use reqwest::StatusCode;
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+
+async fn token(app: &TestApp, user: &str, scopes: &[&str], days: &str) -> ApiTokenCreated {
+    tokens::create(
+        app.conn(),
+        &app.user(user).await,
+        app.clock.now(),
+        &ApiTokenInput {
+            name: format!("{user} automation"),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            expires_in_days: days.into(),
+        },
+    )
+    .await
+    .expect("token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_token_works_within_its_scopes_until_it_expires_or_is_revoked() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let reader = token(&app, "oskar", &["read"], "30").await;
+    assert!(reader.secret.starts_with("pip_"));
+    // Only the hash is stored.
+    let rows = api_token::Entity::find()
+        .all(app.conn())
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert!(!format!("{rows:?}").contains(&reader.secret));
+    assert_eq!(rows[0].last_used_at, None);
+
+    let client = TestApp::client();
+    let bearer = |secret: &str| format!("Bearer {secret}");
+    let res = client
+        .get(app.url("/api/v1/partners"))
+        .header("authorization", bearer(&reader.secret))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::OK);
+    let me: Value = client
+        .get(app.url("/api/v1/me"))
+        .header("authorization", bearer(&reader.secret))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["username"], "oskar");
+    let rows = api_token::Entity::find()
+        .all(app.conn())
+        .await
+        .expect("rows");
+    assert_eq!(rows[0].last_used_at, Some(app.clock.now()), "use recorded");
+
+    // A read token cannot change anything, even with its owner's roles.
+    let res = client
+        .post(app.url("/api/v1/releases"))
+        .header("authorization", bearer(&reader.secret))
+        .json(&json!({"version": "17.7.0", "released_on": "2024-12-19", "kind": "regular"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.expect("json");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("'write' scope"),
+        "{body}"
+    );
+    // A write token can; starting a build needs the jobs scope on top.
+    let writer = token(&app, "oskar", &["read", "write"], "30").await;
+    let res = client
+        .post(app.url("/api/v1/releases"))
+        .header("authorization", bearer(&writer.secret))
+        .json(&json!({"version": "17.7.0", "released_on": "2024-12-19", "kind": "regular"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = client
+        .post(app.url("/api/v1/releases/17.7.0/build"))
+        .header("authorization", bearer(&writer.secret))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Tokens do not make tokens, and work only on the API.
+    let res = client
+        .post(app.url("/api/v1/tokens"))
+        .header("authorization", bearer(&writer.secret))
+        .json(&json!({"name": "more", "scopes": ["read"], "expires_in_days": "1"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = client
+        .get(app.url("/partners"))
+        .header("authorization", bearer(&writer.secret))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // Unknown, expired and revoked tokens get 401 with the reason.
+    let status_and_message = |secret: String| {
+        let client = client.clone();
+        let url = app.url("/api/v1/partners");
+        async move {
+            let res = client
+                .get(url)
+                .header("authorization", format!("Bearer {secret}"))
+                .send()
+                .await
+                .expect("send");
+            let status = res.status();
+            let body: Value = res.json().await.expect("json");
+            (
+                status,
+                body["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        }
+    };
+    let (status, message) = status_and_message("pip_nonsense".into()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(message.contains("not known"), "{message}");
+
+    let oskar = app.user("oskar").await;
+    tokens::revoke(app.conn(), &oskar, app.clock.now(), writer.token.id)
+        .await
+        .expect("revoked");
+    let (status, message) = status_and_message(writer.secret.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(message.contains("revoked"), "{message}");
+    // Nobody else revokes oskar's token (it does not exist for them).
+    let err = tokens::revoke(
+        app.conn(),
+        &app.user("maya").await,
+        app.clock.now(),
+        reader.token.id,
+    )
+    .await
+    .expect_err("not maya's");
+    assert_eq!(err.code, app::error::ErrorCode::NotFound);
+
+    app.clock.set(app.clock.now() + Duration::days(31));
+    let (status, message) = status_and_message(reader.secret.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(message.contains("expired"), "{message}");
+
+    // Creating and revoking are audited.
+    let audit = app::server::audit::list(
+        app.conn(),
+        &app::dto::AuditFilter {
+            object_type: Some("api_token".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("audit");
+    let actions: Vec<&str> = audit.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["revoke_token", "create_token", "create_token"]);
+    assert!(
+        !format!("{audit:?}").contains(&reader.secret),
+        "no secret in the audit log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_token_requests_are_refused_with_field_errors_and_write_nothing() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let err = tokens::create(
+        app.conn(),
+        &app.user("oskar").await,
+        app.clock.now(),
+        &ApiTokenInput {
+            name: " ".into(),
+            scopes: vec!["admin".into()],
+            expires_in_days: "900".into(),
+        },
+    )
+    .await
+    .expect_err("bad input");
+    let mut fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["expires_in_days", "name", "scopes"]);
+    assert!(
+        api_token::Entity::find()
+            .all(app.conn())
+            .await
+            .expect("rows")
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_from_another_site_is_refused_and_the_same_one_from_the_portal_passes() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let client = app.signed_in("oskar").await.expect("signed in");
+    let release =
+        |version: &str| json!({"version": version, "released_on": "2024-12-19", "kind": "regular"});
+    // A form another site posts into the REST API with the session cookie.
+    let res = client
+        .post(app.url("/api/v1/releases"))
+        .header("origin", "https://evil.example")
+        .json(&release("17.7.0"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.expect("json");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("evil.example"),
+        "{body}"
+    );
+    // A server function, the same (the browser tests show they work from the portal).
+    let res = client
+        .post(app.url(app::rpc::MarkNotificationsRead::PATH))
+        .header("origin", "https://evil.example")
+        .form(&[("id", "0")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.expect("json");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cross-site"),
+        "{body}"
+    );
+    // Signing someone in from another site (login CSRF) too.
+    let res = TestApp::client()
+        .post(app.url("/auth/dev"))
+        .header("origin", "https://evil.example")
+        .form(&[("username", "alex")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Without Origin or Referer nothing passes either.
+    let bare = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let res = bare
+        .post(app.url("/auth/dev"))
+        .form(&[("username", "alex")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let releases = app::server::releases::list(
+        app.conn(),
+        app::dto::PageRequest {
+            page: Some(1),
+            per_page: Some(100),
+        },
+    )
+    .await
+    .expect("releases");
+    assert!(
+        releases.items.iter().all(|r| r.version != "17.7.0"),
+        "nothing written"
+    );
+
+    // The same request from the portal's own page passes.
+    let res = client
+        .post(app.url("/api/v1/releases"))
+        .json(&release("17.7.0"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = client
+        .post(app.url("/api/v1/releases"))
+        .header("origin", "null")
+        .header("referer", app.url("/releases"))
+        .json(&release("17.7.1"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::CREATED, "Referer stands in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_answers_carry_the_security_headers() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let client = app.signed_in("oskar").await.expect("signed in");
+    let page = client.get(app.url("/partners")).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers().clone();
+    let csp = headers["content-security-policy"].to_str().expect("csp");
+    let html = page.text().await.expect("html");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the policy");
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "scripts carry it"
+    );
+    for part in [
+        "default-src 'self'",
+        "'wasm-unsafe-eval'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} in {csp}");
+    }
+    assert!(
+        !csp.contains("'unsafe-inline' 'wasm")
+            && !csp.contains("script-src 'self' 'unsafe-inline'")
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    // Another page gets another nonce.
+    let again = client.get(app.url("/partners")).send().await.expect("page");
+    assert_ne!(
+        again.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp"),
+        csp
+    );
+    let api = client
+        .get(app.url("/api/v1/partners"))
+        .send()
+        .await
+        .expect("api");
+    assert!(
+        api.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("frame-ancestors 'none'")
+    );
+}
