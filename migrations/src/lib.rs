@@ -11,6 +11,7 @@ mod m0005_publishing;
 mod m0006_restrictions;
 mod m0007_retention;
 mod m0008_api_tokens;
+mod m0009_sign_in_attempts;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_restrictions::Migration),
             Box::new(m0007_retention::Migration),
             Box::new(m0008_api_tokens::Migration),
+            Box::new(m0009_sign_in_attempts::Migration),
         ]
     }
 }

@@ -32,7 +32,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn session_cookie(token: &str, secure: bool, max_age_secs: i64) -> HeaderValue {
+pub(crate) fn session_cookie(token: &str, secure: bool, max_age_secs: i64) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
@@ -225,10 +225,15 @@ pub struct DevSignIn {
 /// `POST /auth/dev`: signs in as a seeded user (development sign-in only).
 pub async fn dev_sign_in(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Form(form): Form<DevSignIn>,
 ) -> AppResult<Response> {
     if !state.dev_auth {
         return Err(AppError::not_found("development sign-in"));
+    }
+    // A new session id at every sign-in: whatever session the browser had ends.
+    if let Some(old) = cookie(&headers, SESSION_COOKIE) {
+        users::sign_out(&state.db, old).await?;
     }
     let (token, _user): (String, CurrentUser) =
         users::sign_in(&state.db, state.clock.now(), form.username.trim()).await?;

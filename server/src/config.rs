@@ -19,6 +19,17 @@ pub enum CloudChoice {
 pub enum AuthChoice {
     /// Pick a seeded user from a list. Only on a loopback address.
     Dev,
+    /// Sign in with GitLab (OpenID Connect with PKCE); roles come from GitLab groups.
+    Gitlab,
+}
+
+/// What happens to someone in no GitLab group mapped to a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnmappedChoice {
+    /// They may look (the viewer role).
+    Viewer,
+    /// They are turned away.
+    Refuse,
 }
 
 /// Settings shared by every subcommand that opens the database.
@@ -93,6 +104,26 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTAL_GITLAB_WEBHOOK_TOKEN", hide_env_values = true)]
     pub gitlab_webhook_token: Option<String>,
 
+    /// The GitLab people sign in with (gitlab.com or a self-managed instance).
+    #[arg(long, env = "PORTAL_GITLAB_URL", default_value = "https://gitlab.com")]
+    pub gitlab_url: String,
+
+    /// Application ID of the portal's OAuth application on GitLab (scopes: openid, profile, email, read_user).
+    #[arg(long, env = "PORTAL_GITLAB_CLIENT_ID")]
+    pub gitlab_client_id: Option<String>,
+
+    /// Secret of that OAuth application.
+    #[arg(long, env = "PORTAL_GITLAB_CLIENT_SECRET", hide_env_values = true)]
+    pub gitlab_client_secret: Option<String>,
+
+    /// Which GitLab groups grant which role: `role=group/path,…` (members of subgroups too).
+    #[arg(long, env = "PORTAL_GITLAB_ROLE_GROUPS", default_value = app::server::sso::DEFAULT_ROLE_GROUPS)]
+    pub gitlab_role_groups: String,
+
+    /// Someone in no mapped group: `viewer` or `refuse`.
+    #[arg(long, env = "PORTAL_GITLAB_UNMAPPED", value_enum, default_value_t = UnmappedChoice::Viewer)]
+    pub gitlab_unmapped: UnmappedChoice,
+
     /// Background workers to run inside the server process (0 runs none).
     #[arg(long, env = "PORTAL_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub workers: u32,
@@ -121,6 +152,41 @@ impl ServeConfig {
             );
         }
         Ok(())
+    }
+
+    /// GitLab sign-in, when `PORTAL_AUTH=gitlab`, with everything it needs checked.
+    pub fn gitlab_sso(&self) -> anyhow::Result<Option<app::server::sso::GitLabSso>> {
+        use app::server::{secrets::SecretValue, sso::GitLabSso};
+        if self.auth != AuthChoice::Gitlab {
+            return Ok(None);
+        }
+        let url = self.gitlab_url.trim().trim_end_matches('/').to_owned();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            anyhow::bail!("PORTAL_GITLAB_URL must be an http(s) URL, got '{url}'");
+        }
+        let required = |value: &Option<String>, name: &str| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "PORTAL_AUTH=gitlab needs {name}: register an OAuth application on {url} with the redirect URI <public URL>/auth/gitlab/callback"
+                    )
+                })
+        };
+        Ok(Some(GitLabSso {
+            client_id: required(&self.gitlab_client_id, "PORTAL_GITLAB_CLIENT_ID")?,
+            client_secret: SecretValue::new(required(
+                &self.gitlab_client_secret,
+                "PORTAL_GITLAB_CLIENT_SECRET",
+            )?),
+            groups: GitLabSso::parse_groups(&self.gitlab_role_groups)
+                .map_err(|e| anyhow::anyhow!("PORTAL_GITLAB_ROLE_GROUPS: {e}"))?,
+            unmapped_viewer: self.gitlab_unmapped == UnmappedChoice::Viewer,
+            url,
+        }))
     }
 
     /// The URL to print and link to.

@@ -15,6 +15,7 @@ pub mod db;
 pub mod jobs;
 pub mod ops;
 pub mod sim;
+pub mod sso;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -78,6 +79,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// The token GitLab's release webhook must present.
     pub gitlab_webhook_token: Option<String>,
+    /// GitLab sign-in (`PORTAL_AUTH=gitlab`).
+    pub gitlab: Option<Arc<app::server::sso::GitLabSso>>,
 }
 
 impl Settings {
@@ -101,6 +104,7 @@ impl Settings {
             clock: Arc::new(SystemClock),
             public_url: serve.public_url.clone(),
             gitlab_webhook_token: serve.gitlab_webhook_token.clone(),
+            gitlab: serve.gitlab_sso()?.map(Arc::new),
         })
     }
 }
@@ -123,6 +127,7 @@ impl Settings {
             clock: Arc::new(SystemClock),
             public_url: std::env::var("PORTAL_PUBLIC_URL").ok(),
             gitlab_webhook_token: None,
+            gitlab: None,
         })
     }
 }
@@ -146,6 +151,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         dev_auth: settings.dev_auth,
         https: settings.https,
         public_url: settings.public_url.clone(),
+        gitlab: settings.gitlab.clone(),
         gitlab_token_sha256: settings
             .gitlab_webhook_token
             .as_deref()
@@ -240,6 +246,8 @@ pub fn router(state: AppState, site_root: PathBuf) -> Router {
     Router::new()
         .nest("/api/v1", api::router().with_state(state.clone()))
         .route("/auth/dev", post(auth::dev_sign_in))
+        .route("/auth/gitlab", get(sso::start))
+        .route("/auth/gitlab/callback", get(sso::callback))
         .route("/auth/sign-out", post(auth::sign_out))
         .route("/-/health", get(ops::health))
         .route("/-/readiness", get(ops::readiness))

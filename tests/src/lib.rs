@@ -189,6 +189,7 @@ impl TestApp {
             clock: clock.clone(),
             public_url: Some("https://portal.test".into()),
             gitlab_webhook_token: Some(GITLAB_TOKEN.into()),
+            gitlab: None,
         };
         let state = server::build_state(&settings).await?;
         let sim = server::sim::Ec2Sim::new(clock.clone(), server::sim::SimConfig::instant());

@@ -14,6 +14,8 @@ pub struct SessionInfo {
     /// Jobs run against the simulated cloud.
     pub simulated_cloud: bool,
     pub dev_auth: bool,
+    /// The GitLab people sign in with, when GitLab sign-in is on.
+    pub gitlab_sign_in: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -73,6 +75,7 @@ pub async fn get_session() -> Result<SessionInfo, AppError> {
         user: ctx::user(),
         simulated_cloud: state.cloud == crate::server::CloudMode::Simulated,
         dev_auth: state.dev_auth,
+        gitlab_sign_in: state.gitlab.as_ref().map(|g| g.url.clone()),
     })
 }
 

@@ -853,3 +853,24 @@ pub mod api_token {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod sign_in_attempt {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sign_in_attempts")]
+    pub struct Model {
+        /// SHA-256 of the `state` sent to GitLab, hex.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub state_hash: String,
+        pub nonce: String,
+        pub pkce_verifier: String,
+        pub next: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -20,6 +20,7 @@ pub mod publish;
 pub mod releases;
 pub mod retention;
 pub mod secrets;
+pub mod sso;
 pub mod seed;
 pub mod tokens;
 pub mod users;
@@ -101,6 +102,8 @@ pub struct AppState {
     pub secret_key: secrets::SecretKey,
     /// Where people reach the portal, for links sent out of it (webhooks).
     pub public_url: Option<String>,
+    /// GitLab sign-in, when `PORTAL_AUTH=gitlab`.
+    pub gitlab: Option<Arc<sso::GitLabSso>>,
     /// SHA-256 of the token GitLab's release webhook presents; `None` turns it off.
     pub gitlab_token_sha256: Option<[u8; 32]>,
 }
