@@ -117,7 +117,11 @@ pub async fn session_layer(
         // API routes and server functions answer 401 themselves; pages redirect.
         None if !is_public(&path) && !path.starts_with("/api/") && !path.starts_with("/rpc/") => {
             let wanted = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-            return Redirect::to(&format!("/sign-in?next={}", urlencode(wanted))).into_response();
+            return Redirect::to(&format!(
+                "/sign-in?next={}",
+                app::domain::percent_encode(wanted)
+            ))
+            .into_response();
         }
         None => {}
     }
@@ -188,17 +192,6 @@ pub async fn same_origin_guard(
         )
         .into_response(),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Only a path on this portal is a place to return to: no scheme, no host, no `//`.

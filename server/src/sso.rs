@@ -74,14 +74,21 @@ fn http_client() -> Result<reqwest::Client, Failed> {
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(15))
         .build()
-        .map_err(|e| failed(StatusCode::INTERNAL_SERVER_ERROR, format!("HTTP client: {e}")))
+        .map_err(|e| {
+            failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("HTTP client: {e}"),
+            )
+        })
 }
 
 fn config(state: &AppState) -> Result<&GitLabSso, Failed> {
-    state
-        .gitlab
-        .as_deref()
-        .ok_or_else(|| failed(StatusCode::NOT_FOUND, "GitLab sign-in is off on this portal."))
+    state.gitlab.as_deref().ok_or_else(|| {
+        failed(
+            StatusCode::NOT_FOUND,
+            "GitLab sign-in is off on this portal.",
+        )
+    })
 }
 
 /// Where GitLab sends people back: under the public URL, or the address they used.
@@ -97,12 +104,13 @@ fn redirect_uri(state: &AppState, headers: &HeaderMap) -> String {
     format!("{}/auth/gitlab/callback", base.trim_end_matches('/'))
 }
 
-async fn discover(
-    cfg: &GitLabSso,
-    http: &reqwest::Client,
-) -> Result<CoreProviderMetadata, Failed> {
-    let issuer = IssuerUrl::new(cfg.url.clone())
-        .map_err(|e| failed(StatusCode::INTERNAL_SERVER_ERROR, format!("PORTAL_GITLAB_URL: {e}")))?;
+async fn discover(cfg: &GitLabSso, http: &reqwest::Client) -> Result<CoreProviderMetadata, Failed> {
+    let issuer = IssuerUrl::new(cfg.url.clone()).map_err(|e| {
+        failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("PORTAL_GITLAB_URL: {e}"),
+        )
+    })?;
     CoreProviderMetadata::discover_async(issuer, http)
         .await
         .map_err(|e| {
@@ -137,8 +145,12 @@ async fn begin(state: &AppState, headers: &HeaderMap, q: StartQuery) -> Result<S
     let cfg = config(state)?;
     let http = http_client()?;
     let metadata = discover(cfg, &http).await?;
-    let redirect = RedirectUrl::new(redirect_uri(state, headers))
-        .map_err(|e| failed(StatusCode::INTERNAL_SERVER_ERROR, format!("redirect URI: {e}")))?;
+    let redirect = RedirectUrl::new(redirect_uri(state, headers)).map_err(|e| {
+        failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("redirect URI: {e}"),
+        )
+    })?;
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(cfg.client_id.clone()),
@@ -273,8 +285,12 @@ async fn finish(
         ));
     }
     let userinfo_url = metadata.userinfo_endpoint().map(|u| u.url().clone());
-    let redirect = RedirectUrl::new(redirect_uri(state, headers))
-        .map_err(|e| failed(StatusCode::INTERNAL_SERVER_ERROR, format!("redirect URI: {e}")))?;
+    let redirect = RedirectUrl::new(redirect_uri(state, headers)).map_err(|e| {
+        failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("redirect URI: {e}"),
+        )
+    })?;
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(cfg.client_id.clone()),
@@ -293,9 +309,12 @@ async fn finish(
                 format!("GitLab refused the sign-in code (used already, expired, or not this portal's): {e}"),
             )
         })?;
-    let id_token = tokens
-        .id_token()
-        .ok_or_else(|| failed(StatusCode::BAD_GATEWAY, "GitLab answered without an ID token."))?;
+    let id_token = tokens.id_token().ok_or_else(|| {
+        failed(
+            StatusCode::BAD_GATEWAY,
+            "GitLab answered without an ID token.",
+        )
+    })?;
     let clock = state.clock.clone();
     let verifier = client.id_token_verifier().set_time_fn(move || clock.now());
     let claims = id_token
@@ -308,7 +327,9 @@ async fn finish(
         })?;
     if let Some(expected) = claims.access_token_hash() {
         let hash_err = |e: String| failed(StatusCode::FORBIDDEN, format!("access token hash: {e}"));
-        let alg = id_token.signing_alg().map_err(|e| hash_err(e.to_string()))?;
+        let alg = id_token
+            .signing_alg()
+            .map_err(|e| hash_err(e.to_string()))?;
         let key = id_token
             .signing_key(&verifier)
             .map_err(|e| hash_err(e.to_string()))?;
@@ -393,14 +414,22 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         .bearer_auth(access)
         .send()
         .await
-        .map_err(|e| failed(StatusCode::BAD_GATEWAY, format!("GitLab's {what} endpoint: {e}")))?;
+        .map_err(|e| {
+            failed(
+                StatusCode::BAD_GATEWAY,
+                format!("GitLab's {what} endpoint: {e}"),
+            )
+        })?;
     if !res.status().is_success() {
         return Err(failed(
             StatusCode::BAD_GATEWAY,
             format!("GitLab's {what} endpoint answered {}", res.status()),
         ));
     }
-    res.json()
-        .await
-        .map_err(|e| failed(StatusCode::BAD_GATEWAY, format!("GitLab's {what} answer: {e}")))
+    res.json().await.map_err(|e| {
+        failed(
+            StatusCode::BAD_GATEWAY,
+            format!("GitLab's {what} answer: {e}"),
+        )
+    })
 }

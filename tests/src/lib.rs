@@ -9,6 +9,8 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 use app::server::{AppState, CloudMode, ManualClock};
 
+pub mod gitlab;
+
 /// The smallest valid PNG: one transparent pixel.
 pub const PNG_1X1: &[u8] = &[
     0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
@@ -138,6 +140,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub db: TestDb,
     pub data_dir: tempfile::TempDir,
+    /// The GitLab people sign in with, for a portal spawned with GitLab sign-in.
+    pub gitlab: Option<gitlab::FakeGitLab>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -173,23 +177,61 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, seed: bool) -> anyhow::Result<Self> {
+        Self::spawn_inner(backend, seed, None).await
+    }
+
+    /// A seeded portal whose people sign in with a fake GitLab (no development sign-in);
+    /// its groups map to roles as `PORTAL_GITLAB_ROLE_GROUPS` says by default.
+    pub async fn spawn_gitlab(
+        backend: Backend,
+        people: Vec<gitlab::Person>,
+        unmapped_viewer: bool,
+    ) -> anyhow::Result<Self> {
+        Self::spawn_inner(backend, true, Some((people, unmapped_viewer))).await
+    }
+
+    async fn spawn_inner(
+        backend: Backend,
+        seed: bool,
+        gitlab_people: Option<(Vec<gitlab::Person>, bool)>,
+    ) -> anyhow::Result<Self> {
         init_tracing();
         let db = TestDb::new(backend).await?;
         let data_dir = tempfile::tempdir()?;
         let clock = Arc::new(ManualClock::new(test_epoch()));
+        let (gitlab, sso) = match gitlab_people {
+            Some((people, unmapped_viewer)) => {
+                let provider = gitlab::FakeGitLab::start(clock.clone(), people).await?;
+                let sso = app::server::sso::GitLabSso {
+                    url: provider.url.clone(),
+                    client_id: provider.client_id.clone(),
+                    client_secret: app::server::secrets::SecretValue::new(
+                        provider.client_secret.clone(),
+                    ),
+                    groups: app::server::sso::GitLabSso::parse_groups(
+                        app::server::sso::DEFAULT_ROLE_GROUPS,
+                    )
+                    .map_err(anyhow::Error::msg)?,
+                    unmapped_viewer,
+                };
+                (Some(provider), Some(Arc::new(sso)))
+            }
+            None => (None, None),
+        };
         let settings = server::Settings {
             database_url: db.url.clone(),
             database_max_connections: 4,
             data_dir: data_dir.path().to_path_buf(),
             site_root: site_root(),
             cloud: CloudMode::Simulated,
-            dev_auth: true,
+            dev_auth: sso.is_none(),
             https: false,
             seed,
             clock: clock.clone(),
-            public_url: Some("https://portal.test".into()),
+            // With GitLab sign-in the callback comes back to the address the test used.
+            public_url: sso.is_none().then(|| "https://portal.test".into()),
             gitlab_webhook_token: Some(GITLAB_TOKEN.into()),
-            gitlab: None,
+            gitlab: sso,
         };
         let state = server::build_state(&settings).await?;
         let sim = server::sim::Ec2Sim::new(clock.clone(), server::sim::SimConfig::instant());
@@ -214,6 +256,7 @@ impl TestApp {
             clock,
             db,
             data_dir,
+            gitlab,
             server: running.handle,
         })
     }

@@ -165,6 +165,13 @@ fn SignIn() -> impl IntoView {
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_owned());
     let users = Resource::new(|| (), |_| dev_users());
+    let session = expect_context::<SessionResource>();
+    let gitlab = move || {
+        session
+            .get()
+            .and_then(Result::ok)
+            .and_then(|s| s.gitlab_sign_in)
+    };
     view! {
         <Title text="Sign in"/>
         <div class="min-h-screen flex items-center justify-center bg-gradient-to-br from-[#1f1e24] to-[#3a2a5d]">
@@ -173,16 +180,26 @@ fn SignIn() -> impl IntoView {
                     <span class="inline-block w-8 h-8 rounded bg-gradient-to-br from-orange-500 to-fuchsia-600"></span>
                     <h1 class="text-xl font-semibold">"Partner Image Portal"</h1>
                 </div>
-                <p class="text-sm text-gray-600 mb-4">
-                    "Development sign-in: choose who you are. Each user holds one team's role."
-                </p>
+                <Transition fallback=Loading>
+                    {move || gitlab().map(|url| {
+                        let href = format!("/auth/gitlab?next={}", crate::domain::percent_encode(&next()));
+                        view! {
+                            <a href=href data-testid="sign-in-gitlab" class="mb-6 w-full inline-flex items-center justify-center gap-2 rounded-md bg-[#fc6d26] px-4 py-2.5 font-medium text-white hover:bg-[#e24329]">
+                                "Sign in with GitLab"
+                            </a>
+                            <p class="mb-4 text-xs text-gray-500">{format!("Your role comes from your groups on {url}.")}</p>
+                        }
+                    })}
+                </Transition>
                 <Suspense fallback=Loading>
                     {move || Suspend::new(async move {
                         match users.await {
-                            Ok(list) if list.is_empty() => view! {
-                                <p class="text-sm text-gray-700">"Development sign-in is off on this portal."</p>
-                            }.into_any(),
-                            Ok(list) => list.into_iter().map(|u| {
+                            Ok(list) if list.is_empty() => ().into_any(),
+                            Ok(list) => view! {
+                                <p class="text-sm text-gray-600 mb-4">
+                                    "Development sign-in: choose who you are. Each user holds one team's role."
+                                </p>
+                                {list.into_iter().map(|u| {
                                 let roles = u.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ");
                                 view! {
                                     <form method="post" action="/auth/dev" class="mb-2">
@@ -198,7 +215,8 @@ fn SignIn() -> impl IntoView {
                                         </button>
                                     </form>
                                 }
-                            }).collect_view().into_any(),
+                            }).collect_view()}
+                            }.into_any(),
                             Err(error) => view! { <ErrorBox error/> }.into_any(),
                         }
                     })}

@@ -20,8 +20,8 @@ pub mod publish;
 pub mod releases;
 pub mod retention;
 pub mod secrets;
-pub mod sso;
 pub mod seed;
+pub mod sso;
 pub mod tokens;
 pub mod users;
 

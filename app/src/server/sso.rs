@@ -165,7 +165,10 @@ mod tests {
     fn groups_map_to_roles_including_subgroups() {
         let s = sso(true);
         assert_eq!(
-            s.roles_for(&["gitlab-org/distribution/build".into(), "gitlab-com/alliances".into()]),
+            s.roles_for(&[
+                "gitlab-org/distribution/build".into(),
+                "gitlab-com/alliances".into()
+            ]),
             Some(vec![Role::Partnerships, Role::Omnibus])
         );
         assert_eq!(

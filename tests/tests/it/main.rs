@@ -10,3 +10,4 @@ mod moto;
 mod process;
 mod retention;
 mod security;
+mod sso;
