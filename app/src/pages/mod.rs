@@ -184,7 +184,7 @@ fn SignIn() -> impl IntoView {
                     {move || gitlab().map(|url| {
                         let href = format!("/auth/gitlab?next={}", crate::domain::percent_encode(&next()));
                         view! {
-                            <a href=href data-testid="sign-in-gitlab" class="mb-6 w-full inline-flex items-center justify-center gap-2 rounded-md bg-[#fc6d26] px-4 py-2.5 font-medium text-white hover:bg-[#e24329]">
+                            <a href=href rel="external" data-testid="sign-in-gitlab" class="mb-6 w-full inline-flex items-center justify-center gap-2 rounded-md bg-[#fc6d26] px-4 py-2.5 font-medium text-white hover:bg-[#e24329]">
                                 "Sign in with GitLab"
                             </a>
                             <p class="mb-4 text-xs text-gray-500">{format!("Your role comes from your groups on {url}.")}</p>

@@ -865,3 +865,39 @@ async fn an_api_token_is_shown_once_works_on_the_api_and_stops_when_revoked() {
     b.shot("revoked").await;
     assert_eq!(me(secret).await, reqwest::StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_through_gitlabs_page_lands_on_the_page_asked_for() {
+    let person = portal_tests::gitlab::Person {
+        id: 7,
+        username: "dana".into(),
+        name: "Dana Builder".into(),
+        groups: vec!["gitlab-org/distribution".into()],
+        state: "active".into(),
+    };
+    let app = TestApp::spawn_gitlab(Backend::Sqlite, vec![person], true)
+        .await
+        .expect("app");
+    app.gitlab.as_ref().expect("provider").show_approval_page();
+    let b = Browser::start("gitlab-sign-in").await;
+    b.goto(&app.url("/releases")).await;
+    b.css("[data-testid='sign-in-gitlab']").await;
+    b.shot("sign-in").await;
+    b.css("[data-testid='sign-in-gitlab']")
+        .await
+        .click()
+        .await
+        .expect("sign in with GitLab");
+    b.css("#authorize").await.click().await.expect("authorize");
+    b.wait_for_text("h1", "Releases").await;
+    assert!(
+        b.client
+            .current_url()
+            .await
+            .expect("url")
+            .as_str()
+            .ends_with("/releases")
+    );
+    assert!(b.text_of("header").await.contains("Dana Builder"));
+    b.shot("landed").await;
+}
