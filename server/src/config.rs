@@ -220,6 +220,54 @@ mod tests {
     }
 
     #[test]
+    fn gitlab_sign_in_needs_its_application_and_a_valid_mapping() {
+        let probe = Probe::try_parse_from(["portal", "--auth", "gitlab", "--bind", "0.0.0.0:3000"])
+            .expect("parses");
+        assert!(
+            probe.serve.validate().is_ok(),
+            "any bind address with GitLab"
+        );
+        let err = probe.serve.gitlab_sso().expect_err("no client").to_string();
+        assert!(err.contains("PORTAL_GITLAB_CLIENT_ID"), "{err}");
+        let probe = Probe::try_parse_from([
+            "portal",
+            "--auth",
+            "gitlab",
+            "--gitlab-url",
+            "https://gitlab.example.com/",
+            "--gitlab-client-id",
+            "id",
+            "--gitlab-client-secret",
+            "very-secret",
+            "--gitlab-unmapped",
+            "refuse",
+        ])
+        .expect("parses");
+        let sso = probe.serve.gitlab_sso().expect("valid").expect("on");
+        assert_eq!(sso.url, "https://gitlab.example.com");
+        assert!(!sso.unmapped_viewer);
+        assert!(!format!("{sso:?}").contains("very-secret"), "never printed");
+        let probe = Probe::try_parse_from([
+            "portal",
+            "--auth",
+            "gitlab",
+            "--gitlab-client-id",
+            "id",
+            "--gitlab-client-secret",
+            "s",
+            "--gitlab-role-groups",
+            "wizard=gitlab-org",
+        ])
+        .expect("parses");
+        let err = probe
+            .serve
+            .gitlab_sso()
+            .expect_err("bad mapping")
+            .to_string();
+        assert!(err.contains("PORTAL_GITLAB_ROLE_GROUPS"), "{err}");
+    }
+
+    #[test]
     fn the_database_defaults_to_sqlite_in_the_data_dir() {
         let probe = Probe::try_parse_from(["portal", "--data-dir", "/tmp/x"]).expect("parses");
         assert_eq!(

@@ -357,3 +357,30 @@ async fn pages_and_answers_carry_the_security_headers() {
             .contains("frame-ancestors 'none'")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_after_12_idle_hours_and_after_7_days_whatever_happens() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let me = |client: reqwest::Client| {
+        let url = app.url("/api/v1/me");
+        async move { client.get(url).send().await.expect("me").status() }
+    };
+    let idle = app.signed_in("oskar").await.expect("signed in");
+    app.clock.set(app.clock.now() + Duration::hours(11));
+    assert_eq!(
+        me(idle.clone()).await,
+        StatusCode::OK,
+        "used within 12 hours"
+    );
+    app.clock
+        .set(app.clock.now() + Duration::hours(12) + Duration::minutes(1));
+    assert_eq!(me(idle).await, StatusCode::UNAUTHORIZED, "idle too long");
+
+    let busy = app.signed_in("oskar").await.expect("signed in");
+    for _ in 0..(7 * 24 / 6 - 1) {
+        app.clock.set(app.clock.now() + Duration::hours(6));
+        assert_eq!(me(busy.clone()).await, StatusCode::OK);
+    }
+    app.clock.set(app.clock.now() + Duration::hours(6));
+    assert_eq!(me(busy).await, StatusCode::UNAUTHORIZED, "7 days at most");
+}
