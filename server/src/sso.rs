@@ -124,6 +124,37 @@ async fn discover(cfg: &GitLabSso, http: &reqwest::Client) -> Result<CoreProvide
         })
 }
 
+/// The OpenID Connect client of the portal's GitLab application, coming back here.
+fn client_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    cfg: &GitLabSso,
+    metadata: CoreProviderMetadata,
+) -> Result<
+    CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    Failed,
+> {
+    let redirect = RedirectUrl::new(redirect_uri(state, headers)).map_err(|e| {
+        failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("redirect URI: {e}"),
+        )
+    })?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(cfg.client_id.clone()),
+        Some(ClientSecret::new(cfg.client_secret.expose().to_owned())),
+    )
+    .set_redirect_uri(redirect))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct StartQuery {
     next: Option<String>,
@@ -145,18 +176,7 @@ async fn begin(state: &AppState, headers: &HeaderMap, q: StartQuery) -> Result<S
     let cfg = config(state)?;
     let http = http_client()?;
     let metadata = discover(cfg, &http).await?;
-    let redirect = RedirectUrl::new(redirect_uri(state, headers)).map_err(|e| {
-        failed(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("redirect URI: {e}"),
-        )
-    })?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(cfg.client_id.clone()),
-        Some(ClientSecret::new(cfg.client_secret.expose().to_owned())),
-    )
-    .set_redirect_uri(redirect);
+    let client = client_for(state, headers, cfg, metadata)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
         .authorize_url(
@@ -285,18 +305,7 @@ async fn finish(
         ));
     }
     let userinfo_url = metadata.userinfo_endpoint().map(|u| u.url().clone());
-    let redirect = RedirectUrl::new(redirect_uri(state, headers)).map_err(|e| {
-        failed(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("redirect URI: {e}"),
-        )
-    })?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(cfg.client_id.clone()),
-        Some(ClientSecret::new(cfg.client_secret.expose().to_owned())),
-    )
-    .set_redirect_uri(redirect);
+    let client = client_for(state, headers, cfg, metadata)?;
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| failed(StatusCode::BAD_GATEWAY, format!("GitLab has no token endpoint: {e}")))?

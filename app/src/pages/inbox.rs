@@ -8,7 +8,8 @@ use crate::{
     components::*,
     domain::*,
     rpc::{
-        CreateWebhook, DeleteWebhook, MarkNotificationsRead, TestWebhook, get_inbox, list_webhooks,
+        CreateWebhook, DeleteWebhook, MarkNotificationsRead, SetAccessRole, TestWebhook,
+        access_role_state, get_inbox, list_webhooks,
     },
 };
 
@@ -158,5 +159,32 @@ pub fn WebhooksPage() -> impl IntoView {
                 </ActionForm>
             </Card>
         </div>
+        <div class="mt-6 max-w-xl">
+            <AccessRoleCard/>
+        </div>
+    }
+}
+
+/// The marketplace access role: set, replace or delete; never shown back.
+#[component]
+fn AccessRoleCard() -> impl IntoView {
+    let set = ServerAction::<SetAccessRole>::new();
+    let state = Resource::new(move || set.version().get(), |_| access_role_state());
+    view! {
+        <Card title="Marketplace access role">
+            <p class="text-xs text-gray-600 mb-3">"The IAM role AWS Marketplace assumes to read a published version's image. Stored encrypted and write-only: it is never shown again; an empty value deletes it."</p>
+            {move || set.value().get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
+            <Transition fallback=Loading>
+                {move || state.get().map(|r| match r {
+                    Ok(Some((at, by))) => view! { <p class="text-sm mb-2" data-testid="access-role-state">{format!("Set by {by}, {}", when(at))}</p> }.into_any(),
+                    Ok(None) => view! { <p class="text-sm mb-2" data-testid="access-role-state">"Not set"</p> }.into_any(),
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                })}
+            </Transition>
+            <ActionForm action=set attr:class="flex gap-2">
+                <input name="value" type="password" autocomplete="off" placeholder="arn:aws:iam::123456789012:role/…" aria-label="Access role ARN" class="flex-1 rounded-md border border-gray-300 px-2 py-1.5 text-sm"/>
+                <button class=BUTTON_SECONDARY>"Save"</button>
+            </ActionForm>
+        </Card>
     }
 }

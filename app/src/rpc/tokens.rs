@@ -23,3 +23,30 @@ pub async fn revoke_api_token(id: i32) -> Result<ApiToken, AppError> {
     let (app, user) = ctx::signed_in()?;
     ctx::status_of(crate::server::tokens::revoke(&app.db, &user, app.clock.now(), id).await)
 }
+
+/// Whether the marketplace access role is set, and when (never its value).
+#[server(prefix = "/rpc")]
+pub async fn access_role_state() -> Result<Option<(chrono::DateTime<chrono::Utc>, String)>, AppError>
+{
+    let (app, _) = ctx::allowed(crate::domain::Permission::Administer)?;
+    ctx::status_of(
+        crate::server::secrets::info(&app.db, crate::server::secrets::ACCESS_ROLE)
+            .await
+            .map(|i| i.map(|i| (i.updated_at, i.updated_by))),
+    )
+}
+
+/// Sets or replaces the marketplace access role; empty deletes it.
+#[server(prefix = "/rpc")]
+pub async fn set_access_role(value: String) -> Result<(), AppError> {
+    let (app, user) = ctx::allowed(crate::domain::Permission::Administer)?;
+    let now = app.clock.now();
+    ctx::status_of(if value.trim().is_empty() {
+        crate::server::secrets::delete(&app.db, &user, now, crate::server::secrets::ACCESS_ROLE)
+            .await
+    } else {
+        crate::server::secrets::set_access_role(&app.db, &app.secret_key, &user, now, &value)
+            .await
+            .map(|_| ())
+    })
+}

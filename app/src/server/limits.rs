@@ -250,6 +250,27 @@ pub async fn propose(
     to_dto(db, model).await
 }
 
+/// Checks a Partnerships decision on a proposal: only Partnerships decides, and a
+/// rejection says why. Answers the trimmed comment.
+pub(crate) fn partnerships_decision<'a>(
+    actor: &CurrentUser,
+    approve: bool,
+    comment: &'a str,
+    what: &str,
+) -> AppResult<&'a str> {
+    if !actor.has(Role::Partnerships) {
+        return Err(AppError::forbidden(format!("Partnerships decides {what}")));
+    }
+    let comment = comment.trim();
+    if !approve && comment.is_empty() {
+        return Err(AppError::validation(
+            "comment",
+            "say why: a rejection needs a comment",
+        ));
+    }
+    Ok(comment)
+}
+
 /// Partnerships approves (the restriction job starts) or rejects (with a reason).
 pub async fn decide(
     db: &(impl ConnectionTrait + TransactionTrait),
@@ -259,18 +280,12 @@ pub async fn decide(
     approve: bool,
     comment: &str,
 ) -> AppResult<RestrictionProposal> {
-    if !actor.has(Role::Partnerships) {
-        return Err(AppError::forbidden(
-            "Partnerships decides which marketplace versions are restricted",
-        ));
-    }
-    let comment = comment.trim();
-    if !approve && comment.is_empty() {
-        return Err(AppError::validation(
-            "comment",
-            "say why: a rejection needs a comment",
-        ));
-    }
+    let comment = partnerships_decision(
+        actor,
+        approve,
+        comment,
+        "which marketplace versions are restricted",
+    )?;
     let txn = super::begin_write(db).await?;
     let p = find(&txn, proposal_id).await?;
     if p.state != ProposalState::Proposed.as_str() {

@@ -683,18 +683,12 @@ pub async fn decide(
     approve: bool,
     comment: &str,
 ) -> AppResult<RetentionProposal> {
-    if !actor.has(Role::Partnerships) {
-        return Err(AppError::forbidden(
-            "Partnerships decides which public images are retired",
-        ));
-    }
-    let comment = comment.trim();
-    if !approve && comment.is_empty() {
-        return Err(AppError::validation(
-            "comment",
-            "say why: a rejection needs a comment",
-        ));
-    }
+    let comment = super::limits::partnerships_decision(
+        actor,
+        approve,
+        comment,
+        "which public images are retired",
+    )?;
     let txn = super::begin_write(db).await?;
     let p = find(&txn, proposal_id).await?;
     if p.state != ProposalState::Proposed.as_str() {

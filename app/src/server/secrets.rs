@@ -143,6 +143,41 @@ pub fn license_name(partner: &str, product: &str) -> String {
     format!("license:{partner}/{product}")
 }
 
+/// The IAM role AWS Marketplace assumes to read a published version's image.
+pub const ACCESS_ROLE: &str = "marketplace:access-role-arn";
+
+/// Sets the marketplace access role (an IAM role ARN), kept like any other secret.
+pub async fn set_access_role(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    key: &SecretKey,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    value: &str,
+) -> AppResult<SecretInfo> {
+    let value = value.trim();
+    let well_formed = value
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.split_once(":role/"))
+        .is_some_and(|(account, name)| {
+            account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
+        });
+    if !well_formed {
+        return Err(AppError::validation(
+            "value",
+            "give an IAM role ARN: arn:aws:iam::<12-digit account>:role/<name>",
+        ));
+    }
+    put(
+        db,
+        key,
+        actor,
+        now,
+        ACCESS_ROLE,
+        &SecretValue::new(value.to_owned()),
+    )
+    .await
+}
+
 /// Sets or replaces a secret.
 pub async fn put(
     db: &(impl ConnectionTrait + TransactionTrait),

@@ -1,4 +1,5 @@
-//! REST routes of personal API tokens: list, create (from a browser session only), revoke.
+//! REST routes of personal API tokens (list, create from a browser session only, revoke) and
+//! of the portal's write-only settings secrets.
 
 use axum::{
     Extension, Json, Router,
@@ -11,7 +12,7 @@ use utoipa::OpenApi;
 use app::{
     dto::*,
     error::{AppError, AppResult},
-    server::{AppState, tokens},
+    server::{AppState, secrets, tokens},
 };
 
 use super::{
@@ -24,6 +25,61 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/tokens", get(list).post(create))
         .route("/tokens/{id}", delete(revoke))
+        .route(
+            "/settings/marketplace-access-role",
+            get(access_role)
+                .put(set_access_role)
+                .delete(delete_access_role),
+        )
+}
+
+/// Whether a secret is set; never its value.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct SecretState {
+    set: bool,
+    updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    updated_by: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+struct SecretInput {
+    value: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/settings/marketplace-access-role", tag = "settings", responses((status = 200, body = SecretState)))]
+async fn access_role(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+) -> AppResult<Json<SecretState>> {
+    super::require(&user, app::domain::Permission::Administer)?;
+    let info = secrets::info(&s.db, secrets::ACCESS_ROLE).await?;
+    Ok(Json(SecretState {
+        set: info.is_some(),
+        updated_at: info.as_ref().map(|i| i.updated_at),
+        updated_by: info.map(|i| i.updated_by),
+    }))
+}
+
+#[utoipa::path(put, path = "/api/v1/settings/marketplace-access-role", tag = "settings", request_body = SecretInput,
+    responses((status = 204, description = "Set; the value is never returned"), (status = 422, body = AppError)))]
+async fn set_access_role(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    ApiJson(input): ApiJson<SecretInput>,
+) -> AppResult<axum::http::StatusCode> {
+    super::require(&user, app::domain::Permission::Administer)?;
+    secrets::set_access_role(&s.db, &s.secret_key, &user, s.clock.now(), &input.value).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/settings/marketplace-access-role", tag = "settings", responses((status = 204, description = "Deleted")))]
+async fn delete_access_role(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+) -> AppResult<axum::http::StatusCode> {
+    super::require(&user, app::domain::Permission::Administer)?;
+    secrets::delete(&s.db, &user, s.clock.now(), secrets::ACCESS_ROLE).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, body = Vec<ApiToken>)))]
@@ -65,5 +121,8 @@ async fn revoke(
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(list, create, revoke))]
+#[openapi(
+    paths(list, create, revoke, access_role, set_access_role, delete_access_role),
+    components(schemas(SecretState, SecretInput))
+)]
 pub struct TokensApi;

@@ -147,7 +147,7 @@ fn advice(code: &str) -> &'static str {
             "the listing is at its version limit: restrict old versions, then retry"
         }
         "INVALID_ACCESS_ROLE_ARN" => {
-            "set PORTAL_MARKETPLACE_ACCESS_ROLE_ARN to the IAM role AWS Marketplace assumes to scan images, then retry"
+            "set the marketplace access role (Settings, or PORTAL_MARKETPLACE_ACCESS_ROLE_ARN) to the IAM role AWS Marketplace assumes to scan images, then retry"
         }
         "LAST_PUBLIC_VERSION" => "a listing keeps at least one public version: restrict fewer",
         _ => "see AWS Marketplace's message",
@@ -380,11 +380,21 @@ impl PublishVersion {
         intent: Intent,
     ) -> Result<String, JobError> {
         let entity = st.entity_id.clone().unwrap_or_default();
-        let role = self.cloud.marketplace_access_role.clone().ok_or_else(|| {
-            JobError::Fatal(anyhow!(
-                "set PORTAL_MARKETPLACE_ACCESS_ROLE_ARN to the IAM role AWS Marketplace assumes to scan images"
-            ))
-        })?;
+        let stored = app::server::secrets::reveal(
+            &ctx.state.db,
+            &ctx.state.secret_key,
+            app::server::secrets::ACCESS_ROLE,
+        )
+        .await
+        .map_err(|e| JobError::Retryable(anyhow!("{e}")))?;
+        let role = match stored {
+            Some(role) => role.expose().to_owned(),
+            None => self.cloud.marketplace_access_role.clone().ok_or_else(|| {
+                JobError::Fatal(anyhow!(
+                    "set the marketplace access role (Settings, or PORTAL_MARKETPLACE_ACCESS_ROLE_ARN) to the IAM role AWS Marketplace assumes to scan images"
+                ))
+            })?,
+        };
         // SSH, HTTP and HTTPS, as GitLab's listing has them.
         let security_groups: Vec<serde_json::Value> = [22, 80, 443]
             .iter()

@@ -205,6 +205,42 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
             ("input[action]", "make_private"),
         ]))
         .await,
+        "create token (server function)" => send(client.post(app.url(app::rpc::CreateApiToken::PATH)).form(&[
+            ("input[name]", "from the page"),
+            ("input[scopes][0]", "read"),
+            ("input[expires_in_days]", "7"),
+        ]))
+        .await,
+        "set listing policy (server function)" => send(client.post(app.url(app::rpc::SetListingPolicy::PATH)).form(&[
+            ("listing_id", "1"),
+            ("input[restrict_threshold]", "90"),
+            ("input[keep_recent_days]", "30"),
+        ]))
+        .await,
+        // Each may run one dry run of its own product (one open proposal per product).
+        "retention dry run" => {
+            let product = match user {
+                "priya" => "gitlab-ce",
+                "oskar" => "gitlab-ee",
+                "alex" => "gitlab-ee-premium",
+                _ => "gitlab-ce",
+            };
+            if user == "alex" {
+                // Premium's images are private: only deregistering finds any past the policy.
+                let res = client
+                    .put(app.url("/api/v1/products/aws/gitlab-ee-premium/retention"))
+                    .json(&json!({"keep_newest": "3", "support_days": "90", "action": "deregister"}))
+                    .send()
+                    .await
+                    .expect("policy");
+                assert!(res.status().is_success(), "{}", res.status());
+            }
+            send(client.post(app.url(&format!("/api/v1/products/aws/{product}/retention/dry-run")))).await
+        }
+        "create webhook" => send(client.post(app.url("/api/v1/webhooks")).json(&json!({
+            "name": format!("hook of {user}"), "url": "https://hooks.example.com/portal"
+        })))
+        .await,
         "create token" => send(client.post(app.url("/api/v1/tokens")).json(&json!({
             "name": format!("{user}'s token"), "scopes": ["read"], "expires_in_days": "7"
         })))
@@ -327,6 +363,22 @@ async fn every_change_is_allowed_to_exactly_the_teams_that_own_it() {
         Case {
             name: "create token",
             allowed: &USERS,
+        },
+        Case {
+            name: "create token (server function)",
+            allowed: &USERS,
+        },
+        Case {
+            name: "set listing policy (server function)",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "retention dry run",
+            allowed: CATALOGUE,
+        },
+        Case {
+            name: "create webhook",
+            allowed: &["alex"],
         },
     ];
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");

@@ -384,3 +384,103 @@ async fn a_session_ends_after_12_idle_hours_and_after_7_days_whatever_happens() 
     app.clock.set(app.clock.now() + Duration::hours(6));
     assert_eq!(me(busy).await, StatusCode::UNAUTHORIZED, "7 days at most");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_marketplace_access_role_is_write_only_and_sealed_at_rest() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let role = "arn:aws:iam::210987654321:role/MarketplaceIngestionSecretName";
+    let logged_before = portal_tests::captured_logs().len();
+    let admin = app.signed_in("alex").await.expect("admin");
+    let url = app.url("/api/v1/settings/marketplace-access-role");
+    let res = admin
+        .put(&url)
+        .json(&json!({"value": "not-an-arn"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let oskar = app.signed_in("oskar").await.expect("oskar");
+    let res = oskar
+        .put(&url)
+        .json(&json!({"value": role}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = admin
+        .put(&url)
+        .json(&json!({"value": role}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let state = admin
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        state.contains("\"set\":true") && state.contains("alex"),
+        "{state}"
+    );
+
+    // The publish job reads it back; nothing a person sees does.
+    let revealed = app::server::secrets::reveal(
+        app.conn(),
+        &app.state.secret_key,
+        app::server::secrets::ACCESS_ROLE,
+    )
+    .await
+    .expect("reveal")
+    .expect("set");
+    assert_eq!(revealed.expose(), role);
+    let rows = app::server::entities::secret::Entity::find()
+        .all(app.conn())
+        .await
+        .expect("rows");
+    let mut seen = vec![
+        ("the secrets table", format!("{rows:?}")),
+        ("the settings answer", state),
+    ];
+    for path in [
+        "/settings/webhooks",
+        "/audit",
+        "/api/v1/audit",
+        "/api/v1/openapi.json",
+    ] {
+        let body = admin
+            .get(app.url(path))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body");
+        seen.push((path, body));
+    }
+    seen.push((
+        "the logs",
+        portal_tests::captured_logs()[logged_before..].to_owned(),
+    ));
+    for (place, text) in seen {
+        assert!(
+            !text.contains("MarketplaceIngestionSecretName"),
+            "the role shows in {place}"
+        );
+    }
+
+    let res = admin.delete(&url).send().await.expect("delete");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let state = admin
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(state.contains("\"set\":false"), "{state}");
+}
