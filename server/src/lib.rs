@@ -262,6 +262,7 @@ pub fn router(state: AppState, site_root: PathBuf) -> Router {
             state,
             auth::same_origin_guard,
         ))
+        .layer(middleware::from_fn(ops::server_fn_status))
         .layer(middleware::from_fn_with_state(
             server_state.metrics.clone(),
             ops::track,

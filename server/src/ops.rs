@@ -131,3 +131,26 @@ pub async fn metrics(State(state): State<AppState>, State(metrics): State<Metric
     )
         .into_response()
 }
+
+/// A server function that never ran (its arguments did not parse) answers 500 with the
+/// error's JSON; this gives the answer the status its error code says (a bad request, 400).
+pub async fn server_fn_status(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let rpc = req.uri().path().starts_with("/rpc/");
+    let res = next.run(req).await;
+    if !rpc || res.status() != axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<app::error::AppError>(&bytes)
+        && let Ok(status) = axum::http::StatusCode::from_u16(err.code.http_status())
+    {
+        parts.status = status;
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}

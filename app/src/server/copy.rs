@@ -574,6 +574,18 @@ async fn record_review(
     Ok(())
 }
 
+/// Refuses someone holding none of `roles`, before anything is looked up.
+fn one_of(actor: &CurrentUser, roles: &[Role], why: &str) -> AppResult<()> {
+    if roles.iter().any(|r| actor.has(*r)) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(why))
+    }
+}
+
+/// The reviewing teams (Partnerships, then Omnibus) and admins approve or reject.
+const REVIEWERS: [Role; 3] = [Role::Partnerships, Role::Omnibus, Role::Admin];
+
 /// Approves the newest revision for the team whose turn it is.
 pub async fn approve(
     db: &(impl ConnectionTrait + TransactionTrait),
@@ -582,6 +594,11 @@ pub async fn approve(
     listing_id: i32,
     input: &ReviewInput,
 ) -> AppResult<ListingCopy> {
+    one_of(
+        actor,
+        &REVIEWERS,
+        "Partnerships and Omnibus review listing copy",
+    )?;
     let comment: String = input.comment.trim().chars().take(2000).collect();
     let txn = super::begin_write(db).await?;
     let l = super::listings::find_model(&txn, listing_id).await?;
@@ -669,6 +686,11 @@ pub async fn reject(
     listing_id: i32,
     input: &ReviewInput,
 ) -> AppResult<ListingCopy> {
+    one_of(
+        actor,
+        &REVIEWERS,
+        "Partnerships and Omnibus review listing copy",
+    )?;
     let comment = input.comment.trim();
     if comment.is_empty() {
         return Err(AppError::validation(
@@ -736,6 +758,11 @@ pub async fn mark_for_publishing(
     listing_id: i32,
     input: &ReviewInput,
 ) -> AppResult<ListingCopy> {
+    one_of(
+        actor,
+        &[Role::Marketing, Role::Partnerships, Role::Admin],
+        "marking copy for publishing needs Marketing, Partnerships or admin",
+    )?;
     let txn = super::begin_write(db).await?;
     let l = super::listings::find_model(&txn, listing_id).await?;
     let r = find_revision(&txn, listing_id, input.revision).await?;

@@ -760,3 +760,373 @@ async fn a_stale_copy_save_is_a_conflict_that_shows_both_versions() {
         "nothing approved yet"
     );
 }
+
+/// A server function or route reached with an id or input that does not exist: those whose
+/// role allows it get past the gate (and then a 404, 409 or 422), everyone else a 403.
+async fn gate(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -> StatusCode {
+    use app::rpc::*;
+    use leptos::server_fn::ServerFn as _;
+    let send =
+        |req: reqwest::RequestBuilder| async move { req.send().await.expect("send").status() };
+    let rpc = |path: &str, form: &[(&str, &str)]| client.post(app.url(path)).form(form);
+    const NONE: &str = "999999";
+    match case {
+        "cancel job" => send(rpc(CancelJob::PATH, &[("id", NONE)])).await,
+        "retry job" => send(rpc(RetryJob::PATH, &[("id", NONE)])).await,
+        "cancel job (REST)" => send(client.post(app.url("/api/v1/jobs/999999/cancel"))).await,
+        "retry job (REST)" => send(client.post(app.url("/api/v1/jobs/999999/retry"))).await,
+        "build image" => {
+            send(rpc(
+                BuildImage::PATH,
+                &[
+                    ("partner", "aws"),
+                    ("product", "nope"),
+                    ("version", "17.6.0"),
+                    ("arch", "amd64"),
+                ],
+            ))
+            .await
+        }
+        "set license" => {
+            send(rpc(
+                SetProductLicense::PATH,
+                &[("partner", "aws"), ("product", "nope"), ("license", "x")],
+            ))
+            .await
+        }
+        "delete license" => {
+            send(rpc(
+                DeleteProductLicense::PATH,
+                &[("partner", "aws"), ("product", "nope")],
+            ))
+            .await
+        }
+        "set license (REST)" => {
+            send(
+                client
+                    .put(app.url("/api/v1/products/aws/nope/license"))
+                    .json(&json!({"license": "x"})),
+            )
+            .await
+        }
+        "start first-time image" => {
+            send(rpc(
+                StartFirstTimeImage::PATH,
+                &[("input[partner]", "nope"), ("input[product]", "")],
+            ))
+            .await
+        }
+        "approve launch" => send(rpc(ApproveLaunch::PATH, &[("id", NONE)])).await,
+        "approve launch (REST)" => {
+            send(client.post(app.url("/api/v1/workflows/999999/launch"))).await
+        }
+        // Each signs for their own team.
+        "sign off" => {
+            let team = match user {
+                "priya" => "partnerships",
+                "maya" => "marketing",
+                _ => "omnibus",
+            };
+            send(rpc(
+                SignOffLaunch::PATH,
+                &[("id", NONE), ("input[team]", team), ("input[comment]", "")],
+            ))
+            .await
+        }
+        "set task state" => {
+            send(rpc(
+                SetTaskState::PATH,
+                &[
+                    ("id", NONE),
+                    ("input[state]", "done"),
+                    ("input[response_due_on]", ""),
+                ],
+            ))
+            .await
+        }
+        "assign task" => {
+            send(rpc(
+                AssignTask::PATH,
+                &[
+                    ("id", NONE),
+                    ("input[assignee]", "oskar"),
+                    ("input[due_on]", ""),
+                ],
+            ))
+            .await
+        }
+        "comment on task" => {
+            send(rpc(CommentOnTask::PATH, &[("id", NONE), ("body", "hello")])).await
+        }
+        "add task link" => {
+            send(rpc(
+                AddTaskLink::PATH,
+                &[
+                    ("id", NONE),
+                    ("input[label]", "x"),
+                    ("input[url]", "https://example.com"),
+                ],
+            ))
+            .await
+        }
+        "delete holiday" => send(rpc(DeleteHoliday::PATH, &[("id", NONE)])).await,
+        "delete holiday (REST)" => send(client.delete(app.url("/api/v1/holidays/999999"))).await,
+        "delete webhook" => send(rpc(DeleteWebhook::PATH, &[("id", NONE)])).await,
+        "test webhook" => send(rpc(TestWebhook::PATH, &[("id", NONE)])).await,
+        "delete webhook (REST)" => send(client.delete(app.url("/api/v1/webhooks/999999"))).await,
+        "publish" => {
+            send(rpc(
+                PublishRelease::PATH,
+                &[("listing_id", NONE), ("version", "latest")],
+            ))
+            .await
+        }
+        "publish (REST)" => {
+            send(
+                client
+                    .post(app.url("/api/v1/listings/999999/publish"))
+                    .json(&json!({"release": "latest"})),
+            )
+            .await
+        }
+        "cancel blocker" => send(rpc(CancelBlockerAndRetry::PATH, &[("job_id", NONE)])).await,
+        "cancel blocker (REST)" => {
+            send(client.post(app.url("/api/v1/jobs/999999/cancel-blocker"))).await
+        }
+        "propose restrictions" => {
+            send(rpc(ProposeRestrictions::PATH, &[("listing_id", NONE)])).await
+        }
+        "propose restrictions (REST)" => {
+            send(client.post(app.url("/api/v1/listings/999999/restrictions"))).await
+        }
+        "decide restrictions" => {
+            send(rpc(
+                DecideRestrictions::PATH,
+                &[("proposal_id", NONE), ("approve", "true"), ("comment", "")],
+            ))
+            .await
+        }
+        "decide restrictions (REST)" => {
+            send(
+                client
+                    .post(app.url("/api/v1/restrictions/999999/approve"))
+                    .json(&json!({})),
+            )
+            .await
+        }
+        "decide retention" => {
+            send(rpc(
+                DecideRetention::PATH,
+                &[("proposal_id", NONE), ("approve", "true"), ("comment", "")],
+            ))
+            .await
+        }
+        "decide retention (REST)" => {
+            send(
+                client
+                    .post(app.url("/api/v1/retention/999999/approve"))
+                    .json(&json!({})),
+            )
+            .await
+        }
+        "set quota" => {
+            send(rpc(
+                SetImageQuota::PATH,
+                &[("region", "us-east-1"), ("input[quota]", "0")],
+            ))
+            .await
+        }
+        "set access role" => send(rpc(SetAccessRole::PATH, &[("value", "")])).await,
+        "access role (REST)" => {
+            send(client.get(app.url("/api/v1/settings/marketplace-access-role"))).await
+        }
+        "request copy approval" => {
+            send(rpc(
+                RequestCopyApproval::PATH,
+                &[
+                    ("listing_id", NONE),
+                    ("input[revision]", "1"),
+                    ("input[comment]", ""),
+                ],
+            ))
+            .await
+        }
+        "add account" => {
+            send(rpc(
+                AddPartnerAccount::PATH,
+                &[
+                    ("partner", "nope"),
+                    ("input[label]", "x"),
+                    ("input[account_id]", "1"),
+                    ("input[notes]", ""),
+                ],
+            ))
+            .await
+        }
+        "revoke token" => send(rpc(RevokeApiToken::PATH, &[("id", NONE)])).await,
+        "revoke token (REST)" => send(client.delete(app.url("/api/v1/tokens/999999"))).await,
+        "approve copy" => {
+            send(rpc(
+                ApproveCopy::PATH,
+                &[
+                    ("listing_id", NONE),
+                    ("input[revision]", "1"),
+                    ("input[comment]", ""),
+                ],
+            ))
+            .await
+        }
+        "reject copy" => {
+            send(rpc(
+                RejectCopy::PATH,
+                &[
+                    ("listing_id", NONE),
+                    ("input[revision]", "1"),
+                    ("input[comment]", "no"),
+                ],
+            ))
+            .await
+        }
+        "mark copy for publishing" => {
+            send(rpc(
+                MarkCopyForPublishing::PATH,
+                &[
+                    ("listing_id", NONE),
+                    ("input[revision]", "1"),
+                    ("input[comment]", ""),
+                ],
+            ))
+            .await
+        }
+        "add contact" => {
+            send(rpc(
+                AddPartnerContact::PATH,
+                &[
+                    ("partner", "nope"),
+                    ("input[role]", "technical"),
+                    ("input[name]", "x"),
+                    ("input[email]", "x@example.com"),
+                ],
+            ))
+            .await
+        }
+        "create webhook" => {
+            send(rpc(
+                CreateWebhook::PATH,
+                &[("input[name]", ""), ("input[url]", "")],
+            ))
+            .await
+        }
+        "retention dry run" => {
+            send(rpc(
+                RetentionDryRun::PATH,
+                &[("partner", "aws"), ("product", "nope")],
+            ))
+            .await
+        }
+        "mark notifications read" => send(rpc(MarkNotificationsRead::PATH, &[("id", "0")])).await,
+        other => panic!("no gate {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_other_change_turns_away_exactly_the_teams_that_do_not_own_it() {
+    const JOBS: &[&str] = &["oskar", "alex"];
+    const CATALOGUE: &[&str] = &["priya", "oskar", "alex"];
+    const WORKFLOWS: &[&str] = &["priya", "alex"];
+    const TASKS: &[&str] = &["priya", "oskar", "maya", "alex"];
+    const ADMIN: &[&str] = &["alex"];
+    let gates: &[(&str, &[&str])] = &[
+        ("cancel job", JOBS),
+        ("retry job", JOBS),
+        ("cancel job (REST)", JOBS),
+        ("retry job (REST)", JOBS),
+        ("build image", JOBS),
+        ("set license", JOBS),
+        ("delete license", JOBS),
+        ("set license (REST)", JOBS),
+        ("start first-time image", WORKFLOWS),
+        ("approve launch", WORKFLOWS),
+        ("approve launch (REST)", WORKFLOWS),
+        // A member of the team signs; an admin is not one.
+        ("sign off", &["priya", "oskar", "maya"]),
+        ("set task state", TASKS),
+        ("assign task", TASKS),
+        ("comment on task", TASKS),
+        ("add task link", TASKS),
+        ("delete holiday", ADMIN),
+        ("delete holiday (REST)", ADMIN),
+        ("delete webhook", ADMIN),
+        ("test webhook", ADMIN),
+        ("delete webhook (REST)", ADMIN),
+        ("publish", JOBS),
+        ("publish (REST)", JOBS),
+        ("cancel blocker", JOBS),
+        ("cancel blocker (REST)", JOBS),
+        ("propose restrictions", CATALOGUE),
+        ("propose restrictions (REST)", CATALOGUE),
+        // Partnerships alone decides what leaves the marketplace or the public images.
+        ("decide restrictions", &["priya"]),
+        ("decide restrictions (REST)", &["priya"]),
+        ("decide retention", &["priya"]),
+        ("decide retention (REST)", &["priya"]),
+        ("set quota", CATALOGUE),
+        ("set access role", ADMIN),
+        ("access role (REST)", ADMIN),
+        ("request copy approval", &["maya", "alex"]),
+        ("add account", CATALOGUE),
+        ("revoke token", &USERS),
+        // Partnerships then Omnibus approve copy; an admin may stand in.
+        ("approve copy", &["priya", "oskar", "alex"]),
+        ("reject copy", &["priya", "oskar", "alex"]),
+        // Marketing owns the copy; Partnerships launches it.
+        ("mark copy for publishing", &["priya", "maya", "alex"]),
+        ("add contact", CATALOGUE),
+        ("create webhook", ADMIN),
+        ("retention dry run", CATALOGUE),
+        ("mark notifications read", &USERS),
+        ("revoke token (REST)", &USERS),
+    ];
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let mut failures = Vec::new();
+    for user in USERS {
+        let client = app.signed_in(user).await.expect("sign in");
+        for (name, allowed) in gates {
+            let status = gate(&app, &client, name, user).await;
+            let allowed = allowed.contains(&user);
+            let ok = if allowed {
+                !matches!(status, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED)
+                    && !status.is_server_error()
+            } else {
+                status == StatusCode::FORBIDDEN
+            };
+            if !ok {
+                failures.push(format!("{user} → {name}: {status} (allowed: {allowed})"));
+            }
+        }
+    }
+    let anonymous = TestApp::client();
+    for (name, _) in gates {
+        let status = gate(&app, &anonymous, name, "anonymous").await;
+        if status != StatusCode::UNAUTHORIZED {
+            failures.push(format!("anonymous → {name}: {status}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_function_called_with_arguments_that_do_not_parse_answers_400() {
+    use leptos::server_fn::ServerFn as _;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let client = app.signed_in("oskar").await.expect("oskar");
+    let res = client
+        .post(app.url(app::rpc::CancelJob::PATH))
+        .form(&[("id", "not-a-number")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["code"], "bad_request");
+}
