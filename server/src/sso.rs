@@ -174,6 +174,17 @@ pub async fn start(
 
 async fn begin(state: &AppState, headers: &HeaderMap, q: StartQuery) -> Result<String, Failed> {
     let cfg = config(state)?;
+    let next = safe_next(q.next.as_deref());
+    if let Some(asked) = q.next.as_deref()
+        && asked != next
+    {
+        return Err(failed(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "After signing in the portal only takes you to its own pages, and '{asked}' is not one. Start from the page you want on this portal."
+            ),
+        ));
+    }
     let http = http_client()?;
     let metadata = discover(cfg, &http).await?;
     let client = client_for(state, headers, cfg, metadata)?;
@@ -196,7 +207,7 @@ async fn begin(state: &AppState, headers: &HeaderMap, q: StartQuery) -> Result<S
         Attempt {
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
-            next: safe_next(q.next.as_deref()),
+            next,
         },
     )
     .await

@@ -279,15 +279,40 @@ async fn blocked_and_unmapped_people_are_turned_away_and_next_stays_on_the_porta
         .expect("app");
     let gitlab = app.gitlab.clone().expect("provider");
 
-    // Another host as the place to return to: the portal's home instead.
+    // Another host as the place to return to: refused before anyone leaves for GitLab.
+    for evil in [
+        "https://evil.example/phish",
+        "//evil.example/phish",
+        "/\\evil.example",
+    ] {
+        let client = app.browser();
+        let res = client
+            .get(app.url(&format!(
+                "/auth/gitlab?next={}",
+                app::domain::percent_encode(evil)
+            )))
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{evil}");
+        assert!(res.headers().get(header::SET_COOKIE).is_none());
+        let page = res.text().await.expect("page");
+        assert!(page.contains("only takes you to its own pages"), "{page}");
+        assert_eq!(me(&app, &client).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    // Dana has signed in before.
     let client = app.browser();
-    let back = to_gitlab_and_back(&app, &client, "https://evil.example/phish").await;
-    let res = client.get(&back).send().await.expect("callback");
-    assert_eq!(location(&res), "/");
-    let client = app.browser();
-    let back = to_gitlab_and_back(&app, &client, "//evil.example/phish").await;
-    let res = client.get(&back).send().await.expect("callback");
-    assert_eq!(location(&res), "/");
+    let back = to_gitlab_and_back(&app, &client, "/").await;
+    assert!(
+        client
+            .get(&back)
+            .send()
+            .await
+            .expect("callback")
+            .status()
+            .is_redirection()
+    );
 
     // Blocked on GitLab.
     gitlab.update("dana", |p| p.state = "blocked".into());
