@@ -271,6 +271,33 @@ pub(crate) fn partnerships_decision<'a>(
     Ok(comment)
 }
 
+/// Refuses deciding a proposal that is no longer waiting for a decision.
+pub(crate) fn still_proposed(state: &str, what: &str) -> AppResult<()> {
+    if state == ProposalState::Proposed.as_str() {
+        return Ok(());
+    }
+    Err(AppError::conflict(
+        "proposal",
+        format!(
+            "{what} is {}",
+            stored::<ProposalState>(state)?.label().to_lowercase()
+        ),
+    ))
+}
+
+/// The audit line of a decision: `approved proposal 3` or `rejected proposal 3: why`.
+pub(crate) fn decision_summary(approve: bool, what: &str, comment: &str) -> String {
+    format!(
+        "{} {what}{}",
+        if approve { "approved" } else { "rejected" },
+        if comment.is_empty() {
+            String::new()
+        } else {
+            format!(": {comment}")
+        }
+    )
+}
+
 /// Partnerships approves (the restriction job starts) or rejects (with a reason).
 pub async fn decide(
     db: &(impl ConnectionTrait + TransactionTrait),
@@ -288,15 +315,7 @@ pub async fn decide(
     )?;
     let txn = super::begin_write(db).await?;
     let p = find(&txn, proposal_id).await?;
-    if p.state != ProposalState::Proposed.as_str() {
-        return Err(AppError::conflict(
-            "proposal",
-            format!(
-                "proposal {proposal_id} is {}",
-                stored::<ProposalState>(&p.state)?.label().to_lowercase()
-            ),
-        ));
-    }
+    still_proposed(&p.state, &format!("proposal {proposal_id}"))?;
     let mut active: restriction_proposal::ActiveModel = p.clone().into();
     active.decided_by = Set(Some(actor.username.clone()));
     active.decided_at = Set(Some(now));
@@ -337,14 +356,10 @@ pub async fn decide(
             },
             object_type: "listing",
             object_id: p.listing_id.to_string(),
-            summary: format!(
-                "{} restriction proposal {proposal_id}{}",
-                if approve { "approved" } else { "rejected" },
-                if comment.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {comment}")
-                }
+            summary: decision_summary(
+                approve,
+                &format!("restriction proposal {proposal_id}"),
+                comment,
             ),
             before: super::audit::snapshot(&p),
             after: super::audit::snapshot(&after),

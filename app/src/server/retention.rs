@@ -691,15 +691,7 @@ pub async fn decide(
     )?;
     let txn = super::begin_write(db).await?;
     let p = find(&txn, proposal_id).await?;
-    if p.state != ProposalState::Proposed.as_str() {
-        return Err(AppError::conflict(
-            "proposal",
-            format!(
-                "retention proposal {proposal_id} is {}",
-                stored::<ProposalState>(&p.state)?.label().to_lowercase()
-            ),
-        ));
-    }
+    super::limits::still_proposed(&p.state, &format!("retention proposal {proposal_id}"))?;
     let mut active: retention_proposal::ActiveModel = p.clone().into();
     active.decided_by = Set(Some(actor.username.clone()));
     active.decided_at = Set(Some(now));
@@ -740,14 +732,10 @@ pub async fn decide(
             },
             object_type: "product",
             object_id: p.product_id.to_string(),
-            summary: format!(
-                "{} retention proposal {proposal_id}{}",
-                if approve { "approved" } else { "rejected" },
-                if comment.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {comment}")
-                }
+            summary: super::limits::decision_summary(
+                approve,
+                &format!("retention proposal {proposal_id}"),
+                comment,
             ),
             before: audit::snapshot(&p),
             after: audit::snapshot(&after),
