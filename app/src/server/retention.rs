@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionSession, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -557,10 +557,11 @@ pub async fn proposals(
     }
     let rows = q
         .order_by_desc(retention_proposal::Column::Id)
+        .limit(50)
         .all(db)
         .await
         .map_err(db_err("listing retention proposals"))?;
-    to_dtos(db, rows.into_iter().take(50).collect()).await
+    to_dtos(db, rows).await
 }
 
 /// The public images page.

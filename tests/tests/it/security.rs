@@ -27,6 +27,19 @@ async fn token(app: &TestApp, user: &str, scopes: &[&str], days: &str) -> ApiTok
     .expect("token")
 }
 
+/// Asserts a 403 whose message says `expected`.
+async fn refused_saying(res: reqwest::Response, expected: &str) {
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.expect("json");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(expected),
+        "{body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_token_works_within_its_scopes_until_it_expires_or_is_revoked() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
@@ -74,15 +87,7 @@ async fn an_api_token_works_within_its_scopes_until_it_expires_or_is_revoked() {
         .send()
         .await
         .expect("send");
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let body: Value = res.json().await.expect("json");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("'write' scope"),
-        "{body}"
-    );
+    refused_saying(res, "'write' scope").await;
     // A write token can; starting a build needs the jobs scope on top.
     let writer = token(&app, "oskar", &["read", "write"], "30").await;
     let res = client
@@ -223,15 +228,7 @@ async fn a_change_from_another_site_is_refused_and_the_same_one_from_the_portal_
         .send()
         .await
         .expect("send");
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let body: Value = res.json().await.expect("json");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("evil.example"),
-        "{body}"
-    );
+    refused_saying(res, "evil.example").await;
     // A server function, the same (the browser tests show they work from the portal).
     let res = client
         .post(app.url(app::rpc::MarkNotificationsRead::PATH))
@@ -240,15 +237,7 @@ async fn a_change_from_another_site_is_refused_and_the_same_one_from_the_portal_
         .send()
         .await
         .expect("send");
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let body: Value = res.json().await.expect("json");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("cross-site"),
-        "{body}"
-    );
+    refused_saying(res, "cross-site").await;
     // Signing someone in from another site (login CSRF) too.
     let res = TestApp::client()
         .post(app.url("/auth/dev"))
