@@ -216,6 +216,17 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
+/// The pages' routes, generated once per process. Generating them runs the app with
+/// resource loading suppressed process-wide (leptos_server's `SuppressResourceLoad`): a page
+/// another router of the same process renders at that moment would wait forever on its
+/// resources, so a process that builds several routers (the tests do) must not generate
+/// the list again while pages render.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState, site_root: PathBuf) -> Router {
     let leptos = LeptosOptions::builder()
@@ -228,7 +239,7 @@ pub fn router(state: AppState, site_root: PathBuf) -> Router {
         leptos: leptos.clone(),
         metrics: ops::Metrics::default(),
     };
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())
