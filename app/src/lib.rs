@@ -18,4 +18,4 @@ pub use pages::content_security_policy;
 pub use pages::{App, shell};
 
 #[cfg(feature = "ssr")]
-pub mod server;
+pub mod services;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use app::{
     domain::CurrentUser,
     error::{AppError, AppResult, ErrorCode},
-    server::{AppState, tokens, users},
+    services::{AppState, tokens, users},
 };
 
 /// The session cookie's name.

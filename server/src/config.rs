@@ -117,7 +117,7 @@ pub struct ServeConfig {
     pub gitlab_client_secret: Option<String>,
 
     /// Which GitLab groups grant which role: `role=group/path,…` (members of subgroups too).
-    #[arg(long, env = "PORTAL_GITLAB_ROLE_GROUPS", default_value = app::server::sso::DEFAULT_ROLE_GROUPS)]
+    #[arg(long, env = "PORTAL_GITLAB_ROLE_GROUPS", default_value = app::services::sso::DEFAULT_ROLE_GROUPS)]
     pub gitlab_role_groups: String,
 
     /// Someone in no mapped group: `viewer` or `refuse`.
@@ -155,8 +155,8 @@ impl ServeConfig {
     }
 
     /// GitLab sign-in, when `PORTAL_AUTH=gitlab`, with everything it needs checked.
-    pub fn gitlab_sso(&self) -> anyhow::Result<Option<app::server::sso::GitLabSso>> {
-        use app::server::{secrets::SecretValue, sso::GitLabSso};
+    pub fn gitlab_sso(&self) -> anyhow::Result<Option<app::services::sso::GitLabSso>> {
+        use app::services::{secrets::SecretValue, sso::GitLabSso};
         if self.auth != AuthChoice::Gitlab {
             return Ok(None);
         }

@@ -35,7 +35,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use app::server::{AppState, Clock, CloudMode, SystemClock};
+use app::services::{AppState, Clock, CloudMode, SystemClock};
 use config::{AuthChoice, CloudChoice, ServeConfig, StoreConfig};
 
 /// State of the HTTP router: the app's state plus what only the web layer needs.
@@ -80,7 +80,7 @@ pub struct Settings {
     /// The token GitLab's release webhook must present.
     pub gitlab_webhook_token: Option<String>,
     /// GitLab sign-in (`PORTAL_AUTH=gitlab`).
-    pub gitlab: Option<Arc<app::server::sso::GitLabSso>>,
+    pub gitlab: Option<Arc<app::services::sso::GitLabSso>>,
 }
 
 impl Settings {
@@ -158,11 +158,11 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
             .map(|t| <sha2::Sha256 as sha2::Digest>::digest(t.trim().as_bytes()).into()),
     };
     if settings.seed
-        && app::server::seed::is_empty(&state.db)
+        && app::services::seed::is_empty(&state.db)
             .await
             .map_err(anyhow::Error::msg)?
     {
-        let report = app::server::seed::run(
+        let report = app::services::seed::run(
             &state.db,
             state.clock.now(),
             settings.dev_auth,
@@ -173,7 +173,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         .context("Failed to seed the catalogue")?;
         tracing::info!(?report, "seeded the empty catalogue");
     } else if settings.dev_auth {
-        app::server::seed::dev_users(&state.db, state.clock.now())
+        app::services::seed::dev_users(&state.db, state.clock.now())
             .await
             .map_err(anyhow::Error::msg)?;
     }
@@ -184,8 +184,8 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
 /// `PORTAL_SECRET_KEY_FILE`, or `<data dir>/secret.key`, generated on first start.
 pub fn load_secret_key(
     data_dir: &std::path::Path,
-) -> anyhow::Result<app::server::secrets::SecretKey> {
-    use app::server::secrets::SecretKey;
+) -> anyhow::Result<app::services::secrets::SecretKey> {
+    use app::services::secrets::SecretKey;
     if let Ok(text) = std::env::var("PORTAL_SECRET_KEY") {
         return SecretKey::from_base64(&text)
             .map_err(|e| anyhow::anyhow!("PORTAL_SECRET_KEY: {e}"));
@@ -279,7 +279,7 @@ pub fn router(state: AppState, site_root: PathBuf) -> Router {
             ops::track,
         ))
         .layer(RequestBodyLimitLayer::new(
-            app::server::assets::MAX_ASSET_BYTES + 2 * 1024 * 1024,
+            app::services::assets::MAX_ASSET_BYTES + 2 * 1024 * 1024,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -363,7 +363,7 @@ pub async fn start_cloud(state: &AppState, mode: CloudMode) -> anyhow::Result<Cl
             sim::seed_ec2(&simulator, &state.db).await?;
             // The portal knows the simulated account's quota, as an operator would set it.
             let quota = i32::try_from(config.public_image_quota).unwrap_or(i32::MAX);
-            app::server::retention::seed_quotas(
+            app::services::retention::seed_quotas(
                 &state.db,
                 state.clock.now(),
                 app::domain::AWS_REGIONS,

@@ -83,7 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let url = store.database_url()?;
             let db = server::db::connect_and_migrate(&url, store.database_max_connections).await?;
             let key = server::load_secret_key(&store.data_dir)?;
-            let report = app::server::seed::run(
+            let report = app::services::seed::run(
                 &db,
                 chrono::Utc::now(),
                 with_dev_users,

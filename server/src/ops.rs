@@ -14,7 +14,7 @@ use axum::{
 };
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 
-use app::server::{
+use app::services::{
     AppState,
     entities::{image_version, partner, product},
 };

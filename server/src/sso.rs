@@ -22,7 +22,7 @@ use openidconnect::{
 };
 use serde::Deserialize;
 
-use app::server::{
+use app::services::{
     AppState,
     sso::{self, Attempt, GitLabSso},
     users,

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use app::server::{
+use app::services::{
     Clock, builds,
     jobs::{self, NewJob},
 };

@@ -32,7 +32,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use app::server::{Clock, ManualClock};
+use app::services::{Clock, ManualClock};
 
 /// One way to make the next ID tokens wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

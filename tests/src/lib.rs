@@ -7,7 +7,7 @@ use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
-use app::server::{AppState, CloudMode, ManualClock};
+use app::services::{AppState, CloudMode, ManualClock};
 
 pub mod gitlab;
 
@@ -202,14 +202,14 @@ impl TestApp {
         let (gitlab, sso) = match gitlab_people {
             Some((people, unmapped_viewer)) => {
                 let provider = gitlab::FakeGitLab::start(clock.clone(), people).await?;
-                let sso = app::server::sso::GitLabSso {
+                let sso = app::services::sso::GitLabSso {
                     url: provider.url.clone(),
                     client_id: provider.client_id.clone(),
-                    client_secret: app::server::secrets::SecretValue::new(
+                    client_secret: app::services::secrets::SecretValue::new(
                         provider.client_secret.clone(),
                     ),
-                    groups: app::server::sso::GitLabSso::parse_groups(
-                        app::server::sso::DEFAULT_ROLE_GROUPS,
+                    groups: app::services::sso::GitLabSso::parse_groups(
+                        app::services::sso::DEFAULT_ROLE_GROUPS,
                     )
                     .map_err(anyhow::Error::msg)?,
                     unmapped_viewer,
@@ -313,8 +313,8 @@ impl TestApp {
 impl TestApp {
     /// The omnibus engineer (oskar), who records releases and starts builds.
     pub async fn omnibus(&self) -> anyhow::Result<app::domain::CurrentUser> {
-        use app::server::Clock as _;
-        app::server::users::upsert(
+        use app::services::Clock as _;
+        app::services::users::upsert(
             self.conn(),
             self.clock.now(),
             "oskar",
@@ -328,14 +328,14 @@ impl TestApp {
 
     /// Records a regular release with no images yet.
     pub async fn new_release(&self, version: &str) -> anyhow::Result<()> {
-        use app::server::Clock as _;
+        use app::services::Clock as _;
         let user = self.omnibus().await?;
         let input = app::dto::ReleaseInput {
             version: version.into(),
             released_on: "2024-12-19".into(),
             kind: "regular".into(),
         };
-        app::server::releases::create(self.conn(), &user, self.clock.now(), &input)
+        app::services::releases::create(self.conn(), &user, self.clock.now(), &input)
             .await
             .map_err(anyhow::Error::msg)?;
         Ok(())
@@ -347,9 +347,9 @@ impl TestApp {
         product: &str,
         arch: app::domain::Arch,
     ) -> anyhow::Result<app::dto::Job> {
-        use app::server::Clock as _;
+        use app::services::Clock as _;
         let user = self.omnibus().await?;
-        app::server::builds::start(
+        app::services::builds::start(
             self.conn(),
             &user,
             self.clock.now(),
@@ -364,8 +364,8 @@ impl TestApp {
 
     /// A seeded user, signed in through the service (no browser, no cookie).
     pub async fn user(&self, username: &str) -> app::domain::CurrentUser {
-        use app::server::Clock as _;
-        app::server::users::sign_in(self.conn(), self.clock.now(), username)
+        use app::services::Clock as _;
+        app::services::users::sign_in(self.conn(), self.clock.now(), username)
             .await
             .unwrap_or_else(|e| panic!("{username} signs in: {e:?}"))
             .1
@@ -373,7 +373,7 @@ impl TestApp {
 
     /// The marketplace listing of the AMI product with this entity name.
     pub async fn listing(&self, entity_name: &str) -> anyhow::Result<app::dto::Listing> {
-        app::server::listings::list(
+        app::services::listings::list(
             self.conn(),
             app::dto::PageRequest {
                 page: Some(1),
@@ -400,10 +400,10 @@ impl TestApp {
     /// Runs jobs until none is due, moving the clock on to whatever waits, until every job
     /// is over (or `rounds` passes of the clock, to stay bounded).
     pub async fn drive(&self, runner: &server::jobs::Runner, rounds: usize) -> anyhow::Result<()> {
-        use app::server::Clock as _;
+        use app::services::Clock as _;
         for _ in 0..rounds {
             runner.run_until_idle().await?;
-            let open = app::server::jobs::list(
+            let open = app::services::jobs::list(
                 self.conn(),
                 &app::dto::JobFilter::default(),
                 app::dto::PageRequest {

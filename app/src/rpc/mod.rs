@@ -23,7 +23,7 @@ mod ctx {
     use crate::{
         domain::{CurrentUser, Permission},
         error::{AppError, AppResult},
-        server::AppState,
+        services::AppState,
     };
     use leptos::prelude::*;
 
@@ -73,7 +73,7 @@ pub async fn get_session() -> Result<SessionInfo, AppError> {
     let state = ctx::state()?;
     Ok(SessionInfo {
         user: ctx::user(),
-        simulated_cloud: state.cloud == crate::server::CloudMode::Simulated,
+        simulated_cloud: state.cloud == crate::services::CloudMode::Simulated,
         dev_auth: state.dev_auth,
         gitlab_sign_in: state.gitlab.as_ref().map(|g| g.url.clone()),
     })
@@ -85,19 +85,19 @@ pub async fn dev_users() -> Result<Vec<DevUser>, AppError> {
     if !state.dev_auth {
         return Ok(Vec::new());
     }
-    crate::server::users::dev_users(&state.db).await
+    crate::services::users::dev_users(&state.db).await
 }
 
 #[server(prefix = "/rpc")]
 pub async fn get_dashboard() -> Result<Dashboard, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::catalogue::dashboard(&state.db).await
+    crate::services::catalogue::dashboard(&state.db).await
 }
 
 #[server(prefix = "/rpc")]
 pub async fn list_partners(page: u64) -> Result<Page<PartnerSummary>, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::partners::list(
+    crate::services::partners::list(
         &state.db,
         PageRequest {
             page: Some(page),
@@ -110,7 +110,7 @@ pub async fn list_partners(page: u64) -> Result<Page<PartnerSummary>, AppError> 
 #[server(prefix = "/rpc")]
 pub async fn get_partner(slug: String) -> Result<Partner, AppError> {
     let (state, _) = ctx::signed_in()?;
-    ctx::status_of(crate::server::partners::get(&state.db, &slug).await)
+    ctx::status_of(crate::services::partners::get(&state.db, &slug).await)
 }
 
 /// Creates a partner (empty `original_slug`) or updates the one with that slug.
@@ -119,10 +119,10 @@ pub async fn save_partner(original_slug: String, input: PartnerInput) -> Result<
     let (state, user) = ctx::allowed(Permission::ManageCatalogue)?;
     let now = state.clock.now();
     let partner = if original_slug.is_empty() {
-        ctx::status_of(crate::server::partners::create(&state.db, &user, now, &input).await)?
+        ctx::status_of(crate::services::partners::create(&state.db, &user, now, &input).await)?
     } else {
         ctx::status_of(
-            crate::server::partners::update(&state.db, &user, now, &original_slug, &input).await,
+            crate::services::partners::update(&state.db, &user, now, &original_slug, &input).await,
         )?
     };
     leptos_axum::redirect(&format!("/partners/{}", partner.slug));
@@ -136,7 +136,7 @@ pub async fn add_partner_account(
 ) -> Result<Partner, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageCatalogue)?;
     ctx::status_of(
-        crate::server::partners::add_account(&state.db, &user, state.clock.now(), &partner, &input)
+        crate::services::partners::add_account(&state.db, &user, state.clock.now(), &partner, &input)
             .await,
     )
 }
@@ -148,7 +148,7 @@ pub async fn add_partner_contact(
 ) -> Result<Partner, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageCatalogue)?;
     ctx::status_of(
-        crate::server::partners::add_contact(&state.db, &user, state.clock.now(), &partner, &input)
+        crate::services::partners::add_contact(&state.db, &user, state.clock.now(), &partner, &input)
             .await,
     )
 }
@@ -157,7 +157,7 @@ pub async fn add_partner_contact(
 pub async fn list_products(partner: String, page: u64) -> Result<Page<ProductSummary>, AppError> {
     let (state, _) = ctx::signed_in()?;
     let partner = Some(partner.as_str()).filter(|p| !p.is_empty());
-    crate::server::products::list(
+    crate::services::products::list(
         &state.db,
         partner,
         PageRequest {
@@ -175,8 +175,8 @@ pub async fn get_product(
     slug: String,
 ) -> Result<(Product, Vec<MatrixRow>), AppError> {
     let (state, _) = ctx::signed_in()?;
-    let product = ctx::status_of(crate::server::products::get(&state.db, &partner, &slug).await)?;
-    let matrix = crate::server::images::matrix(&state.db, &partner, &slug, 20).await?;
+    let product = ctx::status_of(crate::services::products::get(&state.db, &partner, &slug).await)?;
+    let matrix = crate::services::images::matrix(&state.db, &partner, &slug, 20).await?;
     Ok((product, matrix))
 }
 
@@ -315,14 +315,14 @@ pub async fn save_product(
     let now = state.clock.now();
     let mut input = form.into_input();
     let product = if original_slug.is_empty() {
-        ctx::status_of(crate::server::products::create(&state.db, &user, now, &input).await)?
+        ctx::status_of(crate::services::products::create(&state.db, &user, now, &input).await)?
     } else {
         // The marketplace entity id is set by publishing, not by the form: keep it.
         let current =
-            crate::server::products::get(&state.db, &original_partner, &original_slug).await?;
+            crate::services::products::get(&state.db, &original_partner, &original_slug).await?;
         input.listing_entity_id = current.listing_entity_id.unwrap_or_default();
         ctx::status_of(
-            crate::server::products::update(
+            crate::services::products::update(
                 &state.db,
                 &user,
                 now,
@@ -343,13 +343,13 @@ pub async fn save_product(
 #[server(prefix = "/rpc")]
 pub async fn get_image_version(id: i32) -> Result<ImageVersion, AppError> {
     let (state, _) = ctx::signed_in()?;
-    ctx::status_of(crate::server::images::get(&state.db, id).await)
+    ctx::status_of(crate::services::images::get(&state.db, id).await)
 }
 
 #[server(prefix = "/rpc")]
 pub async fn list_releases(page: u64) -> Result<Page<Release>, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::releases::list(
+    crate::services::releases::list(
         &state.db,
         PageRequest {
             page: Some(page),
@@ -363,14 +363,14 @@ pub async fn list_releases(page: u64) -> Result<Page<Release>, AppError> {
 pub async fn create_release(input: ReleaseInput) -> Result<Release, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageReleases)?;
     ctx::status_of(
-        crate::server::releases::create(&state.db, &user, state.clock.now(), &input).await,
+        crate::services::releases::create(&state.db, &user, state.clock.now(), &input).await,
     )
 }
 
 #[server(prefix = "/rpc")]
 pub async fn list_listings() -> Result<Page<Listing>, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::listings::list(
+    crate::services::listings::list(
         &state.db,
         PageRequest {
             page: Some(1),
@@ -383,13 +383,13 @@ pub async fn list_listings() -> Result<Page<Listing>, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn get_listing(id: i32) -> Result<Listing, AppError> {
     let (state, _) = ctx::signed_in()?;
-    ctx::status_of(crate::server::listings::get(&state.db, id).await)
+    ctx::status_of(crate::services::listings::get(&state.db, id).await)
 }
 
 #[server(prefix = "/rpc")]
 pub async fn list_assets(partner: String, page: u64) -> Result<Page<Asset>, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::assets::list(
+    crate::services::assets::list(
         &state.db,
         Some(partner.as_str()),
         PageRequest {
@@ -403,13 +403,13 @@ pub async fn list_assets(partner: String, page: u64) -> Result<Page<Asset>, AppE
 #[server(prefix = "/rpc")]
 pub async fn get_asset(id: i32) -> Result<Asset, AppError> {
     let (state, _) = ctx::signed_in()?;
-    ctx::status_of(crate::server::assets::get(&state.db, id).await)
+    ctx::status_of(crate::services::assets::get(&state.db, id).await)
 }
 
 /// Uploads a new asset, or a new version of the asset named by the `asset_id` field.
 #[server(prefix = "/rpc", input = MultipartFormData)]
 pub async fn upload_asset(data: MultipartData) -> Result<Asset, AppError> {
-    use crate::server::assets::{self, MAX_ASSET_BYTES, UploadInput};
+    use crate::services::assets::{self, MAX_ASSET_BYTES, UploadInput};
     let (state, user) = ctx::allowed(Permission::ManageAssets)?;
     let mut form = data
         .into_inner()
@@ -477,7 +477,7 @@ pub async fn upload_asset(data: MultipartData) -> Result<Asset, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn search(q: String) -> Result<SearchResults, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::server::catalogue::search(&state.db, &q).await
+    crate::services::catalogue::search(&state.db, &q).await
 }
 
 /// What the image lookup offers to pick from.
@@ -491,12 +491,12 @@ pub struct LookupOptions {
 #[server(prefix = "/rpc")]
 pub async fn get_lookup_options() -> Result<LookupOptions, AppError> {
     let (state, _) = ctx::signed_in()?;
-    let releases = crate::server::releases::newest(&state.db, 50)
+    let releases = crate::services::releases::newest(&state.db, 50)
         .await?
         .into_iter()
         .map(|r| r.version)
         .collect();
-    let products = crate::server::products::list(
+    let products = crate::services::products::list(
         &state.db,
         Some("aws"),
         PageRequest {
@@ -516,20 +516,20 @@ pub async fn get_lookup_options() -> Result<LookupOptions, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn lookup_image(query: LookupQuery) -> Result<ImageLookup, AppError> {
     let (state, _) = ctx::signed_in()?;
-    ctx::status_of(crate::server::images::lookup(&state.db, &query).await)
+    ctx::status_of(crate::services::images::lookup(&state.db, &query).await)
 }
 
 #[server(prefix = "/rpc")]
 pub async fn list_audit(filter: AuditFilter) -> Result<Page<AuditEvent>, AppError> {
     let (state, _) = ctx::allowed(Permission::ReadAudit)?;
-    crate::server::audit::list(&state.db, &filter).await
+    crate::services::audit::list(&state.db, &filter).await
 }
 
 #[server(prefix = "/rpc")]
 pub async fn list_jobs(filter: JobFilter, page: u64) -> Result<Page<Job>, AppError> {
     let (state, _) = ctx::signed_in()?;
     ctx::status_of(
-        crate::server::jobs::list(
+        crate::services::jobs::list(
             &state.db,
             &filter,
             PageRequest {
@@ -545,21 +545,21 @@ pub async fn list_jobs(filter: JobFilter, page: u64) -> Result<Page<Job>, AppErr
 #[server(prefix = "/rpc")]
 pub async fn get_job(id: i32) -> Result<(Job, Vec<JobEvent>), AppError> {
     let (state, _) = ctx::signed_in()?;
-    let job = ctx::status_of(crate::server::jobs::get(&state.db, id).await)?;
-    let events = crate::server::jobs::events(&state.db, id, 0).await?;
+    let job = ctx::status_of(crate::services::jobs::get(&state.db, id).await)?;
+    let events = crate::services::jobs::events(&state.db, id, 0).await?;
     Ok((job, events))
 }
 
 #[server(prefix = "/rpc")]
 pub async fn cancel_job(id: i32) -> Result<Job, AppError> {
     let (state, user) = ctx::allowed(Permission::RunJobs)?;
-    ctx::status_of(crate::server::jobs::cancel(&state.db, &user, state.clock.now(), id).await)
+    ctx::status_of(crate::services::jobs::cancel(&state.db, &user, state.clock.now(), id).await)
 }
 
 #[server(prefix = "/rpc")]
 pub async fn retry_job(id: i32) -> Result<Job, AppError> {
     let (state, user) = ctx::allowed(Permission::RunJobs)?;
-    ctx::status_of(crate::server::jobs::retry(&state.db, &user, state.clock.now(), id).await)
+    ctx::status_of(crate::services::jobs::retry(&state.db, &user, state.clock.now(), id).await)
 }
 
 /// Builds every image of a release that is not built yet; lands on the release run.
@@ -567,7 +567,7 @@ pub async fn retry_job(id: i32) -> Result<Job, AppError> {
 pub async fn build_release(version: String) -> Result<ReleaseRun, AppError> {
     let (state, user) = ctx::allowed(Permission::RunJobs)?;
     let run = ctx::status_of(
-        crate::server::builds::start_release(&state.db, &user, state.clock.now(), &version).await,
+        crate::services::builds::start_release(&state.db, &user, state.clock.now(), &version).await,
     )?;
     leptos_axum::redirect(&format!("/jobs?group=release:{}", run.version));
     Ok(run)
@@ -583,7 +583,7 @@ pub async fn build_image(
 ) -> Result<Job, AppError> {
     let (state, user) = ctx::allowed(Permission::RunJobs)?;
     let job = ctx::status_of(
-        crate::server::builds::start(
+        crate::services::builds::start(
             &state.db,
             &user,
             state.clock.now(),
@@ -601,7 +601,7 @@ pub async fn build_image(
 #[server(prefix = "/rpc")]
 pub async fn get_release_run(version: String) -> Result<ReleaseRun, AppError> {
     let (state, _) = ctx::signed_in()?;
-    ctx::status_of(crate::server::builds::run(&state.db, &version).await)
+    ctx::status_of(crate::services::builds::run(&state.db, &version).await)
 }
 
 /// Sets or replaces a product's license file; it can never be read back.
@@ -613,7 +613,7 @@ pub async fn set_product_license(
 ) -> Result<Product, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageReleases)?;
     ctx::status_of(
-        crate::server::products::set_license(
+        crate::services::products::set_license(
             &state.db,
             &state.secret_key,
             &user,
@@ -630,7 +630,7 @@ pub async fn set_product_license(
 pub async fn delete_product_license(partner: String, product: String) -> Result<Product, AppError> {
     let (state, user) = ctx::allowed(Permission::ManageReleases)?;
     ctx::status_of(
-        crate::server::products::delete_license(
+        crate::services::products::delete_license(
             &state.db,
             &user,
             state.clock.now(),

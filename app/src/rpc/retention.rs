@@ -12,14 +12,14 @@ use crate::{dto::*, error::AppError};
 #[server(prefix = "/rpc")]
 pub async fn get_public_images() -> Result<PublicImages, AppError> {
     let (app, _) = ctx::signed_in()?;
-    ctx::status_of(crate::server::retention::overview(&app.db).await)
+    ctx::status_of(crate::services::retention::overview(&app.db).await)
 }
 
 #[server(prefix = "/rpc")]
 pub async fn set_image_quota(region: String, input: QuotaInput) -> Result<RegionQuota, AppError> {
     let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
     ctx::status_of(
-        crate::server::retention::set_quota(&app.db, &user, app.clock.now(), &region, &input).await,
+        crate::services::retention::set_quota(&app.db, &user, app.clock.now(), &region, &input).await,
     )
 }
 
@@ -31,7 +31,7 @@ pub async fn set_retention_policy(
 ) -> Result<RetentionPolicy, AppError> {
     let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
     ctx::status_of(
-        crate::server::retention::set_policy(
+        crate::services::retention::set_policy(
             &app.db,
             &user,
             app.clock.now(),
@@ -50,7 +50,7 @@ pub async fn retention_dry_run(
 ) -> Result<RetentionProposal, AppError> {
     let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
     ctx::status_of(
-        crate::server::retention::dry_run(&app.db, &user, app.clock.now(), &partner, &product)
+        crate::services::retention::dry_run(&app.db, &user, app.clock.now(), &partner, &product)
             .await,
     )
 }
@@ -64,7 +64,7 @@ pub async fn decide_retention(
 ) -> Result<RetentionProposal, AppError> {
     let (app, user) = ctx::signed_in()?;
     ctx::status_of(
-        crate::server::retention::decide(
+        crate::services::retention::decide(
             &app.db,
             &user,
             app.clock.now(),

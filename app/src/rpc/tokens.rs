@@ -9,19 +9,19 @@ use crate::{dto::*, error::AppError};
 #[server(prefix = "/rpc")]
 pub async fn list_api_tokens() -> Result<Vec<ApiToken>, AppError> {
     let (app, user) = ctx::signed_in()?;
-    ctx::status_of(crate::server::tokens::list(&app.db, &user).await)
+    ctx::status_of(crate::services::tokens::list(&app.db, &user).await)
 }
 
 #[server(prefix = "/rpc")]
 pub async fn create_api_token(input: ApiTokenInput) -> Result<ApiTokenCreated, AppError> {
     let (app, user) = ctx::signed_in()?;
-    ctx::status_of(crate::server::tokens::create(&app.db, &user, app.clock.now(), &input).await)
+    ctx::status_of(crate::services::tokens::create(&app.db, &user, app.clock.now(), &input).await)
 }
 
 #[server(prefix = "/rpc")]
 pub async fn revoke_api_token(id: i32) -> Result<ApiToken, AppError> {
     let (app, user) = ctx::signed_in()?;
-    ctx::status_of(crate::server::tokens::revoke(&app.db, &user, app.clock.now(), id).await)
+    ctx::status_of(crate::services::tokens::revoke(&app.db, &user, app.clock.now(), id).await)
 }
 
 /// Whether the marketplace access role is set, and when (never its value).
@@ -30,7 +30,7 @@ pub async fn access_role_state() -> Result<Option<(chrono::DateTime<chrono::Utc>
 {
     let (app, _) = ctx::allowed(crate::domain::Permission::Administer)?;
     ctx::status_of(
-        crate::server::secrets::info(&app.db, crate::server::secrets::ACCESS_ROLE)
+        crate::services::secrets::info(&app.db, crate::services::secrets::ACCESS_ROLE)
             .await
             .map(|i| i.map(|i| (i.updated_at, i.updated_by))),
     )
@@ -42,10 +42,10 @@ pub async fn set_access_role(value: String) -> Result<(), AppError> {
     let (app, user) = ctx::allowed(crate::domain::Permission::Administer)?;
     let now = app.clock.now();
     ctx::status_of(if value.trim().is_empty() {
-        crate::server::secrets::delete(&app.db, &user, now, crate::server::secrets::ACCESS_ROLE)
+        crate::services::secrets::delete(&app.db, &user, now, crate::services::secrets::ACCESS_ROLE)
             .await
     } else {
-        crate::server::secrets::set_access_role(&app.db, &app.secret_key, &user, now, &value)
+        crate::services::secrets::set_access_role(&app.db, &app.secret_key, &user, now, &value)
             .await
             .map(|_| ())
     })

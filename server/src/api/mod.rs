@@ -24,7 +24,7 @@ use app::{
     domain::{Arch, CurrentUser, ListingVersionVisibility, Permission},
     dto::*,
     error::{AppError, AppResult, ErrorCode},
-    server::{
+    services::{
         AppState, assets, audit, builds, catalogue, images, jobs, listings, partners, products,
         releases,
     },

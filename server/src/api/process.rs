@@ -17,7 +17,7 @@ use app::{
     domain::Permission,
     dto::*,
     error::{AppError, AppResult, ErrorCode},
-    server::{
+    services::{
         AppState, copy, limits, notify,
         process::{self, ReleaseEvent},
         publish,

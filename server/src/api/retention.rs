@@ -10,7 +10,7 @@ use axum::{
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
-use app::{domain::Permission, dto::*, error::AppResult, server::AppState, server::retention};
+use app::{domain::Permission, dto::*, error::AppResult, services::AppState, services::retention};
 
 use super::{
     created,

@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 use app::{
     dto::*,
     error::{AppError, AppResult},
-    server::{AppState, secrets, tokens},
+    services::{AppState, secrets, tokens},
 };
 
 use super::{

@@ -32,7 +32,7 @@ use app::{
         Arch, BUILD_STEPS, ImageState as CatalogueState, RegionImageState, Version, Visibility,
     },
     dto::{ImageRegionInput, ImageVersionInput, Product},
-    server::{
+    services::{
         images, process, products,
         secrets::{self, SecretValue},
         users,
@@ -42,7 +42,7 @@ use app::{
 use super::{JobContext, JobError, JobHandler, JobResult, Outcome};
 use crate::{cloud::Cloud, sim::ec2::INSTALL_DONE_TAG};
 
-pub use app::server::builds::{BuildPayload, KIND};
+pub use app::services::builds::{BuildPayload, KIND};
 
 /// Where the build is; saved after every step.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ pub mod webhook;
 
 use std::{collections::HashMap, sync::Arc, time::Duration as StdDuration};
 
-use app::server::{
+use app::services::{
     AppState,
     entities::job,
     jobs::{self, Finish},
@@ -347,7 +347,7 @@ pub fn handlers(cloud: &Arc<Cloud>) -> Vec<Arc<dyn JobHandler>> {
 /// each flag is set (and announced) once.
 pub async fn run_clock(state: AppState, mut shutdown: watch::Receiver<bool>, every: StdDuration) {
     loop {
-        match app::server::process::sweep(&state.db, state.clock.now()).await {
+        match app::services::process::sweep(&state.db, state.clock.now()).await {
             Ok(report) if report != Default::default() => tracing::info!(?report, "process clock"),
             Ok(_) => {}
             Err(err) => {

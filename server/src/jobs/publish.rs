@@ -20,7 +20,7 @@ use chrono::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use app::server::{
+use app::services::{
     publish::{self, Blocker, PublishPayload, PublishPlan},
     users,
 };
@@ -380,10 +380,10 @@ impl PublishVersion {
         intent: Intent,
     ) -> Result<String, JobError> {
         let entity = st.entity_id.clone().unwrap_or_default();
-        let stored = app::server::secrets::reveal(
+        let stored = app::services::secrets::reveal(
             &ctx.state.db,
             &ctx.state.secret_key,
-            app::server::secrets::ACCESS_ROLE,
+            app::services::secrets::ACCESS_ROLE,
         )
         .await
         .map_err(|e| JobError::Retryable(anyhow!("{e}")))?;

@@ -8,7 +8,7 @@ use aws_sdk_marketplacecatalog::types::{Change, Intent};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use app::server::limits::{self, RestrictPayload};
+use app::services::limits::{self, RestrictPayload};
 
 use super::{
     JobContext, JobError, JobHandler, JobResult, Outcome,

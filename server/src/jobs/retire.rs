@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use app::{
     domain::{RegionImageState, RetentionAction},
     dto::{RetentionItem, RetentionOutcome},
-    server::retention::{self, RetirePayload},
+    services::retention::{self, RetirePayload},
 };
 
 use super::{JobContext, JobError, JobHandler, JobResult, Outcome, build_image::cloud_err};

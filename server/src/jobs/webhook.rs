@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 use anyhow::anyhow;
 use futures::future::BoxFuture;
 
-use app::server::notify::{self, DELIVER_KIND, Delivery, SIGNATURE_HEADER};
+use app::services::notify::{self, DELIVER_KIND, Delivery, SIGNATURE_HEADER};
 
 use super::{JobContext, JobError, JobHandler, JobResult, Outcome};
 

@@ -24,7 +24,7 @@ use rand::Rng;
 
 use app::{
     domain::AWS_REGIONS,
-    server::{Clock, seed::CANONICAL_OWNER},
+    services::{Clock, seed::CANONICAL_OWNER},
 };
 
 /// The account the simulated portal owns images as.

@@ -13,7 +13,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use app::server::Clock;
+use app::services::Clock;
 use axum::{
     Json, Router,
     extract::{Query, State},

@@ -31,7 +31,7 @@ pub async fn seed_marketplace(
     sim: &MarketplaceSim,
     db: &sea_orm::DatabaseConnection,
 ) -> anyhow::Result<()> {
-    use app::{domain::ListingVersionVisibility, dto::PageRequest, server::listings};
+    use app::{domain::ListingVersionVisibility, dto::PageRequest, services::listings};
     let listings = listings::list(
         db,
         PageRequest {
@@ -71,7 +71,7 @@ pub async fn seed_marketplace(
 pub async fn seed_ec2(sim: &Ec2Sim, db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
     use app::{
         domain::{Arch, RegionImageState},
-        server::entities::{image_region, image_version},
+        services::entities::{image_region, image_version},
     };
     use sea_orm::EntityTrait;
     let versions: std::collections::HashMap<i32, image_version::Model> =

@@ -360,7 +360,7 @@ async fn the_image_lookup_answers_with_the_image_id() {
         .click()
         .await
         .expect("submit");
-    let expected = app::server::seed::sample_image_id("GitLab EE 17.5.1 (ARM64)", "eu-west-3");
+    let expected = app::services::seed::sample_image_id("GitLab EE 17.5.1 (ARM64)", "eu-west-3");
     b.wait_for_text("[data-testid='lookup-image-id']", &expected)
         .await;
     b.shot("answer").await;
@@ -368,7 +368,7 @@ async fn the_image_lookup_answers_with_the_image_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_engineer_presses_build_and_watches_the_job_finish_live() {
-    use app::server::Clock as _;
+    use app::services::Clock as _;
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     // The builder's install takes ten minutes of the test's clock, so the build visibly waits.
     app.sim
@@ -439,10 +439,10 @@ async fn copy_state(b: &Browser, expected: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_copy_goes_from_marketing_through_partnerships_and_omnibus_to_approved() {
-    use app::server::Clock as _;
+    use app::services::Clock as _;
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     // Marketing and Partnerships at once: may ask for approval, never approve her own copy.
-    app::server::users::upsert(
+    app::services::users::upsert(
         app.conn(),
         app.clock.now(),
         "mona",
@@ -565,7 +565,7 @@ async fn listing_copy_goes_from_marketing_through_partnerships_and_omnibus_to_ap
     )
     .await;
     b.shot("own-approval-refused").await;
-    let head = app::server::copy::get(app.conn(), listing)
+    let head = app::services::copy::get(app.conn(), listing)
         .await
         .expect("copy")
         .head
@@ -580,7 +580,7 @@ async fn listing_copy_goes_from_marketing_through_partnerships_and_omnibus_to_ap
     );
 
     // The two revisions side by side.
-    let copy = app::server::copy::get(app.conn(), listing)
+    let copy = app::services::copy::get(app.conn(), listing)
         .await
         .expect("copy");
     let (r2, r1) = (copy.revisions[0].id, copy.revisions[1].id);
@@ -593,7 +593,7 @@ async fn listing_copy_goes_from_marketing_through_partnerships_and_omnibus_to_ap
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_process_pages_show_boards_clocks_and_the_inbox() {
-    use app::server::Clock as _;
+    use app::services::Clock as _;
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let oskar = app.omnibus().await.expect("oskar");
     // A release on the test's day opens runs whose clocks run.
@@ -602,7 +602,7 @@ async fn the_process_pages_show_boards_clocks_and_the_inbox() {
             .single()
             .expect("time"),
     );
-    let (_, runs) = app::server::releases::create_with_runs(
+    let (_, runs) = app::services::releases::create_with_runs(
         app.conn(),
         &oskar,
         app.clock.now(),
@@ -614,7 +614,7 @@ async fn the_process_pages_show_boards_clocks_and_the_inbox() {
     )
     .await
     .expect("release");
-    let first_time = app::server::process::list(
+    let first_time = app::services::process::list(
         app.conn(),
         app.clock.now(),
         &app::dto::WorkflowFilter {
@@ -626,7 +626,7 @@ async fn the_process_pages_show_boards_clocks_and_the_inbox() {
     .expect("workflows")
     .items[0]
         .id;
-    let board = app::server::process::get(app.conn(), app.clock.now(), first_time)
+    let board = app::services::process::get(app.conn(), app.clock.now(), first_time)
         .await
         .expect("board");
     let blocked_task = board.stages[1].tasks[0].id;

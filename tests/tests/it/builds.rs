@@ -3,7 +3,7 @@
 use app::{
     domain::{Arch, ImageState, JobState, RegionImageState},
     dto::ReleaseRun,
-    server::{Clock, builds, images, jobs, products},
+    services::{Clock, builds, images, jobs, products},
 };
 use portal_tests::{Backend, TestApp, backends};
 

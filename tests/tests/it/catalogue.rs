@@ -4,7 +4,7 @@ use app::{
     domain::*,
     dto::*,
     error::ErrorCode,
-    server::{
+    services::{
         Clock,
         assets::{self, UploadInput},
         audit, catalogue, images, listings, partners, products, releases, seed, users,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use app::{
     domain::{JobState, Role},
     dto::{JobFilter, PageRequest},
-    server::{
+    services::{
         Clock,
         jobs::{self, NewJob},
         users,

@@ -93,7 +93,7 @@ async fn status(client: &Client, id: &str) -> (ChangeStatus, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_rules() {
-    use app::server::Clock as _;
+    use app::services::Clock as _;
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let mp = app.sim.marketplace();
     let now = app.clock.now();
@@ -375,7 +375,7 @@ mod publishing {
         domain::*,
         dto::*,
         error::ErrorCode,
-        server::{Clock as _, copy, jobs, listings, publish},
+        services::{Clock as _, copy, jobs, listings, publish},
     };
     use chrono::Duration;
     use portal_tests::{Backend, TestApp};
@@ -657,7 +657,7 @@ mod publishing {
             .await
             .expect("describe");
         assert_eq!(status.status().map(|s| s.as_str()), Some("CANCELLED"));
-        let audit = app::server::audit::list(
+        let audit = app::services::audit::list(
             app.conn(),
             &AuditFilter {
                 action: Some("cancel_change_set".into()),
@@ -678,7 +678,7 @@ mod version_limit {
     use app::{
         domain::*,
         error::ErrorCode,
-        server::{Clock as _, entities::listing, jobs, limits, publish},
+        services::{Clock as _, entities::listing, jobs, limits, publish},
     };
     use chrono::Duration;
     use portal_tests::{Backend, TestApp};
@@ -739,7 +739,7 @@ mod version_limit {
             .expect_err("one open proposal");
         assert_eq!(err.code, ErrorCode::Conflict);
 
-        let queue = app::server::process::approvals(app.conn(), app.clock.now(), &priya)
+        let queue = app::services::process::approvals(app.conn(), app.clock.now(), &priya)
             .await
             .expect("queue");
         assert_eq!(

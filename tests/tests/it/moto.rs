@@ -11,7 +11,7 @@ use std::{
 
 use app::{
     domain::{Arch, ImageState, JobState},
-    server::{Clock, images, jobs, products},
+    services::{Clock, images, jobs, products},
 };
 use aws_sdk_ec2::types::{Filter, Tag};
 use portal_tests::{Backend, TestApp};

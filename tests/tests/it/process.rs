@@ -6,7 +6,7 @@ use app::{
     domain::*,
     dto::*,
     error::ErrorCode,
-    server::{Clock, audit, builds, copy, notify, process, products, releases, users},
+    services::{Clock, audit, builds, copy, notify, process, products, releases, users},
 };
 use chrono::{NaiveDate, TimeZone, Utc};
 use portal_tests::{Backend, GITLAB_TOKEN, TestApp, each_backend};

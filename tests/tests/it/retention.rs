@@ -7,7 +7,7 @@ use app::{
     domain::*,
     dto::{RetentionPolicyInput, RetentionProposal},
     error::ErrorCode,
-    server::{Clock as _, retention},
+    services::{Clock as _, retention},
 };
 use portal_tests::{Backend, TestApp};
 
@@ -96,7 +96,7 @@ async fn the_retention_job_does_exactly_what_the_dry_run_listed_once_partnership
         .expect_err("one open proposal");
     assert_eq!(err.code, ErrorCode::Conflict);
     let queue =
-        app::server::process::approvals(app.conn(), app.clock.now(), &app.user("priya").await)
+        app::services::process::approvals(app.conn(), app.clock.now(), &app.user("priya").await)
             .await
             .expect("queue");
     assert_eq!(
@@ -230,7 +230,7 @@ async fn deregistering_an_image_deletes_its_snapshots_and_retires_the_version() 
     let done = retention::get(app.conn(), p.id).await.expect("proposal");
     assert_eq!(done.state, ProposalState::Applied);
     assert!(done.outcomes.iter().all(|o| o.deleted_snapshots.len() == 1));
-    let old = app::server::images::list(
+    let old = app::services::images::list(
         app.conn(),
         Some(("aws", "gitlab-ee")),
         Some("17.3.7"),

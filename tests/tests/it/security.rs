@@ -3,7 +3,7 @@
 
 use app::{
     dto::{ApiTokenCreated, ApiTokenInput},
-    server::{Clock as _, entities::api_token, tokens},
+    services::{Clock as _, entities::api_token, tokens},
 };
 use chrono::Duration;
 use leptos::server_fn::ServerFn as _;
@@ -170,7 +170,7 @@ async fn an_api_token_works_within_its_scopes_until_it_expires_or_is_revoked() {
     assert!(message.contains("expired"), "{message}");
 
     // Creating and revoking are audited.
-    let audit = app::server::audit::list(
+    let audit = app::services::audit::list(
         app.conn(),
         &app::dto::AuditFilter {
             object_type: Some("api_token".into()),
@@ -260,7 +260,7 @@ async fn a_change_from_another_site_is_refused_and_the_same_one_from_the_portal_
         .await
         .expect("send");
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let releases = app::server::releases::list(
+    let releases = app::services::releases::list(
         app.conn(),
         app::dto::PageRequest {
             page: Some(1),
@@ -417,16 +417,16 @@ async fn the_marketplace_access_role_is_write_only_and_sealed_at_rest() {
     );
 
     // The publish job reads it back; nothing a person sees does.
-    let revealed = app::server::secrets::reveal(
+    let revealed = app::services::secrets::reveal(
         app.conn(),
         &app.state.secret_key,
-        app::server::secrets::ACCESS_ROLE,
+        app::services::secrets::ACCESS_ROLE,
     )
     .await
     .expect("reveal")
     .expect("set");
     assert_eq!(revealed.expose(), role);
-    let rows = app::server::entities::secret::Entity::find()
+    let rows = app::services::entities::secret::Entity::find()
         .all(app.conn())
         .await
         .expect("rows");

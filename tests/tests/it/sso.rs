@@ -169,7 +169,7 @@ async fn signing_in_with_gitlab_lands_on_the_page_asked_for_with_roles_from_grou
     );
     let (_, user) = me(&app, &other).await;
     assert_eq!(user["roles"], serde_json::json!(["viewer"]));
-    let users = app::server::users::by_id(app.conn(), user["id"].as_i64().unwrap_or(0) as i32)
+    let users = app::services::users::by_id(app.conn(), user["id"].as_i64().unwrap_or(0) as i32)
         .await
         .expect("user")
         .expect("exists");
@@ -322,7 +322,7 @@ async fn blocked_and_unmapped_people_are_turned_away_and_next_stays_on_the_porta
     gitlab.update("dana", |p| p.state = "active".into());
 
     // Blocked on the portal.
-    app::server::users::set_blocked(app.conn(), "dana", true)
+    app::services::users::set_blocked(app.conn(), "dana", true)
         .await
         .expect("block");
     let client = app.browser();
