@@ -2,12 +2,16 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{CloudChoice, ServeConfig, StoreConfig};
+use crate::config::{Config, StoreConfig, WorkerConfig};
 
 /// Partner Image Portal: GitLab's cloud images and marketplace listings, from one place.
 #[derive(Debug, Parser)]
 #[command(name = "portal", version, about)]
 pub struct Cli {
+    /// What to log: a tracing filter such as `info`, or `info,app=debug`.
+    #[arg(long, global = true, env = "PORTAL_LOG", default_value = "info,sqlx=warn,tower_http=info")]
+    pub log: String,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -15,23 +19,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the portal (pages, REST API) with background workers in the same process.
-    Serve {
-        #[command(flatten)]
-        store: StoreConfig,
-        #[command(flatten)]
-        serve: ServeConfig,
-    },
+    Serve(Box<Config>),
     /// Run background workers only; several may share one PostgreSQL database.
-    Worker {
-        #[command(flatten)]
-        store: StoreConfig,
-        /// Which cloud jobs run against.
-        #[arg(long, env = "PORTAL_CLOUD", value_enum, default_value_t = CloudChoice::Sim)]
-        cloud: CloudChoice,
-        /// Workers to run in this process.
-        #[arg(long, env = "PORTAL_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-        workers: u32,
-    },
+    Worker(Box<WorkerConfig>),
     /// Apply pending database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -48,4 +38,57 @@ pub enum Command {
         #[arg(long, env = "PORTAL_SEED_DEV_USERS", default_value_t = false)]
         with_dev_users: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// Every setting of every subcommand, as its environment variable.
+    fn settings() -> Vec<String> {
+        let cli = Cli::command();
+        let mut out: Vec<String> = cli
+            .get_arguments()
+            .chain(cli.get_subcommands().flat_map(|c| c.get_arguments()))
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn every_setting_is_a_checked_flag_with_its_variable_in_the_readme() {
+        Cli::command().debug_assert();
+        let readme = include_str!("../../README.md");
+        let settings = settings();
+        assert!(settings.len() > 30, "{settings:?}");
+        for name in &settings {
+            let short = name.trim_start_matches("PORTAL_SIM");
+            assert!(
+                readme.contains(&format!("`{name}`")) || readme.contains(&format!("`…{short}`")),
+                "{name} is a setting the README does not list"
+            );
+        }
+    }
+
+    #[test]
+    fn serve_help_lists_the_cloud_and_simulator_settings() {
+        let mut cli = Cli::command();
+        let serve = cli.find_subcommand_mut("serve").expect("serve");
+        let help = serve.render_long_help().to_string();
+        for name in [
+            "PORTAL_MARKETPLACE_ACCOUNTS",
+            "PORTAL_BUILDER_INSTANCE_PROFILE",
+            "PORTAL_MARKETPLACE_ACCESS_ROLE_ARN",
+            "PORTAL_SECRET_KEY",
+            "PORTAL_SIM_FAULT_RATE",
+            "PORTAL_SIM_EC2_URL",
+        ] {
+            assert!(help.contains(name), "{name} missing from serve --help");
+        }
+    }
 }

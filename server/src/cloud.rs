@@ -35,55 +35,59 @@ pub struct Cloud {
     pub marketplace_access_role: Option<String>,
 }
 
+/// What the cloud is set up with, from the configuration.
+#[derive(Debug, Clone)]
+pub struct CloudSettings {
+    /// Accounts a licensed image is shared with (the marketplace's).
+    pub marketplace_accounts: Vec<String>,
+    /// How long a waiting job sleeps before it looks again.
+    pub poll: chrono::Duration,
+    /// Instance profile of the builders.
+    pub builder_instance_profile: Option<String>,
+    /// The IAM role AWS Marketplace assumes, when none is set in the portal.
+    pub marketplace_access_role: Option<String>,
+}
+
+impl CloudSettings {
+    /// AWS Marketplace's account, the given poll and nothing else: what tests of a single
+    /// endpoint (moto) need.
+    pub fn marketplace_default(poll: chrono::Duration) -> Self {
+        CloudSettings {
+            marketplace_accounts: vec![AWS_MARKETPLACE_ACCOUNT.to_owned()],
+            poll,
+            builder_instance_profile: None,
+            marketplace_access_role: None,
+        }
+    }
+}
+
 impl Cloud {
     /// Real AWS: credentials and settings from the environment, profile or instance role.
-    pub async fn aws(marketplace_accounts: Vec<String>) -> Self {
+    pub async fn aws(settings: CloudSettings) -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(5))
             .load()
             .await;
-        Cloud::with_target(
-            CloudTarget::Aws(config),
-            marketplace_accounts,
-            chrono::Duration::seconds(30),
-        )
+        Cloud::with_target(CloudTarget::Aws(config), settings)
     }
 
     /// A local endpoint that speaks EC2's protocol.
-    pub fn endpoint(
-        url: impl Into<String>,
-        marketplace_accounts: Vec<String>,
-        poll: chrono::Duration,
-    ) -> Self {
-        Cloud::with_target(
-            CloudTarget::Endpoint(url.into()),
-            marketplace_accounts,
-            poll,
-        )
+    pub fn endpoint(url: impl Into<String>, settings: CloudSettings) -> Self {
+        Cloud::with_target(CloudTarget::Endpoint(url.into()), settings)
     }
 
-    fn with_target(
-        target: CloudTarget,
-        marketplace_accounts: Vec<String>,
-        poll: chrono::Duration,
-    ) -> Self {
-        let builder_instance_profile = std::env::var("PORTAL_BUILDER_INSTANCE_PROFILE")
-            .ok()
-            .filter(|p| !p.is_empty());
-        let marketplace_access_role = std::env::var("PORTAL_MARKETPLACE_ACCESS_ROLE_ARN")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .or_else(|| {
-                // The simulated marketplace takes any role of the right shape.
-                matches!(target, CloudTarget::Endpoint(_))
-                    .then(|| "arn:aws:iam::123456789012:role/AwsMarketplaceAmiIngestion".to_owned())
-            });
+    fn with_target(target: CloudTarget, settings: CloudSettings) -> Self {
+        let marketplace_access_role = settings.marketplace_access_role.or_else(|| {
+            // The simulated marketplace takes any role of the right shape.
+            matches!(target, CloudTarget::Endpoint(_))
+                .then(|| "arn:aws:iam::123456789012:role/AwsMarketplaceAmiIngestion".to_owned())
+        });
         Cloud {
             target,
             clients: Mutex::new(HashMap::new()),
-            marketplace_accounts,
-            poll,
-            builder_instance_profile,
+            marketplace_accounts: settings.marketplace_accounts,
+            poll: settings.poll,
+            builder_instance_profile: settings.builder_instance_profile,
             marketplace_access_role,
         }
     }

@@ -40,12 +40,20 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
 
     /// Database URL: `sqlite://…` or `postgres://…`. Default: a SQLite file in the data dir.
-    #[arg(long, env = "PORTAL_DATABASE_URL")]
+    #[arg(long, env = "PORTAL_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// Most database connections to hold open.
     #[arg(long, env = "PORTAL_DATABASE_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub database_max_connections: u32,
+
+    /// The key secrets (license files, webhook secrets) are sealed with: base64 of 32 bytes. Default: the key file.
+    #[arg(long, env = "PORTAL_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// File holding that key; generated on first start. Default: `<data dir>/secret.key`.
+    #[arg(long, env = "PORTAL_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl StoreConfig {
@@ -71,6 +79,200 @@ impl StoreConfig {
             )),
         }
     }
+
+    /// The key secrets are sealed with: `PORTAL_SECRET_KEY`, else the key file (made on
+    /// first start, readable by its owner only).
+    pub fn secret_key(&self) -> anyhow::Result<app::services::secrets::SecretKey> {
+        use anyhow::Context as _;
+        use app::services::secrets::SecretKey;
+        if let Some(text) = &self.secret_key {
+            return SecretKey::from_base64(text)
+                .map_err(|e| anyhow::anyhow!("PORTAL_SECRET_KEY: {e}"));
+        }
+        let path = self
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"));
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("Failed to create {}", dir.display()))?;
+            }
+            write_private(&path, &SecretKey::generate()).with_context(|| {
+                format!("Failed to write the secret key to {}", path.display())
+            })?;
+            tracing::info!(path = %path.display(), "generated a secret key");
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "PORTAL_SECRET_KEY_FILE: failed to read the secret key {}",
+                path.display()
+            )
+        })?;
+        SecretKey::from_base64(&text)
+            .map_err(|e| anyhow::anyhow!("PORTAL_SECRET_KEY_FILE {}: {e}", path.display()))
+    }
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// The cloud the jobs talk to, shared by `serve` and `worker`.
+#[derive(Debug, Clone, Args)]
+pub struct CloudConfig {
+    /// Which cloud jobs run against.
+    #[arg(long, env = "PORTAL_CLOUD", value_enum, default_value_t = CloudChoice::Sim)]
+    pub cloud: CloudChoice,
+
+    /// Accounts a licensed image is shared with: AWS Marketplace's, comma-separated.
+    #[arg(long, env = "PORTAL_MARKETPLACE_ACCOUNTS", value_delimiter = ',', default_value = crate::cloud::AWS_MARKETPLACE_ACCOUNT)]
+    pub marketplace_accounts: Vec<String>,
+
+    /// The IAM role AWS Marketplace assumes to read a published version's image, when none is set in the portal.
+    #[arg(long, env = "PORTAL_MARKETPLACE_ACCESS_ROLE_ARN")]
+    pub marketplace_access_role_arn: Option<String>,
+
+    /// Instance profile the image builders run with, so they may tag themselves when their install is done.
+    #[arg(long, env = "PORTAL_BUILDER_INSTANCE_PROFILE")]
+    pub builder_instance_profile: Option<String>,
+
+    /// Seconds a waiting job sleeps before it looks again. Default: 30 on AWS, 2 in the simulated cloud.
+    #[arg(long, env = "PORTAL_CLOUD_POLL_SECONDS", value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub cloud_poll_seconds: Option<u32>,
+
+    #[command(flatten)]
+    pub sim: SimConfigArgs,
+}
+
+/// The simulated cloud's behaviour: quick enough to watch a build finish, slow enough to
+/// watch it move.
+#[derive(Debug, Clone, Args)]
+pub struct SimConfigArgs {
+    /// Use the simulated cloud of another process at this URL instead of starting one.
+    #[arg(long, env = "PORTAL_SIM_EC2_URL")]
+    pub sim_ec2_url: Option<String>,
+
+    /// Start the simulated EC2 holding the images of the catalogue's sample history (false: an empty account).
+    #[arg(long, env = "PORTAL_SIM_SEED_IMAGES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sim_seed_images: bool,
+
+    /// Public images the simulated account may have per region.
+    #[arg(long, env = "PORTAL_SIM_PUBLIC_IMAGE_QUOTA", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub sim_public_image_quota: u32,
+
+    /// Seconds a simulated instance takes to boot.
+    #[arg(long, env = "PORTAL_SIM_BOOT_SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub sim_boot_seconds: u32,
+
+    /// Seconds a simulated builder's install takes.
+    #[arg(long, env = "PORTAL_SIM_INSTALL_SECONDS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub sim_install_seconds: u32,
+
+    /// Seconds a simulated image (or copy) takes to become available.
+    #[arg(long, env = "PORTAL_SIM_IMAGE_SECONDS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub sim_image_seconds: u32,
+
+    /// Seconds a simulated instance takes to stop.
+    #[arg(long, env = "PORTAL_SIM_STOP_SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub sim_stop_seconds: u32,
+
+    /// Share of simulated calls answered with throttling or a 5xx, 0 to 1.
+    #[arg(long, env = "PORTAL_SIM_FAULT_RATE", default_value_t = 0.0, value_parser = fault_rate)]
+    pub sim_fault_rate: f64,
+}
+
+fn fault_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number"))?;
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("{rate} is not between 0 and 1"))
+    }
+}
+
+impl SimConfigArgs {
+    /// The simulator's settings.
+    pub fn sim_config(&self) -> crate::sim::SimConfig {
+        let seconds = |s: u32| chrono::Duration::seconds(i64::from(s));
+        crate::sim::SimConfig {
+            public_image_quota: usize::try_from(self.sim_public_image_quota).unwrap_or(usize::MAX),
+            boot_delay: seconds(self.sim_boot_seconds),
+            install_delay: seconds(self.sim_install_seconds),
+            image_delay: seconds(self.sim_image_seconds),
+            stop_delay: seconds(self.sim_stop_seconds),
+            fault_rate: self.sim_fault_rate,
+        }
+    }
+}
+
+impl CloudConfig {
+    /// Refuses settings the cloud would refuse later, naming the setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for account in &self.marketplace_accounts {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                anyhow::bail!(
+                    "PORTAL_MARKETPLACE_ACCOUNTS must be 12-digit AWS account ids, got '{account}'"
+                );
+            }
+        }
+        if let Some(arn) = self.marketplace_access_role_arn.as_deref().filter(|a| !a.is_empty()) {
+            let valid = arn
+                .strip_prefix("arn:aws:iam::")
+                .and_then(|rest| rest.split_once(":role/"))
+                .is_some_and(|(account, name)| {
+                    account.len() == 12
+                        && account.bytes().all(|b| b.is_ascii_digit())
+                        && !name.is_empty()
+                });
+            if !valid {
+                anyhow::bail!(
+                    "PORTAL_MARKETPLACE_ACCESS_ROLE_ARN must look like arn:aws:iam::<12 digits>:role/<name>, got '{arn}'"
+                );
+            }
+        }
+        if let Some(url) = &self.sim.sim_ec2_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("PORTAL_SIM_EC2_URL must be an http(s) URL, got '{url}'");
+        }
+        Ok(())
+    }
+
+    /// How long a waiting job sleeps before it looks again.
+    pub fn poll(&self) -> chrono::Duration {
+        let default = match self.cloud {
+            CloudChoice::Aws => 30,
+            CloudChoice::Sim => 2,
+        };
+        chrono::Duration::seconds(i64::from(self.cloud_poll_seconds.unwrap_or(default)))
+    }
+
+    /// The non-empty optional strings, trimmed.
+    fn set(value: &Option<String>) -> Option<String> {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    pub fn builder_instance_profile(&self) -> Option<String> {
+        Self::set(&self.builder_instance_profile)
+    }
+
+    pub fn marketplace_access_role_arn(&self) -> Option<String> {
+        Self::set(&self.marketplace_access_role_arn)
+    }
 }
 
 /// Settings of the HTTP server.
@@ -83,10 +285,6 @@ pub struct ServeConfig {
     /// The URL people reach the portal at (used in links and printed at start). Default: from the bind address.
     #[arg(long, env = "PORTAL_PUBLIC_URL")]
     pub public_url: Option<String>,
-
-    /// Which cloud jobs run against.
-    #[arg(long, env = "PORTAL_CLOUD", value_enum, default_value_t = CloudChoice::Sim)]
-    pub cloud: CloudChoice,
 
     /// How people sign in.
     #[arg(long, env = "PORTAL_AUTH", value_enum, default_value_t = AuthChoice::Dev)]
@@ -139,11 +337,7 @@ impl ServeConfig {
                 self.bind.ip()
             );
         }
-        if let Some(url) = &self.public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            anyhow::bail!("PORTAL_PUBLIC_URL must be an http(s) URL, got '{url}'");
-        }
+        check_public_url(self.public_url.as_deref())?;
         if let Some(token) = &self.gitlab_webhook_token
             && token.trim().len() < 16
         {
@@ -195,6 +389,78 @@ impl ServeConfig {
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"))
     }
+}
+
+/// Everything `portal serve` runs with: the one way a portal is configured, in production
+/// and in the tests alike.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    #[command(flatten)]
+    pub store: StoreConfig,
+    #[command(flatten)]
+    pub cloud: CloudConfig,
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+impl Config {
+    /// A configuration as `portal serve` would read it from these arguments and the
+    /// environment.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Serve as clap::Parser>::try_parse_from(args).map(|s| s.config)
+    }
+
+    /// Checks every setting before anything starts; the message names the setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.store.database_url()?;
+        self.cloud.validate()?;
+        self.serve.validate()?;
+        self.serve.gitlab_sso()?;
+        Ok(())
+    }
+}
+
+/// Everything `portal worker` runs with.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerConfig {
+    #[command(flatten)]
+    pub store: StoreConfig,
+    #[command(flatten)]
+    pub cloud: CloudConfig,
+
+    /// The URL people reach the portal at, for links in notifications the workers send.
+    #[arg(long, env = "PORTAL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Workers to run in this process.
+    #[arg(long, env = "PORTAL_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+}
+
+impl WorkerConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.store.database_url()?;
+        self.cloud.validate()?;
+        check_public_url(self.public_url.as_deref())
+    }
+}
+
+fn check_public_url(url: Option<&str>) -> anyhow::Result<()> {
+    if let Some(url) = url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        anyhow::bail!("PORTAL_PUBLIC_URL must be an http(s) URL, got '{url}'");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

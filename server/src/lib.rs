@@ -35,8 +35,9 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use app::services::{AppState, Clock, CloudMode, SystemClock};
-use config::{AuthChoice, CloudChoice, ServeConfig, StoreConfig};
+use app::services::{AppState, Clock, CloudMode};
+pub use config::{Config, WorkerConfig};
+use config::{AuthChoice, CloudChoice, CloudConfig, ServeConfig, StoreConfig};
 
 /// State of the HTTP router: the app's state plus what only the web layer needs.
 #[derive(Clone, Debug)]
@@ -64,100 +65,45 @@ impl FromRef<ServerState> for ops::Metrics {
     }
 }
 
-/// Everything needed to build the application, resolved from configuration.
-pub struct Settings {
-    pub database_url: String,
-    pub database_max_connections: u32,
-    pub data_dir: PathBuf,
-    pub site_root: PathBuf,
-    pub cloud: CloudMode,
-    pub dev_auth: bool,
-    pub https: bool,
-    pub seed: bool,
-    pub clock: Arc<dyn Clock>,
-    /// Where people reach the portal, for links in webhooks.
-    pub public_url: Option<String>,
-    /// The token GitLab's release webhook must present.
-    pub gitlab_webhook_token: Option<String>,
-    /// GitLab sign-in (`PORTAL_AUTH=gitlab`).
-    pub gitlab: Option<Arc<app::services::sso::GitLabSso>>,
-}
-
-impl Settings {
-    pub fn from_config(store: &StoreConfig, serve: &ServeConfig) -> anyhow::Result<Self> {
-        serve.validate()?;
-        Ok(Settings {
-            database_url: store.database_url()?,
-            database_max_connections: store.database_max_connections,
-            data_dir: store.data_dir.clone(),
-            site_root: serve.site_root.clone(),
-            cloud: match serve.cloud {
-                CloudChoice::Sim => CloudMode::Simulated,
-                CloudChoice::Aws => CloudMode::Aws,
-            },
-            dev_auth: serve.auth == AuthChoice::Dev,
-            https: serve
-                .public_url
-                .as_deref()
-                .is_some_and(|u| u.starts_with("https://")),
-            seed: serve.seed,
-            clock: Arc::new(SystemClock),
-            public_url: serve.public_url.clone(),
-            gitlab_webhook_token: serve.gitlab_webhook_token.clone(),
-            gitlab: serve.gitlab_sso()?.map(Arc::new),
-        })
-    }
-}
-
-impl Settings {
-    /// A worker process: no pages, no sign-in, no seeding.
-    pub fn for_worker(store: &StoreConfig, cloud: CloudChoice) -> anyhow::Result<Self> {
-        Ok(Settings {
-            database_url: store.database_url()?,
-            database_max_connections: store.database_max_connections,
-            data_dir: store.data_dir.clone(),
-            site_root: PathBuf::new(),
-            cloud: match cloud {
-                CloudChoice::Sim => CloudMode::Simulated,
-                CloudChoice::Aws => CloudMode::Aws,
-            },
-            dev_auth: false,
-            https: false,
-            seed: false,
-            clock: Arc::new(SystemClock),
-            public_url: std::env::var("PORTAL_PUBLIC_URL").ok(),
-            gitlab_webhook_token: None,
-            gitlab: None,
-        })
-    }
-}
-
-/// Opens the database and the asset store; seeds an empty catalogue when asked.
-pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
-    let db =
-        db::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
-    let assets_dir = settings.data_dir.join("assets");
+/// Opens the database and the asset store, and seeds an empty catalogue when asked.
+async fn open_state(
+    store: &StoreConfig,
+    cloud: &CloudConfig,
+    clock: Arc<dyn Clock>,
+    public_url: Option<String>,
+    web: Option<&ServeConfig>,
+) -> anyhow::Result<AppState> {
+    let db = db::connect_and_migrate(&store.database_url()?, store.database_max_connections).await?;
+    let assets_dir = store.data_dir.join("assets");
     std::fs::create_dir_all(&assets_dir)
         .with_context(|| format!("Failed to create the asset folder {}", assets_dir.display()))?;
-    let store = LocalFileSystem::new_with_prefix(&assets_dir)
+    let assets = LocalFileSystem::new_with_prefix(&assets_dir)
         .with_context(|| format!("Failed to open the asset folder {}", assets_dir.display()))?;
-    let secret_key = load_secret_key(&settings.data_dir)?;
+    let dev_auth = web.is_some_and(|w| w.auth == AuthChoice::Dev);
     let state = AppState {
-        secret_key,
+        secret_key: store.secret_key()?,
         db,
-        store: Arc::new(store),
-        clock: settings.clock.clone(),
-        cloud: settings.cloud,
-        dev_auth: settings.dev_auth,
-        https: settings.https,
-        public_url: settings.public_url.clone(),
-        gitlab: settings.gitlab.clone(),
-        gitlab_token_sha256: settings
-            .gitlab_webhook_token
+        store: Arc::new(assets),
+        clock,
+        cloud: match cloud.cloud {
+            CloudChoice::Sim => CloudMode::Simulated,
+            CloudChoice::Aws => CloudMode::Aws,
+        },
+        dev_auth,
+        https: public_url
             .as_deref()
+            .is_some_and(|u| u.starts_with("https://")),
+        public_url,
+        gitlab: match web {
+            Some(w) => w.gitlab_sso()?.map(Arc::new),
+            None => None,
+        },
+        gitlab_token_sha256: web
+            .and_then(|w| w.gitlab_webhook_token.as_deref())
             .map(|t| <sha2::Sha256 as sha2::Digest>::digest(t.trim().as_bytes()).into()),
     };
-    if settings.seed
+    let seed = web.is_some_and(|w| w.seed);
+    if seed
         && app::services::seed::is_empty(&state.db)
             .await
             .map_err(anyhow::Error::msg)?
@@ -165,14 +111,14 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         let report = app::services::seed::run(
             &state.db,
             state.clock.now(),
-            settings.dev_auth,
-            (settings.cloud == CloudMode::Simulated).then_some(&state.secret_key),
+            dev_auth,
+            (state.cloud == CloudMode::Simulated).then_some(&state.secret_key),
         )
         .await
         .map_err(anyhow::Error::msg)
         .context("Failed to seed the catalogue")?;
         tracing::info!(?report, "seeded the empty catalogue");
-    } else if settings.dev_auth {
+    } else if dev_auth {
         app::services::seed::dev_users(&state.db, state.clock.now())
             .await
             .map_err(anyhow::Error::msg)?;
@@ -180,40 +126,79 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     Ok(state)
 }
 
-/// The key secrets are sealed with: `PORTAL_SECRET_KEY` (base64 of 32 bytes),
-/// `PORTAL_SECRET_KEY_FILE`, or `<data dir>/secret.key`, generated on first start.
-pub fn load_secret_key(
-    data_dir: &std::path::Path,
-) -> anyhow::Result<app::services::secrets::SecretKey> {
-    use app::services::secrets::SecretKey;
-    if let Ok(text) = std::env::var("PORTAL_SECRET_KEY") {
-        return SecretKey::from_base64(&text)
-            .map_err(|e| anyhow::anyhow!("PORTAL_SECRET_KEY: {e}"));
-    }
-    let path = std::env::var_os("PORTAL_SECRET_KEY_FILE")
-        .map_or_else(|| data_dir.join("secret.key"), PathBuf::from);
-    if !path.exists() {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("Failed to create {}", dir.display()))?;
-        }
-        write_private(&path, &SecretKey::generate())
-            .with_context(|| format!("Failed to write the secret key to {}", path.display()))?;
-        tracing::info!(path = %path.display(), "generated a secret key");
-    }
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("Failed to read the secret key {}", path.display()))?;
-    SecretKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+/// A portal assembled from its configuration: the database, the cloud (the simulated one
+/// started on a loopback port of its own, in sim mode) and the HTTP server bound and
+/// serving. `portal serve` and the tests both start the portal this way and no other.
+pub struct Application {
+    pub state: AppState,
+    pub cloud: CloudHandle,
+    /// Where the server listens (port 0 in the configuration picks a free one).
+    pub addr: SocketAddr,
+    /// The URL people reach it at.
+    pub url: String,
+    /// Background workers `spawn_workers` starts.
+    pub workers: u32,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Writes a file only its owner can read.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
+impl Application {
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        config.validate()?;
+        let state = open_state(
+            &config.store,
+            &config.cloud,
+            clock,
+            config.serve.public_url.clone(),
+            Some(&config.serve),
+        )
+        .await?;
+        let cloud = start_cloud(&state, &config.cloud).await?;
+        let running = spawn(state.clone(), config.serve.site_root.clone(), config.serve.bind).await?;
+        Ok(Application {
+            url: config.serve.public_url(running.addr),
+            addr: running.addr,
+            state,
+            cloud,
+            workers: config.serve.workers,
+            server: running.handle,
+        })
+    }
+
+    /// Starts the configured number of background workers; they stop after their current
+    /// step once `stop` turns true.
+    pub fn spawn_workers(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        jobs::spawn_workers(&self.state, &self.cloud.cloud, self.workers, stop)
+    }
+}
+
+/// A worker process assembled from its configuration: no pages, no sign-in, no seeding.
+pub struct WorkerProcess {
+    pub state: AppState,
+    pub cloud: CloudHandle,
+    pub workers: u32,
+}
+
+impl WorkerProcess {
+    pub async fn build(config: WorkerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        config.validate()?;
+        let state = open_state(&config.store, &config.cloud, clock, config.public_url, None).await?;
+        let cloud = start_cloud(&state, &config.cloud).await?;
+        Ok(WorkerProcess {
+            state,
+            cloud,
+            workers: config.workers,
+        })
+    }
+
+    pub fn spawn_workers(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        jobs::spawn_workers(&self.state, &self.cloud.cloud, self.workers, stop)
+    }
 }
 
 /// The pages' routes, generated once per process. Generating them runs the app with
@@ -332,37 +317,33 @@ pub struct CloudHandle {
 
 /// In sim mode starts the simulated cloud on a loopback port (or uses `PORTAL_SIM_EC2_URL`,
 /// the simulator of another process); in aws mode loads the AWS configuration.
-pub async fn start_cloud(state: &AppState, mode: CloudMode) -> anyhow::Result<CloudHandle> {
-    let accounts = std::env::var("PORTAL_MARKETPLACE_ACCOUNTS")
-        .map(|v| {
-            v.split(',')
-                .map(|a| a.trim().to_owned())
-                .filter(|a| !a.is_empty())
-                .collect()
-        })
-        .unwrap_or_else(|_| vec![cloud::AWS_MARKETPLACE_ACCOUNT.to_owned()]);
-    match mode {
-        CloudMode::Aws => Ok(CloudHandle {
-            cloud: Arc::new(cloud::Cloud::aws(accounts).await),
+async fn start_cloud(state: &AppState, config: &CloudConfig) -> anyhow::Result<CloudHandle> {
+    let settings = cloud::CloudSettings {
+        marketplace_accounts: config.marketplace_accounts.clone(),
+        poll: config.poll(),
+        builder_instance_profile: config.builder_instance_profile(),
+        marketplace_access_role: config.marketplace_access_role_arn(),
+    };
+    match config.cloud {
+        CloudChoice::Aws => Ok(CloudHandle {
+            cloud: Arc::new(cloud::Cloud::aws(settings).await),
             sim: None,
         }),
-        CloudMode::Simulated => {
-            if let Ok(url) = std::env::var("PORTAL_SIM_EC2_URL") {
+        CloudChoice::Sim => {
+            if let Some(url) = &config.sim.sim_ec2_url {
                 return Ok(CloudHandle {
-                    cloud: Arc::new(cloud::Cloud::endpoint(
-                        url,
-                        accounts,
-                        chrono::Duration::seconds(2),
-                    )),
+                    cloud: Arc::new(cloud::Cloud::endpoint(url.clone(), settings)),
                     sim: None,
                 });
             }
-            let config = sim_config_from_env()?;
-            let simulator = sim::Ec2Sim::new(state.clock.clone(), config.clone());
+            let sim_config = config.sim.sim_config();
+            let simulator = sim::Ec2Sim::new(state.clock.clone(), sim_config.clone());
             sim::seed_marketplace(simulator.marketplace(), &state.db).await?;
-            sim::seed_ec2(&simulator, &state.db).await?;
+            if config.sim.sim_seed_images {
+                sim::seed_ec2(&simulator, &state.db).await?;
+            }
             // The portal knows the simulated account's quota, as an operator would set it.
-            let quota = i32::try_from(config.public_image_quota).unwrap_or(i32::MAX);
+            let quota = i32::try_from(sim_config.public_image_quota).unwrap_or(i32::MAX);
             app::services::retention::seed_quotas(
                 &state.db,
                 state.clock.now(),
@@ -374,41 +355,9 @@ pub async fn start_cloud(state: &AppState, mode: CloudMode) -> anyhow::Result<Cl
             let (url, _handle) = sim::serve(&simulator, "127.0.0.1:0".parse()?).await?;
             tracing::info!(%url, "simulated EC2 is up");
             Ok(CloudHandle {
-                cloud: Arc::new(cloud::Cloud::endpoint(
-                    url,
-                    accounts,
-                    chrono::Duration::seconds(2),
-                )),
+                cloud: Arc::new(cloud::Cloud::endpoint(url, settings)),
                 sim: Some(simulator),
             })
         }
     }
-}
-
-/// The simulated cloud's behaviour: quick enough to watch a build finish, slow enough to
-/// watch it move, unless `PORTAL_SIM_*` says otherwise.
-fn sim_config_from_env() -> anyhow::Result<sim::SimConfig> {
-    fn var<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-        match std::env::var(name) {
-            Ok(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| anyhow::anyhow!("{name} must be a number, got '{v}'")),
-            Err(_) => Ok(default),
-        }
-    }
-    let seconds = |name: &str, default: i64| var(name, default).map(chrono::Duration::seconds);
-    let fault_rate: f64 = var("PORTAL_SIM_FAULT_RATE", 0.0)?;
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&fault_rate),
-        "PORTAL_SIM_FAULT_RATE must be between 0 and 1, got {fault_rate}"
-    );
-    Ok(sim::SimConfig {
-        public_image_quota: var("PORTAL_SIM_PUBLIC_IMAGE_QUOTA", 30)?,
-        boot_delay: seconds("PORTAL_SIM_BOOT_SECONDS", 3)?,
-        install_delay: seconds("PORTAL_SIM_INSTALL_SECONDS", 8)?,
-        image_delay: seconds("PORTAL_SIM_IMAGE_SECONDS", 4)?,
-        stop_delay: seconds("PORTAL_SIM_STOP_SECONDS", 2)?,
-        fault_rate,
-    })
 }

@@ -1,21 +1,24 @@
 //! The `portal` binary: parses the command line and hands over to the library.
 
+use std::sync::Arc;
+
 use anyhow::Context;
+use app::services::SystemClock;
 use clap::Parser;
 use server::{
-    Settings, build_state,
+    Application, WorkerProcess,
     cli::{Cli, Command},
 };
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PORTAL_LOG")
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
         )
         .init();
-    let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -28,41 +31,30 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { store, serve } => {
-            let settings = Settings::from_config(&store, &serve)?;
-            let state = build_state(&settings).await?;
-            let cloud = server::start_cloud(&state, settings.cloud).await?;
-            let running =
-                server::spawn(state.clone(), settings.site_root.clone(), serve.bind).await?;
+        Command::Serve(config) => {
+            let app = Application::build(*config, Arc::new(SystemClock)).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let workers = server::jobs::spawn_workers(&state, &cloud.cloud, serve.workers, stopped);
+            let workers = app.spawn_workers(stopped);
             tracing::info!(workers = workers.len(), "background workers started");
-            let url = serve.public_url(running.addr);
-            tracing::info!(%url, "Partner Image Portal is up");
+            tracing::info!(url = %app.url, "Partner Image Portal is up");
             // The URL on standard output, alone, so scripts and people can pick it up.
             #[expect(clippy::print_stdout, reason = "the URL is the command's answer")]
             {
-                println!("Partner Image Portal: {url}");
+                println!("Partner Image Portal: {}", app.url);
             }
             tokio::select! {
-                result = running.handle => result.context("the server task failed")?.context("the server stopped")?,
+                result = app.server => result.context("the server task failed")?.context("the server stopped")?,
                 _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
             }
             let _ = stop.send(true);
             futures::future::join_all(workers).await;
             Ok(())
         }
-        Command::Worker {
-            store,
-            cloud,
-            workers,
-        } => {
-            let settings = Settings::for_worker(&store, cloud)?;
-            let state = build_state(&settings).await?;
-            let cloud = server::start_cloud(&state, settings.cloud).await?;
+        Command::Worker(config) => {
+            let process = WorkerProcess::build(*config, Arc::new(SystemClock)).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let handles = server::jobs::spawn_workers(&state, &cloud.cloud, workers, stopped);
-            tracing::info!(workers, "workers started");
+            let handles = process.spawn_workers(stopped);
+            tracing::info!(workers = handles.len(), "workers started");
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("stopping workers after their current step");
             let _ = stop.send(true);
@@ -82,7 +74,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let url = store.database_url()?;
             let db = server::db::connect_and_migrate(&url, store.database_max_connections).await?;
-            let key = server::load_secret_key(&store.data_dir)?;
+            let key = store.secret_key()?;
             let report = app::services::seed::run(
                 &db,
                 chrono::Utc::now(),

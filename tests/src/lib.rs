@@ -7,7 +7,7 @@ use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
-use app::services::{AppState, CloudMode, ManualClock};
+use app::services::{AppState, ManualClock};
 
 pub mod gitlab;
 
@@ -199,65 +199,96 @@ impl TestApp {
         let db = TestDb::new(backend).await?;
         let data_dir = tempfile::tempdir()?;
         let clock = Arc::new(ManualClock::new(test_epoch()));
-        let (gitlab, sso) = match gitlab_people {
+        let site_root = site_root();
+        let mut args: Vec<String> = [
+            "portal",
+            "--database-url",
+            db.url.as_str(),
+            "--database-max-connections",
+            "4",
+            "--bind",
+            "127.0.0.1:0",
+            "--cloud",
+            "sim",
+            "--workers",
+            "0",
+            "--gitlab-webhook-token",
+            GITLAB_TOKEN,
+            // The simulated cloud starts as an empty account and answers at once, with
+            // AWS's default quota; waiting jobs come back after 15 s of the test's clock.
+            "--sim-seed-images",
+            "false",
+            "--sim-public-image-quota",
+            "5",
+            "--sim-boot-seconds",
+            "0",
+            "--sim-install-seconds",
+            "0",
+            "--sim-image-seconds",
+            "0",
+            "--sim-stop-seconds",
+            "0",
+            "--sim-fault-rate",
+            "0",
+            "--cloud-poll-seconds",
+            "15",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        args.extend([
+            "--data-dir".to_owned(),
+            data_dir.path().display().to_string(),
+            "--site-root".to_owned(),
+            site_root.display().to_string(),
+            "--seed".to_owned(),
+            seed.to_string(),
+        ]);
+        let gitlab = match gitlab_people {
             Some((people, unmapped_viewer)) => {
                 let provider = gitlab::FakeGitLab::start(clock.clone(), people).await?;
-                let sso = app::services::sso::GitLabSso {
-                    url: provider.url.clone(),
-                    client_id: provider.client_id.clone(),
-                    client_secret: app::services::secrets::SecretValue::new(
-                        provider.client_secret.clone(),
-                    ),
-                    groups: app::services::sso::GitLabSso::parse_groups(
-                        app::services::sso::DEFAULT_ROLE_GROUPS,
-                    )
-                    .map_err(anyhow::Error::msg)?,
-                    unmapped_viewer,
-                };
-                (Some(provider), Some(Arc::new(sso)))
+                args.extend([
+                    "--auth".to_owned(),
+                    "gitlab".to_owned(),
+                    "--gitlab-url".to_owned(),
+                    provider.url.clone(),
+                    "--gitlab-client-id".to_owned(),
+                    provider.client_id.clone(),
+                    "--gitlab-client-secret".to_owned(),
+                    provider.client_secret.clone(),
+                    "--gitlab-unmapped".to_owned(),
+                    if unmapped_viewer { "viewer" } else { "refuse" }.to_owned(),
+                ]);
+                Some(provider)
             }
-            None => (None, None),
+            None => {
+                // With GitLab sign-in the callback comes back to the address the test used.
+                args.extend([
+                    "--auth".to_owned(),
+                    "dev".to_owned(),
+                    "--public-url".to_owned(),
+                    "https://portal.test".to_owned(),
+                ]);
+                None
+            }
         };
-        let settings = server::Settings {
-            database_url: db.url.clone(),
-            database_max_connections: 4,
-            data_dir: data_dir.path().to_path_buf(),
-            site_root: site_root(),
-            cloud: CloudMode::Simulated,
-            dev_auth: sso.is_none(),
-            https: false,
-            seed,
-            clock: clock.clone(),
-            // With GitLab sign-in the callback comes back to the address the test used.
-            public_url: sso.is_none().then(|| "https://portal.test".into()),
-            gitlab_webhook_token: Some(GITLAB_TOKEN.into()),
-            gitlab: sso,
-        };
-        let state = server::build_state(&settings).await?;
-        let sim = server::sim::Ec2Sim::new(clock.clone(), server::sim::SimConfig::instant());
-        server::sim::seed_marketplace(sim.marketplace(), &state.db).await?;
-        let (endpoint, _sim_server) = server::sim::serve(&sim, "127.0.0.1:0".parse()?).await?;
-        let cloud = Arc::new(server::cloud::Cloud::endpoint(
-            endpoint,
-            vec!["679593333241".into()],
-            chrono::Duration::seconds(15),
-        ));
-        let running = server::spawn(
-            state.clone(),
-            settings.site_root.clone(),
-            "127.0.0.1:0".parse()?,
-        )
-        .await?;
+        let config = server::Config::from_args(args).context("the test configuration")?;
+        let app = server::Application::build(config, clock.clone()).await?;
+        let sim = app
+            .cloud
+            .sim
+            .clone()
+            .context("the simulated cloud runs in the tests")?;
         Ok(TestApp {
-            addr: running.addr,
+            addr: app.addr,
             sim,
-            cloud,
-            state,
+            cloud: app.cloud.cloud,
+            state: app.state,
             clock,
             db,
             data_dir,
             gitlab,
-            server: running.handle,
+            server: app.server,
         })
     }
 

@@ -72,8 +72,7 @@ async fn the_build_runs_the_same_against_moto() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let cloud = Arc::new(server::cloud::Cloud::endpoint(
         moto.url.clone(),
-        vec!["679593333241".into()],
-        chrono::Duration::seconds(15),
+        server::cloud::CloudSettings::marketplace_default(chrono::Duration::seconds(15)),
     ));
     let runner = server::jobs::Runner::new(
         app.state.clone(),
