@@ -309,10 +309,7 @@ pub async fn finish(
             "warn",
             format!("attempt {} failed, retrying: {e}", current.attempts),
         ),
-        (JobState::Failed, Some(e)) => {
-            job_failed(db, current, now, e).await?;
-            ("error", format!("failed: {e}"))
-        }
+        (JobState::Failed, Some(e)) => ("error", format!("failed: {e}")),
         (JobState::Succeeded, _) => ("info", "succeeded".to_owned()),
         (JobState::Cancelled, _) => ("warn", "cancelled".to_owned()),
         (JobState::Blocked, Some(e)) => ("error", format!("blocked: {e}")),
@@ -321,30 +318,6 @@ pub async fn finish(
     };
     log(db, current.id, now, line.0, &line.1).await?;
     Ok(state)
-}
-
-/// Tells whoever started a job, and Omnibus, that it failed for good. A failed webhook
-/// delivery tells only the inbox: sending it to the webhooks again could loop.
-async fn job_failed(
-    db: &impl ConnectionTrait,
-    j: &job::Model,
-    now: DateTime<Utc>,
-    error: &str,
-) -> AppResult<()> {
-    let mut event = super::notify::Event::new(
-        crate::domain::NotificationKind::JobFailed,
-        format!("Job {} ({}) failed: {}", j.id, j.kind, j.step),
-        format!("/jobs/{}", j.id),
-    )
-    .body(error.to_owned());
-    if let Some(by) = j.created_by {
-        event = event.to_user(by);
-    }
-    if j.kind == super::notify::DELIVER_KIND {
-        super::notify::inbox_only(db, now, event.to_teams(&[crate::domain::Role::Admin])).await
-    } else {
-        super::notify::send(db, now, event.to_teams(&[crate::domain::Role::Omnibus])).await
-    }
 }
 
 pub(crate) fn to_dto(j: job::Model) -> AppResult<Job> {
@@ -440,7 +413,7 @@ pub async fn events(db: &impl ConnectionTrait, id: i32, after: i32) -> AppResult
         .collect())
 }
 
-async fn find(db: &impl ConnectionTrait, id: i32) -> AppResult<job::Model> {
+pub(crate) async fn find(db: &impl ConnectionTrait, id: i32) -> AppResult<job::Model> {
     job::Entity::find_by_id(id)
         .one(db)
         .await

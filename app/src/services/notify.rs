@@ -16,7 +16,7 @@ use sha2::Sha256;
 use super::{
     audit::{self, Change, snapshot},
     db_err,
-    entities::{notification, user, user_role, webhook},
+    entities::{job, notification, user, user_role, webhook},
     jobs::{self, NewJob},
     secrets::{self, SecretKey, SecretValue},
     stored,
@@ -29,6 +29,38 @@ use crate::{
 
 /// Job kind of one webhook delivery.
 pub const DELIVER_KIND: &str = "deliver_webhook";
+
+/// Records how a job's run ended ([`jobs::finish`]) and, when it failed for good, tells
+/// whoever started it and Omnibus. A failed webhook delivery tells only the admins' inbox:
+/// sending it to the webhooks again could loop.
+pub async fn finish_job(
+    db: &impl ConnectionTrait,
+    current: &job::Model,
+    worker: &str,
+    now: DateTime<Utc>,
+    finish: jobs::Finish,
+) -> AppResult<JobState> {
+    let state = jobs::finish(db, current, worker, now, finish).await?;
+    if state != JobState::Failed {
+        return Ok(state);
+    }
+    let failed = jobs::find(db, current.id).await?;
+    let mut event = Event::new(
+        NotificationKind::JobFailed,
+        format!("Job {} ({}) failed: {}", failed.id, failed.kind, failed.step),
+        format!("/jobs/{}", failed.id),
+    )
+    .body(failed.last_error.clone().unwrap_or_default());
+    if let Some(by) = failed.created_by {
+        event = event.to_user(by);
+    }
+    if failed.kind == DELIVER_KIND {
+        inbox_only(db, now, event.to_teams(&[Role::Admin])).await?;
+    } else {
+        send(db, now, event.to_teams(&[Role::Omnibus])).await?;
+    }
+    Ok(state)
+}
 
 /// The header carrying the signature of a delivery: `sha256=<hex HMAC of the body>`.
 pub const SIGNATURE_HEADER: &str = "X-Portal-Signature";

@@ -61,14 +61,8 @@ fn parse(input: &PartnerInput) -> AppResult<ValidPartner> {
     })
 }
 
-pub(crate) async fn find_model(db: &impl ConnectionTrait, slug: &str) -> AppResult<partner::Model> {
-    partner::Entity::find()
-        .filter(partner::Column::Slug.eq(slug))
-        .one(db)
-        .await
-        .map_err(db_err("finding a partner"))?
-        .ok_or_else(|| AppError::not_found(format!("partner '{slug}'")))
-}
+/// Partners are found by slug in the entity layer, below every service that needs one.
+pub(crate) use super::entities::partner::by_slug as find_model;
 
 async fn product_count(db: &impl ConnectionTrait, partner_id: i32) -> AppResult<u64> {
     product::Entity::find()

@@ -13,7 +13,7 @@ use super::{
     audit::{self, Change, snapshot},
     db_err,
     entities::{partner, product, product_architecture},
-    is_unique_violation, partners, stored,
+    is_unique_violation, stored,
 };
 use crate::{
     domain::*,
@@ -62,7 +62,7 @@ fn optional(value: &str) -> Option<String> {
 
 async fn parse(db: &impl ConnectionTrait, input: &ProductInput) -> AppResult<ValidProduct> {
     let mut v = Validator::new();
-    let partner = match partners::find_model(db, input.partner.trim()).await {
+    let partner = match partner::by_slug(db, input.partner.trim()).await {
         Ok(p) => Some(p),
         Err(e) if e.code == crate::error::ErrorCode::NotFound => {
             v.add(
@@ -186,7 +186,7 @@ pub(crate) async fn find_model(
     partner_slug: &str,
     slug: &str,
 ) -> AppResult<(partner::Model, product::Model)> {
-    let p = partners::find_model(db, partner_slug).await?;
+    let p = partner::by_slug(db, partner_slug).await?;
     let model = product::Entity::find()
         .filter(product::Column::PartnerId.eq(p.id))
         .filter(product::Column::Slug.eq(slug))
@@ -271,7 +271,7 @@ pub async fn list(
         .order_by_asc(product::Column::PartnerId)
         .order_by_asc(product::Column::Name);
     if let Some(slug) = partner_slug {
-        let p = partners::find_model(db, slug).await?;
+        let p = partner::by_slug(db, slug).await?;
         query = query.filter(product::Column::PartnerId.eq(p.id));
     }
     let paginator = query.paginate(db, per_page);

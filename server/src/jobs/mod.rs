@@ -16,6 +16,7 @@ use app::services::{
     AppState,
     entities::job,
     jobs::{self, Finish},
+    notify,
 };
 use chrono::Duration;
 use futures::future::BoxFuture;
@@ -213,7 +214,7 @@ impl Runner {
         let now = self.state.clock.now();
         let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
             let error = format!("no handler for jobs of kind '{}' in this worker", job.kind);
-            jobs::finish(
+            notify::finish_job(
                 &self.state.db,
                 &job,
                 &self.worker,
@@ -261,7 +262,7 @@ impl Runner {
             attempts: ctx.job.attempts,
             ..job
         };
-        if let Err(e) = jobs::finish(
+        if let Err(e) = notify::finish_job(
             &self.state.db,
             &current,
             &self.worker,
