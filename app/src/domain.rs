@@ -6,12 +6,16 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-/// Declares a closed set stored and sent as a lowercase string, with a human label.
+/// Declares a closed set stored and sent as a lowercase string, with a human label. On the
+/// server it is also a sea-orm value type (through `Display` and `FromStr`), so an entity's
+/// column holds the value itself and a row with anything else fails to load instead of
+/// being parsed at every use.
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => ($wire:literal, $label:literal)),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sea_orm::DeriveValueType))]
+        #[cfg_attr(feature = "ssr", sea_orm(value_type = "String", from_str = "Self::from_stored"))]
         pub enum $name { $(#[serde(rename = $wire)] $variant),+ }
 
         impl $name {
@@ -26,6 +30,14 @@ macro_rules! string_enum {
             /// How the value is shown to a person.
             pub fn label(self) -> &'static str {
                 match self { $($name::$variant => $label),+ }
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl $name {
+            /// A value read from the database: anything else was written by something else.
+            fn from_stored(s: &str) -> Result<Self, UnreadableValue> {
+                s.parse().map_err(UnreadableValue)
             }
         }
 
@@ -51,6 +63,21 @@ macro_rules! string_enum {
         }
     };
 }
+
+/// A stored value that is not one of its closed set.
+#[cfg(feature = "ssr")]
+#[derive(Debug)]
+pub struct UnreadableValue(String);
+
+#[cfg(feature = "ssr")]
+impl fmt::Display for UnreadableValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl std::error::Error for UnreadableValue {}
 
 string_enum!(
     /// A team of the cloud image process, and the permissions that come with it.
