@@ -8,17 +8,24 @@
 
 mod assets;
 mod audit;
+mod copy;
 mod extract;
 mod images;
 mod jobs;
 mod listings;
+mod maintenance;
+mod notifications;
 mod partners;
-mod process;
 mod products;
+mod publish;
 mod releases;
+mod restrictions;
 mod retention;
 mod search;
+mod tasks;
 mod tokens;
+mod webhooks;
+mod workflows;
 
 use axum::{
     Json, Router,
@@ -129,7 +136,14 @@ pub fn router() -> Router<AppState> {
         .route("/images/build", post(jobs::build_image))
         .route("/search", get(search::search))
         .route("/audit", get(audit::list_audit))
-        .merge(process::router())
+        .merge(copy::router())
+        .merge(maintenance::router())
+        .merge(notifications::router())
+        .merge(publish::router())
+        .merge(restrictions::router())
+        .merge(tasks::router())
+        .merge(webhooks::router())
+        .merge(workflows::router())
         .merge(retention::router())
         .merge(tokens::router())
         .fallback(|| async { AppError::not_found("this API route") })
@@ -154,7 +168,14 @@ fn created<T: serde::Serialize>(value: T) -> Response {
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "This document")))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
-    doc.merge(process::ProcessApi::openapi());
+    doc.merge(copy::CopyApi::openapi());
+    doc.merge(maintenance::MaintenanceApi::openapi());
+    doc.merge(notifications::NotificationsApi::openapi());
+    doc.merge(publish::PublishApi::openapi());
+    doc.merge(restrictions::RestrictionsApi::openapi());
+    doc.merge(tasks::TasksApi::openapi());
+    doc.merge(webhooks::WebhooksApi::openapi());
+    doc.merge(workflows::WorkflowsApi::openapi());
     doc.merge(retention::RetentionApi::openapi());
     doc.merge(tokens::TokensApi::openapi());
     Json(doc)
