@@ -366,7 +366,7 @@ impl TestApp {
             released_on: "2024-12-19".into(),
             kind: "regular".into(),
         };
-        app::services::releases::create(self.conn(), &user, self.clock.now(), &input)
+        app::services::process::create_release(self.conn(), &user, self.clock.now(), &input)
             .await
             .map_err(anyhow::Error::msg)?;
         Ok(())

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select,
+    Set, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +14,8 @@ use super::{
     audit::{self, Change},
     db_err,
     entities::{listing, listing_version, restriction_proposal},
-    jobs::{self, NewJob},
     notify::{self, Event},
+    proposals::{self, Decision, Job, Proposal},
     publish, stored,
 };
 use crate::{
@@ -140,10 +140,7 @@ pub async fn propose(
     let l = super::listings::find_model(&txn, listing_id).await?;
     let open = restriction_proposal::Entity::find()
         .filter(restriction_proposal::Column::ListingId.eq(listing_id))
-        .filter(restriction_proposal::Column::State.is_in([
-            ProposalState::Proposed.as_str(),
-            ProposalState::Approved.as_str(),
-        ]))
+        .filter(restriction_proposal::Column::State.is_in(proposals::OPEN.map(|s| s.as_str())))
         .one(&txn)
         .await
         .map_err(db_err("finding proposals"))?;
@@ -250,52 +247,50 @@ pub async fn propose(
     to_dto(db, model).await
 }
 
-/// Checks a Partnerships decision on a proposal: only Partnerships decides, and a
-/// rejection says why. Answers the trimmed comment.
-pub(crate) fn partnerships_decision<'a>(
-    actor: &CurrentUser,
-    approve: bool,
-    comment: &'a str,
-    what: &str,
-) -> AppResult<&'a str> {
-    if !actor.has(Role::Partnerships) {
-        return Err(AppError::forbidden(format!("Partnerships decides {what}")));
-    }
-    let comment = comment.trim();
-    if !approve && comment.is_empty() {
-        return Err(AppError::validation(
-            "comment",
-            "say why: a rejection needs a comment",
-        ));
-    }
-    Ok(comment)
-}
+impl Proposal for restriction_proposal::Model {
+    type Entity = restriction_proposal::Entity;
+    type Active = restriction_proposal::ActiveModel;
 
-/// Refuses deciding a proposal that is no longer waiting for a decision.
-pub(crate) fn still_proposed(state: &str, what: &str) -> AppResult<()> {
-    if state == ProposalState::Proposed.as_str() {
-        return Ok(());
-    }
-    Err(AppError::conflict(
-        "proposal",
-        format!(
-            "{what} is {}",
-            stored::<ProposalState>(state)?.label().to_lowercase()
-        ),
-    ))
-}
+    const NAME: &'static str = "restriction proposal";
+    const DECIDED_NAME: &'static str = "proposal";
+    const DECIDES: &'static str = "which marketplace versions are restricted";
+    const APPROVE: &'static str = "approve_restrictions";
+    const REJECT: &'static str = "reject_restrictions";
 
-/// The audit line of a decision: `approved proposal 3` or `rejected proposal 3: why`.
-pub(crate) fn decision_summary(approve: bool, what: &str, comment: &str) -> String {
-    format!(
-        "{} {what}{}",
-        if approve { "approved" } else { "rejected" },
-        if comment.is_empty() {
-            String::new()
-        } else {
-            format!(": {comment}")
+    fn select(id: i32) -> Select<restriction_proposal::Entity> {
+        restriction_proposal::Entity::find_by_id(id)
+    }
+
+    fn state(&self) -> &str {
+        &self.state
+    }
+
+    fn subject(&self) -> (&'static str, String) {
+        ("listing", self.listing_id.to_string())
+    }
+
+    fn job(&self) -> AppResult<Job> {
+        Ok(Job {
+            kind: KIND,
+            payload: serde_json::to_value(RestrictPayload {
+                proposal_id: self.id,
+            })
+            .map_err(|e| AppError::internal("restrict payload", e))?,
+            group_key: publish::group(self.listing_id),
+        })
+    }
+
+    fn decided(self, d: Decision<'_>) -> restriction_proposal::ActiveModel {
+        let mut active: restriction_proposal::ActiveModel = self.into();
+        active.decided_by = Set(Some(d.by.to_owned()));
+        active.decided_at = Set(Some(d.at));
+        active.comment = Set(d.comment.to_owned());
+        if let Some(job_id) = d.job_id {
+            active.job_id = Set(Some(job_id));
         }
-    )
+        active.state = Set(d.state.as_str().to_owned());
+        active
+    }
 }
 
 /// Partnerships approves (the restriction job starts) or rejects (with a reason).
@@ -307,68 +302,15 @@ pub async fn decide(
     approve: bool,
     comment: &str,
 ) -> AppResult<RestrictionProposal> {
-    let comment = partnerships_decision(
+    let after = proposals::decide::<restriction_proposal::Model>(
+        db,
         actor,
+        now,
+        proposal_id,
         approve,
         comment,
-        "which marketplace versions are restricted",
-    )?;
-    let txn = super::begin_write(db).await?;
-    let p = find(&txn, proposal_id).await?;
-    still_proposed(&p.state, &format!("proposal {proposal_id}"))?;
-    let mut active: restriction_proposal::ActiveModel = p.clone().into();
-    active.decided_by = Set(Some(actor.username.clone()));
-    active.decided_at = Set(Some(now));
-    active.comment = Set(comment.to_owned());
-    if approve {
-        let job = jobs::enqueue(
-            &txn,
-            now,
-            NewJob {
-                kind: KIND,
-                payload: serde_json::to_value(RestrictPayload { proposal_id })
-                    .map_err(|e| AppError::internal("restrict payload", e))?,
-                max_attempts: 10,
-                group_key: Some(publish::group(p.listing_id)),
-                created_by: Some(actor.id),
-                step: "waiting for a worker".into(),
-            },
-        )
-        .await?;
-        active.job_id = Set(Some(job.id));
-        active.state = Set(ProposalState::Approved.as_str().to_owned());
-    } else {
-        active.state = Set(ProposalState::Rejected.as_str().to_owned());
-    }
-    let after = active
-        .update(&txn)
-        .await
-        .map_err(db_err("deciding a proposal"))?;
-    audit::record(
-        &txn,
-        Some(actor),
-        now,
-        Change {
-            action: if approve {
-                "approve_restrictions"
-            } else {
-                "reject_restrictions"
-            },
-            object_type: "listing",
-            object_id: p.listing_id.to_string(),
-            summary: decision_summary(
-                approve,
-                &format!("restriction proposal {proposal_id}"),
-                comment,
-            ),
-            before: super::audit::snapshot(&p),
-            after: super::audit::snapshot(&after),
-        },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a decision"))?;
     to_dto(db, after).await
 }
 

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod partners;
 pub mod process;
 pub mod products;
+pub(crate) mod proposals;
 pub mod publish;
 pub mod releases;
 pub mod retention;

@@ -114,7 +114,8 @@ pub async fn get(db: &impl ConnectionTrait, version: &str) -> AppResult<Release>
     to_dto(db, r, latest).await
 }
 
-fn parse(input: &ReleaseInput) -> AppResult<(Version, NaiveDate, ReleaseKind)> {
+/// Checks a release as typed in.
+pub(crate) fn parse(input: &ReleaseInput) -> AppResult<(Version, NaiveDate, ReleaseKind)> {
     let mut v = Validator::new();
     let version = v.check("version", Version::parse(&input.version));
     let date = v.check(
@@ -125,25 +126,16 @@ fn parse(input: &ReleaseInput) -> AppResult<(Version, NaiveDate, ReleaseKind)> {
     v.finish(|| Some((version?, date?, kind?)))
 }
 
-pub async fn create(
-    db: &(impl ConnectionTrait + TransactionTrait),
+/// Records a checked release, in the caller's transaction. Creating a release also opens
+/// its maintenance runs: see `process::create_release`.
+pub(crate) async fn insert(
+    db: &impl ConnectionTrait,
     actor: &CurrentUser,
     now: DateTime<Utc>,
-    input: &ReleaseInput,
-) -> AppResult<Release> {
-    Ok(create_with_runs(db, actor, now, input).await?.0)
-}
-
-/// Records a release and opens its maintenance runs (one per product whose image the
-/// portal maintains), in one transaction. Returns the release and the runs' ids.
-pub async fn create_with_runs(
-    db: &(impl ConnectionTrait + TransactionTrait),
-    actor: &CurrentUser,
-    now: DateTime<Utc>,
-    input: &ReleaseInput,
-) -> AppResult<(Release, Vec<i32>)> {
-    let (version, released_on, kind) = parse(input)?;
-    let txn = super::begin_write(db).await?;
+    version: &Version,
+    released_on: NaiveDate,
+    kind: ReleaseKind,
+) -> AppResult<release::Model> {
     let model = release::ActiveModel {
         version: Set(version.to_string()),
         major: Set(i32::try_from(version.major)
@@ -158,7 +150,7 @@ pub async fn create_with_runs(
         created_at: Set(now),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(db)
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
@@ -171,7 +163,7 @@ pub async fn create_with_runs(
         }
     })?;
     audit::record(
-        &txn,
+        db,
         Some(actor),
         now,
         Change {
@@ -188,9 +180,7 @@ pub async fn create_with_runs(
         },
     )
     .await?;
-    let runs = super::process::open_maintenance_runs(&txn, Some(actor), now, &model).await?;
-    txn.commit().await.map_err(db_err("committing a release"))?;
-    Ok((get(db, &version.to_string()).await?, runs))
+    Ok(model)
 }
 
 /// Changes a release's date or kind; the version itself is its identity.

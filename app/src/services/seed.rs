@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 use sha2::{Digest, Sha256};
 
-use super::{entities::partner, images, listings, partners, products, releases, users};
+use super::{entities::partner, images, listings, partners, process, products, users};
 use crate::{
     domain::*,
     dto::*,
@@ -336,7 +336,7 @@ pub async fn history(
     let took = [30, 50, 26, 70, 100, 40];
     let (mut added_releases, mut added_images) = (0, 0);
     for ((version, date, kind), hours) in history.into_iter().zip(took) {
-        match releases::create_with_runs(
+        match process::create_release_with_runs(
             db,
             &actor,
             now,

@@ -602,7 +602,7 @@ async fn the_process_pages_show_boards_clocks_and_the_inbox() {
             .single()
             .expect("time"),
     );
-    let (_, runs) = app::services::releases::create_with_runs(
+    let (_, runs) = app::services::process::create_release_with_runs(
         app.conn(),
         &oskar,
         app.clock.now(),

@@ -436,7 +436,7 @@ async fn a_release_opens_maintenance_runs_on_the_business_day_clock() {
         .filter(|p| p.maintenance_mode == MaintenanceMode::Image)
         .collect();
         // A release on Tuesday the 24th: Wednesday, (holidays, weekend), Monday, Tuesday.
-        let (release, runs) = releases::create_with_runs(
+        let (release, runs) = process::create_release_with_runs(
             app.conn(),
             &oskar,
             app.clock.now(),
@@ -469,7 +469,7 @@ async fn a_release_opens_maintenance_runs_on_the_business_day_clock() {
                 .any(|t| t.title == "Update the documentation")
         );
         // A release candidate gets no runs; a security release is marked.
-        let (_, rc) = releases::create_with_runs(
+        let (_, rc) = process::create_release_with_runs(
             app.conn(),
             &oskar,
             app.clock.now(),
@@ -482,7 +482,7 @@ async fn a_release_opens_maintenance_runs_on_the_business_day_clock() {
         .await
         .expect("rc");
         assert!(rc.is_empty());
-        let (_, sec) = releases::create_with_runs(
+        let (_, sec) = process::create_release_with_runs(
             app.conn(),
             &oskar,
             app.clock.now(),
@@ -500,7 +500,7 @@ async fn a_release_opens_maintenance_runs_on_the_business_day_clock() {
         assert!(s.summary.security && s.summary.title.starts_with("Security release"));
         assert_eq!(s.summary.sla.expect("clock").due_on, day("2026-12-02"));
         // The same release again changes nothing.
-        let err = releases::create_with_runs(
+        let err = process::create_release_with_runs(
             app.conn(),
             &oskar,
             app.clock.now(),

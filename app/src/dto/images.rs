@@ -1,0 +1,117 @@
+//! Image versions: a product built for a release and architecture, per region; the product matrix and the image lookup.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Arch, ImageState, RegionImageState, ReleaseKind};
+
+#[cfg(feature = "ssr")]
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ImageRegion {
+    pub region: String,
+    pub image_id: Option<String>,
+    pub state: RegionImageState,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ImageVersionSummary {
+    pub id: i32,
+    pub partner_slug: String,
+    pub product_slug: String,
+    pub product_name: String,
+    pub version: String,
+    pub arch: Arch,
+    pub name: String,
+    pub state: ImageState,
+    pub region_count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ImageVersion {
+    pub id: i32,
+    pub partner_slug: String,
+    pub product_slug: String,
+    pub product_name: String,
+    pub version: String,
+    pub release_kind: ReleaseKind,
+    pub arch: Arch,
+    pub name: String,
+    pub state: ImageState,
+    pub regions: Vec<ImageRegion>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Record an image version (as a build or a person reports it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ImageVersionInput {
+    pub partner: String,
+    pub product: String,
+    pub version: String,
+    pub arch: String,
+    /// planned, building, available, failed or retired.
+    pub state: String,
+    #[serde(default)]
+    pub regions: Vec<ImageRegionInput>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ImageRegionInput {
+    pub region: String,
+    #[serde(default)]
+    pub image_id: String,
+    /// pending, public, private, deprecated or deregistered.
+    pub state: String,
+}
+
+/// A cell of a product's release × architecture matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MatrixCell {
+    pub arch: Arch,
+    pub image: Option<ImageVersionSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct MatrixRow {
+    pub version: String,
+    pub kind: ReleaseKind,
+    pub cells: Vec<MatrixCell>,
+}
+
+/// The answer to "which image do I launch?".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ImageLookup {
+    pub image_id: String,
+    pub name: String,
+    pub region: String,
+    pub state: RegionImageState,
+    pub version: String,
+    pub product: String,
+    pub arch: Arch,
+    pub image_version_id: i32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(IntoParams))]
+pub struct LookupQuery {
+    /// A release version, or `latest` for the newest stable release.
+    pub release: String,
+    /// Product slug, e.g. gitlab-ee.
+    pub product: String,
+    /// amd64 or arm64.
+    pub arch: String,
+    pub region: String,
+    /// Partner slug (default `aws`).
+    pub partner: Option<String>,
+}

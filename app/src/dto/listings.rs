@@ -1,0 +1,77 @@
+//! Marketplace listings: their published versions, their policy and proposals to restrict old versions.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ListingVersionVisibility, ProposalState};
+
+#[cfg(feature = "ssr")]
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ListingVersion {
+    pub id: i32,
+    pub title: String,
+    pub release: Option<String>,
+    pub delivery_option_id: Option<String>,
+    pub visibility: ListingVersionVisibility,
+    pub published_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Listing {
+    pub id: i32,
+    pub partner_slug: String,
+    pub product_slug: String,
+    pub product_name: String,
+    pub marketplace: String,
+    pub entity_type: String,
+    pub entity_name: String,
+    pub entity_id: Option<String>,
+    pub title: String,
+    /// Every version ever published, restricted ones included.
+    pub versions_used: u64,
+    pub version_limit: i32,
+    /// Versions counted against the marketplace's limit.
+    pub public_versions: u64,
+    /// Public versions past which the portal proposes restricting the oldest.
+    pub restrict_threshold: i32,
+    /// Versions published this recently are never proposed for restriction.
+    pub keep_recent_days: i32,
+    /// Whether a release other than the newest stable one publishes.
+    pub publish_backports: bool,
+    /// Newest first.
+    pub versions: Vec<ListingVersion>,
+}
+
+/// How a listing publishes and when restrictions are proposed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ListingPolicyInput {
+    /// Whether a release that is not the newest stable one (a backport patch) publishes.
+    #[serde(default)]
+    pub publish_backports: bool,
+    /// Public versions from which restrictions are proposed (1 to the version limit).
+    pub restrict_threshold: String,
+    /// Versions published within this many days are never restricted.
+    pub keep_recent_days: String,
+}
+
+/// A proposal to restrict a listing's oldest public versions, before the limit is reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RestrictionProposal {
+    pub id: i32,
+    pub listing_id: i32,
+    /// The versions to restrict, oldest first.
+    pub versions: Vec<ListingVersion>,
+    pub state: ProposalState,
+    pub proposed_by: String,
+    pub proposed_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub comment: String,
+    pub job_id: Option<i32>,
+}

@@ -1,0 +1,68 @@
+//! Notifications in the portal and outbound webhooks.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::NotificationKind;
+
+#[cfg(feature = "ssr")]
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Notification {
+    pub id: i32,
+    pub kind: NotificationKind,
+    pub title: String,
+    pub body: String,
+    /// A path in the portal.
+    pub link: String,
+    pub created_at: DateTime<Utc>,
+    pub read: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Inbox {
+    pub items: Vec<Notification>,
+    pub unread: u64,
+    /// Notifications in all, read or not.
+    pub total: u64,
+    pub page: u64,
+    pub pages: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Webhook {
+    pub id: i32,
+    pub name: String,
+    pub url: String,
+    /// The kinds of event sent; empty for all.
+    pub events: Vec<NotificationKind>,
+    pub active: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WebhookInput {
+    pub name: String,
+    /// `https://…` (or `http://` for a receiver on this network).
+    pub url: String,
+    /// Comma-separated event kinds; empty for all.
+    #[serde(default)]
+    pub events: String,
+    /// The HMAC key; empty to have one generated.
+    #[serde(default)]
+    pub secret: String,
+}
+
+/// A new webhook and its signing secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct WebhookCreated {
+    pub webhook: Webhook,
+    pub secret: String,
+}

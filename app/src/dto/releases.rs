@@ -1,0 +1,31 @@
+//! Releases: the GitLab versions images are built of.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::ReleaseKind;
+
+#[cfg(feature = "ssr")]
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Release {
+    pub id: i32,
+    pub version: String,
+    pub released_on: NaiveDate,
+    pub kind: ReleaseKind,
+    /// Derived: the newest stable release in the catalogue.
+    pub latest_stable: bool,
+    pub image_count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ReleaseInput {
+    pub version: String,
+    /// YYYY-MM-DD.
+    pub released_on: String,
+    /// regular, patch or security.
+    pub kind: String,
+}

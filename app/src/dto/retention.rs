@@ -1,0 +1,118 @@
+//! Public images: region quotas, retention policies and their proposals.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Arch, ProposalState, RegionImageState, RetentionAction};
+
+#[cfg(feature = "ssr")]
+use utoipa::ToSchema;
+
+/// Public images of one region against the quota the account has there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RegionQuota {
+    pub region: String,
+    /// Public images the catalogue knows in this region (deprecated ones are still public).
+    pub public_images: i32,
+    pub quota: i32,
+    /// Whether the quota was set for this region (otherwise AWS's default).
+    pub quota_set: bool,
+    /// Public images per product, most first.
+    pub by_product: Vec<ProductCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ProductCount {
+    pub product_name: String,
+    pub count: i32,
+}
+
+/// A product's retention policy for its public images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RetentionPolicy {
+    pub product_id: i32,
+    pub partner_slug: String,
+    pub product_slug: String,
+    pub product_name: String,
+    /// Images of the newest this many releases stay, per architecture.
+    pub keep_newest: i32,
+    /// Images of a release younger than this many days stay.
+    pub support_days: i32,
+    pub action: RetentionAction,
+    /// Who last changed it; `None` while the defaults apply.
+    pub updated_by: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RetentionPolicyInput {
+    pub keep_newest: String,
+    pub support_days: String,
+    /// deprecate, make_private or deregister.
+    pub action: String,
+}
+
+/// One image a retention proposal acts on, as the dry run found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RetentionItem {
+    pub image_region_id: i32,
+    pub region: String,
+    pub image_id: String,
+    pub image_name: String,
+    pub version: String,
+    pub arch: Arch,
+    pub state: RegionImageState,
+}
+
+/// What the retention job did to one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RetentionOutcome {
+    pub image_region_id: i32,
+    /// The catalogue state the image is in now.
+    pub state: RegionImageState,
+    /// Snapshots deleted with a deregistered image.
+    pub deleted_snapshots: Vec<String>,
+    pub note: String,
+}
+
+/// A dry run of a product's retention policy, waiting for (or past) Partnerships' decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RetentionProposal {
+    pub id: i32,
+    pub product_id: i32,
+    pub product_name: String,
+    pub action: RetentionAction,
+    /// Oldest release first.
+    pub items: Vec<RetentionItem>,
+    pub outcomes: Vec<RetentionOutcome>,
+    pub state: ProposalState,
+    pub proposed_by: String,
+    pub proposed_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub comment: String,
+    pub job_id: Option<i32>,
+}
+
+/// The public images page: quota use per region, the policies and the proposals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PublicImages {
+    pub regions: Vec<RegionQuota>,
+    pub policies: Vec<RetentionPolicy>,
+    /// Newest first.
+    pub proposals: Vec<RetentionProposal>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct QuotaInput {
+    pub quota: String,
+}

@@ -1,0 +1,31 @@
+//! Server functions of the maintenance clock: the board of runs and the holidays it skips.
+
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use super::ctx;
+#[cfg(feature = "ssr")]
+use crate::domain::*;
+use crate::{dto::*, error::AppError};
+
+#[server(prefix = "/rpc")]
+pub async fn get_maintenance() -> Result<MaintenanceBoard, AppError> {
+    let (app, _) = ctx::signed_in()?;
+    ctx::status_of(crate::services::process::maintenance_board(&app.db, app.clock.now()).await)
+}
+
+#[server(prefix = "/rpc")]
+pub async fn add_holiday(input: HolidayInput) -> Result<Holiday, AppError> {
+    let (app, user) = ctx::allowed(Permission::Administer)?;
+    ctx::status_of(
+        crate::services::process::add_holiday(&app.db, &user, app.clock.now(), &input).await,
+    )
+}
+
+#[server(prefix = "/rpc")]
+pub async fn delete_holiday(id: i32) -> Result<(), AppError> {
+    let (app, user) = ctx::allowed(Permission::Administer)?;
+    ctx::status_of(
+        crate::services::process::delete_holiday(&app.db, &user, app.clock.now(), id).await,
+    )
+}

@@ -1,0 +1,349 @@
+//! The launch of a first-time image: its gate, the teams' sign-offs, the approval, and the
+//! queue of what waits for a team's review.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionSession, TransactionTrait,
+};
+
+use super::{
+    templates::TECHNICAL_STAGE,
+    views::{Loaded, find_workflow, get, load, summary},
+};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult},
+    services::{
+        audit::{self, Change, snapshot},
+        begin_write, copy, db_err,
+        entities::{listing, signoff, workflow},
+        is_unique_violation, limits,
+        notify::{self, Event},
+        retention, stored,
+    },
+};
+
+pub(super) async fn sign_offs_of(
+    db: &impl ConnectionTrait,
+    workflow_id: i32,
+) -> AppResult<Vec<SignOff>> {
+    signoff::Entity::find()
+        .filter(signoff::Column::WorkflowId.eq(workflow_id))
+        .order_by_asc(signoff::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("loading sign-offs"))?
+        .into_iter()
+        .map(|s| {
+            Ok(SignOff {
+                team: stored(&s.team)?,
+                username: s.username,
+                comment: s.comment,
+                at: s.at,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn gate(
+    db: &impl ConnectionTrait,
+    loaded: &Loaded,
+    sign_offs: &[SignOff],
+) -> AppResult<LaunchGate> {
+    let mut blockers = Vec::new();
+    let technical_done = loaded
+        .stages
+        .iter()
+        .any(|s| s.key == TECHNICAL_STAGE && s.completed_at.is_some());
+    if !technical_done {
+        blockers.push("the technical implementation stage is not done".to_owned());
+    }
+    let listing = match loaded.wf.product_id {
+        Some(product_id) => listing::Entity::find()
+            .filter(listing::Column::ProductId.eq(product_id))
+            .order_by_asc(listing::Column::Id)
+            .one(db)
+            .await
+            .map_err(db_err("finding a listing"))?,
+        None => None,
+    };
+    let approved_revision = match &listing {
+        Some(l) => copy::approved_head(db, l.id).await?,
+        None => None,
+    };
+    match (&loaded.wf.product_id, &listing, approved_revision) {
+        (None, _, _) => blockers.push("no product is chosen for this image yet".to_owned()),
+        (Some(_), None, _) => {
+            blockers.push("the product has no marketplace listing to carry its copy".to_owned());
+        }
+        (Some(_), Some(_), None) => {
+            blockers.push("the listing's newest copy revision is not approved".to_owned());
+        }
+        _ => {}
+    }
+    let missing: Vec<Role> = SIGN_OFF_TEAMS
+        .iter()
+        .copied()
+        .filter(|team| !sign_offs.iter().any(|s| s.team == *team))
+        .collect();
+    if !missing.is_empty() {
+        blockers.push(format!(
+            "waiting for the sign-off of {}",
+            missing
+                .iter()
+                .map(|r| r.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(LaunchGate {
+        technical_done,
+        listing_id: listing.map(|l| l.id),
+        approved_revision,
+        copy_approved: approved_revision.is_some(),
+        missing_sign_offs: missing,
+        blockers,
+    })
+}
+
+pub async fn sign_off(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    workflow_id: i32,
+    input: &SignOffInput,
+) -> AppResult<Workflow> {
+    let team: Role = input
+        .team
+        .parse()
+        .map_err(|m: String| AppError::validation("team", m))?;
+    if !SIGN_OFF_TEAMS.contains(&team) {
+        return Err(AppError::validation(
+            "team",
+            "only Partnerships, Omnibus and Marketing sign off a launch",
+        ));
+    }
+    if !actor.has(team) {
+        return Err(AppError::forbidden(format!(
+            "only a member of {} signs off for {}",
+            team.label(),
+            team.label()
+        )));
+    }
+    let txn = begin_write(db).await?;
+    let wf = find_workflow(&txn, workflow_id).await?;
+    if stored::<WorkflowKind>(&wf.kind)? != WorkflowKind::FirstTimeImage {
+        return Err(AppError::conflict(
+            "team",
+            "only a first-time image's launch is signed off",
+        ));
+    }
+    if stored::<WorkflowState>(&wf.state)? == WorkflowState::Launched {
+        return Err(AppError::conflict(
+            "team",
+            "this image has already launched",
+        ));
+    }
+    if let Some(existing) = signoff::Entity::find()
+        .filter(signoff::Column::WorkflowId.eq(wf.id))
+        .filter(signoff::Column::Team.eq(team.as_str()))
+        .one(&txn)
+        .await
+        .map_err(db_err("finding a sign-off"))?
+    {
+        return Err(AppError::conflict(
+            "team",
+            format!(
+                "{} already signed off, by {} on {}",
+                team.label(),
+                existing.username,
+                existing.at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ));
+    }
+    let model = signoff::ActiveModel {
+        workflow_id: Set(wf.id),
+        team: Set(team.as_str().to_owned()),
+        user_id: Set(actor.id),
+        username: Set(actor.username.clone()),
+        comment: Set(input.comment.trim().chars().take(2000).collect()),
+        at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            AppError::conflict("team", format!("{} already signed off", team.label()))
+        } else {
+            AppError::internal("saving a sign-off", e)
+        }
+    })?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "sign_off",
+            object_type: "workflow",
+            object_id: wf.id.to_string(),
+            summary: format!("signed off '{}' for {}", wf.title, team.label()),
+            before: None,
+            after: snapshot(&model),
+        },
+    )
+    .await?;
+    notify::send(
+        &txn,
+        now,
+        Event::new(
+            NotificationKind::SignOff,
+            format!("{} signed off '{}'", team.label(), wf.title),
+            format!("/workflows/{}", wf.id),
+        )
+        .body(format!("by {}", actor.name))
+        .to_teams(&[Role::Partnerships])
+        .except(Some(actor)),
+    )
+    .await?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a sign-off"))?;
+    get(db, now, workflow_id).await
+}
+
+/// Approves the launch of a first-time image, when everything it needs is there.
+pub async fn approve_launch(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    workflow_id: i32,
+) -> AppResult<Workflow> {
+    let txn = begin_write(db).await?;
+    let wf = find_workflow(&txn, workflow_id).await?;
+    if stored::<WorkflowKind>(&wf.kind)? != WorkflowKind::FirstTimeImage {
+        return Err(AppError::conflict(
+            "launch",
+            "only a first-time image is launched",
+        ));
+    }
+    if stored::<WorkflowState>(&wf.state)? == WorkflowState::Launched {
+        return Err(AppError::conflict(
+            "launch",
+            "this image has already launched",
+        ));
+    }
+    let loaded = load(&txn, wf).await?;
+    let sign_offs = sign_offs_of(&txn, workflow_id).await?;
+    let gate = gate(&txn, &loaded, &sign_offs).await?;
+    if !gate.ready() {
+        return Err(AppError::conflict(
+            "launch",
+            format!(
+                "the launch cannot be approved yet: {}",
+                gate.blockers.join("; ")
+            ),
+        ));
+    }
+    let before = loaded.wf.clone();
+    let mut active: workflow::ActiveModel = loaded.wf.into();
+    active.state = Set(WorkflowState::Launched.as_str().to_owned());
+    active.launched_at = Set(Some(now));
+    active.launched_by = Set(Some(actor.username.clone()));
+    active.updated_at = Set(now);
+    let after = active.update(&txn).await.map_err(db_err("launching"))?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "approve_launch",
+            object_type: "workflow",
+            object_id: after.id.to_string(),
+            summary: format!(
+                "approved the launch of '{}' with copy revision {}",
+                after.title,
+                gate.approved_revision.unwrap_or_default()
+            ),
+            before: snapshot(&before),
+            after: snapshot(&after),
+        },
+    )
+    .await?;
+    notify::send(
+        &txn,
+        now,
+        Event::new(
+            NotificationKind::Launched,
+            format!("Launch approved: {}", after.title),
+            format!("/workflows/{}", after.id),
+        )
+        .body(format!("by {}", actor.name))
+        .to_teams(&SIGN_OFF_TEAMS)
+        .except(Some(actor)),
+    )
+    .await?;
+    txn.commit().await.map_err(db_err("committing a launch"))?;
+    get(db, now, workflow_id).await
+}
+
+/// What waits for the teams of `user`: copy to review and launches to sign off.
+pub async fn approvals(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    user: &CurrentUser,
+) -> AppResult<ApprovalQueue> {
+    let teams: Vec<Role> = SIGN_OFF_TEAMS
+        .iter()
+        .copied()
+        .filter(|t| user.has(*t))
+        .collect();
+    let (restrictions, retention) = if teams.contains(&Role::Partnerships) {
+        (
+            limits::open_proposals(db).await?,
+            retention::proposals(db, true).await?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(ApprovalQueue {
+        copy: copy::queue(db, &teams).await?,
+        launches: launches_awaiting(db, now, &teams).await?,
+        restrictions,
+        retention,
+        teams,
+    })
+}
+
+/// Workflows whose launch waits for a sign-off of one of `teams`.
+pub async fn launches_awaiting(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    teams: &[Role],
+) -> AppResult<Vec<LaunchQueueItem>> {
+    let rows = workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq(WorkflowKind::FirstTimeImage.as_str()))
+        .filter(workflow::Column::State.eq(WorkflowState::Open.as_str()))
+        .order_by_asc(workflow::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("listing first-time images"))?;
+    let mut items = Vec::new();
+    for wf in rows {
+        let signed: Vec<SignOff> = sign_offs_of(db, wf.id).await?;
+        let missing: Vec<Role> = SIGN_OFF_TEAMS
+            .iter()
+            .copied()
+            .filter(|t| teams.contains(t) && !signed.iter().any(|s| s.team == *t))
+            .collect();
+        if !missing.is_empty() {
+            items.push(LaunchQueueItem {
+                workflow: summary(db, now, wf).await?,
+                missing_sign_offs: missing,
+            });
+        }
+    }
+    Ok(items)
+}

@@ -1,0 +1,520 @@
+//! Maintenance runs: opening them for a release, the build that completes their image
+//! tasks, the clock that escalates and flags them, and the board that shows them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionSession, TransactionTrait, sea_query::Expr,
+};
+
+use super::{
+    holidays::{holidays, list_holidays},
+    tasks::apply_state,
+    views::{find_workflow, load, sla_of, summaries},
+    workflows::{StageSpec, TaskSpec, insert_workflow},
+};
+use crate::{
+    calendar::{self, MAINTENANCE_BUSINESS_DAYS},
+    domain::*,
+    dto::*,
+    error::AppResult,
+    services::{
+        audit::{self, Change, snapshot},
+        begin_write, db_err,
+        entities::{partner, product, product_architecture, release, task, workflow},
+        notify::{self, Event},
+        products, releases, stored,
+    },
+};
+
+/// Opens a maintenance run for every product whose image the portal maintains, for a
+/// stable release. Runs that exist are left alone. Call it in the release's transaction.
+pub async fn open_maintenance_runs(
+    db: &impl ConnectionTrait,
+    actor: Option<&CurrentUser>,
+    now: DateTime<Utc>,
+    release: &release::Model,
+) -> AppResult<Vec<i32>> {
+    if release.pre.is_some() {
+        return Ok(Vec::new());
+    }
+    let kind: ReleaseKind = stored(&release.kind)?;
+    let security = kind == ReleaseKind::Security;
+    let calendar = holidays(db).await?;
+    let due = calendar.add_business_days(release.released_on, MAINTENANCE_BUSINESS_DAYS);
+    let products = product::Entity::find()
+        .filter(product::Column::MaintenanceMode.eq(MaintenanceMode::Image.as_str()))
+        .order_by_asc(product::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("listing maintained products"))?;
+    let partners: HashMap<i32, partner::Model> = partner::Entity::find()
+        .filter(partner::Column::Id.is_in(products.iter().map(|p| p.partner_id)))
+        .all(db)
+        .await
+        .map_err(db_err("loading partners"))?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let existing: HashSet<i32> = workflow::Entity::find()
+        .filter(workflow::Column::ReleaseId.eq(release.id))
+        .all(db)
+        .await
+        .map_err(db_err("finding runs"))?
+        .into_iter()
+        .filter_map(|w| w.product_id)
+        .collect();
+    let mut opened = Vec::new();
+    for product in products {
+        let Some(partner) = partners.get(&product.partner_id) else {
+            continue;
+        };
+        if stored::<PartnerStatus>(&partner.status)? == PartnerStatus::Retired
+            || existing.contains(&product.id)
+        {
+            continue;
+        }
+        let archs = product_architecture::Entity::find()
+            .filter(product_architecture::Column::ProductId.eq(product.id))
+            .order_by_asc(product_architecture::Column::Id)
+            .all(db)
+            .await
+            .map_err(db_err("loading architectures"))?;
+        let mut implementation = vec![TaskSpec::new(
+            "Create the maintenance issue",
+            format!("One issue for {} {}.", product.name, release.version),
+        )];
+        for a in &archs {
+            let arch: Arch = stored(&a.arch)?;
+            let mut spec = TaskSpec::new(
+                format!("Update the image ({arch})"),
+                format!(
+                    "Build {} {} for {arch}; starting the build links its job here and a \
+                     successful build completes the task.",
+                    product.name, release.version
+                ),
+            );
+            spec.arch = Some(arch);
+            implementation.push(spec);
+        }
+        implementation.push(TaskSpec::new(
+            "Update the documentation",
+            "The Omnibus documentation section for this cloud.",
+        ));
+        let technical_info = vec![TaskSpec::new(
+            format!(
+                "Update the image description and documentation on {}",
+                partner.name
+            ),
+            "On the partner's platform: the listing's description, release notes and usage.",
+        )];
+        let mut stages = vec![
+            (
+                StageSpec {
+                    key: "implementation",
+                    name: "Implementation",
+                    team: Role::Omnibus,
+                    depends_on: &[],
+                },
+                implementation,
+            ),
+            (
+                StageSpec {
+                    key: "technical_info",
+                    name: "Technical info",
+                    team: Role::Marketing,
+                    depends_on: &[],
+                },
+                technical_info,
+            ),
+        ];
+        for (_, tasks) in &mut stages {
+            for t in tasks {
+                t.due_on = Some(due);
+            }
+        }
+        let title = format!(
+            "{}{} {} on {}",
+            if security { "Security release " } else { "" },
+            release.version,
+            product.name,
+            partner.name
+        );
+        let wf = insert_workflow(
+            db,
+            now,
+            workflow::ActiveModel {
+                kind: Set(WorkflowKind::Maintenance.as_str().to_owned()),
+                title: Set(title.clone()),
+                partner_id: Set(partner.id),
+                product_id: Set(Some(product.id)),
+                release_id: Set(Some(release.id)),
+                security: Set(security),
+                state: Set(WorkflowState::Open.as_str().to_owned()),
+                released_on: Set(Some(release.released_on)),
+                due_on: Set(Some(due)),
+                sla_notified: Set(String::new()),
+                created_by: Set(actor.map_or_else(|| "system".to_owned(), |a| a.username.clone())),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            },
+            stages,
+        )
+        .await?;
+        audit::record(
+            db,
+            actor,
+            now,
+            Change {
+                action: "open_maintenance",
+                object_type: "workflow",
+                object_id: wf.id.to_string(),
+                summary: format!("opened the maintenance run '{title}', due {due}"),
+                before: None,
+                after: snapshot(&wf),
+            },
+        )
+        .await?;
+        opened.push(wf.id);
+    }
+    if !opened.is_empty() {
+        notify::send(
+            db,
+            now,
+            Event::new(
+                NotificationKind::MaintenanceOpened,
+                format!(
+                    "{}{} released: {} image update{} due {due}",
+                    if security { "Security release " } else { "" },
+                    release.version,
+                    opened.len(),
+                    if opened.len() == 1 { "" } else { "s" }
+                ),
+                "/maintenance",
+            )
+            .body("Images are due three business days after the release.")
+            .to_teams(&[Role::Omnibus, Role::Marketing]),
+        )
+        .await?;
+    }
+    Ok(opened)
+}
+
+async fn image_task(
+    db: &impl ConnectionTrait,
+    product_id: i32,
+    release_id: i32,
+    arch: Arch,
+) -> AppResult<Option<task::Model>> {
+    let Some(wf) = workflow::Entity::find()
+        .filter(workflow::Column::ProductId.eq(product_id))
+        .filter(workflow::Column::ReleaseId.eq(release_id))
+        .one(db)
+        .await
+        .map_err(db_err("finding a run"))?
+    else {
+        return Ok(None);
+    };
+    task::Entity::find()
+        .filter(task::Column::WorkflowId.eq(wf.id))
+        .filter(task::Column::Arch.eq(arch.as_str()))
+        .one(db)
+        .await
+        .map_err(db_err("finding an image task"))
+}
+
+/// Links a build job to the image task of its maintenance run, and starts the task.
+pub async fn link_build(
+    db: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    product_id: i32,
+    release_id: i32,
+    arch: Arch,
+    job_id: i32,
+) -> AppResult<()> {
+    let Some(t) = image_task(db, product_id, release_id, arch).await? else {
+        return Ok(());
+    };
+    let state: TaskState = stored(&t.state)?;
+    let mut active: task::ActiveModel = t.clone().into();
+    active.job_id = Set(Some(job_id));
+    if state == TaskState::Todo {
+        active.state = Set(TaskState::InProgress.as_str().to_owned());
+    }
+    active.updated_at = Set(now);
+    active.update(db).await.map_err(db_err("linking a build"))?;
+    audit::record(
+        db,
+        Some(actor),
+        now,
+        Change {
+            action: "task_link_job",
+            object_type: "task",
+            object_id: t.id.to_string(),
+            summary: format!("linked build job {job_id} to '{}'", t.title),
+            before: None,
+            after: None,
+        },
+    )
+    .await
+}
+
+/// Completes the image task of a maintenance run when its build succeeded.
+pub async fn image_built(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+    partner_slug: &str,
+    product_slug: &str,
+    version: &str,
+    arch: Arch,
+) -> AppResult<()> {
+    let txn = begin_write(db).await?;
+    let (_, product) = products::find_model(&txn, partner_slug, product_slug).await?;
+    let release = releases::find_model(&txn, version).await?;
+    if let Some(t) = image_task(&txn, product.id, release.id, arch).await?
+        && !stored::<TaskState>(&t.state)?.is_closed()
+    {
+        let loaded = load(&txn, find_workflow(&txn, t.workflow_id).await?).await?;
+        if stored::<WorkflowState>(&loaded.wf.state)? != WorkflowState::Launched {
+            apply_state(&txn, None, now, &loaded, &t, TaskState::Done, None).await?;
+        }
+    }
+    txn.commit().await.map_err(db_err("committing a build"))
+}
+
+/// Escalates tasks whose partner did not answer in time and flags maintenance runs at risk
+/// or past their deadline, each once. Runs every minute in the server; idempotent.
+pub async fn sweep(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+) -> AppResult<SweepReport> {
+    let mut report = SweepReport::default();
+    let txn = begin_write(db).await?;
+    let today = now.date_naive();
+    for t in task::Entity::find()
+        .filter(task::Column::State.eq(TaskState::WaitingOnPartner.as_str()))
+        .filter(task::Column::EscalatedAt.is_null())
+        .filter(task::Column::ResponseDueOn.lt(today))
+        .all(&txn)
+        .await
+        .map_err(db_err("finding overdue tasks"))?
+    {
+        let wf = find_workflow(&txn, t.workflow_id).await?;
+        // Guarded, so two servers sweeping at once escalate (and notify) once.
+        let res = task::Entity::update_many()
+            .col_expr(task::Column::EscalatedAt, Expr::value(now))
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+            .filter(task::Column::Id.eq(t.id))
+            .filter(task::Column::EscalatedAt.is_null())
+            .exec(&txn)
+            .await
+            .map_err(db_err("escalating a task"))?;
+        if res.rows_affected != 1 {
+            continue;
+        }
+        let due = t.response_due_on.map(|d| d.to_string()).unwrap_or_default();
+        audit::record(
+            &txn,
+            None,
+            now,
+            Change {
+                action: "escalate",
+                object_type: "task",
+                object_id: t.id.to_string(),
+                summary: format!(
+                    "escalated '{}' to Partnerships: the partner did not answer by {due}",
+                    t.title
+                ),
+                before: None,
+                after: None,
+            },
+        )
+        .await?;
+        let mut event = Event::new(
+            NotificationKind::Escalated,
+            format!("Escalated: {}", t.title),
+            format!("/tasks/{}", t.id),
+        )
+        .body(format!(
+            "{}: the partner did not answer by {due}.",
+            wf.title
+        ))
+        .to_teams(&[Role::Partnerships]);
+        if let Some(assignee) = t.assignee_id {
+            event = event.to_user(assignee);
+        }
+        notify::send(&txn, now, event).await?;
+        report.escalated += 1;
+    }
+    let calendar = holidays(&txn).await?;
+    let open = workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance.as_str()))
+        .filter(workflow::Column::State.eq(WorkflowState::Open.as_str()))
+        .filter(workflow::Column::SlaNotified.ne("breached"))
+        .all(&txn)
+        .await
+        .map_err(db_err("finding open runs"))?;
+    for wf in open {
+        let loaded = load(&txn, wf).await?;
+        let Some(sla) = sla_of(&loaded, &calendar, now) else {
+            continue;
+        };
+        let (mark, kind, headline) = match (sla.status, loaded.wf.sla_notified.as_str()) {
+            (SlaStatus::Breached, _) => ("breached", NotificationKind::SlaBreached, "SLA breached"),
+            (SlaStatus::AtRisk, "") => ("at_risk", NotificationKind::SlaAtRisk, "SLA at risk"),
+            _ => continue,
+        };
+        let title = loaded.wf.title.clone();
+        let id = loaded.wf.id;
+        let res = workflow::Entity::update_many()
+            .col_expr(workflow::Column::SlaNotified, Expr::value(mark))
+            .col_expr(workflow::Column::UpdatedAt, Expr::value(now))
+            .filter(workflow::Column::Id.eq(id))
+            .filter(workflow::Column::SlaNotified.eq(loaded.wf.sla_notified.clone()))
+            .exec(&txn)
+            .await
+            .map_err(db_err("flagging a run"))?;
+        if res.rows_affected != 1 {
+            continue;
+        }
+        audit::record(
+            &txn,
+            None,
+            now,
+            Change {
+                action: if mark == "breached" {
+                    "sla_breached"
+                } else {
+                    "sla_at_risk"
+                },
+                object_type: "workflow",
+                object_id: id.to_string(),
+                summary: format!("{headline}: '{title}' was due {}", sla.due_on),
+                before: None,
+                after: None,
+            },
+        )
+        .await?;
+        notify::send(
+            &txn,
+            now,
+            Event::new(
+                kind,
+                format!("{headline}: {title}"),
+                format!("/workflows/{id}"),
+            )
+            .body(format!(
+                "Due {} ({} business time left).",
+                sla.due_on,
+                if sla.business_minutes_left > 0 {
+                    calendar::human_span(chrono::Duration::minutes(sla.business_minutes_left))
+                } else {
+                    "no".to_owned()
+                }
+            ))
+            .to_teams(&[Role::Omnibus, Role::Marketing]),
+        )
+        .await?;
+        if mark == "breached" {
+            report.breached += 1;
+        } else {
+            report.at_risk += 1;
+        }
+    }
+    txn.commit().await.map_err(db_err("committing the sweep"))?;
+    Ok(report)
+}
+
+/// Open runs with their clocks, and how recent releases went.
+pub async fn maintenance_board(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> AppResult<MaintenanceBoard> {
+    let open_rows = workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance.as_str()))
+        .filter(workflow::Column::State.eq(WorkflowState::Open.as_str()))
+        .order_by_asc(workflow::Column::DueOn)
+        .order_by_asc(workflow::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err("listing open runs"))?;
+    let mut open = summaries(db, now, open_rows).await?;
+    open.sort_by_key(|w| w.sla.as_ref().map_or(i64::MAX, |s| s.business_minutes_left));
+    let recent: Vec<i32> = release::Entity::find()
+        .filter(release::Column::Pre.is_null())
+        .order_by_desc(release::Column::ReleasedOn)
+        .order_by_desc(release::Column::Id)
+        .limit(12)
+        .all(db)
+        .await
+        .map_err(db_err("listing releases"))?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let runs = workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance.as_str()))
+        .filter(workflow::Column::ReleaseId.is_in(recent.clone()))
+        .all(db)
+        .await
+        .map_err(db_err("listing runs"))?;
+    let summaries = summaries(db, now, runs).await?;
+    let mut by_release: BTreeMap<String, Vec<WorkflowSummary>> = BTreeMap::new();
+    for s in summaries {
+        if let Some(r) = s.release.clone() {
+            by_release.entry(r).or_default().push(s);
+        }
+    }
+    let mut timeline = Vec::new();
+    for (version, runs) in by_release {
+        let Some(first) = runs.iter().find_map(|r| r.sla.clone()) else {
+            continue;
+        };
+        let outs: Option<Vec<DateTime<Utc>>> = runs
+            .iter()
+            .map(|r| r.sla.as_ref().and_then(|s| s.image_out_at))
+            .collect();
+        let image_out_at = outs.and_then(|o| o.into_iter().max());
+        let start = first
+            .released_on
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc();
+        let days = |t: DateTime<Utc>| (t - start).num_seconds() as f64 / 86_400.0;
+        let worst = runs
+            .iter()
+            .filter_map(|r| r.sla.as_ref().map(|s| s.status))
+            .max_by_key(|s| match s {
+                SlaStatus::MetOnTime => 0,
+                SlaStatus::OnTrack => 1,
+                SlaStatus::AtRisk => 2,
+                SlaStatus::MetLate => 3,
+                SlaStatus::Breached => 4,
+            })
+            .unwrap_or(SlaStatus::OnTrack);
+        timeline.push(TimelineRow {
+            security: runs.iter().any(|r| r.security),
+            released_on: first.released_on,
+            due_on: first.due_on,
+            runs: runs.len() as u32,
+            image_out_at,
+            due_days: days(calendar::end_of(first.due_on)),
+            out_days: days(image_out_at.unwrap_or(now)).max(0.0),
+            status: worst,
+            release: version,
+        });
+    }
+    timeline.sort_by(|a, b| {
+        b.released_on
+            .cmp(&a.released_on)
+            .then(b.release.cmp(&a.release))
+    });
+    Ok(MaintenanceBoard {
+        open,
+        timeline,
+        holidays: list_holidays(db).await?,
+    })
+}

@@ -1,0 +1,423 @@
+//! Retention proposals: a dry run stored for Partnerships, decided through the shared
+//! proposal flow, then carried out image by image by the `retire_images` job.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Set, TransactionSession, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use super::policy::{candidates, policy};
+use crate::{
+    domain::*,
+    dto::*,
+    error::{AppError, AppResult},
+    services::{
+        audit::{self, Change},
+        begin_write, db_err,
+        entities::{image_region, image_version, product, retention_proposal},
+        notify::{self, Event},
+        proposals::{self as shared, Decision, Job, Proposal},
+        stored,
+    },
+};
+
+/// Job kind of a retention run.
+pub const KIND: &str = "retire_images";
+
+/// What a retention job carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetirePayload {
+    pub proposal_id: i32,
+}
+
+fn items_of(p: &retention_proposal::Model) -> AppResult<Vec<RetentionItem>> {
+    serde_json::from_str(&p.items).map_err(|e| AppError::internal("stored retention items", e))
+}
+
+fn outcomes_of(p: &retention_proposal::Model) -> AppResult<Vec<RetentionOutcome>> {
+    if p.outcomes.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(&p.outcomes)
+        .map_err(|e| AppError::internal("stored retention outcomes", e))
+}
+
+async fn to_dtos(
+    db: &impl ConnectionTrait,
+    rows: Vec<retention_proposal::Model>,
+) -> AppResult<Vec<RetentionProposal>> {
+    let names: HashMap<i32, String> = product::Entity::find()
+        .filter(product::Column::Id.is_in(rows.iter().map(|r| r.product_id)))
+        .all(db)
+        .await
+        .map_err(db_err("loading products"))?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    rows.into_iter()
+        .map(|p| {
+            Ok(RetentionProposal {
+                id: p.id,
+                product_id: p.product_id,
+                product_name: names.get(&p.product_id).cloned().unwrap_or_default(),
+                action: stored(&p.action)?,
+                items: items_of(&p)?,
+                outcomes: outcomes_of(&p)?,
+                state: stored(&p.state)?,
+                proposed_by: p.proposed_by,
+                proposed_at: p.proposed_at,
+                decided_by: p.decided_by,
+                decided_at: p.decided_at,
+                comment: p.comment,
+                job_id: p.job_id,
+            })
+        })
+        .collect()
+}
+
+async fn find(db: &impl ConnectionTrait, id: i32) -> AppResult<retention_proposal::Model> {
+    retention_proposal::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_err("finding a retention proposal"))?
+        .ok_or_else(|| AppError::not_found(format!("retention proposal {id}")))
+}
+
+/// One proposal.
+pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<RetentionProposal> {
+    let p = find(db, id).await?;
+    let mut out = to_dtos(db, vec![p]).await?;
+    out.pop()
+        .ok_or_else(|| AppError::internal("retention proposal", id))
+}
+
+/// The newest proposals, or only those waiting for Partnerships.
+pub async fn proposals(
+    db: &impl ConnectionTrait,
+    open_only: bool,
+) -> AppResult<Vec<RetentionProposal>> {
+    let mut q = retention_proposal::Entity::find();
+    if open_only {
+        q = q.filter(retention_proposal::Column::State.eq(ProposalState::Proposed.as_str()));
+    }
+    let rows = q
+        .order_by_desc(retention_proposal::Column::Id)
+        .limit(50)
+        .all(db)
+        .await
+        .map_err(db_err("listing retention proposals"))?;
+    to_dtos(db, rows).await
+}
+
+/// Runs the product's policy without touching anything and stores the images it would
+/// retire as a proposal for Partnerships.
+pub async fn dry_run(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    partner_slug: &str,
+    slug: &str,
+) -> AppResult<RetentionProposal> {
+    let txn = begin_write(db).await?;
+    let policy = policy(&txn, partner_slug, slug).await?;
+    let open = retention_proposal::Entity::find()
+        .filter(retention_proposal::Column::ProductId.eq(policy.product_id))
+        .filter(retention_proposal::Column::State.is_in(shared::OPEN.map(|s| s.as_str())))
+        .one(&txn)
+        .await
+        .map_err(db_err("finding retention proposals"))?;
+    if let Some(p) = open {
+        return Err(AppError::conflict(
+            "product",
+            format!(
+                "retention proposal {} for {} is still open",
+                p.id, policy.product_name
+            ),
+        ));
+    }
+    let items = candidates(&txn, policy.product_id, &policy, now.date_naive()).await?;
+    if items.is_empty() {
+        return Err(AppError::conflict(
+            "product",
+            format!(
+                "nothing to retire: every {} image is of the newest {} releases, inside the {}-day support window, behind a public marketplace version, or already {}",
+                policy.product_name,
+                policy.keep_newest,
+                policy.support_days,
+                match policy.action {
+                    RetentionAction::Deprecate => "deprecated",
+                    RetentionAction::MakePrivate => "private",
+                    RetentionAction::Deregister => "deregistered",
+                }
+            ),
+        ));
+    }
+    let model = retention_proposal::ActiveModel {
+        product_id: Set(policy.product_id),
+        action: Set(policy.action.as_str().to_owned()),
+        items: Set(
+            serde_json::to_string(&items).map_err(|e| AppError::internal("retention items", e))?
+        ),
+        outcomes: Set(String::new()),
+        state: Set(ProposalState::Proposed.as_str().to_owned()),
+        proposed_by: Set(actor.username.clone()),
+        proposed_at: Set(now),
+        comment: Set(String::new()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(db_err("saving a retention proposal"))?;
+    let regions: HashSet<&str> = items.iter().map(|i| i.region.as_str()).collect();
+    let summary = format!(
+        "{} {} images of {} in {} regions",
+        policy.action.label().to_lowercase(),
+        items.len(),
+        policy.product_name,
+        regions.len()
+    );
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "propose_retention",
+            object_type: "product",
+            object_id: policy.product_id.to_string(),
+            summary: format!("dry run: {summary}"),
+            before: None,
+            after: audit::snapshot(&model),
+        },
+    )
+    .await?;
+    notify::send(
+        &txn,
+        now,
+        Event::new(
+            NotificationKind::ApprovalRequested,
+            format!("Approve retiring old images: {summary}"),
+            "/public-images",
+        )
+        .to_teams(&[Role::Partnerships])
+        .except(Some(actor)),
+    )
+    .await?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a retention proposal"))?;
+    get(db, model.id).await
+}
+
+impl Proposal for retention_proposal::Model {
+    type Entity = retention_proposal::Entity;
+    type Active = retention_proposal::ActiveModel;
+
+    const NAME: &'static str = "retention proposal";
+    const DECIDED_NAME: &'static str = "retention proposal";
+    const DECIDES: &'static str = "which public images are retired";
+    const APPROVE: &'static str = "approve_retention";
+    const REJECT: &'static str = "reject_retention";
+
+    fn select(id: i32) -> Select<retention_proposal::Entity> {
+        retention_proposal::Entity::find_by_id(id)
+    }
+
+    fn state(&self) -> &str {
+        &self.state
+    }
+
+    fn subject(&self) -> (&'static str, String) {
+        ("product", self.product_id.to_string())
+    }
+
+    fn job(&self) -> AppResult<Job> {
+        Ok(Job {
+            kind: KIND,
+            payload: serde_json::to_value(RetirePayload {
+                proposal_id: self.id,
+            })
+            .map_err(|e| AppError::internal("retire payload", e))?,
+            group_key: format!("retention-{}", self.product_id),
+        })
+    }
+
+    fn decided(self, d: Decision<'_>) -> retention_proposal::ActiveModel {
+        let mut active: retention_proposal::ActiveModel = self.into();
+        active.decided_by = Set(Some(d.by.to_owned()));
+        active.decided_at = Set(Some(d.at));
+        active.comment = Set(d.comment.to_owned());
+        if let Some(job_id) = d.job_id {
+            active.job_id = Set(Some(job_id));
+        }
+        active.state = Set(d.state.as_str().to_owned());
+        active
+    }
+}
+
+/// Partnerships approves (the retention job starts) or rejects (with a reason).
+pub async fn decide(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    proposal_id: i32,
+    approve: bool,
+    comment: &str,
+) -> AppResult<RetentionProposal> {
+    shared::decide::<retention_proposal::Model>(db, actor, now, proposal_id, approve, comment)
+        .await?;
+    get(db, proposal_id).await
+}
+/// What the job works on: the action, the dry run's items, and what is done already.
+pub async fn plan(
+    db: &impl ConnectionTrait,
+    proposal_id: i32,
+) -> AppResult<(RetentionAction, Vec<RetentionItem>, Vec<RetentionOutcome>)> {
+    let p = find(db, proposal_id).await?;
+    if p.state != ProposalState::Approved.as_str() && p.state != ProposalState::Applied.as_str() {
+        return Err(AppError::conflict(
+            "proposal",
+            format!("retention proposal {proposal_id} is not approved"),
+        ));
+    }
+    Ok((stored(&p.action)?, items_of(&p)?, outcomes_of(&p)?))
+}
+
+/// Records what the job did to one image, in the catalogue and on the proposal.
+pub async fn record_outcome(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+    proposal_id: i32,
+    outcome: RetentionOutcome,
+) -> AppResult<()> {
+    let txn = begin_write(db).await?;
+    let p = find(&txn, proposal_id).await?;
+    let mut outcomes = outcomes_of(&p)?;
+    if outcomes
+        .iter()
+        .any(|o| o.image_region_id == outcome.image_region_id)
+    {
+        return Ok(());
+    }
+    let region = image_region::Entity::find_by_id(outcome.image_region_id)
+        .one(&txn)
+        .await
+        .map_err(db_err("finding an image region"))?
+        .ok_or_else(|| AppError::not_found(format!("image region {}", outcome.image_region_id)))?;
+    let version_id = region.image_version_id;
+    let summary = format!(
+        "{} in {}: {}",
+        region.image_id.clone().unwrap_or_default(),
+        region.region,
+        outcome.note
+    );
+    let mut active: image_region::ActiveModel = region.into();
+    active.state = Set(outcome.state.as_str().to_owned());
+    active.updated_at = Set(now);
+    active
+        .update(&txn)
+        .await
+        .map_err(db_err("updating an image region"))?;
+    // An image version with no region left is retired.
+    let left = image_region::Entity::find()
+        .filter(image_region::Column::ImageVersionId.eq(version_id))
+        .filter(image_region::Column::State.ne(RegionImageState::Deregistered.as_str()))
+        .one(&txn)
+        .await
+        .map_err(db_err("loading image regions"))?;
+    if left.is_none()
+        && let Some(v) = image_version::Entity::find_by_id(version_id)
+            .one(&txn)
+            .await
+            .map_err(db_err("finding an image version"))?
+    {
+        let mut active: image_version::ActiveModel = v.into();
+        active.state = Set(ImageState::Retired.as_str().to_owned());
+        active.updated_at = Set(now);
+        active
+            .update(&txn)
+            .await
+            .map_err(db_err("retiring an image version"))?;
+    }
+    outcomes.push(outcome);
+    let mut active: retention_proposal::ActiveModel = p.into();
+    active.outcomes = Set(serde_json::to_string(&outcomes)
+        .map_err(|e| AppError::internal("retention outcomes", e))?);
+    active
+        .update(&txn)
+        .await
+        .map_err(db_err("recording a retention outcome"))?;
+    audit::record(
+        &txn,
+        None,
+        now,
+        Change {
+            action: "retire_image",
+            object_type: "image_version",
+            object_id: version_id.to_string(),
+            summary,
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a retention outcome"))
+}
+
+/// Closes a proposal once the job is done (or gave up, with why).
+pub async fn finish(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+    proposal_id: i32,
+    failure: Option<&str>,
+) -> AppResult<()> {
+    let txn = begin_write(db).await?;
+    let p = find(&txn, proposal_id).await?;
+    let state = if failure.is_some() {
+        ProposalState::Failed
+    } else {
+        ProposalState::Applied
+    };
+    if p.state == state.as_str() {
+        return Ok(());
+    }
+    let done = outcomes_of(&p)?.len();
+    let product_id = p.product_id;
+    let mut active: retention_proposal::ActiveModel = p.into();
+    active.state = Set(state.as_str().to_owned());
+    active
+        .update(&txn)
+        .await
+        .map_err(db_err("closing a retention proposal"))?;
+    audit::record(
+        &txn,
+        None,
+        now,
+        Change {
+            action: if failure.is_some() {
+                "retention_failed"
+            } else {
+                "retention_done"
+            },
+            object_type: "product",
+            object_id: product_id.to_string(),
+            summary: match failure {
+                None => format!("retention proposal {proposal_id} done: {done} images"),
+                Some(why) => {
+                    format!("retention proposal {proposal_id} stopped after {done} images: {why}")
+                }
+            },
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    txn.commit()
+        .await
+        .map_err(db_err("committing a retention proposal"))
+}
