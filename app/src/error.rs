@@ -7,6 +7,9 @@
 //! - Anything the client cannot act on (a database failure, an I/O error) becomes
 //!   [`ErrorCode::Internal`] with the plain message "internal error"; the cause is logged in
 //!   full where the conversion happens ([`AppError::internal`]), never sent.
+//! - A database error converts with `?` alone: the conversion logs it with the file and
+//!   line of that `?`. A unique violation that means "already exists" is turned into a
+//!   conflict by `DbResultExt::on_unique`, in one place (`services`).
 //! - Jobs and adapters use `anyhow` with context inside, and convert at their edge.
 
 use std::fmt;
@@ -236,6 +239,16 @@ impl leptos::server_fn::error::FromServerFnError for AppError {
             ),
             other => AppError::new(ErrorCode::Internal, other.to_string()),
         }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<sea_orm::DbErr> for AppError {
+    /// The plain internal error, logged with the place of the `?` that converted it.
+    #[track_caller]
+    fn from(err: sea_orm::DbErr) -> Self {
+        let at = std::panic::Location::caller();
+        AppError::internal(&format!("database error at {at}"), err)
     }
 }
 

@@ -9,7 +9,12 @@ use crate::config::{Config, StoreConfig, WorkerConfig};
 #[command(name = "portal", version, about)]
 pub struct Cli {
     /// What to log: a tracing filter such as `info`, or `info,app=debug`.
-    #[arg(long, global = true, env = "PORTAL_LOG", default_value = "info,sqlx=warn,tower_http=info")]
+    #[arg(
+        long,
+        global = true,
+        env = "PORTAL_LOG",
+        default_value = "info,sqlx=warn,tower_http=info"
+    )]
     pub log: String,
 
     #[command(subcommand)]

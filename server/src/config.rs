@@ -98,9 +98,8 @@ impl StoreConfig {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("Failed to create {}", dir.display()))?;
             }
-            write_private(&path, &SecretKey::generate()).with_context(|| {
-                format!("Failed to write the secret key to {}", path.display())
-            })?;
+            write_private(&path, &SecretKey::generate())
+                .with_context(|| format!("Failed to write the secret key to {}", path.display()))?;
             tracing::info!(path = %path.display(), "generated a secret key");
         }
         let text = std::fs::read_to_string(&path).with_context(|| {
@@ -225,7 +224,11 @@ impl CloudConfig {
                 );
             }
         }
-        if let Some(arn) = self.marketplace_access_role_arn.as_deref().filter(|a| !a.is_empty()) {
+        if let Some(arn) = self
+            .marketplace_access_role_arn
+            .as_deref()
+            .filter(|a| !a.is_empty())
+        {
             let valid = arn
                 .strip_prefix("arn:aws:iam::")
                 .and_then(|rest| rest.split_once(":role/"))

@@ -36,8 +36,8 @@ use tower_http::{
 };
 
 use app::services::{AppState, Clock, CloudMode};
-pub use config::{Config, WorkerConfig};
 use config::{AuthChoice, CloudChoice, CloudConfig, ServeConfig, StoreConfig};
+pub use config::{Config, WorkerConfig};
 
 /// State of the HTTP router: the app's state plus what only the web layer needs.
 #[derive(Clone, Debug)]
@@ -73,7 +73,8 @@ async fn open_state(
     public_url: Option<String>,
     web: Option<&ServeConfig>,
 ) -> anyhow::Result<AppState> {
-    let db = db::connect_and_migrate(&store.database_url()?, store.database_max_connections).await?;
+    let db =
+        db::connect_and_migrate(&store.database_url()?, store.database_max_connections).await?;
     let assets_dir = store.data_dir.join("assets");
     std::fs::create_dir_all(&assets_dir)
         .with_context(|| format!("Failed to create the asset folder {}", assets_dir.display()))?;
@@ -153,7 +154,12 @@ impl Application {
         )
         .await?;
         let cloud = start_cloud(&state, &config.cloud).await?;
-        let running = spawn(state.clone(), config.serve.site_root.clone(), config.serve.bind).await?;
+        let running = spawn(
+            state.clone(),
+            config.serve.site_root.clone(),
+            config.serve.bind,
+        )
+        .await?;
         Ok(Application {
             url: config.serve.public_url(running.addr),
             addr: running.addr,
@@ -184,7 +190,8 @@ pub struct WorkerProcess {
 impl WorkerProcess {
     pub async fn build(config: WorkerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         config.validate()?;
-        let state = open_state(&config.store, &config.cloud, clock, config.public_url, None).await?;
+        let state =
+            open_state(&config.store, &config.cloud, clock, config.public_url, None).await?;
         let cloud = start_cloud(&state, &config.cloud).await?;
         Ok(WorkerProcess {
             state,

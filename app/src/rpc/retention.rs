@@ -19,7 +19,8 @@ pub async fn get_public_images() -> Result<PublicImages, AppError> {
 pub async fn set_image_quota(region: String, input: QuotaInput) -> Result<RegionQuota, AppError> {
     let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
     ctx::status_of(
-        crate::services::retention::set_quota(&app.db, &user, app.clock.now(), &region, &input).await,
+        crate::services::retention::set_quota(&app.db, &user, app.clock.now(), &region, &input)
+            .await,
     )
 }
 

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 
 use super::{
     audit::{self, Change, snapshot},
-    db_err,
     entities::{asset, asset_version, partner, product, user},
     partners, products, stored,
 };
@@ -153,14 +152,12 @@ fn version_url(asset_id: i32, version: i32) -> String {
 async fn to_dto(db: &impl ConnectionTrait, a: asset::Model) -> AppResult<Asset> {
     let partner = partner::Entity::find_by_id(a.partner_id)
         .one(db)
-        .await
-        .map_err(db_err("finding a partner"))?
+        .await?
         .ok_or_else(|| AppError::internal("asset without partner", a.id))?;
     let product_slug = match a.product_id {
         Some(id) => product::Entity::find_by_id(id)
             .one(db)
-            .await
-            .map_err(db_err("finding a product"))?
+            .await?
             .map(|p| p.slug),
         None => None,
     };
@@ -168,14 +165,12 @@ async fn to_dto(db: &impl ConnectionTrait, a: asset::Model) -> AppResult<Asset> 
         .filter(asset_version::Column::AssetId.eq(a.id))
         .order_by_desc(asset_version::Column::Version)
         .all(db)
-        .await
-        .map_err(db_err("loading asset versions"))?;
+        .await?;
     let uploader_ids: Vec<i32> = rows.iter().filter_map(|v| v.uploaded_by).collect();
     let uploaders: std::collections::HashMap<i32, String> = user::Entity::find()
         .filter(user::Column::Id.is_in(uploader_ids))
         .all(db)
-        .await
-        .map_err(db_err("loading uploaders"))?
+        .await?
         .into_iter()
         .map(|u| (u.id, u.name))
         .collect();
@@ -219,16 +214,9 @@ pub async fn list(
         query = query.filter(asset::Column::PartnerId.eq(p.id));
     }
     let paginator = query.paginate(db, per_page);
-    let total = paginator
-        .num_items()
-        .await
-        .map_err(db_err("counting assets"))?;
+    let total = paginator.num_items().await?;
     let mut items = Vec::new();
-    for a in paginator
-        .fetch_page(index)
-        .await
-        .map_err(db_err("listing assets"))?
-    {
+    for a in paginator.fetch_page(index).await? {
         items.push(to_dto(db, a).await?);
     }
     Ok(Page {
@@ -242,8 +230,7 @@ pub async fn list(
 pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<Asset> {
     let a = asset::Entity::find_by_id(id)
         .one(db)
-        .await
-        .map_err(db_err("finding an asset"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("asset {id}")))?;
     to_dto(db, a).await
 }
@@ -315,7 +302,7 @@ async fn store_version(
         .put(&StorePath::from(key.as_str()), PutPayload::from(bytes))
         .await
         .map_err(|e| AppError::internal("storing an asset", e))?;
-    asset_version::ActiveModel {
+    Ok(asset_version::ActiveModel {
         asset_id: Set(asset_id),
         version: Set(version),
         storage_key: Set(key),
@@ -328,8 +315,7 @@ async fn store_version(
         ..Default::default()
     }
     .insert(txn)
-    .await
-    .map_err(db_err("saving an asset version"))
+    .await?)
 }
 
 /// Creates an asset with its first version.
@@ -377,8 +363,7 @@ pub async fn create(
         ..Default::default()
     }
     .insert(&txn)
-    .await
-    .map_err(db_err("saving an asset"))?;
+    .await?;
     let new = NewVersion {
         asset_id: model.id,
         version: 1,
@@ -407,7 +392,7 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing an asset"))?;
+    txn.commit().await?;
     get(db, model.id).await
 }
 
@@ -425,15 +410,13 @@ pub async fn add_version(
     let txn = super::begin_write(db).await?;
     let a = asset::Entity::find_by_id(asset_id)
         .one(&txn)
-        .await
-        .map_err(db_err("finding an asset"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("asset {asset_id}")))?;
     let latest = asset_version::Entity::find()
         .filter(asset_version::Column::AssetId.eq(asset_id))
         .order_by_desc(asset_version::Column::Version)
         .one(&txn)
-        .await
-        .map_err(db_err("finding an asset version"))?;
+        .await?;
     if latest.as_ref().is_some_and(|l| l.sha256 == sha256) {
         return Err(AppError::conflict(
             "file",
@@ -452,10 +435,7 @@ pub async fn add_version(
     let version = store_version(&txn, store, actor, now, new).await?;
     let mut active: asset::ActiveModel = a.clone().into();
     active.updated_at = Set(now);
-    active
-        .update(&txn)
-        .await
-        .map_err(db_err("touching an asset"))?;
+    active.update(&txn).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -470,9 +450,7 @@ pub async fn add_version(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing an asset version"))?;
+    txn.commit().await?;
     get(db, asset_id).await
 }
 
@@ -487,8 +465,7 @@ pub async fn read_version(
         .filter(asset_version::Column::AssetId.eq(asset_id))
         .filter(asset_version::Column::Version.eq(version))
         .one(db)
-        .await
-        .map_err(db_err("finding an asset version"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("version {version} of asset {asset_id}")))?;
     let bytes = store
         .get(&StorePath::from(v.storage_key.as_str()))

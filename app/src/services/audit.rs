@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use super::{db_err, entities::audit_event};
+use super::entities::audit_event;
 use crate::{
     domain::CurrentUser,
     dto::{AuditEvent, AuditFilter, Page},
@@ -56,8 +56,7 @@ pub async fn record(
         ..Default::default()
     }
     .insert(db)
-    .await
-    .map_err(db_err("recording an audit event"))?;
+    .await?;
     Ok(())
 }
 
@@ -94,14 +93,8 @@ pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter) -> AppResult<
         query = query.filter(audit_event::Column::At.lt(crate::calendar::end_of(to)));
     }
     let paginator = query.paginate(db, per_page);
-    let total = paginator
-        .num_items()
-        .await
-        .map_err(db_err("counting audit events"))?;
-    let rows = paginator
-        .fetch_page(page - 1)
-        .await
-        .map_err(db_err("listing audit events"))?;
+    let total = paginator.num_items().await?;
+    let rows = paginator.fetch_page(page - 1).await?;
     Ok(Page {
         items: rows
             .into_iter()

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     audit::{self, Change},
-    db_err,
     entities::{image_version, job, partner, product},
     jobs::{self, NewJob},
     products, releases, stored,
@@ -85,8 +84,7 @@ pub async fn start(
         .filter(job::Column::State.is_in(ACTIVE))
         .filter(job::Column::Payload.eq(payload_json.to_string()))
         .one(&txn)
-        .await
-        .map_err(db_err("looking for a running build"))?;
+        .await?;
     if let Some(j) = running {
         return Err(AppError::conflict(
             "build",
@@ -127,7 +125,7 @@ pub async fn start(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a build"))?;
+    txn.commit().await?;
     jobs::get(db, job.id).await
 }
 
@@ -142,16 +140,14 @@ pub async fn start_release(
     let aws: Vec<partner::Model> = partner::Entity::find()
         .filter(partner::Column::Cloud.eq(Cloud::Aws.as_str()))
         .all(db)
-        .await
-        .map_err(db_err("listing partners"))?;
+        .await?;
     for p in aws {
         let maintained = product::Entity::find()
             .filter(product::Column::PartnerId.eq(p.id))
             .filter(product::Column::MaintenanceMode.eq(MaintenanceMode::Image.as_str()))
             .order_by_asc(product::Column::Id)
             .all(db)
-            .await
-            .map_err(db_err("listing products"))?;
+            .await?;
         for pr in maintained {
             for arch in products::architectures_of(db, pr.id).await? {
                 let built = image_version::Entity::find()
@@ -160,8 +156,7 @@ pub async fn start_release(
                     .filter(image_version::Column::Arch.eq(arch.arch.as_str()))
                     .filter(image_version::Column::State.eq(ImageState::Available.as_str()))
                     .one(db)
-                    .await
-                    .map_err(db_err("finding an image version"))?;
+                    .await?;
                 if built.is_some() {
                     continue;
                 }
@@ -193,8 +188,7 @@ pub async fn run(db: &impl ConnectionTrait, version: &str) -> AppResult<ReleaseR
         .filter(job::Column::GroupKey.eq(release_group(&release.version)))
         .order_by_asc(job::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("listing a release run"))?;
+        .await?;
     let jobs: Vec<Job> = rows
         .into_iter()
         .map(jobs::to_dto)

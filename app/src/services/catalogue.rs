@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::{
-    ci_like, db_err,
+    ci_like,
     entities::{image_region, image_version, listing, partner, product, release},
     images, listings, partners, products, releases, stored,
 };
@@ -18,19 +18,12 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
     for p in partner::Entity::find()
         .order_by_asc(partner::Column::Name)
         .all(db)
-        .await
-        .map_err(db_err("listing partners"))?
+        .await?
     {
         partner_rows.push(partners::summary(db, p).await?);
     }
-    let product_count = product::Entity::find()
-        .count(db)
-        .await
-        .map_err(db_err("counting products"))?;
-    let image_version_count = image_version::Entity::find()
-        .count(db)
-        .await
-        .map_err(db_err("counting images"))?;
+    let product_count = product::Entity::find().count(db).await?;
+    let image_version_count = image_version::Entity::find().count(db).await?;
     let latest = releases::latest_stable(db).await?;
     let mut latest_release_images = Vec::new();
     let latest_release = match latest {
@@ -40,13 +33,9 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
                 .order_by_asc(product::Column::PartnerId)
                 .order_by_asc(product::Column::Name)
                 .all(db)
-                .await
-                .map_err(db_err("listing products"))?;
+                .await?;
             for p in all_products {
-                let partner = partner::Entity::find_by_id(p.partner_id)
-                    .one(db)
-                    .await
-                    .map_err(db_err("finding a partner"))?;
+                let partner = partner::Entity::find_by_id(p.partner_id).one(db).await?;
                 let Some(partner) = partner else { continue };
                 if stored::<Cloud>(&partner.cloud)? != Cloud::Aws {
                     continue;
@@ -59,18 +48,18 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
                         .filter(image_version::Column::ReleaseId.eq(r.id))
                         .filter(image_version::Column::Arch.eq(arch.arch.as_str()))
                         .one(db)
-                        .await
-                        .map_err(db_err("finding an image version"))?;
+                        .await?;
                     let public_regions = match &iv {
-                        Some(iv) => image_region::Entity::find()
-                            .filter(image_region::Column::ImageVersionId.eq(iv.id))
-                            .filter(image_region::Column::State.is_in([
-                                RegionImageState::Public.as_str(),
-                                RegionImageState::Private.as_str(),
-                            ]))
-                            .count(db)
-                            .await
-                            .map_err(db_err("counting regions"))?,
+                        Some(iv) => {
+                            image_region::Entity::find()
+                                .filter(image_region::Column::ImageVersionId.eq(iv.id))
+                                .filter(image_region::Column::State.is_in([
+                                    RegionImageState::Public.as_str(),
+                                    RegionImageState::Private.as_str(),
+                                ]))
+                                .count(db)
+                                .await?
+                        }
                         None => 0,
                     };
                     latest_release_images.push(ReleaseImageStatus {
@@ -94,8 +83,7 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
     for l in listing::Entity::find()
         .order_by_asc(listing::Column::EntityName)
         .all(db)
-        .await
-        .map_err(db_err("listing listings"))?
+        .await?
     {
         listing_rows.push(listings::to_dto(db, l).await?);
     }
@@ -127,8 +115,7 @@ pub async fn search(db: &impl ConnectionTrait, text: &str) -> AppResult<SearchRe
         .order_by_asc(partner::Column::Name)
         .limit(LIMIT)
         .all(db)
-        .await
-        .map_err(db_err("searching partners"))?
+        .await?
     {
         out.partners.push(partners::summary(db, p).await?);
     }
@@ -141,14 +128,9 @@ pub async fn search(db: &impl ConnectionTrait, text: &str) -> AppResult<SearchRe
         .order_by_asc(product::Column::Name)
         .limit(LIMIT)
         .all(db)
-        .await
-        .map_err(db_err("searching products"))?
+        .await?
     {
-        let Some(partner) = partner::Entity::find_by_id(p.partner_id)
-            .one(db)
-            .await
-            .map_err(db_err("finding a partner"))?
-        else {
+        let Some(partner) = partner::Entity::find_by_id(p.partner_id).one(db).await? else {
             continue;
         };
         out.products.push(products::summary(db, &partner, p).await?);
@@ -165,8 +147,7 @@ pub async fn search(db: &impl ConnectionTrait, text: &str) -> AppResult<SearchRe
         .order_by_desc(release::Column::Patch)
         .limit(LIMIT)
         .all(db)
-        .await
-        .map_err(db_err("searching releases"))?
+        .await?
     {
         out.releases.push(releases::to_dto(db, r, latest).await?);
     }

@@ -114,15 +114,11 @@ pub mod partner {
     impl ActiveModelBehavior for ActiveModel {}
 
     /// The partner with this slug; products, assets and workflows find their partner so.
-    pub async fn by_slug(
-        db: &impl ConnectionTrait,
-        slug: &str,
-    ) -> crate::error::AppResult<Model> {
+    pub async fn by_slug(db: &impl ConnectionTrait, slug: &str) -> crate::error::AppResult<Model> {
         Entity::find()
             .filter(Column::Slug.eq(slug))
             .one(db)
-            .await
-            .map_err(crate::services::db_err("finding a partner"))?
+            .await?
             .ok_or_else(|| crate::error::AppError::not_found(format!("partner '{slug}'")))
     }
 }

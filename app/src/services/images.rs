@@ -11,7 +11,6 @@ use sea_orm::{
 
 use super::{
     audit::{self, Change, snapshot},
-    db_err,
     entities::{image_region, image_version, partner, product, release},
     products, releases, stored,
 };
@@ -32,8 +31,7 @@ pub(crate) async fn summaries(
     let products: HashMap<i32, product::Model> = product::Entity::find()
         .filter(product::Column::Id.is_in(product_ids))
         .all(db)
-        .await
-        .map_err(db_err("loading products"))?
+        .await?
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
@@ -41,16 +39,14 @@ pub(crate) async fn summaries(
     let partners: HashMap<i32, partner::Model> = partner::Entity::find()
         .filter(partner::Column::Id.is_in(partner_ids))
         .all(db)
-        .await
-        .map_err(db_err("loading partners"))?
+        .await?
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
     let releases: HashMap<i32, release::Model> = release::Entity::find()
         .filter(release::Column::Id.is_in(release_ids))
         .all(db)
-        .await
-        .map_err(db_err("loading releases"))?
+        .await?
         .into_iter()
         .map(|r| (r.id, r))
         .collect();
@@ -58,8 +54,7 @@ pub(crate) async fn summaries(
     for r in image_region::Entity::find()
         .filter(image_region::Column::ImageVersionId.is_in(ids))
         .all(db)
-        .await
-        .map_err(db_err("loading image regions"))?
+        .await?
     {
         *region_counts.entry(r.image_version_id).or_default() += 1;
     }
@@ -107,14 +102,8 @@ pub async fn list(
         query = query.filter(image_version::Column::ReleaseId.eq(r.id));
     }
     let paginator = query.paginate(db, per_page);
-    let total = paginator
-        .num_items()
-        .await
-        .map_err(db_err("counting image versions"))?;
-    let rows = paginator
-        .fetch_page(index)
-        .await
-        .map_err(db_err("listing image versions"))?;
+    let total = paginator.num_items().await?;
+    let rows = paginator.fetch_page(index).await?;
     Ok(Page {
         items: summaries(db, rows).await?,
         page: index + 1,
@@ -126,30 +115,25 @@ pub async fn list(
 pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<ImageVersion> {
     let iv = image_version::Entity::find_by_id(id)
         .one(db)
-        .await
-        .map_err(db_err("finding an image version"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("image version {id}")))?;
     let product = product::Entity::find_by_id(iv.product_id)
         .one(db)
-        .await
-        .map_err(db_err("finding a product"))?
+        .await?
         .ok_or_else(|| AppError::internal("image without product", id))?;
     let partner = partner::Entity::find_by_id(product.partner_id)
         .one(db)
-        .await
-        .map_err(db_err("finding a partner"))?
+        .await?
         .ok_or_else(|| AppError::internal("product without partner", product.id))?;
     let release = release::Entity::find_by_id(iv.release_id)
         .one(db)
-        .await
-        .map_err(db_err("finding a release"))?
+        .await?
         .ok_or_else(|| AppError::internal("image without release", id))?;
     let regions = image_region::Entity::find()
         .filter(image_region::Column::ImageVersionId.eq(id))
         .order_by_asc(image_region::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("loading image regions"))?
+        .await?
         .into_iter()
         .map(|r| {
             Ok(ImageRegion {
@@ -268,8 +252,7 @@ pub async fn record(
         .filter(image_version::Column::ReleaseId.eq(release.id))
         .filter(image_version::Column::Arch.eq(arch.as_str()))
         .one(&txn)
-        .await
-        .map_err(db_err("finding an image version"))?;
+        .await?;
     let before = match &existing {
         Some(iv) => Some(get(&txn, iv.id).await?),
         None => None,
@@ -279,32 +262,29 @@ pub async fn record(
             let mut active: image_version::ActiveModel = iv.into();
             active.state = Set(state.as_str().to_owned());
             active.updated_at = Set(now);
-            active
-                .update(&txn)
-                .await
-                .map_err(db_err("updating an image version"))?
+            active.update(&txn).await?
         }
-        None => image_version::ActiveModel {
-            product_id: Set(product.id),
-            release_id: Set(release.id),
-            arch: Set(arch.as_str().to_owned()),
-            name: Set(products::render_image_name(&template, &version)),
-            state: Set(state.as_str().to_owned()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
+        None => {
+            image_version::ActiveModel {
+                product_id: Set(product.id),
+                release_id: Set(release.id),
+                arch: Set(arch.as_str().to_owned()),
+                name: Set(products::render_image_name(&template, &version)),
+                state: Set(state.as_str().to_owned()),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?
         }
-        .insert(&txn)
-        .await
-        .map_err(db_err("creating an image version"))?,
     };
     for (region, id, st) in regions {
         let existing = image_region::Entity::find()
             .filter(image_region::Column::ImageVersionId.eq(iv.id))
             .filter(image_region::Column::Region.eq(&region))
             .one(&txn)
-            .await
-            .map_err(db_err("finding an image region"))?;
+            .await?;
         match existing {
             Some(r) => {
                 let mut active: image_region::ActiveModel = r.into();
@@ -313,10 +293,7 @@ pub async fn record(
                 }
                 active.state = Set(st.as_str().to_owned());
                 active.updated_at = Set(now);
-                active
-                    .update(&txn)
-                    .await
-                    .map_err(db_err("updating an image region"))?;
+                active.update(&txn).await?;
             }
             None => {
                 image_region::ActiveModel {
@@ -328,8 +305,7 @@ pub async fn record(
                     ..Default::default()
                 }
                 .insert(&txn)
-                .await
-                .map_err(db_err("creating an image region"))?;
+                .await?;
             }
         }
     }
@@ -352,9 +328,7 @@ pub async fn record(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing an image version"))?;
+    txn.commit().await?;
     Ok(after)
 }
 
@@ -376,8 +350,7 @@ pub async fn matrix(
         .filter(image_version::Column::ProductId.eq(product.id))
         .filter(image_version::Column::ReleaseId.is_in(recent.iter().map(|r| r.id)))
         .all(db)
-        .await
-        .map_err(db_err("loading image versions"))?;
+        .await?;
     let by_key: HashMap<(i32, String), ImageVersionSummary> = {
         let keys: Vec<(i32, String)> = rows
             .iter()
@@ -447,15 +420,13 @@ pub async fn lookup(db: &impl ConnectionTrait, q: &LookupQuery) -> AppResult<Ima
         .filter(image_version::Column::ReleaseId.eq(release.id))
         .filter(image_version::Column::Arch.eq(arch.as_str()))
         .one(db)
-        .await
-        .map_err(db_err("finding an image version"))?
+        .await?
         .ok_or_else(not_found)?;
     let r = image_region::Entity::find()
         .filter(image_region::Column::ImageVersionId.eq(iv.id))
         .filter(image_region::Column::Region.eq(&region))
         .one(db)
-        .await
-        .map_err(db_err("finding an image region"))?
+        .await?
         .filter(|r| r.image_id.is_some())
         .ok_or_else(not_found)?;
     Ok(ImageLookup {
@@ -486,8 +457,7 @@ pub async fn search_image_ids(
         .order_by_desc(image_region::Column::Id)
         .limit(limit)
         .all(db)
-        .await
-        .map_err(db_err("searching image ids"))?;
+        .await?;
     let mut out = Vec::with_capacity(regions.len());
     for r in regions {
         let iv = get(db, r.image_version_id).await?;

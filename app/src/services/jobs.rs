@@ -17,7 +17,6 @@ use serde::Serialize;
 
 use super::{
     audit::{self, Change},
-    db_err,
     entities::{job, job_event},
     stored,
 };
@@ -63,8 +62,7 @@ pub async fn enqueue(
         ..Default::default()
     }
     .insert(db)
-    .await
-    .map_err(db_err("enqueueing a job"))?;
+    .await?;
     log(
         db,
         model.id,
@@ -92,8 +90,7 @@ pub async fn log(
         ..Default::default()
     }
     .insert(db)
-    .await
-    .map_err(db_err("writing a job event"))?;
+    .await?;
     Ok(())
 }
 
@@ -131,11 +128,7 @@ pub async fn claim(
         sql,
         [worker.into(), (now + lease).into(), now.into()],
     );
-    job::Entity::find()
-        .from_raw_sql(stmt)
-        .one(db)
-        .await
-        .map_err(db_err("claiming a job"))
+    Ok(job::Entity::find().from_raw_sql(stmt).one(db).await?)
 }
 
 /// Extends the lease of a job `worker` holds; false when it no longer holds it.
@@ -151,8 +144,7 @@ pub async fn renew_lease(
         .filter(job::Column::LockedBy.eq(worker))
         .filter(job::Column::State.eq(JobState::Running.as_str()))
         .exec(db)
-        .await
-        .map_err(db_err("renewing a lease"))?;
+        .await?;
     Ok(res.rows_affected == 1)
 }
 
@@ -177,8 +169,7 @@ pub async fn save_step(
         .filter(job::Column::LockedBy.eq(worker))
         .filter(job::Column::State.eq(JobState::Running.as_str()))
         .exec(db)
-        .await
-        .map_err(db_err("saving a job step"))?;
+        .await?;
     if res.rows_affected == 1 {
         Ok(())
     } else {
@@ -193,8 +184,7 @@ pub async fn save_step(
 pub async fn cancel_requested(db: &impl ConnectionTrait, id: i32) -> AppResult<bool> {
     Ok(job::Entity::find_by_id(id)
         .one(db)
-        .await
-        .map_err(db_err("reading a job"))?
+        .await?
         .is_some_and(|j| j.cancel_requested))
 }
 
@@ -296,8 +286,7 @@ pub async fn finish(
         .filter(job::Column::Id.eq(current.id))
         .filter(job::Column::LockedBy.eq(worker))
         .exec(db)
-        .await
-        .map_err(db_err("finishing a job"))?;
+        .await?;
     if res.rows_affected != 1 {
         return Err(AppError::new(
             ErrorCode::Conflict,
@@ -375,14 +364,10 @@ pub async fn list(
         query = query.filter(job::Column::GroupKey.eq(group));
     }
     let paginator = query.paginate(db, per_page);
-    let total = paginator
-        .num_items()
-        .await
-        .map_err(db_err("counting jobs"))?;
+    let total = paginator.num_items().await?;
     let items = paginator
         .fetch_page(index)
-        .await
-        .map_err(db_err("listing jobs"))?
+        .await?
         .into_iter()
         .map(to_dto)
         .collect::<AppResult<_>>()?;
@@ -401,8 +386,7 @@ pub async fn events(db: &impl ConnectionTrait, id: i32, after: i32) -> AppResult
         .filter(job_event::Column::Id.gt(after))
         .order_by_asc(job_event::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("reading job events"))?
+        .await?
         .into_iter()
         .map(|e| JobEvent {
             id: e.id,
@@ -416,8 +400,7 @@ pub async fn events(db: &impl ConnectionTrait, id: i32, after: i32) -> AppResult
 pub(crate) async fn find(db: &impl ConnectionTrait, id: i32) -> AppResult<job::Model> {
     job::Entity::find_by_id(id)
         .one(db)
-        .await
-        .map_err(db_err("reading a job"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("job {id}")))
 }
 
@@ -504,10 +487,7 @@ pub async fn cancel(
         }
     }
     active.updated_at = Set(now);
-    active
-        .update(&txn)
-        .await
-        .map_err(db_err("cancelling a job"))?;
+    active.update(&txn).await?;
     record(
         &txn,
         actor,
@@ -517,7 +497,7 @@ pub async fn cancel(
         format!("cancelled job {id} ({})", j.kind),
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a cancel"))?;
+    txn.commit().await?;
     get(db, id).await
 }
 
@@ -551,10 +531,7 @@ pub async fn retry(
     active.cancel_requested = Set(false);
     active.finished_at = Set(None);
     active.updated_at = Set(now);
-    active
-        .update(&txn)
-        .await
-        .map_err(db_err("retrying a job"))?;
+    active.update(&txn).await?;
     log(
         &txn,
         id,
@@ -572,6 +549,6 @@ pub async fn retry(
         format!("retried job {id} ({kind})"),
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a retry"))?;
+    txn.commit().await?;
     get(db, id).await
 }

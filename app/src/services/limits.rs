@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     audit::{self, Change},
-    db_err,
     entities::{listing, listing_version, restriction_proposal},
     notify::{self, Event},
     proposals::{self, Decision, Job, Proposal},
@@ -39,8 +38,7 @@ const MARGIN: i32 = 10;
 async fn find(db: &impl ConnectionTrait, id: i32) -> AppResult<restriction_proposal::Model> {
     restriction_proposal::Entity::find_by_id(id)
         .one(db)
-        .await
-        .map_err(db_err("finding a proposal"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("restriction proposal {id}")))
 }
 
@@ -53,12 +51,11 @@ pub async fn versions_of(
     db: &impl ConnectionTrait,
     p: &restriction_proposal::Model,
 ) -> AppResult<Vec<listing_version::Model>> {
-    listing_version::Entity::find()
+    Ok(listing_version::Entity::find()
         .filter(listing_version::Column::Id.is_in(ids_of(p)))
         .order_by_asc(listing_version::Column::PublishedAt)
         .all(db)
-        .await
-        .map_err(db_err("loading versions"))
+        .await?)
 }
 
 async fn to_dto(
@@ -113,8 +110,7 @@ pub async fn proposals_of(
         .filter(restriction_proposal::Column::ListingId.eq(listing_id))
         .order_by_desc(restriction_proposal::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("listing proposals"))?;
+        .await?;
     to_dtos(db, rows).await
 }
 
@@ -124,8 +120,7 @@ pub async fn open_proposals(db: &impl ConnectionTrait) -> AppResult<Vec<Restrict
         .filter(restriction_proposal::Column::State.eq(ProposalState::Proposed.as_str()))
         .order_by_asc(restriction_proposal::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("listing proposals"))?;
+        .await?;
     to_dtos(db, rows).await
 }
 
@@ -142,8 +137,7 @@ pub async fn propose(
         .filter(restriction_proposal::Column::ListingId.eq(listing_id))
         .filter(restriction_proposal::Column::State.is_in(proposals::OPEN.map(|s| s.as_str())))
         .one(&txn)
-        .await
-        .map_err(db_err("finding proposals"))?;
+        .await?;
     if let Some(p) = open {
         return Err(AppError::conflict(
             "listing",
@@ -156,8 +150,7 @@ pub async fn propose(
         .order_by_asc(listing_version::Column::PublishedAt)
         .order_by_asc(listing_version::Column::Id)
         .all(&txn)
-        .await
-        .map_err(db_err("loading versions"))?;
+        .await?;
     let count = public.len() as i32;
     if count < l.restrict_threshold {
         return Err(AppError::conflict(
@@ -200,8 +193,7 @@ pub async fn propose(
         ..Default::default()
     }
     .insert(&txn)
-    .await
-    .map_err(db_err("saving a proposal"))?;
+    .await?;
     audit::record(
         &txn,
         Some(actor),
@@ -241,9 +233,7 @@ pub async fn propose(
         .except(Some(actor)),
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a proposal"))?;
+    txn.commit().await?;
     to_dto(db, model).await
 }
 
@@ -344,12 +334,9 @@ pub async fn applied(
         )
         .filter(listing_version::Column::Id.is_in(ids_of(&p)))
         .exec(&txn)
-        .await
-        .map_err(db_err("restricting versions"))?;
+        .await?;
     settle(&txn, now, p, ProposalState::Applied, None).await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a restriction"))
+    Ok(txn.commit().await?)
 }
 
 /// Marks a proposal failed, with AWS Marketplace's reasons.
@@ -362,7 +349,7 @@ pub async fn failed(
     let txn = super::begin_write(db).await?;
     let p = find(&txn, proposal_id).await?;
     settle(&txn, now, p, ProposalState::Failed, Some(why)).await?;
-    txn.commit().await.map_err(db_err("committing a failure"))
+    Ok(txn.commit().await?)
 }
 
 async fn settle(
@@ -380,10 +367,7 @@ async fn settle(
     let count = ids_of(&p).len();
     let mut active: restriction_proposal::ActiveModel = p.into();
     active.state = Set(state.as_str().to_owned());
-    active
-        .update(db)
-        .await
-        .map_err(db_err("settling a proposal"))?;
+    active.update(db).await?;
     audit::record(
         db,
         None,

@@ -8,10 +8,10 @@ use sea_orm::{
 };
 
 use super::{
+    DbResultExt,
     audit::{self, Change, snapshot},
-    db_err,
     entities::{listing, listing_version, partner, product, release},
-    is_unique_violation, releases, stored,
+    releases, stored,
 };
 use crate::{
     domain::*,
@@ -25,27 +25,23 @@ pub const DEFAULT_VERSION_LIMIT: i32 = 100;
 pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppResult<Listing> {
     let product = product::Entity::find_by_id(l.product_id)
         .one(db)
-        .await
-        .map_err(db_err("finding a product"))?
+        .await?
         .ok_or_else(|| AppError::internal("listing without product", l.id))?;
     let partner = partner::Entity::find_by_id(product.partner_id)
         .one(db)
-        .await
-        .map_err(db_err("finding a partner"))?
+        .await?
         .ok_or_else(|| AppError::internal("product without partner", product.id))?;
     let rows = listing_version::Entity::find()
         .filter(listing_version::Column::ListingId.eq(l.id))
         .order_by_desc(listing_version::Column::PublishedAt)
         .order_by_desc(listing_version::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("loading listing versions"))?;
+        .await?;
     let release_ids: Vec<i32> = rows.iter().filter_map(|v| v.release_id).collect();
     let versions_of: std::collections::HashMap<i32, String> = release::Entity::find()
         .filter(release::Column::Id.is_in(release_ids))
         .all(db)
-        .await
-        .map_err(db_err("loading releases"))?
+        .await?
         .into_iter()
         .map(|r| (r.id, r.version))
         .collect();
@@ -90,16 +86,9 @@ pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Pag
     let paginator = listing::Entity::find()
         .order_by_asc(listing::Column::EntityName)
         .paginate(db, per_page);
-    let total = paginator
-        .num_items()
-        .await
-        .map_err(db_err("counting listings"))?;
+    let total = paginator.num_items().await?;
     let mut items = Vec::new();
-    for l in paginator
-        .fetch_page(index)
-        .await
-        .map_err(db_err("listing listings"))?
-    {
+    for l in paginator.fetch_page(index).await? {
         items.push(to_dto(db, l).await?);
     }
     Ok(Page {
@@ -114,8 +103,7 @@ pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Pag
 pub(crate) async fn find_model(db: &impl ConnectionTrait, id: i32) -> AppResult<listing::Model> {
     listing::Entity::find_by_id(id)
         .one(db)
-        .await
-        .map_err(db_err("finding a listing"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("listing {id}")))
 }
 
@@ -167,16 +155,10 @@ pub async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::conflict(
-                "product",
-                format!("{} already has a listing on this marketplace", product.name),
-            )
-        } else {
-            AppError::internal("saving a listing", e)
-        }
-    })?;
+    .on_unique(
+        "product",
+        format!("{} already has a listing on this marketplace", product.name),
+    )?;
     audit::record(
         &txn,
         Some(actor),
@@ -191,7 +173,7 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a listing"))?;
+    txn.commit().await?;
     get(db, model.id).await
 }
 
@@ -233,10 +215,7 @@ pub async fn set_policy(
     active.restrict_threshold = Set(threshold);
     active.keep_recent_days = Set(days);
     active.updated_at = Set(now);
-    let after = active
-        .update(&txn)
-        .await
-        .map_err(db_err("updating a listing"))?;
+    let after = active.update(&txn).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -259,7 +238,7 @@ pub async fn set_policy(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a listing"))?;
+    txn.commit().await?;
     get(db, id).await
 }
 
@@ -319,16 +298,10 @@ pub async fn record_version(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::conflict(
-                "title",
-                format!("a version titled '{title}' is already on this listing"),
-            )
-        } else {
-            AppError::internal("saving a listing version", e)
-        }
-    })?;
+    .on_unique(
+        "title",
+        format!("a version titled '{title}' is already on this listing"),
+    )?;
     audit::record(
         &txn,
         actor,
@@ -346,8 +319,6 @@ pub async fn record_version(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a listing version"))?;
+    txn.commit().await?;
     get(db, listing_id).await
 }

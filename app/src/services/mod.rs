@@ -115,11 +115,6 @@ impl AppState {
     }
 }
 
-/// Maps a database error to the plain internal error, logging it in full.
-pub(crate) fn db_err(context: &'static str) -> impl Fn(sea_orm::DbErr) -> AppError {
-    move |err| AppError::internal(context, err)
-}
-
 /// Parses a value stored by this portal; a failure means the row was written by
 /// something else and is reported as internal.
 pub(crate) fn stored<T: std::str::FromStr<Err = String>>(value: &str) -> AppResult<T> {
@@ -128,12 +123,29 @@ pub(crate) fn stored<T: std::str::FromStr<Err = String>>(value: &str) -> AppResu
         .map_err(|e: String| AppError::internal("unreadable stored value", e))
 }
 
-/// True when the error is a unique-constraint violation.
-pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
+/// What a database result means to a service, beyond the plain internal error of `?`.
+pub(crate) trait DbResultExt<T> {
+    /// A unique-constraint violation is a conflict on `field`: what the person tried to add
+    /// exists already. Any other error is the plain internal one.
+    fn on_unique(self, field: &str, message: impl Into<String>) -> AppResult<T>;
+}
+
+impl<T> DbResultExt<T> for Result<T, sea_orm::DbErr> {
+    #[track_caller]
+    fn on_unique(self, field: &str, message: impl Into<String>) -> AppResult<T> {
+        match self {
+            Ok(value) => Ok(value),
+            Err(err)
+                if matches!(
+                    err.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
+                Err(AppError::conflict(field, message))
+            }
+            Err(err) => Err(AppError::from(err)),
+        }
+    }
 }
 
 /// Case-insensitive LIKE that behaves the same on SQLite and PostgreSQL, with the user's
@@ -164,7 +176,5 @@ pub(crate) async fn begin_write<C: sea_orm::TransactionTrait>(db: &C) -> AppResu
         sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
         ..Default::default()
     };
-    db.begin_with_options(options)
-        .await
-        .map_err(db_err("starting a transaction"))
+    Ok(db.begin_with_options(options).await?)
 }

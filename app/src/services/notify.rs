@@ -15,7 +15,6 @@ use sha2::Sha256;
 
 use super::{
     audit::{self, Change, snapshot},
-    db_err,
     entities::{job, notification, user, user_role, webhook},
     jobs::{self, NewJob},
     secrets::{self, SecretKey, SecretValue},
@@ -47,7 +46,10 @@ pub async fn finish_job(
     let failed = jobs::find(db, current.id).await?;
     let mut event = Event::new(
         NotificationKind::JobFailed,
-        format!("Job {} ({}) failed: {}", failed.id, failed.kind, failed.step),
+        format!(
+            "Job {} ({}) failed: {}",
+            failed.id, failed.kind, failed.step
+        ),
         format!("/jobs/{}", failed.id),
     )
     .body(failed.last_error.clone().unwrap_or_default());
@@ -178,8 +180,7 @@ pub async fn send(db: &impl ConnectionTrait, now: DateTime<Utc>, event: Event) -
     for hook in webhook::Entity::find()
         .filter(webhook::Column::Active.eq(true))
         .all(db)
-        .await
-        .map_err(db_err("listing webhooks"))?
+        .await?
     {
         let events = parse_events(&hook.events)?;
         if events.is_empty() || events.contains(&event.kind) {
@@ -201,8 +202,7 @@ pub async fn inbox_only(
         let members = user_role::Entity::find()
             .filter(user_role::Column::Role.is_in(teams))
             .all(db)
-            .await
-            .map_err(db_err("finding a team"))?;
+            .await?;
         recipients.extend(members.into_iter().map(|m| m.user_id));
     }
     if let Some(except) = event.except {
@@ -212,8 +212,7 @@ pub async fn inbox_only(
         .filter(user::Column::Id.is_in(recipients.iter().copied()))
         .filter(user::Column::Blocked.eq(false))
         .all(db)
-        .await
-        .map_err(db_err("finding recipients"))?
+        .await?
         .into_iter()
         .map(|u| u.id)
         .collect();
@@ -228,8 +227,7 @@ pub async fn inbox_only(
             ..Default::default()
         }
         .insert(db)
-        .await
-        .map_err(db_err("writing a notification"))?;
+        .await?;
     }
     Ok(())
 }
@@ -284,12 +282,11 @@ fn to_dto(n: notification::Model) -> AppResult<Notification> {
 
 /// How many unread notifications someone has.
 pub async fn unread(db: &impl ConnectionTrait, user_id: i32) -> AppResult<u64> {
-    notification::Entity::find()
+    Ok(notification::Entity::find()
         .filter(notification::Column::UserId.eq(user_id))
         .filter(notification::Column::ReadAt.is_null())
         .count(db)
-        .await
-        .map_err(db_err("counting notifications"))
+        .await?)
 }
 
 /// Someone's notifications, newest first.
@@ -299,15 +296,11 @@ pub async fn inbox(db: &impl ConnectionTrait, user_id: i32, page: u64) -> AppRes
         .filter(notification::Column::UserId.eq(user_id))
         .order_by_desc(notification::Column::Id)
         .paginate(db, per_page);
-    let total = paginator
-        .num_items()
-        .await
-        .map_err(db_err("counting notifications"))?;
+    let total = paginator.num_items().await?;
     let page = page.max(1);
     let items = paginator
         .fetch_page(page - 1)
-        .await
-        .map_err(db_err("listing notifications"))?
+        .await?
         .into_iter()
         .map(to_dto)
         .collect::<AppResult<Vec<_>>>()?;
@@ -334,10 +327,7 @@ pub async fn mark_read(
     if let Some(id) = id {
         update = update.filter(notification::Column::Id.eq(id));
     }
-    let res = update
-        .exec(db)
-        .await
-        .map_err(db_err("marking notifications read"))?;
+    let res = update.exec(db).await?;
     Ok(res.rows_affected)
 }
 
@@ -357,8 +347,7 @@ pub async fn list_webhooks(db: &impl ConnectionTrait) -> AppResult<Vec<Webhook>>
     webhook::Entity::find()
         .order_by_asc(webhook::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("listing webhooks"))?
+        .await?
         .into_iter()
         .map(webhook_dto)
         .collect()
@@ -428,8 +417,7 @@ pub async fn create_webhook(
         ..Default::default()
     }
     .insert(&txn)
-    .await
-    .map_err(db_err("saving a webhook"))?;
+    .await?;
     audit::record(
         &txn,
         Some(actor),
@@ -444,7 +432,7 @@ pub async fn create_webhook(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a webhook"))?;
+    txn.commit().await?;
     if let Err(err) = secrets::put(
         db,
         key,
@@ -475,13 +463,9 @@ pub async fn delete_webhook(
     let txn = super::begin_write(db).await?;
     let hook = webhook::Entity::find_by_id(id)
         .one(&txn)
-        .await
-        .map_err(db_err("finding a webhook"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("webhook {id}")))?;
-    webhook::Entity::delete_by_id(id)
-        .exec(&txn)
-        .await
-        .map_err(db_err("deleting a webhook"))?;
+    webhook::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -496,7 +480,7 @@ pub async fn delete_webhook(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a webhook"))?;
+    txn.commit().await?;
     secrets::delete(db, actor, now, &secret_name(id)).await
 }
 
@@ -509,8 +493,7 @@ pub async fn test_webhook(
 ) -> AppResult<Job> {
     let hook = webhook::Entity::find_by_id(id)
         .one(db)
-        .await
-        .map_err(db_err("finding a webhook"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("webhook {id}")))?;
     let txn = super::begin_write(db).await?;
     let event = Event::new(
@@ -524,12 +507,9 @@ pub async fn test_webhook(
         .filter(super::entities::job::Column::Kind.eq(DELIVER_KIND))
         .order_by_desc(super::entities::job::Column::Id)
         .one(&txn)
-        .await
-        .map_err(db_err("finding the delivery"))?
+        .await?
         .ok_or_else(|| AppError::internal("webhook test", "the delivery was not queued"))?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a delivery"))?;
+    txn.commit().await?;
     jobs::get(db, job.id).await
 }
 
@@ -539,11 +519,7 @@ pub async fn webhook_for_delivery(
     key: &SecretKey,
     id: i32,
 ) -> AppResult<Option<(webhook::Model, SecretValue)>> {
-    let Some(hook) = webhook::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .map_err(db_err("finding a webhook"))?
-    else {
+    let Some(hook) = webhook::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
     };
     let secret = secrets::reveal(db, key, &secret_name(id))

@@ -6,15 +6,15 @@ use sea_orm::{
 };
 
 use super::{
+    DbResultExt,
     audit::{self, Change, snapshot},
-    db_err,
     entities::{partner, partner_account, partner_contact, product},
-    is_unique_violation, products, stored,
+    products, stored,
 };
 use crate::{
     domain::*,
     dto::*,
-    error::{AppError, AppResult, Validator, optional_url, required_text},
+    error::{AppResult, Validator, optional_url, required_text},
 };
 use chrono::{DateTime, Utc};
 
@@ -65,11 +65,10 @@ fn parse(input: &PartnerInput) -> AppResult<ValidPartner> {
 pub(crate) use super::entities::partner::by_slug as find_model;
 
 async fn product_count(db: &impl ConnectionTrait, partner_id: i32) -> AppResult<u64> {
-    product::Entity::find()
+    Ok(product::Entity::find()
         .filter(product::Column::PartnerId.eq(partner_id))
         .count(db)
-        .await
-        .map_err(db_err("counting products"))
+        .await?)
 }
 
 pub(crate) async fn summary(
@@ -92,16 +91,9 @@ pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Pag
     let paginator = partner::Entity::find()
         .order_by_asc(partner::Column::Name)
         .paginate(db, per_page);
-    let total = paginator
-        .num_items()
-        .await
-        .map_err(db_err("counting partners"))?;
+    let total = paginator.num_items().await?;
     let mut items = Vec::new();
-    for p in paginator
-        .fetch_page(index)
-        .await
-        .map_err(db_err("listing partners"))?
-    {
+    for p in paginator.fetch_page(index).await? {
         items.push(summary(db, p).await?);
     }
     Ok(Page {
@@ -119,8 +111,7 @@ pub async fn get(db: &impl ConnectionTrait, slug: &str) -> AppResult<Partner> {
         .filter(partner_account::Column::PartnerId.eq(p.id))
         .order_by_asc(partner_account::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("listing partner accounts"))?
+        .await?
         .into_iter()
         .map(|a| PartnerAccount {
             id: a.id,
@@ -133,8 +124,7 @@ pub async fn get(db: &impl ConnectionTrait, slug: &str) -> AppResult<Partner> {
         .filter(partner_contact::Column::PartnerId.eq(p.id))
         .order_by_asc(partner_contact::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("listing partner contacts"))?
+        .await?
         .into_iter()
         .map(|c| {
             Ok(PartnerContact {
@@ -163,15 +153,9 @@ pub async fn get(db: &impl ConnectionTrait, slug: &str) -> AppResult<Partner> {
     })
 }
 
-fn slug_taken(err: sea_orm::DbErr, slug: &Slug) -> AppError {
-    if is_unique_violation(&err) {
-        AppError::conflict(
-            "slug",
-            format!("the slug '{slug}' is already taken by another partner"),
-        )
-    } else {
-        AppError::internal("saving a partner", err)
-    }
+/// The conflict of a slug another partner has.
+fn slug_taken(slug: &Slug) -> String {
+    format!("the slug '{slug}' is already taken by another partner")
 }
 
 /// Creates a partner.
@@ -197,7 +181,7 @@ pub async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(|e| slug_taken(e, &valid.slug))?;
+    .on_unique("slug", slug_taken(&valid.slug))?;
     audit::record(
         &txn,
         Some(actor),
@@ -212,7 +196,7 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a partner"))?;
+    txn.commit().await?;
     get(db, &valid.slug.to_string()).await
 }
 
@@ -239,7 +223,7 @@ pub async fn update(
     let after = active
         .update(&txn)
         .await
-        .map_err(|e| slug_taken(e, &valid.slug))?;
+        .on_unique("slug", slug_taken(&valid.slug))?;
     audit::record(
         &txn,
         Some(actor),
@@ -254,7 +238,7 @@ pub async fn update(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a partner"))?;
+    txn.commit().await?;
     get(db, &after.slug).await
 }
 
@@ -280,8 +264,7 @@ pub async fn add_account(
         ..Default::default()
     }
     .insert(&txn)
-    .await
-    .map_err(db_err("adding a partner account"))?;
+    .await?;
     audit::record(
         &txn,
         Some(actor),
@@ -299,9 +282,7 @@ pub async fn add_account(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a partner account"))?;
+    txn.commit().await?;
     get(db, slug).await
 }
 
@@ -328,8 +309,7 @@ pub async fn add_contact(
         ..Default::default()
     }
     .insert(&txn)
-    .await
-    .map_err(db_err("adding a partner contact"))?;
+    .await?;
     audit::record(
         &txn,
         Some(actor),
@@ -349,9 +329,7 @@ pub async fn add_contact(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a partner contact"))?;
+    txn.commit().await?;
     get(db, slug).await
 }
 

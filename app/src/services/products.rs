@@ -10,10 +10,10 @@ use sea_orm::{
 };
 
 use super::{
+    DbResultExt,
     audit::{self, Change, snapshot},
-    db_err,
     entities::{partner, product, product_architecture},
-    is_unique_violation, stored,
+    stored,
 };
 use crate::{
     domain::*,
@@ -191,8 +191,7 @@ pub(crate) async fn find_model(
         .filter(product::Column::PartnerId.eq(p.id))
         .filter(product::Column::Slug.eq(slug))
         .one(db)
-        .await
-        .map_err(db_err("finding a product"))?
+        .await?
         .ok_or_else(|| {
             AppError::not_found(format!("product '{slug}' of partner '{partner_slug}'"))
         })?;
@@ -207,8 +206,7 @@ pub(crate) async fn architectures_of(
         .filter(product_architecture::Column::ProductId.eq(product_id))
         .order_by_asc(product_architecture::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("loading architectures"))?
+        .await?
         .into_iter()
         .map(|a| {
             Ok(ProductArchitecture {
@@ -251,8 +249,7 @@ pub(crate) async fn summaries_of_partner(
         .filter(product::Column::PartnerId.eq(partner.id))
         .order_by_asc(product::Column::Name)
         .all(db)
-        .await
-        .map_err(db_err("listing products"))?;
+        .await?;
     let mut out = Vec::with_capacity(rows.len());
     for p in rows {
         out.push(summary(db, partner, p).await?);
@@ -275,20 +272,13 @@ pub async fn list(
         query = query.filter(product::Column::PartnerId.eq(p.id));
     }
     let paginator = query.paginate(db, per_page);
-    let total = paginator
-        .num_items()
-        .await
-        .map_err(db_err("counting products"))?;
-    let rows = paginator
-        .fetch_page(index)
-        .await
-        .map_err(db_err("listing products"))?;
+    let total = paginator.num_items().await?;
+    let rows = paginator.fetch_page(index).await?;
     let mut items = Vec::with_capacity(rows.len());
     for p in rows {
         let partner = partner::Entity::find_by_id(p.partner_id)
             .one(db)
-            .await
-            .map_err(db_err("finding a partner"))?
+            .await?
             .ok_or_else(|| AppError::internal("product without partner", p.id))?;
         items.push(summary(db, &partner, p).await?);
     }
@@ -416,18 +406,12 @@ pub async fn delete_license(
     get(db, partner_slug, slug).await
 }
 
-fn slug_taken(err: sea_orm::DbErr, partner: &partner::Model, slug: &Slug) -> AppError {
-    if is_unique_violation(&err) {
-        AppError::conflict(
-            "slug",
-            format!(
-                "{} already has a product with the slug '{slug}'",
-                partner.name
-            ),
-        )
-    } else {
-        AppError::internal("saving a product", err)
-    }
+/// The conflict of a slug the partner already uses.
+fn slug_taken(partner: &partner::Model, slug: &Slug) -> String {
+    format!(
+        "{} already has a product with the slug '{slug}'",
+        partner.name
+    )
 }
 
 async fn write_architectures(
@@ -438,8 +422,7 @@ async fn write_architectures(
     product_architecture::Entity::delete_many()
         .filter(product_architecture::Column::ProductId.eq(product_id))
         .exec(db)
-        .await
-        .map_err(db_err("replacing architectures"))?;
+        .await?;
     for (arch, itype, template, type_tag) in archs {
         product_architecture::ActiveModel {
             product_id: Set(product_id),
@@ -450,8 +433,7 @@ async fn write_architectures(
             ..Default::default()
         }
         .insert(db)
-        .await
-        .map_err(db_err("saving an architecture"))?;
+        .await?;
     }
     Ok(())
 }
@@ -493,7 +475,7 @@ pub async fn create(
     let model = active
         .insert(&txn)
         .await
-        .map_err(|e| slug_taken(e, &valid.partner, &valid.slug))?;
+        .on_unique("slug", slug_taken(&valid.partner, &valid.slug))?;
     write_architectures(&txn, model.id, &valid.architectures).await?;
     let archs = architectures_of(&txn, model.id).await?;
     let dto = to_dto(&valid.partner, model, archs)?;
@@ -511,7 +493,7 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a product"))?;
+    txn.commit().await?;
     Ok(dto)
 }
 
@@ -532,15 +514,14 @@ pub async fn update(
     let valid = parse(&txn, input).await?;
     let model = product::Entity::find_by_id(before.id)
         .one(&txn)
-        .await
-        .map_err(db_err("finding a product"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("product '{slug}'")))?;
     let mut active: product::ActiveModel = model.into();
     apply(&mut active, &valid, now)?;
     let model = active
         .update(&txn)
         .await
-        .map_err(|e| slug_taken(e, &valid.partner, &valid.slug))?;
+        .on_unique("slug", slug_taken(&valid.partner, &valid.slug))?;
     write_architectures(&txn, model.id, &valid.architectures).await?;
     let archs = architectures_of(&txn, model.id).await?;
     let after = to_dto(&valid.partner, model, archs)?;
@@ -558,7 +539,7 @@ pub async fn update(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a product"))?;
+    txn.commit().await?;
     Ok(after)
 }
 

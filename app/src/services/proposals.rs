@@ -13,7 +13,6 @@ use serde::Serialize;
 
 use super::{
     audit::{self, Change},
-    db_err,
     jobs::{self, NewJob},
     stored,
 };
@@ -136,8 +135,7 @@ pub(crate) async fn decide<P: Proposal>(
     let txn = super::begin_write(db).await?;
     let p = P::select(proposal_id)
         .one(&txn)
-        .await
-        .map_err(db_err("finding a proposal"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("{} {proposal_id}", P::NAME)))?;
     still_proposed(p.state(), &format!("{} {proposal_id}", P::DECIDED_NAME))?;
     let (state, job_id) = if approve {
@@ -169,8 +167,7 @@ pub(crate) async fn decide<P: Proposal>(
             job_id,
         })
         .update(&txn)
-        .await
-        .map_err(db_err("deciding a proposal"))?;
+        .await?;
     let (object_type, object_id) = p.subject();
     audit::record(
         &txn,
@@ -186,9 +183,7 @@ pub(crate) async fn decide<P: Proposal>(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a decision"))?;
+    txn.commit().await?;
     Ok(after)
 }
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     audit::{self, Change},
-    copy, db_err,
+    copy,
     entities::{job, listing, listing_version, partner, product},
     images,
     jobs::{self, NewJob},
@@ -73,13 +73,11 @@ pub async fn plan(
     let l = super::listings::find_model(db, payload.listing_id).await?;
     let p = product::Entity::find_by_id(l.product_id)
         .one(db)
-        .await
-        .map_err(db_err("finding a product"))?
+        .await?
         .ok_or_else(|| AppError::internal("listing without product", l.id))?;
     let partner = partner::Entity::find_by_id(p.partner_id)
         .one(db)
-        .await
-        .map_err(db_err("finding a partner"))?
+        .await?
         .ok_or_else(|| AppError::internal("product without partner", p.id))?;
     let release = releases::find_model(db, &payload.version)
         .await
@@ -185,8 +183,7 @@ pub async fn start(
         .filter(listing_version::Column::ListingId.eq(listing_id))
         .filter(listing_version::Column::Title.eq(title.clone()))
         .one(&txn)
-        .await
-        .map_err(db_err("finding a version"))?;
+        .await?;
     if published.is_some() {
         return Err(AppError::conflict(
             "release",
@@ -201,8 +198,7 @@ pub async fn start(
         .filter(job::Column::State.is_in(ACTIVE))
         .filter(job::Column::GroupKey.eq(group(listing_id)))
         .one(&txn)
-        .await
-        .map_err(db_err("looking for a publish"))?
+        .await?
     {
         return Err(AppError::conflict(
             "release",
@@ -239,7 +235,7 @@ pub async fn start(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a publish"))?;
+    txn.commit().await?;
     jobs::get(db, j.id).await
 }
 
@@ -258,10 +254,7 @@ pub async fn set_entity_id(
     if l.entity_id.as_deref() != Some(entity_id) {
         let mut active: listing::ActiveModel = l.into();
         active.entity_id = Set(Some(entity_id.to_owned()));
-        active
-            .update(db)
-            .await
-            .map_err(db_err("saving an entity id"))?;
+        active.update(db).await?;
     }
     Ok(())
 }
@@ -278,8 +271,7 @@ pub async fn record(
         .filter(listing_version::Column::ListingId.eq(plan.listing_id))
         .filter(listing_version::Column::Title.eq(plan.version_title.clone()))
         .one(db)
-        .await
-        .map_err(db_err("finding a version"))?
+        .await?
         .is_some();
     if !exists {
         super::listings::record_version(
@@ -317,8 +309,7 @@ pub async fn cancel_blocker_and_retry(
     let txn = super::begin_write(db).await?;
     let j = job::Entity::find_by_id(job_id)
         .one(&txn)
-        .await
-        .map_err(db_err("finding a job"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("job {job_id}")))?;
     if j.kind != KIND || stored::<JobState>(&j.state)? != JobState::Blocked {
         return Err(AppError::conflict(
@@ -345,10 +336,7 @@ pub async fn cancel_blocker_and_retry(
     active.attempts = Set(0);
     active.finished_at = Set(None);
     active.updated_at = Set(now);
-    active
-        .update(&txn)
-        .await
-        .map_err(db_err("requeueing a job"))?;
+    active.update(&txn).await?;
     jobs::log(
         &txn,
         job_id,
@@ -378,7 +366,7 @@ pub async fn cancel_blocker_and_retry(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a retry"))?;
+    txn.commit().await?;
     jobs::get(db, job_id).await
 }
 
@@ -390,8 +378,7 @@ pub async fn jobs_of(db: &impl ConnectionTrait, listing_id: i32) -> AppResult<Ve
         .order_by_desc(job::Column::Id)
         .limit(10)
         .all(db)
-        .await
-        .map_err(db_err("listing publish jobs"))?
+        .await?
         .into_iter()
         .map(jobs::to_dto)
         .collect()

@@ -8,10 +8,10 @@ use sea_orm::{
 };
 
 use super::{
+    DbResultExt,
     audit::{self, Change, snapshot},
-    db_err,
     entities::{image_version, release},
-    is_unique_violation, stored,
+    stored,
 };
 use crate::{
     domain::*,
@@ -30,18 +30,18 @@ fn newest_first<Q: QueryOrder>(q: Q) -> Q {
 
 /// The newest release without a pre-release part.
 pub async fn latest_stable(db: &impl ConnectionTrait) -> AppResult<Option<release::Model>> {
-    newest_first(release::Entity::find().filter(release::Column::Pre.is_null()))
-        .one(db)
-        .await
-        .map_err(db_err("finding the latest release"))
+    Ok(
+        newest_first(release::Entity::find().filter(release::Column::Pre.is_null()))
+            .one(db)
+            .await?,
+    )
 }
 
 async fn image_count(db: &impl ConnectionTrait, release_id: i32) -> AppResult<u64> {
-    image_version::Entity::find()
+    Ok(image_version::Entity::find()
         .filter(image_version::Column::ReleaseId.eq(release_id))
         .count(db)
-        .await
-        .map_err(db_err("counting image versions"))
+        .await?)
 }
 
 pub(crate) async fn to_dto(
@@ -63,16 +63,9 @@ pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Pag
     let (index, per_page) = page.normalized();
     let latest = latest_stable(db).await?.map(|r| r.id);
     let paginator = newest_first(release::Entity::find()).paginate(db, per_page);
-    let total = paginator
-        .num_items()
-        .await
-        .map_err(db_err("counting releases"))?;
+    let total = paginator.num_items().await?;
     let mut items = Vec::new();
-    for r in paginator
-        .fetch_page(index)
-        .await
-        .map_err(db_err("listing releases"))?
-    {
+    for r in paginator.fetch_page(index).await? {
         items.push(to_dto(db, r, latest).await?);
     }
     Ok(Page {
@@ -103,8 +96,7 @@ pub(crate) async fn find_model(
     release::Entity::find()
         .filter(release::Column::Version.eq(parsed.to_string()))
         .one(db)
-        .await
-        .map_err(db_err("finding a release"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("release {parsed}")))
 }
 
@@ -152,16 +144,10 @@ pub(crate) async fn insert(
     }
     .insert(db)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::conflict(
-                "version",
-                format!("release {version} is already in the catalogue"),
-            )
-        } else {
-            AppError::internal("saving a release", e)
-        }
-    })?;
+    .on_unique(
+        "version",
+        format!("release {version} is already in the catalogue"),
+    )?;
     audit::record(
         db,
         Some(actor),
@@ -203,10 +189,7 @@ pub async fn update(
     let mut active: release::ActiveModel = before.clone().into();
     active.released_on = Set(released_on);
     active.kind = Set(kind.as_str().to_owned());
-    let after = active
-        .update(&txn)
-        .await
-        .map_err(db_err("updating a release"))?;
+    let after = active.update(&txn).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -221,15 +204,14 @@ pub async fn update(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a release"))?;
+    txn.commit().await?;
     get(db, &after.version).await
 }
 
 /// The newest `n` releases, newest first (for matrices and pickers).
 pub async fn newest(db: &impl ConnectionTrait, n: u64) -> AppResult<Vec<release::Model>> {
-    newest_first(release::Entity::find())
+    Ok(newest_first(release::Entity::find())
         .limit(n)
         .all(db)
-        .await
-        .map_err(db_err("listing releases"))
+        .await?)
 }

@@ -17,7 +17,6 @@ use sea_orm::{
 
 use super::{
     audit::{self, Change},
-    db_err,
     entities::secret,
 };
 use crate::{
@@ -192,8 +191,7 @@ pub async fn put(
     let existing = secret::Entity::find()
         .filter(secret::Column::Name.eq(name))
         .one(&txn)
-        .await
-        .map_err(db_err("finding a secret"))?;
+        .await?;
     match existing {
         Some(row) => {
             let mut active: secret::ActiveModel = row.into();
@@ -201,10 +199,7 @@ pub async fn put(
             active.ciphertext = Set(sealed);
             active.updated_at = Set(now);
             active.updated_by = Set(actor.username.clone());
-            active
-                .update(&txn)
-                .await
-                .map_err(db_err("replacing a secret"))?;
+            active.update(&txn).await?;
         }
         None => {
             secret::ActiveModel {
@@ -216,8 +211,7 @@ pub async fn put(
                 ..Default::default()
             }
             .insert(&txn)
-            .await
-            .map_err(db_err("storing a secret"))?;
+            .await?;
         }
     }
     audit::record(
@@ -234,7 +228,7 @@ pub async fn put(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a secret"))?;
+    txn.commit().await?;
     Ok(SecretInfo {
         updated_at: now,
         updated_by: actor.username.clone(),
@@ -252,8 +246,7 @@ pub async fn delete(
     let res = secret::Entity::delete_many()
         .filter(secret::Column::Name.eq(name))
         .exec(&txn)
-        .await
-        .map_err(db_err("deleting a secret"))?;
+        .await?;
     if res.rows_affected > 0 {
         audit::record(
             &txn,
@@ -270,7 +263,7 @@ pub async fn delete(
         )
         .await?;
     }
-    txn.commit().await.map_err(db_err("committing a secret"))?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -279,8 +272,7 @@ pub async fn info(db: &impl ConnectionTrait, name: &str) -> AppResult<Option<Sec
     Ok(secret::Entity::find()
         .filter(secret::Column::Name.eq(name))
         .one(db)
-        .await
-        .map_err(db_err("finding a secret"))?
+        .await?
         .map(|s| SecretInfo {
             updated_at: s.updated_at,
             updated_by: s.updated_by,
@@ -296,8 +288,7 @@ pub async fn reveal(
     match secret::Entity::find()
         .filter(secret::Column::Name.eq(name))
         .one(db)
-        .await
-        .map_err(db_err("finding a secret"))?
+        .await?
     {
         Some(row) => key.open(name, &row.nonce, &row.ciphertext).map(Some),
         None => Ok(None),

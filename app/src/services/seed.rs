@@ -463,8 +463,7 @@ pub async fn history(
             .filter(notification::Column::Kind.eq(NotificationKind::MaintenanceOpened.as_str()))
             .filter(notification::Column::CreatedAt.eq(now))
             .exec(db)
-            .await
-            .map_err(super::db_err("clearing seeded notifications"))?;
+            .await?;
     }
     Ok((added_releases, added_images))
 }
@@ -480,8 +479,7 @@ async fn prospect_project(
     let exists = workflow::Entity::find()
         .filter(workflow::Column::PartnerId.eq(partner.id))
         .count(db)
-        .await
-        .map_err(super::db_err("finding a workflow"))?
+        .await?
         > 0;
     if !exists {
         let actor = users::system_user(db, now).await?;
@@ -514,14 +512,12 @@ async fn close_historic_run(
         .col_expr(task::Column::UpdatedAt, Expr::value(at))
         .filter(task::Column::WorkflowId.eq(workflow_id))
         .exec(db)
-        .await
-        .map_err(super::db_err("closing a seeded run"))?;
+        .await?;
     workflow_stage::Entity::update_many()
         .col_expr(workflow_stage::Column::CompletedAt, Expr::value(at))
         .filter(workflow_stage::Column::WorkflowId.eq(workflow_id))
         .exec(db)
-        .await
-        .map_err(super::db_err("closing a seeded run"))?;
+        .await?;
     workflow::Entity::update_many()
         .col_expr(
             workflow::Column::State,
@@ -531,18 +527,13 @@ async fn close_historic_run(
         .col_expr(workflow::Column::UpdatedAt, Expr::value(at))
         .filter(workflow::Column::Id.eq(workflow_id))
         .exec(db)
-        .await
-        .map_err(super::db_err("closing a seeded run"))?;
+        .await?;
     Ok(())
 }
 
 /// Whether the catalogue is empty (no partners yet).
 pub async fn is_empty(db: &impl ConnectionTrait) -> AppResult<bool> {
-    Ok(partner::Entity::find()
-        .count(db)
-        .await
-        .map_err(super::db_err("counting partners"))?
-        == 0)
+    Ok(partner::Entity::find().count(db).await? == 0)
 }
 
 /// Sample license files for the licensed products, so builds in the simulated cloud run end

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
-use super::{db_err, entities::sign_in_attempt, secrets::SecretValue};
+use super::{entities::sign_in_attempt, secrets::SecretValue};
 use crate::{
     domain::Role,
     error::{AppError, AppResult},
@@ -98,8 +98,7 @@ pub async fn begin(
     sign_in_attempt::Entity::delete_many()
         .filter(sign_in_attempt::Column::CreatedAt.lt(now - ATTEMPT_TTL))
         .exec(db)
-        .await
-        .map_err(db_err("forgetting old sign-ins"))?;
+        .await?;
     sign_in_attempt::ActiveModel {
         state_hash: Set(hash(state)),
         nonce: Set(attempt.nonce),
@@ -108,8 +107,7 @@ pub async fn begin(
         created_at: Set(now),
     }
     .insert(db)
-    .await
-    .map_err(db_err("saving a sign-in"))?;
+    .await?;
     Ok(())
 }
 
@@ -122,16 +120,12 @@ pub async fn take(
     let key = hash(state);
     let Some(row) = sign_in_attempt::Entity::find_by_id(key.clone())
         .one(db)
-        .await
-        .map_err(db_err("finding a sign-in"))?
+        .await?
     else {
         return Ok(None);
     };
     // Deleting first makes the state single-use even when two callbacks race.
-    let gone = sign_in_attempt::Entity::delete_by_id(key)
-        .exec(db)
-        .await
-        .map_err(db_err("using a sign-in"))?;
+    let gone = sign_in_attempt::Entity::delete_by_id(key).exec(db).await?;
     if gone.rows_affected != 1 || row.created_at + ATTEMPT_TTL <= now {
         return Ok(None);
     }

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 
 use super::{
     audit::{self, Change},
-    db_err,
     entities::{api_token, user},
     stored, users,
 };
@@ -105,8 +104,7 @@ pub async fn create(
         ..Default::default()
     }
     .insert(&txn)
-    .await
-    .map_err(db_err("saving a token"))?;
+    .await?;
     audit::record(
         &txn,
         Some(actor),
@@ -124,7 +122,7 @@ pub async fn create(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a token"))?;
+    txn.commit().await?;
     Ok(ApiTokenCreated {
         token: to_dto(model, actor.username.clone())?,
         secret,
@@ -137,12 +135,11 @@ pub async fn list(db: &impl ConnectionTrait, actor: &CurrentUser) -> AppResult<V
     if !actor.has(Role::Admin) {
         q = q.filter(api_token::Column::UserId.eq(actor.id));
     }
-    let rows = q.all(db).await.map_err(db_err("listing tokens"))?;
+    let rows = q.all(db).await?;
     let names: std::collections::HashMap<i32, String> = user::Entity::find()
         .filter(user::Column::Id.is_in(rows.iter().map(|t| t.user_id)))
         .all(db)
-        .await
-        .map_err(db_err("loading users"))?
+        .await?
         .into_iter()
         .map(|u| (u.id, u.username))
         .collect();
@@ -164,8 +161,7 @@ pub async fn revoke(
     let txn = super::begin_write(db).await?;
     let t = api_token::Entity::find_by_id(id)
         .one(&txn)
-        .await
-        .map_err(db_err("finding a token"))?
+        .await?
         .filter(|t| t.user_id == actor.id || actor.has(Role::Admin))
         .ok_or_else(|| AppError::not_found(format!("API token {id}")))?;
     if t.revoked_at.is_some() {
@@ -176,16 +172,12 @@ pub async fn revoke(
     }
     let owner = user::Entity::find_by_id(t.user_id)
         .one(&txn)
-        .await
-        .map_err(db_err("finding a user"))?
+        .await?
         .map(|u| u.username)
         .unwrap_or_default();
     let mut active: api_token::ActiveModel = t.clone().into();
     active.revoked_at = Set(Some(now));
-    let after = active
-        .update(&txn)
-        .await
-        .map_err(db_err("revoking a token"))?;
+    let after = active.update(&txn).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -200,9 +192,7 @@ pub async fn revoke(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a revocation"))?;
+    txn.commit().await?;
     to_dto(after, owner)
 }
 
@@ -235,8 +225,7 @@ pub async fn authenticate(
     let Some(t) = api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(hash(secret.trim())))
         .one(db)
-        .await
-        .map_err(db_err("finding a token"))?
+        .await?
     else {
         return Ok(Err(Refused::Unknown));
     };
@@ -252,10 +241,7 @@ pub async fn authenticate(
     let scopes = scopes_of(&t)?;
     let mut active: api_token::ActiveModel = t.into();
     active.last_used_at = Set(Some(now));
-    active
-        .update(db)
-        .await
-        .map_err(db_err("recording a token's use"))?;
+    active.update(db).await?;
     Ok(Ok((user, scopes)))
 }
 

@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 
 use super::{
     audit::{self, Change},
-    db_err,
     entities::{session, user, user_role},
     stored,
 };
@@ -30,8 +29,7 @@ async fn roles_of(db: &impl ConnectionTrait, user_id: i32) -> AppResult<Vec<Role
     let rows = user_role::Entity::find()
         .filter(user_role::Column::UserId.eq(user_id))
         .all(db)
-        .await
-        .map_err(db_err("loading roles"))?;
+        .await?;
     let mut roles = rows
         .iter()
         .map(|r| stored::<Role>(&r.role))
@@ -65,35 +63,31 @@ pub async fn upsert(
     let existing = user::Entity::find()
         .filter(user::Column::Username.eq(username))
         .one(&txn)
-        .await
-        .map_err(db_err("finding a user"))?;
+        .await?;
     let model = match existing {
         Some(u) => {
             let mut active: user::ActiveModel = u.into();
             active.name = Set(name.to_owned());
             active.email = Set(email.to_owned());
-            active
-                .update(&txn)
-                .await
-                .map_err(db_err("updating a user"))?
+            active.update(&txn).await?
         }
-        None => user::ActiveModel {
-            username: Set(username.to_owned()),
-            name: Set(name.to_owned()),
-            email: Set(email.to_owned()),
-            blocked: Set(false),
-            created_at: Set(now),
-            ..Default::default()
+        None => {
+            user::ActiveModel {
+                username: Set(username.to_owned()),
+                name: Set(name.to_owned()),
+                email: Set(email.to_owned()),
+                blocked: Set(false),
+                created_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?
         }
-        .insert(&txn)
-        .await
-        .map_err(db_err("creating a user"))?,
     };
     user_role::Entity::delete_many()
         .filter(user_role::Column::UserId.eq(model.id))
         .exec(&txn)
-        .await
-        .map_err(db_err("replacing roles"))?;
+        .await?;
     for role in roles {
         user_role::ActiveModel {
             user_id: Set(model.id),
@@ -101,11 +95,10 @@ pub async fn upsert(
             ..Default::default()
         }
         .insert(&txn)
-        .await
-        .map_err(db_err("adding a role"))?;
+        .await?;
     }
     let user = current_user(&txn, model).await?;
-    txn.commit().await.map_err(db_err("committing a user"))?;
+    txn.commit().await?;
     Ok(user)
 }
 
@@ -115,8 +108,7 @@ pub async fn dev_users(db: &impl ConnectionTrait) -> AppResult<Vec<DevUser>> {
         .filter(user::Column::Blocked.eq(false))
         .order_by_asc(user::Column::Username)
         .all(db)
-        .await
-        .map_err(db_err("listing users"))?;
+        .await?;
     let mut out = Vec::with_capacity(users.len());
     for u in users {
         out.push(DevUser {
@@ -141,8 +133,7 @@ pub async fn sign_in(
     let u = user::Entity::find()
         .filter(user::Column::Username.eq(username))
         .one(db)
-        .await
-        .map_err(db_err("finding a user"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("user '{username}'")))?;
     if u.blocked {
         return Err(AppError::forbidden(format!(
@@ -160,8 +151,7 @@ pub async fn sign_in(
         last_seen_at: Set(now),
     }
     .insert(db)
-    .await
-    .map_err(db_err("creating a session"))?;
+    .await?;
     let user = current_user(db, u).await?;
     audit::record(
         db,
@@ -188,23 +178,15 @@ pub async fn resolve_session(
 ) -> AppResult<Option<CurrentUser>> {
     let Some(s) = session::Entity::find_by_id(token_hash(token))
         .one(db)
-        .await
-        .map_err(db_err("finding a session"))?
+        .await?
     else {
         return Ok(None);
     };
     if s.expires_at <= now || s.last_seen_at + SESSION_IDLE <= now {
-        session::Entity::delete_by_id(s.id)
-            .exec(db)
-            .await
-            .map_err(db_err("ending a session"))?;
+        session::Entity::delete_by_id(s.id).exec(db).await?;
         return Ok(None);
     }
-    let Some(u) = user::Entity::find_by_id(s.user_id)
-        .one(db)
-        .await
-        .map_err(db_err("finding a user"))?
-    else {
+    let Some(u) = user::Entity::find_by_id(s.user_id).one(db).await? else {
         return Ok(None);
     };
     if u.blocked {
@@ -214,21 +196,14 @@ pub async fn resolve_session(
     if now - s.last_seen_at > Duration::minutes(1) {
         let mut active: session::ActiveModel = s.into();
         active.last_seen_at = Set(now);
-        active
-            .update(db)
-            .await
-            .map_err(db_err("refreshing a session"))?;
+        active.update(db).await?;
     }
     Ok(Some(current_user(db, u).await?))
 }
 
 /// A person by id, unless they are blocked.
 pub async fn by_id(db: &impl ConnectionTrait, id: i32) -> AppResult<Option<CurrentUser>> {
-    match user::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .map_err(db_err("finding a user"))?
-    {
+    match user::Entity::find_by_id(id).one(db).await? {
         Some(u) if !u.blocked => Ok(Some(current_user(db, u).await?)),
         _ => Ok(None),
     }
@@ -238,8 +213,7 @@ pub async fn by_id(db: &impl ConnectionTrait, id: i32) -> AppResult<Option<Curre
 pub async fn sign_out(db: &impl ConnectionTrait, token: &str) -> AppResult<()> {
     session::Entity::delete_by_id(token_hash(token))
         .exec(db)
-        .await
-        .map_err(db_err("ending a session"))?;
+        .await?;
     Ok(())
 }
 
@@ -252,12 +226,11 @@ pub async fn set_blocked(
     let u = user::Entity::find()
         .filter(user::Column::Username.eq(username))
         .one(db)
-        .await
-        .map_err(db_err("finding a user"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("user '{username}'")))?;
     let mut active: user::ActiveModel = u.into();
     active.blocked = Set(blocked);
-    active.update(db).await.map_err(db_err("blocking a user"))?;
+    active.update(db).await?;
     Ok(())
 }
 
@@ -269,8 +242,7 @@ pub async fn system_user(
     let existing = user::Entity::find()
         .filter(user::Column::Username.eq("portal"))
         .one(db)
-        .await
-        .map_err(db_err("finding the system user"))?;
+        .await?;
     if let Some(u) = existing
         && u.blocked
     {

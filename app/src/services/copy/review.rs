@@ -15,7 +15,7 @@ use crate::{
     error::{AppError, AppResult},
     services::{
         audit::{self, Change},
-        begin_write, db_err,
+        begin_write,
         entities::{copy_review, copy_revision},
         listings,
         notify::{self, Event},
@@ -52,10 +52,7 @@ async fn set_state(
 ) -> AppResult<copy_revision::Model> {
     let mut active: copy_revision::ActiveModel = r.clone().into();
     active.state = Set(state.as_str().to_owned());
-    active
-        .update(db)
-        .await
-        .map_err(db_err("updating a revision"))
+    Ok(active.update(db).await?)
 }
 
 /// Sends a draft revision to Partnerships for approval.
@@ -114,7 +111,7 @@ pub async fn request_approval(
         .except(Some(actor)),
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a request"))?;
+    txn.commit().await?;
     get(db, listing_id).await
 }
 
@@ -167,12 +164,11 @@ async fn reviews_of(
     db: &impl ConnectionTrait,
     revision_id: i32,
 ) -> AppResult<Vec<copy_review::Model>> {
-    copy_review::Entity::find()
+    Ok(copy_review::Entity::find()
         .filter(copy_review::Column::RevisionId.eq(revision_id))
         .order_by_asc(copy_review::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("loading reviews"))
+        .await?)
 }
 
 async fn record_review(
@@ -195,8 +191,7 @@ async fn record_review(
         ..Default::default()
     }
     .insert(db)
-    .await
-    .map_err(db_err("saving a review"))?;
+    .await?;
     Ok(())
 }
 
@@ -298,9 +293,7 @@ pub async fn approve(
         .except(Some(actor)),
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing an approval"))?;
+    txn.commit().await?;
     get(db, listing_id).await
 }
 
@@ -370,9 +363,7 @@ pub async fn reject(
         .except(Some(actor)),
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a rejection"))?;
+    txn.commit().await?;
     get(db, listing_id).await
 }
 
@@ -404,10 +395,7 @@ pub async fn mark_for_publishing(
     let mut active: copy_revision::ActiveModel = r.clone().into();
     active.publish_marked_at = Set(Some(now));
     active.publish_marked_by = Set(Some(actor.username.clone()));
-    active
-        .update(&txn)
-        .await
-        .map_err(db_err("marking a revision"))?;
+    active.update(&txn).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -425,7 +413,7 @@ pub async fn mark_for_publishing(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a mark"))?;
+    txn.commit().await?;
     get(db, listing_id).await
 }
 
@@ -440,8 +428,7 @@ pub async fn queue(db: &impl ConnectionTrait, teams: &[Role]) -> AppResult<Vec<C
         .filter(copy_revision::Column::State.is_in(states))
         .order_by_asc(copy_revision::Column::CreatedAt)
         .all(db)
-        .await
-        .map_err(db_err("listing revisions to review"))?;
+        .await?;
     let mut items = Vec::new();
     for r in rows {
         let l = listings::find_model(db, r.listing_id).await?;

@@ -12,10 +12,11 @@ use crate::{
     dto::*,
     error::{AppError, AppResult, Validator},
     services::{
+        DbResultExt,
         audit::{self, Change, snapshot},
-        begin_write, db_err,
+        begin_write,
         entities::{copy_review, copy_revision, partner, product},
-        is_unique_violation, listings, stored,
+        listings, stored,
     },
 };
 
@@ -159,8 +160,7 @@ pub(super) async fn to_dto(
         .filter(copy_review::Column::RevisionId.eq(r.id))
         .order_by_asc(copy_review::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("loading reviews"))?
+        .await?
         .into_iter()
         .map(|x| {
             Ok(CopyReview {
@@ -191,12 +191,11 @@ pub(super) async fn head(
     db: &impl ConnectionTrait,
     listing_id: i32,
 ) -> AppResult<Option<copy_revision::Model>> {
-    copy_revision::Entity::find()
+    Ok(copy_revision::Entity::find()
         .filter(copy_revision::Column::ListingId.eq(listing_id))
         .order_by_desc(copy_revision::Column::Number)
         .one(db)
-        .await
-        .map_err(db_err("finding the newest revision"))
+        .await?)
 }
 
 /// The newest revision, if it is approved: the copy a launch can go out with.
@@ -217,8 +216,7 @@ pub async fn approved_revision(
         .filter(copy_revision::Column::State.eq(CopyState::Approved.as_str()))
         .order_by_desc(copy_revision::Column::Number)
         .one(db)
-        .await
-        .map_err(db_err("finding the approved revision"))?;
+        .await?;
     match found {
         Some(r) => Ok(Some(to_dto(db, r).await?)),
         None => Ok(None),
@@ -229,20 +227,17 @@ pub async fn get(db: &impl ConnectionTrait, listing_id: i32) -> AppResult<Listin
     let l = listings::find_model(db, listing_id).await?;
     let p = product::Entity::find_by_id(l.product_id)
         .one(db)
-        .await
-        .map_err(db_err("finding a product"))?
+        .await?
         .ok_or_else(|| AppError::internal("listing without product", l.id))?;
     let partner = partner::Entity::find_by_id(p.partner_id)
         .one(db)
-        .await
-        .map_err(db_err("finding a partner"))?
+        .await?
         .ok_or_else(|| AppError::internal("product without partner", p.id))?;
     let rows = copy_revision::Entity::find()
         .filter(copy_revision::Column::ListingId.eq(listing_id))
         .order_by_desc(copy_revision::Column::Number)
         .all(db)
-        .await
-        .map_err(db_err("listing revisions"))?;
+        .await?;
     let approved_revision = rows
         .iter()
         .find(|r| r.state == CopyState::Approved.as_str())
@@ -280,8 +275,7 @@ pub(super) async fn find_revision(
     copy_revision::Entity::find_by_id(revision_id)
         .filter(copy_revision::Column::ListingId.eq(listing_id))
         .one(db)
-        .await
-        .map_err(db_err("finding a revision"))?
+        .await?
         .ok_or_else(|| {
             AppError::not_found(format!("revision {revision_id} of listing {listing_id}"))
         })
@@ -351,16 +345,10 @@ pub async fn save(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::conflict(
-                "base_revision",
-                "someone saved a revision at the same moment; reload and save again",
-            )
-        } else {
-            AppError::internal("saving a revision", e)
-        }
-    })?;
+    .on_unique(
+        "base_revision",
+        "someone saved a revision at the same moment; reload and save again",
+    )?;
     // The replaced revision's pending approvals end here; an approved one stays approved
     // (and publishable) until this edit is approved in its turn.
     if let Some(previous) = &current
@@ -368,10 +356,7 @@ pub async fn save(
     {
         let mut active: copy_revision::ActiveModel = previous.clone().into();
         active.state = Set(CopyState::Superseded.as_str().to_owned());
-        active
-            .update(&txn)
-            .await
-            .map_err(db_err("superseding a revision"))?;
+        active.update(&txn).await?;
     }
     audit::record(
         &txn,
@@ -387,9 +372,7 @@ pub async fn save(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a revision"))?;
+    txn.commit().await?;
     Ok(CopySave::Saved {
         revision: to_dto(db, model).await?,
     })

@@ -12,10 +12,10 @@ use crate::{
     dto::*,
     error::{AppError, AppResult, Validator, required_text},
     services::{
+        DbResultExt,
         audit::{self, Change, snapshot},
-        begin_write, db_err,
+        begin_write,
         entities::{holiday, workflow},
-        is_unique_violation,
     },
 };
 
@@ -23,8 +23,7 @@ pub async fn holidays(db: &impl ConnectionTrait) -> AppResult<Holidays> {
     Ok(Holidays::new(
         holiday::Entity::find()
             .all(db)
-            .await
-            .map_err(db_err("loading holidays"))?
+            .await?
             .into_iter()
             .map(|h| h.day),
     ))
@@ -34,8 +33,7 @@ pub async fn list_holidays(db: &impl ConnectionTrait) -> AppResult<Vec<Holiday>>
     Ok(holiday::Entity::find()
         .order_by_asc(holiday::Column::Day)
         .all(db)
-        .await
-        .map_err(db_err("listing holidays"))?
+        .await?
         .into_iter()
         .map(|h| Holiday {
             id: h.id,
@@ -65,13 +63,7 @@ pub async fn add_holiday(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::conflict("day", format!("{day} is already a holiday"))
-        } else {
-            AppError::internal("saving a holiday", e)
-        }
-    })?;
+    .on_unique("day", format!("{day} is already a holiday"))?;
     audit::record(
         &txn,
         Some(actor),
@@ -87,7 +79,7 @@ pub async fn add_holiday(
     )
     .await?;
     recompute_due_dates(&txn, now).await?;
-    txn.commit().await.map_err(db_err("committing a holiday"))?;
+    txn.commit().await?;
     Ok(Holiday {
         id: model.id,
         day: model.day,
@@ -104,13 +96,9 @@ pub async fn delete_holiday(
     let txn = begin_write(db).await?;
     let model = holiday::Entity::find_by_id(id)
         .one(&txn)
-        .await
-        .map_err(db_err("finding a holiday"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("holiday {id}")))?;
-    holiday::Entity::delete_by_id(id)
-        .exec(&txn)
-        .await
-        .map_err(db_err("deleting a holiday"))?;
+    holiday::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -126,7 +114,7 @@ pub async fn delete_holiday(
     )
     .await?;
     recompute_due_dates(&txn, now).await?;
-    txn.commit().await.map_err(db_err("committing a holiday"))
+    Ok(txn.commit().await?)
 }
 
 /// Re-derives the due date of every open maintenance run from its release date.
@@ -136,8 +124,7 @@ async fn recompute_due_dates(db: &impl ConnectionTrait, now: DateTime<Utc>) -> A
         .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance.as_str()))
         .filter(workflow::Column::State.eq(WorkflowState::Open.as_str()))
         .all(db)
-        .await
-        .map_err(db_err("listing open runs"))?
+        .await?
     {
         let Some(released_on) = wf.released_on else {
             continue;
@@ -147,10 +134,7 @@ async fn recompute_due_dates(db: &impl ConnectionTrait, now: DateTime<Utc>) -> A
             let mut active: workflow::ActiveModel = wf.into();
             active.due_on = Set(Some(due));
             active.updated_at = Set(now);
-            active
-                .update(db)
-                .await
-                .map_err(db_err("moving a due date"))?;
+            active.update(db).await?;
         }
     }
     Ok(())

@@ -12,8 +12,8 @@ use super::maintenance::open_maintenance_runs;
 use crate::{
     domain::*,
     dto::*,
-    error::{AppError, AppResult},
-    services::{begin_write, db_err, is_unique_violation, releases, users},
+    error::{AppError, AppResult, ErrorCode},
+    services::{DbResultExt, begin_write, releases, users},
 };
 
 /// Records a release and opens its maintenance runs.
@@ -38,7 +38,7 @@ pub async fn create_release_with_runs(
     let txn = begin_write(db).await?;
     let model = releases::insert(&txn, actor, now, &version, released_on, kind).await?;
     let runs = open_maintenance_runs(&txn, Some(actor), now, &model).await?;
-    txn.commit().await.map_err(db_err("committing a release"))?;
+    txn.commit().await?;
     Ok((releases::get(db, &version.to_string()).await?, runs))
 }
 
@@ -73,8 +73,7 @@ pub async fn release_event(
         .filter(inbound_event::Column::Source.eq(event.source))
         .filter(inbound_event::Column::DeliveryId.eq(event.delivery_id.clone()))
         .one(db)
-        .await
-        .map_err(db_err("finding a delivery"))?;
+        .await?;
     if seen.is_some() {
         return Ok(duplicate(Some(version)));
     }
@@ -110,11 +109,11 @@ pub async fn release_event(
     }
     .insert(db)
     .await;
-    match recorded {
+    match recorded.on_unique("delivery", "this delivery was recorded already") {
         Ok(_) => Ok(outcome),
         // The same delivery raced this one in: both saw the same release.
-        Err(e) if is_unique_violation(&e) => Ok(outcome),
-        Err(e) => Err(AppError::internal("recording a delivery", e)),
+        Err(e) if e.code == ErrorCode::Conflict => Ok(outcome),
+        Err(e) => Err(e),
     }
 }
 

@@ -16,10 +16,11 @@ use crate::{
     dto::*,
     error::{AppError, AppResult},
     services::{
+        DbResultExt,
         audit::{self, Change, snapshot},
-        begin_write, copy, db_err,
+        begin_write, copy,
         entities::{listing, signoff, workflow},
-        is_unique_violation, limits,
+        limits,
         notify::{self, Event},
         retention, stored,
     },
@@ -33,8 +34,7 @@ pub(super) async fn sign_offs_of(
         .filter(signoff::Column::WorkflowId.eq(workflow_id))
         .order_by_asc(signoff::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("loading sign-offs"))?
+        .await?
         .into_iter()
         .map(|s| {
             Ok(SignOff {
@@ -61,12 +61,13 @@ pub(super) async fn gate(
         blockers.push("the technical implementation stage is not done".to_owned());
     }
     let listing = match loaded.wf.product_id {
-        Some(product_id) => listing::Entity::find()
-            .filter(listing::Column::ProductId.eq(product_id))
-            .order_by_asc(listing::Column::Id)
-            .one(db)
-            .await
-            .map_err(db_err("finding a listing"))?,
+        Some(product_id) => {
+            listing::Entity::find()
+                .filter(listing::Column::ProductId.eq(product_id))
+                .order_by_asc(listing::Column::Id)
+                .one(db)
+                .await?
+        }
         None => None,
     };
     let approved_revision = match &listing {
@@ -150,8 +151,7 @@ pub async fn sign_off(
         .filter(signoff::Column::WorkflowId.eq(wf.id))
         .filter(signoff::Column::Team.eq(team.as_str()))
         .one(&txn)
-        .await
-        .map_err(db_err("finding a sign-off"))?
+        .await?
     {
         return Err(AppError::conflict(
             "team",
@@ -174,13 +174,7 @@ pub async fn sign_off(
     }
     .insert(&txn)
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::conflict("team", format!("{} already signed off", team.label()))
-        } else {
-            AppError::internal("saving a sign-off", e)
-        }
-    })?;
+    .on_unique("team", format!("{} already signed off", team.label()))?;
     audit::record(
         &txn,
         Some(actor),
@@ -208,9 +202,7 @@ pub async fn sign_off(
         .except(Some(actor)),
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a sign-off"))?;
+    txn.commit().await?;
     get(db, now, workflow_id).await
 }
 
@@ -253,7 +245,7 @@ pub async fn approve_launch(
     active.launched_at = Set(Some(now));
     active.launched_by = Set(Some(actor.username.clone()));
     active.updated_at = Set(now);
-    let after = active.update(&txn).await.map_err(db_err("launching"))?;
+    let after = active.update(&txn).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -285,7 +277,7 @@ pub async fn approve_launch(
         .except(Some(actor)),
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a launch"))?;
+    txn.commit().await?;
     get(db, now, workflow_id).await
 }
 
@@ -328,8 +320,7 @@ pub async fn launches_awaiting(
         .filter(workflow::Column::State.eq(WorkflowState::Open.as_str()))
         .order_by_asc(workflow::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("listing first-time images"))?;
+        .await?;
     let mut items = Vec::new();
     for wf in rows {
         let signed: Vec<SignOff> = sign_offs_of(db, wf.id).await?;

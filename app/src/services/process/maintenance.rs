@@ -22,7 +22,7 @@ use crate::{
     error::AppResult,
     services::{
         audit::{self, Change, snapshot},
-        begin_write, db_err,
+        begin_write,
         entities::{partner, product, product_architecture, release, task, workflow},
         notify::{self, Event},
         products, releases, stored,
@@ -48,21 +48,18 @@ pub async fn open_maintenance_runs(
         .filter(product::Column::MaintenanceMode.eq(MaintenanceMode::Image.as_str()))
         .order_by_asc(product::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("listing maintained products"))?;
+        .await?;
     let partners: HashMap<i32, partner::Model> = partner::Entity::find()
         .filter(partner::Column::Id.is_in(products.iter().map(|p| p.partner_id)))
         .all(db)
-        .await
-        .map_err(db_err("loading partners"))?
+        .await?
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
     let existing: HashSet<i32> = workflow::Entity::find()
         .filter(workflow::Column::ReleaseId.eq(release.id))
         .all(db)
-        .await
-        .map_err(db_err("finding runs"))?
+        .await?
         .into_iter()
         .filter_map(|w| w.product_id)
         .collect();
@@ -80,8 +77,7 @@ pub async fn open_maintenance_runs(
             .filter(product_architecture::Column::ProductId.eq(product.id))
             .order_by_asc(product_architecture::Column::Id)
             .all(db)
-            .await
-            .map_err(db_err("loading architectures"))?;
+            .await?;
         let mut implementation = vec![TaskSpec::new(
             "Create the maintenance issue",
             format!("One issue for {} {}.", product.name, release.version),
@@ -213,17 +209,15 @@ async fn image_task(
         .filter(workflow::Column::ProductId.eq(product_id))
         .filter(workflow::Column::ReleaseId.eq(release_id))
         .one(db)
-        .await
-        .map_err(db_err("finding a run"))?
+        .await?
     else {
         return Ok(None);
     };
-    task::Entity::find()
+    Ok(task::Entity::find()
         .filter(task::Column::WorkflowId.eq(wf.id))
         .filter(task::Column::Arch.eq(arch.as_str()))
         .one(db)
-        .await
-        .map_err(db_err("finding an image task"))
+        .await?)
 }
 
 /// Links a build job to the image task of its maintenance run, and starts the task.
@@ -246,7 +240,7 @@ pub async fn link_build(
         active.state = Set(TaskState::InProgress.as_str().to_owned());
     }
     active.updated_at = Set(now);
-    active.update(db).await.map_err(db_err("linking a build"))?;
+    active.update(db).await?;
     audit::record(
         db,
         Some(actor),
@@ -283,7 +277,7 @@ pub async fn image_built(
             apply_state(&txn, None, now, &loaded, &t, TaskState::Done, None).await?;
         }
     }
-    txn.commit().await.map_err(db_err("committing a build"))
+    Ok(txn.commit().await?)
 }
 
 /// Escalates tasks whose partner did not answer in time and flags maintenance runs at risk
@@ -300,8 +294,7 @@ pub async fn sweep(
         .filter(task::Column::EscalatedAt.is_null())
         .filter(task::Column::ResponseDueOn.lt(today))
         .all(&txn)
-        .await
-        .map_err(db_err("finding overdue tasks"))?
+        .await?
     {
         let wf = find_workflow(&txn, t.workflow_id).await?;
         // Guarded, so two servers sweeping at once escalate (and notify) once.
@@ -311,8 +304,7 @@ pub async fn sweep(
             .filter(task::Column::Id.eq(t.id))
             .filter(task::Column::EscalatedAt.is_null())
             .exec(&txn)
-            .await
-            .map_err(db_err("escalating a task"))?;
+            .await?;
         if res.rows_affected != 1 {
             continue;
         }
@@ -356,8 +348,7 @@ pub async fn sweep(
         .filter(workflow::Column::State.eq(WorkflowState::Open.as_str()))
         .filter(workflow::Column::SlaNotified.ne("breached"))
         .all(&txn)
-        .await
-        .map_err(db_err("finding open runs"))?;
+        .await?;
     for wf in open {
         let loaded = load(&txn, wf).await?;
         let Some(sla) = sla_of(&loaded, &calendar, now) else {
@@ -376,8 +367,7 @@ pub async fn sweep(
             .filter(workflow::Column::Id.eq(id))
             .filter(workflow::Column::SlaNotified.eq(loaded.wf.sla_notified.clone()))
             .exec(&txn)
-            .await
-            .map_err(db_err("flagging a run"))?;
+            .await?;
         if res.rows_affected != 1 {
             continue;
         }
@@ -425,7 +415,7 @@ pub async fn sweep(
             report.at_risk += 1;
         }
     }
-    txn.commit().await.map_err(db_err("committing the sweep"))?;
+    txn.commit().await?;
     Ok(report)
 }
 
@@ -440,8 +430,7 @@ pub async fn maintenance_board(
         .order_by_asc(workflow::Column::DueOn)
         .order_by_asc(workflow::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("listing open runs"))?;
+        .await?;
     let mut open = summaries(db, now, open_rows).await?;
     open.sort_by_key(|w| w.sla.as_ref().map_or(i64::MAX, |s| s.business_minutes_left));
     let recent: Vec<i32> = release::Entity::find()
@@ -450,8 +439,7 @@ pub async fn maintenance_board(
         .order_by_desc(release::Column::Id)
         .limit(12)
         .all(db)
-        .await
-        .map_err(db_err("listing releases"))?
+        .await?
         .into_iter()
         .map(|r| r.id)
         .collect();
@@ -459,8 +447,7 @@ pub async fn maintenance_board(
         .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance.as_str()))
         .filter(workflow::Column::ReleaseId.is_in(recent.clone()))
         .all(db)
-        .await
-        .map_err(db_err("listing runs"))?;
+        .await?;
     let summaries = summaries(db, now, runs).await?;
     let mut by_release: BTreeMap<String, Vec<WorkflowSummary>> = BTreeMap::new();
     for s in summaries {

@@ -15,7 +15,7 @@ use crate::{
     error::{AppError, AppResult, Validator, optional_url, required_text},
     services::{
         audit::{self, Change, snapshot},
-        begin_write, db_err,
+        begin_write,
         entities::{task, task_comment, user, user_role, workflow, workflow_stage},
         stored,
     },
@@ -124,7 +124,7 @@ pub(super) async fn apply_state(
         active.completed_by = Set(None);
     }
     active.updated_at = Set(now);
-    let after = active.update(db).await.map_err(db_err("updating a task"))?;
+    let after = active.update(db).await?;
     let detail = match response_due_on.filter(|_| new == TaskState::WaitingOnPartner) {
         Some(d) => format!(" (the partner must answer by {d})"),
         None => String::new(),
@@ -161,7 +161,7 @@ pub(super) async fn apply_state(
     if stage_done != stage.completed_at.is_some() {
         let mut s: workflow_stage::ActiveModel = stage.clone().into();
         s.completed_at = Set(stage_done.then_some(now));
-        let s = s.update(db).await.map_err(db_err("updating a stage"))?;
+        let s = s.update(db).await?;
         if let Some(x) = stages.iter_mut().find(|x| x.id == s.id) {
             *x = s;
         }
@@ -204,7 +204,7 @@ pub(super) async fn apply_state(
             .to_owned());
         }
         w.updated_at = Set(now);
-        w.update(db).await.map_err(db_err("updating a workflow"))?;
+        w.update(db).await?;
         audit::record(
             db,
             actor,
@@ -261,12 +261,12 @@ pub async fn set_task_state(
     let t = find_task(&txn, task_id).await?;
     check_may_work(actor, &t)?;
     if t.state == new.as_str() && t.response_due_on == response {
-        txn.commit().await.map_err(db_err("committing a task"))?;
+        txn.commit().await?;
         return task_detail(db, now, task_id).await;
     }
     let loaded = load(&txn, find_workflow(&txn, t.workflow_id).await?).await?;
     apply_state(&txn, Some(actor), now, &loaded, &t, new, response).await?;
-    txn.commit().await.map_err(db_err("committing a task"))?;
+    txn.commit().await?;
     task_detail(db, now, task_id).await
 }
 
@@ -288,8 +288,7 @@ pub async fn assign_task(
         let u = user::Entity::find()
             .filter(user::Column::Username.eq(input.assignee.trim()))
             .one(&txn)
-            .await
-            .map_err(db_err("finding a user"))?
+            .await?
             .ok_or_else(|| {
                 AppError::validation(
                     "assignee",
@@ -300,8 +299,7 @@ pub async fn assign_task(
             .filter(user_role::Column::UserId.eq(u.id))
             .filter(user_role::Column::Role.eq(team.as_str()))
             .one(&txn)
-            .await
-            .map_err(db_err("checking a team"))?
+            .await?
             .is_some();
         if !member || u.blocked {
             return Err(AppError::validation(
@@ -315,10 +313,7 @@ pub async fn assign_task(
     active.assignee_id = Set(assignee.as_ref().map(|u| u.id));
     active.due_on = Set(due);
     active.updated_at = Set(now);
-    let after = active
-        .update(&txn)
-        .await
-        .map_err(db_err("updating a task"))?;
+    let after = active.update(&txn).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -338,7 +333,7 @@ pub async fn assign_task(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a task"))?;
+    txn.commit().await?;
     task_detail(db, now, task_id).await
 }
 
@@ -361,8 +356,7 @@ pub async fn comment_on_task(
         ..Default::default()
     }
     .insert(&txn)
-    .await
-    .map_err(db_err("saving a comment"))?;
+    .await?;
     audit::record(
         &txn,
         Some(actor),
@@ -377,7 +371,7 @@ pub async fn comment_on_task(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a comment"))?;
+    txn.commit().await?;
     task_detail(db, now, task_id).await
 }
 
@@ -411,10 +405,7 @@ pub async fn add_task_link(
     let mut active: task::ActiveModel = t.clone().into();
     active.links = Set(serde_json::to_string(&links).map_err(|e| AppError::internal("links", e))?);
     active.updated_at = Set(now);
-    active
-        .update(&txn)
-        .await
-        .map_err(db_err("updating a task"))?;
+    active.update(&txn).await?;
     audit::record(
         &txn,
         Some(actor),
@@ -429,6 +420,6 @@ pub async fn add_task_link(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a task"))?;
+    txn.commit().await?;
     task_detail(db, now, task_id).await
 }

@@ -16,7 +16,6 @@ use crate::{
     dto::*,
     error::{AppError, AppResult},
     services::{
-        db_err,
         entities::{
             job, partner, product, release, task, task_comment, user, user_role, workflow,
             workflow_stage,
@@ -89,8 +88,7 @@ pub(super) async fn find_workflow(
 ) -> AppResult<workflow::Model> {
     workflow::Entity::find_by_id(id)
         .one(db)
-        .await
-        .map_err(db_err("finding a workflow"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("workflow {id}")))
 }
 
@@ -99,14 +97,12 @@ pub(super) async fn load(db: &impl ConnectionTrait, wf: workflow::Model) -> AppR
         .filter(workflow_stage::Column::WorkflowId.eq(wf.id))
         .order_by_asc(workflow_stage::Column::Position)
         .all(db)
-        .await
-        .map_err(db_err("loading stages"))?;
+        .await?;
     let tasks = task::Entity::find()
         .filter(task::Column::WorkflowId.eq(wf.id))
         .order_by_asc(task::Column::Position)
         .all(db)
-        .await
-        .map_err(db_err("loading tasks"))?;
+        .await?;
     Ok(Loaded { wf, stages, tasks })
 }
 
@@ -120,24 +116,21 @@ pub(super) async fn summaries(
     let partners: HashMap<i32, partner::Model> = partner::Entity::find()
         .filter(partner::Column::Id.is_in(workflows.iter().map(|w| w.partner_id)))
         .all(db)
-        .await
-        .map_err(db_err("loading partners"))?
+        .await?
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
     let products: HashMap<i32, product::Model> = product::Entity::find()
         .filter(product::Column::Id.is_in(workflows.iter().filter_map(|w| w.product_id)))
         .all(db)
-        .await
-        .map_err(db_err("loading products"))?
+        .await?
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
     let releases: HashMap<i32, String> = release::Entity::find()
         .filter(release::Column::Id.is_in(workflows.iter().filter_map(|w| w.release_id)))
         .all(db)
-        .await
-        .map_err(db_err("loading releases"))?
+        .await?
         .into_iter()
         .map(|r| (r.id, r.version))
         .collect();
@@ -145,8 +138,7 @@ pub(super) async fn summaries(
     for t in task::Entity::find()
         .filter(task::Column::WorkflowId.is_in(ids))
         .all(db)
-        .await
-        .map_err(db_err("loading tasks"))?
+        .await?
     {
         tasks.entry(t.workflow_id).or_default().push(t);
     }
@@ -226,8 +218,7 @@ async fn users_by_id(
     Ok(user::Entity::find()
         .filter(user::Column::Id.is_in(ids))
         .all(db)
-        .await
-        .map_err(db_err("loading users"))?
+        .await?
         .into_iter()
         .map(|u| {
             (
@@ -251,8 +242,7 @@ async fn task_dtos(
     let jobs: HashMap<i32, String> = job::Entity::find()
         .filter(job::Column::Id.is_in(tasks.iter().filter_map(|t| t.job_id)))
         .all(db)
-        .await
-        .map_err(db_err("loading jobs"))?
+        .await?
         .into_iter()
         .map(|j| (j.id, j.state))
         .collect();
@@ -304,15 +294,9 @@ pub async fn list(
         query = query.filter(workflow::Column::State.eq(state.as_str()));
     }
     let paginator = query.paginate(db, per_page);
-    let total = paginator
-        .num_items()
-        .await
-        .map_err(db_err("counting workflows"))?;
+    let total = paginator.num_items().await?;
     let page = filter.page.unwrap_or(1).max(1);
-    let rows = paginator
-        .fetch_page(page - 1)
-        .await
-        .map_err(db_err("listing workflows"))?;
+    let rows = paginator.fetch_page(page - 1).await?;
     Ok(Page {
         items: summaries(db, now, rows).await?,
         page,
@@ -369,8 +353,7 @@ pub async fn task_detail(
         .filter(task_comment::Column::TaskId.eq(id))
         .order_by_asc(task_comment::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("loading comments"))?
+        .await?
         .into_iter()
         .map(|c| TaskComment {
             id: c.id,
@@ -382,8 +365,7 @@ pub async fn task_detail(
     let members: Vec<i32> = user_role::Entity::find()
         .filter(user_role::Column::Role.eq(task.team.as_str()))
         .all(db)
-        .await
-        .map_err(db_err("loading a team"))?
+        .await?
         .into_iter()
         .map(|r| r.user_id)
         .collect();
@@ -391,8 +373,7 @@ pub async fn task_detail(
         .filter(user::Column::Id.is_in(members))
         .filter(user::Column::Blocked.eq(false))
         .all(db)
-        .await
-        .map_err(db_err("loading a team"))?
+        .await?
         .into_iter()
         .map(|u| UserRef {
             id: u.id,
@@ -415,7 +396,6 @@ pub async fn task_detail(
 pub(super) async fn find_task(db: &impl ConnectionTrait, id: i32) -> AppResult<task::Model> {
     task::Entity::find_by_id(id)
         .one(db)
-        .await
-        .map_err(db_err("finding a task"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("task {id}")))
 }

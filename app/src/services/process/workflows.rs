@@ -13,10 +13,11 @@ use crate::{
     dto::*,
     error::{AppError, AppResult},
     services::{
+        DbResultExt,
         audit::{self, Change, snapshot},
-        begin_write, db_err,
+        begin_write,
         entities::{listing, task, workflow, workflow_stage},
-        is_unique_violation, partners, products,
+        partners, products,
     },
 };
 
@@ -26,13 +27,10 @@ pub(super) async fn insert_workflow(
     wf: workflow::ActiveModel,
     stages: Vec<(StageSpec, Vec<TaskSpec>)>,
 ) -> AppResult<workflow::Model> {
-    let wf = wf.insert(db).await.map_err(|e| {
-        if is_unique_violation(&e) {
-            AppError::conflict("release", "this product already has a run for this release")
-        } else {
-            AppError::internal("saving a workflow", e)
-        }
-    })?;
+    let wf = wf
+        .insert(db)
+        .await
+        .on_unique("release", "this product already has a run for this release")?;
     let mut position = 0;
     for (stage_position, (stage, tasks)) in stages.into_iter().enumerate() {
         let s = workflow_stage::ActiveModel {
@@ -46,8 +44,7 @@ pub(super) async fn insert_workflow(
             ..Default::default()
         }
         .insert(db)
-        .await
-        .map_err(db_err("saving a stage"))?;
+        .await?;
         for spec in tasks {
             position += 1;
             task::ActiveModel {
@@ -67,8 +64,7 @@ pub(super) async fn insert_workflow(
                 ..Default::default()
             }
             .insert(db)
-            .await
-            .map_err(db_err("saving a task"))?;
+            .await?;
         }
     }
     Ok(wf)
@@ -130,8 +126,7 @@ pub async fn start_first_time(
         Some(p) => listing::Entity::find()
             .filter(listing::Column::ProductId.eq(p.id))
             .one(&txn)
-            .await
-            .map_err(db_err("finding a listing"))?
+            .await?
             .map(|l| TaskLink {
                 label: "Listing copy".into(),
                 url: format!("/listings/{}/copy", l.id),
@@ -201,8 +196,6 @@ pub async fn start_first_time(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a workflow"))?;
+    txn.commit().await?;
     get(db, now, wf.id).await
 }

@@ -26,10 +26,7 @@ pub use self::{
     },
     quotas::{DEFAULT_QUOTA, regions, seed_quotas, set_quota},
 };
-use super::{
-    db_err,
-    entities::{partner, product},
-};
+use super::entities::{partner, product};
 use crate::{domain::*, dto::*, error::AppResult};
 
 /// The AWS products with their partners.
@@ -39,8 +36,7 @@ async fn aws_products(
     let partners: HashMap<i32, partner::Model> = partner::Entity::find()
         .filter(partner::Column::Cloud.eq(Cloud::Aws.as_str()))
         .all(db)
-        .await
-        .map_err(db_err("loading partners"))?
+        .await?
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
@@ -48,8 +44,7 @@ async fn aws_products(
         .filter(product::Column::PartnerId.is_in(partners.keys().copied()))
         .order_by_asc(product::Column::Id)
         .all(db)
-        .await
-        .map_err(db_err("loading products"))?
+        .await?
         .into_iter()
         .filter_map(|p| Some((partners.get(&p.partner_id)?.clone(), p)))
         .collect())

@@ -15,7 +15,7 @@ use crate::{
     error::{AppError, AppResult, Validator},
     services::{
         audit::{self, Change},
-        begin_write, db_err,
+        begin_write,
         entities::{
             image_region, image_version, listing, listing_version, partner, product, release,
             retention_policy,
@@ -64,8 +64,7 @@ fn policy_dto(
 pub async fn policies(db: &impl ConnectionTrait) -> AppResult<Vec<RetentionPolicy>> {
     let mut rows: HashMap<i32, retention_policy::Model> = retention_policy::Entity::find()
         .all(db)
-        .await
-        .map_err(db_err("loading retention policies"))?
+        .await?
         .into_iter()
         .map(|r| (r.product_id, r))
         .collect();
@@ -83,10 +82,7 @@ pub async fn policy(
     slug: &str,
 ) -> AppResult<RetentionPolicy> {
     let (partner, p) = products::find_model(db, partner_slug, slug).await?;
-    let row = retention_policy::Entity::find_by_id(p.id)
-        .one(db)
-        .await
-        .map_err(db_err("finding a retention policy"))?;
+    let row = retention_policy::Entity::find_by_id(p.id).one(db).await?;
     policy_dto(&partner, &p, row)
 }
 
@@ -132,10 +128,7 @@ pub async fn set_policy(
             "retention policies are for products on AWS",
         ));
     }
-    let before = retention_policy::Entity::find_by_id(p.id)
-        .one(&txn)
-        .await
-        .map_err(db_err("finding a retention policy"))?;
+    let before = retention_policy::Entity::find_by_id(p.id).one(&txn).await?;
     let model = retention_policy::ActiveModel {
         product_id: Set(p.id),
         keep_newest: Set(keep),
@@ -147,8 +140,7 @@ pub async fn set_policy(
     let after = match &before {
         Some(_) => model.update(&txn).await,
         None => model.insert(&txn).await,
-    }
-    .map_err(db_err("saving a retention policy"))?;
+    }?;
     audit::record(
         &txn,
         Some(actor),
@@ -167,9 +159,7 @@ pub async fn set_policy(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a retention policy"))?;
+    txn.commit().await?;
     policy_dto(&partner, &p, Some(after))
 }
 
@@ -194,13 +184,11 @@ pub async fn candidates(
         .filter(image_version::Column::ProductId.eq(product_id))
         .filter(image_version::Column::State.eq(ImageState::Available.as_str()))
         .all(db)
-        .await
-        .map_err(db_err("loading image versions"))?;
+        .await?;
     let releases: HashMap<i32, release::Model> = release::Entity::find()
         .filter(release::Column::Id.is_in(versions.iter().map(|v| v.release_id)))
         .all(db)
-        .await
-        .map_err(db_err("loading releases"))?
+        .await?
         .into_iter()
         .map(|r| (r.id, r))
         .collect();
@@ -208,8 +196,7 @@ pub async fn candidates(
     let listings: Vec<i32> = listing::Entity::find()
         .filter(listing::Column::ProductId.eq(product_id))
         .all(db)
-        .await
-        .map_err(db_err("loading listings"))?
+        .await?
         .into_iter()
         .map(|l| l.id)
         .collect();
@@ -217,8 +204,7 @@ pub async fn candidates(
         .filter(listing_version::Column::ListingId.is_in(listings))
         .filter(listing_version::Column::Visibility.eq(ListingVersionVisibility::Public.as_str()))
         .all(db)
-        .await
-        .map_err(db_err("loading listing versions"))?
+        .await?
         .into_iter()
         .filter_map(|v| v.release_id)
         .collect();
@@ -252,8 +238,7 @@ pub async fn candidates(
         .filter(image_region::Column::ImageVersionId.is_in(past.iter().map(|(_, v)| v.id)))
         .order_by_asc(image_region::Column::Region)
         .all(db)
-        .await
-        .map_err(db_err("loading image regions"))?;
+        .await?;
     let mut items = Vec::new();
     for (version, v) in past {
         for r in regions.iter().filter(|r| r.image_version_id == v.id) {

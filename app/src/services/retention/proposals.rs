@@ -17,7 +17,7 @@ use crate::{
     error::{AppError, AppResult},
     services::{
         audit::{self, Change},
-        begin_write, db_err,
+        begin_write,
         entities::{image_region, image_version, product, retention_proposal},
         notify::{self, Event},
         proposals::{self as shared, Decision, Job, Proposal},
@@ -53,8 +53,7 @@ async fn to_dtos(
     let names: HashMap<i32, String> = product::Entity::find()
         .filter(product::Column::Id.is_in(rows.iter().map(|r| r.product_id)))
         .all(db)
-        .await
-        .map_err(db_err("loading products"))?
+        .await?
         .into_iter()
         .map(|p| (p.id, p.name))
         .collect();
@@ -82,8 +81,7 @@ async fn to_dtos(
 async fn find(db: &impl ConnectionTrait, id: i32) -> AppResult<retention_proposal::Model> {
     retention_proposal::Entity::find_by_id(id)
         .one(db)
-        .await
-        .map_err(db_err("finding a retention proposal"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("retention proposal {id}")))
 }
 
@@ -108,8 +106,7 @@ pub async fn proposals(
         .order_by_desc(retention_proposal::Column::Id)
         .limit(50)
         .all(db)
-        .await
-        .map_err(db_err("listing retention proposals"))?;
+        .await?;
     to_dtos(db, rows).await
 }
 
@@ -128,8 +125,7 @@ pub async fn dry_run(
         .filter(retention_proposal::Column::ProductId.eq(policy.product_id))
         .filter(retention_proposal::Column::State.is_in(shared::OPEN.map(|s| s.as_str())))
         .one(&txn)
-        .await
-        .map_err(db_err("finding retention proposals"))?;
+        .await?;
     if let Some(p) = open {
         return Err(AppError::conflict(
             "product",
@@ -170,8 +166,7 @@ pub async fn dry_run(
         ..Default::default()
     }
     .insert(&txn)
-    .await
-    .map_err(db_err("saving a retention proposal"))?;
+    .await?;
     let regions: HashSet<&str> = items.iter().map(|i| i.region.as_str()).collect();
     let summary = format!(
         "{} {} images of {} in {} regions",
@@ -206,9 +201,7 @@ pub async fn dry_run(
         .except(Some(actor)),
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a retention proposal"))?;
+    txn.commit().await?;
     get(db, model.id).await
 }
 
@@ -304,8 +297,7 @@ pub async fn record_outcome(
     }
     let region = image_region::Entity::find_by_id(outcome.image_region_id)
         .one(&txn)
-        .await
-        .map_err(db_err("finding an image region"))?
+        .await?
         .ok_or_else(|| AppError::not_found(format!("image region {}", outcome.image_region_id)))?;
     let version_id = region.image_version_id;
     let summary = format!(
@@ -317,39 +309,28 @@ pub async fn record_outcome(
     let mut active: image_region::ActiveModel = region.into();
     active.state = Set(outcome.state.as_str().to_owned());
     active.updated_at = Set(now);
-    active
-        .update(&txn)
-        .await
-        .map_err(db_err("updating an image region"))?;
+    active.update(&txn).await?;
     // An image version with no region left is retired.
     let left = image_region::Entity::find()
         .filter(image_region::Column::ImageVersionId.eq(version_id))
         .filter(image_region::Column::State.ne(RegionImageState::Deregistered.as_str()))
         .one(&txn)
-        .await
-        .map_err(db_err("loading image regions"))?;
+        .await?;
     if left.is_none()
         && let Some(v) = image_version::Entity::find_by_id(version_id)
             .one(&txn)
-            .await
-            .map_err(db_err("finding an image version"))?
+            .await?
     {
         let mut active: image_version::ActiveModel = v.into();
         active.state = Set(ImageState::Retired.as_str().to_owned());
         active.updated_at = Set(now);
-        active
-            .update(&txn)
-            .await
-            .map_err(db_err("retiring an image version"))?;
+        active.update(&txn).await?;
     }
     outcomes.push(outcome);
     let mut active: retention_proposal::ActiveModel = p.into();
     active.outcomes = Set(serde_json::to_string(&outcomes)
         .map_err(|e| AppError::internal("retention outcomes", e))?);
-    active
-        .update(&txn)
-        .await
-        .map_err(db_err("recording a retention outcome"))?;
+    active.update(&txn).await?;
     audit::record(
         &txn,
         None,
@@ -364,9 +345,7 @@ pub async fn record_outcome(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a retention outcome"))
+    Ok(txn.commit().await?)
 }
 
 /// Closes a proposal once the job is done (or gave up, with why).
@@ -390,10 +369,7 @@ pub async fn finish(
     let product_id = p.product_id;
     let mut active: retention_proposal::ActiveModel = p.into();
     active.state = Set(state.as_str().to_owned());
-    active
-        .update(&txn)
-        .await
-        .map_err(db_err("closing a retention proposal"))?;
+    active.update(&txn).await?;
     audit::record(
         &txn,
         None,
@@ -417,7 +393,5 @@ pub async fn finish(
         },
     )
     .await?;
-    txn.commit()
-        .await
-        .map_err(db_err("committing a retention proposal"))
+    Ok(txn.commit().await?)
 }

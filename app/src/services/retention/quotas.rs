@@ -15,7 +15,7 @@ use crate::{
     error::{AppError, AppResult, Validator},
     services::{
         audit::{self, Change},
-        begin_write, db_err,
+        begin_write,
         entities::{image_quota, image_region, image_version},
     },
 };
@@ -38,8 +38,7 @@ pub async fn regions(db: &impl ConnectionTrait) -> AppResult<Vec<RegionQuota>> {
         .filter(image_version::Column::ProductId.is_in(names.keys().copied()))
         .filter(image_version::Column::State.ne(ImageState::Retired.as_str()))
         .all(db)
-        .await
-        .map_err(db_err("loading image versions"))?
+        .await?
         .into_iter()
         .map(|v| (v.id, v.product_id))
         .collect();
@@ -47,12 +46,10 @@ pub async fn regions(db: &impl ConnectionTrait) -> AppResult<Vec<RegionQuota>> {
         .filter(image_region::Column::ImageVersionId.is_in(versions.keys().copied()))
         .filter(image_region::Column::State.is_in(PUBLIC_STATES.map(|s| s.as_str())))
         .all(db)
-        .await
-        .map_err(db_err("loading public images"))?;
+        .await?;
     let quotas: HashMap<String, i32> = image_quota::Entity::find()
         .all(db)
-        .await
-        .map_err(db_err("loading quotas"))?
+        .await?
         .into_iter()
         .map(|q| (q.region, q.quota))
         .collect();
@@ -127,8 +124,7 @@ pub async fn set_quota(
     let txn = begin_write(db).await?;
     let before = image_quota::Entity::find_by_id(region.clone())
         .one(&txn)
-        .await
-        .map_err(db_err("finding a quota"))?;
+        .await?;
     let model = image_quota::ActiveModel {
         region: Set(region.clone()),
         quota: Set(quota),
@@ -138,8 +134,7 @@ pub async fn set_quota(
     let after = match &before {
         Some(_) => model.update(&txn).await,
         None => model.insert(&txn).await,
-    }
-    .map_err(db_err("saving a quota"))?;
+    }?;
     audit::record(
         &txn,
         Some(actor),
@@ -154,7 +149,7 @@ pub async fn set_quota(
         },
     )
     .await?;
-    txn.commit().await.map_err(db_err("committing a quota"))?;
+    txn.commit().await?;
     regions(db)
         .await?
         .into_iter()
@@ -172,8 +167,7 @@ pub async fn seed_quotas(
     for region in regions {
         let known = image_quota::Entity::find_by_id((*region).to_owned())
             .one(db)
-            .await
-            .map_err(db_err("finding a quota"))?;
+            .await?;
         if known.is_none() {
             image_quota::ActiveModel {
                 region: Set((*region).to_owned()),
@@ -182,8 +176,7 @@ pub async fn seed_quotas(
                 updated_at: Set(now),
             }
             .insert(db)
-            .await
-            .map_err(db_err("seeding a quota"))?;
+            .await?;
         }
     }
     Ok(())
