@@ -11,6 +11,25 @@
 //!   line of that `?`. A unique violation that means "already exists" is turned into a
 //!   conflict by `DbResultExt::on_unique`, in one place (`services`).
 //! - Jobs and adapters use `anyhow` with context inside, and convert at their edge.
+//!
+//! Authorisation:
+//! - Services decide. Every service function that changes something, or reads what not
+//!   everyone may read, opens with one permission check on its actor,
+//!   `actor.require(Permission::X)?;` ([`crate::domain::CurrentUser::require`]), before it
+//!   validates its input or looks anything up: a refused person gets 403 "this needs one
+//!   of the roles: …", not a validation error or "not found".
+//! - Which role holds which permission is said in one place,
+//!   [`crate::domain::Permission::roles`]; nothing else lists the roles allowed an action.
+//! - Rules that depend on the object (the task's team, an escalation letting Partnerships
+//!   act, a team signing off only for itself, nobody approving their own revision, one
+//!   person approving one stage only) are object-level checks: they come after the
+//!   permission check, in the service, and are named as such where they stand.
+//! - Server functions and REST handlers stay mechanical: authenticate (anonymous is 401),
+//!   parse, call the service, map the answer. They check no permission themselves; the one
+//!   rule left at an edge is what only the edge knows, how the request was authenticated
+//!   (an API token cannot make tokens).
+//! - Acting on one's own things (one's API tokens, one's notifications) needs only being
+//!   signed in; the service keeps it to the actor's own.
 
 use std::fmt;
 
@@ -225,6 +244,23 @@ pub fn optional_url(value: &str) -> Result<Option<String>, String> {
     }
 }
 
+/// A whole number as a form's text field holds it (the API takes a JSON number instead).
+/// Only whether it is a number is checked here; its range is the service's to check.
+pub fn whole_number<T>(value: &str) -> Result<T, String>
+where
+    T: std::str::FromStr<Err = std::num::ParseIntError>,
+{
+    use std::num::IntErrorKind;
+    let v = value.trim();
+    v.parse::<T>().map_err(|e| match e.kind() {
+        IntErrorKind::Empty => "give a whole number".to_owned(),
+        IntErrorKind::PosOverflow | IntErrorKind::NegOverflow => {
+            format!("{v} is far out of range")
+        }
+        _ => format!("'{v}' is not a whole number"),
+    })
+}
+
 // Server functions carry `AppError` across the wire as themselves.
 impl leptos::server_fn::error::FromServerFnError for AppError {
     type Encoder = leptos::server_fn::codec::JsonEncoding;
@@ -274,5 +310,19 @@ mod tests {
         assert_eq!(err.code, ErrorCode::ValidationFailed);
         assert_eq!(err.field("name"), Some("is required"));
         assert!(err.field("docs").is_some_and(|m| m.contains("http")));
+    }
+
+    #[test]
+    fn a_form_number_is_a_whole_number_whatever_its_range() {
+        assert_eq!(whole_number::<i32>(" -3 "), Ok(-3));
+        assert_eq!(
+            whole_number::<i32>(""),
+            Err("give a whole number".to_owned())
+        );
+        assert_eq!(
+            whole_number::<i32>("ninety"),
+            Err("'ninety' is not a whole number".to_owned())
+        );
+        assert!(whole_number::<i32>("99999999999").is_err_and(|m| m.contains("out of range")));
     }
 }

@@ -393,6 +393,17 @@ impl TestApp {
         .map_err(anyhow::Error::msg)
     }
 
+    /// Someone who may read the audit log, for tests that read it: made up, so reading
+    /// adds no line of its own (signing someone in would).
+    pub fn auditor(&self) -> app::domain::CurrentUser {
+        app::domain::CurrentUser {
+            id: 0,
+            username: "auditor".into(),
+            name: "Auditor".into(),
+            roles: vec![app::domain::Role::Admin],
+        }
+    }
+
     /// A seeded user, signed in through the service (no browser, no cookie).
     pub async fn user(&self, username: &str) -> app::domain::CurrentUser {
         use app::services::Clock as _;

@@ -22,12 +22,28 @@ pub struct CopyFields {
     pub categories: Vec<String>,
 }
 
-/// A save of listing copy as the form sends it.
+/// A save of listing copy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct CopyInput {
     /// The revision this edit started from (0 for the first one). A save on top of a
     /// revision that has been replaced is refused as a conflict.
+    pub base_revision: i32,
+    pub title: String,
+    pub short_description: String,
+    pub long_description: String,
+    /// Up to three; blank ones are dropped.
+    pub highlights: Vec<String>,
+    pub usage_instructions: String,
+    pub release_notes_template: String,
+    /// Up to three; blank ones are dropped.
+    pub categories: Vec<String>,
+}
+
+/// A save of listing copy as the editor's form sends it: highlights one per line,
+/// categories separated by commas.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CopyForm {
     pub base_revision: i32,
     pub title: String,
     pub short_description: String,
@@ -38,6 +54,21 @@ pub struct CopyInput {
     pub release_notes_template: String,
     /// Comma-separated.
     pub categories: String,
+}
+
+impl From<CopyForm> for CopyInput {
+    fn from(form: CopyForm) -> Self {
+        CopyInput {
+            base_revision: form.base_revision,
+            title: form.title,
+            short_description: form.short_description,
+            long_description: form.long_description,
+            highlights: form.highlights.lines().map(str::to_owned).collect(),
+            usage_instructions: form.usage_instructions,
+            release_notes_template: form.release_notes_template,
+            categories: form.categories.split(',').map(str::to_owned).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ListingVersionVisibility, ProposalState};
+use crate::{
+    domain::{ListingVersionVisibility, ProposalState},
+    error::{AppError, AppResult, Validator, whole_number},
+};
 
 #[cfg(feature = "ssr")]
 use utoipa::ToSchema;
@@ -54,9 +57,36 @@ pub struct ListingPolicyInput {
     #[serde(default)]
     pub publish_backports: bool,
     /// Public versions from which restrictions are proposed (1 to the version limit).
+    pub restrict_threshold: i32,
+    /// Versions published within this many days are never restricted (0 to 3650).
+    pub keep_recent_days: i32,
+}
+
+/// The listing page's policy form: the numbers as typed, checked to be numbers here and
+/// for their range by the service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListingPolicyForm {
+    #[serde(default)]
+    pub publish_backports: bool,
     pub restrict_threshold: String,
-    /// Versions published within this many days are never restricted.
     pub keep_recent_days: String,
+}
+
+impl TryFrom<ListingPolicyForm> for ListingPolicyInput {
+    type Error = AppError;
+
+    fn try_from(form: ListingPolicyForm) -> AppResult<Self> {
+        let mut v = Validator::new();
+        let threshold = v.check("restrict_threshold", whole_number(&form.restrict_threshold));
+        let days = v.check("keep_recent_days", whole_number(&form.keep_recent_days));
+        v.finish(|| {
+            Some(ListingPolicyInput {
+                publish_backports: form.publish_backports,
+                restrict_threshold: threshold?,
+                keep_recent_days: days?,
+            })
+        })
+    }
 }
 
 /// A proposal to restrict a listing's oldest public versions, before the limit is reached.

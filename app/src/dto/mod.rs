@@ -1,6 +1,8 @@
 //! What crosses the wire: the shapes the pages, server functions and REST API exchange.
-//! Inputs are plain strings as a form sends them; the services parse them into domain
-//! types and answer with field errors.
+//! Inputs speak JSON types: numbers are numbers, flags booleans, lists arrays; the
+//! services check them (and parse the text fields into domain types) and answer with field
+//! errors. Where a page's form sends another shape (a number as typed, a list one per line)
+//! it has a `…Form` of its own that converts into the input, with field errors.
 //!
 //! One file per domain; everything is re-exported here, so `dto::X` names every shape.
 

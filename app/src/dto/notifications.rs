@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::NotificationKind;
+use crate::{
+    domain::NotificationKind,
+    error::{AppError, AppResult, Validator},
+};
 
 #[cfg(feature = "ssr")]
 use utoipa::ToSchema;
@@ -51,12 +54,49 @@ pub struct WebhookInput {
     pub name: String,
     /// `https://…` (or `http://` for a receiver on this network).
     pub url: String,
-    /// Comma-separated event kinds; empty for all.
+    /// The kinds of event sent; empty for all.
     #[serde(default)]
-    pub events: String,
+    pub events: Vec<NotificationKind>,
     /// The HMAC key; empty to have one generated.
     #[serde(default)]
     pub secret: String,
+}
+
+/// A new webhook as the webhooks page's form sends it: the event kinds comma-separated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookForm {
+    pub name: String,
+    pub url: String,
+    /// Comma-separated event kinds; empty for all.
+    #[serde(default)]
+    pub events: String,
+    #[serde(default)]
+    pub secret: String,
+}
+
+impl TryFrom<WebhookForm> for WebhookInput {
+    type Error = AppError;
+
+    fn try_from(form: WebhookForm) -> AppResult<Self> {
+        let mut v = Validator::new();
+        let events = v.check(
+            "events",
+            form.events
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::parse::<NotificationKind>)
+                .collect::<Result<Vec<_>, _>>(),
+        );
+        v.finish(|| {
+            Some(WebhookInput {
+                name: form.name,
+                url: form.url,
+                events: events?,
+                secret: form.secret,
+            })
+        })
+    }
 }
 
 /// A new webhook and its signing secret, shown this once.

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Arch, ProposalState, RegionImageState, RetentionAction};
+use crate::{
+    domain::{Arch, ProposalState, RegionImageState, RetentionAction},
+    error::{AppError, AppResult, Validator, whole_number},
+};
 
 #[cfg(feature = "ssr")]
 use utoipa::ToSchema;
@@ -47,13 +50,40 @@ pub struct RetentionPolicy {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct RetentionPolicyInput {
+    /// Images of the newest this many releases stay, per architecture (1 to 100).
+    pub keep_newest: i32,
+    /// Images of a release younger than this many days stay (0 to 3650).
+    pub support_days: i32,
+    pub action: RetentionAction,
+}
+
+/// The public images page's policy form: the numbers as typed, checked to be numbers here
+/// and for their range by the service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionPolicyForm {
     pub keep_newest: String,
     pub support_days: String,
-    /// deprecate, make_private or deregister.
-    pub action: String,
+    pub action: RetentionAction,
+}
+
+impl TryFrom<RetentionPolicyForm> for RetentionPolicyInput {
+    type Error = AppError;
+
+    fn try_from(form: RetentionPolicyForm) -> AppResult<Self> {
+        let mut v = Validator::new();
+        let keep = v.check("keep_newest", whole_number(&form.keep_newest));
+        let days = v.check("support_days", whole_number(&form.support_days));
+        v.finish(|| {
+            Some(RetentionPolicyInput {
+                keep_newest: keep?,
+                support_days: days?,
+                action: form.action,
+            })
+        })
+    }
 }
 
 /// One image a retention proposal acts on, as the dry run found it.
@@ -114,5 +144,22 @@ pub struct PublicImages {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct QuotaInput {
+    /// Public images AWS allows in the region (1 to 100000).
+    pub quota: i32,
+}
+
+/// A region's quota as the public images page's form sends it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QuotaForm {
     pub quota: String,
+}
+
+impl TryFrom<QuotaForm> for QuotaInput {
+    type Error = AppError;
+
+    fn try_from(form: QuotaForm) -> AppResult<Self> {
+        let mut v = Validator::new();
+        let quota = v.check("quota", whole_number(&form.quota));
+        v.finish(|| Some(QuotaInput { quota: quota? }))
+    }
 }

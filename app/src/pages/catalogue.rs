@@ -263,7 +263,9 @@ fn LimitPanel(
     let can_propose = user
         .as_ref()
         .is_some_and(|u| u.can(Permission::ManageCatalogue));
-    let partnerships = user.as_ref().is_some_and(|u| u.has(Role::Partnerships));
+    let partnerships = user
+        .as_ref()
+        .is_some_and(|u| u.can(Permission::DecideProposals));
     let over = listing.public_versions as i32 >= listing.restrict_threshold;
     let listing_id = listing.id;
     let error = move || {

@@ -266,7 +266,7 @@ fn ReviewPanel(
         .filter(|team| user.as_ref().is_some_and(|u| u.has(*team)));
     let can_mark = user
         .as_ref()
-        .is_some_and(|u| u.can(Permission::EditCopy) || u.can(Permission::ManageWorkflows));
+        .is_some_and(|u| u.can(Permission::MarkCopyForPublishing));
     let listing_id = copy.listing_id;
     let rev = head.id;
     let reject_value = reject.value();

@@ -436,8 +436,8 @@ fn TaskView(
     let user = current_user();
     let may_work = user.as_ref().is_some_and(|u| {
         u.has(t.team)
-            || u.has(Role::Admin)
             || (t.escalated_at.is_some() && u.has(Role::Partnerships))
+            || u.can(Permission::WorkOnAnyTask)
     });
     let may_comment = user
         .as_ref()

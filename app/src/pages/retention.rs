@@ -43,7 +43,9 @@ pub fn PublicImagesPage() -> impl IntoView {
     let can_manage = user
         .as_ref()
         .is_some_and(|u| u.can(Permission::ManageCatalogue));
-    let partnerships = user.as_ref().is_some_and(|u| u.has(Role::Partnerships));
+    let partnerships = user
+        .as_ref()
+        .is_some_and(|u| u.can(Permission::DecideProposals));
     let error = move || {
         general_error(set_quota.value())()
             .or_else(general_error(set_policy.value()))

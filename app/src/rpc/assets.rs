@@ -5,8 +5,6 @@ use leptos::server_fn::codec::{MultipartData, MultipartFormData};
 
 #[cfg(feature = "ssr")]
 use super::ctx;
-#[cfg(feature = "ssr")]
-use crate::domain::*;
 use crate::{dto::*, error::AppError};
 
 #[server(prefix = "/rpc")]
@@ -33,7 +31,7 @@ pub async fn get_asset(id: i32) -> Result<Asset, AppError> {
 #[server(prefix = "/rpc", input = MultipartFormData)]
 pub async fn upload_asset(data: MultipartData) -> Result<Asset, AppError> {
     use crate::services::assets::{self, MAX_ASSET_BYTES, UploadInput};
-    let (state, user) = ctx::allowed(Permission::ManageAssets)?;
+    let (state, user) = ctx::signed_in()?;
     let mut form = data
         .into_inner()
         .ok_or_else(|| AppError::bad_request("the upload carried no form"))?;

@@ -5,8 +5,6 @@ use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use super::ctx;
-#[cfg(feature = "ssr")]
-use crate::domain::*;
 use crate::{dto::*, error::AppError};
 
 #[server(prefix = "/rpc")]
@@ -22,8 +20,9 @@ pub async fn get_copy_revision(listing_id: i32, revision: i32) -> Result<CopyRev
 }
 
 #[server(prefix = "/rpc")]
-pub async fn save_copy(listing_id: i32, input: CopyInput) -> Result<CopySave, AppError> {
-    let (app, user) = ctx::allowed(Permission::EditCopy)?;
+pub async fn save_copy(listing_id: i32, input: CopyForm) -> Result<CopySave, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    let input = CopyInput::from(input);
     ctx::status_of(
         crate::services::copy::save(&app.db, &user, app.clock.now(), listing_id, &input).await,
     )
@@ -47,7 +46,7 @@ pub async fn request_copy_approval(
     listing_id: i32,
     input: ReviewInput,
 ) -> Result<ListingCopy, AppError> {
-    let (app, user) = ctx::allowed(Permission::EditCopy)?;
+    let (app, user) = ctx::signed_in()?;
     ctx::status_of(
         crate::services::copy::request_approval(
             &app.db,

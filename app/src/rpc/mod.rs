@@ -1,12 +1,13 @@
-//! Server functions: what the pages call. Each one authenticates, checks the role on the
-//! server, calls a service and returns a DTO; the same services back the REST API.
+//! Server functions: what the pages call. Each one authenticates, parses, calls a service
+//! (which checks the permission: see the policy in [`crate::error`]) and returns a DTO; the
+//! same services back the REST API.
 //!
 //! One file per resource; everything is re-exported here, so `rpc::x` names every function.
 
 #[cfg(feature = "ssr")]
 mod ctx {
     use crate::{
-        domain::{CurrentUser, Permission},
+        domain::CurrentUser,
         error::{AppError, AppResult},
         services::AppState,
     };
@@ -26,19 +27,6 @@ mod ctx {
     pub fn signed_in() -> AppResult<(AppState, CurrentUser)> {
         let user = status_of(user().ok_or_else(AppError::unauthenticated))?;
         Ok((state()?, user))
-    }
-
-    /// Like [`signed_in`], and the user must hold `permission`, or 403.
-    pub fn allowed(permission: Permission) -> AppResult<(AppState, CurrentUser)> {
-        let (state, user) = signed_in()?;
-        if !user.can(permission) {
-            let roles: Vec<&str> = permission.roles().iter().map(|r| r.as_str()).collect();
-            return status_of(Err(AppError::forbidden(format!(
-                "this needs one of the roles: {}",
-                roles.join(", ")
-            ))));
-        }
-        Ok((state, user))
     }
 
     /// Sets the response status to the error's, so a failed page load is not a 200.

@@ -5,16 +5,15 @@ use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use super::ctx;
-#[cfg(feature = "ssr")]
-use crate::domain::*;
 use crate::{dto::*, error::AppError};
 
 #[server(prefix = "/rpc")]
 pub async fn set_listing_policy(
     listing_id: i32,
-    input: ListingPolicyInput,
+    input: ListingPolicyForm,
 ) -> Result<Listing, AppError> {
-    let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
+    let (app, user) = ctx::signed_in()?;
+    let input = ctx::status_of(ListingPolicyInput::try_from(input))?;
     ctx::status_of(
         crate::services::listings::set_policy(&app.db, &user, app.clock.now(), listing_id, &input)
             .await,
@@ -29,7 +28,7 @@ pub async fn list_restrictions(listing_id: i32) -> Result<Vec<RestrictionProposa
 
 #[server(prefix = "/rpc")]
 pub async fn propose_restrictions(listing_id: i32) -> Result<RestrictionProposal, AppError> {
-    let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
+    let (app, user) = ctx::signed_in()?;
     ctx::status_of(
         crate::services::limits::propose(&app.db, &user, app.clock.now(), listing_id).await,
     )

@@ -5,8 +5,6 @@ use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use super::ctx;
-#[cfg(feature = "ssr")]
-use crate::domain::*;
 use crate::{dto::*, error::AppError};
 
 #[server(prefix = "/rpc")]
@@ -16,8 +14,9 @@ pub async fn get_public_images() -> Result<PublicImages, AppError> {
 }
 
 #[server(prefix = "/rpc")]
-pub async fn set_image_quota(region: String, input: QuotaInput) -> Result<RegionQuota, AppError> {
-    let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
+pub async fn set_image_quota(region: String, input: QuotaForm) -> Result<RegionQuota, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    let input = ctx::status_of(QuotaInput::try_from(input))?;
     ctx::status_of(
         crate::services::retention::set_quota(&app.db, &user, app.clock.now(), &region, &input)
             .await,
@@ -28,9 +27,10 @@ pub async fn set_image_quota(region: String, input: QuotaInput) -> Result<Region
 pub async fn set_retention_policy(
     partner: String,
     product: String,
-    input: RetentionPolicyInput,
+    input: RetentionPolicyForm,
 ) -> Result<RetentionPolicy, AppError> {
-    let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
+    let (app, user) = ctx::signed_in()?;
+    let input = ctx::status_of(RetentionPolicyInput::try_from(input))?;
     ctx::status_of(
         crate::services::retention::set_policy(
             &app.db,
@@ -49,7 +49,7 @@ pub async fn retention_dry_run(
     partner: String,
     product: String,
 ) -> Result<RetentionProposal, AppError> {
-    let (app, user) = ctx::allowed(Permission::ManageCatalogue)?;
+    let (app, user) = ctx::signed_in()?;
     ctx::status_of(
         crate::services::retention::dry_run(&app.db, &user, app.clock.now(), &partner, &product)
             .await,

@@ -13,8 +13,9 @@ pub async fn list_api_tokens() -> Result<Vec<ApiToken>, AppError> {
 }
 
 #[server(prefix = "/rpc")]
-pub async fn create_api_token(input: ApiTokenInput) -> Result<ApiTokenCreated, AppError> {
+pub async fn create_api_token(input: ApiTokenForm) -> Result<ApiTokenCreated, AppError> {
     let (app, user) = ctx::signed_in()?;
+    let input = ctx::status_of(ApiTokenInput::try_from(input))?;
     ctx::status_of(crate::services::tokens::create(&app.db, &user, app.clock.now(), &input).await)
 }
 
@@ -28,9 +29,9 @@ pub async fn revoke_api_token(id: i32) -> Result<ApiToken, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn access_role_state() -> Result<Option<(chrono::DateTime<chrono::Utc>, String)>, AppError>
 {
-    let (app, _) = ctx::allowed(crate::domain::Permission::Administer)?;
+    let (app, user) = ctx::signed_in()?;
     ctx::status_of(
-        crate::services::secrets::info(&app.db, crate::services::secrets::ACCESS_ROLE)
+        crate::services::secrets::access_role(&app.db, &user)
             .await
             .map(|i| i.map(|i| (i.updated_at, i.updated_by))),
     )
@@ -39,11 +40,10 @@ pub async fn access_role_state() -> Result<Option<(chrono::DateTime<chrono::Utc>
 /// Sets or replaces the marketplace access role; empty deletes it.
 #[server(prefix = "/rpc")]
 pub async fn set_access_role(value: String) -> Result<(), AppError> {
-    let (app, user) = ctx::allowed(crate::domain::Permission::Administer)?;
+    let (app, user) = ctx::signed_in()?;
     let now = app.clock.now();
     ctx::status_of(if value.trim().is_empty() {
-        crate::services::secrets::delete(&app.db, &user, now, crate::services::secrets::ACCESS_ROLE)
-            .await
+        crate::services::secrets::delete_access_role(&app.db, &user, now).await
     } else {
         crate::services::secrets::set_access_role(&app.db, &app.secret_key, &user, now, &value)
             .await

@@ -4,19 +4,18 @@ use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
 use super::ctx;
-#[cfg(feature = "ssr")]
-use crate::domain::*;
 use crate::{dto::*, error::AppError};
 
 #[server(prefix = "/rpc")]
 pub async fn list_webhooks() -> Result<Vec<Webhook>, AppError> {
-    let (app, _) = ctx::allowed(Permission::Administer)?;
-    ctx::status_of(crate::services::notify::list_webhooks(&app.db).await)
+    let (app, user) = ctx::signed_in()?;
+    ctx::status_of(crate::services::notify::list_webhooks(&app.db, &user).await)
 }
 
 #[server(prefix = "/rpc")]
-pub async fn create_webhook(input: WebhookInput) -> Result<WebhookCreated, AppError> {
-    let (app, user) = ctx::allowed(Permission::Administer)?;
+pub async fn create_webhook(input: WebhookForm) -> Result<WebhookCreated, AppError> {
+    let (app, user) = ctx::signed_in()?;
+    let input = ctx::status_of(WebhookInput::try_from(input))?;
     ctx::status_of(
         crate::services::notify::create_webhook(
             &app.db,
@@ -31,7 +30,7 @@ pub async fn create_webhook(input: WebhookInput) -> Result<WebhookCreated, AppEr
 
 #[server(prefix = "/rpc")]
 pub async fn delete_webhook(id: i32) -> Result<(), AppError> {
-    let (app, user) = ctx::allowed(Permission::Administer)?;
+    let (app, user) = ctx::signed_in()?;
     ctx::status_of(
         crate::services::notify::delete_webhook(&app.db, &user, app.clock.now(), id).await,
     )
@@ -39,6 +38,6 @@ pub async fn delete_webhook(id: i32) -> Result<(), AppError> {
 
 #[server(prefix = "/rpc")]
 pub async fn test_webhook(id: i32) -> Result<Job, AppError> {
-    let (app, user) = ctx::allowed(Permission::Administer)?;
+    let (app, user) = ctx::signed_in()?;
     ctx::status_of(crate::services::notify::test_webhook(&app.db, &user, app.clock.now(), id).await)
 }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{
     audit::{self, Change, snapshot},
     entities::{asset, asset_version, partner, product, user},
-    partners, products, stored,
+    partners, products,
 };
 use crate::{
     domain::*,
@@ -179,7 +179,7 @@ async fn to_dto(db: &impl ConnectionTrait, a: asset::Model) -> AppResult<Asset> 
         partner_slug: partner.slug,
         partner_name: partner.name,
         product_slug,
-        kind: stored(&a.kind)?,
+        kind: a.kind,
         title: a.title,
         versions: rows
             .into_iter()
@@ -326,6 +326,7 @@ pub async fn create(
     now: DateTime<Utc>,
     input: UploadInput,
 ) -> AppResult<Asset> {
+    actor.require(Permission::ManageAssets)?;
     let txn = super::begin_write(db).await?;
     let mut v = Validator::new();
     let partner = match partners::find_model(&txn, input.partner.trim()).await {
@@ -356,7 +357,7 @@ pub async fn create(
     let model = asset::ActiveModel {
         partner_id: Set(partner.id),
         product_id: Set(product_id),
-        kind: Set(kind.as_str().to_owned()),
+        kind: Set(kind),
         title: Set(title),
         created_at: Set(now),
         updated_at: Set(now),
@@ -406,6 +407,7 @@ pub async fn add_version(
     filename: &str,
     bytes: Bytes,
 ) -> AppResult<Asset> {
+    actor.require(Permission::ManageAssets)?;
     let (content_type, sha256) = check_bytes(&bytes)?;
     let txn = super::begin_write(db).await?;
     let a = asset::Entity::find_by_id(asset_id)

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::entities::audit_event;
 use crate::{
-    domain::CurrentUser,
+    domain::{CurrentUser, Permission},
     dto::{AuditEvent, AuditFilter, Page},
     error::{AppError, AppResult, Validator},
 };
@@ -61,7 +61,12 @@ pub async fn record(
 }
 
 /// Events newest first, filtered by object, actor or both.
-pub async fn list(db: &impl ConnectionTrait, filter: &AuditFilter) -> AppResult<Page<AuditEvent>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    filter: &AuditFilter,
+) -> AppResult<Page<AuditEvent>> {
+    actor.require(Permission::ReadAudit)?;
     let per_page = 50;
     let page = filter.page.unwrap_or(1).max(1);
     let mut query = audit_event::Entity::find().order_by_desc(audit_event::Column::Id);

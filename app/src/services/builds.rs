@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     audit::{self, Change},
     entities::{image_version, job, partner, product},
-    jobs::{self, NewJob},
-    products, releases, stored,
+    jobs::{self, JobKind},
+    products, releases,
 };
 use crate::{
     domain::*,
@@ -20,16 +20,19 @@ use crate::{
     error::{AppError, AppResult},
 };
 
-/// Kind of the build job.
-pub const KIND: &str = "build_image";
-
-/// The build job's input.
+/// The build job: one product's image of one release and architecture, built in the build
+/// region and copied to every target region (run by `server::jobs::build_image`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildPayload {
+pub struct BuildImage {
     pub partner: String,
     pub product: String,
     pub version: String,
     pub arch: Arch,
+}
+
+impl JobKind for BuildImage {
+    const NAME: &'static str = "build_image";
+    const MAX_ATTEMPTS: i32 = 8;
 }
 
 /// The group of a release run.
@@ -37,7 +40,7 @@ pub fn release_group(version: &str) -> String {
     format!("release:{version}")
 }
 
-const ACTIVE: [&str; 3] = ["queued", "running", "waiting"];
+const ACTIVE: [JobState; 3] = [JobState::Queued, JobState::Running, JobState::Waiting];
 
 /// Starts the build of one image.
 pub async fn start(
@@ -49,10 +52,11 @@ pub async fn start(
     version: &str,
     arch: Arch,
 ) -> AppResult<Job> {
+    actor.require(Permission::RunJobs)?;
     let txn = super::begin_write(db).await?;
     let (partner, product) = products::find_model(&txn, partner_slug, product_slug).await?;
     let release = releases::find_model(&txn, version).await?;
-    if stored::<Cloud>(&partner.cloud)? != Cloud::Aws {
+    if partner.cloud != Cloud::Aws {
         return Err(AppError::conflict(
             "product",
             format!(
@@ -71,7 +75,7 @@ pub async fn start(
             format!("{} is not built for {arch}", product.name),
         ));
     }
-    let payload = BuildPayload {
+    let payload = BuildImage {
         partner: partner.slug.clone(),
         product: product.slug.clone(),
         version: release.version.clone(),
@@ -80,7 +84,7 @@ pub async fn start(
     let payload_json =
         serde_json::to_value(&payload).map_err(|e| AppError::internal("build payload", e))?;
     let running = job::Entity::find()
-        .filter(job::Column::Kind.eq(KIND))
+        .filter(job::Column::Kind.eq(BuildImage::NAME))
         .filter(job::Column::State.is_in(ACTIVE))
         .filter(job::Column::Payload.eq(payload_json.to_string()))
         .one(&txn)
@@ -94,19 +98,14 @@ pub async fn start(
             ),
         ));
     }
-    let job = jobs::enqueue(
-        &txn,
-        now,
-        NewJob {
-            kind: KIND,
-            payload: payload_json,
-            max_attempts: 8,
-            group_key: Some(release_group(&release.version)),
-            created_by: Some(actor.id),
-            step: "waiting for a worker".into(),
-        },
-    )
-    .await?;
+    let job = payload
+        .enqueue(
+            &txn,
+            now,
+            Some(actor.id),
+            Some(release_group(&release.version)),
+        )
+        .await?;
     super::process::link_build(&txn, actor, now, product.id, release.id, arch, job.id).await?;
     audit::record(
         &txn,
@@ -136,15 +135,16 @@ pub async fn start_release(
     now: DateTime<Utc>,
     version: &str,
 ) -> AppResult<ReleaseRun> {
+    actor.require(Permission::RunJobs)?;
     let release = releases::find_model(db, version).await?;
     let aws: Vec<partner::Model> = partner::Entity::find()
-        .filter(partner::Column::Cloud.eq(Cloud::Aws.as_str()))
+        .filter(partner::Column::Cloud.eq(Cloud::Aws))
         .all(db)
         .await?;
     for p in aws {
         let maintained = product::Entity::find()
             .filter(product::Column::PartnerId.eq(p.id))
-            .filter(product::Column::MaintenanceMode.eq(MaintenanceMode::Image.as_str()))
+            .filter(product::Column::MaintenanceMode.eq(MaintenanceMode::Image))
             .order_by_asc(product::Column::Id)
             .all(db)
             .await?;
@@ -153,8 +153,8 @@ pub async fn start_release(
                 let built = image_version::Entity::find()
                     .filter(image_version::Column::ProductId.eq(pr.id))
                     .filter(image_version::Column::ReleaseId.eq(release.id))
-                    .filter(image_version::Column::Arch.eq(arch.arch.as_str()))
-                    .filter(image_version::Column::State.eq(ImageState::Available.as_str()))
+                    .filter(image_version::Column::Arch.eq(arch.arch))
+                    .filter(image_version::Column::State.eq(ImageState::Available))
                     .one(db)
                     .await?;
                 if built.is_some() {

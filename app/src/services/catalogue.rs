@@ -8,7 +8,7 @@ use sea_orm::{
 use super::{
     ci_like,
     entities::{image_region, image_version, listing, partner, product, release},
-    images, listings, partners, products, releases, stored,
+    images, listings, partners, products, releases,
 };
 use crate::{domain::*, dto::*, error::AppResult};
 
@@ -29,7 +29,7 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
     let latest_release = match latest {
         Some(r) => {
             let all_products = product::Entity::find()
-                .filter(product::Column::MaintenanceMode.eq(MaintenanceMode::Image.as_str()))
+                .filter(product::Column::MaintenanceMode.eq(MaintenanceMode::Image))
                 .order_by_asc(product::Column::PartnerId)
                 .order_by_asc(product::Column::Name)
                 .all(db)
@@ -37,7 +37,7 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
             for p in all_products {
                 let partner = partner::Entity::find_by_id(p.partner_id).one(db).await?;
                 let Some(partner) = partner else { continue };
-                if stored::<Cloud>(&partner.cloud)? != Cloud::Aws {
+                if partner.cloud != Cloud::Aws {
                     continue;
                 }
                 let targets: Vec<String> =
@@ -46,17 +46,15 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
                     let iv = image_version::Entity::find()
                         .filter(image_version::Column::ProductId.eq(p.id))
                         .filter(image_version::Column::ReleaseId.eq(r.id))
-                        .filter(image_version::Column::Arch.eq(arch.arch.as_str()))
+                        .filter(image_version::Column::Arch.eq(arch.arch))
                         .one(db)
                         .await?;
+                    let live = [RegionImageState::Public, RegionImageState::Private];
                     let public_regions = match &iv {
                         Some(iv) => {
                             image_region::Entity::find()
                                 .filter(image_region::Column::ImageVersionId.eq(iv.id))
-                                .filter(image_region::Column::State.is_in([
-                                    RegionImageState::Public.as_str(),
-                                    RegionImageState::Private.as_str(),
-                                ]))
+                                .filter(image_region::Column::State.is_in(live))
                                 .count(db)
                                 .await?
                         }
@@ -67,7 +65,7 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
                         product_slug: p.slug.clone(),
                         partner_slug: partner.slug.clone(),
                         arch: arch.arch,
-                        state: iv.as_ref().map(|iv| stored(&iv.state)).transpose()?,
+                        state: iv.as_ref().map(|iv| iv.state),
                         image_version_id: iv.map(|iv| iv.id),
                         public_regions,
                         target_regions: targets.len() as u64,

@@ -12,7 +12,7 @@ use sea_orm::{
 use super::{
     audit::{self, Change, snapshot},
     entities::{image_region, image_version, partner, product, release},
-    products, releases, stored,
+    products, releases,
 };
 use crate::{
     domain::*,
@@ -75,8 +75,8 @@ pub(crate) async fn summaries(
                 product_slug: product.slug.clone(),
                 product_name: product.name.clone(),
                 version: release.version.clone(),
-                arch: stored(&iv.arch)?,
-                state: stored(&iv.state)?,
+                arch: iv.arch,
+                state: iv.state,
                 region_count: region_counts.get(&iv.id).copied().unwrap_or(0),
                 name: iv.name,
             })
@@ -135,24 +135,22 @@ pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<ImageVersion> 
         .all(db)
         .await?
         .into_iter()
-        .map(|r| {
-            Ok(ImageRegion {
-                state: stored(&r.state)?,
-                region: r.region,
-                image_id: r.image_id,
-                updated_at: r.updated_at,
-            })
+        .map(|r| ImageRegion {
+            state: r.state,
+            region: r.region,
+            image_id: r.image_id,
+            updated_at: r.updated_at,
         })
-        .collect::<AppResult<Vec<_>>>()?;
+        .collect();
     Ok(ImageVersion {
         id: iv.id,
         partner_slug: partner.slug,
         product_slug: product.slug,
         product_name: product.name,
         version: release.version,
-        release_kind: stored(&release.kind)?,
-        arch: stored(&iv.arch)?,
-        state: stored(&iv.state)?,
+        release_kind: release.kind,
+        arch: iv.arch,
+        state: iv.state,
         name: iv.name,
         regions,
         created_at: iv.created_at,
@@ -189,6 +187,7 @@ pub async fn record(
     now: DateTime<Utc>,
     input: &ImageVersionInput,
 ) -> AppResult<ImageVersion> {
+    actor.require(Permission::ManageReleases)?;
     let txn = super::begin_write(db).await?;
     let mut v = Validator::new();
     let found = match products::find_model(&txn, input.partner.trim(), input.product.trim()).await {
@@ -224,7 +223,7 @@ pub async fn record(
         _ => None,
     };
     let cloud = match &found {
-        Some((partner, _)) => stored::<Cloud>(&partner.cloud)?,
+        Some((partner, _)) => partner.cloud,
         None => Cloud::Other,
     };
     let mut regions = Vec::new();
@@ -250,7 +249,7 @@ pub async fn record(
     let existing = image_version::Entity::find()
         .filter(image_version::Column::ProductId.eq(product.id))
         .filter(image_version::Column::ReleaseId.eq(release.id))
-        .filter(image_version::Column::Arch.eq(arch.as_str()))
+        .filter(image_version::Column::Arch.eq(arch))
         .one(&txn)
         .await?;
     let before = match &existing {
@@ -260,7 +259,7 @@ pub async fn record(
     let iv = match existing {
         Some(iv) => {
             let mut active: image_version::ActiveModel = iv.into();
-            active.state = Set(state.as_str().to_owned());
+            active.state = Set(state);
             active.updated_at = Set(now);
             active.update(&txn).await?
         }
@@ -268,9 +267,9 @@ pub async fn record(
             image_version::ActiveModel {
                 product_id: Set(product.id),
                 release_id: Set(release.id),
-                arch: Set(arch.as_str().to_owned()),
+                arch: Set(arch),
                 name: Set(products::render_image_name(&template, &version)),
-                state: Set(state.as_str().to_owned()),
+                state: Set(state),
                 created_at: Set(now),
                 updated_at: Set(now),
                 ..Default::default()
@@ -291,7 +290,7 @@ pub async fn record(
                 if id.is_some() {
                     active.image_id = Set(id);
                 }
-                active.state = Set(st.as_str().to_owned());
+                active.state = Set(st);
                 active.updated_at = Set(now);
                 active.update(&txn).await?;
             }
@@ -300,7 +299,7 @@ pub async fn record(
                     image_version_id: Set(iv.id),
                     region: Set(region),
                     image_id: Set(id),
-                    state: Set(st.as_str().to_owned()),
+                    state: Set(st),
                     updated_at: Set(now),
                     ..Default::default()
                 }
@@ -351,29 +350,24 @@ pub async fn matrix(
         .filter(image_version::Column::ReleaseId.is_in(recent.iter().map(|r| r.id)))
         .all(db)
         .await?;
-    let by_key: HashMap<(i32, String), ImageVersionSummary> = {
-        let keys: Vec<(i32, String)> = rows
-            .iter()
-            .map(|r| (r.release_id, r.arch.clone()))
-            .collect();
+    let by_key: HashMap<(i32, Arch), ImageVersionSummary> = {
+        let keys: Vec<(i32, Arch)> = rows.iter().map(|r| (r.release_id, r.arch)).collect();
         keys.into_iter().zip(summaries(db, rows).await?).collect()
     };
-    recent
+    Ok(recent
         .into_iter()
-        .map(|r| {
-            Ok(MatrixRow {
-                kind: stored(&r.kind)?,
-                cells: archs
-                    .iter()
-                    .map(|&arch| MatrixCell {
-                        arch,
-                        image: by_key.get(&(r.id, arch.as_str().to_owned())).cloned(),
-                    })
-                    .collect(),
-                version: r.version,
-            })
+        .map(|r| MatrixRow {
+            kind: r.kind,
+            cells: archs
+                .iter()
+                .map(|&arch| MatrixCell {
+                    arch,
+                    image: by_key.get(&(r.id, arch)).cloned(),
+                })
+                .collect(),
+            version: r.version,
         })
-        .collect()
+        .collect())
 }
 
 /// Which image to launch for a release, product, architecture and region.
@@ -403,7 +397,7 @@ pub async fn lookup(db: &impl ConnectionTrait, q: &LookupQuery) -> AppResult<Ima
     };
     let arch = v.check("arch", q.arch.parse::<Arch>());
     let cloud = match &found {
-        Some((partner, _)) => stored::<Cloud>(&partner.cloud)?,
+        Some((partner, _)) => partner.cloud,
         None => Cloud::Other,
     };
     let region = v.check("region", cloud.parse_region(&q.region));
@@ -418,7 +412,7 @@ pub async fn lookup(db: &impl ConnectionTrait, q: &LookupQuery) -> AppResult<Ima
     let iv = image_version::Entity::find()
         .filter(image_version::Column::ProductId.eq(product.id))
         .filter(image_version::Column::ReleaseId.eq(release.id))
-        .filter(image_version::Column::Arch.eq(arch.as_str()))
+        .filter(image_version::Column::Arch.eq(arch))
         .one(db)
         .await?
         .ok_or_else(not_found)?;
@@ -431,7 +425,7 @@ pub async fn lookup(db: &impl ConnectionTrait, q: &LookupQuery) -> AppResult<Ima
         .ok_or_else(not_found)?;
     Ok(ImageLookup {
         image_id: r.image_id.unwrap_or_default(),
-        state: stored(&r.state)?,
+        state: r.state,
         name: iv.name,
         region,
         version: release.version,
@@ -463,7 +457,7 @@ pub async fn search_image_ids(
         let iv = get(db, r.image_version_id).await?;
         out.push(ImageLookup {
             image_id: r.image_id.unwrap_or_default(),
-            state: stored(&r.state)?,
+            state: r.state,
             name: iv.name,
             region: r.region,
             version: iv.version,

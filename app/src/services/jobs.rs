@@ -13,20 +13,72 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Set, Statement, TransactionSession, TransactionTrait, sea_query::Expr,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::{
     audit::{self, Change},
     entities::{job, job_event},
-    stored,
 };
 use crate::{
-    domain::{CurrentUser, JobState},
+    domain::{CurrentUser, JobState, Permission},
     dto::{Job, JobEvent, JobFilter, Page, PageRequest},
     error::{AppError, AppResult, ErrorCode},
 };
 
-/// A job to add to the queue.
+/// A kind of background job, defined once: its stored name, its payload (the implementing
+/// type itself) and how many attempts it gets. [`JobKind::enqueue`] queues one; the worker
+/// half (`server::jobs`) runs it under the same name, found in one registry. Jobs must be
+/// idempotent: a crash re-runs the step it was in.
+pub trait JobKind: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The stored `kind` of these jobs.
+    const NAME: &'static str;
+    /// Attempts before a retryable failure becomes final.
+    const MAX_ATTEMPTS: i32;
+
+    /// Queues this job; call it in the transaction that writes what the job depends on.
+    /// Jobs sharing a `group_key` are shown together and may wait for each other.
+    fn enqueue(
+        &self,
+        db: &impl ConnectionTrait,
+        now: DateTime<Utc>,
+        created_by: Option<i32>,
+        group_key: Option<String>,
+    ) -> impl Future<Output = AppResult<job::Model>> + Send {
+        async move {
+            let payload = serde_json::to_value(self)
+                .map_err(|e| AppError::internal("serialising a job's payload", e))?;
+            enqueue(
+                db,
+                now,
+                NewJob {
+                    kind: Self::NAME,
+                    payload,
+                    max_attempts: Self::MAX_ATTEMPTS,
+                    group_key,
+                    created_by,
+                    step: "waiting for a worker".into(),
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// A job that does nothing but record who ran it: for measuring the runner and proving that
+/// no job runs twice.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Noop {
+    /// A number to tell the jobs apart.
+    #[serde(default)]
+    pub n: u64,
+}
+
+impl JobKind for Noop {
+    const NAME: &'static str = "noop";
+    const MAX_ATTEMPTS: i32 = 3;
+}
+
+/// A job to add to the queue, as stored: [`JobKind::enqueue`] makes one from a typed job.
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub kind: &'static str,
@@ -48,7 +100,7 @@ pub async fn enqueue(
     let model = job::ActiveModel {
         kind: Set(new.kind.to_owned()),
         payload: Set(new.payload.to_string()),
-        state: Set(JobState::Queued.as_str().to_owned()),
+        state: Set(JobState::Queued),
         run_at: Set(now),
         attempts: Set(0),
         max_attempts: Set(new.max_attempts.max(1)),
@@ -142,7 +194,7 @@ pub async fn renew_lease(
         .col_expr(job::Column::LeaseUntil, Expr::value(until))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::LockedBy.eq(worker))
-        .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .filter(job::Column::State.eq(JobState::Running))
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -167,7 +219,7 @@ pub async fn save_step(
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::LockedBy.eq(worker))
-        .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .filter(job::Column::State.eq(JobState::Running))
         .exec(db)
         .await?;
     if res.rows_affected == 1 {
@@ -260,7 +312,7 @@ pub async fn finish(
         JobState::Succeeded | JobState::Failed | JobState::Cancelled
     );
     let mut update = job::Entity::update_many()
-        .col_expr(job::Column::State, Expr::value(state.as_str()))
+        .col_expr(job::Column::State, Expr::value(state))
         .col_expr(job::Column::LockedBy, Expr::value(Option::<String>::None))
         .col_expr(
             job::Column::LeaseUntil,
@@ -312,7 +364,7 @@ pub async fn finish(
 pub(crate) fn to_dto(j: job::Model) -> AppResult<Job> {
     Ok(Job {
         id: j.id,
-        state: stored(&j.state)?,
+        state: j.state,
         payload: serde_json::from_str(&j.payload).unwrap_or(serde_json::Value::Null),
         result: j
             .result
@@ -355,7 +407,7 @@ pub async fn list(
         let state: JobState = state
             .parse()
             .map_err(|m: String| AppError::bad_request(m))?;
-        query = query.filter(job::Column::State.eq(state.as_str()));
+        query = query.filter(job::Column::State.eq(state));
     }
     if let Some(kind) = filter.kind.as_deref().filter(|s| !s.is_empty()) {
         query = query.filter(job::Column::Kind.eq(kind));
@@ -431,14 +483,15 @@ pub async fn cancel(
     now: DateTime<Utc>,
     id: i32,
 ) -> AppResult<Job> {
+    actor.require(Permission::RunJobs)?;
     let txn = super::begin_write(db).await?;
     let j = find(&txn, id).await?;
-    let state: JobState = stored(&j.state)?;
+    let state = j.state;
     let mut active: job::ActiveModel = j.clone().into();
     match state {
         // Never started: nothing to clean up.
         JobState::Queued if j.checkpoint.is_none() => {
-            active.state = Set(JobState::Cancelled.as_str().to_owned());
+            active.state = Set(JobState::Cancelled);
             active.finished_at = Set(Some(now));
             log(
                 &txn,
@@ -508,9 +561,10 @@ pub async fn retry(
     now: DateTime<Utc>,
     id: i32,
 ) -> AppResult<Job> {
+    actor.require(Permission::RunJobs)?;
     let txn = super::begin_write(db).await?;
     let j = find(&txn, id).await?;
-    let state: JobState = stored(&j.state)?;
+    let state = j.state;
     if !matches!(
         state,
         JobState::Failed | JobState::Cancelled | JobState::Blocked
@@ -525,7 +579,7 @@ pub async fn retry(
     }
     let kind = j.kind.clone();
     let mut active: job::ActiveModel = j.into();
-    active.state = Set(JobState::Queued.as_str().to_owned());
+    active.state = Set(JobState::Queued);
     active.run_at = Set(now);
     active.attempts = Set(0);
     active.cancel_requested = Set(false);

@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::{
     audit::{self, Change},
     entities::{listing, listing_version, restriction_proposal},
+    jobs::JobKind,
     notify::{self, Event},
-    proposals::{self, Decision, Job, Proposal},
-    publish, stored,
+    proposals::{self, Decision, Proposal},
+    publish,
 };
 use crate::{
     domain::*,
@@ -23,13 +24,16 @@ use crate::{
     error::{AppError, AppResult},
 };
 
-/// Job kind of a restriction.
-pub const KIND: &str = "restrict_versions";
-
-/// What a restriction job carries.
+/// The restriction job: an approved proposal's versions restricted on AWS Marketplace (run
+/// by `server::jobs::restrict_versions`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RestrictPayload {
+pub struct RestrictVersions {
     pub proposal_id: i32,
+}
+
+impl JobKind for RestrictVersions {
+    const NAME: &'static str = "restrict_versions";
+    const MAX_ATTEMPTS: i32 = 10;
 }
 
 /// How far under the threshold a proposal brings the public versions.
@@ -65,22 +69,20 @@ async fn to_dto(
     let versions = versions_of(db, &p)
         .await?
         .into_iter()
-        .map(|v| {
-            Ok(ListingVersion {
-                id: v.id,
-                title: v.title,
-                release: None,
-                delivery_option_id: v.delivery_option_id,
-                visibility: stored(&v.visibility)?,
-                published_at: v.published_at,
-            })
+        .map(|v| ListingVersion {
+            id: v.id,
+            title: v.title,
+            release: None,
+            delivery_option_id: v.delivery_option_id,
+            visibility: v.visibility,
+            published_at: v.published_at,
         })
-        .collect::<AppResult<Vec<_>>>()?;
+        .collect();
     Ok(RestrictionProposal {
         id: p.id,
         listing_id: p.listing_id,
         versions,
-        state: stored(&p.state)?,
+        state: p.state,
         proposed_by: p.proposed_by,
         proposed_at: p.proposed_at,
         decided_by: p.decided_by,
@@ -117,7 +119,7 @@ pub async fn proposals_of(
 /// Proposals waiting for Partnerships, oldest first.
 pub async fn open_proposals(db: &impl ConnectionTrait) -> AppResult<Vec<RestrictionProposal>> {
     let rows = restriction_proposal::Entity::find()
-        .filter(restriction_proposal::Column::State.eq(ProposalState::Proposed.as_str()))
+        .filter(restriction_proposal::Column::State.eq(ProposalState::Proposed))
         .order_by_asc(restriction_proposal::Column::Id)
         .all(db)
         .await?;
@@ -131,11 +133,12 @@ pub async fn propose(
     now: DateTime<Utc>,
     listing_id: i32,
 ) -> AppResult<RestrictionProposal> {
+    actor.require(Permission::ManageCatalogue)?;
     let txn = super::begin_write(db).await?;
     let l = super::listings::find_model(&txn, listing_id).await?;
     let open = restriction_proposal::Entity::find()
         .filter(restriction_proposal::Column::ListingId.eq(listing_id))
-        .filter(restriction_proposal::Column::State.is_in(proposals::OPEN.map(|s| s.as_str())))
+        .filter(restriction_proposal::Column::State.is_in(proposals::OPEN))
         .one(&txn)
         .await?;
     if let Some(p) = open {
@@ -146,7 +149,7 @@ pub async fn propose(
     }
     let public: Vec<listing_version::Model> = listing_version::Entity::find()
         .filter(listing_version::Column::ListingId.eq(listing_id))
-        .filter(listing_version::Column::Visibility.eq(ListingVersionVisibility::Public.as_str()))
+        .filter(listing_version::Column::Visibility.eq(ListingVersionVisibility::Public))
         .order_by_asc(listing_version::Column::PublishedAt)
         .order_by_asc(listing_version::Column::Id)
         .all(&txn)
@@ -186,7 +189,7 @@ pub async fn propose(
         version_ids: Set(
             serde_json::to_string(&candidates).map_err(|e| AppError::internal("proposal", e))?
         ),
-        state: Set(ProposalState::Proposed.as_str().to_owned()),
+        state: Set(ProposalState::Proposed),
         proposed_by: Set(actor.username.clone()),
         proposed_at: Set(now),
         comment: Set(String::new()),
@@ -243,7 +246,6 @@ impl Proposal for restriction_proposal::Model {
 
     const NAME: &'static str = "restriction proposal";
     const DECIDED_NAME: &'static str = "proposal";
-    const DECIDES: &'static str = "which marketplace versions are restricted";
     const APPROVE: &'static str = "approve_restrictions";
     const REJECT: &'static str = "reject_restrictions";
 
@@ -252,22 +254,22 @@ impl Proposal for restriction_proposal::Model {
     }
 
     fn state(&self) -> &str {
-        &self.state
+        self.state.as_str()
     }
 
     fn subject(&self) -> (&'static str, String) {
         ("listing", self.listing_id.to_string())
     }
 
-    fn job(&self) -> AppResult<Job> {
-        Ok(Job {
-            kind: KIND,
-            payload: serde_json::to_value(RestrictPayload {
+    type Job = RestrictVersions;
+
+    fn job(&self) -> (RestrictVersions, String) {
+        (
+            RestrictVersions {
                 proposal_id: self.id,
-            })
-            .map_err(|e| AppError::internal("restrict payload", e))?,
-            group_key: publish::group(self.listing_id),
-        })
+            },
+            publish::group(self.listing_id),
+        )
     }
 
     fn decided(self, d: Decision<'_>) -> restriction_proposal::ActiveModel {
@@ -278,7 +280,7 @@ impl Proposal for restriction_proposal::Model {
         if let Some(job_id) = d.job_id {
             active.job_id = Set(Some(job_id));
         }
-        active.state = Set(d.state.as_str().to_owned());
+        active.state = Set(d.state);
         active
     }
 }
@@ -292,6 +294,7 @@ pub async fn decide(
     approve: bool,
     comment: &str,
 ) -> AppResult<RestrictionProposal> {
+    actor.require(Permission::DecideProposals)?;
     let after = proposals::decide::<restriction_proposal::Model>(
         db,
         actor,
@@ -330,7 +333,7 @@ pub async fn applied(
     listing_version::Entity::update_many()
         .col_expr(
             listing_version::Column::Visibility,
-            Expr::value(ListingVersionVisibility::Restricted.as_str()),
+            Expr::value(ListingVersionVisibility::Restricted),
         )
         .filter(listing_version::Column::Id.is_in(ids_of(&p)))
         .exec(&txn)
@@ -359,14 +362,14 @@ async fn settle(
     state: ProposalState,
     why: Option<&str>,
 ) -> AppResult<()> {
-    if p.state == state.as_str() {
+    if p.state == state {
         return Ok(());
     }
     let listing_id = p.listing_id;
     let id = p.id;
     let count = ids_of(&p).len();
     let mut active: restriction_proposal::ActiveModel = p.into();
-    active.state = Set(state.as_str().to_owned());
+    active.state = Set(state);
     active.update(db).await?;
     audit::record(
         db,

@@ -11,7 +11,7 @@ use super::{
     DbResultExt,
     audit::{self, Change, snapshot},
     entities::{listing, listing_version, partner, product, release},
-    releases, stored,
+    releases,
 };
 use crate::{
     domain::*,
@@ -45,25 +45,23 @@ pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppR
         .into_iter()
         .map(|r| (r.id, r.version))
         .collect();
-    let versions = rows
+    let versions: Vec<ListingVersion> = rows
         .into_iter()
-        .map(|v| {
-            Ok(ListingVersion {
-                id: v.id,
-                release: v.release_id.and_then(|id| versions_of.get(&id).cloned()),
-                visibility: stored(&v.visibility)?,
-                title: v.title,
-                delivery_option_id: v.delivery_option_id,
-                published_at: v.published_at,
-            })
+        .map(|v| ListingVersion {
+            id: v.id,
+            release: v.release_id.and_then(|id| versions_of.get(&id).cloned()),
+            visibility: v.visibility,
+            title: v.title,
+            delivery_option_id: v.delivery_option_id,
+            published_at: v.published_at,
         })
-        .collect::<AppResult<Vec<_>>>()?;
+        .collect();
     Ok(Listing {
         id: l.id,
         partner_slug: partner.slug,
         product_slug: product.slug,
         product_name: product.name,
-        marketplace: l.marketplace,
+        marketplace: l.marketplace.as_str().to_owned(),
         entity_type: l.entity_type,
         entity_name: l.entity_name,
         entity_id: l.entity_id,
@@ -120,9 +118,10 @@ pub async fn create(
     product_slug: &str,
     title: &str,
 ) -> AppResult<Listing> {
+    actor.require(Permission::ManageCatalogue)?;
     let txn = super::begin_write(db).await?;
     let (partner, product) = super::products::find_model(&txn, partner_slug, product_slug).await?;
-    if stored::<Visibility>(&product.visibility)? != Visibility::Private {
+    if product.visibility != Visibility::Private {
         return Err(AppError::conflict(
             "product",
             format!(
@@ -143,7 +142,7 @@ pub async fn create(
     let (title, entity_name) = v.finish(|| Some((title?, entity_name?)))?;
     let model = listing::ActiveModel {
         product_id: Set(product.id),
-        marketplace: Set(stored::<Cloud>(&partner.cloud)?.as_str().to_owned()),
+        marketplace: Set(partner.cloud),
         entity_type: Set("AmiProduct".to_owned()),
         entity_name: Set(entity_name),
         entity_id: Set(product.listing_entity_id.clone()),
@@ -185,27 +184,20 @@ pub async fn set_policy(
     id: i32,
     input: &ListingPolicyInput,
 ) -> AppResult<Listing> {
+    actor.require(Permission::ManageCatalogue)?;
     let txn = super::begin_write(db).await?;
     let before = find_model(&txn, id).await?;
     let mut v = Validator::new();
     let limit = before.version_limit;
     let threshold = v.check(
         "restrict_threshold",
-        input
-            .restrict_threshold
-            .trim()
-            .parse::<i32>()
-            .ok()
+        Some(input.restrict_threshold)
             .filter(|n| (1..=limit).contains(n))
             .ok_or_else(|| format!("give a number of public versions from 1 to {limit}")),
     );
     let days = v.check(
         "keep_recent_days",
-        input
-            .keep_recent_days
-            .trim()
-            .parse::<i32>()
-            .ok()
+        Some(input.keep_recent_days)
             .filter(|n| (0..=3650).contains(n))
             .ok_or_else(|| "give a number of days, 0 to 3650".to_owned()),
     );
@@ -249,7 +241,7 @@ pub async fn set_policy(
 )]
 pub async fn record_version(
     db: &(impl ConnectionTrait + TransactionTrait),
-    actor: Option<&CurrentUser>,
+    actor: &CurrentUser,
     now: DateTime<Utc>,
     listing_id: i32,
     release_version: Option<&str>,
@@ -257,6 +249,7 @@ pub async fn record_version(
     delivery_option_id: Option<&str>,
     visibility: ListingVersionVisibility,
 ) -> AppResult<Listing> {
+    actor.require(Permission::ManageCatalogue)?;
     let txn = super::begin_write(db).await?;
     let listing = get(&txn, listing_id).await?;
     // The marketplace counts public versions: restricted ones free their place.
@@ -292,7 +285,7 @@ pub async fn record_version(
         release_id: Set(release_id),
         title: Set(title.clone()),
         delivery_option_id: Set(delivery_option_id.map(str::to_owned)),
-        visibility: Set(visibility.as_str().to_owned()),
+        visibility: Set(visibility),
         published_at: Set(now),
         ..Default::default()
     }
@@ -304,7 +297,7 @@ pub async fn record_version(
     )?;
     audit::record(
         &txn,
-        actor,
+        Some(actor),
         now,
         Change {
             action: "publish_version",

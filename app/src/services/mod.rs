@@ -1,6 +1,25 @@
 //! Server-only half of the app crate: the state every request and job shares, the
 //! entities, and the services that read and write the catalogue. Services take
 //! `&impl ConnectionTrait` so callers decide whether they run inside a transaction.
+//!
+//! Dependencies run one way, from the top of this list to the bottom; a module uses only
+//! modules below it, never one above or beside it on its own line:
+//!
+//! 1. `seed`, `builds` (start the work that spans the process);
+//! 2. `process` (workflows, tasks, launch, maintenance clock, holidays, release intake);
+//! 3. `limits` (the 100-version limit);
+//! 4. `publish`;
+//! 5. `copy`, `retention`, `assets`, `catalogue` (the dashboard and search);
+//! 6. `notify`, `proposals`, `tokens`, `listings`, `partners`, `images`;
+//! 7. `jobs` (the queue, which knows no kind of job), `users`, `products`, `releases`;
+//! 8. this module (the shared state and helpers), then `sso`, `secrets`, `audit` and
+//!    `entities`, each below the one before.
+//!
+//! A job kind (`jobs::JobKind`) is defined in the module that queues it: `builds::BuildImage`,
+//! `publish::PublishVersion`, `limits::RestrictVersions`, `retention::RetireImages`,
+//! `notify::DeliverWebhook`; `server::jobs` runs each in the file of the same name.
+//!
+//! Authorisation: see `crate::error` for the error policy and the rule it follows.
 
 pub mod assets;
 pub mod audit;

@@ -16,18 +16,14 @@ use sha2::Sha256;
 use super::{
     audit::{self, Change, snapshot},
     entities::{job, notification, user, user_role, webhook},
-    jobs::{self, NewJob},
+    jobs::{self, JobKind},
     secrets::{self, SecretKey, SecretValue},
-    stored,
 };
 use crate::{
     domain::*,
     dto::*,
     error::{AppError, AppResult, Validator, required_text},
 };
-
-/// Job kind of one webhook delivery.
-pub const DELIVER_KIND: &str = "deliver_webhook";
 
 /// Records how a job's run ended ([`jobs::finish`]) and, when it failed for good, tells
 /// whoever started it and Omnibus. A failed webhook delivery tells only the admins' inbox:
@@ -56,7 +52,7 @@ pub async fn finish_job(
     if let Some(by) = failed.created_by {
         event = event.to_user(by);
     }
-    if failed.kind == DELIVER_KIND {
+    if failed.kind == DeliverWebhook::NAME {
         inbox_only(db, now, event.to_teams(&[Role::Admin])).await?;
     } else {
         send(db, now, event.to_teams(&[Role::Omnibus])).await?;
@@ -117,9 +113,9 @@ impl Event {
     }
 }
 
-/// What a webhook delivery job carries.
+/// The delivery job: one event sent to one webhook (run by `server::jobs::deliver_webhook`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Delivery {
+pub struct DeliverWebhook {
     pub webhook_id: i32,
     pub kind: NotificationKind,
     pub title: String,
@@ -128,7 +124,12 @@ pub struct Delivery {
     pub at: DateTime<Utc>,
 }
 
-impl Delivery {
+impl JobKind for DeliverWebhook {
+    const NAME: &'static str = "deliver_webhook";
+    const MAX_ATTEMPTS: i32 = 8;
+}
+
+impl DeliverWebhook {
     /// The JSON sent: Slack's `text` (with a link when the portal's address is known) and
     /// the event's own fields for receivers that are not Slack.
     pub fn payload(&self, base_url: Option<&str>) -> serde_json::Value {
@@ -198,9 +199,8 @@ pub async fn inbox_only(
 ) -> AppResult<()> {
     let mut recipients: BTreeSet<i32> = event.users.iter().copied().collect();
     if !event.teams.is_empty() {
-        let teams: Vec<&str> = event.teams.iter().map(|t| t.as_str()).collect();
         let members = user_role::Entity::find()
-            .filter(user_role::Column::Role.is_in(teams))
+            .filter(user_role::Column::Role.is_in(event.teams.iter().copied()))
             .all(db)
             .await?;
         recipients.extend(members.into_iter().map(|m| m.user_id));
@@ -219,7 +219,7 @@ pub async fn inbox_only(
     for user_id in active {
         notification::ActiveModel {
             user_id: Set(user_id),
-            kind: Set(event.kind.as_str().to_owned()),
+            kind: Set(event.kind),
             title: Set(event.title.clone()),
             body: Set(event.body.clone()),
             link: Set(event.link.clone()),
@@ -237,30 +237,17 @@ async fn enqueue_delivery(
     now: DateTime<Utc>,
     webhook_id: i32,
     event: &Event,
-) -> AppResult<()> {
-    let delivery = Delivery {
+) -> AppResult<job::Model> {
+    DeliverWebhook {
         webhook_id,
         kind: event.kind,
         title: event.title.clone(),
         body: event.body.clone(),
         link: event.link.clone(),
         at: now,
-    };
-    jobs::enqueue(
-        db,
-        now,
-        NewJob {
-            kind: DELIVER_KIND,
-            payload: serde_json::to_value(&delivery)
-                .map_err(|e| AppError::internal("webhook delivery", e))?,
-            max_attempts: 8,
-            group_key: Some(format!("webhook:{webhook_id}")),
-            created_by: None,
-            step: "waiting for a worker".into(),
-        },
-    )
-    .await?;
-    Ok(())
+    }
+    .enqueue(db, now, None, Some(format!("webhook:{webhook_id}")))
+    .await
 }
 
 fn parse_events(stored_events: &str) -> AppResult<Vec<NotificationKind>> {
@@ -268,16 +255,16 @@ fn parse_events(stored_events: &str) -> AppResult<Vec<NotificationKind>> {
         .map_err(|e| AppError::internal("unreadable webhook events", e))
 }
 
-fn to_dto(n: notification::Model) -> AppResult<Notification> {
-    Ok(Notification {
+fn to_dto(n: notification::Model) -> Notification {
+    Notification {
         id: n.id,
-        kind: stored(&n.kind)?,
+        kind: n.kind,
         title: n.title,
         body: n.body,
         link: n.link,
         created_at: n.created_at,
         read: n.read_at.is_some(),
-    })
+    }
 }
 
 /// How many unread notifications someone has.
@@ -303,7 +290,7 @@ pub async fn inbox(db: &impl ConnectionTrait, user_id: i32, page: u64) -> AppRes
         .await?
         .into_iter()
         .map(to_dto)
-        .collect::<AppResult<Vec<_>>>()?;
+        .collect();
     Ok(Inbox {
         items,
         unread: unread(db, user_id).await?,
@@ -343,7 +330,11 @@ fn webhook_dto(w: webhook::Model) -> AppResult<Webhook> {
     })
 }
 
-pub async fn list_webhooks(db: &impl ConnectionTrait) -> AppResult<Vec<Webhook>> {
+pub async fn list_webhooks(
+    db: &impl ConnectionTrait,
+    actor: &CurrentUser,
+) -> AppResult<Vec<Webhook>> {
+    actor.require(Permission::Administer)?;
     webhook::Entity::find()
         .order_by_asc(webhook::Column::Id)
         .all(db)
@@ -369,23 +360,13 @@ fn parse_webhook(input: &WebhookInput) -> AppResult<(String, String, Vec<Notific
             Err(e) => Err(format!("'{raw}' is not a URL: {e}")),
         }
     });
-    let events = v.check(
-        "events",
-        input
-            .events
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .map(str::parse::<NotificationKind>)
-            .collect::<Result<Vec<_>, _>>(),
-    );
     if !input.secret.is_empty() && input.secret.trim().len() < 16 {
         v.add(
             "secret",
             "must be at least 16 characters, or empty to generate one",
         );
     }
-    v.finish(|| Some((name?, url?, events?)))
+    v.finish(|| Some((name?, url?, input.events.clone())))
 }
 
 /// Adds an outbound webhook; its signing secret is stored encrypted and shown this once.
@@ -396,6 +377,7 @@ pub async fn create_webhook(
     now: DateTime<Utc>,
     input: &WebhookInput,
 ) -> AppResult<WebhookCreated> {
+    actor.require(Permission::Administer)?;
     let (name, url, events) = parse_webhook(input)?;
     let secret = if input.secret.trim().is_empty() {
         use rand::Rng;
@@ -460,6 +442,7 @@ pub async fn delete_webhook(
     now: DateTime<Utc>,
     id: i32,
 ) -> AppResult<()> {
+    actor.require(Permission::Administer)?;
     let txn = super::begin_write(db).await?;
     let hook = webhook::Entity::find_by_id(id)
         .one(&txn)
@@ -491,6 +474,7 @@ pub async fn test_webhook(
     now: DateTime<Utc>,
     id: i32,
 ) -> AppResult<Job> {
+    actor.require(Permission::Administer)?;
     let hook = webhook::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -502,13 +486,7 @@ pub async fn test_webhook(
         "/settings/webhooks",
     )
     .body(format!("If you can read this, '{}' works.", hook.name));
-    enqueue_delivery(&txn, now, hook.id, &event).await?;
-    let job = super::entities::job::Entity::find()
-        .filter(super::entities::job::Column::Kind.eq(DELIVER_KIND))
-        .order_by_desc(super::entities::job::Column::Id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::internal("webhook test", "the delivery was not queued"))?;
+    let job = enqueue_delivery(&txn, now, hook.id, &event).await?;
     txn.commit().await?;
     jobs::get(db, job.id).await
 }
@@ -543,7 +521,7 @@ mod tests {
 
     #[test]
     fn the_payload_speaks_slack() {
-        let d = Delivery {
+        let d = DeliverWebhook {
             webhook_id: 1,
             kind: NotificationKind::SlaBreached,
             title: "17.6.1 <late>".into(),

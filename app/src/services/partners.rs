@@ -9,7 +9,7 @@ use super::{
     DbResultExt,
     audit::{self, Change, snapshot},
     entities::{partner, partner_account, partner_contact, product},
-    products, stored,
+    products,
 };
 use crate::{
     domain::*,
@@ -78,8 +78,8 @@ pub(crate) async fn summary(
     Ok(PartnerSummary {
         id: p.id,
         product_count: product_count(db, p.id).await?,
-        cloud: stored(&p.cloud)?,
-        status: stored(&p.status)?,
+        cloud: p.cloud,
+        status: p.status,
         slug: p.slug,
         name: p.name,
     })
@@ -129,7 +129,7 @@ pub async fn get(db: &impl ConnectionTrait, slug: &str) -> AppResult<Partner> {
         .map(|c| {
             Ok(PartnerContact {
                 id: c.id,
-                role: stored(&c.role)?,
+                role: c.role,
                 name: c.name,
                 email: c.email,
             })
@@ -138,8 +138,8 @@ pub async fn get(db: &impl ConnectionTrait, slug: &str) -> AppResult<Partner> {
     let products = products::summaries_of_partner(db, &p).await?;
     Ok(Partner {
         id: p.id,
-        cloud: stored(&p.cloud)?,
-        status: stored(&p.status)?,
+        cloud: p.cloud,
+        status: p.status,
         slug: p.slug,
         name: p.name,
         partner_docs_url: p.partner_docs_url,
@@ -165,13 +165,14 @@ pub async fn create(
     now: DateTime<Utc>,
     input: &PartnerInput,
 ) -> AppResult<Partner> {
+    actor.require(Permission::ManageCatalogue)?;
     let valid = parse(input)?;
     let txn = super::begin_write(db).await?;
     let model = partner::ActiveModel {
         slug: Set(valid.slug.to_string()),
         name: Set(valid.name),
-        cloud: Set(valid.cloud.as_str().to_owned()),
-        status: Set(valid.status.as_str().to_owned()),
+        cloud: Set(valid.cloud),
+        status: Set(valid.status),
         partner_docs_url: Set(valid.partner_docs_url),
         partnership_doc_url: Set(valid.partnership_doc_url),
         notes: Set(valid.notes),
@@ -208,14 +209,15 @@ pub async fn update(
     slug: &str,
     input: &PartnerInput,
 ) -> AppResult<Partner> {
+    actor.require(Permission::ManageCatalogue)?;
     let valid = parse(input)?;
     let txn = super::begin_write(db).await?;
     let before = find_model(&txn, slug).await?;
     let mut active: partner::ActiveModel = before.clone().into();
     active.slug = Set(valid.slug.to_string());
     active.name = Set(valid.name);
-    active.cloud = Set(valid.cloud.as_str().to_owned());
-    active.status = Set(valid.status.as_str().to_owned());
+    active.cloud = Set(valid.cloud);
+    active.status = Set(valid.status);
     active.partner_docs_url = Set(valid.partner_docs_url);
     active.partnership_doc_url = Set(valid.partnership_doc_url);
     active.notes = Set(valid.notes);
@@ -250,6 +252,7 @@ pub async fn add_account(
     slug: &str,
     input: &PartnerAccountInput,
 ) -> AppResult<Partner> {
+    actor.require(Permission::ManageCatalogue)?;
     let mut v = Validator::new();
     let label = v.check("label", required_text(&input.label, 120));
     let account_id = v.check("account_id", required_text(&input.account_id, 120));
@@ -294,6 +297,7 @@ pub async fn add_contact(
     slug: &str,
     input: &PartnerContactInput,
 ) -> AppResult<Partner> {
+    actor.require(Permission::ManageCatalogue)?;
     let mut v = Validator::new();
     let role = v.check("role", input.role.parse::<ContactRole>());
     let name = v.check("name", required_text(&input.name, 120));
@@ -303,7 +307,7 @@ pub async fn add_contact(
     let p = find_model(&txn, slug).await?;
     let model = partner_contact::ActiveModel {
         partner_id: Set(p.id),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         name: Set(name),
         email: Set(email),
         ..Default::default()

@@ -13,7 +13,6 @@ use super::{
     DbResultExt,
     audit::{self, Change, snapshot},
     entities::{partner, product, product_architecture},
-    stored,
 };
 use crate::{
     domain::*,
@@ -73,11 +72,7 @@ async fn parse(db: &impl ConnectionTrait, input: &ProductInput) -> AppResult<Val
         }
         Err(e) => return Err(e),
     };
-    let cloud = partner
-        .as_ref()
-        .map(|p| stored::<Cloud>(&p.cloud))
-        .transpose()?
-        .unwrap_or(Cloud::Other);
+    let cloud = partner.as_ref().map_or(Cloud::Other, |p| p.cloud);
     let slug = v.check("slug", Slug::parse(&input.slug));
     let name = v.check("name", required_text(&input.name, 120));
     let edition = v.check("edition", input.edition.parse::<Edition>());
@@ -202,21 +197,19 @@ pub(crate) async fn architectures_of(
     db: &impl ConnectionTrait,
     product_id: i32,
 ) -> AppResult<Vec<ProductArchitecture>> {
-    product_architecture::Entity::find()
+    Ok(product_architecture::Entity::find()
         .filter(product_architecture::Column::ProductId.eq(product_id))
         .order_by_asc(product_architecture::Column::Id)
         .all(db)
         .await?
         .into_iter()
-        .map(|a| {
-            Ok(ProductArchitecture {
-                arch: stored(&a.arch)?,
-                builder_instance_type: a.builder_instance_type,
-                image_name_template: a.image_name_template,
-                type_tag: a.type_tag,
-            })
+        .map(|a| ProductArchitecture {
+            arch: a.arch,
+            builder_instance_type: a.builder_instance_type,
+            image_name_template: a.image_name_template,
+            type_tag: a.type_tag,
         })
-        .collect()
+        .collect())
 }
 
 pub(crate) async fn summary(
@@ -233,9 +226,9 @@ pub(crate) async fn summary(
             .into_iter()
             .map(|a| a.arch)
             .collect(),
-        edition: stored(&p.edition)?,
-        visibility: stored(&p.visibility)?,
-        maintenance_mode: stored(&p.maintenance_mode)?,
+        edition: p.edition,
+        visibility: p.visibility,
+        maintenance_mode: p.maintenance_mode,
         slug: p.slug,
         name: p.name,
     })
@@ -299,10 +292,10 @@ pub(crate) fn to_dto(
         id: p.id,
         partner_slug: partner.slug.clone(),
         partner_name: partner.name.clone(),
-        cloud: stored(&partner.cloud)?,
-        edition: stored(&p.edition)?,
-        visibility: stored(&p.visibility)?,
-        maintenance_mode: stored(&p.maintenance_mode)?,
+        cloud: partner.cloud,
+        edition: p.edition,
+        visibility: p.visibility,
+        maintenance_mode: p.maintenance_mode,
         target_regions: serde_json::from_str(&p.target_regions)
             .map_err(|e| AppError::internal("reading target regions", e))?,
         architectures,
@@ -349,6 +342,7 @@ pub async fn set_license(
     slug: &str,
     license: &str,
 ) -> AppResult<Product> {
+    actor.require(Permission::ManageReleases)?;
     let product = get(db, partner_slug, slug).await?;
     if !product.license_required {
         return Err(AppError::conflict(
@@ -395,6 +389,7 @@ pub async fn delete_license(
     partner_slug: &str,
     slug: &str,
 ) -> AppResult<Product> {
+    actor.require(Permission::ManageReleases)?;
     let product = get(db, partner_slug, slug).await?;
     super::secrets::delete(
         db,
@@ -426,7 +421,7 @@ async fn write_architectures(
     for (arch, itype, template, type_tag) in archs {
         product_architecture::ActiveModel {
             product_id: Set(product_id),
-            arch: Set(arch.as_str().to_owned()),
+            arch: Set(*arch),
             builder_instance_type: Set(itype.clone()),
             image_name_template: Set(template.clone()),
             type_tag: Set(type_tag.clone()),
@@ -442,8 +437,8 @@ fn apply(active: &mut product::ActiveModel, v: &ValidProduct, now: DateTime<Utc>
     active.partner_id = Set(v.partner.id);
     active.slug = Set(v.slug.to_string());
     active.name = Set(v.name.clone());
-    active.edition = Set(v.edition.as_str().to_owned());
-    active.visibility = Set(v.visibility.as_str().to_owned());
+    active.edition = Set(v.edition);
+    active.visibility = Set(v.visibility);
     active.base_image_owner = Set(v.base_image_owner.clone());
     active.base_image_name_pattern = Set(v.base_image_name_pattern.clone());
     active.build_region = Set(v.build_region.clone());
@@ -452,7 +447,7 @@ fn apply(active: &mut product::ActiveModel, v: &ValidProduct, now: DateTime<Utc>
     active.license_required = Set(v.license_required);
     active.listing_entity_name = Set(v.listing_entity_name.clone());
     active.listing_entity_id = Set(v.listing_entity_id.clone());
-    active.maintenance_mode = Set(v.maintenance_mode.as_str().to_owned());
+    active.maintenance_mode = Set(v.maintenance_mode);
     active.root_volume_gb = Set(v.root_volume_gb);
     active.description = Set(v.description.clone());
     active.updated_at = Set(now);
@@ -465,6 +460,7 @@ pub async fn create(
     now: DateTime<Utc>,
     input: &ProductInput,
 ) -> AppResult<Product> {
+    actor.require(Permission::ManageCatalogue)?;
     let txn = super::begin_write(db).await?;
     let valid = parse(&txn, input).await?;
     let mut active = product::ActiveModel {
@@ -505,6 +501,7 @@ pub async fn update(
     slug: &str,
     input: &ProductInput,
 ) -> AppResult<Product> {
+    actor.require(Permission::ManageCatalogue)?;
     let txn = super::begin_write(db).await?;
     let before = {
         let (partner, model) = find_model(&txn, partner_slug, slug).await?;

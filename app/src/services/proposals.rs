@@ -1,8 +1,9 @@
 //! Proposals Partnerships decides: restricting a listing's oldest marketplace versions
 //! ([`super::limits`]) and retiring a product's old public images ([`super::retention`]).
-//! One flow decides both: only Partnerships decides, only a proposal still waiting for a
-//! decision, a rejection says why, an approval queues the job that carries the proposal
-//! out, and the decision leaves one audit line.
+//! One flow decides both: only a proposal still waiting for a decision, a rejection says
+//! why, an approval queues the job that carries the proposal out, and the decision leaves
+//! one audit line. Who decides is the callers' permission check
+//! ([`Permission::DecideProposals`]), made before they come here.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -13,7 +14,7 @@ use serde::Serialize;
 
 use super::{
     audit::{self, Change},
-    jobs::{self, NewJob},
+    jobs::JobKind,
     stored,
 };
 use crate::{
@@ -24,14 +25,6 @@ use crate::{
 /// The states of a proposal that is still open: while one is, no second one is made for
 /// the same listing or product.
 pub(crate) const OPEN: [ProposalState; 2] = [ProposalState::Proposed, ProposalState::Approved];
-
-/// The job that carries out an approved proposal.
-pub(crate) struct Job {
-    pub kind: &'static str,
-    pub payload: serde_json::Value,
-    /// Jobs on the same listing or product run one after the other.
-    pub group_key: String,
-}
 
 /// A decision, as it is written onto the proposal.
 pub(crate) struct Decision<'a> {
@@ -54,8 +47,6 @@ pub(crate) trait Proposal:
     const NAME: &'static str;
     /// Names one when it was decided already (followed by its id).
     const DECIDED_NAME: &'static str;
-    /// What deciding one decides, told anyone but Partnerships who tries.
-    const DECIDES: &'static str;
     /// The audit action of an approval.
     const APPROVE: &'static str;
     /// The audit action of a rejection.
@@ -68,22 +59,15 @@ pub(crate) trait Proposal:
     /// What its audit lines are about: the object type and id.
     fn subject(&self) -> (&'static str, String);
     /// The job that carries it out once approved.
-    fn job(&self) -> AppResult<Job>;
+    type Job: JobKind;
+    /// That job, and its group: jobs on the same listing or product run one after the other.
+    fn job(&self) -> (Self::Job, String);
     /// The row with the decision written onto it.
     fn decided(self, decision: Decision<'_>) -> Self::Active;
 }
 
-/// Checks a Partnerships decision on a proposal: only Partnerships decides, and a
-/// rejection says why. Answers the trimmed comment.
-fn partnerships_decision<'a>(
-    actor: &CurrentUser,
-    approve: bool,
-    comment: &'a str,
-    what: &str,
-) -> AppResult<&'a str> {
-    if !actor.has(Role::Partnerships) {
-        return Err(AppError::forbidden(format!("Partnerships decides {what}")));
-    }
+/// Checks the comment of a decision: a rejection says why. Answers the trimmed comment.
+fn decision_comment(approve: bool, comment: &str) -> AppResult<&str> {
     let comment = comment.trim();
     if !approve && comment.is_empty() {
         return Err(AppError::validation(
@@ -122,7 +106,7 @@ fn decision_summary(approve: bool, what: &str, comment: &str) -> String {
 }
 
 /// Partnerships approves a proposal (its job is queued) or rejects it (with a reason).
-/// Answers the decided row.
+/// Answers the decided row. The caller has checked [`Permission::DecideProposals`].
 pub(crate) async fn decide<P: Proposal>(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: &CurrentUser,
@@ -131,7 +115,7 @@ pub(crate) async fn decide<P: Proposal>(
     approve: bool,
     comment: &str,
 ) -> AppResult<P> {
-    let comment = partnerships_decision(actor, approve, comment, P::DECIDES)?;
+    let comment = decision_comment(approve, comment)?;
     let txn = super::begin_write(db).await?;
     let p = P::select(proposal_id)
         .one(&txn)
@@ -139,20 +123,10 @@ pub(crate) async fn decide<P: Proposal>(
         .ok_or_else(|| AppError::not_found(format!("{} {proposal_id}", P::NAME)))?;
     still_proposed(p.state(), &format!("{} {proposal_id}", P::DECIDED_NAME))?;
     let (state, job_id) = if approve {
-        let job = p.job()?;
-        let job = jobs::enqueue(
-            &txn,
-            now,
-            NewJob {
-                kind: job.kind,
-                payload: job.payload,
-                max_attempts: 10,
-                group_key: Some(job.group_key),
-                created_by: Some(actor.id),
-                step: "waiting for a worker".into(),
-            },
-        )
-        .await?;
+        let (job, group_key) = p.job();
+        let job = job
+            .enqueue(&txn, now, Some(actor.id), Some(group_key))
+            .await?;
         (ProposalState::Approved, Some(job.id))
     } else {
         (ProposalState::Rejected, None)

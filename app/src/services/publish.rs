@@ -1,5 +1,5 @@
 //! Publishing a release as a new version of a marketplace listing: the job that does it
-//! (kind `publish_version`, run by the server's worker through the Marketplace Catalog API)
+//! (`PublishVersion`, run by the server's worker through the Marketplace Catalog API)
 //! and what it reads from and writes to the catalogue.
 //!
 //! By default only the newest stable release publishes (a backport patch does not);
@@ -18,8 +18,8 @@ use super::{
     copy,
     entities::{job, listing, listing_version, partner, product},
     images,
-    jobs::{self, NewJob},
-    releases, stored,
+    jobs::{self, JobKind},
+    releases,
 };
 use crate::{
     domain::*,
@@ -27,17 +27,20 @@ use crate::{
     error::{AppError, AppResult},
 };
 
-/// Job kind of a publish.
-pub const KIND: &str = "publish_version";
-
 /// The region whose image backs a marketplace version.
 pub const IMAGE_REGION: &str = "us-east-1";
 
-/// What a publish job carries.
+/// The publish job: a release as a new version of a listing (run by
+/// `server::jobs::publish_version`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublishPayload {
+pub struct PublishVersion {
     pub listing_id: i32,
     pub version: String,
+}
+
+impl JobKind for PublishVersion {
+    const NAME: &'static str = "publish_version";
+    const MAX_ATTEMPTS: i32 = 10;
 }
 
 /// Everything the job sends, read from the catalogue.
@@ -67,7 +70,7 @@ pub fn version_title(entity_name: &str, version: &str) -> String {
 /// a newer one is recorded meanwhile.
 pub async fn plan(
     db: &impl ConnectionTrait,
-    payload: &PublishPayload,
+    payload: &PublishVersion,
     check_policy: bool,
 ) -> AppResult<PublishPlan> {
     let l = super::listings::find_model(db, payload.listing_id).await?;
@@ -154,7 +157,12 @@ pub async fn plan(
     })
 }
 
-const ACTIVE: [&str; 4] = ["queued", "running", "waiting", "blocked"];
+const ACTIVE: [JobState; 4] = [
+    JobState::Queued,
+    JobState::Running,
+    JobState::Waiting,
+    JobState::Blocked,
+];
 
 /// Queues the publish of a release on a listing.
 pub async fn start(
@@ -164,12 +172,13 @@ pub async fn start(
     listing_id: i32,
     version: &str,
 ) -> AppResult<Job> {
+    actor.require(Permission::RunJobs)?;
     let txn = super::begin_write(db).await?;
     let version = releases::find_model(&txn, version)
         .await
         .map_err(|e| AppError::conflict("release", e.message))?
         .version;
-    let payload = PublishPayload {
+    let payload = PublishVersion {
         listing_id,
         version: version.clone(),
     };
@@ -191,10 +200,8 @@ pub async fn start(
         ));
     }
     let plan = plan(&txn, &payload, true).await?;
-    let payload_json =
-        serde_json::to_value(&payload).map_err(|e| AppError::internal("publish payload", e))?;
     if let Some(j) = job::Entity::find()
-        .filter(job::Column::Kind.eq(KIND))
+        .filter(job::Column::Kind.eq(PublishVersion::NAME))
         .filter(job::Column::State.is_in(ACTIVE))
         .filter(job::Column::GroupKey.eq(group(listing_id)))
         .one(&txn)
@@ -208,19 +215,9 @@ pub async fn start(
             ),
         ));
     }
-    let j = jobs::enqueue(
-        &txn,
-        now,
-        NewJob {
-            kind: KIND,
-            payload: payload_json,
-            max_attempts: 10,
-            group_key: Some(group(listing_id)),
-            created_by: Some(actor.id),
-            step: "waiting for a worker".into(),
-        },
-    )
-    .await?;
+    let j = payload
+        .enqueue(&txn, now, Some(actor.id), Some(group(listing_id)))
+        .await?;
     audit::record(
         &txn,
         Some(actor),
@@ -267,6 +264,7 @@ pub async fn record(
     plan: &PublishPlan,
     delivery_option_id: &str,
 ) -> AppResult<()> {
+    actor.require(Permission::ManageCatalogue)?;
     let exists = listing_version::Entity::find()
         .filter(listing_version::Column::ListingId.eq(plan.listing_id))
         .filter(listing_version::Column::Title.eq(plan.version_title.clone()))
@@ -276,7 +274,7 @@ pub async fn record(
     if !exists {
         super::listings::record_version(
             db,
-            Some(actor),
+            actor,
             now,
             plan.listing_id,
             Some(&plan.version),
@@ -306,12 +304,13 @@ pub async fn cancel_blocker_and_retry(
     now: DateTime<Utc>,
     job_id: i32,
 ) -> AppResult<Job> {
+    actor.require(Permission::RunJobs)?;
     let txn = super::begin_write(db).await?;
     let j = job::Entity::find_by_id(job_id)
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::not_found(format!("job {job_id}")))?;
-    if j.kind != KIND || stored::<JobState>(&j.state)? != JobState::Blocked {
+    if j.kind != PublishVersion::NAME || j.state != JobState::Blocked {
         return Err(AppError::conflict(
             "state",
             format!("job {job_id} is not a blocked publish"),
@@ -331,7 +330,7 @@ pub async fn cancel_blocker_and_retry(
     checkpoint["cancel"] = serde_json::Value::String(blocker.change_set_id.clone());
     let mut active: job::ActiveModel = j.into();
     active.checkpoint = Set(Some(checkpoint.to_string()));
-    active.state = Set(JobState::Queued.as_str().to_owned());
+    active.state = Set(JobState::Queued);
     active.run_at = Set(now);
     active.attempts = Set(0);
     active.finished_at = Set(None);

@@ -11,7 +11,6 @@ use super::{
     DbResultExt,
     audit::{self, Change, snapshot},
     entities::{image_version, release},
-    stored,
 };
 use crate::{
     domain::*,
@@ -53,7 +52,7 @@ pub(crate) async fn to_dto(
         id: r.id,
         latest_stable: Some(r.id) == latest_id,
         image_count: image_count(db, r.id).await?,
-        kind: stored(&r.kind)?,
+        kind: r.kind,
         version: r.version,
         released_on: r.released_on,
     })
@@ -138,7 +137,7 @@ pub(crate) async fn insert(
             .map_err(|_| AppError::bad_request("patch version too large"))?),
         pre: Set(version.pre.clone()),
         released_on: Set(released_on),
-        kind: Set(kind.as_str().to_owned()),
+        kind: Set(kind),
         created_at: Set(now),
         ..Default::default()
     }
@@ -177,6 +176,7 @@ pub async fn update(
     version: &str,
     input: &ReleaseInput,
 ) -> AppResult<Release> {
+    actor.require(Permission::ManageReleases)?;
     let (parsed, released_on, kind) = parse(input)?;
     let txn = super::begin_write(db).await?;
     let before = find_model(&txn, version).await?;
@@ -188,7 +188,7 @@ pub async fn update(
     }
     let mut active: release::ActiveModel = before.clone().into();
     active.released_on = Set(released_on);
-    active.kind = Set(kind.as_str().to_owned());
+    active.kind = Set(kind);
     let after = active.update(&txn).await?;
     audit::record(
         &txn,

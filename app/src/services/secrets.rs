@@ -20,7 +20,7 @@ use super::{
     entities::secret,
 };
 use crate::{
-    domain::CurrentUser,
+    domain::{CurrentUser, Permission},
     error::{AppError, AppResult},
 };
 
@@ -145,6 +145,15 @@ pub fn license_name(partner: &str, product: &str) -> String {
 /// The IAM role AWS Marketplace assumes to read a published version's image.
 pub const ACCESS_ROLE: &str = "marketplace:access-role-arn";
 
+/// Whether the marketplace access role is set, and when; never its value.
+pub async fn access_role(
+    db: &impl ConnectionTrait,
+    actor: &CurrentUser,
+) -> AppResult<Option<SecretInfo>> {
+    actor.require(Permission::Administer)?;
+    info(db, ACCESS_ROLE).await
+}
+
 /// Sets the marketplace access role (an IAM role ARN), kept like any other secret.
 pub async fn set_access_role(
     db: &(impl ConnectionTrait + TransactionTrait),
@@ -153,6 +162,7 @@ pub async fn set_access_role(
     now: DateTime<Utc>,
     value: &str,
 ) -> AppResult<SecretInfo> {
+    actor.require(Permission::Administer)?;
     let value = value.trim();
     let well_formed = value
         .strip_prefix("arn:aws:iam::")
@@ -177,8 +187,19 @@ pub async fn set_access_role(
     .await
 }
 
-/// Sets or replaces a secret.
-pub async fn put(
+/// Deletes the marketplace access role; not having one is not an error.
+pub async fn delete_access_role(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    actor.require(Permission::Administer)?;
+    delete(db, actor, now, ACCESS_ROLE).await
+}
+
+/// Sets or replaces a secret. Storage only: the operation it serves (a license, a
+/// webhook's signing secret, the access role) has checked the permission.
+pub(crate) async fn put(
     db: &(impl ConnectionTrait + TransactionTrait),
     key: &SecretKey,
     actor: &CurrentUser,
@@ -235,8 +256,8 @@ pub async fn put(
     })
 }
 
-/// Deletes a secret; not having one is not an error.
-pub async fn delete(
+/// Deletes a secret; not having one is not an error. Storage only, like [`put`].
+pub(crate) async fn delete(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: &CurrentUser,
     now: DateTime<Utc>,
@@ -267,8 +288,9 @@ pub async fn delete(
     Ok(())
 }
 
-/// Whether a secret is set, and when; never its value.
-pub async fn info(db: &impl ConnectionTrait, name: &str) -> AppResult<Option<SecretInfo>> {
+/// Whether a secret is set, and when; never its value. Storage only, like [`put`]
+/// (whether a product's license is set is shown to everyone).
+pub(crate) async fn info(db: &impl ConnectionTrait, name: &str) -> AppResult<Option<SecretInfo>> {
     Ok(secret::Entity::find()
         .filter(secret::Column::Name.eq(name))
         .one(db)

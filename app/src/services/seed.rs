@@ -440,7 +440,7 @@ pub async fn history(
                 );
                 listings::record_version(
                     db,
-                    Some(&actor),
+                    &actor,
                     now,
                     listing.id,
                     Some(version),
@@ -460,7 +460,7 @@ pub async fn history(
         use super::entities::notification;
         use sea_orm::{ColumnTrait, QueryFilter};
         notification::Entity::delete_many()
-            .filter(notification::Column::Kind.eq(NotificationKind::MaintenanceOpened.as_str()))
+            .filter(notification::Column::Kind.eq(NotificationKind::MaintenanceOpened))
             .filter(notification::Column::CreatedAt.eq(now))
             .exec(db)
             .await?;
@@ -506,7 +506,7 @@ async fn close_historic_run(
     use super::entities::{task, workflow, workflow_stage};
     use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
     task::Entity::update_many()
-        .col_expr(task::Column::State, Expr::value(TaskState::Done.as_str()))
+        .col_expr(task::Column::State, Expr::value(TaskState::Done))
         .col_expr(task::Column::CompletedAt, Expr::value(at))
         .col_expr(task::Column::CompletedBy, Expr::value("portal"))
         .col_expr(task::Column::UpdatedAt, Expr::value(at))
@@ -519,10 +519,7 @@ async fn close_historic_run(
         .exec(db)
         .await?;
     workflow::Entity::update_many()
-        .col_expr(
-            workflow::Column::State,
-            Expr::value(WorkflowState::Done.as_str()),
-        )
+        .col_expr(workflow::Column::State, Expr::value(WorkflowState::Done))
         .col_expr(workflow::Column::CompletedAt, Expr::value(at))
         .col_expr(workflow::Column::UpdatedAt, Expr::value(at))
         .filter(workflow::Column::Id.eq(workflow_id))

@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 use super::{
     audit::{self, Change},
     entities::{session, user, user_role},
-    stored,
 };
 use crate::{
     domain::{CurrentUser, Role},
@@ -30,10 +29,7 @@ async fn roles_of(db: &impl ConnectionTrait, user_id: i32) -> AppResult<Vec<Role
         .filter(user_role::Column::UserId.eq(user_id))
         .all(db)
         .await?;
-    let mut roles = rows
-        .iter()
-        .map(|r| stored::<Role>(&r.role))
-        .collect::<AppResult<Vec<_>>>()?;
+    let mut roles: Vec<Role> = rows.iter().map(|r| r.role).collect();
     roles.sort();
     if roles.is_empty() {
         roles.push(Role::Viewer);
@@ -91,7 +87,7 @@ pub async fn upsert(
     for role in roles {
         user_role::ActiveModel {
             user_id: Set(model.id),
-            role: Set(role.as_str().to_owned()),
+            role: Set(*role),
             ..Default::default()
         }
         .insert(&txn)

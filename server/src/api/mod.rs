@@ -1,5 +1,6 @@
 //! The REST API under `/api/v1`, for release pipelines and other automation. Handlers are
-//! thin: authenticate, check the role, call a service, answer JSON. Errors are
+//! thin: authenticate, parse, call a service (which checks the permission: see the policy
+//! in `app::error`), answer JSON. Errors are
 //! `{"code", "message", "fields"}` with the matching HTTP status. The OpenAPI document at
 //! `/api/v1/openapi.json` is generated from these handlers.
 //!
@@ -37,8 +38,8 @@ use axum::{
 use utoipa::OpenApi;
 
 use app::{
-    domain::{CurrentUser, Permission},
-    error::{AppError, AppResult, ErrorCode},
+    domain::CurrentUser,
+    error::{AppError, ErrorCode},
     services::{AppState, assets::MAX_ASSET_BYTES},
 };
 pub use extract::{ApiJson, ApiQuery, Authenticated};
@@ -147,18 +148,6 @@ pub fn router() -> Router<AppState> {
         .merge(retention::router())
         .merge(tokens::router())
         .fallback(|| async { AppError::not_found("this API route") })
-}
-
-fn require(user: &CurrentUser, permission: Permission) -> AppResult<()> {
-    if user.can(permission) {
-        Ok(())
-    } else {
-        let roles: Vec<&str> = permission.roles().iter().map(|r| r.as_str()).collect();
-        Err(AppError::forbidden(format!(
-            "this needs one of the roles: {}",
-            roles.join(", ")
-        )))
-    }
 }
 
 fn created<T: serde::Serialize>(value: T) -> Response {

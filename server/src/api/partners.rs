@@ -7,7 +7,6 @@ use axum::{
 };
 
 use app::{
-    domain::Permission,
     dto::*,
     error::{AppError, AppResult},
     services::{AppState, partners},
@@ -16,7 +15,6 @@ use app::{
 use super::{
     created,
     extract::{ApiJson, ApiQuery, Authenticated},
-    require,
 };
 
 #[utoipa::path(get, path = "/api/v1/partners", tag = "partners", params(PageRequest), responses((status = 200, body = Page<PartnerSummary>)))]
@@ -35,7 +33,6 @@ pub(super) async fn create_partner(
     Authenticated(user): Authenticated,
     ApiJson(input): ApiJson<PartnerInput>,
 ) -> AppResult<Response> {
-    require(&user, Permission::ManageCatalogue)?;
     Ok(created(
         partners::create(&s.db, &user, s.clock.now(), &input).await?,
     ))
@@ -59,7 +56,6 @@ pub(super) async fn update_partner(
     Path(slug): Path<String>,
     ApiJson(input): ApiJson<PartnerInput>,
 ) -> AppResult<Json<Partner>> {
-    require(&user, Permission::ManageCatalogue)?;
     Ok(Json(
         partners::update(&s.db, &user, s.clock.now(), &slug, &input).await?,
     ))
@@ -73,7 +69,6 @@ pub(super) async fn add_partner_account(
     Path(slug): Path<String>,
     ApiJson(input): ApiJson<PartnerAccountInput>,
 ) -> AppResult<Json<Partner>> {
-    require(&user, Permission::ManageCatalogue)?;
     Ok(Json(
         partners::add_account(&s.db, &user, s.clock.now(), &slug, &input).await?,
     ))
@@ -87,7 +82,6 @@ pub(super) async fn add_partner_contact(
     Path(slug): Path<String>,
     ApiJson(input): ApiJson<PartnerContactInput>,
 ) -> AppResult<Json<Partner>> {
-    require(&user, Permission::ManageCatalogue)?;
     Ok(Json(
         partners::add_contact(&s.db, &user, s.clock.now(), &slug, &input).await?,
     ))

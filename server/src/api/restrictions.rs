@@ -10,7 +10,6 @@ use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
 use app::{
-    domain::Permission,
     dto::*,
     error::{AppError, AppResult},
     services::{AppState, limits},
@@ -19,7 +18,6 @@ use app::{
 use super::{
     created,
     extract::{ApiJson, Authenticated, parse_id},
-    require,
 };
 
 pub fn router() -> Router<AppState> {
@@ -48,7 +46,6 @@ async fn propose_restrictions(
     Authenticated(user): Authenticated,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    require(&user, Permission::ManageCatalogue)?;
     Ok(created(
         limits::propose(&s.db, &user, s.clock.now(), parse_id(&id)?).await?,
     ))

@@ -10,12 +10,11 @@ use axum::{
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
-use app::{domain::Permission, dto::*, error::AppResult, services::AppState, services::retention};
+use app::{dto::*, error::AppResult, services::AppState, services::retention};
 
 use super::{
     created,
     extract::{ApiJson, Authenticated, parse_id},
-    require,
 };
 
 pub fn router() -> Router<AppState> {
@@ -48,7 +47,6 @@ async fn set_quota(
     Path(region): Path<String>,
     ApiJson(input): ApiJson<QuotaInput>,
 ) -> AppResult<Json<RegionQuota>> {
-    require(&user, Permission::ManageCatalogue)?;
     Ok(Json(
         retention::set_quota(&s.db, &user, s.clock.now(), &region, &input).await?,
     ))
@@ -73,7 +71,6 @@ async fn set_policy(
     Path((partner, slug)): Path<(String, String)>,
     ApiJson(input): ApiJson<RetentionPolicyInput>,
 ) -> AppResult<Json<RetentionPolicy>> {
-    require(&user, Permission::ManageCatalogue)?;
     Ok(Json(
         retention::set_policy(&s.db, &user, s.clock.now(), &partner, &slug, &input).await?,
     ))
@@ -86,7 +83,6 @@ async fn dry_run(
     Authenticated(user): Authenticated,
     Path((partner, slug)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    require(&user, Permission::ManageCatalogue)?;
     Ok(created(
         retention::dry_run(&s.db, &user, s.clock.now(), &partner, &slug).await?,
     ))

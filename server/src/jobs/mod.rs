@@ -1,21 +1,24 @@
 //! Background jobs: the runner that claims jobs from the database queue and the handlers
-//! that do the work. A handler is a step machine: it saves its state after every step
-//! ([`JobContext::save`]), so a restarted job resumes at its step; it must be idempotent,
-//! because a crash re-runs the step it was in.
+//! that do the work. A job kind is defined once in the services, beside the code that queues
+//! it (`app::services::jobs::JobKind`: name, typed payload, attempts); its handler here lives
+//! in the file of the same name and is found by that name in one [`Registry`]. A handler is a
+//! step machine: it saves its state after every step ([`JobContext::save`]), so a restarted
+//! job resumes at its step; it must be idempotent, because a crash re-runs the step it was
+//! in.
 
 pub mod build_image;
+pub mod deliver_webhook;
 pub mod noop;
-pub mod publish;
-pub mod restrict;
-pub mod retire;
-pub mod webhook;
+pub mod publish_version;
+pub mod restrict_versions;
+pub mod retire_images;
 
 use std::{collections::HashMap, sync::Arc, time::Duration as StdDuration};
 
 use app::services::{
     AppState,
     entities::job,
-    jobs::{self, Finish},
+    jobs::{self, Finish, JobKind},
     notify,
 };
 use chrono::Duration;
@@ -62,12 +65,47 @@ impl From<anyhow::Error> for JobError {
 
 pub type JobResult = Result<Outcome, JobError>;
 
-/// A kind of job and the code that runs it.
+/// The worker half of a job kind: runs (or resumes) one job of that kind.
 pub trait JobHandler: Send + Sync + 'static {
-    /// The stored `kind` of the jobs this handler runs.
-    fn kind(&self) -> &'static str;
-    /// Runs (or resumes) one job.
+    /// The kind it runs, defined beside the service that queues it.
+    type Kind: JobKind;
+    /// Runs (or resumes) one job, given its payload.
+    fn run<'a>(&'a self, ctx: &'a mut JobContext, job: Self::Kind) -> BoxFuture<'a, JobResult>;
+}
+
+/// A handler with its kind erased, so that one registry holds them all.
+trait AnyHandler: Send + Sync {
     fn run<'a>(&'a self, ctx: &'a mut JobContext) -> BoxFuture<'a, JobResult>;
+}
+
+impl<H: JobHandler> AnyHandler for H {
+    fn run<'a>(&'a self, ctx: &'a mut JobContext) -> BoxFuture<'a, JobResult> {
+        Box::pin(async move {
+            let job: H::Kind = ctx.payload()?;
+            JobHandler::run(self, ctx, job).await
+        })
+    }
+}
+
+/// Every job kind a worker runs, by its stored name: the one place a kind is looked up.
+#[derive(Clone, Default)]
+pub struct Registry(HashMap<&'static str, Arc<dyn AnyHandler>>);
+
+impl Registry {
+    /// Adds the handler of its kind; a second handler of the same kind replaces the first.
+    pub fn with<H: JobHandler>(mut self, handler: H) -> Self {
+        self.0.insert(<H::Kind as JobKind>::NAME, Arc::new(handler));
+        self
+    }
+
+    /// The names of the kinds it runs.
+    pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.keys().copied()
+    }
+
+    fn get(&self, kind: &str) -> Option<Arc<dyn AnyHandler>> {
+        self.0.get(kind).cloned()
+    }
 }
 
 /// What a handler sees of its job.
@@ -81,8 +119,8 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    /// The job's input.
-    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, JobError> {
+    /// The job's input, as its kind defines it.
+    fn payload<T: DeserializeOwned>(&self) -> Result<T, JobError> {
         serde_json::from_str(&self.job.payload)
             .map_err(|e| JobError::Fatal(anyhow::anyhow!("the job's payload is not readable: {e}")))
     }
@@ -157,19 +195,14 @@ impl JobContext {
 #[derive(Clone)]
 pub struct Runner {
     state: AppState,
-    handlers: Arc<HashMap<&'static str, Arc<dyn JobHandler>>>,
+    handlers: Arc<Registry>,
     worker: String,
     lease: Duration,
     crash_at_save: Option<usize>,
 }
 
 impl Runner {
-    pub fn new(
-        state: AppState,
-        handlers: Vec<Arc<dyn JobHandler>>,
-        worker: impl Into<String>,
-    ) -> Self {
-        let handlers = handlers.into_iter().map(|h| (h.kind(), h)).collect();
+    pub fn new(state: AppState, handlers: Registry, worker: impl Into<String>) -> Self {
         Runner {
             state,
             handlers: Arc::new(handlers),
@@ -212,7 +245,7 @@ impl Runner {
 
     async fn run_claimed(&self, job: job::Model) -> anyhow::Result<bool> {
         let now = self.state.clock.now();
-        let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
+        let Some(handler) = self.handlers.get(job.kind.as_str()) else {
             let error = format!("no handler for jobs of kind '{}' in this worker", job.kind);
             notify::finish_job(
                 &self.state.db,
@@ -332,15 +365,14 @@ impl Runner {
 }
 
 /// Every job kind this build of the portal runs.
-pub fn handlers(cloud: &Arc<Cloud>) -> Vec<Arc<dyn JobHandler>> {
-    vec![
-        Arc::new(noop::Noop),
-        Arc::new(build_image::BuildImage::new(cloud.clone())),
-        Arc::new(webhook::DeliverWebhook::new()),
-        Arc::new(publish::PublishVersion::new(cloud.clone())),
-        Arc::new(restrict::RestrictVersions::new(cloud.clone())),
-        Arc::new(retire::RetireImages::new(cloud.clone())),
-    ]
+pub fn handlers(cloud: &Arc<Cloud>) -> Registry {
+    Registry::default()
+        .with(noop::Handler)
+        .with(build_image::Handler::new(cloud.clone()))
+        .with(deliver_webhook::Handler::new())
+        .with(publish_version::Handler::new(cloud.clone()))
+        .with(restrict_versions::Handler::new(cloud.clone()))
+        .with(retire_images::Handler::new(cloud.clone()))
 }
 
 /// The process clock: once a minute escalates tasks whose partner did not answer in time

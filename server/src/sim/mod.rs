@@ -85,9 +85,7 @@ pub async fn seed_ec2(sim: &Ec2Sim, db: &sea_orm::DatabaseConnection) -> anyhow:
         let (Some(id), Some(v)) = (r.image_id, versions.get(&r.image_version_id)) else {
             continue;
         };
-        let Ok(state) = r.state.parse::<RegionImageState>() else {
-            continue;
-        };
+        let state = r.state;
         if matches!(
             state,
             RegionImageState::Pending | RegionImageState::Deregistered
@@ -98,9 +96,9 @@ pub async fn seed_ec2(sim: &Ec2Sim, db: &sea_orm::DatabaseConnection) -> anyhow:
             region: r.region,
             id,
             name: v.name.clone(),
-            arch: match v.arch.parse::<Arch>() {
-                Ok(Arch::Amd64) => "x86_64".to_owned(),
-                _ => "arm64".to_owned(),
+            arch: match v.arch {
+                Arch::Amd64 => "x86_64".to_owned(),
+                Arch::Arm64 => "arm64".to_owned(),
             },
             created_at: v.created_at,
             public: matches!(

@@ -189,12 +189,12 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
         }
         "list webhooks" => send(client.get(app.url("/api/v1/webhooks"))).await,
         "set listing policy" => send(client.put(app.url("/api/v1/listings/1/policy")).json(&json!({
-            "publish_backports": false, "restrict_threshold": "90", "keep_recent_days": "30"
+            "publish_backports": false, "restrict_threshold": 90, "keep_recent_days": 30
         })))
         .await,
-        "set quota" => send(client.put(app.url("/api/v1/public-images/quotas/us-east-1")).json(&json!({"quota": "50"}))).await,
+        "set quota" => send(client.put(app.url("/api/v1/public-images/quotas/us-east-1")).json(&json!({"quota": 50}))).await,
         "set retention policy" => send(client.put(app.url("/api/v1/products/aws/gitlab-ce/retention")).json(&json!({
-            "keep_newest": "3", "support_days": "90", "action": "deprecate"
+            "keep_newest": 3, "support_days": 90, "action": "deprecate"
         })))
         .await,
         "set retention policy (server function)" => send(client.post(app.url(app::rpc::SetRetentionPolicy::PATH)).form(&[
@@ -229,7 +229,7 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
                 // Premium's images are private: only deregistering finds any past the policy.
                 let res = client
                     .put(app.url("/api/v1/products/aws/gitlab-ee-premium/retention"))
-                    .json(&json!({"keep_newest": "3", "support_days": "90", "action": "deregister"}))
+                    .json(&json!({"keep_newest": 3, "support_days": 90, "action": "deregister"}))
                     .send()
                     .await
                     .expect("policy");
@@ -242,7 +242,7 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
         })))
         .await,
         "create token" => send(client.post(app.url("/api/v1/tokens")).json(&json!({
-            "name": format!("{user}'s token"), "scopes": ["read"], "expires_in_days": "7"
+            "name": format!("{user}'s token"), "scopes": ["read"], "expires_in_days": 7
         })))
         .await,
         "save copy" => {
@@ -252,7 +252,7 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
             };
             send(client.post(app.url("/api/v1/listings/1/copy")).json(&json!({
                 "base_revision": base, "title": format!("GitLab Premium by {user}"), "short_description": "Short.",
-                "long_description": "Long.", "highlights": "", "usage_instructions": "", "release_notes_template": "", "categories": ""
+                "long_description": "Long.", "highlights": [], "usage_instructions": "", "release_notes_template": "", "categories": []
             })))
             .await
         }
@@ -427,7 +427,7 @@ async fn bad_input_gets_a_json_error_with_a_stable_code() {
         (client.post(app.url("/api/v1/tasks/1/state")).json(&json!({"state": "finished"})), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         (client.get(app.url("/api/v1/workflows/999999")), StatusCode::NOT_FOUND, "not_found"),
         (client.get(app.url("/api/v1/workflows?kind=other")), StatusCode::BAD_REQUEST, "bad_request"),
-        (client.post(app.url("/api/v1/listings/1/copy")).json(&json!({"base_revision": 0, "title": "", "short_description": "", "long_description": "", "highlights": "", "usage_instructions": "", "release_notes_template": "", "categories": ""})), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (client.post(app.url("/api/v1/listings/1/copy")).json(&json!({"base_revision": 0, "title": "", "short_description": "", "long_description": "", "highlights": [], "usage_instructions": "", "release_notes_template": "", "categories": []})), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         (client.get(app.url("/api/v1/audit?from=yesterday")), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         (client.get(app.url("/api/v1/nothing-here")), StatusCode::NOT_FOUND, "not_found"),
     ];
@@ -439,6 +439,62 @@ async fn bad_input_gets_a_json_error_with_a_stable_code() {
         assert_eq!(body["code"], code, "{url}: {body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listing_policy_takes_json_numbers_and_refuses_a_number_in_a_string() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let client = app.signed_in("oskar").await.expect("oskar");
+    let put = |body: Value| {
+        client
+            .put(app.url("/api/v1/listings/1/policy"))
+            .json(&body)
+            .send()
+    };
+    let res =
+        put(json!({"publish_backports": true, "restrict_threshold": 90, "keep_recent_days": 30}))
+            .await
+            .expect("send");
+    assert_eq!(res.status(), StatusCode::OK);
+    let listing: Value = res.json().await.expect("json");
+    assert_eq!(listing["restrict_threshold"], 90);
+    assert_eq!(listing["keep_recent_days"], 30);
+    assert_eq!(listing["publish_backports"], true);
+
+    // A number in a string is the wrong JSON type: a bad request that names the field.
+    let res = put(
+        json!({"publish_backports": false, "restrict_threshold": "80", "keep_recent_days": 30}),
+    )
+    .await
+    .expect("send");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["code"], "bad_request", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("restrict_threshold") && message.contains("invalid type: string \"80\""),
+        "{body}"
+    );
+    // A number out of range is still the service's field error.
+    let res = put(json!({"restrict_threshold": 0, "keep_recent_days": 30}))
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["code"], "validation_failed", "{body}");
+    assert_eq!(body["fields"][0]["field"], "restrict_threshold", "{body}");
+
+    // Neither refusal changed anything.
+    let listing: Value = client
+        .get(app.url("/api/v1/listings/1"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listing["restrict_threshold"], 90);
+    assert_eq!(listing["publish_backports"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,6 +683,58 @@ async fn the_openapi_document_describes_the_routes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_types_numbers_as_integers_and_lists_as_arrays() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let doc: Value = TestApp::client()
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("doc")
+        .json()
+        .await
+        .expect("json");
+    let schemas = &doc["components"]["schemas"];
+    let field = |schema: &str, field: &str| schemas[schema]["properties"][field].clone();
+    for (schema, name) in [
+        ("ListingPolicyInput", "restrict_threshold"),
+        ("ListingPolicyInput", "keep_recent_days"),
+        ("RetentionPolicyInput", "keep_newest"),
+        ("RetentionPolicyInput", "support_days"),
+        ("QuotaInput", "quota"),
+        ("ApiTokenInput", "expires_in_days"),
+    ] {
+        assert_eq!(field(schema, name)["type"], "integer", "{schema}.{name}");
+    }
+    assert_eq!(
+        field("ListingPolicyInput", "publish_backports")["type"],
+        "boolean"
+    );
+    for (schema, name, items) in [
+        ("CopyInput", "highlights", json!({"type": "string"})),
+        ("CopyInput", "categories", json!({"type": "string"})),
+        (
+            "ApiTokenInput",
+            "scopes",
+            json!({"$ref": "#/components/schemas/TokenScope"}),
+        ),
+        (
+            "WebhookInput",
+            "events",
+            json!({"$ref": "#/components/schemas/NotificationKind"}),
+        ),
+    ] {
+        let f = field(schema, name);
+        assert_eq!(f["type"], "array", "{schema}.{name}: {f}");
+        assert_eq!(f["items"], items, "{schema}.{name}: {f}");
+    }
+    assert_eq!(
+        field("RetentionPolicyInput", "action")["$ref"],
+        "#/components/schemas/RetentionAction"
+    );
+    assert!(schemas["RetentionAction"]["enum"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_readiness_and_metrics_answer() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let client = TestApp::client();
@@ -711,7 +819,7 @@ async fn a_stale_copy_save_is_a_conflict_that_shows_both_versions() {
     let body = |base: i64, title: &str| {
         json!({
             "base_revision": base, "title": title, "short_description": "Short.", "long_description": "# Long",
-            "highlights": "One\nTwo", "usage_instructions": "", "release_notes_template": "", "categories": "DevOps"
+            "highlights": ["One", "Two"], "usage_instructions": "", "release_notes_template": "", "categories": ["DevOps"]
         })
     };
     let first = maya
@@ -1129,4 +1237,52 @@ async fn a_server_function_called_with_arguments_that_do_not_parse_answers_400()
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["code"], "bad_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_form_sends_numbers_and_lists_as_typed_and_gets_field_errors() {
+    use leptos::server_fn::ServerFn as _;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let client = app.signed_in("maya").await.expect("maya");
+    // A number the form's text field does not hold is that field's error, as the page shows it.
+    let res = client
+        .post(app.url(app::rpc::CreateApiToken::PATH))
+        .form(&[
+            ("input[name]", "from the page"),
+            ("input[scopes][0]", "read"),
+            ("input[expires_in_days]", "ninety"),
+        ])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["fields"][0]["field"], "expires_in_days", "{body}");
+    // The copy editor's highlights one per line and categories separated by commas.
+    let res = client
+        .post(app.url(app::rpc::SaveCopy::PATH))
+        .form(&[
+            ("listing_id", "1"),
+            ("input[base_revision]", "0"),
+            ("input[title]", "GitLab Premium"),
+            ("input[short_description]", "Short."),
+            ("input[long_description]", "Long."),
+            ("input[highlights]", "One\r\n\r\n Two "),
+            ("input[usage_instructions]", ""),
+            ("input[release_notes_template]", ""),
+            ("input[categories]", "DevOps, Source Control"),
+        ])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::OK);
+    let saved: Value = res.json().await.expect("json");
+    assert_eq!(
+        saved["revision"]["fields"]["highlights"],
+        json!(["One", "Two"])
+    );
+    assert_eq!(
+        saved["revision"]["fields"]["categories"],
+        json!(["DevOps", "Source Control"])
+    );
 }

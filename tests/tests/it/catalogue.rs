@@ -20,7 +20,7 @@ async fn admin(app: &TestApp) -> CurrentUser {
 }
 
 async fn audit_count(app: &TestApp) -> u64 {
-    audit::list(app.conn(), &AuditFilter::default())
+    audit::list(app.conn(), &app.auditor(), &AuditFilter::default())
         .await
         .expect("audit")
         .total
@@ -365,7 +365,7 @@ async fn listings_count_versions_against_their_limit() {
         );
         let err = listings::record_version(
             app.conn(),
-            Some(&user),
+            &user,
             app.clock.now(),
             premium.id,
             Some("17.5.1"),

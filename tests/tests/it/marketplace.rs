@@ -427,7 +427,7 @@ mod publishing {
                 title: "GitLab Premium, self-managed".into(),
                 short_description: "GitLab Premium on AWS.".into(),
                 long_description: "# Premium".into(),
-                highlights: "One".into(),
+                highlights: vec!["One".into()],
                 ..Default::default()
             },
         )
@@ -635,9 +635,13 @@ mod publishing {
                 && error.contains("PREPARING"),
             "{error}"
         );
-        // Only omnibus and admin clear it (the REST and server-function checks); the service
-        // refuses anything but a blocked publish.
-        let err = publish::cancel_blocker_and_retry(app.conn(), &maya, app.clock.now(), 999_999)
+        // Only omnibus and admin clear it: the service refuses anyone else before it looks
+        // at the job, and anything but a blocked publish.
+        let err = publish::cancel_blocker_and_retry(app.conn(), &maya, app.clock.now(), job.id)
+            .await
+            .expect_err("maya runs no jobs");
+        assert_eq!(err.code, ErrorCode::Forbidden);
+        let err = publish::cancel_blocker_and_retry(app.conn(), &oskar, app.clock.now(), 999_999)
             .await
             .expect_err("no such job");
         assert_eq!(err.code, ErrorCode::NotFound);
@@ -659,6 +663,7 @@ mod publishing {
         assert_eq!(status.status().map(|s| s.as_str()), Some("CANCELLED"));
         let audit = app::services::audit::list(
             app.conn(),
+            &app.auditor(),
             &AuditFilter {
                 action: Some("cancel_change_set".into()),
                 ..Default::default()

@@ -40,7 +40,10 @@ async fn audit_total(app: &TestApp) -> u64 {
 }
 
 async fn audit_matching(app: &TestApp, filter: AuditFilter) -> u64 {
-    audit::list(app.conn(), &filter).await.expect("audit").total
+    audit::list(app.conn(), &app.auditor(), &filter)
+        .await
+        .expect("audit")
+        .total
 }
 
 fn stage<'a>(w: &'a Workflow, key: &str) -> &'a Stage {
@@ -101,7 +104,7 @@ async fn a_first_time_image_runs_in_the_handbooks_order() {
         };
         let refused = process::start_first_time(
             app.conn(),
-            &oskar,
+            &priya,
             app.clock.now(),
             &FirstTimeInput {
                 partner: "nope".into(),
@@ -690,10 +693,12 @@ fn copy_input(base: i32, title: &str) -> CopyInput {
         long_description:
             "## GitLab Ultimate\n\nPlan, build, secure and deploy.\n\n<script>alert(1)</script>"
                 .into(),
-        highlights: "Single application\nSecurity scanning\nCompliance".into(),
+        highlights: ["Single application", "Security scanning", "Compliance"]
+            .map(String::from)
+            .to_vec(),
         usage_instructions: "Open the instance's address and sign in as root.".into(),
         release_notes_template: "GitLab {version}".into(),
-        categories: "DevOps, Source Control".into(),
+        categories: ["DevOps", "Source Control"].map(String::from).to_vec(),
     }
 }
 
@@ -1011,6 +1016,7 @@ async fn listing_copy_is_approved_in_stages_bound_to_its_revision() {
         );
         let err = audit::list(
             app.conn(),
+            &app.auditor(),
             &AuditFilter {
                 from: Some("2026-12-01".into()),
                 to: Some("2026-11-01".into()),
@@ -1359,17 +1365,20 @@ async fn outbound_webhooks_are_signed_and_retried_until_delivered() {
         &WebhookInput {
             name: "x".into(),
             url: "ftp://example.com".into(),
-            events: "nope".into(),
+            events: vec![],
             secret: "short".into(),
         },
     )
     .await
     .expect_err("bad input");
-    assert!(
-        err.field("url").is_some()
-            && err.field("events").is_some()
-            && err.field("secret").is_some()
-    );
+    assert!(err.field("url").is_some() && err.field("secret").is_some());
+    // The page's form names the kinds comma-separated; an unknown one is its field's error.
+    let err = WebhookInput::try_from(WebhookForm {
+        events: "approved, nope".into(),
+        ..Default::default()
+    })
+    .expect_err("unknown kind");
+    assert!(err.field("events").is_some());
     let created = notify::create_webhook(
         app.conn(),
         &app.state.secret_key,
@@ -1378,7 +1387,7 @@ async fn outbound_webhooks_are_signed_and_retried_until_delivered() {
         &WebhookInput {
             name: "Slack".into(),
             url,
-            events: "approval_requested".into(),
+            events: vec![NotificationKind::ApprovalRequested],
             secret: String::new(),
         },
     )

@@ -39,9 +39,9 @@ async fn with_policy(
         "aws",
         product,
         &RetentionPolicyInput {
-            keep_newest: keep.to_string(),
-            support_days: days.to_string(),
-            action: action.as_str().into(),
+            keep_newest: keep,
+            support_days: days,
+            action,
         },
     )
     .await
@@ -255,9 +255,9 @@ async fn a_policy_keeps_the_images_behind_public_marketplace_versions_and_refuse
         "aws",
         "gitlab-ee-premium",
         &RetentionPolicyInput {
-            keep_newest: "1".into(),
-            support_days: "0".into(),
-            action: "deregister".into(),
+            keep_newest: 1,
+            support_days: 0,
+            action: RetentionAction::Deregister,
         },
     )
     .await
@@ -292,18 +292,15 @@ async fn a_policy_keeps_the_images_behind_public_marketplace_versions_and_refuse
         "aws",
         "gitlab-ce",
         &RetentionPolicyInput {
-            keep_newest: "0".into(),
-            support_days: "-3".into(),
-            action: "shred".into(),
+            keep_newest: 0,
+            support_days: -3,
+            action: RetentionAction::Deprecate,
         },
     )
     .await
     .expect_err("bad values");
     let fields: BTreeSet<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
-    assert_eq!(
-        fields,
-        BTreeSet::from(["keep_newest", "support_days", "action"])
-    );
+    assert_eq!(fields, BTreeSet::from(["keep_newest", "support_days"]));
     // Nothing was written: the defaults still apply.
     let policy = retention::policy(app.conn(), "aws", "gitlab-ce")
         .await
@@ -316,7 +313,7 @@ async fn a_policy_keeps_the_images_behind_public_marketplace_versions_and_refuse
         &oskar,
         app.clock.now(),
         "mars-north-1",
-        &app::dto::QuotaInput { quota: "0".into() },
+        &app::dto::QuotaInput { quota: 0 },
     )
     .await
     .expect_err("bad quota");

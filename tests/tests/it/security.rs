@@ -2,6 +2,7 @@
 //! state, and the security headers.
 
 use app::{
+    domain::TokenScope,
     dto::{ApiTokenCreated, ApiTokenInput},
     services::{Clock as _, entities::api_token, tokens},
 };
@@ -12,15 +13,15 @@ use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
-async fn token(app: &TestApp, user: &str, scopes: &[&str], days: &str) -> ApiTokenCreated {
+async fn token(app: &TestApp, user: &str, scopes: &[TokenScope], days: i64) -> ApiTokenCreated {
     tokens::create(
         app.conn(),
         &app.user(user).await,
         app.clock.now(),
         &ApiTokenInput {
             name: format!("{user} automation"),
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            expires_in_days: days.into(),
+            scopes: scopes.to_vec(),
+            expires_in_days: days,
         },
     )
     .await
@@ -43,7 +44,7 @@ async fn refused_saying(res: reqwest::Response, expected: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_token_works_within_its_scopes_until_it_expires_or_is_revoked() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    let reader = token(&app, "oskar", &["read"], "30").await;
+    let reader = token(&app, "oskar", &[TokenScope::Read], 30).await;
     assert!(reader.secret.starts_with("pip_"));
     // Only the hash is stored.
     let rows = api_token::Entity::find()
@@ -89,7 +90,7 @@ async fn an_api_token_works_within_its_scopes_until_it_expires_or_is_revoked() {
         .expect("send");
     refused_saying(res, "'write' scope").await;
     // A write token can; starting a build needs the jobs scope on top.
-    let writer = token(&app, "oskar", &["read", "write"], "30").await;
+    let writer = token(&app, "oskar", &[TokenScope::Read, TokenScope::Write], 30).await;
     let res = client
         .post(app.url("/api/v1/releases"))
         .header("authorization", bearer(&writer.secret))
@@ -110,7 +111,7 @@ async fn an_api_token_works_within_its_scopes_until_it_expires_or_is_revoked() {
     let res = client
         .post(app.url("/api/v1/tokens"))
         .header("authorization", bearer(&writer.secret))
-        .json(&json!({"name": "more", "scopes": ["read"], "expires_in_days": "1"}))
+        .json(&json!({"name": "more", "scopes": ["read"], "expires_in_days": 1}))
         .send()
         .await
         .expect("send");
@@ -172,6 +173,7 @@ async fn an_api_token_works_within_its_scopes_until_it_expires_or_is_revoked() {
     // Creating and revoking are audited.
     let audit = app::services::audit::list(
         app.conn(),
+        &app.auditor(),
         &app::dto::AuditFilter {
             object_type: Some("api_token".into()),
             ..Default::default()
@@ -196,8 +198,8 @@ async fn bad_token_requests_are_refused_with_field_errors_and_write_nothing() {
         app.clock.now(),
         &ApiTokenInput {
             name: " ".into(),
-            scopes: vec!["admin".into()],
-            expires_in_days: "900".into(),
+            scopes: vec![],
+            expires_in_days: 900,
         },
     )
     .await

@@ -19,7 +19,6 @@ use crate::{
         entities::{copy_review, copy_revision},
         listings,
         notify::{self, Event},
-        stored,
     },
 };
 
@@ -51,7 +50,7 @@ async fn set_state(
     state: CopyState,
 ) -> AppResult<copy_revision::Model> {
     let mut active: copy_revision::ActiveModel = r.clone().into();
-    active.state = Set(state.as_str().to_owned());
+    active.state = Set(state);
     Ok(active.update(db).await?)
 }
 
@@ -63,10 +62,11 @@ pub async fn request_approval(
     listing_id: i32,
     input: &ReviewInput,
 ) -> AppResult<ListingCopy> {
+    actor.require(Permission::EditCopy)?;
     let txn = begin_write(db).await?;
     let l = listings::find_model(&txn, listing_id).await?;
     let r = current_revision(&txn, listing_id, input.revision).await?;
-    let state: CopyState = stored(&r.state)?;
+    let state = r.state;
     if state != CopyState::Draft {
         return Err(AppError::conflict(
             "revision",
@@ -115,14 +115,16 @@ pub async fn request_approval(
     get(db, listing_id).await
 }
 
-/// Checks that `actor` may review `r` now, and returns the team whose turn it is.
+/// The object-level rules of a review, after the permission check: only the team whose
+/// turn it is reviews `r`, nobody approves their own revision, and one person approves
+/// one stage only. Returns the team whose turn it is.
 fn reviewer_team(
     actor: &CurrentUser,
     r: &copy_revision::Model,
     reviews: &[copy_review::Model],
     approving: bool,
 ) -> AppResult<Role> {
-    let state: CopyState = stored(&r.state)?;
+    let state = r.state;
     let Some(team) = state.awaiting() else {
         return Err(AppError::conflict(
             "revision",
@@ -182,7 +184,7 @@ async fn record_review(
 ) -> AppResult<()> {
     copy_review::ActiveModel {
         revision_id: Set(r.id),
-        stage: Set(team.as_str().to_owned()),
+        stage: Set(team),
         decision: Set(decision.to_owned()),
         user_id: Set(actor.id),
         username: Set(actor.username.clone()),
@@ -195,18 +197,6 @@ async fn record_review(
     Ok(())
 }
 
-/// Refuses someone holding none of `roles`, before anything is looked up.
-fn one_of(actor: &CurrentUser, roles: &[Role], why: &str) -> AppResult<()> {
-    if roles.iter().any(|r| actor.has(*r)) {
-        Ok(())
-    } else {
-        Err(AppError::forbidden(why))
-    }
-}
-
-/// The reviewing teams (Partnerships, then Omnibus) and admins approve or reject.
-const REVIEWERS: [Role; 3] = [Role::Partnerships, Role::Omnibus, Role::Admin];
-
 /// Approves the newest revision for the team whose turn it is.
 pub async fn approve(
     db: &(impl ConnectionTrait + TransactionTrait),
@@ -215,11 +205,7 @@ pub async fn approve(
     listing_id: i32,
     input: &ReviewInput,
 ) -> AppResult<ListingCopy> {
-    one_of(
-        actor,
-        &REVIEWERS,
-        "Partnerships and Omnibus review listing copy",
-    )?;
+    actor.require(Permission::ReviewCopy)?;
     let comment: String = input.comment.trim().chars().take(2000).collect();
     let txn = begin_write(db).await?;
     let l = listings::find_model(&txn, listing_id).await?;
@@ -305,11 +291,7 @@ pub async fn reject(
     listing_id: i32,
     input: &ReviewInput,
 ) -> AppResult<ListingCopy> {
-    one_of(
-        actor,
-        &REVIEWERS,
-        "Partnerships and Omnibus review listing copy",
-    )?;
+    actor.require(Permission::ReviewCopy)?;
     let comment = input.comment.trim();
     if comment.is_empty() {
         return Err(AppError::validation(
@@ -375,15 +357,11 @@ pub async fn mark_for_publishing(
     listing_id: i32,
     input: &ReviewInput,
 ) -> AppResult<ListingCopy> {
-    one_of(
-        actor,
-        &[Role::Marketing, Role::Partnerships, Role::Admin],
-        "marking copy for publishing needs Marketing, Partnerships or admin",
-    )?;
+    actor.require(Permission::MarkCopyForPublishing)?;
     let txn = begin_write(db).await?;
     let l = listings::find_model(&txn, listing_id).await?;
     let r = find_revision(&txn, listing_id, input.revision).await?;
-    if r.state != CopyState::Approved.as_str() {
+    if r.state != CopyState::Approved {
         return Err(AppError::conflict(
             "revision",
             format!(
@@ -419,10 +397,10 @@ pub async fn mark_for_publishing(
 
 /// Revisions waiting for one of `teams`.
 pub async fn queue(db: &impl ConnectionTrait, teams: &[Role]) -> AppResult<Vec<CopyQueueItem>> {
-    let states: Vec<&str> = CopyState::ALL
+    let states: Vec<CopyState> = CopyState::ALL
         .iter()
+        .copied()
         .filter(|s| s.awaiting().is_some_and(|t| teams.contains(&t)))
-        .map(|s| s.as_str())
         .collect();
     let rows = copy_revision::Entity::find()
         .filter(copy_revision::Column::State.is_in(states))
@@ -432,7 +410,7 @@ pub async fn queue(db: &impl ConnectionTrait, teams: &[Role]) -> AppResult<Vec<C
     let mut items = Vec::new();
     for r in rows {
         let l = listings::find_model(db, r.listing_id).await?;
-        let summary = summary_of(&r)?;
+        let summary = summary_of(&r);
         items.push(CopyQueueItem {
             listing_id: l.id,
             listing_title: l.title,

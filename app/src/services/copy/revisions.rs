@@ -16,7 +16,7 @@ use crate::{
         audit::{self, Change, snapshot},
         begin_write,
         entities::{copy_review, copy_revision, partner, product},
-        listings, stored,
+        listings,
     },
 };
 
@@ -72,8 +72,8 @@ fn parse(input: &CopyInput) -> AppResult<CopyFields> {
     let highlights = v.check("highlights", {
         let items: Vec<String> = input
             .highlights
-            .lines()
-            .map(str::trim)
+            .iter()
+            .map(|h| h.trim())
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
             .collect();
@@ -102,8 +102,8 @@ fn parse(input: &CopyInput) -> AppResult<CopyFields> {
     let categories = v.check("categories", {
         let items: Vec<String> = input
             .categories
-            .split(',')
-            .map(str::trim)
+            .iter()
+            .map(|c| c.trim())
             .filter(|c| !c.is_empty())
             .map(str::to_owned)
             .collect();
@@ -142,14 +142,14 @@ pub(super) fn fields_of(r: &copy_revision::Model) -> CopyFields {
     }
 }
 
-pub(super) fn summary_of(r: &copy_revision::Model) -> AppResult<CopyRevisionSummary> {
-    Ok(CopyRevisionSummary {
+pub(super) fn summary_of(r: &copy_revision::Model) -> CopyRevisionSummary {
+    CopyRevisionSummary {
         id: r.id,
         number: r.number,
         author: r.author.clone(),
         created_at: r.created_at,
-        state: stored(&r.state)?,
-    })
+        state: r.state,
+    }
 }
 
 pub(super) async fn to_dto(
@@ -162,16 +162,14 @@ pub(super) async fn to_dto(
         .all(db)
         .await?
         .into_iter()
-        .map(|x| {
-            Ok(CopyReview {
-                stage: stored(&x.stage)?,
-                decision: x.decision,
-                username: x.username,
-                comment: x.comment,
-                at: x.at,
-            })
+        .map(|x| CopyReview {
+            stage: x.stage,
+            decision: x.decision,
+            username: x.username,
+            comment: x.comment,
+            at: x.at,
         })
-        .collect::<AppResult<Vec<_>>>()?;
+        .collect();
     Ok(CopyRevision {
         id: r.id,
         listing_id: r.listing_id,
@@ -180,7 +178,7 @@ pub(super) async fn to_dto(
         author: r.author.clone(),
         author_id: r.author_id,
         created_at: r.created_at,
-        state: stored(&r.state)?,
+        state: r.state,
         reviews,
         publish_marked_at: r.publish_marked_at,
         publish_marked_by: r.publish_marked_by.clone(),
@@ -202,7 +200,7 @@ pub(super) async fn head(
 pub async fn approved_head(db: &impl ConnectionTrait, listing_id: i32) -> AppResult<Option<i32>> {
     Ok(head(db, listing_id)
         .await?
-        .filter(|r| r.state == CopyState::Approved.as_str())
+        .filter(|r| r.state == CopyState::Approved)
         .map(|r| r.id))
 }
 
@@ -213,7 +211,7 @@ pub async fn approved_revision(
 ) -> AppResult<Option<CopyRevision>> {
     let found = copy_revision::Entity::find()
         .filter(copy_revision::Column::ListingId.eq(listing_id))
-        .filter(copy_revision::Column::State.eq(CopyState::Approved.as_str()))
+        .filter(copy_revision::Column::State.eq(CopyState::Approved))
         .order_by_desc(copy_revision::Column::Number)
         .one(db)
         .await?;
@@ -240,9 +238,9 @@ pub async fn get(db: &impl ConnectionTrait, listing_id: i32) -> AppResult<Listin
         .await?;
     let approved_revision = rows
         .iter()
-        .find(|r| r.state == CopyState::Approved.as_str())
+        .find(|r| r.state == CopyState::Approved)
         .map(|r| r.id);
-    let revisions = rows.iter().map(summary_of).collect::<AppResult<Vec<_>>>()?;
+    let revisions = rows.iter().map(summary_of).collect();
     let head = match rows.into_iter().next() {
         Some(r) => Some(to_dto(db, r).await?),
         None => None,
@@ -290,6 +288,7 @@ pub async fn save(
     listing_id: i32,
     input: &CopyInput,
 ) -> AppResult<CopySave> {
+    actor.require(Permission::EditCopy)?;
     let fields = parse(input)?;
     let txn = begin_write(db).await?;
     let l = listings::find_model(&txn, listing_id).await?;
@@ -340,7 +339,7 @@ pub async fn save(
         author_id: Set(actor.id),
         author: Set(actor.username.clone()),
         created_at: Set(now),
-        state: Set(CopyState::Draft.as_str().to_owned()),
+        state: Set(CopyState::Draft),
         ..Default::default()
     }
     .insert(&txn)
@@ -352,10 +351,10 @@ pub async fn save(
     // The replaced revision's pending approvals end here; an approved one stays approved
     // (and publishable) until this edit is approved in its turn.
     if let Some(previous) = &current
-        && previous.state != CopyState::Approved.as_str()
+        && previous.state != CopyState::Approved
     {
         let mut active: copy_revision::ActiveModel = previous.clone().into();
-        active.state = Set(CopyState::Superseded.as_str().to_owned());
+        active.state = Set(CopyState::Superseded);
         active.update(&txn).await?;
     }
     audit::record(
@@ -403,8 +402,8 @@ mod tests {
             title: "x".repeat(73),
             short_description: String::new(),
             long_description: "ok".into(),
-            highlights: "a\nb\nc\nd".into(),
-            categories: "DevOps, Source control".into(),
+            highlights: ["a", "b", "c", "d"].map(String::from).to_vec(),
+            categories: ["DevOps", " Source control", ""].map(String::from).to_vec(),
             ..Default::default()
         })
         .expect_err("invalid");

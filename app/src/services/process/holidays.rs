@@ -51,6 +51,7 @@ pub async fn add_holiday(
     now: DateTime<Utc>,
     input: &HolidayInput,
 ) -> AppResult<Holiday> {
+    actor.require(Permission::Administer)?;
     let mut v = Validator::new();
     let day = v.check("day", calendar::parse_day(&input.day));
     let name = v.check("name", required_text(&input.name, 100));
@@ -93,6 +94,7 @@ pub async fn delete_holiday(
     now: DateTime<Utc>,
     id: i32,
 ) -> AppResult<()> {
+    actor.require(Permission::Administer)?;
     let txn = begin_write(db).await?;
     let model = holiday::Entity::find_by_id(id)
         .one(&txn)
@@ -121,8 +123,8 @@ pub async fn delete_holiday(
 async fn recompute_due_dates(db: &impl ConnectionTrait, now: DateTime<Utc>) -> AppResult<()> {
     let calendar = holidays(db).await?;
     for wf in workflow::Entity::find()
-        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance.as_str()))
-        .filter(workflow::Column::State.eq(WorkflowState::Open.as_str()))
+        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance))
+        .filter(workflow::Column::State.eq(WorkflowState::Open))
         .all(db)
         .await?
     {

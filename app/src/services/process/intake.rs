@@ -16,7 +16,8 @@ use crate::{
     services::{DbResultExt, begin_write, releases, users},
 };
 
-/// Records a release and opens its maintenance runs.
+/// Records a release and opens its maintenance runs (the permission check opens
+/// [`create_release_with_runs`]).
 pub async fn create_release(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: &CurrentUser,
@@ -34,6 +35,7 @@ pub async fn create_release_with_runs(
     now: DateTime<Utc>,
     input: &ReleaseInput,
 ) -> AppResult<(Release, Vec<i32>)> {
+    actor.require(Permission::ManageReleases)?;
     let (version, released_on, kind) = releases::parse(input)?;
     let txn = begin_write(db).await?;
     let model = releases::insert(&txn, actor, now, &version, released_on, kind).await?;

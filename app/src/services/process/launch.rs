@@ -7,10 +7,7 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
-use super::{
-    templates::TECHNICAL_STAGE,
-    views::{Loaded, find_workflow, get, load, summary},
-};
+use super::views::{find_workflow, gate, get, load, sign_offs_of, summary};
 use crate::{
     domain::*,
     dto::*,
@@ -19,95 +16,12 @@ use crate::{
         DbResultExt,
         audit::{self, Change, snapshot},
         begin_write, copy,
-        entities::{listing, signoff, workflow},
+        entities::{signoff, workflow},
         limits,
         notify::{self, Event},
-        retention, stored,
+        retention,
     },
 };
-
-pub(super) async fn sign_offs_of(
-    db: &impl ConnectionTrait,
-    workflow_id: i32,
-) -> AppResult<Vec<SignOff>> {
-    signoff::Entity::find()
-        .filter(signoff::Column::WorkflowId.eq(workflow_id))
-        .order_by_asc(signoff::Column::Id)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| {
-            Ok(SignOff {
-                team: stored(&s.team)?,
-                username: s.username,
-                comment: s.comment,
-                at: s.at,
-            })
-        })
-        .collect()
-}
-
-pub(super) async fn gate(
-    db: &impl ConnectionTrait,
-    loaded: &Loaded,
-    sign_offs: &[SignOff],
-) -> AppResult<LaunchGate> {
-    let mut blockers = Vec::new();
-    let technical_done = loaded
-        .stages
-        .iter()
-        .any(|s| s.key == TECHNICAL_STAGE && s.completed_at.is_some());
-    if !technical_done {
-        blockers.push("the technical implementation stage is not done".to_owned());
-    }
-    let listing = match loaded.wf.product_id {
-        Some(product_id) => {
-            listing::Entity::find()
-                .filter(listing::Column::ProductId.eq(product_id))
-                .order_by_asc(listing::Column::Id)
-                .one(db)
-                .await?
-        }
-        None => None,
-    };
-    let approved_revision = match &listing {
-        Some(l) => copy::approved_head(db, l.id).await?,
-        None => None,
-    };
-    match (&loaded.wf.product_id, &listing, approved_revision) {
-        (None, _, _) => blockers.push("no product is chosen for this image yet".to_owned()),
-        (Some(_), None, _) => {
-            blockers.push("the product has no marketplace listing to carry its copy".to_owned());
-        }
-        (Some(_), Some(_), None) => {
-            blockers.push("the listing's newest copy revision is not approved".to_owned());
-        }
-        _ => {}
-    }
-    let missing: Vec<Role> = SIGN_OFF_TEAMS
-        .iter()
-        .copied()
-        .filter(|team| !sign_offs.iter().any(|s| s.team == *team))
-        .collect();
-    if !missing.is_empty() {
-        blockers.push(format!(
-            "waiting for the sign-off of {}",
-            missing
-                .iter()
-                .map(|r| r.label())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok(LaunchGate {
-        technical_done,
-        listing_id: listing.map(|l| l.id),
-        approved_revision,
-        copy_approved: approved_revision.is_some(),
-        missing_sign_offs: missing,
-        blockers,
-    })
-}
 
 pub async fn sign_off(
     db: &(impl ConnectionTrait + TransactionTrait),
@@ -116,6 +30,7 @@ pub async fn sign_off(
     workflow_id: i32,
     input: &SignOffInput,
 ) -> AppResult<Workflow> {
+    actor.require(Permission::WorkOnTasks)?;
     let team: Role = input
         .team
         .parse()
@@ -126,6 +41,7 @@ pub async fn sign_off(
             "only Partnerships, Omnibus and Marketing sign off a launch",
         ));
     }
+    // Object-level: a team signs off only for itself.
     if !actor.has(team) {
         return Err(AppError::forbidden(format!(
             "only a member of {} signs off for {}",
@@ -135,13 +51,13 @@ pub async fn sign_off(
     }
     let txn = begin_write(db).await?;
     let wf = find_workflow(&txn, workflow_id).await?;
-    if stored::<WorkflowKind>(&wf.kind)? != WorkflowKind::FirstTimeImage {
+    if wf.kind != WorkflowKind::FirstTimeImage {
         return Err(AppError::conflict(
             "team",
             "only a first-time image's launch is signed off",
         ));
     }
-    if stored::<WorkflowState>(&wf.state)? == WorkflowState::Launched {
+    if wf.state == WorkflowState::Launched {
         return Err(AppError::conflict(
             "team",
             "this image has already launched",
@@ -149,7 +65,7 @@ pub async fn sign_off(
     }
     if let Some(existing) = signoff::Entity::find()
         .filter(signoff::Column::WorkflowId.eq(wf.id))
-        .filter(signoff::Column::Team.eq(team.as_str()))
+        .filter(signoff::Column::Team.eq(team))
         .one(&txn)
         .await?
     {
@@ -165,7 +81,7 @@ pub async fn sign_off(
     }
     let model = signoff::ActiveModel {
         workflow_id: Set(wf.id),
-        team: Set(team.as_str().to_owned()),
+        team: Set(team),
         user_id: Set(actor.id),
         username: Set(actor.username.clone()),
         comment: Set(input.comment.trim().chars().take(2000).collect()),
@@ -213,15 +129,16 @@ pub async fn approve_launch(
     now: DateTime<Utc>,
     workflow_id: i32,
 ) -> AppResult<Workflow> {
+    actor.require(Permission::ManageWorkflows)?;
     let txn = begin_write(db).await?;
     let wf = find_workflow(&txn, workflow_id).await?;
-    if stored::<WorkflowKind>(&wf.kind)? != WorkflowKind::FirstTimeImage {
+    if wf.kind != WorkflowKind::FirstTimeImage {
         return Err(AppError::conflict(
             "launch",
             "only a first-time image is launched",
         ));
     }
-    if stored::<WorkflowState>(&wf.state)? == WorkflowState::Launched {
+    if wf.state == WorkflowState::Launched {
         return Err(AppError::conflict(
             "launch",
             "this image has already launched",
@@ -241,7 +158,7 @@ pub async fn approve_launch(
     }
     let before = loaded.wf.clone();
     let mut active: workflow::ActiveModel = loaded.wf.into();
-    active.state = Set(WorkflowState::Launched.as_str().to_owned());
+    active.state = Set(WorkflowState::Launched);
     active.launched_at = Set(Some(now));
     active.launched_by = Set(Some(actor.username.clone()));
     active.updated_at = Set(now);
@@ -292,7 +209,7 @@ pub async fn approvals(
         .copied()
         .filter(|t| user.has(*t))
         .collect();
-    let (restrictions, retention) = if teams.contains(&Role::Partnerships) {
+    let (restrictions, retention) = if user.can(Permission::DecideProposals) {
         (
             limits::open_proposals(db).await?,
             retention::proposals(db, true).await?,
@@ -316,8 +233,8 @@ pub async fn launches_awaiting(
     teams: &[Role],
 ) -> AppResult<Vec<LaunchQueueItem>> {
     let rows = workflow::Entity::find()
-        .filter(workflow::Column::Kind.eq(WorkflowKind::FirstTimeImage.as_str()))
-        .filter(workflow::Column::State.eq(WorkflowState::Open.as_str()))
+        .filter(workflow::Column::Kind.eq(WorkflowKind::FirstTimeImage))
+        .filter(workflow::Column::State.eq(WorkflowState::Open))
         .order_by_asc(workflow::Column::Id)
         .all(db)
         .await?;

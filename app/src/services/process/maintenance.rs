@@ -25,7 +25,7 @@ use crate::{
         begin_write,
         entities::{partner, product, product_architecture, release, task, workflow},
         notify::{self, Event},
-        products, releases, stored,
+        products, releases,
     },
 };
 
@@ -40,12 +40,11 @@ pub async fn open_maintenance_runs(
     if release.pre.is_some() {
         return Ok(Vec::new());
     }
-    let kind: ReleaseKind = stored(&release.kind)?;
-    let security = kind == ReleaseKind::Security;
+    let security = release.kind == ReleaseKind::Security;
     let calendar = holidays(db).await?;
     let due = calendar.add_business_days(release.released_on, MAINTENANCE_BUSINESS_DAYS);
     let products = product::Entity::find()
-        .filter(product::Column::MaintenanceMode.eq(MaintenanceMode::Image.as_str()))
+        .filter(product::Column::MaintenanceMode.eq(MaintenanceMode::Image))
         .order_by_asc(product::Column::Id)
         .all(db)
         .await?;
@@ -68,9 +67,7 @@ pub async fn open_maintenance_runs(
         let Some(partner) = partners.get(&product.partner_id) else {
             continue;
         };
-        if stored::<PartnerStatus>(&partner.status)? == PartnerStatus::Retired
-            || existing.contains(&product.id)
-        {
+        if partner.status == PartnerStatus::Retired || existing.contains(&product.id) {
             continue;
         }
         let archs = product_architecture::Entity::find()
@@ -83,7 +80,7 @@ pub async fn open_maintenance_runs(
             format!("One issue for {} {}.", product.name, release.version),
         )];
         for a in &archs {
-            let arch: Arch = stored(&a.arch)?;
+            let arch = a.arch;
             let mut spec = TaskSpec::new(
                 format!("Update the image ({arch})"),
                 format!(
@@ -142,13 +139,13 @@ pub async fn open_maintenance_runs(
             db,
             now,
             workflow::ActiveModel {
-                kind: Set(WorkflowKind::Maintenance.as_str().to_owned()),
+                kind: Set(WorkflowKind::Maintenance),
                 title: Set(title.clone()),
                 partner_id: Set(partner.id),
                 product_id: Set(Some(product.id)),
                 release_id: Set(Some(release.id)),
                 security: Set(security),
-                state: Set(WorkflowState::Open.as_str().to_owned()),
+                state: Set(WorkflowState::Open),
                 released_on: Set(Some(release.released_on)),
                 due_on: Set(Some(due)),
                 sla_notified: Set(String::new()),
@@ -215,7 +212,7 @@ async fn image_task(
     };
     Ok(task::Entity::find()
         .filter(task::Column::WorkflowId.eq(wf.id))
-        .filter(task::Column::Arch.eq(arch.as_str()))
+        .filter(task::Column::Arch.eq(arch))
         .one(db)
         .await?)
 }
@@ -233,11 +230,11 @@ pub async fn link_build(
     let Some(t) = image_task(db, product_id, release_id, arch).await? else {
         return Ok(());
     };
-    let state: TaskState = stored(&t.state)?;
+    let state = t.state;
     let mut active: task::ActiveModel = t.clone().into();
     active.job_id = Set(Some(job_id));
     if state == TaskState::Todo {
-        active.state = Set(TaskState::InProgress.as_str().to_owned());
+        active.state = Set(TaskState::InProgress);
     }
     active.updated_at = Set(now);
     active.update(db).await?;
@@ -270,10 +267,10 @@ pub async fn image_built(
     let (_, product) = products::find_model(&txn, partner_slug, product_slug).await?;
     let release = releases::find_model(&txn, version).await?;
     if let Some(t) = image_task(&txn, product.id, release.id, arch).await?
-        && !stored::<TaskState>(&t.state)?.is_closed()
+        && !t.state.is_closed()
     {
         let loaded = load(&txn, find_workflow(&txn, t.workflow_id).await?).await?;
-        if stored::<WorkflowState>(&loaded.wf.state)? != WorkflowState::Launched {
+        if loaded.wf.state != WorkflowState::Launched {
             apply_state(&txn, None, now, &loaded, &t, TaskState::Done, None).await?;
         }
     }
@@ -290,7 +287,7 @@ pub async fn sweep(
     let txn = begin_write(db).await?;
     let today = now.date_naive();
     for t in task::Entity::find()
-        .filter(task::Column::State.eq(TaskState::WaitingOnPartner.as_str()))
+        .filter(task::Column::State.eq(TaskState::WaitingOnPartner))
         .filter(task::Column::EscalatedAt.is_null())
         .filter(task::Column::ResponseDueOn.lt(today))
         .all(&txn)
@@ -344,8 +341,8 @@ pub async fn sweep(
     }
     let calendar = holidays(&txn).await?;
     let open = workflow::Entity::find()
-        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance.as_str()))
-        .filter(workflow::Column::State.eq(WorkflowState::Open.as_str()))
+        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance))
+        .filter(workflow::Column::State.eq(WorkflowState::Open))
         .filter(workflow::Column::SlaNotified.ne("breached"))
         .all(&txn)
         .await?;
@@ -425,8 +422,8 @@ pub async fn maintenance_board(
     now: DateTime<Utc>,
 ) -> AppResult<MaintenanceBoard> {
     let open_rows = workflow::Entity::find()
-        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance.as_str()))
-        .filter(workflow::Column::State.eq(WorkflowState::Open.as_str()))
+        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance))
+        .filter(workflow::Column::State.eq(WorkflowState::Open))
         .order_by_asc(workflow::Column::DueOn)
         .order_by_asc(workflow::Column::Id)
         .all(db)
@@ -444,7 +441,7 @@ pub async fn maintenance_board(
         .map(|r| r.id)
         .collect();
     let runs = workflow::Entity::find()
-        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance.as_str()))
+        .filter(workflow::Column::Kind.eq(WorkflowKind::Maintenance))
         .filter(workflow::Column::ReleaseId.is_in(recent.clone()))
         .all(db)
         .await?;

@@ -17,19 +17,21 @@ use crate::{
         audit::{self, Change, snapshot},
         begin_write,
         entities::{task, task_comment, user, user_role, workflow, workflow_stage},
-        stored,
     },
 };
 
-/// Whether `user` may work on a task of `team`: its team, an admin, or Partnerships once
-/// the task escalated to them.
+/// Whether `user` may work on a task of `team`: its team, Partnerships once the task
+/// escalated to them, or anyone who works on any team's tasks.
 fn may_work_on(user: &CurrentUser, team: Role, escalated: bool) -> bool {
-    user.has(team) || user.has(Role::Admin) || (escalated && user.has(Role::Partnerships))
+    user.has(team)
+        || (escalated && user.has(Role::Partnerships))
+        || user.can(Permission::WorkOnAnyTask)
 }
 
-/// Refuses `user` unless they may work on `t`.
+/// The object-level rule of a task, after the permission check: refuses `user` unless
+/// they may work on `t` (see [`may_work_on`]).
 fn check_may_work(user: &CurrentUser, t: &task::Model) -> AppResult<()> {
-    let team: Role = stored(&t.team)?;
+    let team = t.team;
     if may_work_on(user, team, t.escalated_at.is_some()) {
         Ok(())
     } else {
@@ -59,8 +61,8 @@ pub(super) async fn apply_state(
     new: TaskState,
     response_due_on: Option<NaiveDate>,
 ) -> AppResult<()> {
-    let old: TaskState = stored(&t.state)?;
-    if stored::<WorkflowState>(&loaded.wf.state)? == WorkflowState::Launched {
+    let old = t.state;
+    if loaded.wf.state == WorkflowState::Launched {
         return Err(AppError::conflict(
             "state",
             "this image has launched: its workflow is closed",
@@ -94,7 +96,7 @@ pub(super) async fn apply_state(
                 loaded
                     .tasks
                     .iter()
-                    .any(|x| x.stage_id == s.id && x.state != TaskState::Todo.as_str())
+                    .any(|x| x.stage_id == s.id && x.state != TaskState::Todo)
             })
             .map(|s| s.name.as_str())
             .collect();
@@ -111,7 +113,7 @@ pub(super) async fn apply_state(
     }
     let actor_name = actor.map_or_else(|| "portal".to_owned(), |a| a.username.clone());
     let mut active: task::ActiveModel = t.clone().into();
-    active.state = Set(new.as_str().to_owned());
+    active.state = Set(new);
     active.response_due_on = Set(response_due_on.filter(|_| new == TaskState::WaitingOnPartner));
     if new != TaskState::WaitingOnPartner {
         active.escalated_at = Set(None);
@@ -156,7 +158,7 @@ pub(super) async fn apply_state(
     let stage_done = tasks
         .iter()
         .filter(|x| x.stage_id == stage.id && x.required)
-        .all(|x| stored::<TaskState>(&x.state).is_ok_and(TaskState::is_closed));
+        .all(|x| x.state.is_closed());
     let mut stages = loaded.stages.clone();
     if stage_done != stage.completed_at.is_some() {
         let mut s: workflow_stage::ActiveModel = stage.clone().into();
@@ -191,7 +193,7 @@ pub(super) async fn apply_state(
     }
     let all_done = stages.iter().all(|s| s.completed_at.is_some());
     if all_done != loaded.wf.completed_at.is_some() {
-        let kind: WorkflowKind = stored(&loaded.wf.kind)?;
+        let kind = loaded.wf.kind;
         let mut w: workflow::ActiveModel = loaded.wf.clone().into();
         w.completed_at = Set(all_done.then_some(now));
         if kind == WorkflowKind::Maintenance {
@@ -199,9 +201,7 @@ pub(super) async fn apply_state(
                 WorkflowState::Done
             } else {
                 WorkflowState::Open
-            }
-            .as_str()
-            .to_owned());
+            });
         }
         w.updated_at = Set(now);
         w.update(db).await?;
@@ -238,6 +238,7 @@ pub async fn set_task_state(
     task_id: i32,
     input: &TaskStateInput,
 ) -> AppResult<TaskDetail> {
+    actor.require(Permission::WorkOnTasks)?;
     let mut v = Validator::new();
     let new = v.check("state", input.state.parse::<TaskState>());
     let response = v.check("response_due_on", optional_day(&input.response_due_on));
@@ -260,7 +261,7 @@ pub async fn set_task_state(
     let txn = begin_write(db).await?;
     let t = find_task(&txn, task_id).await?;
     check_may_work(actor, &t)?;
-    if t.state == new.as_str() && t.response_due_on == response {
+    if t.state == new && t.response_due_on == response {
         txn.commit().await?;
         return task_detail(db, now, task_id).await;
     }
@@ -277,11 +278,12 @@ pub async fn assign_task(
     task_id: i32,
     input: &TaskAssignInput,
 ) -> AppResult<TaskDetail> {
+    actor.require(Permission::WorkOnTasks)?;
     let due = optional_day(&input.due_on).map_err(|m| AppError::validation("due_on", m))?;
     let txn = begin_write(db).await?;
     let t = find_task(&txn, task_id).await?;
     check_may_work(actor, &t)?;
-    let team: Role = stored(&t.team)?;
+    let team = t.team;
     let assignee = if input.assignee.trim().is_empty() {
         None
     } else {
@@ -297,7 +299,7 @@ pub async fn assign_task(
             })?;
         let member = user_role::Entity::find()
             .filter(user_role::Column::UserId.eq(u.id))
-            .filter(user_role::Column::Role.eq(team.as_str()))
+            .filter(user_role::Column::Role.eq(team))
             .one(&txn)
             .await?
             .is_some();
@@ -344,6 +346,7 @@ pub async fn comment_on_task(
     task_id: i32,
     body: &str,
 ) -> AppResult<TaskDetail> {
+    actor.require(Permission::WorkOnTasks)?;
     let body = required_text(body, 5000).map_err(|m| AppError::validation("body", m))?;
     let txn = begin_write(db).await?;
     let t = find_task(&txn, task_id).await?;
@@ -382,6 +385,7 @@ pub async fn add_task_link(
     task_id: i32,
     input: &TaskLinkInput,
 ) -> AppResult<TaskDetail> {
+    actor.require(Permission::WorkOnTasks)?;
     let mut v = Validator::new();
     let label = v.check("label", required_text(&input.label, 200));
     let url = v.check(

@@ -1,26 +1,24 @@
 //! Reading the process: a workflow loaded with its stages and tasks, the summaries and
-//! details the pages show, and the maintenance clock of a run.
+//! details the pages show, the maintenance clock of a run, and a launch's gate and
+//! sign-offs as recorded.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
-use super::{
-    holidays::holidays,
-    launch::{gate, sign_offs_of},
-};
+use super::{holidays::holidays, templates::TECHNICAL_STAGE};
 use crate::{
     calendar::Holidays,
     domain::*,
     dto::*,
     error::{AppError, AppResult},
     services::{
+        copy,
         entities::{
-            job, partner, product, release, task, task_comment, user, user_role, workflow,
-            workflow_stage,
+            job, listing, partner, product, release, signoff, task, task_comment, user, user_role,
+            workflow, workflow_stage,
         },
-        stored,
     },
 };
 
@@ -160,7 +158,7 @@ pub(super) async fn summaries(
             let Loaded { wf, tasks, .. } = loaded;
             Ok(WorkflowSummary {
                 id: wf.id,
-                kind: stored(&wf.kind)?,
+                kind: wf.kind,
                 title: wf.title,
                 partner_slug: partner.slug.clone(),
                 partner_name: partner.name.clone(),
@@ -168,11 +166,8 @@ pub(super) async fn summaries(
                 product_name: product.map(|p| p.name.clone()),
                 release: wf.release_id.and_then(|id| releases.get(&id).cloned()),
                 security: wf.security,
-                state: stored(&wf.state)?,
-                tasks_done: tasks
-                    .iter()
-                    .filter(|t| stored::<TaskState>(&t.state).is_ok_and(TaskState::is_closed))
-                    .count() as u32,
+                state: wf.state,
+                tasks_done: tasks.iter().filter(|t| t.state.is_closed()).count() as u32,
                 tasks_total: tasks.len() as u32,
                 escalations: tasks
                     .iter()
@@ -239,7 +234,7 @@ async fn task_dtos(
     tasks: &[&task::Model],
 ) -> AppResult<Vec<Task>> {
     let users = users_by_id(db, tasks.iter().filter_map(|t| t.assignee_id)).await?;
-    let jobs: HashMap<i32, String> = job::Entity::find()
+    let jobs: HashMap<i32, JobState> = job::Entity::find()
         .filter(job::Column::Id.is_in(tasks.iter().filter_map(|t| t.job_id)))
         .all(db)
         .await?
@@ -255,21 +250,17 @@ async fn task_dtos(
                 stage_key: loaded.stage(t.stage_id)?.key.clone(),
                 title: t.title.clone(),
                 description: t.description.clone(),
-                team: stored(&t.team)?,
+                team: t.team,
                 required: t.required,
-                state: stored(&t.state)?,
+                state: t.state,
                 assignee: t.assignee_id.and_then(|id| users.get(&id).cloned()),
                 due_on: t.due_on,
                 response_due_on: t.response_due_on,
                 escalated_at: t.escalated_at,
                 links: serde_json::from_str(&t.links).unwrap_or_default(),
                 job_id: t.job_id,
-                job_state: t
-                    .job_id
-                    .and_then(|id| jobs.get(&id))
-                    .map(|s| stored(s))
-                    .transpose()?,
-                arch: t.arch.as_deref().map(stored).transpose()?,
+                job_state: t.job_id.and_then(|id| jobs.get(&id)).copied(),
+                arch: t.arch,
                 completed_at: t.completed_at,
                 completed_by: t.completed_by.clone(),
                 updated_at: t.updated_at,
@@ -287,11 +278,11 @@ pub async fn list(
     let mut query = workflow::Entity::find().order_by_desc(workflow::Column::Id);
     if let Some(kind) = filter.kind.as_deref().filter(|k| !k.is_empty()) {
         let kind: WorkflowKind = kind.parse().map_err(AppError::bad_request)?;
-        query = query.filter(workflow::Column::Kind.eq(kind.as_str()));
+        query = query.filter(workflow::Column::Kind.eq(kind));
     }
     if let Some(state) = filter.state.as_deref().filter(|s| !s.is_empty()) {
         let state: WorkflowState = state.parse().map_err(AppError::bad_request)?;
-        query = query.filter(workflow::Column::State.eq(state.as_str()));
+        query = query.filter(workflow::Column::State.eq(state));
     }
     let paginator = query.paginate(db, per_page);
     let total = paginator.num_items().await?;
@@ -314,7 +305,7 @@ pub async fn get(db: &impl ConnectionTrait, now: DateTime<Utc>, id: i32) -> AppR
             id: s.id,
             key: s.key.clone(),
             name: s.name.clone(),
-            team: stored(&s.team)?,
+            team: s.team,
             depends_on: deps(&s.depends_on).map(str::to_owned).collect(),
             state: loaded.stage_state(s),
             completed_at: s.completed_at,
@@ -322,8 +313,7 @@ pub async fn get(db: &impl ConnectionTrait, now: DateTime<Utc>, id: i32) -> AppR
         });
     }
     let sign_offs = sign_offs_of(db, id).await?;
-    let kind: WorkflowKind = stored(&loaded.wf.kind)?;
-    let launch = match kind {
+    let launch = match loaded.wf.kind {
         WorkflowKind::FirstTimeImage => Some(gate(db, &loaded, &sign_offs).await?),
         WorkflowKind::Maintenance => None,
     };
@@ -363,7 +353,7 @@ pub async fn task_detail(
         })
         .collect();
     let members: Vec<i32> = user_role::Entity::find()
-        .filter(user_role::Column::Role.eq(task.team.as_str()))
+        .filter(user_role::Column::Role.eq(task.team))
         .all(db)
         .await?
         .into_iter()
@@ -398,4 +388,85 @@ pub(super) async fn find_task(db: &impl ConnectionTrait, id: i32) -> AppResult<t
         .one(db)
         .await?
         .ok_or_else(|| AppError::not_found(format!("task {id}")))
+}
+
+pub(super) async fn sign_offs_of(
+    db: &impl ConnectionTrait,
+    workflow_id: i32,
+) -> AppResult<Vec<SignOff>> {
+    Ok(signoff::Entity::find()
+        .filter(signoff::Column::WorkflowId.eq(workflow_id))
+        .order_by_asc(signoff::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| SignOff {
+            team: s.team,
+            username: s.username,
+            comment: s.comment,
+            at: s.at,
+        })
+        .collect())
+}
+
+pub(super) async fn gate(
+    db: &impl ConnectionTrait,
+    loaded: &Loaded,
+    sign_offs: &[SignOff],
+) -> AppResult<LaunchGate> {
+    let mut blockers = Vec::new();
+    let technical_done = loaded
+        .stages
+        .iter()
+        .any(|s| s.key == TECHNICAL_STAGE && s.completed_at.is_some());
+    if !technical_done {
+        blockers.push("the technical implementation stage is not done".to_owned());
+    }
+    let listing = match loaded.wf.product_id {
+        Some(product_id) => {
+            listing::Entity::find()
+                .filter(listing::Column::ProductId.eq(product_id))
+                .order_by_asc(listing::Column::Id)
+                .one(db)
+                .await?
+        }
+        None => None,
+    };
+    let approved_revision = match &listing {
+        Some(l) => copy::approved_head(db, l.id).await?,
+        None => None,
+    };
+    match (&loaded.wf.product_id, &listing, approved_revision) {
+        (None, _, _) => blockers.push("no product is chosen for this image yet".to_owned()),
+        (Some(_), None, _) => {
+            blockers.push("the product has no marketplace listing to carry its copy".to_owned());
+        }
+        (Some(_), Some(_), None) => {
+            blockers.push("the listing's newest copy revision is not approved".to_owned());
+        }
+        _ => {}
+    }
+    let missing: Vec<Role> = SIGN_OFF_TEAMS
+        .iter()
+        .copied()
+        .filter(|team| !sign_offs.iter().any(|s| s.team == *team))
+        .collect();
+    if !missing.is_empty() {
+        blockers.push(format!(
+            "waiting for the sign-off of {}",
+            missing
+                .iter()
+                .map(|r| r.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(LaunchGate {
+        technical_done,
+        listing_id: listing.map(|l| l.id),
+        approved_revision,
+        copy_approved: approved_revision.is_some(),
+        missing_sign_offs: missing,
+        blockers,
+    })
 }

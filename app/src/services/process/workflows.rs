@@ -38,7 +38,7 @@ pub(super) async fn insert_workflow(
             position: Set(stage_position as i32),
             key: Set(stage.key.to_owned()),
             name: Set(stage.name.to_owned()),
-            team: Set(stage.team.as_str().to_owned()),
+            team: Set(stage.team),
             depends_on: Set(stage.depends_on.join(",")),
             completed_at: Set(None),
             ..Default::default()
@@ -53,13 +53,13 @@ pub(super) async fn insert_workflow(
                 position: Set(position),
                 title: Set(spec.title),
                 description: Set(spec.description),
-                team: Set(stage.team.as_str().to_owned()),
+                team: Set(stage.team),
                 required: Set(spec.required),
-                state: Set(TaskState::Todo.as_str().to_owned()),
+                state: Set(TaskState::Todo),
                 due_on: Set(spec.due_on),
                 links: Set(serde_json::to_string(&spec.links)
                     .map_err(|e| AppError::internal("task links", e))?),
-                arch: Set(spec.arch.map(|a| a.as_str().to_owned())),
+                arch: Set(spec.arch),
                 updated_at: Set(now),
                 ..Default::default()
             }
@@ -108,6 +108,7 @@ pub async fn start_first_time(
     now: DateTime<Utc>,
     input: &FirstTimeInput,
 ) -> AppResult<Workflow> {
+    actor.require(Permission::ManageWorkflows)?;
     let txn = begin_write(db).await?;
     let partner = partners::find_model(&txn, input.partner.trim())
         .await
@@ -167,12 +168,12 @@ pub async fn start_first_time(
         &txn,
         now,
         workflow::ActiveModel {
-            kind: Set(WorkflowKind::FirstTimeImage.as_str().to_owned()),
+            kind: Set(WorkflowKind::FirstTimeImage),
             title: Set(title.clone()),
             partner_id: Set(partner.id),
             product_id: Set(product.as_ref().map(|p| p.id)),
             security: Set(false),
-            state: Set(WorkflowState::Open.as_str().to_owned()),
+            state: Set(WorkflowState::Open),
             sla_notified: Set(String::new()),
             created_by: Set(actor.username.clone()),
             created_at: Set(now),

@@ -21,9 +21,7 @@ pub use self::{
         DEFAULT_ACTION, DEFAULT_KEEP_NEWEST, DEFAULT_SUPPORT_DAYS, candidates, policies, policy,
         set_policy,
     },
-    proposals::{
-        KIND, RetirePayload, decide, dry_run, finish, get, plan, proposals, record_outcome,
-    },
+    proposals::{RetireImages, decide, dry_run, finish, get, plan, proposals, record_outcome},
     quotas::{DEFAULT_QUOTA, regions, seed_quotas, set_quota},
 };
 use super::entities::{partner, product};
@@ -34,7 +32,7 @@ async fn aws_products(
     db: &impl ConnectionTrait,
 ) -> AppResult<Vec<(partner::Model, product::Model)>> {
     let partners: HashMap<i32, partner::Model> = partner::Entity::find()
-        .filter(partner::Column::Cloud.eq(Cloud::Aws.as_str()))
+        .filter(partner::Column::Cloud.eq(Cloud::Aws))
         .all(db)
         .await?
         .into_iter()

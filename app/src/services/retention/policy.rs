@@ -20,7 +20,7 @@ use crate::{
             image_region, image_version, listing, listing_version, partner, product, release,
             retention_policy,
         },
-        products, stored,
+        products,
     },
 };
 
@@ -33,8 +33,8 @@ fn policy_dto(
     partner: &partner::Model,
     p: &product::Model,
     row: Option<retention_policy::Model>,
-) -> AppResult<RetentionPolicy> {
-    Ok(match row {
+) -> RetentionPolicy {
+    match row {
         Some(r) => RetentionPolicy {
             product_id: p.id,
             partner_slug: partner.slug.clone(),
@@ -42,7 +42,7 @@ fn policy_dto(
             product_name: p.name.clone(),
             keep_newest: r.keep_newest,
             support_days: r.support_days,
-            action: stored(&r.action)?,
+            action: r.action,
             updated_by: Some(r.updated_by),
             updated_at: Some(r.updated_at),
         },
@@ -57,7 +57,7 @@ fn policy_dto(
             updated_by: None,
             updated_at: None,
         },
-    })
+    }
 }
 
 /// Every AWS product's policy (the defaults where none was set).
@@ -68,11 +68,11 @@ pub async fn policies(db: &impl ConnectionTrait) -> AppResult<Vec<RetentionPolic
         .into_iter()
         .map(|r| (r.product_id, r))
         .collect();
-    aws_products(db)
+    Ok(aws_products(db)
         .await?
         .iter()
         .map(|(partner, p)| policy_dto(partner, p, rows.remove(&p.id)))
-        .collect()
+        .collect())
 }
 
 /// One product's policy.
@@ -83,7 +83,7 @@ pub async fn policy(
 ) -> AppResult<RetentionPolicy> {
     let (partner, p) = products::find_model(db, partner_slug, slug).await?;
     let row = retention_policy::Entity::find_by_id(p.id).one(db).await?;
-    policy_dto(&partner, &p, row)
+    Ok(policy_dto(&partner, &p, row))
 }
 
 /// Sets a product's retention policy.
@@ -95,14 +95,11 @@ pub async fn set_policy(
     slug: &str,
     input: &RetentionPolicyInput,
 ) -> AppResult<RetentionPolicy> {
+    actor.require(Permission::ManageCatalogue)?;
     let mut v = Validator::new();
     let keep = v.check(
         "keep_newest",
-        input
-            .keep_newest
-            .trim()
-            .parse::<i32>()
-            .ok()
+        Some(input.keep_newest)
             .filter(|n| (1..=100).contains(n))
             .ok_or_else(|| {
                 "keep the images of 1 to 100 releases: the newest always stays".to_owned()
@@ -110,19 +107,15 @@ pub async fn set_policy(
     );
     let days = v.check(
         "support_days",
-        input
-            .support_days
-            .trim()
-            .parse::<i32>()
-            .ok()
+        Some(input.support_days)
             .filter(|n| (0..=3650).contains(n))
             .ok_or_else(|| "give the support window in days, 0 to 3650".to_owned()),
     );
-    let action = v.check("action", input.action.parse::<RetentionAction>());
-    let (keep, days, action) = v.finish(|| Some((keep?, days?, action?)))?;
+    let action = input.action;
+    let (keep, days) = v.finish(|| Some((keep?, days?)))?;
     let txn = begin_write(db).await?;
     let (partner, p) = products::find_model(&txn, partner_slug, slug).await?;
-    if stored::<Cloud>(&partner.cloud)? != Cloud::Aws {
+    if partner.cloud != Cloud::Aws {
         return Err(AppError::validation(
             "product",
             "retention policies are for products on AWS",
@@ -133,7 +126,7 @@ pub async fn set_policy(
         product_id: Set(p.id),
         keep_newest: Set(keep),
         support_days: Set(days),
-        action: Set(action.as_str().to_owned()),
+        action: Set(action),
         updated_by: Set(actor.username.clone()),
         updated_at: Set(now),
     };
@@ -160,7 +153,7 @@ pub async fn set_policy(
     )
     .await?;
     txn.commit().await?;
-    policy_dto(&partner, &p, Some(after))
+    Ok(policy_dto(&partner, &p, Some(after)))
 }
 
 /// The states an image may be in for the action to apply to it.
@@ -182,7 +175,7 @@ pub async fn candidates(
 ) -> AppResult<Vec<RetentionItem>> {
     let versions = image_version::Entity::find()
         .filter(image_version::Column::ProductId.eq(product_id))
-        .filter(image_version::Column::State.eq(ImageState::Available.as_str()))
+        .filter(image_version::Column::State.eq(ImageState::Available))
         .all(db)
         .await?;
     let releases: HashMap<i32, release::Model> = release::Entity::find()
@@ -202,14 +195,14 @@ pub async fn candidates(
         .collect();
     let in_use: HashSet<i32> = listing_version::Entity::find()
         .filter(listing_version::Column::ListingId.is_in(listings))
-        .filter(listing_version::Column::Visibility.eq(ListingVersionVisibility::Public.as_str()))
+        .filter(listing_version::Column::Visibility.eq(ListingVersionVisibility::Public))
         .all(db)
         .await?
         .into_iter()
         .filter_map(|v| v.release_id)
         .collect();
     let window_start = today - Duration::days(i64::from(policy.support_days));
-    let mut by_arch: BTreeMap<String, Vec<(Version, &image_version::Model, &release::Model)>> =
+    let mut by_arch: BTreeMap<Arch, Vec<(Version, &image_version::Model, &release::Model)>> =
         BTreeMap::new();
     for v in &versions {
         let Some(r) = releases.get(&v.release_id) else {
@@ -217,10 +210,7 @@ pub async fn candidates(
         };
         let version =
             Version::parse(&r.version).map_err(|e| AppError::internal("stored release", e))?;
-        by_arch
-            .entry(v.arch.clone())
-            .or_default()
-            .push((version, v, r));
+        by_arch.entry(v.arch).or_default().push((version, v, r));
     }
     let mut past: Vec<(Version, &image_version::Model)> = Vec::new();
     for list in by_arch.values_mut() {
@@ -242,7 +232,7 @@ pub async fn candidates(
     let mut items = Vec::new();
     for (version, v) in past {
         for r in regions.iter().filter(|r| r.image_version_id == v.id) {
-            let state: RegionImageState = stored(&r.state)?;
+            let state = r.state;
             let Some(image_id) = &r.image_id else {
                 continue;
             };
@@ -253,7 +243,7 @@ pub async fn candidates(
                     image_id: image_id.clone(),
                     image_name: v.name.clone(),
                     version: version.to_string(),
-                    arch: stored(&v.arch)?,
+                    arch: v.arch,
                     state,
                 });
             }

@@ -19,19 +19,22 @@ use crate::{
         audit::{self, Change},
         begin_write,
         entities::{image_region, image_version, product, retention_proposal},
+        jobs::JobKind,
         notify::{self, Event},
-        proposals::{self as shared, Decision, Job, Proposal},
-        stored,
+        proposals::{self as shared, Decision, Proposal},
     },
 };
 
-/// Job kind of a retention run.
-pub const KIND: &str = "retire_images";
-
-/// What a retention job carries.
+/// The retention job: an approved proposal's images deprecated, made private or
+/// deregistered (run by `server::jobs::retire_images`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetirePayload {
+pub struct RetireImages {
     pub proposal_id: i32,
+}
+
+impl JobKind for RetireImages {
+    const NAME: &'static str = "retire_images";
+    const MAX_ATTEMPTS: i32 = 10;
 }
 
 fn items_of(p: &retention_proposal::Model) -> AppResult<Vec<RetentionItem>> {
@@ -63,10 +66,10 @@ async fn to_dtos(
                 id: p.id,
                 product_id: p.product_id,
                 product_name: names.get(&p.product_id).cloned().unwrap_or_default(),
-                action: stored(&p.action)?,
+                action: p.action,
                 items: items_of(&p)?,
                 outcomes: outcomes_of(&p)?,
-                state: stored(&p.state)?,
+                state: p.state,
                 proposed_by: p.proposed_by,
                 proposed_at: p.proposed_at,
                 decided_by: p.decided_by,
@@ -100,7 +103,7 @@ pub async fn proposals(
 ) -> AppResult<Vec<RetentionProposal>> {
     let mut q = retention_proposal::Entity::find();
     if open_only {
-        q = q.filter(retention_proposal::Column::State.eq(ProposalState::Proposed.as_str()));
+        q = q.filter(retention_proposal::Column::State.eq(ProposalState::Proposed));
     }
     let rows = q
         .order_by_desc(retention_proposal::Column::Id)
@@ -119,11 +122,12 @@ pub async fn dry_run(
     partner_slug: &str,
     slug: &str,
 ) -> AppResult<RetentionProposal> {
+    actor.require(Permission::ManageCatalogue)?;
     let txn = begin_write(db).await?;
     let policy = policy(&txn, partner_slug, slug).await?;
     let open = retention_proposal::Entity::find()
         .filter(retention_proposal::Column::ProductId.eq(policy.product_id))
-        .filter(retention_proposal::Column::State.is_in(shared::OPEN.map(|s| s.as_str())))
+        .filter(retention_proposal::Column::State.is_in(shared::OPEN))
         .one(&txn)
         .await?;
     if let Some(p) = open {
@@ -154,12 +158,12 @@ pub async fn dry_run(
     }
     let model = retention_proposal::ActiveModel {
         product_id: Set(policy.product_id),
-        action: Set(policy.action.as_str().to_owned()),
+        action: Set(policy.action),
         items: Set(
             serde_json::to_string(&items).map_err(|e| AppError::internal("retention items", e))?
         ),
         outcomes: Set(String::new()),
-        state: Set(ProposalState::Proposed.as_str().to_owned()),
+        state: Set(ProposalState::Proposed),
         proposed_by: Set(actor.username.clone()),
         proposed_at: Set(now),
         comment: Set(String::new()),
@@ -211,7 +215,6 @@ impl Proposal for retention_proposal::Model {
 
     const NAME: &'static str = "retention proposal";
     const DECIDED_NAME: &'static str = "retention proposal";
-    const DECIDES: &'static str = "which public images are retired";
     const APPROVE: &'static str = "approve_retention";
     const REJECT: &'static str = "reject_retention";
 
@@ -220,22 +223,22 @@ impl Proposal for retention_proposal::Model {
     }
 
     fn state(&self) -> &str {
-        &self.state
+        self.state.as_str()
     }
 
     fn subject(&self) -> (&'static str, String) {
         ("product", self.product_id.to_string())
     }
 
-    fn job(&self) -> AppResult<Job> {
-        Ok(Job {
-            kind: KIND,
-            payload: serde_json::to_value(RetirePayload {
+    type Job = RetireImages;
+
+    fn job(&self) -> (RetireImages, String) {
+        (
+            RetireImages {
                 proposal_id: self.id,
-            })
-            .map_err(|e| AppError::internal("retire payload", e))?,
-            group_key: format!("retention-{}", self.product_id),
-        })
+            },
+            format!("retention-{}", self.product_id),
+        )
     }
 
     fn decided(self, d: Decision<'_>) -> retention_proposal::ActiveModel {
@@ -246,7 +249,7 @@ impl Proposal for retention_proposal::Model {
         if let Some(job_id) = d.job_id {
             active.job_id = Set(Some(job_id));
         }
-        active.state = Set(d.state.as_str().to_owned());
+        active.state = Set(d.state);
         active
     }
 }
@@ -260,6 +263,7 @@ pub async fn decide(
     approve: bool,
     comment: &str,
 ) -> AppResult<RetentionProposal> {
+    actor.require(Permission::DecideProposals)?;
     shared::decide::<retention_proposal::Model>(db, actor, now, proposal_id, approve, comment)
         .await?;
     get(db, proposal_id).await
@@ -270,13 +274,13 @@ pub async fn plan(
     proposal_id: i32,
 ) -> AppResult<(RetentionAction, Vec<RetentionItem>, Vec<RetentionOutcome>)> {
     let p = find(db, proposal_id).await?;
-    if p.state != ProposalState::Approved.as_str() && p.state != ProposalState::Applied.as_str() {
+    if p.state != ProposalState::Approved && p.state != ProposalState::Applied {
         return Err(AppError::conflict(
             "proposal",
             format!("retention proposal {proposal_id} is not approved"),
         ));
     }
-    Ok((stored(&p.action)?, items_of(&p)?, outcomes_of(&p)?))
+    Ok((p.action, items_of(&p)?, outcomes_of(&p)?))
 }
 
 /// Records what the job did to one image, in the catalogue and on the proposal.
@@ -307,13 +311,13 @@ pub async fn record_outcome(
         outcome.note
     );
     let mut active: image_region::ActiveModel = region.into();
-    active.state = Set(outcome.state.as_str().to_owned());
+    active.state = Set(outcome.state);
     active.updated_at = Set(now);
     active.update(&txn).await?;
     // An image version with no region left is retired.
     let left = image_region::Entity::find()
         .filter(image_region::Column::ImageVersionId.eq(version_id))
-        .filter(image_region::Column::State.ne(RegionImageState::Deregistered.as_str()))
+        .filter(image_region::Column::State.ne(RegionImageState::Deregistered))
         .one(&txn)
         .await?;
     if left.is_none()
@@ -322,7 +326,7 @@ pub async fn record_outcome(
             .await?
     {
         let mut active: image_version::ActiveModel = v.into();
-        active.state = Set(ImageState::Retired.as_str().to_owned());
+        active.state = Set(ImageState::Retired);
         active.updated_at = Set(now);
         active.update(&txn).await?;
     }
@@ -362,13 +366,13 @@ pub async fn finish(
     } else {
         ProposalState::Applied
     };
-    if p.state == state.as_str() {
+    if p.state == state {
         return Ok(());
     }
     let done = outcomes_of(&p)?.len();
     let product_id = p.product_id;
     let mut active: retention_proposal::ActiveModel = p.into();
-    active.state = Set(state.as_str().to_owned());
+    active.state = Set(state);
     active.update(&txn).await?;
     audit::record(
         &txn,

@@ -36,7 +36,7 @@ pub async fn regions(db: &impl ConnectionTrait) -> AppResult<Vec<RegionQuota>> {
         .collect();
     let versions: HashMap<i32, i32> = image_version::Entity::find()
         .filter(image_version::Column::ProductId.is_in(names.keys().copied()))
-        .filter(image_version::Column::State.ne(ImageState::Retired.as_str()))
+        .filter(image_version::Column::State.ne(ImageState::Retired))
         .all(db)
         .await?
         .into_iter()
@@ -44,7 +44,7 @@ pub async fn regions(db: &impl ConnectionTrait) -> AppResult<Vec<RegionQuota>> {
         .collect();
     let public = image_region::Entity::find()
         .filter(image_region::Column::ImageVersionId.is_in(versions.keys().copied()))
-        .filter(image_region::Column::State.is_in(PUBLIC_STATES.map(|s| s.as_str())))
+        .filter(image_region::Column::State.is_in(PUBLIC_STATES))
         .all(db)
         .await?;
     let quotas: HashMap<String, i32> = image_quota::Entity::find()
@@ -108,15 +108,12 @@ pub async fn set_quota(
     region: &str,
     input: &QuotaInput,
 ) -> AppResult<RegionQuota> {
+    actor.require(Permission::ManageCatalogue)?;
     let mut v = Validator::new();
     let region = v.check("region", Cloud::Aws.parse_region(region));
     let quota = v.check(
         "quota",
-        input
-            .quota
-            .trim()
-            .parse::<i32>()
-            .ok()
+        Some(input.quota)
             .filter(|q| (1..=100_000).contains(q))
             .ok_or_else(|| "give the number of public images AWS allows, 1 or more".to_owned()),
     );

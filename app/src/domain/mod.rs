@@ -6,6 +6,10 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
+mod access;
+
+pub use access::{CurrentUser, Permission};
+
 /// Declares a closed set stored and sent as a lowercase string, with a human label. On the
 /// server it is also a sea-orm value type (through `Display` and `FromStr`), so an entity's
 /// column holds the value itself and a row with anything else fails to load instead of
@@ -362,79 +366,6 @@ pub const BUILD_STEPS: [(&str, &str); 12] = [
     ("terminate", "terminating the builder"),
     ("record", "recording the images"),
 ];
-
-/// What a signed-in person may do. Checked on the server for every change; the UI uses
-/// the same answer only to hide what would be refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// Create and edit partners, their accounts and contacts, products and listings.
-    ManageCatalogue,
-    /// Record releases and image versions.
-    ManageReleases,
-    /// Upload and replace marketing assets.
-    ManageAssets,
-    /// Read the audit log.
-    ReadAudit,
-    /// Start builds, and cancel or retry jobs.
-    RunJobs,
-    /// Write listing copy and ask for its approval.
-    EditCopy,
-    /// Open first-time image projects and approve launches.
-    ManageWorkflows,
-    /// Work on tasks, comment and sign off (each limited further to the task's team).
-    WorkOnTasks,
-    /// Configure outbound webhooks and holidays.
-    Administer,
-}
-
-impl Permission {
-    /// The roles that hold this permission.
-    pub fn roles(self) -> &'static [Role] {
-        match self {
-            Permission::ManageCatalogue => &[Role::Partnerships, Role::Omnibus, Role::Admin],
-            Permission::ManageReleases => &[Role::Omnibus, Role::Admin],
-            Permission::ManageAssets => &[Role::Marketing, Role::Admin],
-            Permission::ReadAudit => &[
-                Role::Partnerships,
-                Role::Omnibus,
-                Role::Marketing,
-                Role::Admin,
-            ],
-            Permission::RunJobs => &[Role::Omnibus, Role::Admin],
-            Permission::EditCopy => &[Role::Marketing, Role::Admin],
-            Permission::ManageWorkflows => &[Role::Partnerships, Role::Admin],
-            Permission::WorkOnTasks => &[
-                Role::Partnerships,
-                Role::Omnibus,
-                Role::Marketing,
-                Role::Admin,
-            ],
-            Permission::Administer => &[Role::Admin],
-        }
-    }
-}
-
-/// The signed-in person, as every request sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-pub struct CurrentUser {
-    pub id: i32,
-    pub username: String,
-    pub name: String,
-    pub roles: Vec<Role>,
-}
-
-impl CurrentUser {
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
-    pub fn can(&self, permission: Permission) -> bool {
-        self.roles
-            .iter()
-            .any(|role| permission.roles().contains(role))
-    }
-}
 
 /// A GitLab release number: `MAJOR.MINOR.PATCH` with an optional pre-release such as
 /// `-rc42`. Ordered numerically, pre-releases before their release.
@@ -844,22 +775,5 @@ mod tests {
             serde_json::from_str::<Cloud>("\"digitalocean\"").expect("parse"),
             Cloud::DigitalOcean
         );
-    }
-
-    #[test]
-    fn permissions_follow_the_teams() {
-        let marketing = CurrentUser {
-            id: 1,
-            username: "m".into(),
-            name: "M".into(),
-            roles: vec![Role::Marketing],
-        };
-        assert!(marketing.can(Permission::ManageAssets));
-        assert!(!marketing.can(Permission::ManageCatalogue));
-        let viewer = CurrentUser {
-            roles: vec![Role::Viewer],
-            ..marketing
-        };
-        assert!(!viewer.can(Permission::ManageAssets) && !viewer.can(Permission::ReadAudit));
     }
 }

@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use app::services::{
-    publish::{self, Blocker, PublishPayload, PublishPlan},
+    publish::{self, Blocker, PublishPlan, PublishVersion},
     users,
 };
 
@@ -99,24 +99,26 @@ pub(super) enum Settled {
     Refused(String),
 }
 
-/// Kind `publish_version`.
-pub struct PublishVersion {
+/// Runs [`PublishVersion`] jobs.
+pub struct Handler {
     cloud: Arc<Cloud>,
 }
 
-impl PublishVersion {
+impl Handler {
     pub fn new(cloud: Arc<Cloud>) -> Self {
-        PublishVersion { cloud }
+        Handler { cloud }
     }
 }
 
-impl JobHandler for PublishVersion {
-    fn kind(&self) -> &'static str {
-        publish::KIND
-    }
+impl JobHandler for Handler {
+    type Kind = PublishVersion;
 
-    fn run<'a>(&'a self, ctx: &'a mut JobContext) -> BoxFuture<'a, JobResult> {
-        Box::pin(self.resume(ctx))
+    fn run<'a>(
+        &'a self,
+        ctx: &'a mut JobContext,
+        payload: PublishVersion,
+    ) -> BoxFuture<'a, JobResult> {
+        Box::pin(async move { self.resume(ctx, &payload).await })
     }
 }
 
@@ -154,10 +156,9 @@ fn advice(code: &str) -> &'static str {
     }
 }
 
-impl PublishVersion {
-    async fn resume(&self, ctx: &mut JobContext) -> JobResult {
-        let payload: PublishPayload = ctx.payload()?;
-        let plan = publish::plan(&ctx.state.db, &payload, false)
+impl Handler {
+    async fn resume(&self, ctx: &mut JobContext, payload: &PublishVersion) -> JobResult {
+        let plan = publish::plan(&ctx.state.db, payload, false)
             .await
             .map_err(|e| JobError::Fatal(anyhow!("{}", e.message)))?;
         let mut st: PublishState = ctx.checkpoint()?;

@@ -8,11 +8,11 @@ use aws_sdk_marketplacecatalog::types::{Change, Intent};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use app::services::limits::{self, RestrictPayload};
+use app::services::limits::{self, RestrictVersions};
 
 use super::{
     JobContext, JobError, JobHandler, JobResult, Outcome,
-    publish::{CATALOG, Settled, api_err, entity_ref, find_entity, settled},
+    publish_version::{CATALOG, Settled, api_err, entity_ref, find_entity, settled},
 };
 use crate::cloud::{Cloud, document};
 
@@ -24,25 +24,26 @@ struct RestrictState {
     polls: u32,
 }
 
-/// Kind `restrict_versions`.
-pub struct RestrictVersions {
+/// Runs [`RestrictVersions`] jobs.
+pub struct Handler {
     cloud: Arc<Cloud>,
 }
 
-impl RestrictVersions {
+impl Handler {
     pub fn new(cloud: Arc<Cloud>) -> Self {
-        RestrictVersions { cloud }
+        Handler { cloud }
     }
 }
 
-impl JobHandler for RestrictVersions {
-    fn kind(&self) -> &'static str {
-        limits::KIND
-    }
+impl JobHandler for Handler {
+    type Kind = RestrictVersions;
 
-    fn run<'a>(&'a self, ctx: &'a mut JobContext) -> BoxFuture<'a, JobResult> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a mut JobContext,
+        payload: RestrictVersions,
+    ) -> BoxFuture<'a, JobResult> {
         Box::pin(async move {
-            let payload: RestrictPayload = ctx.payload()?;
             let (proposal, listing, options) = limits::plan(&ctx.state.db, payload.proposal_id)
                 .await
                 .map_err(|e| JobError::Fatal(anyhow!("{}", e.message)))?;

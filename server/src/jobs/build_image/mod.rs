@@ -9,6 +9,8 @@
 //! made from the job, and an image is looked up by its (unique) name before it is created,
 //! so a job killed at any step and run again ends with one builder and one image per region.
 
+mod image;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::Arc,
@@ -41,8 +43,9 @@ use app::{
 
 use super::{JobContext, JobError, JobHandler, JobResult, Outcome};
 use crate::{cloud::Cloud, sim::ec2::INSTALL_DONE_TAG};
+use image::{description, image_tags, install_script};
 
-pub use app::services::builds::{BuildPayload, KIND};
+pub use app::services::builds::BuildImage;
 
 /// Where the build is; saved after every step.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -111,27 +114,25 @@ impl Step {
     }
 }
 
-/// The handler.
-pub struct BuildImage {
+/// Runs [`BuildImage`] jobs.
+pub struct Handler {
     cloud: Arc<Cloud>,
 }
 
-impl BuildImage {
+impl Handler {
     pub fn new(cloud: Arc<Cloud>) -> Self {
-        BuildImage { cloud }
+        Handler { cloud }
     }
 }
 
-impl JobHandler for BuildImage {
-    fn kind(&self) -> &'static str {
-        KIND
-    }
+impl JobHandler for Handler {
+    type Kind = BuildImage;
 
-    fn run<'a>(&'a self, ctx: &'a mut JobContext) -> BoxFuture<'a, JobResult> {
+    fn run<'a>(&'a self, ctx: &'a mut JobContext, payload: BuildImage) -> BoxFuture<'a, JobResult> {
         Box::pin(async move {
-            match self.resume(ctx).await {
+            match self.resume(ctx, &payload).await {
                 Err(JobError::Cancelled) => {
-                    self.clean_up(ctx).await;
+                    self.clean_up(ctx, &payload).await;
                     Err(JobError::Cancelled)
                 }
                 other => other,
@@ -181,8 +182,8 @@ struct Plan {
     type_tag: String,
 }
 
-impl BuildImage {
-    async fn plan(&self, ctx: &JobContext, payload: &BuildPayload) -> Result<Plan, JobError> {
+impl Handler {
+    async fn plan(&self, ctx: &JobContext, payload: &BuildImage) -> Result<Plan, JobError> {
         let product = products::get(&ctx.state.db, &payload.partner, &payload.product)
             .await
             .map_err(|e| {
@@ -227,9 +228,8 @@ impl BuildImage {
         })
     }
 
-    async fn resume(&self, ctx: &mut JobContext) -> JobResult {
-        let payload: BuildPayload = ctx.payload()?;
-        let plan = self.plan(ctx, &payload).await?;
+    async fn resume(&self, ctx: &mut JobContext, payload: &BuildImage) -> JobResult {
+        let plan = self.plan(ctx, payload).await?;
         let mut st: BuildState = ctx.checkpoint()?;
         if st.step == Step::FindBase && st.base_image.is_none() {
             self.record(ctx, &plan, CatalogueState::Building, &st)
@@ -601,14 +601,11 @@ impl BuildImage {
     }
 
     /// A cancelled build leaves no builder running.
-    async fn clean_up(&self, ctx: &JobContext) {
+    async fn clean_up(&self, ctx: &JobContext, payload: &BuildImage) {
         let Ok(st) = ctx.checkpoint::<BuildState>() else {
             return;
         };
         let Some(id) = st.instance_id.filter(|_| st.step <= Step::Terminate) else {
-            return;
-        };
-        let Ok(payload) = ctx.payload::<BuildPayload>() else {
             return;
         };
         let Ok(product) = products::get(&ctx.state.db, &payload.partner, &payload.product).await
@@ -816,83 +813,6 @@ enum StepResult {
     Next,
     /// Not there yet; look again later. The text says what is awaited.
     Wait(String),
-}
-
-fn description(plan: &Plan) -> String {
-    format!(
-        "{} {} ({}) built by the Partner Image Portal",
-        plan.product.name, plan.version, plan.arch
-    )
-}
-
-fn image_tags(plan: &Plan, job_id: i32) -> Vec<(String, String)> {
-    vec![
-        ("Type".to_owned(), plan.type_tag.clone()),
-        ("Version".to_owned(), plan.version.to_string()),
-        ("portal:job".to_owned(), job_id.to_string()),
-    ]
-}
-
-/// The builder's user data: install the release's package without configuring it, clean
-/// up, install the first-boot script, and tag the instance when done.
-fn install_script(plan: &Plan) -> String {
-    let (package, suffix) = match plan.product.edition {
-        app::domain::Edition::Ce => ("gitlab-ce", "ce"),
-        _ => ("gitlab-ee", "ee"),
-    };
-    let version = &plan.version;
-    format!(
-        r#"#!/bin/bash
-# GitLab {version} ({arch}) image builder, rendered by the Partner Image Portal.
-set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
-apt-get update
-apt-get install -y curl openssh-server ca-certificates tzdata perl awscli
-curl -fsSL https://packages.gitlab.com/install/repositories/gitlab/{package}/script.deb.sh | bash
-# Installed without configuring: the first boot configures it for the instance's own address.
-EXTERNAL_URL="http://gitlab.example.com" apt-get install -y {package}={version}-{suffix}.0
-
-install -d /var/lib/cloud/scripts/per-instance
-cat > /var/lib/cloud/scripts/per-instance/gitlab-first-boot <<'FIRSTBOOT'
-#!/bin/bash
-set -euo pipefail
-TOKEN=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
-meta() {{ curl -fsS -H "X-aws-ec2-metadata-token: $TOKEN" "http://169.254.169.254/latest/meta-data/$1"; }}
-HOST=$(meta public-hostname || meta local-ipv4)
-sed -i "s|^external_url .*|external_url 'http://$HOST'|" /etc/gitlab/gitlab.rb
-export GITLAB_ROOT_PASSWORD="${{GITLAB_ROOT_PASSWORD:-$(meta instance-id)}}"
-gitlab-ctl reconfigure
-FIRSTBOOT
-chmod 0755 /var/lib/cloud/scripts/per-instance/gitlab-first-boot
-
-{license_block}
-# Nothing of the build may ship: keys, histories, logs.
-rm -f /etc/ssh/ssh_host_* /root/.ssh/authorized_keys /home/ubuntu/.ssh/authorized_keys
-rm -f /root/.bash_history /home/ubuntu/.bash_history
-cloud-init clean --logs
-
-# Tell the portal the install is done.
-TOKEN=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
-ID=$(curl -fsS -H "X-aws-ec2-metadata-token: $TOKEN" http://169.254.169.254/latest/meta-data/instance-id)
-REGION=$(curl -fsS -H "X-aws-ec2-metadata-token: $TOKEN" http://169.254.169.254/latest/meta-data/placement/region)
-aws ec2 create-tags --region "$REGION" --resources "$ID" --tags Key={done_tag},Value=done
-"#,
-        arch = plan.arch,
-        done_tag = INSTALL_DONE_TAG,
-        license_block = license_block(plan.license.as_ref()),
-    )
-}
-
-/// Writes the license where the first `gitlab-ctl reconfigure` picks it up. The script runs
-/// without `-x`, so the license is never echoed into a log.
-fn license_block(license: Option<&SecretValue>) -> String {
-    match license {
-        None => String::new(),
-        Some(license) => format!(
-            "# The license the first reconfigure installs.\ninstall -d -m 0755 /etc/gitlab\ninstall -m 0600 /dev/null /etc/gitlab/predefined.gitlab-license\nbase64 -d > /etc/gitlab/predefined.gitlab-license <<'LICENSE'\n{}\nLICENSE\n",
-            base64::engine::general_purpose::STANDARD.encode(license.expose())
-        ),
-    }
 }
 
 #[cfg(test)]

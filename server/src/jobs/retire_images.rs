@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use app::{
     domain::{RegionImageState, RetentionAction},
     dto::{RetentionItem, RetentionOutcome},
-    services::retention::{self, RetirePayload},
+    services::retention::{self, RetireImages},
 };
 
 use super::{JobContext, JobError, JobHandler, JobResult, Outcome, build_image::cloud_err};
@@ -31,14 +31,14 @@ struct RetireState {
     deregistering: Option<(i32, Vec<String>)>,
 }
 
-/// Kind `retire_images`.
-pub struct RetireImages {
+/// Runs [`RetireImages`] jobs.
+pub struct Handler {
     cloud: Arc<Cloud>,
 }
 
-impl RetireImages {
+impl Handler {
     pub fn new(cloud: Arc<Cloud>) -> Self {
-        RetireImages { cloud }
+        Handler { cloud }
     }
 
     /// Acts on one image; answers what it is now.
@@ -184,14 +184,15 @@ impl RetireImages {
     }
 }
 
-impl JobHandler for RetireImages {
-    fn kind(&self) -> &'static str {
-        retention::KIND
-    }
+impl JobHandler for Handler {
+    type Kind = RetireImages;
 
-    fn run<'a>(&'a self, ctx: &'a mut JobContext) -> BoxFuture<'a, JobResult> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a mut JobContext,
+        payload: RetireImages,
+    ) -> BoxFuture<'a, JobResult> {
         Box::pin(async move {
-            let payload: RetirePayload = ctx.payload()?;
             let id = payload.proposal_id;
             let (action, items, done) = retention::plan(&ctx.state.db, id)
                 .await

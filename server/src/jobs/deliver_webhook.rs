@@ -8,18 +8,18 @@ use std::time::Duration as StdDuration;
 use anyhow::anyhow;
 use futures::future::BoxFuture;
 
-use app::services::notify::{self, DELIVER_KIND, Delivery, SIGNATURE_HEADER};
+use app::services::notify::{self, DeliverWebhook, SIGNATURE_HEADER};
 
 use super::{JobContext, JobError, JobHandler, JobResult, Outcome};
 
-/// Kind `deliver_webhook`.
-pub struct DeliverWebhook {
+/// Runs [`DeliverWebhook`] jobs.
+pub struct Handler {
     client: reqwest::Client,
 }
 
-impl DeliverWebhook {
+impl Handler {
     pub fn new() -> Self {
-        DeliverWebhook {
+        Handler {
             client: reqwest::Client::builder()
                 .timeout(StdDuration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
@@ -30,20 +30,21 @@ impl DeliverWebhook {
     }
 }
 
-impl Default for DeliverWebhook {
+impl Default for Handler {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl JobHandler for DeliverWebhook {
-    fn kind(&self) -> &'static str {
-        DELIVER_KIND
-    }
+impl JobHandler for Handler {
+    type Kind = DeliverWebhook;
 
-    fn run<'a>(&'a self, ctx: &'a mut JobContext) -> BoxFuture<'a, JobResult> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a mut JobContext,
+        delivery: DeliverWebhook,
+    ) -> BoxFuture<'a, JobResult> {
         Box::pin(async move {
-            let delivery: Delivery = ctx.payload()?;
             let found = notify::webhook_for_delivery(
                 &ctx.state.db,
                 &ctx.state.secret_key,
