@@ -2,6 +2,8 @@
 //! session cookie into the [`CurrentUser`] in the request's extensions. Pages without a
 //! user are sent to the sign-in page; API calls get 401 from their extractor.
 
+use std::sync::Arc;
+
 use axum::{
     Form,
     extract::{Request, State},
@@ -137,6 +139,73 @@ fn origin_of(url: &str) -> Option<String> {
     }
 }
 
+/// The `Host`s this portal answers to: its public URL's, and the loopback address it is
+/// bound to when it has no public URL or signs people in for development. A page on
+/// another name that resolves to this machine (DNS rebinding) is refused before routing.
+#[derive(Clone, Debug)]
+pub struct AllowedHosts(Arc<Vec<String>>);
+
+impl AllowedHosts {
+    pub fn new(state: &AppState, bound: std::net::SocketAddr) -> Self {
+        let mut hosts = Vec::new();
+        if let Some(authority) = state.public_url.as_deref().and_then(authority_of) {
+            hosts.push(authority);
+        }
+        if (state.public_url.is_none() || state.dev_auth) && bound.ip().is_loopback() {
+            hosts.push(bound.to_string().to_ascii_lowercase());
+            hosts.push(format!("localhost:{}", bound.port()));
+        }
+        AllowedHosts(Arc::new(hosts))
+    }
+
+    fn allows(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        self.0.contains(&host)
+    }
+}
+
+/// `host[:port]` of a URL as a `Host` header carries it (no port when it is the default).
+fn authority_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?.to_ascii_lowercase();
+    Some(match u.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    })
+}
+
+/// True for a `Host` naming this machine's loopback interface.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses a request whose `Host` is not one of the portal's (see [`AllowedHosts`]).
+pub async fn host_guard(State(allowed): State<AllowedHosts>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()));
+    match host {
+        Some(h) if allowed.allows(&h) => next.run(req).await,
+        Some(h) => AppError::bad_request(format!(
+            "this portal does not answer to the host '{}'",
+            h.chars().take(100).collect::<String>()
+        ))
+        .into_response(),
+        None => AppError::bad_request("the request names no host").into_response(),
+    }
+}
+
 /// Refuses a state-changing request a browser sent from another site: forms, server
 /// functions and REST calls that ride on the session cookie, and the sign-in forms, must
 /// come from this portal's own pages (`Origin`, or `Referer` when a browser sends no
@@ -223,6 +292,16 @@ pub async fn dev_sign_in(
 ) -> AppResult<Response> {
     if !state.dev_auth {
         return Err(AppError::not_found("development sign-in"));
+    }
+    // Development sign-in is for someone at this machine, whatever name it is reached by.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !loopback_host(host) {
+        return Err(AppError::forbidden(
+            "development sign-in is only for a portal reached on a loopback address",
+        ));
     }
     // A new session id at every sign-in: whatever session the browser had ends.
     if let Some(old) = cookie(&headers, SESSION_COOKIE) {

@@ -219,8 +219,8 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState, site_root: PathBuf) -> Router {
+/// The whole HTTP application, answering only to `hosts`.
+pub fn router(state: AppState, site_root: PathBuf, hosts: auth::AllowedHosts) -> Router {
     let leptos = LeptosOptions::builder()
         .output_name("portal")
         .site_root(site_root.display().to_string())
@@ -290,6 +290,8 @@ pub fn router(state: AppState, site_root: PathBuf) -> Router {
             HeaderValue::from_str(&app::content_security_policy(None))
                 .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
         ))
+        // Outermost but for tracing: a foreign Host is refused before anything else runs.
+        .layer(middleware::from_fn_with_state(hosts, auth::host_guard))
         .layer(TraceLayer::new_for_http())
         .with_state(server_state)
 }
@@ -310,7 +312,8 @@ pub async fn spawn(
         .await
         .with_context(|| format!("Failed to listen on {bind}"))?;
     let addr = listener.local_addr()?;
-    let app = router(state, site_root);
+    let hosts = auth::AllowedHosts::new(&state, addr);
+    let app = router(state, site_root, hosts);
     let handle = tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await });
     Ok(RunningServer { addr, handle })
 }

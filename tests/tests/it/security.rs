@@ -475,3 +475,47 @@ async fn the_marketplace_access_role_is_write_only_and_sealed_at_rest() {
         .expect("body");
     assert!(state.contains("\"set\":false"), "{state}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_a_foreign_host_cannot_sign_in_or_read_anything() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let port = app.addr.port();
+    let rebound = format!("rebind.attacker.example:{port}");
+    let client = TestApp::client();
+    // A page on a name the attacker points at 127.0.0.1 signs in with its own Host and Origin.
+    let res = client
+        .post(app.url("/auth/dev"))
+        .header(reqwest::header::HOST, &rebound)
+        .header(reqwest::header::ORIGIN, format!("http://{rebound}"))
+        .form(&[("username", "alex"), ("next", "/")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        res.headers().get(reqwest::header::SET_COOKIE).is_none(),
+        "no session for a foreign host"
+    );
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["code"], "bad_request", "{body}");
+    let res = client
+        .get(app.url("/api/v1/me"))
+        .header(reqwest::header::HOST, &rebound)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    // The portal's own loopback address (and `localhost`) still work for development sign-in.
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let res = client
+            .post(app.url("/auth/dev"))
+            .header(reqwest::header::HOST, &host)
+            .header(reqwest::header::ORIGIN, format!("http://{host}"))
+            .form(&[("username", "alex"), ("next", "/")])
+            .send()
+            .await
+            .expect("send");
+        assert!(res.status().is_redirection(), "{host}: {}", res.status());
+    }
+}
