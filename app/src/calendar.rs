@@ -1,10 +1,15 @@
 //! Business days: the clock of release maintenance. An image update is due three business
 //! days after the release; weekends and configured holidays do not count. Deadlines are the
 //! end of the due day in UTC, the time zone every date in the portal is kept in.
+//!
+//! Every computation here takes a bounded number of steps whatever the dates: whole weeks
+//! are counted arithmetically and only the configured holidays are walked, never the days
+//! in between. Dates people type are accepted from [`EARLIEST_DAY`] to a year after today
+//! ([`check_day`]).
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, ops::Bound};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc, Weekday};
 
 use crate::domain::SlaStatus;
 
@@ -25,17 +30,44 @@ impl Holidays {
         !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) && !self.0.contains(&day)
     }
 
-    /// The `n`th business day after `start` (`start` itself never counts).
-    pub fn add_business_days(&self, start: NaiveDate, n: u32) -> NaiveDate {
-        let mut day = start;
-        let mut left = n;
-        while left > 0 {
-            day = day.succ_opt().unwrap_or(day);
-            if self.is_business_day(day) {
-                left -= 1;
-            }
+    /// Holidays that fall on a weekday in `(after, through]`: the ones that take a day off
+    /// the business days of that span. Walks the holidays, not the days.
+    fn weekday_holidays(&self, after: NaiveDate, through: NaiveDate) -> i64 {
+        if through <= after {
+            return 0;
         }
-        day
+        let count = self
+            .0
+            .range((Bound::Excluded(after), Bound::Included(through)))
+            .filter(|d| !is_weekend(**d))
+            .count();
+        i64::try_from(count).unwrap_or(i64::MAX)
+    }
+
+    /// Business days in `(after, through]`; 0 when `through` is not after `after`.
+    pub fn business_days_between(&self, after: NaiveDate, through: NaiveDate) -> i64 {
+        (weekdays_between(after, through) - self.weekday_holidays(after, through)).max(0)
+    }
+
+    /// The `n`th business day after `start` (`start` itself never counts). A day past the
+    /// last date the calendar can hold is that last date.
+    pub fn add_business_days(&self, start: NaiveDate, n: u32) -> NaiveDate {
+        if n == 0 {
+            return start;
+        }
+        // Each weekday holiday in the span pushes the end one weekday further, which may
+        // take in another holiday: at most one round per holiday.
+        let mut skipped = 0_i64;
+        loop {
+            let Some(day) = add_weekdays(start, i64::from(n) + skipped) else {
+                return NaiveDate::MAX;
+            };
+            let holidays = self.weekday_holidays(start, day);
+            if holidays == skipped {
+                return day;
+            }
+            skipped = holidays;
+        }
     }
 
     /// Business time from `now` to the end of `due_on`: only business days count, a part
@@ -45,19 +77,16 @@ impl Holidays {
         if now >= deadline {
             return -(now - deadline);
         }
-        let mut left = Duration::zero();
-        let mut day = now.date_naive();
-        while day <= due_on {
-            if self.is_business_day(day) {
-                let start = start_of(day).max(now);
-                left += end_of(day) - start;
-            }
-            day = match day.succ_opt() {
-                Some(next) => next,
-                None => break,
-            };
-        }
-        left
+        let today = now.date_naive();
+        let rest_of_today = if self.is_business_day(today) {
+            end_of(today) - now
+        } else {
+            Duration::zero()
+        };
+        let whole_days = self.business_days_between(today, due_on);
+        Duration::try_days(whole_days)
+            .and_then(|days| days.checked_add(&rest_of_today))
+            .unwrap_or(Duration::MAX)
     }
 
     /// Where a maintenance run due on `due_on` stands at `now`; `completed_at` is when
@@ -83,6 +112,58 @@ impl Holidays {
         } else {
             SlaStatus::OnTrack
         }
+    }
+}
+
+fn is_weekend(day: NaiveDate) -> bool {
+    matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// A Monday, to count weeks from.
+const MONDAY: NaiveDate = NaiveDate::from_ymd_opt(2001, 1, 1).expect("a date");
+
+/// Weekdays from [`MONDAY`] up to and including `day` (negative before it): a running count
+/// whose differences count the weekdays between two days, in constant time.
+fn weekdays_through(day: NaiveDate) -> i64 {
+    let offset = day.signed_duration_since(MONDAY).num_days();
+    let (weeks, weekday) = (offset.div_euclid(7), offset.rem_euclid(7));
+    weeks * 5 + (weekday + 1).min(5)
+}
+
+/// Weekdays in `(after, through]`; 0 when `through` is not after `after`.
+fn weekdays_between(after: NaiveDate, through: NaiveDate) -> i64 {
+    (weekdays_through(through) - weekdays_through(after)).max(0)
+}
+
+/// The `n`th weekday after `start`, in constant time; `None` past the calendar's end.
+fn add_weekdays(start: NaiveDate, n: i64) -> Option<NaiveDate> {
+    let from_monday = i64::from(start.weekday().num_days_from_monday());
+    // A weekend day has the weekdays after it that the Friday before it has.
+    let total = from_monday.min(4).checked_add(n)?;
+    let from_its_monday = (total / 5).checked_mul(7)?.checked_add(total % 5)?;
+    start.checked_add_signed(Duration::try_days(from_its_monday - from_monday)?)
+}
+
+/// The first day anyone may give: nothing the portal tracks is older.
+pub const EARLIEST_DAY: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date");
+
+/// The last day anyone may give on `today`: a year after it.
+pub fn latest_day(today: NaiveDate) -> NaiveDate {
+    today
+        .checked_add_months(Months::new(12))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// A day someone gave, checked against the days the portal accepts on `today`: from
+/// [`EARLIEST_DAY`] to [`latest_day`]. Anything outside is refused with the range.
+pub fn check_day(day: NaiveDate, today: NaiveDate) -> Result<NaiveDate, String> {
+    let latest = latest_day(today);
+    if (EARLIEST_DAY..=latest).contains(&day) {
+        Ok(day)
+    } else {
+        Err(format!(
+            "{day} is out of range: give a day from {EARLIEST_DAY} to {latest}"
+        ))
     }
 }
 
@@ -222,6 +303,139 @@ mod tests {
             h.sla_status(at("2026-12-10T00:00:00Z"), due, late),
             SlaStatus::MetLate
         );
+    }
+
+    #[test]
+    fn weeks_are_counted_from_a_monday() {
+        assert_eq!(MONDAY.weekday(), Weekday::Mon);
+        let none = Holidays::default();
+        // Friday to the next Friday: five weekdays.
+        assert_eq!(
+            none.business_days_between(day("2026-11-20"), day("2026-11-27")),
+            5
+        );
+        assert_eq!(
+            none.business_days_between(day("2026-11-27"), day("2026-11-20")),
+            0
+        );
+    }
+
+    #[test]
+    fn the_calendar_answers_at_once_at_its_ends() {
+        let h = Holidays::new([day("2026-12-25"), NaiveDate::MAX, NaiveDate::MIN]);
+        assert_eq!(h.add_business_days(NaiveDate::MAX, 3), NaiveDate::MAX);
+        assert_eq!(
+            h.add_business_days(NaiveDate::MIN, u32::MAX),
+            NaiveDate::MAX
+        );
+        let first = h.add_business_days(NaiveDate::MIN, 3);
+        assert!(first > NaiveDate::MIN && first < NaiveDate::MIN + Duration::days(10));
+        // The release that once took a minute a request: year 262142.
+        let far = day("+262142-12-20");
+        assert_eq!(h.add_business_days(far, 3), day("+262142-12-25"));
+        let now = at("2026-11-20T12:00:00Z");
+        let left = h.business_time_left(now, far);
+        assert!(left > Duration::days(60_000_000), "{left}");
+        assert_eq!(h.sla_status(now, far, None), SlaStatus::OnTrack);
+        let past = h.business_time_left(DateTime::<Utc>::MAX_UTC, day("2000-01-01"));
+        assert!(past < Duration::zero());
+        assert_eq!(
+            h.sla_status(DateTime::<Utc>::MIN_UTC, NaiveDate::MAX, None),
+            SlaStatus::OnTrack
+        );
+    }
+
+    #[test]
+    fn only_days_from_2000_to_a_year_ahead_are_accepted() {
+        let today = day("2026-11-20");
+        assert_eq!(check_day(day("2000-01-01"), today), Ok(day("2000-01-01")));
+        assert_eq!(check_day(day("2027-11-20"), today), Ok(day("2027-11-20")));
+        for refused in ["1999-12-31", "2027-11-21", "+262142-12-20"] {
+            let err = check_day(day(refused), today).expect_err(refused);
+            assert!(
+                err.contains("2000-01-01") && err.contains("2027-11-20"),
+                "{err}"
+            );
+        }
+        assert_eq!(latest_day(NaiveDate::MAX), NaiveDate::MAX);
+    }
+
+    /// The old day-by-day walk, as the reference for the arithmetic.
+    fn walk_business_days(h: &Holidays, start: NaiveDate, n: u32) -> NaiveDate {
+        let (mut day, mut left) = (start, n);
+        while left > 0 {
+            day = day.succ_opt().expect("inside the calendar");
+            if h.is_business_day(day) {
+                left -= 1;
+            }
+        }
+        day
+    }
+
+    fn walk_time_left(h: &Holidays, now: DateTime<Utc>, due_on: NaiveDate) -> Duration {
+        let deadline = end_of(due_on);
+        if now >= deadline {
+            return -(now - deadline);
+        }
+        let (mut left, mut d) = (Duration::zero(), now.date_naive());
+        while d <= due_on {
+            if h.is_business_day(d) {
+                left += end_of(d) - start_of(d).max(now);
+            }
+            d = d.succ_opt().expect("inside the calendar");
+        }
+        left
+    }
+
+    fn any_day() -> impl proptest::strategy::Strategy<Value = NaiveDate> {
+        use proptest::prelude::*;
+        (NaiveDate::MIN.num_days_from_ce()..=NaiveDate::MAX.num_days_from_ce())
+            .prop_map(|n| NaiveDate::from_num_days_from_ce_opt(n).expect("in range"))
+    }
+
+    fn near_day() -> impl proptest::strategy::Strategy<Value = NaiveDate> {
+        use proptest::prelude::*;
+        (0_i64..2_000).prop_map(|n| day("2025-01-01") + Duration::days(n))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn extreme_dates_and_counts_end_in_bounded_steps(
+            start in any_day(),
+            n in proptest::prelude::any::<u32>(),
+            due in any_day(),
+            secs in proptest::prelude::any::<i64>(),
+            holidays in proptest::collection::vec(any_day(), 0..20),
+        ) {
+            let h = Holidays::new(holidays);
+            let end = h.add_business_days(start, n);
+            proptest::prop_assert!(end >= start);
+            let now = DateTime::<Utc>::from_timestamp(
+                secs.rem_euclid(DateTime::<Utc>::MAX_UTC.timestamp()), 0,
+            ).unwrap_or_default();
+            let left = h.business_time_left(now, due);
+            if now >= end_of(due) {
+                proptest::prop_assert!(left <= Duration::zero());
+            } else {
+                proptest::prop_assert!(left >= Duration::zero());
+            }
+            let _ = h.sla_status(now, due, None);
+            let _ = h.business_days_between(start, due);
+        }
+
+        #[test]
+        fn the_arithmetic_agrees_with_walking_day_by_day(
+            start in near_day(),
+            n in 0_u32..40,
+            holidays in proptest::collection::vec(near_day(), 0..60),
+            minutes in 0_i64..(400 * 1440),
+            due in near_day(),
+        ) {
+            let h = Holidays::new(holidays);
+            proptest::prop_assert_eq!(h.add_business_days(start, n), walk_business_days(&h, start, n));
+            let now = start_of(day("2025-01-01")) + Duration::minutes(minutes);
+            proptest::prop_assert_eq!(h.business_time_left(now, due), walk_time_left(&h, now, due));
+        }
     }
 
     #[test]

@@ -232,6 +232,39 @@ pub fn Field(
     }
 }
 
+/// A `<textarea>` holding `value`; every textarea of the portal is this one, its other
+/// attributes spread on it (`<TextArea value=… {..} name="…" rows="3"/>`).
+///
+/// A textarea's text is raw text to the HTML parser, up to the first `</textarea>`, and
+/// leptos writes a textarea's children unescaped when it renders on the server: stored
+/// text holding `</textarea><img …>` would close the element and the rest would become
+/// live markup. So the value goes in as the element's inner HTML, escaped by
+/// [`textarea_html`], which the browser reads back as exactly the text it was.
+#[component]
+pub fn TextArea(#[prop(optional, into)] value: String) -> impl IntoView {
+    view! { <textarea inner_html=textarea_html(&value)></textarea> }
+}
+
+/// `text` as the inner HTML of a `<textarea>` that shows it unchanged: `&`, `<` and `>`
+/// escaped, so nothing in it can end the element. On the server a leading line break is
+/// doubled, because the parser drops one right after `<textarea>`; the browser's own
+/// `innerHTML` does not.
+pub fn textarea_html(text: &str) -> String {
+    let mut html = String::with_capacity(text.len() + 1);
+    if cfg!(feature = "ssr") && text.starts_with(['\n', '\r']) {
+        html.push('\n');
+    }
+    for c in text.chars() {
+        match c {
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            c => html.push(c),
+        }
+    }
+    html
+}
+
 /// Classes of a text input, red when its field has an error.
 pub fn input_class(has_error: bool) -> &'static str {
     if has_error {
@@ -307,5 +340,41 @@ pub fn human_size(bytes: i64) -> String {
         format!("{:.1} KB", b / 1024.0)
     } else {
         format!("{bytes} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn textarea_text_cannot_close_its_element() {
+        let html = textarea_html("x</textarea><img src=x id=pwned>&amp;</script></style>");
+        assert_eq!(
+            html,
+            "x&lt;/textarea&gt;&lt;img src=x id=pwned&gt;&amp;amp;&lt;/script&gt;&lt;/style&gt;"
+        );
+        assert!(!html.contains('<'));
+    }
+
+    /// Every page writes its textareas through [`TextArea`]: a bare `<textarea>` in a page
+    /// would render stored text unescaped again.
+    #[test]
+    fn every_textarea_is_the_escaping_one() {
+        let pages = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/pages");
+        let mut bare = Vec::new();
+        for entry in std::fs::read_dir(&pages).expect("the pages folder") {
+            let path = entry.expect("a page file").path();
+            let source = std::fs::read_to_string(&path).expect("a page's source");
+            for (n, line) in source.lines().enumerate() {
+                if line.contains("<textarea") {
+                    bare.push(format!("{}:{}", path.display(), n + 1));
+                }
+            }
+        }
+        assert!(
+            bare.is_empty(),
+            "use <TextArea> instead of <textarea> at {bare:?}"
+        );
     }
 }

@@ -4,6 +4,9 @@
 //! - Services, server functions and REST handlers return [`AppError`]. It is what a client
 //!   may see: a stable `code`, a human `message`, and for bad input the fields at fault, so a
 //!   form can show each message next to its field.
+//! - A value that parses but lies outside the bounds the portal accepts (a date outside
+//!   2000-01-01 to a year from today, a page number or size past the paginator's limits) is
+//!   a 400 that still names the field ([`AppError::out_of_bounds`], [`Validator::within`]).
 //! - Anything the client cannot act on (a database failure, an I/O error) becomes
 //!   [`ErrorCode::Internal`] with the plain message "internal error"; the cause is logged in
 //!   full where the conversion happens ([`AppError::internal`]), never sent.
@@ -22,8 +25,11 @@
 //!   [`crate::domain::Permission::roles`]; nothing else lists the roles allowed an action.
 //! - Rules that depend on the object (the task's team, an escalation letting Partnerships
 //!   act, a team signing off only for itself, nobody approving their own revision, one
-//!   person approving one stage only) are object-level checks: they come after the
-//!   permission check, in the service, and are named as such where they stand.
+//!   person approving one stage only, nobody approving their own proposal, one person
+//!   giving one of a launch's sign-offs) are object-level checks: they come after the
+//!   permission check, in the service, and are named as such where they stand. A refusal
+//!   that separates duties is also audited (`services::audit::refused`), outside the
+//!   refused action's transaction.
 //! - Server functions and REST handlers stay mechanical: authenticate (anonymous is 401),
 //!   parse, call the service, map the answer. They check no permission themselves; the one
 //!   rule left at an edge is what only the edge knows, how the request was authenticated
@@ -53,6 +59,8 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// Past a limit on how much one person or client may do at once or in a while.
+    TooManyRequests,
     Internal,
 }
 
@@ -67,6 +75,7 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::TooManyRequests => 429,
             ErrorCode::Internal => 500,
         }
     }
@@ -142,6 +151,20 @@ impl AppError {
         }
     }
 
+    /// A value outside the bounds the portal accepts (a date far from today, a page past
+    /// any list): a 400 that names the field, like a validation error does.
+    pub fn out_of_bounds(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        AppError {
+            code: ErrorCode::BadRequest,
+            message: format!("{field}: {message}"),
+            fields: vec![FieldError {
+                field: field.to_owned(),
+                message,
+            }],
+        }
+    }
+
     /// Logs the cause in full and returns the plain internal error.
     #[cfg(feature = "ssr")]
     pub fn internal(context: &str, cause: impl fmt::Display) -> Self {
@@ -170,6 +193,8 @@ impl std::error::Error for AppError {}
 #[derive(Debug, Default)]
 pub struct Validator {
     fields: Vec<FieldError>,
+    /// Whether a value was outside the portal's bounds, which makes the answer a 400.
+    out_of_bounds: bool,
 }
 
 impl Validator {
@@ -186,6 +211,16 @@ impl Validator {
                 None
             }
         }
+    }
+
+    /// Checks one parsed value against the portal's bounds (see [`AppError::out_of_bounds`]),
+    /// recording its error and returning `None` when it is outside them.
+    pub fn within<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        let value = self.check(field, result);
+        if value.is_none() {
+            self.out_of_bounds = true;
+        }
+        value
     }
 
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
@@ -208,7 +243,11 @@ impl Validator {
             many => format!("{} fields need attention", many.len()),
         };
         Err(AppError {
-            code: ErrorCode::ValidationFailed,
+            code: if self.out_of_bounds {
+                ErrorCode::BadRequest
+            } else {
+                ErrorCode::ValidationFailed
+            },
             message,
             fields: self.fields,
         })

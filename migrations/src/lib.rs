@@ -12,6 +12,7 @@ mod m0006_restrictions;
 mod m0007_retention;
 mod m0008_api_tokens;
 mod m0009_sign_in_attempts;
+mod m0010_gitlab_identity;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_retention::Migration),
             Box::new(m0008_api_tokens::Migration),
             Box::new(m0009_sign_in_attempts::Migration),
+            Box::new(m0010_gitlab_identity::Migration),
         ]
     }
 }

@@ -14,7 +14,7 @@ use axum::{
 use serde::Deserialize;
 
 use app::{
-    domain::CurrentUser,
+    domain::{CurrentUser, TokenScope},
     error::{AppError, AppResult, ErrorCode},
     services::{AppState, tokens, users},
 };
@@ -53,12 +53,15 @@ fn is_public(path: &str) -> bool {
         || path == "/api/v1/openapi.json"
 }
 
-/// Marks a request authenticated by an API token rather than a session.
-#[derive(Debug, Clone, Copy)]
-pub struct TokenAuth;
+/// Marks a request authenticated by an API token rather than a session, with the token's
+/// scopes, which the API's scope gate (`api::scopes`) holds against the route reached.
+#[derive(Debug, Clone)]
+pub struct TokenAuth {
+    pub scopes: Vec<TokenScope>,
+}
 
-/// Authenticates a request carrying `Authorization: Bearer`: only on the REST API, and only
-/// for what the token's scopes allow.
+/// Authenticates a request carrying `Authorization: Bearer`: only on the REST API. What the
+/// token's scopes allow is decided per route, by `api::scopes`.
 async fn bearer(state: &AppState, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let refuse = |message: &str| {
@@ -78,16 +81,8 @@ async fn bearer(state: &AppState, mut req: Request, next: Next) -> Response {
     };
     match tokens::authenticate(&state.db, state.clock.now(), &secret).await {
         Ok(Ok((user, scopes))) => {
-            let needed = tokens::scope_for(req.method(), &path);
-            if !scopes.contains(&needed) {
-                return AppError::forbidden(format!(
-                    "this API token lacks the '{}' scope",
-                    needed.as_str()
-                ))
-                .into_response();
-            }
             req.extensions_mut().insert(user);
-            req.extensions_mut().insert(TokenAuth);
+            req.extensions_mut().insert(TokenAuth { scopes });
             next.run(req).await
         }
         Ok(Err(refused)) => refuse(refused.message()),
@@ -263,19 +258,83 @@ pub async fn same_origin_guard(
     }
 }
 
-/// Only a path on this portal is a place to return to: no scheme, no host, no `//`.
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.contains("://") =>
-        {
-            n.to_owned()
-        }
-        _ => "/".to_owned(),
+/// The longest `next` taken: longer than any page of the portal, shorter than any header limit.
+const MAX_NEXT: usize = 2000;
+
+/// Where to go after signing in, when `next` names a page of this portal (absent: the
+/// dashboard). It must start with a single `/` and hold only what a URL's path and query
+/// are made of: letters, digits, `-._~!$&'()*+,;=:@/?#`, and `%` before two hex digits.
+/// Refused: control characters, spaces, a backslash, anything outside ASCII, a scheme
+/// (`://`) and an authority (`//`). Browsers drop tabs and newlines from a URL and read `\`
+/// as `/`, so `/<TAB>/evil.example/` or `/\evil.example` would take the person away.
+pub fn checked_next(next: Option<&str>) -> Result<String, String> {
+    let Some(next) = next else {
+        return Ok("/".to_owned());
+    };
+    let shown: String = next
+        .chars()
+        .take(100)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
+    let refuse = |why: &str| {
+        Err(format!(
+            "After signing in the portal only takes you to its own pages, and '{shown}' is not one: {why}. Start from the page you want on this portal."
+        ))
+    };
+    if next.len() > MAX_NEXT {
+        return refuse("it is too long");
     }
+    if !next.starts_with('/') {
+        return refuse("it does not start with /");
+    }
+    if next.starts_with("//") || next.contains("://") {
+        return refuse("it names another site");
+    }
+    let bytes = next.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let allowed = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?#%".contains(&b);
+        if !allowed {
+            return refuse("it holds a character no path of the portal has");
+        }
+        if b == b'%'
+            && !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        {
+            return refuse("it holds a % that starts no escape");
+        }
+    }
+    Ok(next.to_owned())
+}
+
+/// Only a path on this portal is a place to return to (see [`checked_next`]); anything
+/// else is the dashboard. Callers that can say no compare the two and refuse.
+pub fn safe_next(next: Option<&str>) -> String {
+    checked_next(next).unwrap_or_else(|_| "/".to_owned())
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A page saying why sign-in stopped, with the status it stopped with.
+pub(crate) fn refused_page(status: axum::http::StatusCode, message: &str) -> Response {
+    let page = format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign-in refused</title>
+<link rel="stylesheet" href="/pkg/portal.css"></head>
+<body class="min-h-screen flex items-center justify-center bg-gray-100">
+<main class="max-w-lg bg-white rounded-xl shadow p-8">
+<h1 class="text-xl font-semibold mb-3">Sign-in refused</h1>
+<p class="text-sm text-gray-800 mb-6" data-testid="sign-in-error">{}</p>
+<a class="text-violet-700 hover:underline" href="/sign-in">Try again</a>
+</main></body></html>"#,
+        escape_html(message)
+    );
+    (status, axum::response::Html(page)).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,13 +362,18 @@ pub async fn dev_sign_in(
             "development sign-in is only for a portal reached on a loopback address",
         ));
     }
+    // Where to go afterwards is checked before anyone is signed in.
+    let next = match checked_next(form.next.as_deref()) {
+        Ok(next) => next,
+        Err(why) => return Ok(refused_page(axum::http::StatusCode::BAD_REQUEST, &why)),
+    };
     // A new session id at every sign-in: whatever session the browser had ends.
     if let Some(old) = cookie(&headers, SESSION_COOKIE) {
         users::sign_out(&state.db, old).await?;
     }
     let (token, _user): (String, CurrentUser) =
         users::sign_in(&state.db, state.clock.now(), form.username.trim()).await?;
-    let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+    let mut response = Redirect::to(&next).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         session_cookie(
@@ -341,15 +405,41 @@ mod tests {
     #[test]
     fn only_local_paths_are_returned_to() {
         assert_eq!(safe_next(Some("/partners/aws?x=1")), "/partners/aws?x=1");
+        assert_eq!(safe_next(None), "/");
+        for fine in [
+            "/",
+            "/releases?page=2",
+            "/listings/3/copy#top",
+            "/search?q=gitlab%20ee&kind=image",
+            "/a-b_c.d~e/!$&'()*+,;=:@",
+        ] {
+            assert_eq!(checked_next(Some(fine)), Ok(fine.to_owned()), "{fine}");
+        }
         for evil in [
             "https://evil.example/",
             "//evil.example/x",
             "/\\evil.example",
             "evil",
+            "",
             "/redirect?u=http://x",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r//evil.example/",
+            "/ /evil.example/",
+            "/\u{0}/evil.example/",
+            "/\u{7f}/evil.example/",
+            "/\u{a0}/evil.example/",
+            "/\u{3000}/evil.example/",
+            "/%",
+            "/%zz/evil.example/",
+            "/\"onmouseover=x",
+            "/<script>",
         ] {
-            assert_eq!(safe_next(Some(evil)), "/", "{evil}");
+            assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
+            let why = checked_next(Some(evil)).expect_err(evil);
+            assert!(!why.chars().any(char::is_control), "{why:?}");
         }
+        assert!(checked_next(Some(&format!("/{}", "a".repeat(MAX_NEXT)))).is_err());
     }
 
     #[test]

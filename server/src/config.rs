@@ -134,6 +134,10 @@ pub struct CloudConfig {
     #[arg(long, env = "PORTAL_MARKETPLACE_ACCOUNTS", value_delimiter = ',', default_value = crate::cloud::AWS_MARKETPLACE_ACCOUNT)]
     pub marketplace_accounts: Vec<String>,
 
+    /// AWS accounts a product's base image may come from, comma-separated (Canonical's by default).
+    #[arg(long, env = "PORTAL_BASE_IMAGE_OWNERS", value_delimiter = ',', default_value = app::services::products::CANONICAL_ACCOUNT)]
+    pub base_image_owners: Vec<String>,
+
     /// The IAM role AWS Marketplace assumes to read a published version's image, when none is set in the portal.
     #[arg(long, env = "PORTAL_MARKETPLACE_ACCESS_ROLE_ARN")]
     pub marketplace_access_role_arn: Option<String>,
@@ -148,6 +152,31 @@ pub struct CloudConfig {
 
     #[command(flatten)]
     pub sim: SimConfigArgs,
+
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
+}
+
+/// Where outbound webhooks may be delivered. Both switches are for tests and local
+/// development only: by default webhooks go over https to public addresses.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookConfig {
+    /// For testing only: also accept http:// webhook URLs (events then travel unencrypted).
+    #[arg(long, env = "PORTAL_WEBHOOKS_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhooks_allow_http: bool,
+
+    /// For testing only: also deliver webhooks to loopback, link-local and private addresses.
+    #[arg(long, env = "PORTAL_WEBHOOKS_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhooks_allow_private: bool,
+}
+
+impl WebhookConfig {
+    pub fn policy(&self) -> app::services::outbound::WebhookPolicy {
+        app::services::outbound::WebhookPolicy {
+            allow_http: self.webhooks_allow_http,
+            allow_private: self.webhooks_allow_private,
+        }
+    }
 }
 
 /// The simulated cloud's behaviour: quick enough to watch a build finish, slow enough to
@@ -224,6 +253,7 @@ impl CloudConfig {
                 );
             }
         }
+        self.base_image_owners()?;
         if let Some(arn) = self
             .marketplace_access_role_arn
             .as_deref()
@@ -267,6 +297,12 @@ impl CloudConfig {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
+    }
+
+    /// The accounts products' base images may come from.
+    pub fn base_image_owners(&self) -> anyhow::Result<app::services::products::BaseImageOwners> {
+        app::services::products::BaseImageOwners::new(&self.base_image_owners)
+            .map_err(|e| anyhow::anyhow!("PORTAL_BASE_IMAGE_OWNERS: {e}"))
     }
 
     pub fn builder_instance_profile(&self) -> Option<String> {
@@ -321,13 +357,33 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTAL_GITLAB_ROLE_GROUPS", default_value = app::services::sso::DEFAULT_ROLE_GROUPS)]
     pub gitlab_role_groups: String,
 
-    /// Someone in no mapped group: `viewer` or `refuse`.
-    #[arg(long, env = "PORTAL_GITLAB_UNMAPPED", value_enum, default_value_t = UnmappedChoice::Viewer)]
+    /// Someone in no mapped group: `refuse` (turned away) or `viewer` (may read everything, partner contacts included).
+    #[arg(long, env = "PORTAL_GITLAB_UNMAPPED", value_enum, default_value_t = UnmappedChoice::Refuse)]
     pub gitlab_unmapped: UnmappedChoice,
+
+    /// Minutes GitLab's confirmation of a person's account state and groups holds; the portal asks GitLab again before then, or their sessions and API tokens stop working.
+    #[arg(long, env = "PORTAL_GITLAB_RECHECK_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(5..=60))]
+    pub gitlab_recheck_minutes: u32,
+
+    /// Minutes GitLab's OpenID configuration and signing keys are kept before they are fetched again (sooner when an ID token does not check out with them).
+    #[arg(long, env = "PORTAL_GITLAB_DISCOVERY_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub gitlab_discovery_minutes: u32,
 
     /// Background workers to run inside the server process (0 runs none).
     #[arg(long, env = "PORTAL_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub workers: u32,
+
+    /// Live job event streams one person may have open at once; one more is refused with 429.
+    #[arg(long, env = "PORTAL_EVENT_STREAMS_PER_PERSON", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub event_streams_per_person: u32,
+
+    /// Sign-in attempts (development sign-in, GitLab sign-in and its callback) one client address may make in a burst.
+    #[arg(long, env = "PORTAL_SIGN_IN_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub sign_in_burst: u32,
+
+    /// Seconds after which a client address gets one more sign-in attempt back.
+    #[arg(long, env = "PORTAL_SIGN_IN_PERIOD_SECONDS", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub sign_in_period_seconds: u32,
 }
 
 impl ServeConfig {
@@ -382,8 +438,21 @@ impl ServeConfig {
             groups: GitLabSso::parse_groups(&self.gitlab_role_groups)
                 .map_err(|e| anyhow::anyhow!("PORTAL_GITLAB_ROLE_GROUPS: {e}"))?,
             unmapped_viewer: self.gitlab_unmapped == UnmappedChoice::Viewer,
+            recheck: chrono::Duration::minutes(i64::from(self.gitlab_recheck_minutes)),
+            discovery_ttl: chrono::Duration::minutes(i64::from(self.gitlab_discovery_minutes)),
+            provider: Default::default(),
             url,
         }))
+    }
+
+    /// The limits the HTTP server applies.
+    pub fn web_limits(&self) -> crate::limits::WebLimits {
+        crate::limits::WebLimits {
+            event_streams_per_person: usize::try_from(self.event_streams_per_person)
+                .unwrap_or(usize::MAX),
+            sign_in_burst: self.sign_in_burst,
+            sign_in_period: std::time::Duration::from_secs(u64::from(self.sign_in_period_seconds)),
+        }
     }
 
     /// The URL to print and link to.
@@ -515,6 +584,11 @@ mod tests {
         let sso = probe.serve.gitlab_sso().expect("valid").expect("on");
         assert_eq!(sso.url, "https://gitlab.example.com");
         assert!(!sso.unmapped_viewer);
+        assert_eq!(
+            sso.recheck,
+            chrono::Duration::minutes(60),
+            "hourly by default"
+        );
         assert!(!format!("{sso:?}").contains("very-secret"), "never printed");
         let probe = Probe::try_parse_from([
             "portal",
@@ -534,6 +608,101 @@ mod tests {
             .expect_err("bad mapping")
             .to_string();
         assert!(err.contains("PORTAL_GITLAB_ROLE_GROUPS"), "{err}");
+    }
+
+    #[test]
+    fn gitlab_turns_away_people_in_no_mapped_group_unless_told_otherwise() {
+        let gitlab = |extra: &[&str]| {
+            let mut args = vec![
+                "portal",
+                "--auth",
+                "gitlab",
+                "--gitlab-client-id",
+                "id",
+                "--gitlab-client-secret",
+                "s",
+            ];
+            args.extend_from_slice(extra);
+            Probe::try_parse_from(args)
+                .expect("parses")
+                .serve
+                .gitlab_sso()
+                .expect("valid")
+                .expect("on")
+        };
+        assert!(!gitlab(&[]).unmapped_viewer, "refused by default");
+        assert!(gitlab(&["--gitlab-unmapped", "viewer"]).unmapped_viewer);
+        let sso = gitlab(&[
+            "--gitlab-recheck-minutes",
+            "15",
+            "--gitlab-discovery-minutes",
+            "5",
+        ]);
+        assert_eq!(sso.recheck, chrono::Duration::minutes(15));
+        assert_eq!(sso.discovery_ttl, chrono::Duration::minutes(5));
+        for too_rare in [
+            ["--gitlab-recheck-minutes", "61"],
+            ["--gitlab-recheck-minutes", "0"],
+        ] {
+            let mut args = vec!["portal"];
+            args.extend_from_slice(&too_rare);
+            assert!(Probe::try_parse_from(args).is_err(), "{too_rare:?}");
+        }
+    }
+
+    #[test]
+    fn webhooks_are_https_to_public_addresses_and_limits_are_on_unless_told_otherwise() {
+        use app::services::outbound::WebhookPolicy;
+        let config = Config::from_args(["portal"]).expect("parses");
+        assert_eq!(config.cloud.webhooks.policy(), WebhookPolicy::default());
+        assert!(!WebhookPolicy::default().allow_http && !WebhookPolicy::default().allow_private);
+        let limits = config.serve.web_limits();
+        assert_eq!(limits.event_streams_per_person, 8);
+        assert_eq!(limits.sign_in_burst, 10);
+        assert_eq!(limits.sign_in_period, std::time::Duration::from_secs(6));
+        let config = Config::from_args([
+            "portal",
+            "--webhooks-allow-http",
+            "true",
+            "--webhooks-allow-private",
+            "true",
+        ])
+        .expect("parses");
+        assert_eq!(
+            config.cloud.webhooks.policy(),
+            WebhookPolicy {
+                allow_http: true,
+                allow_private: true
+            }
+        );
+        assert!(Config::from_args(["portal", "--event-streams-per-person", "0"]).is_err());
+        assert!(Config::from_args(["portal", "--sign-in-burst", "0"]).is_err());
+    }
+
+    #[test]
+    fn base_images_come_from_canonical_unless_other_accounts_are_set() {
+        use app::services::products::BaseImageOwners;
+        let config = Config::from_args(["portal"]).expect("parses");
+        assert_eq!(
+            config.cloud.base_image_owners().expect("valid"),
+            BaseImageOwners::default()
+        );
+        let config =
+            Config::from_args(["portal", "--base-image-owners", "111122223333,099720109477"])
+                .expect("parses");
+        let owners = config.cloud.base_image_owners().expect("valid");
+        assert!(owners.allows("111122223333") && owners.allows("099720109477"));
+        let config =
+            Config::from_args(["portal", "--base-image-owners", "canonical"]).expect("parses");
+        let err = config
+            .cloud
+            .validate()
+            .expect_err("not an account")
+            .to_string();
+        assert!(
+            err.contains("PORTAL_BASE_IMAGE_OWNERS") && err.contains("'canonical'"),
+            "{err}"
+        );
     }
 
     #[test]

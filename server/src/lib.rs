@@ -13,6 +13,7 @@ pub mod cloud;
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod limits;
 pub mod ops;
 pub mod sim;
 pub mod sso;
@@ -102,6 +103,8 @@ async fn open_state(
         gitlab_token_sha256: web
             .and_then(|w| w.gitlab_webhook_token.as_deref())
             .map(|t| <sha2::Sha256 as sha2::Digest>::digest(t.trim().as_bytes()).into()),
+        webhooks: cloud.webhooks.policy(),
+        base_image_owners: cloud.base_image_owners()?,
     };
     let seed = web.is_some_and(|w| w.seed);
     if seed
@@ -158,6 +161,7 @@ impl Application {
             state.clone(),
             config.serve.site_root.clone(),
             config.serve.bind,
+            &config.serve.web_limits(),
         )
         .await?;
         Ok(Application {
@@ -170,13 +174,23 @@ impl Application {
         })
     }
 
-    /// Starts the configured number of background workers; they stop after their current
-    /// step once `stop` turns true.
+    /// Starts the configured number of background workers, and with GitLab sign-in the
+    /// sweep that asks GitLab again about signed-in people once a minute; they stop after
+    /// their current step once `stop` turns true.
     pub fn spawn_workers(
         &self,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        jobs::spawn_workers(&self.state, &self.cloud.cloud, self.workers, stop)
+        let mut tasks =
+            jobs::spawn_workers(&self.state, &self.cloud.cloud, self.workers, stop.clone());
+        if self.state.gitlab.is_some() {
+            tasks.push(tokio::spawn(sso::run_recheck(
+                self.state.clone(),
+                stop,
+                std::time::Duration::from_secs(60),
+            )));
+        }
+        tasks
     }
 }
 
@@ -219,8 +233,13 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
-/// The whole HTTP application, answering only to `hosts`.
-pub fn router(state: AppState, site_root: PathBuf, hosts: auth::AllowedHosts) -> Router {
+/// The whole HTTP application, answering only to `hosts`, within `web_limits`.
+pub fn router(
+    state: AppState,
+    site_root: PathBuf,
+    hosts: auth::AllowedHosts,
+    web_limits: &limits::WebLimits,
+) -> anyhow::Result<Router> {
     let leptos = LeptosOptions::builder()
         .output_name("portal")
         .site_root(site_root.display().to_string())
@@ -246,21 +265,33 @@ pub fn router(state: AppState, site_root: PathBuf, hosts: auth::AllowedHosts) ->
             _,
         >(context, app::shell));
 
-    Router::new()
+    // Sign-in attempts are rate-limited per client address.
+    let sign_in = limits::sign_in_limited(
+        Router::new()
+            .route("/auth/dev", post(auth::dev_sign_in))
+            .route("/auth/gitlab", get(sso::start))
+            .route("/auth/gitlab/callback", get(sso::callback)),
+        web_limits,
+    )?;
+
+    Ok(Router::new()
         .nest("/api/v1", api::router().with_state(state.clone()))
-        .route("/auth/dev", post(auth::dev_sign_in))
-        .route("/auth/gitlab", get(sso::start))
-        .route("/auth/gitlab/callback", get(sso::callback))
+        .merge(sign_in)
         .route("/auth/sign-out", post(auth::sign_out))
         .route("/-/health", get(ops::health))
         .route("/-/readiness", get(ops::readiness))
         .route("/-/metrics", get(ops::metrics))
         .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
         .merge(pages)
+        // Inside the session layer: knows whether someone is signed in.
+        .layer(middleware::from_fn(limits::anonymous_body_limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::session_layer,
         ))
+        .layer(axum::Extension(limits::StreamSlots::new(
+            web_limits.event_streams_per_person,
+        )))
         .layer(middleware::from_fn_with_state(
             state,
             auth::same_origin_guard,
@@ -293,7 +324,7 @@ pub fn router(state: AppState, site_root: PathBuf, hosts: auth::AllowedHosts) ->
         // Outermost but for tracing: a foreign Host is refused before anything else runs.
         .layer(middleware::from_fn_with_state(hosts, auth::host_guard))
         .layer(TraceLayer::new_for_http())
-        .with_state(server_state)
+        .with_state(server_state))
 }
 
 /// A started server: where it listens and the task serving it.
@@ -307,14 +338,22 @@ pub async fn spawn(
     state: AppState,
     site_root: PathBuf,
     bind: SocketAddr,
+    web_limits: &limits::WebLimits,
 ) -> anyhow::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("Failed to listen on {bind}"))?;
     let addr = listener.local_addr()?;
     let hosts = auth::AllowedHosts::new(&state, addr);
-    let app = router(state, site_root, hosts);
-    let handle = tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await });
+    let app = router(state, site_root, hosts, web_limits)?;
+    // The client's address (for the sign-in rate limit) comes from the connection.
+    let handle = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
     Ok(RunningServer { addr, handle })
 }
 

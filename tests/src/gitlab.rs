@@ -1,8 +1,11 @@
 //! A GitLab-compatible OAuth 2 / OpenID Connect provider for the tests: discovery,
 //! authorize (an approval page, or straight back when a test says so), token (with PKCE
-//! S256 and single-use codes), userinfo with `groups`, JWKS, and `/api/v4/user`. ID tokens
+//! S256 and single-use codes, and refresh tokens that are spent at each refresh), userinfo
+//! with `groups`, JWKS, and `/api/v4/user`. People are known by their numeric id, as on
+//! GitLab: a username can change, and a freed one can be taken by someone else. ID tokens
 //! are RS256-signed on the portal's test clock; a test can make them wrong in one way at a
-//! time to see the portal refuse them.
+//! time to see the portal refuse them. It counts how often its discovery document and
+//! keys are fetched.
 
 use std::{
     collections::HashMap,
@@ -58,7 +61,7 @@ pub struct Person {
 
 #[derive(Debug, Clone)]
 struct Grant {
-    username: String,
+    person: u64,
     redirect_uri: String,
     nonce: Option<String>,
     challenge: String,
@@ -67,15 +70,35 @@ struct Grant {
 
 struct World {
     clock: Arc<ManualClock>,
-    people: HashMap<String, Person>,
-    /// Who signs in at the authorize step.
+    people: HashMap<u64, Person>,
+    /// Who signs in at the authorize step (a username).
     signing_in: String,
     /// Whether authorize answers at once instead of showing its page.
     auto_approve: bool,
     forgery: Forgery,
     grants: HashMap<String, Grant>,
-    access: HashMap<String, String>,
+    /// Access token → the person's id.
+    access: HashMap<String, u64>,
+    /// Refresh token → the person's id; each is spent when used.
+    refresh: HashMap<String, u64>,
     next: u64,
+    discovery_fetches: usize,
+    jwks_fetches: usize,
+    /// Whether userinfo and the REST API answer 503.
+    outage: bool,
+}
+
+impl World {
+    fn by_username(&self, username: &str) -> Option<&Person> {
+        self.people
+            .values()
+            .find(|p| p.username.eq_ignore_ascii_case(username))
+    }
+
+    fn token(&mut self, kind: &str) -> String {
+        self.next += 1;
+        format!("{kind}-{}", self.next)
+    }
 }
 
 /// The fake provider; clone freely.
@@ -126,16 +149,17 @@ impl FakeGitLab {
             client_secret: "portal-app-secret".into(),
             world: Arc::new(Mutex::new(World {
                 clock,
-                people: people
-                    .into_iter()
-                    .map(|p| (p.username.clone(), p))
-                    .collect(),
+                people: people.into_iter().map(|p| (p.id, p)).collect(),
                 signing_in,
                 auto_approve: true,
                 forgery: Forgery::None,
                 grants: HashMap::new(),
                 access: HashMap::new(),
+                refresh: HashMap::new(),
                 next: 1,
+                discovery_fetches: 0,
+                jwks_fetches: 0,
+                outage: false,
             })),
         };
         let app = Router::new()
@@ -159,13 +183,46 @@ impl FakeGitLab {
         self.with(|w| w.signing_in = username.to_owned());
     }
 
-    /// Changes a person (their groups, their state).
+    /// Changes a person (their groups, their state, their username), found by username.
     pub fn update(&self, username: &str, change: impl FnOnce(&mut Person)) {
         self.with(|w| {
-            if let Some(p) = w.people.get_mut(username) {
+            let id = w.by_username(username).map(|p| p.id);
+            if let Some(p) = id.and_then(|id| w.people.get_mut(&id)) {
                 change(p);
             }
         });
+    }
+
+    /// Someone new registers (possibly with a username another person gave up).
+    pub fn register(&self, person: Person) {
+        self.with(|w| {
+            assert!(
+                w.by_username(&person.username).is_none(),
+                "GitLab usernames are unique"
+            );
+            w.people.insert(person.id, person);
+        });
+    }
+
+    /// The person revokes the portal's access in their GitLab settings: every token GitLab
+    /// gave the portal for them stops working.
+    pub fn revoke_access(&self, username: &str) {
+        self.with(|w| {
+            if let Some(id) = w.by_username(username).map(|p| p.id) {
+                w.access.retain(|_, p| *p != id);
+                w.refresh.retain(|_, p| *p != id);
+            }
+        });
+    }
+
+    /// Puts userinfo and the REST API out of order (503), or back in order.
+    pub fn outage(&self, down: bool) {
+        self.with(|w| w.outage = down);
+    }
+
+    /// How often the discovery document and the keys (JWKS) were fetched.
+    pub fn discovery_fetches(&self) -> (usize, usize) {
+        self.with(|w| (w.discovery_fetches, w.jwks_fetches))
     }
 
     /// Makes the following ID tokens wrong in one way (or right again).
@@ -178,26 +235,27 @@ impl FakeGitLab {
         self.with(|w| w.auto_approve = false);
     }
 
-    fn issue_code(&self, q: &AuthorizeQuery, username: &str) -> String {
+    fn issue_code(&self, q: &AuthorizeQuery, username: &str) -> Option<String> {
         self.with(|w| {
-            w.next += 1;
-            let code = format!("code-{}", w.next);
+            let person = w.by_username(username)?.id;
+            let code = w.token("code");
             w.grants.insert(
                 code.clone(),
                 Grant {
-                    username: username.to_owned(),
+                    person,
                     redirect_uri: q.redirect_uri.clone(),
                     nonce: q.nonce.clone(),
                     challenge: q.code_challenge.clone().unwrap_or_default(),
                     used: false,
                 },
             );
-            code
+            Some(code)
         })
     }
 }
 
 async fn discovery(State(p): State<FakeGitLab>) -> Json<Value> {
+    p.with(|w| w.discovery_fetches += 1);
     let u = &p.url;
     Json(json!({
         "issuer": u,
@@ -214,7 +272,8 @@ async fn discovery(State(p): State<FakeGitLab>) -> Json<Value> {
     }))
 }
 
-async fn jwks() -> Json<CoreJsonWebKeySet> {
+async fn jwks(State(p): State<FakeGitLab>) -> Json<CoreJsonWebKeySet> {
+    p.with(|w| w.jwks_fetches += 1);
     Json(CoreJsonWebKeySet::new(vec![
         signing_key(false).as_verification_key(),
     ]))
@@ -271,8 +330,10 @@ async fn authorize(State(p): State<FakeGitLab>, Query(q): Query<AuthorizeQuery>)
     }
     let (auto, who) = p.with(|w| (w.auto_approve, w.signing_in.clone()));
     if auto {
-        let code = p.issue_code(&q, &who);
-        return back(&q, &code);
+        return match p.issue_code(&q, &who) {
+            Some(code) => back(&q, &code),
+            None => (StatusCode::NOT_FOUND, "no such user").into_response(),
+        };
     }
     let hidden = |name: &str, value: &str| {
         format!(
@@ -308,15 +369,21 @@ async fn approve(State(p): State<FakeGitLab>, Form(q): Form<AuthorizeQuery>) -> 
         return (StatusCode::BAD_REQUEST, why).into_response();
     }
     let who = q.username.clone().unwrap_or_default();
-    let code = p.issue_code(&q, &who);
-    back(&q, &code)
+    match p.issue_code(&q, &who) {
+        Some(code) => back(&q, &code),
+        None => (StatusCode::NOT_FOUND, "no such user").into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
 struct TokenRequest {
     grant_type: String,
+    #[serde(default)]
     code: String,
+    #[serde(default)]
     redirect_uri: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
     #[serde(default)]
     code_verifier: Option<String>,
     #[serde(default)]
@@ -358,8 +425,14 @@ async fn token(
     if id != p.client_id || secret != p.client_secret {
         return oauth_error("invalid_client", "client authentication failed");
     }
+    if req.grant_type == "refresh_token" {
+        return refresh(&p, req.refresh_token.as_deref().unwrap_or_default());
+    }
     if req.grant_type != "authorization_code" {
-        return oauth_error("unsupported_grant_type", "only authorization_code");
+        return oauth_error(
+            "unsupported_grant_type",
+            "only authorization_code and refresh_token",
+        );
     }
     let grant = p.with(|w| {
         let g = w.grants.get_mut(&req.code)?;
@@ -384,7 +457,7 @@ async fn token(
     }
     let (person, now, forgery) = p.with(|w| {
         (
-            w.people.get(&grant.username).cloned(),
+            w.people.get(&grant.person).cloned(),
             w.clock.now(),
             w.forgery,
         )
@@ -392,12 +465,7 @@ async fn token(
     let Some(person) = person else {
         return oauth_error("invalid_grant", "no such user");
     };
-    let access = p.with(|w| {
-        w.next += 1;
-        let t = format!("access-{}", w.next);
-        w.access.insert(t.clone(), person.username.clone());
-        t
-    });
+    let (access, refresh) = issue_tokens(&p, person.id);
     let issuer = IssuerUrl::new(p.url.clone()).unwrap_or_else(|e| panic!("issuer: {e}"));
     let audience = if forgery == Forgery::WrongAudience {
         "someone-elses-app".to_owned()
@@ -436,8 +504,40 @@ async fn token(
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": 7200,
+        "refresh_token": refresh,
         "scope": "openid profile email read_user",
         "id_token": id_token.to_string(),
+    }))
+    .into_response()
+}
+
+/// A fresh access token and refresh token for a person.
+fn issue_tokens(p: &FakeGitLab, person: u64) -> (String, String) {
+    p.with(|w| {
+        let access = w.token("access");
+        let refresh = w.token("refresh");
+        w.access.insert(access.clone(), person);
+        w.refresh.insert(refresh.clone(), person);
+        (access, refresh)
+    })
+}
+
+/// `grant_type=refresh_token`: spends the refresh token and hands out new tokens, as GitLab
+/// does; an unknown or spent one is `invalid_grant`.
+fn refresh(p: &FakeGitLab, token: &str) -> Response {
+    let Some(person) = p.with(|w| w.refresh.remove(token)) else {
+        return oauth_error(
+            "invalid_grant",
+            "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.",
+        );
+    };
+    let (access, refresh) = issue_tokens(p, person);
+    Json(json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": 7200,
+        "refresh_token": refresh,
+        "scope": "openid profile email read_user",
     }))
     .into_response()
 }
@@ -458,12 +558,15 @@ fn person_of(p: &FakeGitLab, headers: &HeaderMap) -> Option<Person> {
         .strip_prefix("Bearer ")?
         .to_owned();
     p.with(|w| {
-        let name = w.access.get(&token)?;
-        w.people.get(name).cloned()
+        let id = w.access.get(&token)?;
+        w.people.get(id).cloned()
     })
 }
 
 async fn userinfo(State(p): State<FakeGitLab>, headers: HeaderMap) -> Response {
+    if p.with(|w| w.outage) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     match person_of(&p, &headers) {
         Some(person) => Json(json!({
             "sub": person.id.to_string(),
@@ -479,6 +582,9 @@ async fn userinfo(State(p): State<FakeGitLab>, headers: HeaderMap) -> Response {
 }
 
 async fn api_user(State(p): State<FakeGitLab>, headers: HeaderMap) -> Response {
+    if p.with(|w| w.outage) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     match person_of(&p, &headers) {
         Some(person) => Json(json!({
             "id": person.id,

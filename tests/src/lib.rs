@@ -177,7 +177,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, seed: bool) -> anyhow::Result<Self> {
-        Self::spawn_inner(backend, seed, None).await
+        Self::spawn_inner(backend, seed, None, &[]).await
+    }
+
+    /// A seeded portal with some settings other than the tests' usual ones: each pair is a
+    /// flag of `portal serve` and its value, replacing the harness's own value for it.
+    pub async fn spawn_configured(
+        backend: Backend,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        Self::spawn_inner(backend, true, None, settings).await
     }
 
     /// A seeded portal whose people sign in with a fake GitLab (no development sign-in);
@@ -187,13 +196,24 @@ impl TestApp {
         people: Vec<gitlab::Person>,
         unmapped_viewer: bool,
     ) -> anyhow::Result<Self> {
-        Self::spawn_inner(backend, true, Some((people, unmapped_viewer))).await
+        Self::spawn_inner(backend, true, Some((people, Some(unmapped_viewer))), &[]).await
+    }
+
+    /// A portal whose people sign in with a fake GitLab, with every GitLab setting at its
+    /// default but for `settings` (pairs of flag and value).
+    pub async fn spawn_gitlab_with(
+        backend: Backend,
+        people: Vec<gitlab::Person>,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        Self::spawn_inner(backend, true, Some((people, None)), settings).await
     }
 
     async fn spawn_inner(
         backend: Backend,
         seed: bool,
-        gitlab_people: Option<(Vec<gitlab::Person>, bool)>,
+        gitlab_people: Option<(Vec<gitlab::Person>, Option<bool>)>,
+        settings: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
         init_tracing();
         let db = TestDb::new(backend).await?;
@@ -232,6 +252,15 @@ impl TestApp {
             "0",
             "--cloud-poll-seconds",
             "15",
+            // Webhook tests deliver to receivers on this machine, over http (testing only).
+            "--webhooks-allow-http",
+            "true",
+            "--webhooks-allow-private",
+            "true",
+            // Every request of a test comes from 127.0.0.1 and tests sign in a lot: the
+            // sign-in rate limit is tested on its own.
+            "--sign-in-burst",
+            "100000",
         ]
         .into_iter()
         .map(str::to_owned)
@@ -256,9 +285,13 @@ impl TestApp {
                     provider.client_id.clone(),
                     "--gitlab-client-secret".to_owned(),
                     provider.client_secret.clone(),
-                    "--gitlab-unmapped".to_owned(),
-                    if unmapped_viewer { "viewer" } else { "refuse" }.to_owned(),
                 ]);
+                if let Some(viewer) = unmapped_viewer {
+                    args.extend([
+                        "--gitlab-unmapped".to_owned(),
+                        if viewer { "viewer" } else { "refuse" }.to_owned(),
+                    ]);
+                }
                 Some(provider)
             }
             None => {
@@ -272,6 +305,12 @@ impl TestApp {
                 None
             }
         };
+        for (flag, value) in settings {
+            match args.iter().position(|a| a == flag) {
+                Some(at) => args[at + 1] = (*value).to_owned(),
+                None => args.extend([(*flag).to_owned(), (*value).to_owned()]),
+            }
+        }
         let config = server::Config::from_args(args).context("the test configuration")?;
         let app = server::Application::build(config, clock.clone()).await?;
         let sim = app

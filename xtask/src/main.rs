@@ -203,6 +203,7 @@ fn serve(root: &Path, extra: &[String]) -> Result<()> {
 /// it is built, not run, and must not share a feature set with the server).
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     let postgres = ensure_test_services()?;
+    let schemathesis = ensure_schemathesis()?;
     build_site(root)?;
     let mut cmd = cargo();
     cmd.args([
@@ -215,6 +216,7 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     ])
     .args(extra)
     .env("PORTAL_SITE_ROOT", site_root(root))
+    .env("PORTAL_TEST_SCHEMATHESIS", schemathesis)
     .env("PORTAL_SCREENSHOTS", target_dir(root).join("screenshots"));
     match postgres {
         Some(url) => {
@@ -230,6 +232,38 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
         target_dir(root).join("screenshots").display()
     ));
     Ok(())
+}
+
+/// The OpenAPI fuzzer's version, pinned so that a seeded run sends the same requests.
+const SCHEMATHESIS: &str = "4.32.5";
+
+/// schemathesis, the OpenAPI fuzzer the API test runs, from PyPI into its own directory
+/// under `~/.cache` (`pip --target`: no virtual environment needed). Returns the directory.
+fn ensure_schemathesis() -> Result<PathBuf> {
+    let home = env::var_os("HOME").context("HOME is not set")?;
+    let dir = PathBuf::from(home)
+        .join(".cache/partner-image-portal")
+        .join(format!("schemathesis-{SCHEMATHESIS}"));
+    if !dir.join("schemathesis").is_dir() {
+        report(&format!(
+            "installing schemathesis {SCHEMATHESIS} into {}",
+            dir.display()
+        ));
+        status(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--target",
+                ])
+                .arg(&dir)
+                .arg(format!("schemathesis=={SCHEMATHESIS}")),
+        )?;
+    }
+    Ok(dir)
 }
 
 fn have(program: &str) -> bool {

@@ -40,6 +40,8 @@ pub struct Inbox {
 pub struct Webhook {
     pub id: i32,
     pub name: String,
+    /// Scheme and host only (`https://hooks.slack.com/…`): the rest of a webhook URL may be
+    /// a secret and is never shown after it is added.
     pub url: String,
     /// The kinds of event sent; empty for all.
     pub events: Vec<NotificationKind>,
@@ -52,7 +54,8 @@ pub struct Webhook {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct WebhookInput {
     pub name: String,
-    /// `https://…` (or `http://` for a receiver on this network).
+    /// `https://…` to a public host (`http://` and this machine or a private network only
+    /// where the portal allows them, for testing).
     pub url: String,
     /// The kinds of event sent; empty for all.
     #[serde(default)]

@@ -154,12 +154,12 @@ fn CopyForm(copy: ListingCopy, save: ServerAction<SaveCopy>) -> impl IntoView {
                         <input id="input_title_" name="input[title]" value=fields.title.clone() class=move || input_class(err("title").get().is_some())/>
                     </Field>
                     <Field label="Short description" name="input[short_description]" error=err("short_description")>
-                        <textarea id="input_short_description_" name="input[short_description]" rows="3" class=move || input_class(err("short_description").get().is_some())>{fields.short_description.clone()}</textarea>
+                        <TextArea value=fields.short_description.clone() {..} id="input_short_description_" name="input[short_description]" rows="3" class=move || input_class(err("short_description").get().is_some())/>
                     </Field>
                     <div class="grid md:grid-cols-2 gap-4">
                         <Field label="Long description (Markdown)" name="input[long_description]" error=err("long_description")>
-                            <textarea id="input_long_description_" name="input[long_description]" rows="14" on:input=on_long_input
-                                class=move || format!("{} font-mono", input_class(err("long_description").get().is_some()))>{fields.long_description.clone()}</textarea>
+                            <TextArea value=fields.long_description.clone() {..} id="input_long_description_" name="input[long_description]" rows="14" on:input=on_long_input
+                                class=move || format!("{} font-mono", input_class(err("long_description").get().is_some()))/>
                         </Field>
                         <div class="mb-4">
                             <p class="block text-sm font-medium text-gray-800 mb-1">"Preview"</p>
@@ -170,13 +170,13 @@ fn CopyForm(copy: ListingCopy, save: ServerAction<SaveCopy>) -> impl IntoView {
                         </div>
                     </div>
                     <Field label="Highlights" name="input[highlights]" error=err("highlights") hint="Up to three, one per line.">
-                        <textarea id="input_highlights_" name="input[highlights]" rows="3" class=move || input_class(err("highlights").get().is_some())>{fields.highlights.join("\n")}</textarea>
+                        <TextArea value=fields.highlights.join("\n") {..} id="input_highlights_" name="input[highlights]" rows="3" class=move || input_class(err("highlights").get().is_some())/>
                     </Field>
                     <Field label="Usage instructions" name="input[usage_instructions]" error=err("usage_instructions")>
-                        <textarea id="input_usage_instructions_" name="input[usage_instructions]" rows="4" class=input_class(false)>{fields.usage_instructions.clone()}</textarea>
+                        <TextArea value=fields.usage_instructions.clone() {..} id="input_usage_instructions_" name="input[usage_instructions]" rows="4" class=input_class(false)/>
                     </Field>
                     <Field label="Release notes template" name="input[release_notes_template]" error=err("release_notes_template") hint="{version} is replaced by the release.">
-                        <textarea id="input_release_notes_template_" name="input[release_notes_template]" rows="3" class=input_class(false)>{fields.release_notes_template.clone()}</textarea>
+                        <TextArea value=fields.release_notes_template.clone() {..} id="input_release_notes_template_" name="input[release_notes_template]" rows="3" class=input_class(false)/>
                     </Field>
                     <Field label="Categories" name="input[categories]" error=err("categories") hint="Up to three, separated by commas.">
                         <input id="input_categories_" name="input[categories]" value=fields.categories.join(", ") class=move || input_class(err("categories").get().is_some())/>
@@ -328,7 +328,7 @@ fn ReviewPanel(
                         <input type="hidden" name="listing_id" value=listing_id/>
                         <input type="hidden" name="input[revision]" value=rev/>
                         <Field label="Reason for rejecting" name="input[comment]" error=field_error(reject_value, "comment")>
-                            <textarea id="input_comment_" name="input[comment]" rows="2" class=input_class(false)></textarea>
+                            <TextArea {..} id="input_comment_" name="input[comment]" rows="2" class=input_class(false)/>
                         </Field>
                         <button class=BUTTON_SECONDARY data-testid="reject">"Reject"</button>
                     </ActionForm>

@@ -304,7 +304,7 @@ fn PartnerForm(original_slug: String, initial: PartnerInput) -> impl IntoView {
                         placeholder="https://" value=initial.partnership_doc_url/>
                 </Field>
                 <Field label="Notes" name="input[notes]" error=err("notes")>
-                    <textarea id="input_notes_" name="input[notes]" rows="4" class=cls("notes")>{initial.notes}</textarea>
+                    <TextArea value=initial.notes {..} id="input_notes_" name="input[notes]" rows="4" class=cls("notes")/>
                 </Field>
                 <button type="submit" class=BUTTON disabled=move || save.pending().get()>"Save partner"</button>
             </ActionForm>

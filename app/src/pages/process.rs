@@ -514,7 +514,7 @@ fn TaskView(
                         <ActionForm action=comment>
                             <input type="hidden" name="id" value=id/>
                             <Field label="Add a comment" name="body" error=field_error(comment_value, "body")>
-                                <textarea id="body" name="body" rows="3" class=input_class(false)></textarea>
+                                <TextArea {..} id="body" name="body" rows="3" class=input_class(false)/>
                             </Field>
                             <button class=BUTTON_SECONDARY>"Comment"</button>
                         </ActionForm>

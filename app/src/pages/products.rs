@@ -332,7 +332,7 @@ fn ProductFormView(original: Option<(String, String)>, initial: ProductForm) -> 
                     {text("Root volume (GB)", "form[root_volume_gb]", "root_volume_gb", initial.root_volume_gb.clone())}
                 </div>
                 <Field label="Target regions" name="form[target_regions]" error=errors_under(value, "target_regions") hint="Separated by commas or new lines; the build region is always included.">
-                    <textarea id="form_target_regions_" name="form[target_regions]" rows="3" class=input_class(false)>{initial.target_regions.clone()}</textarea>
+                    <TextArea value=initial.target_regions.clone() {..} id="form_target_regions_" name="form[target_regions]" rows="3" class=input_class(false)/>
                 </Field>
                 <div class="grid grid-cols-2 gap-4 items-end">
                     {text("Marketplace listing (entity name)", "form[listing_entity_name]", "listing_entity_name", initial.listing_entity_name.clone())}
@@ -342,7 +342,7 @@ fn ProductFormView(original: Option<(String, String)>, initial: ProductForm) -> 
                     </label>
                 </div>
                 <Field label="Description" name="form[description]" error=err("description")>
-                    <textarea id="form_description_" name="form[description]" rows="3" class=input_class(false)>{initial.description.clone()}</textarea>
+                    <TextArea value=initial.description.clone() {..} id="form_description_" name="form[description]" rows="3" class=input_class(false)/>
                 </Field>
                 <button type="submit" class=BUTTON disabled=move || save.pending().get()>"Save product"</button>
             </ActionForm>
@@ -381,8 +381,8 @@ fn LicenseCard(
                 <input type="hidden" name="partner" value=partner/>
                 <input type="hidden" name="product" value=slug/>
                 <Field label="New license file" name="license" error=field_error(value, "license")>
-                    <textarea id="license" name="license" rows="3" autocomplete="off" spellcheck="false" class=input_class(false)
-                        placeholder="Paste the .gitlab-license text"></textarea>
+                    <TextArea {..} id="license" name="license" rows="3" autocomplete="off" spellcheck="false" class=input_class(false)
+                        placeholder="Paste the .gitlab-license text"/>
                 </Field>
                 <button class=BUTTON>{if has_license { "Replace license" } else { "Set license" }}</button>
             </ActionForm>

@@ -9,7 +9,9 @@ use crate::{dto::*, error::AppError};
 #[server(prefix = "/rpc")]
 pub async fn get_inbox(page: u64) -> Result<Inbox, AppError> {
     let (app, user) = ctx::signed_in()?;
-    ctx::status_of(crate::services::notify::inbox(&app.db, user.id, page).await)
+    ctx::status_of(
+        crate::services::notify::inbox(&app.db, user.id, PageRequest::new(Some(page), 30)).await,
+    )
 }
 
 #[server(prefix = "/rpc")]

@@ -169,7 +169,16 @@ pub async fn save_product(
     let now = state.clock.now();
     let mut input = form.into_input();
     let product = if original_slug.is_empty() {
-        ctx::status_of(crate::services::products::create(&state.db, &user, now, &input).await)?
+        ctx::status_of(
+            crate::services::products::create(
+                &state.db,
+                &user,
+                now,
+                &state.base_image_owners,
+                &input,
+            )
+            .await,
+        )?
     } else {
         // The marketplace entity id is set by publishing, not by the form: keep it.
         let current =
@@ -180,6 +189,7 @@ pub async fn save_product(
                 &state.db,
                 &user,
                 now,
+                &state.base_image_owners,
                 &original_partner,
                 &original_slug,
                 &input,

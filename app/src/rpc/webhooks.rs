@@ -20,6 +20,7 @@ pub async fn create_webhook(input: WebhookForm) -> Result<WebhookCreated, AppErr
         crate::services::notify::create_webhook(
             &app.db,
             &app.secret_key,
+            app.webhooks,
             &user,
             app.clock.now(),
             &input,

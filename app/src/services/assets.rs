@@ -205,7 +205,7 @@ pub async fn list(
     partner_slug: Option<&str>,
     page: PageRequest,
 ) -> AppResult<Page<Asset>> {
-    let (index, per_page) = page.normalized();
+    let Paging { index, per_page } = page.checked()?;
     let mut query = asset::Entity::find()
         .order_by_desc(asset::Column::UpdatedAt)
         .order_by_desc(asset::Column::Id);

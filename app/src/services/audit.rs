@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::entities::audit_event;
 use crate::{
     domain::{CurrentUser, Permission},
-    dto::{AuditEvent, AuditFilter, Page},
+    dto::{AuditEvent, AuditFilter, Page, PageRequest, Paging},
     error::{AppError, AppResult, Validator},
 };
 
@@ -60,6 +60,38 @@ pub async fn record(
     Ok(())
 }
 
+/// Records an attempt the portal refused (who tried what, on what, and why) and hands the
+/// refusal back for the caller to return: `return Err(audit::refused(db, …).await?)`.
+///
+/// The refused action writes nothing, so call this on the connection after rolling back the
+/// action's transaction, never inside it: the line must stay although the action did not
+/// happen. The action is recorded as `<action>_refused`.
+pub async fn refused(
+    db: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    action: &str,
+    (object_type, object_id): (&str, String),
+    refusal: AppError,
+) -> AppResult<AppError> {
+    let action = format!("{action}_refused");
+    record(
+        db,
+        Some(actor),
+        now,
+        Change {
+            action: &action,
+            object_type,
+            object_id,
+            summary: format!("refused: {}", refusal.message),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    Ok(refusal)
+}
+
 /// Events newest first, filtered by object, actor or both.
 pub async fn list(
     db: &impl ConnectionTrait,
@@ -67,8 +99,7 @@ pub async fn list(
     filter: &AuditFilter,
 ) -> AppResult<Page<AuditEvent>> {
     actor.require(Permission::ReadAudit)?;
-    let per_page = 50;
-    let page = filter.page.unwrap_or(1).max(1);
+    let Paging { index, per_page } = PageRequest::new(filter.page, 50).checked()?;
     let mut query = audit_event::Entity::find().order_by_desc(audit_event::Column::Id);
     if let Some(t) = filter.object_type.as_deref().filter(|s| !s.is_empty()) {
         query = query.filter(audit_event::Column::ObjectType.eq(t));
@@ -99,7 +130,7 @@ pub async fn list(
     }
     let paginator = query.paginate(db, per_page);
     let total = paginator.num_items().await?;
-    let rows = paginator.fetch_page(page - 1).await?;
+    let rows = paginator.fetch_page(index).await?;
     Ok(Page {
         items: rows
             .into_iter()
@@ -115,7 +146,7 @@ pub async fn list(
                 after: e.after,
             })
             .collect(),
-        page,
+        page: index + 1,
         per_page,
         total,
     })

@@ -91,7 +91,7 @@ pub async fn list(
     release_version: Option<&str>,
     page: PageRequest,
 ) -> AppResult<Page<ImageVersionSummary>> {
-    let (index, per_page) = page.normalized();
+    let Paging { index, per_page } = page.checked()?;
     let mut query = image_version::Entity::find().order_by_desc(image_version::Column::Id);
     if let Some((partner_slug, slug)) = product {
         let (_, p) = products::find_model(db, partner_slug, slug).await?;

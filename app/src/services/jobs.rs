@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     domain::{CurrentUser, JobState, Permission},
-    dto::{Job, JobEvent, JobFilter, Page, PageRequest},
+    dto::{Job, JobEvent, JobFilter, Page, PageRequest, Paging},
     error::{AppError, AppResult, ErrorCode},
 };
 
@@ -401,7 +401,7 @@ pub async fn list(
     filter: &JobFilter,
     page: PageRequest,
 ) -> AppResult<Page<Job>> {
-    let (index, per_page) = page.normalized();
+    let Paging { index, per_page } = page.checked()?;
     let mut query = job::Entity::find().order_by_desc(job::Column::Id);
     if let Some(state) = filter.state.as_deref().filter(|s| !s.is_empty()) {
         let state: JobState = state

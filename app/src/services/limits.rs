@@ -257,6 +257,10 @@ impl Proposal for restriction_proposal::Model {
         self.state.as_str()
     }
 
+    fn proposed_by(&self) -> &str {
+        &self.proposed_by
+    }
+
     fn subject(&self) -> (&'static str, String) {
         ("listing", self.listing_id.to_string())
     }
@@ -285,7 +289,8 @@ impl Proposal for restriction_proposal::Model {
     }
 }
 
-/// Partnerships approves (the restriction job starts) or rejects (with a reason).
+/// Partnerships approves (the restriction job starts) or rejects (with a reason); whoever
+/// proposed it may reject (withdraw) it but not approve it.
 pub async fn decide(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: &CurrentUser,

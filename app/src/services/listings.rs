@@ -80,7 +80,7 @@ pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppR
 }
 
 pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Page<Listing>> {
-    let (index, per_page) = page.normalized();
+    let Paging { index, per_page } = page.checked()?;
     let paginator = listing::Entity::find()
         .order_by_asc(listing::Column::EntityName)
         .paginate(db, per_page);

@@ -12,8 +12,8 @@
 //! 5. `copy`, `retention`, `assets`, `catalogue` (the dashboard and search);
 //! 6. `notify`, `proposals`, `tokens`, `listings`, `partners`, `images`;
 //! 7. `jobs` (the queue, which knows no kind of job), `users`, `products`, `releases`;
-//! 8. this module (the shared state and helpers), then `sso`, `secrets`, `audit` and
-//!    `entities`, each below the one before.
+//! 8. this module (the shared state and helpers), then `outbound` (where webhooks may be
+//!    sent), `sso`, `secrets`, `audit` and `entities`, each below the one before.
 //!
 //! A job kind (`jobs::JobKind`) is defined in the module that queues it: `builds::BuildImage`,
 //! `publish::PublishVersion`, `limits::RestrictVersions`, `retention::RetireImages`,
@@ -32,6 +32,7 @@ pub mod jobs;
 pub mod limits;
 pub mod listings;
 pub mod notify;
+pub mod outbound;
 pub mod partners;
 pub mod process;
 pub mod products;
@@ -126,6 +127,10 @@ pub struct AppState {
     pub gitlab: Option<Arc<sso::GitLabSso>>,
     /// SHA-256 of the token GitLab's release webhook presents; `None` turns it off.
     pub gitlab_token_sha256: Option<[u8; 32]>,
+    /// The AWS accounts products' base images may come from (Canonical's by default).
+    pub base_image_owners: products::BaseImageOwners,
+    /// What outbound webhooks may reach (https and public addresses only, by default).
+    pub webhooks: outbound::WebhookPolicy,
 }
 
 impl AppState {

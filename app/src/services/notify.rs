@@ -17,12 +17,13 @@ use super::{
     audit::{self, Change, snapshot},
     entities::{job, notification, user, user_role, webhook},
     jobs::{self, JobKind},
+    outbound::{self, WebhookPolicy},
     secrets::{self, SecretKey, SecretValue},
 };
 use crate::{
     domain::*,
     dto::*,
-    error::{AppError, AppResult, Validator, required_text},
+    error::{AppError, AppResult, ErrorCode, Validator, required_text},
 };
 
 /// Records how a job's run ended ([`jobs::finish`]) and, when it failed for good, tells
@@ -276,17 +277,16 @@ pub async fn unread(db: &impl ConnectionTrait, user_id: i32) -> AppResult<u64> {
         .await?)
 }
 
-/// Someone's notifications, newest first.
-pub async fn inbox(db: &impl ConnectionTrait, user_id: i32, page: u64) -> AppResult<Inbox> {
-    let per_page = 30;
+/// Someone's notifications, newest first, 30 a page unless `page` says otherwise.
+pub async fn inbox(db: &impl ConnectionTrait, user_id: i32, page: PageRequest) -> AppResult<Inbox> {
+    let Paging { index, per_page } = page.or_per_page(30).checked()?;
     let paginator = notification::Entity::find()
         .filter(notification::Column::UserId.eq(user_id))
         .order_by_desc(notification::Column::Id)
         .paginate(db, per_page);
     let total = paginator.num_items().await?;
-    let page = page.max(1);
     let items = paginator
-        .fetch_page(page - 1)
+        .fetch_page(index)
         .await?
         .into_iter()
         .map(to_dto)
@@ -295,7 +295,7 @@ pub async fn inbox(db: &impl ConnectionTrait, user_id: i32, page: u64) -> AppRes
         items,
         unread: unread(db, user_id).await?,
         total,
-        page,
+        page: index + 1,
         pages: total.div_ceil(per_page).max(1),
     })
 }
@@ -318,12 +318,14 @@ pub async fn mark_read(
     Ok(res.rows_affected)
 }
 
+/// A webhook as it is shown: its URL's path and query are a secret, so only the scheme and
+/// host are.
 fn webhook_dto(w: webhook::Model) -> AppResult<Webhook> {
     Ok(Webhook {
         events: parse_events(&w.events)?,
         id: w.id,
         name: w.name,
-        url: w.url,
+        url: outbound::redact(&w.url),
         active: w.active,
         created_by: w.created_by,
         created_at: w.created_at,
@@ -344,22 +346,34 @@ pub async fn list_webhooks(
         .collect()
 }
 
-fn parse_webhook(input: &WebhookInput) -> AppResult<(String, String, Vec<NotificationKind>)> {
+/// A webhook as the audit log records it: its URL redacted like everywhere else.
+fn audited(w: &webhook::Model) -> Option<serde_json::Value> {
+    snapshot(&webhook::Model {
+        url: outbound::redact(&w.url),
+        ..w.clone()
+    })
+}
+
+fn parse_webhook(
+    input: &WebhookInput,
+    policy: WebhookPolicy,
+) -> AppResult<(String, String, Vec<NotificationKind>)> {
+    // The messages never repeat the URL: it may be a secret.
+    let url = match outbound::check_url(&input.url, policy) {
+        // A URL to somewhere webhooks may not go is refused outright (400), naming the field.
+        Err(outbound::UrlRefused::NotAllowed(why)) => {
+            return Err(AppError {
+                code: ErrorCode::BadRequest,
+                ..AppError::validation("url", format!("the webhook URL {why}"))
+            });
+        }
+        other => other
+            .map(|_| input.url.trim().to_owned())
+            .map_err(|why| format!("the webhook URL {}", why.message())),
+    };
     let mut v = Validator::new();
     let name = v.check("name", required_text(&input.name, 100));
-    let url = v.check("url", {
-        let raw = input.url.trim();
-        match url::Url::parse(raw) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                Ok(raw.to_owned())
-            }
-            Ok(u) => Err(format!(
-                "'{raw}' is a {} URL: webhooks are sent over http(s)",
-                u.scheme()
-            )),
-            Err(e) => Err(format!("'{raw}' is not a URL: {e}")),
-        }
-    });
+    let url = v.check("url", url);
     if !input.secret.is_empty() && input.secret.trim().len() < 16 {
         v.add(
             "secret",
@@ -370,15 +384,18 @@ fn parse_webhook(input: &WebhookInput) -> AppResult<(String, String, Vec<Notific
 }
 
 /// Adds an outbound webhook; its signing secret is stored encrypted and shown this once.
+/// Its URL is checked against `policy` (https to a public host, by default) and shown and
+/// audited redacted from then on.
 pub async fn create_webhook(
     db: &(impl ConnectionTrait + TransactionTrait),
     key: &SecretKey,
+    policy: WebhookPolicy,
     actor: &CurrentUser,
     now: DateTime<Utc>,
     input: &WebhookInput,
 ) -> AppResult<WebhookCreated> {
     actor.require(Permission::Administer)?;
-    let (name, url, events) = parse_webhook(input)?;
+    let (name, url, events) = parse_webhook(input, policy)?;
     let secret = if input.secret.trim().is_empty() {
         use rand::Rng;
         let bytes: [u8; 24] = rand::rng().random();
@@ -408,9 +425,13 @@ pub async fn create_webhook(
             action: "create",
             object_type: "webhook",
             object_id: model.id.to_string(),
-            summary: format!("added the webhook {} ({})", model.name, model.url),
+            summary: format!(
+                "added the webhook {} ({})",
+                model.name,
+                outbound::redact(&model.url)
+            ),
             before: None,
-            after: snapshot(&model),
+            after: audited(&model),
         },
     )
     .await?;
@@ -458,7 +479,7 @@ pub async fn delete_webhook(
             object_type: "webhook",
             object_id: id.to_string(),
             summary: format!("removed the webhook {}", hook.name),
-            before: snapshot(&hook),
+            before: audited(&hook),
             after: None,
         },
     )

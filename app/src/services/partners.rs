@@ -87,7 +87,7 @@ pub(crate) async fn summary(
 
 /// Partners by name, one page at a time.
 pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Page<PartnerSummary>> {
-    let (index, per_page) = page.normalized();
+    let Paging { index, per_page } = page.checked()?;
     let paginator = partner::Entity::find()
         .order_by_asc(partner::Column::Name)
         .paginate(db, per_page);

@@ -20,6 +20,90 @@ use crate::{
     error::{AppError, AppResult, Validator, required_text},
 };
 
+/// Canonical's AWS account, the publisher of the Ubuntu images GitLab's images start from.
+pub const CANONICAL_ACCOUNT: &str = "099720109477";
+
+/// The AWS accounts an AWS product's base image may come from (`PORTAL_BASE_IMAGE_OWNERS`).
+/// A build runs GitLab's install on the base image and ships the result under GitLab's
+/// name, so the base image must come from a publisher the portal trusts, not from any
+/// account that shares an image with a matching name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImageOwners(Vec<String>);
+
+impl BaseImageOwners {
+    /// Checks a list of 12-digit AWS account ids (at least one).
+    pub fn new<S: AsRef<str>>(accounts: &[S]) -> Result<Self, String> {
+        let mut owners = Vec::new();
+        for account in accounts.iter().map(|a| a.as_ref().trim()) {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("'{account}' is not a 12-digit AWS account id"));
+            }
+            if !owners.iter().any(|o| o == account) {
+                owners.push(account.to_owned());
+            }
+        }
+        if owners.is_empty() {
+            return Err("name at least one AWS account".to_owned());
+        }
+        Ok(BaseImageOwners(owners))
+    }
+
+    /// Whether a base image owned by `account` may be built on.
+    pub fn allows(&self, account: &str) -> bool {
+        self.0.iter().any(|o| o == account.trim())
+    }
+
+    /// The accounts, comma-separated, for messages.
+    pub fn listed(&self) -> String {
+        self.0.join(", ")
+    }
+
+    /// Checks a product's base image owner: on AWS it must be one of these accounts.
+    fn check(&self, cloud: Cloud, owner: String) -> Result<String, String> {
+        if cloud != Cloud::Aws || self.allows(&owner) {
+            return Ok(owner);
+        }
+        Err(format!(
+            "'{owner}' is not an account base images may come from; allowed: {} (PORTAL_BASE_IMAGE_OWNERS)",
+            self.listed()
+        ))
+    }
+}
+
+impl Default for BaseImageOwners {
+    /// Canonical's account only.
+    fn default() -> Self {
+        BaseImageOwners(vec![CANONICAL_ACCOUNT.to_owned()])
+    }
+}
+
+/// A licensed image shared with everyone would hand its license file to anyone: a product
+/// that carries a license is never public. Answers the field at fault and why, naming the
+/// field the change touched: `license_required` on a product that was public,
+/// `visibility` otherwise. `before` is the product as stored (`None` when creating one).
+fn license_conflict(
+    before: Option<&product::Model>,
+    visibility: Visibility,
+    license_required: bool,
+) -> Option<(&'static str, String)> {
+    if visibility != Visibility::Public || !license_required {
+        return None;
+    }
+    let was_public_unlicensed =
+        before.is_some_and(|b| b.visibility == Visibility::Public && !b.license_required);
+    Some(if was_public_unlicensed {
+        (
+            "license_required",
+            "a public product cannot carry a license: its images are shared with everyone, so make the product private first".to_owned(),
+        )
+    } else {
+        (
+            "visibility",
+            "a product that carries a license cannot be public: its images would share the license file with everyone (keep it private, or turn off license_required first)".to_owned(),
+        )
+    })
+}
+
 struct ValidProduct {
     partner: partner::Model,
     slug: Slug,
@@ -59,7 +143,13 @@ fn optional(value: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_owned())
 }
 
-async fn parse(db: &impl ConnectionTrait, input: &ProductInput) -> AppResult<ValidProduct> {
+/// Checks a product's input. `before` is the product as stored, when it is being changed.
+async fn parse(
+    db: &impl ConnectionTrait,
+    input: &ProductInput,
+    owners: &BaseImageOwners,
+    before: Option<&product::Model>,
+) -> AppResult<ValidProduct> {
     let mut v = Validator::new();
     let partner = match partner::by_slug(db, input.partner.trim()).await {
         Ok(p) => Some(p),
@@ -119,8 +209,13 @@ async fn parse(db: &impl ConnectionTrait, input: &ProductInput) -> AppResult<Val
 
     let base_image_owner = v.check(
         "base_image_owner",
-        required_text(&input.base_image_owner, 64),
+        required_text(&input.base_image_owner, 64).and_then(|owner| owners.check(cloud, owner)),
     );
+    if let Some(visibility) = visibility
+        && let Some((field, message)) = license_conflict(before, visibility, input.license_required)
+    {
+        v.add(field, message);
+    }
     let base_image_name_pattern = v.check(
         "base_image_name_pattern",
         required_text(&input.base_image_name_pattern, 255),
@@ -256,7 +351,7 @@ pub async fn list(
     partner_slug: Option<&str>,
     page: PageRequest,
 ) -> AppResult<Page<ProductSummary>> {
-    let (index, per_page) = page.normalized();
+    let Paging { index, per_page } = page.checked()?;
     let mut query = product::Entity::find()
         .order_by_asc(product::Column::PartnerId)
         .order_by_asc(product::Column::Name);
@@ -344,6 +439,15 @@ pub async fn set_license(
 ) -> AppResult<Product> {
     actor.require(Permission::ManageReleases)?;
     let product = get(db, partner_slug, slug).await?;
+    if product.visibility == Visibility::Public {
+        return Err(AppError::validation(
+            "license",
+            format!(
+                "{} is public: its images are shared with everyone, so it never carries a license file (make it private first)",
+                product.name
+            ),
+        ));
+    }
     if !product.license_required {
         return Err(AppError::conflict(
             "license",
@@ -454,15 +558,17 @@ fn apply(active: &mut product::ActiveModel, v: &ValidProduct, now: DateTime<Utc>
     Ok(())
 }
 
+/// Adds a product. On AWS its base image must come from one of `owners`.
 pub async fn create(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: &CurrentUser,
     now: DateTime<Utc>,
+    owners: &BaseImageOwners,
     input: &ProductInput,
 ) -> AppResult<Product> {
     actor.require(Permission::ManageCatalogue)?;
     let txn = super::begin_write(db).await?;
-    let valid = parse(&txn, input).await?;
+    let valid = parse(&txn, input, owners, None).await?;
     let mut active = product::ActiveModel {
         created_at: Set(now),
         ..Default::default()
@@ -493,26 +599,42 @@ pub async fn create(
     Ok(dto)
 }
 
+/// Changes a product. On AWS its base image must come from one of `owners`; a product
+/// with a license (required, or a license file stored) cannot become public.
 pub async fn update(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: &CurrentUser,
     now: DateTime<Utc>,
+    owners: &BaseImageOwners,
     partner_slug: &str,
     slug: &str,
     input: &ProductInput,
 ) -> AppResult<Product> {
     actor.require(Permission::ManageCatalogue)?;
     let txn = super::begin_write(db).await?;
-    let before = {
-        let (partner, model) = find_model(&txn, partner_slug, slug).await?;
-        let archs = architectures_of(&txn, model.id).await?;
-        to_dto(&partner, model, archs)?
-    };
-    let valid = parse(&txn, input).await?;
-    let model = product::Entity::find_by_id(before.id)
-        .one(&txn)
+    let (partner, model) = find_model(&txn, partner_slug, slug).await?;
+    let before = to_dto(
+        &partner,
+        model.clone(),
+        architectures_of(&txn, model.id).await?,
+    )?;
+    let valid = parse(&txn, input, owners, Some(&model)).await?;
+    if valid.visibility == Visibility::Public
+        && super::secrets::info(
+            &txn,
+            &super::secrets::license_name(&before.partner_slug, &before.slug),
+        )
         .await?
-        .ok_or_else(|| AppError::not_found(format!("product '{slug}'")))?;
+        .is_some()
+    {
+        return Err(AppError::validation(
+            "visibility",
+            format!(
+                "{} has a license file: delete it before making the product public, or its images would share it with everyone",
+                before.name
+            ),
+        ));
+    }
     let mut active: product::ActiveModel = model.into();
     apply(&mut active, &valid, now)?;
     let model = active
@@ -573,5 +695,76 @@ pub fn input_for(product: &Product) -> ProductInput {
         maintenance_mode: product.maintenance_mode.as_str().to_owned(),
         root_volume_gb: product.root_volume_gb,
         description: product.description.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(visibility: Visibility, license_required: bool) -> product::Model {
+        product::Model {
+            id: 1,
+            partner_id: 1,
+            slug: "gitlab-ee-premium".into(),
+            name: "GitLab EE Premium".into(),
+            edition: Edition::EePremium,
+            visibility,
+            base_image_owner: CANONICAL_ACCOUNT.into(),
+            base_image_name_pattern: "ubuntu/*".into(),
+            build_region: "us-east-1".into(),
+            target_regions: "[]".into(),
+            license_required,
+            listing_entity_name: None,
+            listing_entity_id: None,
+            maintenance_mode: MaintenanceMode::Image,
+            root_volume_gb: 20,
+            description: String::new(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_licensed_product_is_never_public_and_the_field_changed_is_named() {
+        assert_eq!(license_conflict(None, Visibility::Private, true), None);
+        assert_eq!(license_conflict(None, Visibility::Public, false), None);
+        let licensed = stored(Visibility::Private, true);
+        let (field, message) =
+            license_conflict(Some(&licensed), Visibility::Public, true).expect("refused");
+        assert_eq!(field, "visibility");
+        assert!(message.contains("cannot be public"), "{message}");
+        let public = stored(Visibility::Public, false);
+        let (field, _) =
+            license_conflict(Some(&public), Visibility::Public, true).expect("refused");
+        assert_eq!(field, "license_required");
+        assert_eq!(
+            license_conflict(None, Visibility::Public, true).map(|(f, _)| f),
+            Some("visibility")
+        );
+    }
+
+    #[test]
+    fn base_images_come_from_the_allowed_accounts_on_aws_only() {
+        let owners = BaseImageOwners::default();
+        assert!(owners.allows(CANONICAL_ACCOUNT));
+        assert_eq!(
+            owners.check(Cloud::Aws, CANONICAL_ACCOUNT.into()),
+            Ok(CANONICAL_ACCOUNT.to_owned())
+        );
+        let err = owners
+            .check(Cloud::Aws, "111122223333".into())
+            .expect_err("someone else's account");
+        assert!(
+            err.contains("'111122223333'") && err.contains(CANONICAL_ACCOUNT),
+            "{err}"
+        );
+        // Images on other clouds are made by hand; their publisher is a name.
+        assert!(owners.check(Cloud::Azure, "Canonical".into()).is_ok());
+        let custom = BaseImageOwners::new(&[" 111122223333", "099720109477", "111122223333"])
+            .expect("valid");
+        assert_eq!(custom.listed(), "111122223333, 099720109477");
+        assert!(BaseImageOwners::new(&["12345"]).is_err());
+        assert!(BaseImageOwners::new::<&str>(&[]).is_err());
     }
 }

@@ -4,6 +4,11 @@
 //! why, an approval queues the job that carries the proposal out, and the decision leaves
 //! one audit line. Who decides is the callers' permission check
 //! ([`Permission::DecideProposals`]), made before they come here.
+//!
+//! Separation of duties (an object-level check, after the permission check): both proposals
+//! destroy something in the cloud, so whoever proposed one does not approve it; another
+//! member of Partnerships must. The proposer may still reject their own proposal, which
+//! withdraws it and changes nothing in the cloud. A refused approval is audited.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -56,6 +61,8 @@ pub(crate) trait Proposal:
     fn select(id: i32) -> Select<Self::Entity>;
     /// Its stored [`ProposalState`].
     fn state(&self) -> &str;
+    /// The username of whoever proposed it.
+    fn proposed_by(&self) -> &str;
     /// What its audit lines are about: the object type and id.
     fn subject(&self) -> (&'static str, String);
     /// The job that carries it out once approved.
@@ -105,6 +112,22 @@ fn decision_summary(approve: bool, what: &str, comment: &str) -> String {
     )
 }
 
+/// Refuses approving one's own proposal (separation of duties); rejecting it, which
+/// withdraws it, stays allowed.
+fn not_own_proposal(
+    approve: bool,
+    proposed_by: &str,
+    actor: &CurrentUser,
+    what: &str,
+) -> AppResult<()> {
+    if approve && proposed_by == actor.username {
+        return Err(AppError::forbidden(format!(
+            "you proposed {what}: another member of Partnerships must approve it (you may reject it to withdraw it)"
+        )));
+    }
+    Ok(())
+}
+
 /// Partnerships approves a proposal (its job is queued) or rejects it (with a reason).
 /// Answers the decided row. The caller has checked [`Permission::DecideProposals`].
 pub(crate) async fn decide<P: Proposal>(
@@ -122,6 +145,16 @@ pub(crate) async fn decide<P: Proposal>(
         .await?
         .ok_or_else(|| AppError::not_found(format!("{} {proposal_id}", P::NAME)))?;
     still_proposed(p.state(), &format!("{} {proposal_id}", P::DECIDED_NAME))?;
+    // Object-level: nobody approves what they proposed.
+    if let Err(refusal) = not_own_proposal(
+        approve,
+        p.proposed_by(),
+        actor,
+        &format!("{} {proposal_id}", P::NAME),
+    ) {
+        txn.rollback().await?;
+        return Err(audit::refused(db, actor, now, P::APPROVE, p.subject(), refusal).await?);
+    }
     let (state, job_id) = if approve {
         let (job, group_key) = p.job();
         let job = job
@@ -175,6 +208,26 @@ mod tests {
             decision_summary(false, "restriction proposal 4", "too soon"),
             "rejected restriction proposal 4: too soon"
         );
+    }
+
+    #[test]
+    fn a_proposer_withdraws_but_never_approves_their_own_proposal() {
+        let priya = CurrentUser {
+            id: 7,
+            username: "priya".into(),
+            name: "Priya".into(),
+            roles: vec![Role::Partnerships],
+        };
+        let err = not_own_proposal(true, "priya", &priya, "restriction proposal 2")
+            .expect_err("own proposal");
+        assert_eq!(err.code, crate::error::ErrorCode::Forbidden);
+        assert!(
+            err.message.contains("another member of Partnerships"),
+            "{}",
+            err.message
+        );
+        assert!(not_own_proposal(false, "priya", &priya, "restriction proposal 2").is_ok());
+        assert!(not_own_proposal(true, "oskar", &priya, "restriction proposal 2").is_ok());
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub(crate) async fn to_dto(
 }
 
 pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Page<Release>> {
-    let (index, per_page) = page.normalized();
+    let Paging { index, per_page } = page.checked()?;
     let latest = latest_stable(db).await?.map(|r| r.id);
     let paginator = newest_first(release::Entity::find()).paginate(db, per_page);
     let total = paginator.num_items().await?;
@@ -105,14 +105,20 @@ pub async fn get(db: &impl ConnectionTrait, version: &str) -> AppResult<Release>
     to_dto(db, r, latest).await
 }
 
-/// Checks a release as typed in.
-pub(crate) fn parse(input: &ReleaseInput) -> AppResult<(Version, NaiveDate, ReleaseKind)> {
+/// Checks a release as typed in on `today`: its date must be one the portal accepts
+/// (see [`crate::calendar::check_day`]).
+pub(crate) fn parse(
+    input: &ReleaseInput,
+    today: NaiveDate,
+) -> AppResult<(Version, NaiveDate, ReleaseKind)> {
     let mut v = Validator::new();
     let version = v.check("version", Version::parse(&input.version));
-    let date = v.check(
-        "released_on",
-        crate::calendar::parse_day(&input.released_on),
-    );
+    let date = v
+        .check(
+            "released_on",
+            crate::calendar::parse_day(&input.released_on),
+        )
+        .and_then(|day| v.within("released_on", crate::calendar::check_day(day, today)));
     let kind = v.check("kind", input.kind.parse::<ReleaseKind>());
     v.finish(|| Some((version?, date?, kind?)))
 }
@@ -177,7 +183,7 @@ pub async fn update(
     input: &ReleaseInput,
 ) -> AppResult<Release> {
     actor.require(Permission::ManageReleases)?;
-    let (parsed, released_on, kind) = parse(input)?;
+    let (parsed, released_on, kind) = parse(input, now.date_naive())?;
     let txn = super::begin_write(db).await?;
     let before = find_model(&txn, version).await?;
     if parsed.to_string() != before.version {

@@ -81,7 +81,7 @@ impl SecretKey {
         Self::from_bytes(&bytes)
     }
 
-    fn seal(&self, name: &str, plain: &str) -> AppResult<(String, String)> {
+    pub(crate) fn seal(&self, name: &str, plain: &str) -> AppResult<(String, String)> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         // The name is bound in as associated data: a row copied under another name won't open.
         let sealed = self
@@ -98,7 +98,7 @@ impl SecretKey {
         Ok((b64.encode(nonce), b64.encode(sealed)))
     }
 
-    fn open(&self, name: &str, nonce: &str, sealed: &str) -> AppResult<SecretValue> {
+    pub(crate) fn open(&self, name: &str, nonce: &str, sealed: &str) -> AppResult<SecretValue> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let nonce = b64
             .decode(nonce)

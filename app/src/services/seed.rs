@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Canonical's AWS account, owner of the Ubuntu base images.
-pub const CANONICAL_OWNER: &str = "099720109477";
+pub const CANONICAL_OWNER: &str = products::CANONICAL_ACCOUNT;
 /// The AWS account GitLab's community images are published from.
 pub const GITLAB_AWS_ACCOUNT: &str = "782774275127";
 /// Ubuntu 24.04 server images, per architecture.
@@ -258,8 +258,10 @@ pub async fn catalogue(
             "Private AMI with a 5-seat Ultimate license, backing the GitLab Ultimate Marketplace listing.",
         ),
     ];
+    // The built-in catalogue starts from Canonical's Ubuntu images.
+    let owners = products::BaseImageOwners::default();
     for input in &aws_products {
-        match products::create(db, &actor, now, input).await {
+        match products::create(db, &actor, now, &owners, input).await {
             Ok(_) => added += 1,
             Err(e) if e.code == ErrorCode::Conflict => {}
             Err(e) => return Err(e),
@@ -288,7 +290,7 @@ pub async fn catalogue(
         root_volume_gb: 30,
         description: "Azure Marketplace virtual machine offer, updated by hand.".into(),
     };
-    match products::create(db, &actor, now, &azure).await {
+    match products::create(db, &actor, now, &owners, &azure).await {
         Ok(_) => added += 1,
         Err(e) if e.code == ErrorCode::Conflict => {}
         Err(e) => return Err(e),

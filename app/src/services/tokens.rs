@@ -1,7 +1,8 @@
 //! Personal API tokens for automation: `Authorization: Bearer pip_…` on `/api/v1`. A token
 //! has a name, scopes (read, write, jobs), an expiry, and acts with its owner's roles. It
 //! is shown once; the database keeps its SHA-256 only. Every use records when it was last
-//! used; creating and revoking one are audited.
+//! used; creating and revoking one are audited. Which scope each API route needs is the
+//! server's table (`server::api::scopes`).
 
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
@@ -201,6 +202,8 @@ pub enum Refused {
     Expired,
     Revoked,
     Blocked,
+    /// GitLab no longer confirms the owner (see [`users::Standing::Unconfirmed`]).
+    Unconfirmed,
 }
 
 impl Refused {
@@ -210,6 +213,9 @@ impl Refused {
             Refused::Expired => "the API token has expired: create a new one",
             Refused::Revoked => "the API token was revoked",
             Refused::Blocked => "the API token's owner is blocked",
+            Refused::Unconfirmed => {
+                "GitLab no longer confirms the API token's owner (blocked there, out of the groups that grant a role, or not checked in time): they must sign in with GitLab again"
+            }
         }
     }
 }
@@ -233,34 +239,14 @@ pub async fn authenticate(
     if t.expires_at <= now {
         return Ok(Err(Refused::Expired));
     }
-    let Some(user) = users::by_id(db, t.user_id).await? else {
-        return Ok(Err(Refused::Blocked));
+    let user = match users::standing(db, now, t.user_id).await? {
+        Ok(user) => user,
+        Err(users::Standing::Unconfirmed) => return Ok(Err(Refused::Unconfirmed)),
+        Err(_) => return Ok(Err(Refused::Blocked)),
     };
     let scopes = scopes_of(&t)?;
     let mut active: api_token::ActiveModel = t.into();
     active.last_used_at = Set(Some(now));
     active.update(db).await?;
     Ok(Ok((user, scopes)))
-}
-
-/// The scope a REST call needs: reading needs read; starting, cancelling and retrying jobs
-/// (builds, publishing) needs jobs; any other change needs write.
-pub fn scope_for(method: &http::Method, path: &str) -> TokenScope {
-    if matches!(
-        *method,
-        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-    ) {
-        return TokenScope::Read;
-    }
-    let path = path.trim_end_matches('/');
-    let jobs = path.ends_with("/build")
-        || path.ends_with("/publish")
-        || path.ends_with("/cancel")
-        || path.ends_with("/retry")
-        || path.ends_with("/cancel-blocker");
-    if jobs && path.contains("/api/v1/") {
-        TokenScope::Jobs
-    } else {
-        TokenScope::Write
-    }
 }

@@ -1,7 +1,7 @@
 //! REST routes of background jobs and builds: list, read, a job's log and its live stream, cancel, retry, and starting builds.
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::{Path, State},
     response::{IntoResponse, Response},
 };
@@ -19,6 +19,7 @@ use super::{
     created,
     extract::{self, ApiJson, ApiQuery, Authenticated},
 };
+use crate::limits::StreamSlots;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(super) struct JobListQuery {
@@ -83,12 +84,15 @@ pub(super) async fn job_events(
 }
 
 /// `GET /api/v1/jobs/{id}/stream`: server-sent events — `log` for each new log line, `job`
-/// when the job changes, `end` once it is over.
+/// when the job changes, `end` once it is over. Each person may have
+/// `PORTAL_EVENT_STREAMS_PER_PERSON` streams open at once; one more is a 429.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/stream", tag = "jobs", params(("id" = i32, Path), AfterQuery),
-    responses((status = 200, description = "text/event-stream of `log`, `job` and `end` events")))]
+    responses((status = 200, description = "text/event-stream of `log`, `job` and `end` events"),
+        (status = 429, body = AppError, description = "This person has as many streams open as they may")))]
 pub(super) async fn job_stream(
     State(s): State<AppState>,
-    _: Authenticated,
+    Extension(slots): Extension<StreamSlots>,
+    Authenticated(user): Authenticated,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<AfterQuery>,
 ) -> AppResult<Response> {
@@ -96,6 +100,8 @@ pub(super) async fn job_stream(
     use futures::StreamExt;
     let id = extract::parse_id(&id)?;
     jobs::get(&s.db, id).await?;
+    // Held by the stream: the slot is given back when the stream ends or the client leaves.
+    let slot = slots.take(user.id)?;
     struct Cursor {
         after: i32,
         last: Option<Job>,
@@ -108,7 +114,7 @@ pub(super) async fn job_stream(
         ended: false,
         first_round: true,
     };
-    let stream = futures::stream::unfold((s, start), move |(s, mut cur)| async move {
+    let stream = futures::stream::unfold((s, start, slot), move |(s, mut cur, slot)| async move {
         if cur.ended {
             return None;
         }
@@ -125,7 +131,7 @@ pub(super) async fn job_stream(
             _ => {
                 return Some((
                     futures::stream::iter(out),
-                    (s, Cursor { ended: true, ..cur }),
+                    (s, Cursor { ended: true, ..cur }, slot),
                 ));
             }
         };
@@ -150,7 +156,7 @@ pub(super) async fn job_stream(
             out.push(Event::default().event("end").data("over"));
             cur.ended = true;
         }
-        Some((futures::stream::iter(out), (s, cur)))
+        Some((futures::stream::iter(out), (s, cur, slot)))
     })
     .flatten()
     .map(Ok::<_, std::convert::Infallible>);

@@ -22,6 +22,7 @@ mod publish;
 mod releases;
 mod restrictions;
 mod retention;
+pub mod scopes;
 mod search;
 mod tasks;
 mod tokens;
@@ -147,6 +148,8 @@ pub fn router() -> Router<AppState> {
         .merge(workflows::router())
         .merge(retention::router())
         .merge(tokens::router())
+        // Every route above, and only those: a token's scope is checked against the route.
+        .route_layer(axum::middleware::from_fn(scopes::token_scope))
         .fallback(|| async { AppError::not_found("this API route") })
 }
 

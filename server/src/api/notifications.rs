@@ -28,9 +28,7 @@ async fn inbox(
     Authenticated(user): Authenticated,
     ApiQuery(page): ApiQuery<PageRequest>,
 ) -> AppResult<Json<Inbox>> {
-    Ok(Json(
-        notify::inbox(&s.db, user.id, page.page.unwrap_or(1)).await?,
-    ))
+    Ok(Json(notify::inbox(&s.db, user.id, page).await?))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

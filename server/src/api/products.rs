@@ -51,7 +51,7 @@ pub(super) async fn create_product(
     ApiJson(input): ApiJson<ProductInput>,
 ) -> AppResult<Response> {
     Ok(created(
-        products::create(&s.db, &user, s.clock.now(), &input).await?,
+        products::create(&s.db, &user, s.clock.now(), &s.base_image_owners, &input).await?,
     ))
 }
 
@@ -74,7 +74,16 @@ pub(super) async fn update_product(
     ApiJson(input): ApiJson<ProductInput>,
 ) -> AppResult<Json<Product>> {
     Ok(Json(
-        products::update(&s.db, &user, s.clock.now(), &partner, &slug, &input).await?,
+        products::update(
+            &s.db,
+            &user,
+            s.clock.now(),
+            &s.base_image_owners,
+            &partner,
+            &slug,
+            &input,
+        )
+        .await?,
     ))
 }
 

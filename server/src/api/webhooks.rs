@@ -49,7 +49,15 @@ async fn create_webhook(
     ApiJson(input): ApiJson<WebhookInput>,
 ) -> AppResult<Response> {
     Ok(created(
-        notify::create_webhook(&s.db, &s.secret_key, &user, s.clock.now(), &input).await?,
+        notify::create_webhook(
+            &s.db,
+            &s.secret_key,
+            s.webhooks,
+            &user,
+            s.clock.now(),
+            &input,
+        )
+        .await?,
     ))
 }
 

@@ -901,3 +901,47 @@ async fn signing_in_through_gitlabs_page_lands_on_the_page_asked_for() {
     assert!(b.text_of("header").await.contains("Dana Builder"));
     b.shot("landed").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_saved_in_the_listing_copy_stays_text_in_every_reviewers_editor() {
+    const HOSTILE: &str = "x</textarea><img src=x id=pwned onerror=alert(1)><b>bold</b>";
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let maya = app.signed_in("maya").await.expect("maya");
+    let res = maya
+        .post(app.url("/api/v1/listings/1/copy"))
+        .json(&json!({
+            "base_revision": 0, "title": "GitLab Premium", "short_description": HOSTILE,
+            "long_description": HOSTILE, "highlights": [], "usage_instructions": HOSTILE,
+            "release_notes_template": "", "categories": []
+        }))
+        .send()
+        .await
+        .expect("save copy");
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let b = Browser::start("copy-markup").await;
+    // A reviewer opens the editor: the text is in the fields, and no element came of it.
+    b.sign_in(&app, "oskar", "/listings/1/copy").await;
+    for field in [
+        "#input_short_description_",
+        "#input_long_description_",
+        "#input_usage_instructions_",
+    ] {
+        let value = b.css(field).await.prop("value").await.expect("value");
+        assert_eq!(value.as_deref(), Some(HOSTILE), "{field}");
+    }
+    b.shot("editor").await;
+    assert!(
+        b.client
+            .find_all(Locator::Id("pwned"))
+            .await
+            .expect("find")
+            .is_empty(),
+        "an element with id=pwned came out of the stored text"
+    );
+    let after_textarea = b
+        .client
+        .find_all(Locator::Css("textarea + img, textarea + b, textarea ~ b"))
+        .await
+        .expect("find");
+    assert!(after_textarea.is_empty(), "markup after a textarea");
+}

@@ -219,6 +219,7 @@ async fn a_missing_base_image_fails_clearly() {
         app.conn(),
         &user,
         app.clock.now(),
+        &app.state.base_image_owners,
         "aws",
         "gitlab-ee",
         &input,
@@ -429,4 +430,139 @@ async fn the_license_reaches_the_image_and_no_log_page_or_answer() {
             .unwrap_or_default()
             .contains("needs a license file and none is set")
     );
+}
+
+/// Every image of the portal's account in every region, and whether it is public.
+fn public_images(app: &TestApp) -> Vec<(String, String)> {
+    app::domain::GITLAB_AWS_REGIONS
+        .iter()
+        .flat_map(|r| {
+            app.sim
+                .own_images(r)
+                .into_iter()
+                .filter(|(_, (public, _, _))| *public)
+                .map(|(id, _)| ((*r).to_owned(), id))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_refuses_a_public_licensed_product_and_a_base_image_of_another_account() {
+    use app::services::entities::product;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    new_release(&app, "17.7.0").await;
+    let row = |slug: &'static str| {
+        let db = app.conn().clone();
+        async move {
+            product::Entity::find()
+                .filter(product::Column::Slug.eq(slug))
+                .one(&db)
+                .await
+                .expect("find")
+                .expect("product")
+        }
+    };
+    // Rows the portal's own checks refuse, written past them, as an older portal may have.
+    let mut premium: product::ActiveModel = row("gitlab-ee-premium").await.into();
+    premium.visibility = Set(app::domain::Visibility::Public);
+    premium.update(app.conn()).await.expect("public premium");
+    let mut ce: product::ActiveModel = row("gitlab-ce").await.into();
+    ce.base_image_owner = Set("111122223333".into());
+    ce.update(app.conn()).await.expect("foreign base image");
+
+    let licensed = app
+        .start_build("gitlab-ee-premium", Arch::Amd64)
+        .await
+        .expect("start");
+    let foreign = app
+        .start_build("gitlab-ce", Arch::Amd64)
+        .await
+        .expect("start");
+    app.drive(&app.runner("w"), 20).await.expect("drive");
+    let licensed = jobs::get(app.conn(), licensed.id).await.expect("job");
+    assert_eq!(licensed.state, JobState::Failed);
+    assert!(
+        licensed.last_error.as_deref().is_some_and(|e| e.contains(
+            "refusing to build GitLab EE Premium: it is public and carries a license file"
+        )),
+        "{:?}",
+        licensed.last_error
+    );
+    let foreign = jobs::get(app.conn(), foreign.id).await.expect("job");
+    assert_eq!(foreign.state, JobState::Failed);
+    assert!(
+        foreign.last_error.as_deref().is_some_and(|e| e.contains(
+            "refusing to build on a base image owned by 111122223333: base images may only come from 099720109477"
+        )),
+        "{:?}",
+        foreign.last_error
+    );
+    let home = app.sim.counts("us-east-1");
+    assert_eq!(
+        (home.instances, home.images),
+        (0, 0),
+        "nothing was launched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_built_with_a_license_is_not_made_public_when_the_product_turns_public_mid_build()
+{
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    new_release(&app, "17.7.0").await;
+    let oskar = omnibus(&app).await;
+    let job = app
+        .start_build("gitlab-ee-premium", Arch::Amd64)
+        .await
+        .expect("start");
+    // The builder is launched with the license file; then the worker dies.
+    app.runner("doomed")
+        .crash_at_save(2)
+        .run_one()
+        .await
+        .expect("run");
+    assert_eq!(app.sim.counts("us-east-1").instances, 1, "builder launched");
+
+    // Meanwhile the product is made a public community image, step by allowed step.
+    products::delete_license(
+        app.conn(),
+        &oskar,
+        app.clock.now(),
+        "aws",
+        "gitlab-ee-premium",
+    )
+    .await
+    .expect("license deleted");
+    let mut input = products::input_for(
+        &products::get(app.conn(), "aws", "gitlab-ee-premium")
+            .await
+            .expect("premium"),
+    );
+    input.license_required = false;
+    input.visibility = "public".into();
+    products::update(
+        app.conn(),
+        &oskar,
+        app.clock.now(),
+        &app.state.base_image_owners,
+        "aws",
+        "gitlab-ee-premium",
+        &input,
+    )
+    .await
+    .expect("now public");
+
+    app.drive(&app.runner("rescuer"), 20).await.expect("drive");
+    let failed = jobs::get(app.conn(), job.id).await.expect("job");
+    assert_eq!(failed.state, JobState::Failed);
+    assert!(
+        failed.last_error.as_deref().is_some_and(|e| e.contains(
+            "refusing to make GitLab EE 17.7.0 Premium public: it carries GitLab EE Premium's license file"
+        )),
+        "{:?}",
+        failed.last_error
+    );
+    assert_eq!(public_images(&app), [], "no image was shared with everyone");
 }

@@ -180,9 +180,15 @@ async fn a_product_with_an_unknown_region_or_architecture_is_refused() {
         input.slug = "gitlab-ce-fips".into();
         input.target_regions.push("mars-north-1".into());
         input.architectures[1].arch = "riscv".into();
-        let err = products::create(app.conn(), &user, app.clock.now(), &input)
-            .await
-            .expect_err("refused");
+        let err = products::create(
+            app.conn(),
+            &user,
+            app.clock.now(),
+            &app.state.base_image_owners,
+            &input,
+        )
+        .await
+        .expect_err("refused");
         assert_eq!(err.code, ErrorCode::ValidationFailed, "{backend:?}");
         assert!(
             err.field("target_regions[19]")
@@ -405,4 +411,188 @@ async fn assets_keep_every_version_and_their_bytes() {
         assert_eq!(err.code, ErrorCode::Conflict);
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_licensed_product_is_never_public_and_base_images_come_from_allowed_accounts() {
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let alex = app.signed_in("alex").await.expect("alex");
+    let fields = |body: &Value| -> Vec<String> {
+        body["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["field"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let premium = products::get(app.conn(), "aws", "gitlab-ee-premium")
+        .await
+        .expect("premium");
+    assert!(premium.license_required);
+
+    // The report: a licensed product made public, on someone else's base image.
+    let mut input = serde_json::to_value(products::input_for(&premium)).expect("json");
+    input["visibility"] = json!("public");
+    input["base_image_owner"] = json!("111122223333");
+    let res = alex
+        .put(app.url("/api/v1/products/aws/gitlab-ee-premium"))
+        .json(&input)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["code"], "validation_failed");
+    assert_eq!(fields(&body), ["base_image_owner", "visibility"], "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("'111122223333' is not an account base images may come from")
+            && text.contains("099720109477")
+            && text.contains("cannot be public"),
+        "{text}"
+    );
+    let unchanged = products::get(app.conn(), "aws", "gitlab-ee-premium")
+        .await
+        .expect("premium");
+    assert_eq!(unchanged.visibility, Visibility::Private);
+    assert_eq!(unchanged.base_image_owner, "099720109477");
+
+    // Dropping the license requirement is not enough while a license file is stored.
+    input["base_image_owner"] = json!("099720109477");
+    input["license_required"] = json!(false);
+    let res = alex
+        .put(app.url("/api/v1/products/aws/gitlab-ee-premium"))
+        .json(&input)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(fields(&body), ["visibility"], "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("has a license file")),
+        "{body}"
+    );
+
+    // A public product takes no license: neither required by an edit nor set.
+    let ce = products::get(app.conn(), "aws", "gitlab-ce")
+        .await
+        .expect("ce");
+    let mut input = serde_json::to_value(products::input_for(&ce)).expect("json");
+    input["license_required"] = json!(true);
+    let res = alex
+        .put(app.url("/api/v1/products/aws/gitlab-ce"))
+        .json(&input)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(fields(&body), ["license_required"], "{body}");
+    let res = alex
+        .put(app.url("/api/v1/products/aws/gitlab-ce/license"))
+        .json(&json!({"license": "LICENSE TEXT"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(fields(&body), ["license"], "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("GitLab CE is public")),
+        "{body}"
+    );
+
+    // Every seeded product still validates as it is.
+    let user = admin(&app).await;
+    for slug in [
+        "gitlab-ce",
+        "gitlab-ee",
+        "gitlab-ee-premium",
+        "gitlab-ee-ultimate",
+    ] {
+        let p = products::get(app.conn(), "aws", slug)
+            .await
+            .expect("product");
+        products::update(
+            app.conn(),
+            &user,
+            app.clock.now(),
+            &app.state.base_image_owners,
+            "aws",
+            slug,
+            &products::input_for(&p),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{slug} re-saves: {e:?}"));
+    }
+    let azure = products::get(app.conn(), "azure", "gitlab-ee")
+        .await
+        .expect("azure");
+    assert_eq!(
+        azure.base_image_owner, "Canonical",
+        "other clouds name a publisher"
+    );
+    products::update(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        &app.state.base_image_owners,
+        "azure",
+        "gitlab-ee",
+        &products::input_for(&azure),
+    )
+    .await
+    .expect("azure re-saves");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_base_image_owners_are_a_setting() {
+    let app = TestApp::spawn_configured(
+        Backend::Sqlite,
+        &[("--base-image-owners", "111122223333,444455556666")],
+    )
+    .await
+    .expect("app");
+    let user = admin(&app).await;
+    let ce = products::get(app.conn(), "aws", "gitlab-ce")
+        .await
+        .expect("seeded on Canonical's images");
+    let mut input = products::input_for(&ce);
+    let err = products::update(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        &app.state.base_image_owners,
+        "aws",
+        "gitlab-ce",
+        &input,
+    )
+    .await
+    .expect_err("Canonical is not on this portal's list");
+    assert!(
+        err.field("base_image_owner")
+            .is_some_and(|m| m.contains("111122223333, 444455556666")),
+        "{err:?}"
+    );
+    input.base_image_owner = "444455556666".into();
+    let saved = products::update(
+        app.conn(),
+        &user,
+        app.clock.now(),
+        &app.state.base_image_owners,
+        "aws",
+        "gitlab-ce",
+        &input,
+    )
+    .await
+    .expect("an allowed account");
+    assert_eq!(saved.base_image_owner, "444455556666");
 }

@@ -1,10 +1,13 @@
 //! The one integration-test binary: catalogue services, the HTTP surface, and the browser.
 
 mod api;
+mod bounds;
 mod browser;
 mod builds;
 mod catalogue;
+mod fuzz;
 mod jobs;
+mod limits;
 mod marketplace;
 mod moto;
 mod process;

@@ -834,4 +834,108 @@ mod version_limit {
         let job = jobs::get(app.conn(), refused.id).await.expect("job");
         assert_eq!(job.state, JobState::Succeeded, "{:?}", job.last_error);
     }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn whoever_proposed_restricting_versions_cannot_approve_it_but_may_withdraw_it() {
+        use app::{
+            dto::AuditFilter,
+            services::{audit, entities::job},
+        };
+        use reqwest::StatusCode;
+        use sea_orm::PaginatorTrait;
+        use serde_json::{Value, json};
+
+        let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+        let premium = app.listing("GitLab Premium").await.expect("Premium");
+        let model = listing::Entity::find_by_id(premium.id)
+            .one(app.conn())
+            .await
+            .expect("find")
+            .expect("listing");
+        let mut active: listing::ActiveModel = model.into();
+        active.version_limit = Set(4);
+        active.restrict_threshold = Set(4);
+        active.update(app.conn()).await.expect("update");
+        app.clock.set(app.clock.now() + Duration::days(60));
+        let public = || {
+            app.sim
+                .marketplace()
+                .versions("GitLab Premium")
+                .iter()
+                .filter(|(_, v)| v == "Public")
+                .count()
+        };
+        assert_eq!(public(), 4);
+
+        // Partnerships proposes, then tries to approve her own proposal.
+        let priya = app.signed_in("priya").await.expect("priya");
+        let res = priya
+            .post(app.url(&format!("/api/v1/listings/{}/restrictions", premium.id)))
+            .send()
+            .await
+            .expect("propose");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let proposal: Value = res.json().await.expect("json");
+        let id = proposal["id"].as_i64().expect("id");
+        assert_eq!(proposal["proposed_by"], "priya");
+        let jobs_before = job::Entity::find().count(app.conn()).await.expect("jobs");
+        let res = priya
+            .post(app.url(&format!("/api/v1/restrictions/{id}/approve")))
+            .json(&json!({"comment": "mine"}))
+            .send()
+            .await
+            .expect("approve");
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let body: Value = res.json().await.expect("json");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("you proposed restriction proposal")
+                    && m.contains("another member of Partnerships")),
+            "{body}"
+        );
+        // Nothing happened, and the refused attempt is in the audit log.
+        let open = limits::proposals_of(app.conn(), premium.id)
+            .await
+            .expect("proposals");
+        assert_eq!(open[0].state, ProposalState::Proposed);
+        assert_eq!(open[0].job_id, None);
+        assert_eq!(
+            job::Entity::find().count(app.conn()).await.expect("jobs"),
+            jobs_before,
+            "no job queued"
+        );
+        app.drive(&app.runner("w"), 20).await.expect("idle");
+        assert_eq!(public(), 4, "nothing restricted");
+        let refused = audit::list(
+            app.conn(),
+            &app.auditor(),
+            &AuditFilter {
+                action: Some("approve_restrictions_refused".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("audit");
+        assert_eq!(refused.total, 1);
+        assert_eq!(refused.items[0].actor, "priya");
+        assert_eq!(refused.items[0].object_type, "listing");
+        assert_eq!(refused.items[0].object_id, premium.id.to_string());
+        assert!(
+            refused.items[0].summary.contains("you proposed"),
+            "{}",
+            refused.items[0].summary
+        );
+
+        // She may withdraw it: a rejection restricts nothing.
+        let res = priya
+            .post(app.url(&format!("/api/v1/restrictions/{id}/reject")))
+            .json(&json!({"comment": "proposed too early"}))
+            .send()
+            .await
+            .expect("reject");
+        assert_eq!(res.status(), StatusCode::OK);
+        let decided: Value = res.json().await.expect("json");
+        assert_eq!(decided["state"], "rejected");
+        assert_eq!(public(), 4);
+    }
 }

@@ -92,6 +92,7 @@ async fn the_build_runs_the_same_against_moto() {
         app.conn(),
         &user,
         app.clock.now(),
+        &app.state.base_image_owners,
         "aws",
         "gitlab-ce",
         &input,

@@ -79,7 +79,7 @@ async fn finish_stage(app: &TestApp, who: &CurrentUser, w: &Workflow, key: &str)
 }
 
 async fn unread_kinds(app: &TestApp, who: &CurrentUser) -> Vec<NotificationKind> {
-    notify::inbox(app.conn(), who.id, 1)
+    notify::inbox(app.conn(), who.id, PageRequest::default())
         .await
         .expect("inbox")
         .items
@@ -1176,6 +1176,84 @@ async fn a_launch_needs_the_technical_stage_approved_copy_and_three_sign_offs() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_in_two_teams_gives_one_of_a_launchs_sign_offs() {
+    each_backend(|backend| async move {
+        let app = TestApp::spawn(backend).await.expect("app");
+        let now = app.clock.now();
+        let priya = app.user("priya").await;
+        let both = person(&app, "dana", &[Role::Omnibus, Role::Partnerships]).await;
+        let w = process::start_first_time(
+            app.conn(),
+            &priya,
+            now,
+            &FirstTimeInput {
+                partner: "aws".into(),
+                product: "gitlab-ee-ultimate".into(),
+            },
+        )
+        .await
+        .expect("started");
+        let id = w.summary.id;
+        let sign = |team: &str| SignOffInput {
+            team: team.into(),
+            comment: String::new(),
+        };
+        process::sign_off(app.conn(), &both, now, id, &sign("partnerships"))
+            .await
+            .expect("signed for Partnerships");
+        let before = audit_total(&app).await;
+        let err = process::sign_off(app.conn(), &both, now, id, &sign("omnibus"))
+            .await
+            .expect_err("a second sign-off by the same person");
+        assert_eq!(err.code, ErrorCode::Forbidden, "{backend:?}");
+        assert_eq!(
+            err.message,
+            "you signed off for Partnerships already: the sign-off for Omnibus must come from someone else"
+        );
+        // The refused attempt is audited; the sign-off is not recorded.
+        assert_eq!(audit_total(&app).await, before + 1, "{backend:?}");
+        assert_eq!(
+            audit_matching(
+                &app,
+                AuditFilter {
+                    action: Some("sign_off_refused".into()),
+                    actor: Some("dana".into()),
+                    object_type: Some("workflow".into()),
+                    object_id: Some(id.to_string()),
+                    ..Default::default()
+                }
+            )
+            .await,
+            1
+        );
+        let now_w = process::get(app.conn(), now, id).await.expect("workflow");
+        assert_eq!(
+            now_w
+                .sign_offs
+                .iter()
+                .map(|s| (s.team, s.username.as_str()))
+                .collect::<Vec<_>>(),
+            [(Role::Partnerships, "dana")]
+        );
+        let gate = now_w.launch.expect("gate");
+        assert!(gate.missing_sign_offs.contains(&Role::Omnibus));
+        // Nor is the launch waiting on dana any more; Omnibus signs off through someone else.
+        let queue = process::approvals(app.conn(), now, &both)
+            .await
+            .expect("queue");
+        assert!(
+            queue.launches.iter().all(|l| l.workflow.id != id),
+            "{:?}",
+            queue.launches
+        );
+        process::sign_off(app.conn(), &app.user("oskar").await, now, id, &sign("omnibus"))
+            .await
+            .expect("oskar signs for Omnibus");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitlabs_release_webhook_is_verified_and_idempotent() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     app.clock.set(
@@ -1360,6 +1438,7 @@ async fn outbound_webhooks_are_signed_and_retried_until_delivered() {
     let err = notify::create_webhook(
         app.conn(),
         &app.state.secret_key,
+        app.state.webhooks,
         &alex,
         app.clock.now(),
         &WebhookInput {
@@ -1382,6 +1461,7 @@ async fn outbound_webhooks_are_signed_and_retried_until_delivered() {
     let created = notify::create_webhook(
         app.conn(),
         &app.state.secret_key,
+        app.state.webhooks,
         &alex,
         app.clock.now(),
         &WebhookInput {

@@ -319,3 +319,81 @@ async fn a_policy_keeps_the_images_behind_public_marketplace_versions_and_refuse
     .expect_err("bad quota");
     assert_eq!(err.fields.len(), 2, "{:?}", err.fields);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whoever_ran_the_dry_run_cannot_approve_it_another_partnerships_member_must() {
+    use app::{dto::AuditFilter, services::audit};
+
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    server::sim::seed_ec2(&app.sim, app.conn())
+        .await
+        .expect("seed ec2");
+    let before = world(&app);
+    // Partnerships may run a dry run too (any catalogue editor may).
+    let priya = app.user("priya").await;
+    retention::set_policy(
+        app.conn(),
+        &priya,
+        app.clock.now(),
+        "aws",
+        "gitlab-ce",
+        &RetentionPolicyInput {
+            keep_newest: 3,
+            support_days: 90,
+            action: RetentionAction::Deregister,
+        },
+    )
+    .await
+    .expect("policy");
+    let p = retention::dry_run(app.conn(), &priya, app.clock.now(), "aws", "gitlab-ce")
+        .await
+        .expect("dry run");
+    assert_eq!(p.proposed_by, "priya");
+
+    let err = retention::decide(app.conn(), &priya, app.clock.now(), p.id, true, "")
+        .await
+        .expect_err("her own proposal");
+    assert_eq!(err.code, ErrorCode::Forbidden);
+    assert!(
+        err.message.contains("you proposed retention proposal")
+            && err.message.contains("another member of Partnerships"),
+        "{}",
+        err.message
+    );
+    let still = retention::get(app.conn(), p.id).await.expect("proposal");
+    assert_eq!(still.state, ProposalState::Proposed);
+    assert_eq!(still.job_id, None);
+    app.drive(&app.runner("w"), 20).await.expect("idle");
+    assert_eq!(world(&app), before, "nothing deregistered");
+    let refused = audit::list(
+        app.conn(),
+        &app.auditor(),
+        &AuditFilter {
+            action: Some("approve_retention_refused".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("audit");
+    assert_eq!(refused.total, 1, "the refused attempt is recorded");
+    assert_eq!(refused.items[0].actor, "priya");
+    assert_eq!(refused.items[0].object_type, "product");
+    assert_eq!(refused.items[0].object_id, p.product_id.to_string());
+
+    // Another member of Partnerships approves it.
+    let pia = app::services::users::upsert(
+        app.conn(),
+        app.clock.now(),
+        "pia",
+        "Pia Lund",
+        "pia@example.com",
+        &[Role::Partnerships],
+    )
+    .await
+    .expect("pia");
+    let approved = retention::decide(app.conn(), &pia, app.clock.now(), p.id, true, "")
+        .await
+        .expect("approved");
+    assert_eq!(approved.state, ProposalState::Approved);
+    assert_eq!(approved.decided_by.as_deref(), Some("pia"));
+}

@@ -519,3 +519,144 @@ async fn a_page_on_a_foreign_host_cannot_sign_in_or_read_anything() {
         assert!(res.status().is_redirection(), "{host}: {}", res.status());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokens_scope_is_the_routes_not_how_its_path_ends() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let client = TestApp::client();
+    let jobs_only = token(&app, "alex", &[TokenScope::Jobs], 30).await;
+    let writer = token(&app, "alex", &[TokenScope::Write], 30).await;
+    let bearer = |secret: &str| format!("Bearer {secret}");
+
+    // The report: a jobs-only token changed a partner whose slug is `build`.
+    let res = client
+        .put(app.url("/api/v1/partners/build"))
+        .header("authorization", bearer(&jobs_only.secret))
+        .json(&json!({"slug": "build", "name": "Build", "cloud": "aws", "status": "live"}))
+        .send()
+        .await
+        .expect("send");
+    refused_saying(res, "lacks the 'write' scope").await;
+    for (method, path) in [
+        (reqwest::Method::PUT, "/api/v1/products/aws/retry"),
+        (reqwest::Method::PUT, "/api/v1/releases/publish"),
+        (reqwest::Method::POST, "/api/v1/partners/aws/contacts"),
+    ] {
+        let res = client
+            .request(method.clone(), app.url(path))
+            .header("authorization", bearer(&jobs_only.secret))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{method} {path}");
+    }
+    // Job routes take the jobs scope, and only those do.
+    let res = client
+        .post(app.url("/api/v1/jobs/999999/cancel"))
+        .header("authorization", bearer(&jobs_only.secret))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "past the scope gate");
+    let res = client
+        .post(app.url("/api/v1/jobs/999999/cancel"))
+        .header("authorization", bearer(&writer.secret))
+        .send()
+        .await
+        .expect("send");
+    refused_saying(res, "lacks the 'jobs' scope").await;
+    // Reading needs read.
+    let res = client
+        .get(app.url("/api/v1/partners"))
+        .header("authorization", bearer(&jobs_only.secret))
+        .send()
+        .await
+        .expect("send");
+    refused_saying(res, "lacks the 'read' scope").await;
+}
+
+/// The path patterns of every route of a router, as axum prints it (`Debug`): those of its
+/// path router, not of its fallback.
+fn paths_of(router: &axum::Router<app::services::AppState>) -> Vec<String> {
+    let printed = format!("{router:?}");
+    let routes = printed.split("fallback_router:").next().unwrap_or_default();
+    let mut paths: Vec<String> = routes
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with('/') && !s.contains("__private__"))
+        .map(str::to_owned)
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// Walks every route of the API router: its paths from the router itself, the methods of
+/// each from the `Allow` header of the router's own 405 (a method no route has, so no
+/// handler runs), and holds each (method, route) to the scope table, and the table to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_route_has_a_token_scope() {
+    use server::api::scopes::{PREFIX, ROUTE_SCOPES, scope_of};
+    use std::collections::BTreeSet;
+
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let router = server::api::router();
+    let paths = paths_of(&router);
+    assert!(
+        paths.len() > 60,
+        "the router's routes were not found: {paths:?}"
+    );
+    let api = axum::Router::new().nest(PREFIX, router.with_state(app.state.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move { axum::serve(listener, api).await });
+
+    let client = reqwest::Client::new();
+    let mut routes = BTreeSet::new();
+    for path in &paths {
+        let concrete: String = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "1" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        let res = client
+            .request(
+                reqwest::Method::TRACE,
+                format!("http://{addr}{PREFIX}{concrete}"),
+            )
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        let allow = res
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        for method in allow.split(',').map(str::trim).filter(|m| *m != "HEAD") {
+            let method = axum::http::Method::from_bytes(method.as_bytes()).expect("method");
+            assert!(
+                scope_of(&method, path).is_some(),
+                "{method} {PREFIX}{path} has no token scope in server::api::scopes::ROUTE_SCOPES"
+            );
+            routes.insert((method.to_string(), path.clone()));
+        }
+    }
+    server.abort();
+    // And the table names nothing the router does not have.
+    let table: BTreeSet<(String, String)> = ROUTE_SCOPES
+        .iter()
+        .map(|(method, path, _)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
+    assert_eq!(
+        table.difference(&routes).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "in the scope table but not routes"
+    );
+    assert_eq!(routes.len(), ROUTE_SCOPES.len());
+}

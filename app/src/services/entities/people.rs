@@ -13,6 +13,19 @@ pub mod user {
         pub email: String,
         pub blocked: bool,
         pub created_at: DateTimeUtc,
+        /// GitLab's user id (the `sub` claim) of someone who signs in with GitLab; the
+        /// account is found by it, the username is only shown.
+        pub gitlab_id: Option<String>,
+        /// An account of the portal itself (its system user, the development users).
+        pub local_account: bool,
+        /// GitLab's refresh token, sealed with the portal's secret key.
+        #[serde(skip)]
+        pub gitlab_refresh_token: Option<String>,
+        /// Until when GitLab's last confirmation of the account's state and groups holds.
+        pub gitlab_valid_until: Option<DateTimeUtc>,
+        /// Until when a sweep holds the account while it asks GitLab again.
+        #[serde(skip)]
+        pub gitlab_recheck_lease: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -103,6 +116,8 @@ pub mod sign_in_attempt {
         pub pkce_verifier: String,
         pub next: String,
         pub created_at: DateTimeUtc,
+        /// SHA-256 of the cookie the browser that started the attempt holds, hex.
+        pub browser_hash: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

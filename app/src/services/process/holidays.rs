@@ -53,7 +53,9 @@ pub async fn add_holiday(
 ) -> AppResult<Holiday> {
     actor.require(Permission::Administer)?;
     let mut v = Validator::new();
-    let day = v.check("day", calendar::parse_day(&input.day));
+    let day = v
+        .check("day", calendar::parse_day(&input.day))
+        .and_then(|day| v.within("day", calendar::check_day(day, now.date_naive())));
     let name = v.check("name", required_text(&input.name, 100));
     let (day, name) = v.finish(|| Some((day?, name?)))?;
     let txn = begin_write(db).await?;

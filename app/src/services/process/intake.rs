@@ -36,7 +36,7 @@ pub async fn create_release_with_runs(
     input: &ReleaseInput,
 ) -> AppResult<(Release, Vec<i32>)> {
     actor.require(Permission::ManageReleases)?;
-    let (version, released_on, kind) = releases::parse(input)?;
+    let (version, released_on, kind) = releases::parse(input, now.date_naive())?;
     let txn = begin_write(db).await?;
     let model = releases::insert(&txn, actor, now, &version, released_on, kind).await?;
     let runs = open_maintenance_runs(&txn, Some(actor), now, &model).await?;

@@ -23,6 +23,17 @@ use crate::{
     },
 };
 
+/// The refusal of a second sign-off by someone who gave `own` already.
+fn second_sign_off(team: Role, own: &signoff::Model) -> AppError {
+    AppError::forbidden(format!(
+        "you signed off for {} already: the sign-off for {} must come from someone else",
+        own.team.label(),
+        team.label()
+    ))
+}
+
+/// A team signs off a first-time image's launch: a member of that team, and someone who has
+/// not signed off for another team of the same launch.
 pub async fn sign_off(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: &CurrentUser,
@@ -78,6 +89,26 @@ pub async fn sign_off(
                 existing.at.format("%Y-%m-%d %H:%M UTC")
             ),
         ));
+    }
+    // Object-level: separation of duties. Each sign-off is its own person's, so someone in
+    // two teams gives one of them only.
+    if let Some(own) = signoff::Entity::find()
+        .filter(signoff::Column::WorkflowId.eq(wf.id))
+        .filter(signoff::Column::UserId.eq(actor.id))
+        .one(&txn)
+        .await?
+    {
+        txn.rollback().await?;
+        let refusal = second_sign_off(team, &own);
+        return Err(audit::refused(
+            db,
+            actor,
+            now,
+            "sign_off",
+            ("workflow", wf.id.to_string()),
+            refusal,
+        )
+        .await?);
     }
     let model = signoff::ActiveModel {
         workflow_id: Set(wf.id),
@@ -219,18 +250,20 @@ pub async fn approvals(
     };
     Ok(ApprovalQueue {
         copy: copy::queue(db, &teams).await?,
-        launches: launches_awaiting(db, now, &teams).await?,
+        launches: launches_awaiting(db, now, &teams, &user.username).await?,
         restrictions,
         retention,
         teams,
     })
 }
 
-/// Workflows whose launch waits for a sign-off of one of `teams`.
+/// Workflows whose launch waits for a sign-off of one of `teams` that `username` may give:
+/// someone who signed off a launch for one team gives none of its other sign-offs.
 pub async fn launches_awaiting(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     teams: &[Role],
+    username: &str,
 ) -> AppResult<Vec<LaunchQueueItem>> {
     let rows = workflow::Entity::find()
         .filter(workflow::Column::Kind.eq(WorkflowKind::FirstTimeImage))
@@ -241,6 +274,9 @@ pub async fn launches_awaiting(
     let mut items = Vec::new();
     for wf in rows {
         let signed: Vec<SignOff> = sign_offs_of(db, wf.id).await?;
+        if signed.iter().any(|s| s.username == username) {
+            continue;
+        }
         let missing: Vec<Role> = SIGN_OFF_TEAMS
             .iter()
             .copied()

@@ -42,12 +42,19 @@ fn check_may_work(user: &CurrentUser, t: &task::Model) -> AppResult<()> {
     }
 }
 
-fn optional_day(value: &str) -> Result<Option<NaiveDate>, String> {
+/// An optional day typed into `field` on `today`; empty means none. A day outside the
+/// ones the portal accepts (see [`calendar::check_day`]) is recorded as out of bounds.
+fn optional_day(
+    v: &mut Validator,
+    field: &str,
+    value: &str,
+    today: NaiveDate,
+) -> Option<Option<NaiveDate>> {
     if value.trim().is_empty() {
-        Ok(None)
-    } else {
-        calendar::parse_day(value).map(Some)
+        return Some(None);
     }
+    let day = v.check(field, calendar::parse_day(value))?;
+    v.within(field, calendar::check_day(day, today)).map(Some)
 }
 
 /// Moves a task to another state, checking the stage order, and completes its stage (and
@@ -241,7 +248,12 @@ pub async fn set_task_state(
     actor.require(Permission::WorkOnTasks)?;
     let mut v = Validator::new();
     let new = v.check("state", input.state.parse::<TaskState>());
-    let response = v.check("response_due_on", optional_day(&input.response_due_on));
+    let response = optional_day(
+        &mut v,
+        "response_due_on",
+        &input.response_due_on,
+        now.date_naive(),
+    );
     let (new, response) = v.finish(|| Some((new?, response?)))?;
     let response = match (new, response) {
         (TaskState::WaitingOnPartner, None) => {
@@ -279,7 +291,9 @@ pub async fn assign_task(
     input: &TaskAssignInput,
 ) -> AppResult<TaskDetail> {
     actor.require(Permission::WorkOnTasks)?;
-    let due = optional_day(&input.due_on).map_err(|m| AppError::validation("due_on", m))?;
+    let mut v = Validator::new();
+    let due = optional_day(&mut v, "due_on", &input.due_on, now.date_naive());
+    let due = v.finish(|| due)?;
     let txn = begin_write(db).await?;
     let t = find_task(&txn, task_id).await?;
     check_may_work(actor, &t)?;

@@ -274,7 +274,7 @@ pub async fn list(
     now: DateTime<Utc>,
     filter: &WorkflowFilter,
 ) -> AppResult<Page<WorkflowSummary>> {
-    let per_page = 25;
+    let Paging { index, per_page } = PageRequest::new(filter.page, 25).checked()?;
     let mut query = workflow::Entity::find().order_by_desc(workflow::Column::Id);
     if let Some(kind) = filter.kind.as_deref().filter(|k| !k.is_empty()) {
         let kind: WorkflowKind = kind.parse().map_err(AppError::bad_request)?;
@@ -286,11 +286,10 @@ pub async fn list(
     }
     let paginator = query.paginate(db, per_page);
     let total = paginator.num_items().await?;
-    let page = filter.page.unwrap_or(1).max(1);
-    let rows = paginator.fetch_page(page - 1).await?;
+    let rows = paginator.fetch_page(index).await?;
     Ok(Page {
         items: summaries(db, now, rows).await?,
-        page,
+        page: index + 1,
         per_page,
         total,
     })

@@ -226,6 +226,10 @@ impl Proposal for retention_proposal::Model {
         self.state.as_str()
     }
 
+    fn proposed_by(&self) -> &str {
+        &self.proposed_by
+    }
+
     fn subject(&self) -> (&'static str, String) {
         ("product", self.product_id.to_string())
     }
@@ -254,7 +258,8 @@ impl Proposal for retention_proposal::Model {
     }
 }
 
-/// Partnerships approves (the retention job starts) or rejects (with a reason).
+/// Partnerships approves (the retention job starts) or rejects (with a reason); whoever
+/// ran the dry run may reject (withdraw) it but not approve it.
 pub async fn decide(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: &CurrentUser,

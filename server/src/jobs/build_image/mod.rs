@@ -5,6 +5,11 @@
 //! launch permission → copy to every target region → wait → publish copies → terminate
 //! builder → record every regional image in the catalogue.
 //!
+//! Two guards hold whatever the catalogue says by now: the base image comes only from an
+//! account of `PORTAL_BASE_IMAGE_OWNERS`, and an image that carries a license file is never
+//! made public (checked before the build starts and again right before each launch
+//! permission is set).
+//!
 //! Every call can be repeated: instances are launched and images copied with a `ClientToken`
 //! made from the job, and an image is looked up by its (unique) name before it is created,
 //! so a job killed at any step and run again ends with one builder and one image per region.
@@ -58,6 +63,9 @@ struct BuildState {
     copies: BTreeMap<String, String>,
     /// Regions whose image has its launch permission.
     published: BTreeSet<String>,
+    /// Whether the builder was given the product's license file, so the image carries it.
+    #[serde(default)]
+    licensed: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -206,6 +214,23 @@ impl Handler {
                 ))
             })?
             .clone();
+        if !ctx
+            .state
+            .base_image_owners
+            .allows(&product.base_image_owner)
+        {
+            return Err(JobError::Fatal(anyhow!(
+                "refusing to build on a base image owned by {}: base images may only come from {} (PORTAL_BASE_IMAGE_OWNERS); correct the product's base image owner, then retry",
+                product.base_image_owner,
+                ctx.state.base_image_owners.listed()
+            )));
+        }
+        if product.license_required && product.visibility == Visibility::Public {
+            return Err(JobError::Fatal(anyhow!(
+                "refusing to build {}: it is public and carries a license file, which would be shared with everyone; make the product private, then retry",
+                product.name
+            )));
+        }
         let license = if product.license_required {
             let name = secrets::license_name(&product.partner_slug, &product.slug);
             let value = secrets::reveal(&ctx.state.db, &ctx.state.secret_key, &name)
@@ -366,6 +391,7 @@ impl Handler {
                         JobError::Retryable(anyhow!("RunInstances returned no instance"))
                     })?;
                 st.instance_id = Some(id.to_owned());
+                st.licensed = plan.license.is_some();
                 ctx.log(format!(
                     "builder {id} ({}) launched in {build_region}",
                     plan.instance_type
@@ -457,7 +483,8 @@ impl Handler {
             }
             Step::Permission => {
                 let id = st.image_id.clone().unwrap_or_default();
-                self.permit(ctx, plan, &build_region, &id).await?;
+                let visibility = self.sharing(ctx, plan, st).await?;
+                self.permit(ctx, visibility, &build_region, &id).await?;
                 st.published.insert(build_region);
                 Ok(StepResult::Next)
             }
@@ -541,6 +568,7 @@ impl Handler {
                 }
             }
             Step::PublishCopies => {
+                let visibility = self.sharing(ctx, plan, st).await?;
                 for (region, id) in st.copies.clone() {
                     if st.published.contains(&region) {
                         continue;
@@ -558,7 +586,7 @@ impl Handler {
                         .send()
                         .await
                         .map_err(|e| cloud_err(&format!("tagging the copy in {region}"), e))?;
-                    self.permit(ctx, plan, &region, &id).await?;
+                    self.permit(ctx, visibility, &region, &id).await?;
                     st.published.insert(region);
                 }
                 ctx.log(format!(
@@ -702,16 +730,45 @@ impl Handler {
             .map(str::to_owned))
     }
 
+    /// How the image may be shared, checked against the catalogue as it is now, right
+    /// before a launch permission is set: an image that carries a license file (the builder
+    /// was given one, or the product requires one) is never made public, whatever the
+    /// product was changed to since the build started.
+    async fn sharing(
+        &self,
+        ctx: &JobContext,
+        plan: &Plan,
+        st: &BuildState,
+    ) -> Result<Visibility, JobError> {
+        let product = products::get(
+            &ctx.state.db,
+            &plan.product.partner_slug,
+            &plan.product.slug,
+        )
+        .await
+        .map_err(|e| JobError::Retryable(anyhow!("reading the product again: {e}")))?;
+        if product.visibility == Visibility::Public
+            && (st.licensed || plan.license.is_some() || product.license_required)
+        {
+            return Err(JobError::Fatal(anyhow!(
+                "refusing to make {} public: it carries {}'s license file, which would be shared with everyone; make the product private, then retry",
+                plan.name,
+                product.name
+            )));
+        }
+        Ok(product.visibility)
+    }
+
     /// Public for community images; shared with the marketplace's accounts for licensed ones.
     async fn permit(
         &self,
         ctx: &JobContext,
-        plan: &Plan,
+        visibility: Visibility,
         region: &str,
         id: &str,
     ) -> Result<(), JobError> {
         let ec2 = self.cloud.ec2(region);
-        let permissions = match plan.product.visibility {
+        let permissions = match visibility {
             Visibility::Public => LaunchPermissionModifications::builder()
                 .add(
                     LaunchPermission::builder()
