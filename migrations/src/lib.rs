@@ -13,6 +13,7 @@ mod m0007_retention;
 mod m0008_api_tokens;
 mod m0009_sign_in_attempts;
 mod m0010_gitlab_identity;
+mod m0011_rebuilds;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_api_tokens::Migration),
             Box::new(m0009_sign_in_attempts::Migration),
             Box::new(m0010_gitlab_identity::Migration),
+            Box::new(m0011_rebuilds::Migration),
         ]
     }
 }

@@ -87,7 +87,8 @@ mod tests {
         let help = serve.render_long_help().to_string();
         for name in [
             "PORTAL_MARKETPLACE_ACCOUNTS",
-            "PORTAL_BUILDER_INSTANCE_PROFILE",
+            "PORTAL_BUILD_INSTALL_TIMEOUT_MINUTES",
+            "PORTAL_SIM_INSTALL_FAILURE",
             "PORTAL_MARKETPLACE_ACCESS_ROLE_ARN",
             "PORTAL_SECRET_KEY",
             "PORTAL_SIM_FAULT_RATE",

@@ -29,10 +29,40 @@ pub struct Cloud {
     pub marketplace_accounts: Vec<String>,
     /// How long to wait before looking again at something that is still on its way.
     pub poll: chrono::Duration,
-    /// Instance profile of the builders, which tag themselves when the install is done.
-    pub builder_instance_profile: Option<String>,
+    /// How long each wait of a build may last.
+    pub build_timeouts: BuildTimeouts,
     /// The IAM role AWS Marketplace assumes to read a published version's image.
     pub marketplace_access_role: Option<String>,
+}
+
+/// How long a build waits for each thing it waits on before it gives up (measured on the
+/// portal's clock from when that wait began).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildTimeouts {
+    /// The builder's install, until it reports and powers off.
+    pub install: chrono::Duration,
+    /// The image, until it is available.
+    pub image: chrono::Duration,
+    /// The copies in the target regions, until every one is available.
+    pub copies: chrono::Duration,
+}
+
+impl Default for BuildTimeouts {
+    fn default() -> Self {
+        BuildTimeouts {
+            install: chrono::Duration::minutes(60),
+            image: chrono::Duration::minutes(60),
+            copies: chrono::Duration::minutes(120),
+        }
+    }
+}
+
+impl BuildTimeouts {
+    /// The longest a build may spend waiting in all: every wait at its deadline, plus an
+    /// hour for the polls and retries between them.
+    pub fn overall(&self) -> chrono::Duration {
+        self.install + self.image + self.copies + chrono::Duration::hours(1)
+    }
 }
 
 /// What the cloud is set up with, from the configuration.
@@ -42,8 +72,8 @@ pub struct CloudSettings {
     pub marketplace_accounts: Vec<String>,
     /// How long a waiting job sleeps before it looks again.
     pub poll: chrono::Duration,
-    /// Instance profile of the builders.
-    pub builder_instance_profile: Option<String>,
+    /// How long each wait of a build may last.
+    pub build_timeouts: BuildTimeouts,
     /// The IAM role AWS Marketplace assumes, when none is set in the portal.
     pub marketplace_access_role: Option<String>,
 }
@@ -55,7 +85,7 @@ impl CloudSettings {
         CloudSettings {
             marketplace_accounts: vec![AWS_MARKETPLACE_ACCOUNT.to_owned()],
             poll,
-            builder_instance_profile: None,
+            build_timeouts: BuildTimeouts::default(),
             marketplace_access_role: None,
         }
     }
@@ -87,7 +117,7 @@ impl Cloud {
             clients: Mutex::new(HashMap::new()),
             marketplace_accounts: settings.marketplace_accounts,
             poll: settings.poll,
-            builder_instance_profile: settings.builder_instance_profile,
+            build_timeouts: settings.build_timeouts,
             marketplace_access_role,
         }
     }

@@ -142,9 +142,17 @@ pub struct CloudConfig {
     #[arg(long, env = "PORTAL_MARKETPLACE_ACCESS_ROLE_ARN")]
     pub marketplace_access_role_arn: Option<String>,
 
-    /// Instance profile the image builders run with, so they may tag themselves when their install is done.
-    #[arg(long, env = "PORTAL_BUILDER_INSTANCE_PROFILE")]
-    pub builder_instance_profile: Option<String>,
+    /// Minutes a build waits for the builder's install to finish (it reports and powers off) before it terminates the builder and fails.
+    #[arg(long, env = "PORTAL_BUILD_INSTALL_TIMEOUT_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub build_install_timeout_minutes: u32,
+
+    /// Minutes a build waits for its image to become available before it fails.
+    #[arg(long, env = "PORTAL_BUILD_IMAGE_TIMEOUT_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub build_image_timeout_minutes: u32,
+
+    /// Minutes a build waits for its copies in the target regions before it fails.
+    #[arg(long, env = "PORTAL_BUILD_COPY_TIMEOUT_MINUTES", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=2880))]
+    pub build_copy_timeout_minutes: u32,
 
     /// Seconds a waiting job sleeps before it looks again. Default: 30 on AWS, 2 in the simulated cloud.
     #[arg(long, env = "PORTAL_CLOUD_POLL_SECONDS", value_parser = clap::value_parser!(u32).range(0..=3600))]
@@ -214,6 +222,22 @@ pub struct SimConfigArgs {
     /// Share of simulated calls answered with throttling or a 5xx, 0 to 1.
     #[arg(long, env = "PORTAL_SIM_FAULT_RATE", default_value_t = 0.0, value_parser = fault_rate)]
     pub sim_fault_rate: f64,
+
+    /// Make every simulated builder's install fail at this step of the install script (prerequisites, repository, license, package, installation-type, clean-up, first-boot). Unset: installs succeed.
+    #[arg(long, env = "PORTAL_SIM_INSTALL_FAILURE", value_parser = install_step)]
+    pub sim_install_failure: Option<String>,
+}
+
+fn install_step(text: &str) -> Result<String, String> {
+    let step = text.trim();
+    if crate::jobs::build_image::console::INSTALL_STEPS.contains(&step) {
+        Ok(step.to_owned())
+    } else {
+        Err(format!(
+            "'{text}' is not a step of the install script; the steps are {}",
+            crate::jobs::build_image::console::INSTALL_STEPS.join(", ")
+        ))
+    }
 }
 
 fn fault_rate(text: &str) -> Result<f64, String> {
@@ -239,6 +263,7 @@ impl SimConfigArgs {
             image_delay: seconds(self.sim_image_seconds),
             stop_delay: seconds(self.sim_stop_seconds),
             fault_rate: self.sim_fault_rate,
+            install_failure: self.sim_install_failure.clone(),
         }
     }
 }
@@ -305,8 +330,14 @@ impl CloudConfig {
             .map_err(|e| anyhow::anyhow!("PORTAL_BASE_IMAGE_OWNERS: {e}"))
     }
 
-    pub fn builder_instance_profile(&self) -> Option<String> {
-        Self::set(&self.builder_instance_profile)
+    /// How long each wait of a build may last.
+    pub fn build_timeouts(&self) -> crate::cloud::BuildTimeouts {
+        let minutes = |m: u32| chrono::Duration::minutes(i64::from(m));
+        crate::cloud::BuildTimeouts {
+            install: minutes(self.build_install_timeout_minutes),
+            image: minutes(self.build_image_timeout_minutes),
+            copies: minutes(self.build_copy_timeout_minutes),
+        }
     }
 
     pub fn marketplace_access_role_arn(&self) -> Option<String> {

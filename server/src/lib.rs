@@ -370,7 +370,7 @@ async fn start_cloud(state: &AppState, config: &CloudConfig) -> anyhow::Result<C
     let settings = cloud::CloudSettings {
         marketplace_accounts: config.marketplace_accounts.clone(),
         poll: config.poll(),
-        builder_instance_profile: config.builder_instance_profile(),
+        build_timeouts: config.build_timeouts(),
         marketplace_access_role: config.marketplace_access_role_arn(),
     };
     match config.cloud {

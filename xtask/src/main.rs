@@ -218,6 +218,11 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     .env("PORTAL_SITE_ROOT", site_root(root))
     .env("PORTAL_TEST_SCHEMATHESIS", schemathesis)
     .env("PORTAL_SCREENSHOTS", target_dir(root).join("screenshots"));
+    // Where the builder-script tests can run (root, with apt to install what they need),
+    // a missing tool fails them instead of skipping them.
+    if is_root() && have("apt-get") && env::var_os("PORTAL_TEST_REQUIRE_ROOTFS").is_none() {
+        cmd.env("PORTAL_TEST_REQUIRE_ROOTFS", "1");
+    }
     match postgres {
         Some(url) => {
             cmd.env("PORTAL_TEST_POSTGRES_URL", url);
@@ -303,6 +308,9 @@ fn ensure_test_services() -> Result<Option<String>> {
         ("chromium", "chromium"),
         ("chromedriver", "chromium-driver"),
         ("pg_lsclusters", "postgresql"),
+        // The builder scripts are linted, and run in a debootstrapped Debian root.
+        ("shellcheck", "shellcheck"),
+        ("debootstrap", "debootstrap"),
     ]
     .into_iter()
     .filter(|(program, _)| !have(program))
@@ -319,7 +327,7 @@ fn ensure_test_services() -> Result<Option<String>> {
             )?;
         } else {
             report(&format!(
-                "missing {}: install them for the browser and PostgreSQL tests",
+                "missing {}: install them for the browser, PostgreSQL and builder-script tests",
                 missing.join(", ")
             ));
         }

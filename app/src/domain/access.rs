@@ -36,6 +36,9 @@ permissions!(
         ReadAudit,
         /// Start builds, and cancel or retry jobs.
         RunJobs,
+        /// Rebuild an image that exists (a security fix, a new base image): a new image
+        /// replaces it as the current one.
+        RebuildImages,
         /// Write listing copy and ask for its approval.
         EditCopy,
         /// Approve or reject listing copy (each revision only by the team whose turn it is).
@@ -71,6 +74,7 @@ impl Permission {
                 Role::Admin,
             ],
             Permission::RunJobs => &[Role::Omnibus, Role::Admin],
+            Permission::RebuildImages => &[Role::Omnibus, Role::Admin],
             Permission::EditCopy => &[Role::Marketing, Role::Admin],
             Permission::ReviewCopy => &[Role::Partnerships, Role::Omnibus, Role::Admin],
             Permission::MarkCopyForPublishing => {

@@ -46,6 +46,67 @@ pub struct ImageVersion {
     pub regions: Vec<ImageRegion>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Which image of this release, product and architecture: 1 for the first, 2 for the
+    /// first rebuild (named `… (rebuild 2)`), and so on.
+    pub rebuild: i32,
+    /// Why this rebuild was made, as given when it was started.
+    pub rebuild_reason: Option<String>,
+    /// The image version that replaced this one as the current image, and when.
+    pub superseded_by: Option<i32>,
+    pub superseded_at: Option<DateTime<Utc>>,
+}
+
+/// Why an image is rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RebuildReason {
+    /// A security fix in the operating system or its packages.
+    SecurityFix,
+    /// A newer base image (the operating system's own image was updated).
+    NewBaseImage,
+}
+
+impl RebuildReason {
+    pub const ALL: [RebuildReason; 2] = [RebuildReason::SecurityFix, RebuildReason::NewBaseImage];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RebuildReason::SecurityFix => "security_fix",
+            RebuildReason::NewBaseImage => "new_base_image",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RebuildReason::SecurityFix => "Security fix",
+            RebuildReason::NewBaseImage => "New base image",
+        }
+    }
+}
+
+impl std::str::FromStr for RebuildReason {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RebuildReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!("say why the image is rebuilt: security_fix or new_base_image, not '{s}'")
+            })
+    }
+}
+
+/// Rebuild an image version: a new image of the same release, product and architecture.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct RebuildInput {
+    /// security_fix or new_base_image.
+    pub reason: String,
+    /// What it fixes or brings (an advisory, the base image), up to 500 characters.
+    #[serde(default)]
+    pub note: String,
 }
 
 /// Record an image version (as a build or a person reports it).
@@ -60,6 +121,10 @@ pub struct ImageVersionInput {
     pub state: String,
     #[serde(default)]
     pub regions: Vec<ImageRegionInput>,
+    /// Which image of the release, product and architecture (1 for the first, 2 and up for
+    /// rebuilds); without it, the current one (the first, when there is none).
+    #[serde(default)]
+    pub rebuild: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use crate::{
     domain::*,
     dto::*,
     rpc::{
-        BuildImage, BuildRelease, CreateRelease, get_image_version, get_listing,
+        BuildImage, BuildRelease, CreateRelease, RebuildImage, get_image_version, get_listing,
         get_lookup_options, list_audit, list_listings, list_releases, search,
     },
 };
@@ -20,6 +20,8 @@ pub fn ImageVersionPage() -> impl IntoView {
     let id = id_param("id");
     let build = ServerAction::<BuildImage>::new();
     let build_error = general_error(build.value());
+    let rebuild = ServerAction::<RebuildImage>::new();
+    let rebuild_error = general_error(rebuild.value());
     let data = Resource::new(id, get_image_version);
     view! {
         <Suspense fallback=Loading>
@@ -28,7 +30,14 @@ pub fn ImageVersionPage() -> impl IntoView {
                     Ok(iv) => iv,
                     Err(error) => return view! { <ErrorBox error/> }.into_any(),
                 };
-                let can_build = current_user().is_some_and(|u| u.can(Permission::RunJobs));
+                let current = iv.superseded_by.is_none();
+                let can_build = current
+                    && iv.state != ImageState::Available
+                    && current_user().is_some_and(|u| u.can(Permission::RunJobs));
+                let can_rebuild = current
+                    && iv.state == ImageState::Available
+                    && current_user().is_some_and(|u| u.can(Permission::RebuildImages));
+                let image_id = iv.id;
                 let target = (iv.partner_slug.clone(), iv.product_slug.clone(), iv.version.clone(), iv.arch.as_str());
                 view! {
                     <Title text=iv.name.clone()/>
@@ -45,6 +54,40 @@ pub fn ImageVersionPage() -> impl IntoView {
                         })}
                     </PageHeader>
                     {move || build_error().map(|error| view! { <ErrorBox error/> })}
+                    {iv.superseded_by.map(|newer| view! {
+                        <div class="rounded-md border border-amber-200 bg-amber-50 px-4 py-3 text-sm text-amber-900 mb-4" data-testid="superseded">
+                            "Replaced by a rebuild "
+                            {iv.superseded_at.map(|at| format!("on {} ", at.format("%Y-%m-%d %H:%M UTC")))}
+                            "— "<a class=LINK href=format!("/images/{newer}")>"the current image"</a>
+                            ". Retention retires this one."
+                        </div>
+                    })}
+                    {(iv.rebuild > 1).then(|| view! {
+                        <p class="text-sm text-gray-700 mb-4" data-testid="rebuild-reason">
+                            {format!("Rebuild {}", iv.rebuild)}
+                            {iv.rebuild_reason.clone().map(|why| format!(": {why}"))}
+                        </p>
+                    })}
+                    {can_rebuild.then(|| view! {
+                        <Card title="Rebuild">
+                            <p class="text-sm text-gray-600 mb-3">
+                                "Builds a new image of this release (named “… (rebuild N)”). Once it is available it is the image lookups and publishing use, and this one goes to retention."
+                            </p>
+                            <ActionForm action=rebuild>
+                                <input type="hidden" name="id" value=image_id/>
+                                <Field label="Reason" name="reason" error=field_error(rebuild.value(), "reason")>
+                                    <select id="reason" name="reason" class=input_class(false)>
+                                        {RebuildReason::ALL.iter().map(|r| view! { <option value=r.as_str()>{r.label()}</option> }).collect_view()}
+                                    </select>
+                                </Field>
+                                <Field label="Note (optional)" name="note" error=field_error(rebuild.value(), "note") hint="The advisory or base image it brings, up to 500 characters.">
+                                    <input id="note" name="note" class=input_class(false) maxlength="500"/>
+                                </Field>
+                                <button class=BUTTON data-testid="rebuild-image" disabled=move || rebuild.pending().get()>"Rebuild"</button>
+                            </ActionForm>
+                            {move || rebuild_error().map(|error| view! { <ErrorBox error/> })}
+                        </Card>
+                    })}
                     <Card title=format!("Regions ({})", iv.regions.len())>
                         <table class=TABLE data-testid="regions">
                             <thead><tr><th class=TH>"Region"</th><th class=TH>"Image id"</th><th class=TH>"State"</th><th class=TH>"Updated"</th></tr></thead>

@@ -10,7 +10,7 @@ use crate::{
     components::*,
     domain::*,
     dto::*,
-    rpc::{CancelJob, RetryJob, get_job, get_release_run, list_jobs},
+    rpc::{CancelJob, RetryJob, get_job, get_job_user_data, get_release_run, list_jobs},
 };
 
 pub fn job_state_tone(state: JobState) -> Tone {
@@ -238,10 +238,10 @@ fn JobView(
             </div>
             <ProgressBar percent=Signal::derive(move || job.with(|j| j.progress)) state=Signal::derive(move || job.with(|j| j.state))/>
             {move || job.with(|j| j.last_error.clone()).filter(|_| job.with(|j| matches!(j.state, JobState::Failed | JobState::Queued | JobState::Blocked))).map(|e| view! {
-                <p class="mt-3 text-sm text-red-700" data-testid="job-error">{e}</p>
+                <p class="mt-3 text-sm text-red-700 whitespace-pre-wrap break-words" data-testid="job-error">{e}</p>
             })}
         </Card>
-        {(job.with_untracked(|j| j.kind == "build_image")).then(|| view! { <StepTimeline job/> })}
+        {(job.with_untracked(|j| j.kind == "build_image")).then(|| view! { <StepTimeline job/> <UserData id job/> })}
         <Card title="Log">
             <ol class="font-mono text-xs space-y-1 max-h-[28rem] overflow-y-auto" data-testid="job-log">
                 <For each=move || events.get() key=|e| e.id let:e>
@@ -251,6 +251,30 @@ fn JobView(
                 </For>
             </ol>
         </Card>
+    }
+}
+
+/// The user data a build gave its builder (license redacted), folded away until opened. It
+/// exists once the builder is launched, so it is asked for again as the job moves on.
+#[component]
+fn UserData(id: i32, job: RwSignal<Job>) -> impl IntoView {
+    let data = Resource::new(
+        move || (id, job.with(|j| j.progress)),
+        |(id, _)| get_job_user_data(id),
+    );
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                data.await.ok().flatten().map(|text| view! {
+                    <Card title="User data">
+                        <details data-testid="job-user-data">
+                            <summary class="cursor-pointer text-sm text-gray-700">"The script the builder ran, with the license redacted"</summary>
+                            <pre class="mt-2 max-h-[32rem] overflow-auto whitespace-pre-wrap break-all bg-gray-50 p-2 font-mono text-xs">{text}</pre>
+                        </details>
+                    </Card>
+                })
+            })}
+        </Suspense>
     }
 }
 

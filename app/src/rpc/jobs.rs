@@ -31,6 +31,13 @@ pub async fn get_job(id: i32) -> Result<(Job, Vec<JobEvent>), AppError> {
     Ok((job, events))
 }
 
+/// The user data a build's builder was given, license redacted; `None` before it has one.
+#[server(prefix = "/rpc")]
+pub async fn get_job_user_data(id: i32) -> Result<Option<String>, AppError> {
+    let (state, _) = ctx::signed_in()?;
+    ctx::status_of(crate::services::jobs::user_data(&state.db, id).await)
+}
+
 #[server(prefix = "/rpc")]
 pub async fn cancel_job(id: i32) -> Result<Job, AppError> {
     let (state, user) = ctx::signed_in()?;
@@ -72,6 +79,24 @@ pub async fn build_image(
             &product,
             &version,
             arch,
+        )
+        .await,
+    )?;
+    leptos_axum::redirect(&format!("/jobs/{}", job.id));
+    Ok(job)
+}
+
+/// Rebuilds an image version with the reason given; lands on the new image's build job.
+#[server(prefix = "/rpc")]
+pub async fn rebuild_image(id: i32, reason: String, note: String) -> Result<Job, AppError> {
+    let (state, user) = ctx::signed_in()?;
+    let job = ctx::status_of(
+        crate::services::builds::rebuild(
+            &state.db,
+            &user,
+            state.clock.now(),
+            id,
+            &RebuildInput { reason, note },
         )
         .await,
     )?;

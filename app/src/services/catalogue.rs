@@ -43,12 +43,9 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
                 let targets: Vec<String> =
                     serde_json::from_str(&p.target_regions).unwrap_or_default();
                 for arch in products::architectures_of(db, p.id).await? {
-                    let iv = image_version::Entity::find()
-                        .filter(image_version::Column::ProductId.eq(p.id))
-                        .filter(image_version::Column::ReleaseId.eq(r.id))
-                        .filter(image_version::Column::Arch.eq(arch.arch))
-                        .one(db)
-                        .await?;
+                    let iv =
+                        images::current(&images::versions_of(db, p.id, r.id, arch.arch).await?)
+                            .cloned();
                     let live = [RegionImageState::Public, RegionImageState::Private];
                     let public_regions = match &iv {
                         Some(iv) => {

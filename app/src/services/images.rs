@@ -155,7 +155,98 @@ pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<ImageVersion> 
         regions,
         created_at: iv.created_at,
         updated_at: iv.updated_at,
+        rebuild: iv.rebuild,
+        rebuild_reason: iv.rebuild_reason,
+        superseded_by: iv.superseded_by,
+        superseded_at: iv.superseded_at,
     })
+}
+
+/// The longest image name AWS accepts.
+const MAX_IMAGE_NAME: usize = 128;
+
+/// The name of image number `rebuild` of a release × product × architecture: the product's
+/// rendered template for the first, `<that> (rebuild N)` for rebuilds, shortened so it stays
+/// within AWS's 128 characters. Unique per product, release and architecture because the
+/// number is.
+pub fn image_name(template: &str, version: &Version, rebuild: i32) -> String {
+    let name = products::render_image_name(template, version);
+    if rebuild <= 1 {
+        return name;
+    }
+    let suffix = format!(" (rebuild {rebuild})");
+    let keep = MAX_IMAGE_NAME.saturating_sub(suffix.len());
+    let mut base: String = name.chars().take(keep).collect();
+    while base.len() > keep {
+        base.pop();
+    }
+    format!("{}{suffix}", base.trim_end())
+}
+
+/// The current image of a release × product × architecture among its image versions: one
+/// no newer image has replaced, an available one before one still building or failed, the
+/// newest of those first.
+pub(crate) fn current(rows: &[image_version::Model]) -> Option<&image_version::Model> {
+    rows.iter()
+        .filter(|iv| iv.superseded_by.is_none())
+        .max_by_key(|iv| (iv.state == ImageState::Available, iv.rebuild))
+}
+
+/// Every image version of a release × product × architecture, newest first.
+pub(crate) async fn versions_of(
+    db: &impl ConnectionTrait,
+    product_id: i32,
+    release_id: i32,
+    arch: Arch,
+) -> AppResult<Vec<image_version::Model>> {
+    Ok(image_version::Entity::find()
+        .filter(image_version::Column::ProductId.eq(product_id))
+        .filter(image_version::Column::ReleaseId.eq(release_id))
+        .filter(image_version::Column::Arch.eq(arch))
+        .order_by_desc(image_version::Column::Rebuild)
+        .all(db)
+        .await?)
+}
+
+/// Marks every older image of the same release × product × architecture that nothing has
+/// replaced yet as replaced by `newer`, which has become available; retention retires them.
+async fn supersede_older(
+    txn: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    newer: &image_version::Model,
+) -> AppResult<()> {
+    let older = versions_of(txn, newer.product_id, newer.release_id, newer.arch)
+        .await?
+        .into_iter()
+        .filter(|iv| iv.rebuild < newer.rebuild && iv.superseded_by.is_none());
+    for iv in older {
+        let name = iv.name.clone();
+        let id = iv.id;
+        let mut active: image_version::ActiveModel = iv.into();
+        active.superseded_by = Set(Some(newer.id));
+        active.superseded_at = Set(Some(now));
+        active.updated_at = Set(now);
+        active.update(txn).await?;
+        audit::record(
+            txn,
+            Some(actor),
+            now,
+            Change {
+                action: "supersede",
+                object_type: "image_version",
+                object_id: id.to_string(),
+                summary: format!(
+                    "{name} was replaced by {} as the current image; retention retires it",
+                    newer.name
+                ),
+                before: None,
+                after: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn image_id(value: &str) -> Result<Option<String>, String> {
@@ -246,12 +337,19 @@ pub async fn record(
     let version =
         Version::parse(&release.version).map_err(|e| AppError::internal("stored release", e))?;
 
-    let existing = image_version::Entity::find()
-        .filter(image_version::Column::ProductId.eq(product.id))
-        .filter(image_version::Column::ReleaseId.eq(release.id))
-        .filter(image_version::Column::Arch.eq(arch))
-        .one(&txn)
-        .await?;
+    let all = versions_of(&txn, product.id, release.id, arch).await?;
+    let existing = match input.rebuild {
+        Some(n) => all.iter().find(|iv| iv.rebuild == n),
+        None => current(&all),
+    }
+    .cloned();
+    let number = input.rebuild.unwrap_or(1);
+    if number < 1 {
+        return Err(AppError::validation(
+            "rebuild",
+            "the first image is number 1; rebuilds count up from 2",
+        ));
+    }
     let before = match &existing {
         Some(iv) => Some(get(&txn, iv.id).await?),
         None => None,
@@ -268,16 +366,23 @@ pub async fn record(
                 product_id: Set(product.id),
                 release_id: Set(release.id),
                 arch: Set(arch),
-                name: Set(products::render_image_name(&template, &version)),
+                name: Set(image_name(&template, &version, number)),
                 state: Set(state),
                 created_at: Set(now),
                 updated_at: Set(now),
+                rebuild: Set(number),
+                superseded_by: Set(None),
+                superseded_at: Set(None),
+                rebuild_reason: Set(None),
                 ..Default::default()
             }
             .insert(&txn)
             .await?
         }
     };
+    if iv.state == ImageState::Available && iv.superseded_by.is_none() {
+        supersede_older(&txn, actor, now, &iv).await?;
+    }
     for (region, id, st) in regions {
         let existing = image_region::Entity::find()
             .filter(image_region::Column::ImageVersionId.eq(iv.id))
@@ -350,6 +455,17 @@ pub async fn matrix(
         .filter(image_version::Column::ReleaseId.is_in(recent.iter().map(|r| r.id)))
         .all(db)
         .await?;
+    let mut grouped: HashMap<(i32, Arch), Vec<image_version::Model>> = HashMap::new();
+    for row in rows {
+        grouped
+            .entry((row.release_id, row.arch))
+            .or_default()
+            .push(row);
+    }
+    let rows: Vec<image_version::Model> = grouped
+        .values()
+        .filter_map(|g| current(g).cloned())
+        .collect();
     let by_key: HashMap<(i32, Arch), ImageVersionSummary> = {
         let keys: Vec<(i32, Arch)> = rows.iter().map(|r| (r.release_id, r.arch)).collect();
         keys.into_iter().zip(summaries(db, rows).await?).collect()
@@ -409,19 +525,27 @@ pub async fn lookup(db: &impl ConnectionTrait, q: &LookupQuery) -> AppResult<Ima
             product.name, release.version, arch, region
         ))
     };
-    let iv = image_version::Entity::find()
-        .filter(image_version::Column::ProductId.eq(product.id))
-        .filter(image_version::Column::ReleaseId.eq(release.id))
-        .filter(image_version::Column::Arch.eq(arch))
-        .one(db)
-        .await?
-        .ok_or_else(not_found)?;
-    let r = image_region::Entity::find()
-        .filter(image_region::Column::ImageVersionId.eq(iv.id))
+    // The current image, or while it has none in this region (a rebuild still on its way
+    // there), the newest earlier one that nothing has replaced yet.
+    let mut all = versions_of(db, product.id, release.id, arch).await?;
+    let first = current(&all).map(|iv| iv.id);
+    all.retain(|iv| iv.superseded_by.is_none());
+    all.sort_by_key(|iv| (Some(iv.id) != first, -iv.rebuild));
+    let regions = image_region::Entity::find()
+        .filter(image_region::Column::ImageVersionId.is_in(all.iter().map(|iv| iv.id)))
         .filter(image_region::Column::Region.eq(&region))
-        .one(db)
-        .await?
-        .filter(|r| r.image_id.is_some())
+        .filter(image_region::Column::ImageId.is_not_null())
+        .all(db)
+        .await?;
+    let (iv, r) = all
+        .into_iter()
+        .find_map(|iv| {
+            let r = regions
+                .iter()
+                .find(|r| r.image_version_id == iv.id)?
+                .clone();
+            Some((iv, r))
+        })
         .ok_or_else(not_found)?;
     Ok(ImageLookup {
         image_id: r.image_id.unwrap_or_default(),

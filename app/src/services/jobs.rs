@@ -395,6 +395,17 @@ pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<Job> {
     to_dto(j)
 }
 
+/// The user data a build gave its builder, with the license replaced by a redaction
+/// marker, as the build saved it in its state (`user_data`). `None` for a job that is not a
+/// build or whose builder is not launched yet.
+pub async fn user_data(db: &impl ConnectionTrait, id: i32) -> AppResult<Option<String>> {
+    let j = find(db, id).await?;
+    Ok(j.checkpoint
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .and_then(|c| c.get("user_data")?.as_str().map(str::to_owned)))
+}
+
 /// Jobs newest first, filtered by state, kind or group.
 pub async fn list(
     db: &impl ConnectionTrait,

@@ -23,6 +23,11 @@ use crate::{
 /// Canonical's AWS account, the publisher of the Ubuntu images GitLab's images start from.
 pub const CANONICAL_ACCOUNT: &str = "099720109477";
 
+/// The largest license file taken. The builder gets it base64-encoded inside its user data,
+/// which EC2 limits to 16 KB, beside a script of about 4 KB; GitLab's license files are a
+/// few KB.
+pub const LICENSE_MAX_BYTES: usize = 8 * 1024;
+
 /// The AWS accounts an AWS product's base image may come from (`PORTAL_BASE_IMAGE_OWNERS`).
 /// A build runs GitLab's install on the base image and ships the result under GitLab's
 /// name, so the base image must come from a publisher the portal trusts, not from any
@@ -456,7 +461,7 @@ pub async fn set_license(
     }
     let text = license.trim();
     let valid = !text.is_empty()
-        && text.len() <= 64 * 1024
+        && text.len() <= LICENSE_MAX_BYTES
         && text
             .chars()
             .all(|c| !c.is_control() || c == '\n' || c == '\r');
@@ -464,7 +469,10 @@ pub async fn set_license(
         return Err(AppError {
             fields: vec![crate::error::FieldError {
                 field: "license".into(),
-                message: "paste the license file's text (at most 64 KB)".into(),
+                message: format!(
+                    "paste the license file's text (at most {} KB)",
+                    LICENSE_MAX_BYTES / 1024
+                ),
             }],
             ..AppError::new(
                 crate::error::ErrorCode::ValidationFailed,

@@ -418,6 +418,7 @@ pub async fn history(
                         .as_str()
                         .into(),
                         regions,
+                        rebuild: None,
                     },
                 )
                 .await?;

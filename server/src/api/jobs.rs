@@ -83,6 +83,33 @@ pub(super) async fn job_events(
     Ok(Json(jobs::events(&s.db, id, q.after.unwrap_or(0)).await?))
 }
 
+/// `GET /api/v1/jobs/{id}/user-data`: the exact user data a build gave its builder, with
+/// the license replaced by `<license redacted>`, as text.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/user-data", tag = "jobs", params(("id" = i32, Path)),
+    responses((status = 200, content_type = "text/plain", body = String, description = "The builder's user data, license redacted"),
+        (status = 404, body = AppError, description = "No such job, or it is not a build whose builder was launched")))]
+pub(super) async fn job_user_data(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = extract::parse_id(&id)?;
+    let text = jobs::user_data(&s.db, id).await?.ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            format!("job {id} has no user data: it is not an image build, or its builder was not launched yet"),
+        )
+    })?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
 /// `GET /api/v1/jobs/{id}/stream`: server-sent events — `log` for each new log line, `job`
 /// when the job changes, `end` once it is over. Each person may have
 /// `PORTAL_EVENT_STREAMS_PER_PERSON` streams open at once; one more is a 429.
@@ -242,5 +269,24 @@ pub(super) async fn build_image(
             arch,
         )
         .await?,
+    ))
+}
+
+/// Rebuilds an image version (a security fix, a new base image): a new image with a name of
+/// its own replaces it as the current image once it is available; the old one is left to
+/// retention. Needs the omnibus or admin role and a reason.
+#[utoipa::path(post, path = "/api/v1/images/{id}/rebuild", tag = "jobs", params(("id" = i32, Path)),
+    request_body = RebuildInput,
+    responses((status = 201, body = Job, description = "The build of the new image"), (status = 403, body = AppError),
+        (status = 404, body = AppError), (status = 409, body = AppError), (status = 422, body = AppError)))]
+pub(super) async fn rebuild_image(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<RebuildInput>,
+) -> AppResult<Response> {
+    let id = extract::parse_id(&id)?;
+    Ok(created(
+        builds::rebuild(&s.db, &user, s.clock.now(), id, &input).await?,
     ))
 }

@@ -130,12 +130,14 @@ pub fn router() -> Router<AppState> {
         .route("/jobs", get(jobs::list_jobs))
         .route("/jobs/{id}", get(jobs::get_job))
         .route("/jobs/{id}/events", get(jobs::job_events))
+        .route("/jobs/{id}/user-data", get(jobs::job_user_data))
         .route("/jobs/{id}/stream", get(jobs::job_stream))
         .route("/jobs/{id}/cancel", post(jobs::cancel_job))
         .route("/jobs/{id}/retry", post(jobs::retry_job))
         .route("/releases/{version}/build", post(jobs::build_release))
         .route("/releases/{version}/run", get(jobs::release_run))
         .route("/images/build", post(jobs::build_image))
+        .route("/images/{id}/rebuild", post(jobs::rebuild_image))
         .route("/search", get(search::search))
         .route("/audit", get(audit::list_audit))
         .merge(copy::router())
@@ -224,12 +226,14 @@ async fn me(Authenticated(user): Authenticated) -> Json<CurrentUser> {
         jobs::list_jobs,
         jobs::get_job,
         jobs::job_events,
+        jobs::job_user_data,
         jobs::job_stream,
         jobs::cancel_job,
         jobs::retry_job,
         jobs::build_release,
         jobs::release_run,
-        jobs::build_image
+        jobs::build_image,
+        jobs::rebuild_image
     ),
     components(schemas(AppError, ErrorCode))
 )]

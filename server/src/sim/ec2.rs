@@ -29,8 +29,8 @@ use app::{
 
 /// The account the simulated portal owns images as.
 pub const SIM_ACCOUNT: &str = "111122223333";
-/// Tag the install script puts on its instance when GitLab is installed.
-pub const INSTALL_DONE_TAG: &str = "portal:install";
+/// The most user data RunInstances takes, before base64 (AWS's limit).
+pub const MAX_USER_DATA_BYTES: usize = 16 * 1024;
 
 /// How the simulated cloud behaves.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ pub struct SimConfig {
     pub public_image_quota: usize,
     /// Instance: pending → running.
     pub boot_delay: Duration,
-    /// Running → the install script tags the instance done.
+    /// Running → a builder's install reports on its console and powers the instance off.
     pub install_delay: Duration,
     /// Image: pending → available (also copies).
     pub image_delay: Duration,
@@ -47,6 +47,8 @@ pub struct SimConfig {
     pub stop_delay: Duration,
     /// Share of requests answered with a throttle or a 5xx, 0.0–1.0.
     pub fault_rate: f64,
+    /// The install step every builder launched from now on fails at; `None`: installs succeed.
+    pub install_failure: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -58,6 +60,7 @@ impl Default for SimConfig {
             image_delay: Duration::seconds(30),
             stop_delay: Duration::seconds(10),
             fault_rate: 0.0,
+            install_failure: None,
         }
     }
 }
@@ -115,7 +118,10 @@ struct Instance {
     launched_at: DateTime<Utc>,
     tags: BTreeMap<String, String>,
     client_token: Option<String>,
-    reports_install: bool,
+    /// Launched with user data: a builder, which powers itself off when its install ends.
+    builder: bool,
+    /// The step its install fails at, decided when it was launched.
+    install_failure: Option<String>,
     user_data: String,
     stop_at: Option<DateTime<Utc>>,
     terminated_at: Option<DateTime<Utc>>,
@@ -313,7 +319,7 @@ impl Instance {
                 ("shutting-down", 32)
             };
         }
-        if let Some(t) = self.stop_at {
+        if let Some(t) = self.stopped_at(now, cfg) {
             return if now >= t + cfg.stop_delay {
                 ("stopped", 80)
             } else {
@@ -327,16 +333,92 @@ impl Instance {
         }
     }
 
-    /// The install script's tag, once it would have run.
-    fn visible_tags(&self, now: DateTime<Utc>, cfg: &SimConfig) -> BTreeMap<String, String> {
-        let mut tags = self.tags.clone();
-        if self.reports_install
-            && self.stop_at.is_none()
-            && now >= self.launched_at + cfg.boot_delay + cfg.install_delay
-        {
-            tags.insert(INSTALL_DONE_TAG.to_owned(), "done".to_owned());
+    /// When a builder's install ends and it powers itself off.
+    fn install_ends(&self, cfg: &SimConfig) -> Option<DateTime<Utc>> {
+        self.builder
+            .then(|| self.launched_at + cfg.boot_delay + cfg.install_delay)
+    }
+
+    /// When the instance began to stop (asked to, or powering itself off), if it has.
+    fn stopped_at(&self, now: DateTime<Utc>, cfg: &SimConfig) -> Option<DateTime<Utc>> {
+        let own = self
+            .install_ends(cfg)
+            .filter(|t| *t <= now && self.terminated_at.is_none_or(|end| *t < end));
+        match (self.stop_at, own) {
+            (Some(asked), Some(own)) => Some(asked.min(own)),
+            (asked, own) => asked.or(own),
         }
-        tags
+    }
+
+    fn visible_tags(&self, _now: DateTime<Utc>, _cfg: &SimConfig) -> BTreeMap<String, String> {
+        self.tags.clone()
+    }
+
+    /// What its serial console holds, as `GetConsoleOutput` shows it: nothing while it
+    /// runs; once it has stopped, the boot and cloud-init lines and, for a builder whose
+    /// install ran to its end, the install script's result line.
+    fn console(&self, now: DateTime<Utc>, cfg: &SimConfig) -> String {
+        let Some(stopped) = self.stopped_at(now, cfg) else {
+            return String::new();
+        };
+        let secs = |t: DateTime<Utc>| (t - self.launched_at).num_milliseconds() as f64 / 1000.0;
+        let booted = self.launched_at + cfg.boot_delay;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "[    0.000000] Linux version 6.8.0-1012-aws (buildd@lcy02-amd64-059) #13-Ubuntu SMP"
+        );
+        let _ = writeln!(
+            out,
+            "[{:12.6}] cloud-init[612]: Cloud-init v. 24.1.3-0ubuntu3.3 running 'init' at {}. Up {:.2} seconds.",
+            secs(booted),
+            booted.format("%a, %d %b %Y %H:%M:%S +0000"),
+            secs(booted)
+        );
+        let _ = writeln!(
+            out,
+            "[{:12.6}] cloud-init[612]: ci-info: ++++++++++++++++++++++++Net device info++++++++++++++++++++++++",
+            secs(booted)
+        );
+        let install_ended = self.install_ends(cfg).filter(|t| *t <= stopped);
+        if self.builder {
+            let _ = writeln!(
+                out,
+                "[{:12.6}] cloud-init[745]: Cloud-init v. 24.1.3-0ubuntu3.3 running 'modules:final' at {}.",
+                secs(booted),
+                booted.format("%a, %d %b %Y %H:%M:%S +0000")
+            );
+        }
+        if let Some(ended) = install_ended {
+            let at = secs(ended);
+            match &self.install_failure {
+                Some(step) => {
+                    let _ = writeln!(
+                        out,
+                        "[{at:12.6}] cloud-init[745]: E: Sub-process /usr/bin/dpkg returned an error code (1)"
+                    );
+                    let _ = writeln!(
+                        out,
+                        "{} failed step={step} exit=100",
+                        crate::jobs::build_image::console::RESULT_MARKER
+                    );
+                    let _ = writeln!(
+                        out,
+                        "[{at:12.6}] cloud-init[745]: 2024-11-12 10:31:07,114 - cc_scripts_user.py[WARNING]: Failed to run module scripts_user (scripts in /var/lib/cloud/instance/scripts)"
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "[{at:12.6}] cloud-init[745]: gitlab Reconfigured!");
+                    let _ = writeln!(
+                        out,
+                        "{} ok",
+                        crate::jobs::build_image::console::RESULT_MARKER
+                    );
+                }
+            }
+        }
+        let _ = writeln!(out, "[{:12.6}] reboot: Power down", secs(stopped));
+        out
     }
 }
 
@@ -625,7 +707,8 @@ impl Ec2Sim {
             )),
             "DescribeImages" => describe_images(&world, region, form, now),
             "DescribeImageAttribute" => describe_image_attribute(&world, region, form),
-            "RunInstances" => run_instances(&mut world, region, form, now),
+            "RunInstances" => run_instances(&mut world, region, form, now, &cfg),
+            "GetConsoleOutput" => get_console_output(&world, region, form, now, &cfg),
             "DescribeInstances" => describe_instances(&world, region, form, now, &cfg),
             "StopInstances" | "TerminateInstances" => change_instances(&mut world, region, form, now, &cfg, &action),
             "CreateImage" => create_image(&mut world, region, form, now, &cfg),
@@ -834,7 +917,46 @@ fn reservation(items: &str) -> String {
     )
 }
 
-fn run_instances(world: &mut World, region: &str, form: &Form, now: DateTime<Utc>) -> Answer {
+fn get_console_output(
+    world: &World,
+    region: &str,
+    form: &Form,
+    now: DateTime<Utc>,
+    cfg: &SimConfig,
+) -> Answer {
+    use base64::Engine as _;
+    let id = required(form, "InstanceId")?;
+    let instance = world.regions[region].instances.get(id).ok_or_else(|| {
+        bad(
+            "InvalidInstanceID.NotFound",
+            format!("The instance ID '{id}' does not exist"),
+        )
+    })?;
+    let console = instance.console(now, cfg);
+    let output = if console.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<output>{}</output>",
+            base64::engine::general_purpose::STANDARD.encode(console)
+        )
+    };
+    Ok(wrap(
+        "GetConsoleOutput",
+        &format!(
+            "<instanceId>{id}</instanceId><timestamp>{}</timestamp>{output}",
+            ts(now)
+        ),
+    ))
+}
+
+fn run_instances(
+    world: &mut World,
+    region: &str,
+    form: &Form,
+    now: DateTime<Utc>,
+    cfg: &SimConfig,
+) -> Answer {
     let image_id = required(form, "ImageId")?.to_owned();
     let instance_type = required(form, "InstanceType")?.to_owned();
     let token = get(form, "ClientToken").map(str::to_owned);
@@ -856,10 +978,9 @@ fn run_instances(world: &mut World, region: &str, form: &Form, now: DateTime<Utc
                 "The client token was already used with different parameters",
             ));
         }
-        let cfg = SimConfig::default();
         return Ok(wrap(
             "RunInstances",
-            &reservation(&instance_xml(existing, now, &cfg)),
+            &reservation(&instance_xml(existing, now, cfg)),
         ));
     }
     let image = r.images.get(&image_id).ok_or_else(|| {
@@ -884,7 +1005,28 @@ fn run_instances(world: &mut World, region: &str, form: &Form, now: DateTime<Utc
     }
     let arch = image.arch.clone();
     let volume_gb = cfg_volume.unwrap_or(image.volume_gb);
-    let decoded = base64_decode(user_data);
+    let decoded = if user_data.is_empty() {
+        Vec::new()
+    } else {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(user_data)
+            .map_err(|_| {
+                bad(
+                    "InvalidParameterValue",
+                    "Invalid BASE64 encoding of user data.",
+                )
+            })?
+    };
+    if decoded.len() > MAX_USER_DATA_BYTES {
+        return Err(bad(
+            "InvalidParameterValue",
+            format!(
+                "User data is limited to {MAX_USER_DATA_BYTES} bytes; got {}.",
+                decoded.len()
+            ),
+        ));
+    }
     let id = world.id("i");
     let instance = Instance {
         id: id.clone(),
@@ -894,8 +1036,9 @@ fn run_instances(world: &mut World, region: &str, form: &Form, now: DateTime<Utc
         launched_at: now,
         tags: tag_specs(form, "instance"),
         client_token: token,
-        reports_install: decoded.contains(INSTALL_DONE_TAG),
-        user_data: decoded,
+        builder: !decoded.is_empty(),
+        install_failure: cfg.install_failure.clone(),
+        user_data: String::from_utf8_lossy(&decoded).into_owned(),
         stop_at: None,
         terminated_at: None,
         volume_gb,
@@ -908,28 +1051,6 @@ fn run_instances(world: &mut World, region: &str, form: &Form, now: DateTime<Utc
         .instances
         .insert(id, instance);
     Ok(wrap("RunInstances", &reservation(&xml)))
-}
-
-fn base64_decode(input: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in input
-        .bytes()
-        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
-    {
-        let Some(v) = ALPHABET.iter().position(|a| *a == c) else {
-            continue;
-        };
-        bits = (bits << 6) | v as u32;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn describe_instances(
@@ -1347,9 +1468,5 @@ mod tests {
             Some("ubuntu/images/*noble*")
         );
         assert_eq!(list(&form, "Owner"), ["099720109477"]);
-        assert_eq!(
-            base64_decode("aGVsbG8gcG9ydGFsOmluc3RhbGw="),
-            "hello portal:install"
-        );
     }
 }

@@ -897,6 +897,21 @@ async fn gate(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
         "retry job" => send(rpc(RetryJob::PATH, &[("id", NONE)])).await,
         "cancel job (REST)" => send(client.post(app.url("/api/v1/jobs/999999/cancel"))).await,
         "retry job (REST)" => send(client.post(app.url("/api/v1/jobs/999999/retry"))).await,
+        "rebuild image" => {
+            send(rpc(
+                RebuildImage::PATH,
+                &[("id", NONE), ("reason", "security_fix"), ("note", "")],
+            ))
+            .await
+        }
+        "rebuild image (REST)" => {
+            send(
+                client
+                    .post(app.url("/api/v1/images/999999/rebuild"))
+                    .json(&json!({"reason": "security_fix"})),
+            )
+            .await
+        }
         "build image" => {
             send(rpc(
                 BuildImage::PATH,
@@ -1164,6 +1179,8 @@ async fn every_other_change_turns_away_exactly_the_teams_that_do_not_own_it() {
         ("cancel job (REST)", JOBS),
         ("retry job (REST)", JOBS),
         ("build image", JOBS),
+        ("rebuild image", JOBS),
+        ("rebuild image (REST)", JOBS),
         ("set license", JOBS),
         ("delete license", JOBS),
         ("set license (REST)", JOBS),

@@ -418,6 +418,14 @@ async fn an_engineer_presses_build_and_watches_the_job_finish_live() {
             .as_deref(),
         Some("100")
     );
+    // The script the builder ran is on the page, folded.
+    b.css("[data-testid='job-user-data'] summary")
+        .await
+        .click()
+        .await
+        .expect("open the user data");
+    b.wait_for_text("[data-testid='job-user-data'] pre", "PORTAL-BUILD-RESULT")
+        .await;
     b.shot("succeeded").await;
     let _ = stop.send(true);
     futures::future::join_all(workers).await;

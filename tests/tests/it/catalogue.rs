@@ -278,6 +278,7 @@ async fn recording_an_image_version_updates_regions_in_place() {
                 image_id: "ami-0123456789abcdef0".into(),
                 state: region_state.into(),
             }],
+            rebuild: None,
         };
         let first = images::record(
             app.conn(),

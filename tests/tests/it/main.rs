@@ -12,5 +12,6 @@ mod marketplace;
 mod moto;
 mod process;
 mod retention;
+mod rootfs;
 mod security;
 mod sso;

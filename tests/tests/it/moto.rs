@@ -1,11 +1,18 @@
 //! The image build against moto, an EC2 emulator nobody here wrote: the same job, the same
 //! SDK client, another implementation of the protocol. Moto runs no user data, so the test
-//! plays the install script's part and tags the builder when it is up.
+//! plays the builder's part: it powers the builder off through the SDK (StopInstances, as
+//! the install script's `poweroff` would) and writes what the script writes to the serial
+//! console. Moto's `GetConsoleOutput` always answers with one canned text and offers no
+//! way to set it, so the portal talks to moto through a pass-through proxy that changes one
+//! thing only: in moto's own `GetConsoleOutput` answer for a builder the test has written a
+//! console for, the `<output>` holds that console instead of moto's sample. Every other
+//! request and answer, that one's headers and status included, is moto's.
 
 use std::{
+    collections::HashMap,
     net::TcpListener,
     process::{Child, Command, Stdio},
-    sync::Arc,
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
@@ -13,7 +20,8 @@ use app::{
     domain::{Arch, ImageState, JobState},
     services::{Clock, images, jobs, products},
 };
-use aws_sdk_ec2::types::{Filter, Tag};
+use aws_sdk_ec2::types::Filter;
+use base64::Engine as _;
 use portal_tests::{Backend, TestApp};
 
 struct Moto {
@@ -66,12 +74,85 @@ async fn start_moto() -> Moto {
     panic!("moto did not start on {}", moto.url);
 }
 
+/// What the test, playing the builders, wrote to their serial consoles.
+type Consoles = Arc<Mutex<HashMap<String, String>>>;
+
+/// Starts the pass-through proxy in front of moto; returns its URL.
+async fn start_console_proxy(moto: String, consoles: Consoles) -> String {
+    use axum::{
+        body::Bytes,
+        extract::State,
+        http::{HeaderMap, Method, StatusCode, Uri},
+        response::IntoResponse,
+    };
+    async fn forward(
+        State((moto, consoles, client)): State<(String, Consoles, reqwest::Client)>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> axum::response::Response {
+        let form: HashMap<String, String> = url_decode(&body);
+        let mut request = client.request(method, format!("{moto}{uri}"));
+        for (name, value) in &headers {
+            if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
+                request = request.header(name, value);
+            }
+        }
+        let Ok(answer) = request.body(body).send().await else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        let status = answer.status();
+        let mut out_headers = HeaderMap::new();
+        for (name, value) in answer.headers() {
+            if name != reqwest::header::CONTENT_LENGTH && name != reqwest::header::TRANSFER_ENCODING
+            {
+                out_headers.insert(name.clone(), value.clone());
+            }
+        }
+        let mut text = answer.text().await.unwrap_or_default();
+        if form.get("Action").map(String::as_str) == Some("GetConsoleOutput")
+            && status.is_success()
+            && let Some(console) = form.get("InstanceId").and_then(|id| {
+                consoles
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(id)
+                    .cloned()
+            })
+            && let (Some(start), Some(end)) = (text.find("<output>"), text.find("</output>"))
+        {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(console);
+            text.replace_range(start + "<output>".len()..end, &encoded);
+        }
+        (status, out_headers, text).into_response()
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("proxy port");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app =
+        axum::Router::new()
+            .fallback(forward)
+            .with_state((moto, consoles, reqwest::Client::new()));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+fn url_decode(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_build_runs_the_same_against_moto() {
     let moto = start_moto().await;
+    let consoles: Consoles = Arc::default();
+    let proxy = start_console_proxy(moto.url.clone(), consoles.clone()).await;
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let cloud = Arc::new(server::cloud::Cloud::endpoint(
-        moto.url.clone(),
+        proxy,
         server::cloud::CloudSettings::marketplace_default(chrono::Duration::seconds(15)),
     ));
     let runner = server::jobs::Runner::new(
@@ -115,7 +196,7 @@ async fn the_build_runs_the_same_against_moto() {
         ) {
             break;
         }
-        // The install script's last line, done by hand.
+        // The builder's part: the install script reports on the console and powers off.
         let builders = ec2
             .describe_instances()
             .filters(
@@ -127,18 +208,31 @@ async fn the_build_runs_the_same_against_moto() {
             .send()
             .await
             .expect("describe");
-        for id in builders
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .filter_map(|i| i.instance_id())
-        {
-            ec2.create_tags()
-                .resources(id)
-                .tags(Tag::builder().key("portal:install").value("done").build())
+        for instance in builders.reservations().iter().flat_map(|r| r.instances()) {
+            let (Some(id), Some(state)) = (
+                instance.instance_id(),
+                instance.state().and_then(|s| s.name()),
+            ) else {
+                continue;
+            };
+            if *state != aws_sdk_ec2::types::InstanceStateName::Running {
+                continue;
+            }
+            consoles
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(
+                    id.to_owned(),
+                    format!(
+                        "[   41.2] cloud-init[745]: gitlab Reconfigured!\n{} ok\n[   42.0] reboot: Power down\n",
+                        server::jobs::build_image::console::RESULT_MARKER
+                    ),
+                );
+            ec2.stop_instances()
+                .instance_ids(id)
                 .send()
                 .await
-                .expect("tag");
+                .expect("stop");
         }
         app.clock
             .set(app.clock.now() + chrono::Duration::seconds(61));

@@ -183,6 +183,14 @@ pub mod image_version {
         pub state: ImageState,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// Which image of this release × product × architecture: 1 for the first, 2 for
+        /// the first rebuild, and so on.
+        pub rebuild: i32,
+        /// The newer image that replaced this one as the current image.
+        pub superseded_by: Option<i32>,
+        pub superseded_at: Option<DateTimeUtc>,
+        /// Why a rebuild was made (a security fix, a new base image), as given.
+        pub rebuild_reason: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -193,26 +193,50 @@ pub async fn candidates(
         .into_iter()
         .map(|l| l.id)
         .collect();
-    let in_use: HashSet<i32> = listing_version::Entity::find()
+    let public_versions = listing_version::Entity::find()
         .filter(listing_version::Column::ListingId.is_in(listings))
         .filter(listing_version::Column::Visibility.eq(ListingVersionVisibility::Public))
         .all(db)
-        .await?
-        .into_iter()
+        .await?;
+    let in_use: HashSet<i32> = public_versions
+        .iter()
         .filter_map(|v| v.release_id)
         .collect();
+    // When each release was first published: an image replaced after that may be what the
+    // marketplace version launches.
+    let mut published_since: HashMap<i32, DateTime<Utc>> = HashMap::new();
+    for v in &public_versions {
+        if let Some(release_id) = v.release_id {
+            let first = published_since.entry(release_id).or_insert(v.published_at);
+            *first = (*first).min(v.published_at);
+        }
+    }
     let window_start = today - Duration::days(i64::from(policy.support_days));
     let mut by_arch: BTreeMap<Arch, Vec<(Version, &image_version::Model, &release::Model)>> =
         BTreeMap::new();
+    let mut past: Vec<(Version, &image_version::Model)> = Vec::new();
     for v in &versions {
         let Some(r) = releases.get(&v.release_id) else {
             continue;
         };
         let version =
             Version::parse(&r.version).map_err(|e| AppError::internal("stored release", e))?;
+        if v.superseded_by.is_some() {
+            // A rebuild replaced it: past the policy whatever its release, unless a public
+            // marketplace version published before it was replaced may launch it. It takes
+            // no place among the newest releases, which count the current images.
+            let launched_by_marketplace = match (published_since.get(&r.id), v.superseded_at) {
+                (Some(published), Some(replaced)) => *published < replaced,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if !launched_by_marketplace {
+                past.push((version, v));
+            }
+            continue;
+        }
         by_arch.entry(v.arch).or_default().push((version, v, r));
     }
-    let mut past: Vec<(Version, &image_version::Model)> = Vec::new();
     for list in by_arch.values_mut() {
         list.sort_by(|a, b| b.0.cmp(&a.0));
         for (i, (version, v, r)) in list.iter().enumerate() {
@@ -223,7 +247,11 @@ pub async fn candidates(
             }
         }
     }
-    past.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.arch.cmp(&b.1.arch)));
+    past.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(a.1.arch.cmp(&b.1.arch))
+            .then(a.1.rebuild.cmp(&b.1.rebuild))
+    });
     let regions = image_region::Entity::find()
         .filter(image_region::Column::ImageVersionId.is_in(past.iter().map(|(_, v)| v.id)))
         .order_by_asc(image_region::Column::Region)

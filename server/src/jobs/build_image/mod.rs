@@ -1,7 +1,9 @@
 //! Builds one image (product × release × architecture) on EC2, the way GitLab's packer
 //! templates do, as a step machine that saves its state after every step:
 //!
-//! base image → launch builder → wait for the install → stop → create image → wait →
+//! base image → launch builder → wait until the install reports on the builder's serial
+//! console and powers it off (`stopped`, then `GetConsoleOutput` says
+//! [`console::RESULT_MARKER`] `ok`) → stop (a no-op once it is stopped) → create image → wait →
 //! launch permission → copy to every target region → wait → publish copies → terminate
 //! builder → record every regional image in the catalogue.
 //!
@@ -11,10 +13,18 @@
 //! permission is set).
 //!
 //! Every call can be repeated: instances are launched and images copied with a `ClientToken`
-//! made from the job, and an image is looked up by its (unique) name before it is created,
-//! so a job killed at any step and run again ends with one builder and one image per region.
+//! made from the job, and an image is looked up by its name and the job's `portal:job` tag
+//! before it is created, so a job killed at any step and run again ends with one builder and
+//! one image per region. A rebuild (`BuildImage::rebuild` above 1) makes a new image with a
+//! name of its own (`… (rebuild N)`), never taking an earlier image of the release.
+//!
+//! Every wait has a deadline (`PORTAL_BUILD_*_TIMEOUT_MINUTES`), measured on the portal's
+//! clock from when the wait began (saved in the job's state): past it the builder is
+//! terminated and the job fails with what it saw. A failed install also terminates the
+//! builder; a retry launches a new one.
 
-mod image;
+pub mod console;
+pub mod image;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -47,8 +57,9 @@ use app::{
 };
 
 use super::{JobContext, JobError, JobHandler, JobResult, Outcome};
-use crate::{cloud::Cloud, sim::ec2::INSTALL_DONE_TAG};
-use image::{description, image_tags, install_script};
+use crate::cloud::Cloud;
+use console::BuildResult;
+use image::{description, image_tags, install_script, redacted_user_data};
 
 pub use app::services::builds::BuildImage;
 
@@ -66,6 +77,20 @@ struct BuildState {
     /// Whether the builder was given the product's license file, so the image carries it.
     #[serde(default)]
     licensed: bool,
+    /// The user data the builder was given, with the license replaced by
+    /// [`image::LICENSE_REDACTED`]: what the job page and `GET /api/v1/jobs/{id}/user-data` show.
+    #[serde(default)]
+    user_data: Option<String>,
+    /// When the current step began to wait, on the portal's clock: its deadline counts
+    /// from here.
+    #[serde(default)]
+    wait_started: Option<chrono::DateTime<chrono::Utc>>,
+    /// When this run of the job first waited: the build's overall deadline counts from here.
+    #[serde(default)]
+    waiting_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Builders launched before this one, whose install failed or ran out of time.
+    #[serde(default)]
+    relaunches: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -186,6 +211,9 @@ struct Plan {
     version: Version,
     arch: Arch,
     name: String,
+    /// Which image of the release × product × architecture: 1 for the first, 2 and up for
+    /// rebuilds (the name says so).
+    rebuild: i32,
     instance_type: String,
     type_tag: String,
 }
@@ -244,7 +272,8 @@ impl Handler {
         };
         Ok(Plan {
             license,
-            name: products::render_image_name(&arch.image_name_template, &version),
+            name: images::image_name(&arch.image_name_template, &version, payload.rebuild),
+            rebuild: payload.rebuild,
             instance_type: arch.builder_instance_type,
             type_tag: arch.type_tag,
             product,
@@ -266,6 +295,7 @@ impl Handler {
             match self.step(ctx, &plan, &mut st).await? {
                 StepResult::Next => {
                     st.step = step.next();
+                    st.wait_started = None;
                     let done = step == Step::Record;
                     ctx.save(
                         if done { 100 } else { st.step.progress() },
@@ -288,9 +318,24 @@ impl Handler {
                     }
                 }
                 StepResult::Wait(why) => {
+                    let now = ctx.state.clock.now();
+                    let since = *st.waiting_since.get_or_insert(now);
+                    let overall = self.cloud.build_timeouts.overall();
+                    if now - since > overall {
+                        let error = anyhow!(
+                            "the build has been waiting since {} and is past its overall deadline of {} minutes (the three PORTAL_BUILD_*_TIMEOUT_MINUTES and an hour); it was {} ({why})",
+                            since.format("%Y-%m-%d %H:%M UTC"),
+                            overall.num_minutes(),
+                            step.label()
+                        );
+                        return self.give_up(ctx, &plan, &mut st, error, false).await;
+                    }
                     ctx.save(step.progress(), &format!("{} ({why})", step.label()), &st)
                         .await?;
                     return Ok(Outcome::WaitFor(self.cloud.poll));
+                }
+                StepResult::Fail { error, relaunch } => {
+                    return self.give_up(ctx, &plan, &mut st, error, relaunch).await;
                 }
             }
         }
@@ -351,22 +396,22 @@ impl Handler {
                         format!("{}/{}/{}", plan.product.slug, plan.version, plan.arch),
                     ),
                 ];
-                let profile = self.cloud.builder_instance_profile.as_ref().map(|name| {
-                    aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
-                        .name(name)
-                        .build()
-                });
+                let user_data = install_script(plan);
+                if user_data.len() > image::USER_DATA_LIMIT {
+                    return Err(JobError::Fatal(anyhow!(
+                        "the builder's user data is {} bytes, over EC2's limit of {} (is the product's license file larger than a license?)",
+                        user_data.len(),
+                        image::USER_DATA_LIMIT
+                    )));
+                }
                 let out = ec2
                     .run_instances()
-                    .set_iam_instance_profile(profile)
                     .image_id(base)
                     .instance_type(InstanceType::from(plan.instance_type.as_str()))
                     .min_count(1)
                     .max_count(1)
-                    .client_token(client_token(ctx.job.id, "builder"))
-                    .user_data(
-                        base64::engine::general_purpose::STANDARD.encode(install_script(plan)),
-                    )
+                    .client_token(client_token(ctx.job.id, &builder_token(st.relaunches)))
+                    .user_data(base64::engine::general_purpose::STANDARD.encode(&user_data))
                     .block_device_mappings(
                         BlockDeviceMapping::builder()
                             .device_name("/dev/sda1")
@@ -392,6 +437,7 @@ impl Handler {
                     })?;
                 st.instance_id = Some(id.to_owned());
                 st.licensed = plan.license.is_some();
+                st.user_data = Some(redacted_user_data(plan));
                 ctx.log(format!(
                     "builder {id} ({}) launched in {build_region}",
                     plan.instance_type
@@ -399,25 +445,7 @@ impl Handler {
                 .await;
                 Ok(StepResult::Next)
             }
-            Step::WaitInstall => {
-                let (state, tags) = self.instance(&ec2, st).await?;
-                if state == Some(InstanceStateName::Terminated)
-                    || state == Some(InstanceStateName::ShuttingDown)
-                {
-                    return Err(JobError::Fatal(anyhow!(
-                        "the builder was terminated before the install finished"
-                    )));
-                }
-                if tags.get(INSTALL_DONE_TAG).map(String::as_str) == Some("done") {
-                    ctx.log("GitLab is installed on the builder").await;
-                    Ok(StepResult::Next)
-                } else {
-                    Ok(StepResult::Wait(format!(
-                        "builder {}",
-                        state.as_ref().map_or("unknown", |s| s.as_str())
-                    )))
-                }
-            }
+            Step::WaitInstall => self.wait_install(ctx, &ec2, st).await,
             Step::Stop => {
                 let id = st.instance_id.clone().unwrap_or_default();
                 let (state, _) = self.instance(&ec2, st).await?;
@@ -440,7 +468,7 @@ impl Handler {
                 }
             }
             Step::CreateImage => {
-                if let Some(existing) = self.own_image_named(&ec2, &plan.name).await? {
+                if let Some(existing) = self.own_image(&ec2, &plan.name, ctx.job.id).await? {
                     ctx.log(format!(
                         "image {existing} already exists (an earlier attempt made it)"
                     ))
@@ -470,15 +498,24 @@ impl Handler {
             }
             Step::WaitImage => {
                 let id = st.image_id.clone().unwrap_or_default();
+                let deadline = self.deadline(ctx, st, self.cloud.build_timeouts.image);
                 match self.image_state(&ec2, &id).await? {
                     Some(ImageState::Available) => Ok(StepResult::Next),
                     Some(ImageState::Failed) => Err(JobError::Fatal(anyhow!(
                         "image {id} failed to build in {build_region}"
                     ))),
-                    other => Ok(StepResult::Wait(format!(
-                        "image {}",
-                        other.as_ref().map_or("unknown", |s| s.as_str())
-                    ))),
+                    other => {
+                        let state = other.as_ref().map_or("unknown", |s| s.as_str()).to_owned();
+                        match deadline {
+                            Some(minutes) => Ok(StepResult::Fail {
+                                error: anyhow!(
+                                    "image {id} was not available within {minutes} minutes (PORTAL_BUILD_IMAGE_TIMEOUT_MINUTES): it was still {state} in {build_region}"
+                                ),
+                                relaunch: false,
+                            }),
+                            None => Ok(StepResult::Wait(format!("image {state}"))),
+                        }
+                    }
                 }
             }
             Step::Permission => {
@@ -559,6 +596,16 @@ impl Handler {
                 }
                 if pending.is_empty() {
                     Ok(StepResult::Next)
+                } else if let Some(minutes) =
+                    self.deadline(ctx, st, self.cloud.build_timeouts.copies)
+                {
+                    Ok(StepResult::Fail {
+                        error: anyhow!(
+                            "the copies were not all available within {minutes} minutes (PORTAL_BUILD_COPY_TIMEOUT_MINUTES): still pending in {}",
+                            pending.join(", ")
+                        ),
+                        relaunch: false,
+                    })
                 } else {
                     Ok(StepResult::Wait(format!(
                         "{} of {} copies pending",
@@ -626,6 +673,152 @@ impl Handler {
                 Ok(StepResult::Next)
             }
         }
+    }
+
+    /// Waits until the builder's install has reported and the builder has powered itself
+    /// off, then reads the result from its console. The console may still be empty for a
+    /// while after the builder stopped, so a missing result line is waited for too, up to
+    /// the install's deadline.
+    async fn wait_install(
+        &self,
+        ctx: &JobContext,
+        ec2: &aws_sdk_ec2::Client,
+        st: &mut BuildState,
+    ) -> Result<StepResult, JobError> {
+        let id = st
+            .instance_id
+            .clone()
+            .ok_or_else(|| JobError::Fatal(anyhow!("no builder was launched")))?;
+        let deadline = self.deadline(ctx, st, self.cloud.build_timeouts.install);
+        let (state, _) = self.instance(ec2, st).await?;
+        let state_name = state.as_ref().map_or("unknown", |s| s.as_str()).to_owned();
+        let gone = matches!(
+            state,
+            Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown)
+        );
+        if state == Some(InstanceStateName::Stopped) || gone {
+            let console = self.console(ec2, &id).await?;
+            match console::read_result(&console) {
+                BuildResult::Ok if !gone => {
+                    ctx.log(format!(
+                        "the install on builder {id} reported success and the builder stopped"
+                    ))
+                    .await;
+                    return Ok(StepResult::Next);
+                }
+                BuildResult::Failed {
+                    step,
+                    exit,
+                    last_lines,
+                } => {
+                    return Ok(StepResult::Fail {
+                        error: anyhow!(
+                            "the install on builder {id} failed at its '{step}' step (exit code {exit}); the builder was terminated. The last lines of its console:\n{last_lines}"
+                        ),
+                        relaunch: true,
+                    });
+                }
+                _ if gone => {
+                    return Ok(StepResult::Fail {
+                        error: anyhow!(
+                            "builder {id} was terminated before its install reported a result{}",
+                            console_tail(&console)
+                        ),
+                        relaunch: true,
+                    });
+                }
+                _ => {}
+            }
+            if let Some(minutes) = deadline {
+                return Ok(StepResult::Fail {
+                    error: anyhow!(
+                        "builder {id} stopped, but its console showed no result line within {minutes} minutes (PORTAL_BUILD_INSTALL_TIMEOUT_MINUTES); the builder was terminated{}",
+                        console_tail(&console)
+                    ),
+                    relaunch: true,
+                });
+            }
+            return Ok(StepResult::Wait(
+                "builder stopped, waiting for its console".into(),
+            ));
+        }
+        if let Some(minutes) = deadline {
+            let console = self.console(ec2, &id).await.unwrap_or_default();
+            return Ok(StepResult::Fail {
+                error: anyhow!(
+                    "the install on builder {id} did not finish within {minutes} minutes (PORTAL_BUILD_INSTALL_TIMEOUT_MINUTES): the builder was still {state_name}, and was terminated{}",
+                    console_tail(&console)
+                ),
+                relaunch: true,
+            });
+        }
+        Ok(StepResult::Wait(format!("builder {state_name}")))
+    }
+
+    /// The builder's console output, decoded; empty while there is none yet.
+    async fn console(&self, ec2: &aws_sdk_ec2::Client, id: &str) -> Result<String, JobError> {
+        let out = ec2
+            .get_console_output()
+            .instance_id(id)
+            .latest(true)
+            .send()
+            .await
+            .map_err(|e| cloud_err("reading the builder's console", e))?;
+        Ok(console::decode_output(out.output()))
+    }
+
+    /// Starts the current step's clock on its first wait; `Some(minutes)` once the step
+    /// has waited longer than `limit`.
+    fn deadline(
+        &self,
+        ctx: &JobContext,
+        st: &mut BuildState,
+        limit: chrono::Duration,
+    ) -> Option<i64> {
+        let now = ctx.state.clock.now();
+        let started = *st.wait_started.get_or_insert(now);
+        (now - started >= limit).then(|| limit.num_minutes())
+    }
+
+    /// Fails the job: terminates the builder (unless it is already gone), and saves the
+    /// state so that a retry starts the failed wait afresh, with a new builder when the
+    /// install is what failed.
+    async fn give_up(
+        &self,
+        ctx: &mut JobContext,
+        plan: &Plan,
+        st: &mut BuildState,
+        error: anyhow::Error,
+        relaunch: bool,
+    ) -> JobResult {
+        if let Some(id) = st
+            .instance_id
+            .clone()
+            .filter(|_| st.step <= Step::Terminate)
+        {
+            let ec2 = self.cloud.ec2(&plan.product.build_region);
+            match ec2.terminate_instances().instance_ids(&id).send().await {
+                Ok(_) => ctx.log(format!("builder {id} terminated")).await,
+                Err(e) => {
+                    ctx.log(format!(
+                        "terminating builder {id} failed: {}",
+                        DisplayErrorContext(&e)
+                    ))
+                    .await
+                }
+            }
+        }
+        let label = st.step.label();
+        if relaunch {
+            st.step = Step::Launch;
+            st.instance_id = None;
+            st.relaunches += 1;
+        }
+        st.wait_started = None;
+        st.waiting_since = None;
+        ctx.save(st.step.progress(), &format!("{label} (failed)"), &*st)
+            .await?;
+        Err(JobError::Fatal(error))
     }
 
     /// A cancelled build leaves no builder running.
@@ -711,18 +904,28 @@ impl Handler {
         Ok(out.images().first().and_then(|i| i.state()).cloned())
     }
 
-    async fn own_image_named(
+    /// The image this job made earlier, if a previous attempt created it before it could
+    /// save that: found by its name and the job's `portal:job` tag together, so a rebuild
+    /// never takes an earlier image of the same release for its own.
+    async fn own_image(
         &self,
         ec2: &aws_sdk_ec2::Client,
         name: &str,
+        job_id: i32,
     ) -> Result<Option<String>, JobError> {
         let out = ec2
             .describe_images()
             .owners("self")
             .filters(Filter::builder().name("name").values(name).build())
+            .filters(
+                Filter::builder()
+                    .name("tag:portal:job")
+                    .values(job_id.to_string())
+                    .build(),
+            )
             .send()
             .await
-            .map_err(|e| cloud_err("looking for an earlier image", e))?;
+            .map_err(|e| cloud_err("looking for an image an earlier attempt made", e))?;
         Ok(out
             .images()
             .first()
@@ -858,6 +1061,7 @@ impl Handler {
                 arch: plan.arch.as_str().into(),
                 state: state.as_str().into(),
                 regions,
+                rebuild: Some(plan.rebuild),
             },
         )
         .await
@@ -870,6 +1074,31 @@ enum StepResult {
     Next,
     /// Not there yet; look again later. The text says what is awaited.
     Wait(String),
+    /// The build cannot go on: the builder is terminated and the job fails with `error`.
+    /// With `relaunch`, a retry launches a new builder.
+    Fail {
+        error: anyhow::Error,
+        relaunch: bool,
+    },
+}
+
+/// The purpose part of the builder's `ClientToken`: a retry after a failed install launches
+/// a new builder instead of being handed the terminated one.
+fn builder_token(relaunches: u32) -> String {
+    match relaunches {
+        0 => "builder".to_owned(),
+        n => format!("builder-{n}"),
+    }
+}
+
+/// The console's last lines after a colon, or nothing when it is empty.
+fn console_tail(console: &str) -> String {
+    let lines = console::last_lines(console, console::LAST_LINES);
+    if lines.is_empty() {
+        ". Its console was empty".to_owned()
+    } else {
+        format!(". The last lines of its console:\n{lines}")
+    }
 }
 
 #[cfg(test)]
