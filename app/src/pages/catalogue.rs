@@ -309,6 +309,8 @@ fn LimitPanel(
     let partnerships = user
         .as_ref()
         .is_some_and(|u| u.can(Permission::DecideProposals));
+    // Whoever proposed a restriction may withdraw it but not approve it.
+    let me = user.map(|u| u.username).unwrap_or_default();
     let over = listing.public_versions as i32 >= listing.restrict_threshold;
     let listing_id = listing.id;
     let error = move || {
@@ -361,22 +363,29 @@ fn LimitPanel(
                                 {p.versions.iter().map(|v| view! { <li>{format!("{} (published {})", v.title, v.published_at.format("%Y-%m-%d"))}</li> }).collect_view()}
                             </ul>
                             {p.decided_by.clone().map(|d| view! { <p class="text-xs text-gray-600 mt-1">{format!("decided by {d}{}", if p.comment.is_empty() { String::new() } else { format!(": {}", p.comment) })}</p> })}
-                            {(open && partnerships).then(|| view! {
-                                <div class="mt-2 flex gap-2 items-start">
+                            {(open && partnerships).then(|| {
+                                let mine = p.proposed_by == me;
+                                view! {
+                                <div class="mt-2 flex gap-2 items-start flex-wrap">
+                                    {mine.then(|| view! {
+                                        <p class="text-sm text-gray-600 w-full" data-testid="own-proposal">"You proposed this: another member of Partnerships approves it. You may withdraw it."</p>
+                                    })}
+                                    {(!mine).then(|| view! {
                                     <ActionForm action=decide>
                                         <input type="hidden" name="proposal_id" value=p.id/>
                                         <input type="hidden" name="approve" value="true"/>
                                         <input type="hidden" name="comment" value=""/>
                                         <button class=BUTTON data-testid="approve-restrictions">"Approve and restrict"</button>
                                     </ActionForm>
+                                    })}
                                     <ActionForm action=decide attr:class="flex gap-2">
                                         <input type="hidden" name="proposal_id" value=p.id/>
                                         <input type="hidden" name="approve" value="false"/>
                                         <input name="comment" placeholder="Why not" class="rounded-md border border-gray-300 px-2 py-1.5 text-sm"/>
-                                        <button class=BUTTON_SECONDARY>"Reject"</button>
+                                        <button class=BUTTON_SECONDARY>{if mine { "Withdraw" } else { "Reject" }}</button>
                                     </ActionForm>
                                 </div>
-                            })}
+                            }})}
                         </div>
                     }
                 }).collect_view())}

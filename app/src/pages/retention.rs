@@ -46,6 +46,7 @@ pub fn PublicImagesPage() -> impl IntoView {
     let partnerships = user
         .as_ref()
         .is_some_and(|u| u.can(Permission::DecideProposals));
+    let me = user.map(|u| u.username).unwrap_or_default();
     let error = move || {
         general_error(set_quota.value())()
             .or_else(general_error(set_policy.value()))
@@ -68,7 +69,7 @@ pub fn PublicImagesPage() -> impl IntoView {
                     <div class="space-y-6">
                         <Regions regions=overview.regions set_quota can_manage/>
                         <Policies policies=overview.policies set_policy dry_run can_manage/>
-                        <Proposals proposals=overview.proposals decide partnerships/>
+                        <Proposals proposals=overview.proposals decide partnerships me=me.clone()/>
                     </div>
                 }.into_any(),
                 Err(error) => view! { <ErrorBox error/> }.into_any(),
@@ -208,6 +209,8 @@ fn Proposals(
     proposals: Vec<RetentionProposal>,
     decide: ServerAction<DecideRetention>,
     partnerships: bool,
+    /// Who is looking: whoever ran a dry run may withdraw it but not approve it.
+    me: String,
 ) -> impl IntoView {
     view! {
         <Card title="Dry runs and retention jobs">
@@ -260,22 +263,29 @@ fn Proposals(
                                     </table>
                                 </div>
                             </details>
-                            {(open && partnerships).then(|| view! {
-                                <div class="mt-3 flex gap-2 items-start">
+                            {(open && partnerships).then(|| {
+                                let mine = p.proposed_by == me;
+                                view! {
+                                <div class="mt-3 flex gap-2 items-start flex-wrap">
+                                    {mine.then(|| view! {
+                                        <p class="text-sm text-gray-600 w-full" data-testid="own-proposal">"You ran this dry run: another member of Partnerships approves it. You may withdraw it."</p>
+                                    })}
+                                    {(!mine).then(|| view! {
                                     <ActionForm action=decide>
                                         <input type="hidden" name="proposal_id" value=p.id/>
                                         <input type="hidden" name="approve" value="true"/>
                                         <input type="hidden" name="comment" value=""/>
                                         <button class=BUTTON data-testid="approve-retention">{format!("Approve: {}", p.action.label().to_lowercase())}</button>
                                     </ActionForm>
+                                    })}
                                     <ActionForm action=decide attr:class="flex gap-2">
                                         <input type="hidden" name="proposal_id" value=p.id/>
                                         <input type="hidden" name="approve" value="false"/>
                                         <input name="comment" placeholder="Why not" aria-label="Why not" class="rounded-md border border-gray-300 px-2 py-1.5 text-sm"/>
-                                        <button class=BUTTON_SECONDARY>"Reject"</button>
+                                        <button class=BUTTON_SECONDARY>{if mine { "Withdraw" } else { "Reject" }}</button>
                                     </ActionForm>
                                 </div>
-                            })}
+                            }})}
                         </div>
                     }
                 }).collect_view()}

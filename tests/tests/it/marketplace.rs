@@ -906,6 +906,18 @@ mod version_limit {
         );
         app.drive(&app.runner("w"), 20).await.expect("idle");
         assert_eq!(public(), 4, "nothing restricted");
+        // Her listing page says so, and offers her a withdrawal, not an approval.
+        let page = priya
+            .get(app.url(&format!("/listings/{}", premium.id)))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+        assert!(page.contains("data-testid=\"own-proposal\""), "{page}");
+        assert!(!page.contains("approve-restrictions"), "{page}");
+        assert!(page.contains("Withdraw"), "{page}");
         let refused = audit::list(
             app.conn(),
             &app.auditor(),
