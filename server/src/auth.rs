@@ -323,15 +323,27 @@ fn escape_html(text: &str) -> String {
 
 /// A page saying why sign-in stopped, with the status it stopped with.
 pub(crate) fn refused_page(status: axum::http::StatusCode, message: &str) -> Response {
+    sign_in_stopped_page(status, "Sign-in refused", "Sign-in refused", message)
+}
+
+/// The one page for a sign-in that stopped: its title, its heading and why, escaped.
+pub(crate) fn sign_in_stopped_page(
+    status: axum::http::StatusCode,
+    title: &str,
+    heading: &str,
+    message: &str,
+) -> Response {
     let page = format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign-in refused</title>
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{}</title>
 <link rel="stylesheet" href="/pkg/portal.css"></head>
 <body class="min-h-screen flex items-center justify-center bg-gray-100">
 <main class="max-w-lg bg-white rounded-xl shadow p-8">
-<h1 class="text-xl font-semibold mb-3">Sign-in refused</h1>
+<h1 class="text-xl font-semibold mb-3">{}</h1>
 <p class="text-sm text-gray-800 mb-6" data-testid="sign-in-error">{}</p>
 <a class="text-violet-700 hover:underline" href="/sign-in">Try again</a>
 </main></body></html>"#,
+        escape_html(title),
+        escape_html(heading),
         escape_html(message)
     );
     (status, axum::response::Html(page)).into_response()

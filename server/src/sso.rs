@@ -21,7 +21,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     extract::{Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{IntoResponse, Redirect, Response},
 };
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
@@ -70,28 +70,15 @@ fn failed(status: StatusCode, message: impl Into<String>) -> Failed {
     }
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 impl IntoResponse for Failed {
     fn into_response(self) -> Response {
         tracing::warn!(status = %self.status, reason = %self.message, "GitLab sign-in refused");
-        let page = format!(
-            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign-in failed</title>
-<link rel="stylesheet" href="/pkg/portal.css"></head>
-<body class="min-h-screen flex items-center justify-center bg-gray-100">
-<main class="max-w-lg bg-white rounded-xl shadow p-8">
-<h1 class="text-xl font-semibold mb-3">Sign-in with GitLab did not work</h1>
-<p class="text-sm text-gray-800 mb-6" data-testid="sign-in-error">{}</p>
-<a class="text-violet-700 hover:underline" href="/sign-in">Try again</a>
-</main></body></html>"#,
-            escape(&self.message)
-        );
-        (self.status, Html(page)).into_response()
+        crate::auth::sign_in_stopped_page(
+            self.status,
+            "Sign-in failed",
+            "Sign-in with GitLab did not work",
+            &self.message,
+        )
     }
 }
 
