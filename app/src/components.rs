@@ -30,12 +30,14 @@ pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
                     <NavLink href="/partners" label="Partners"/>
                     <NavLink href="/products" label="Products"/>
                     <NavLink href="/releases" label="Releases"/>
+                    <NavLink href="/trains" label="Release trains"/>
                     <NavLink href="/maintenance" label="Maintenance"/>
                     <NavLink href="/workflows" label="Workflows"/>
                     <NavLink href="/approvals" label="Approvals"/>
                     <NavLink href="/jobs" label="Jobs"/>
                     <NavLink href="/listings" label="Listings"/>
                     <NavLink href="/public-images" label="Public images"/>
+                    <NavLink href="/rebuilds" label="Security rebuilds"/>
                     <NavLink href="/assets" label="Marketing assets"/>
                     <NavLink href="/lookup" label="Which image do I launch?"/>
                     {can_audit.then(|| view! { <NavLink href="/audit" label="Audit log"/> })}

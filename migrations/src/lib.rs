@@ -14,6 +14,7 @@ mod m0008_api_tokens;
 mod m0009_sign_in_attempts;
 mod m0010_gitlab_identity;
 mod m0011_rebuilds;
+mod m0012_release_train;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_sign_in_attempts::Migration),
             Box::new(m0010_gitlab_identity::Migration),
             Box::new(m0011_rebuilds::Migration),
+            Box::new(m0012_release_train::Migration),
         ]
     }
 }

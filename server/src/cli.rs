@@ -1,8 +1,12 @@
-//! The `portal` command line: `serve`, `worker`, `migrate` and `seed`.
+//! The `portal` command line: `serve`, `worker`, `migrate` and `seed`, and the client
+//! commands a release pipeline runs against a portal (`release`, `jobs`).
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, StoreConfig, WorkerConfig};
+use crate::{
+    client::{JobsCommand, ReleaseCommand},
+    config::{Config, StoreConfig, WorkerConfig},
+};
 
 /// Partner Image Portal: GitLab's cloud images and marketplace listings, from one place.
 #[derive(Debug, Parser)]
@@ -43,6 +47,25 @@ pub enum Command {
         #[arg(long, env = "PORTAL_SEED_DEV_USERS", default_value_t = false)]
         with_dev_users: bool,
     },
+    /// Record a release in a portal and follow its train (client of the REST API, with an
+    /// API token).
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+    },
+    /// Follow a portal's background job (client of the REST API, with an API token).
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+impl Command {
+    /// Whether this is a client of another portal, whose output is its answer (the log
+    /// then goes to standard error).
+    pub fn is_client(&self) -> bool {
+        matches!(self, Command::Release { .. } | Command::Jobs { .. })
+    }
 }
 
 #[cfg(test)]
@@ -51,15 +74,21 @@ mod tests {
 
     use super::Cli;
 
-    /// Every setting of every subcommand, as its environment variable.
+    /// Every setting of every subcommand (nested ones too), as its environment variable.
     fn settings() -> Vec<String> {
-        let cli = Cli::command();
-        let mut out: Vec<String> = cli
-            .get_arguments()
-            .chain(cli.get_subcommands().flat_map(|c| c.get_arguments()))
-            .filter_map(|a| a.get_env())
-            .map(|e| e.to_string_lossy().into_owned())
-            .collect();
+        fn walk(command: &clap::Command, out: &mut Vec<String>) {
+            out.extend(
+                command
+                    .get_arguments()
+                    .filter_map(|a| a.get_env())
+                    .map(|e| e.to_string_lossy().into_owned()),
+            );
+            for sub in command.get_subcommands() {
+                walk(sub, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&Cli::command(), &mut out);
         out.sort();
         out.dedup();
         out
@@ -77,6 +106,97 @@ mod tests {
                 readme.contains(&format!("`{name}`")) || readme.contains(&format!("`…{short}`")),
                 "{name} is a setting the README does not list"
             );
+        }
+    }
+
+    #[test]
+    fn the_client_commands_are_settings_too_and_never_show_the_token() {
+        use clap::Parser as _;
+
+        use super::Command;
+        use crate::client::{JobsCommand, ReleaseCommand};
+
+        let settings = settings();
+        for name in ["PORTAL_URL", "PORTAL_TOKEN"] {
+            assert!(settings.iter().any(|s| s == name), "{name} in {settings:?}");
+        }
+        let record = Cli::try_parse_from([
+            "portal",
+            "release",
+            "record",
+            "17.7.1",
+            "--url",
+            "https://images.example.com",
+            "--token",
+            "pip_not-to-be-shown",
+            "--date",
+            "2026-11-02",
+        ])
+        .expect("release record parses");
+        assert!(record.command.is_client());
+        let Command::Release {
+            command: ReleaseCommand::Record(args),
+        } = &record.command
+        else {
+            panic!("not release record: {record:?}");
+        };
+        assert_eq!(args.version, "17.7.1");
+        assert_eq!(args.kind, None);
+        assert_eq!(
+            args.date.map(|d| d.to_string()).as_deref(),
+            Some("2026-11-02")
+        );
+        assert!(!format!("{record:?}").contains("pip_not-to-be-shown"));
+
+        let follow = Cli::try_parse_from([
+            "portal",
+            "jobs",
+            "follow",
+            "12",
+            "--url",
+            "http://127.0.0.1:3000",
+            "--token",
+            "t",
+        ])
+        .expect("jobs follow parses");
+        let Command::Jobs {
+            command: JobsCommand::Follow(args),
+        } = &follow.command
+        else {
+            panic!("not jobs follow: {follow:?}");
+        };
+        assert_eq!(
+            (args.id, args.poll.timeout, args.poll.interval),
+            (12, 240, 15)
+        );
+
+        for bad in [
+            vec![
+                "portal", "release", "record", "17.7.0", "--date", "19 Dec", "--url", "u",
+                "--token", "t",
+            ],
+            vec![
+                "portal", "release", "record", "17.7.0", "--kind", "hotfix", "--url", "u",
+                "--token", "t",
+            ],
+            vec![
+                "portal",
+                "release",
+                "wait",
+                "17.7.0",
+                "--timeout",
+                "0",
+                "--url",
+                "u",
+                "--token",
+                "t",
+            ],
+            vec![
+                "portal", "release", "wait", "17.7.0", "--url", "u", "--token", " ",
+            ],
+        ] {
+            let err = Cli::try_parse_from(&bad).expect_err("refused");
+            assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod db;
@@ -156,12 +157,13 @@ impl Application {
             Some(&config.serve),
         )
         .await?;
-        let cloud = start_cloud(&state, &config.cloud).await?;
+        let cloud = start_cloud(&state, &config.cloud, &config.store.data_dir).await?;
         let running = spawn(
             state.clone(),
             config.serve.site_root.clone(),
             config.serve.bind,
             &config.serve.web_limits(),
+            jobs::base_image_check::Ec2BaseImages::finder(cloud.cloud.clone()),
         )
         .await?;
         Ok(Application {
@@ -206,7 +208,7 @@ impl WorkerProcess {
         config.validate()?;
         let state =
             open_state(&config.store, &config.cloud, clock, config.public_url, None).await?;
-        let cloud = start_cloud(&state, &config.cloud).await?;
+        let cloud = start_cloud(&state, &config.cloud, &config.store.data_dir).await?;
         Ok(WorkerProcess {
             state,
             cloud,
@@ -333,19 +335,21 @@ pub struct RunningServer {
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds (port 0 picks a free one) and serves in the background.
+/// Binds (port 0 picks a free one) and serves in the background. `base_images` is how a
+/// request runs the base-image check now (through the portal's cloud).
 pub async fn spawn(
     state: AppState,
     site_root: PathBuf,
     bind: SocketAddr,
     web_limits: &limits::WebLimits,
+    base_images: app::services::rebuilds::Finder,
 ) -> anyhow::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("Failed to listen on {bind}"))?;
     let addr = listener.local_addr()?;
     let hosts = auth::AllowedHosts::new(&state, addr);
-    let app = router(state, site_root, hosts, web_limits)?;
+    let app = router(state, site_root, hosts, web_limits)?.layer(axum::Extension(base_images));
     // The client's address (for the sign-in rate limit) comes from the connection.
     let handle = tokio::spawn(async move {
         axum::serve(
@@ -362,11 +366,18 @@ pub struct CloudHandle {
     pub cloud: Arc<cloud::Cloud>,
     /// The simulated EC2, in sim mode.
     pub sim: Option<sim::Ec2Sim>,
+    /// The task serving the simulated cloud, in sim mode.
+    pub sim_server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// In sim mode starts the simulated cloud on a loopback port (or uses `PORTAL_SIM_EC2_URL`,
-/// the simulator of another process); in aws mode loads the AWS configuration.
-async fn start_cloud(state: &AppState, config: &CloudConfig) -> anyhow::Result<CloudHandle> {
+/// the simulator of another process), keeping its world in the data directory; in aws mode
+/// loads the AWS configuration.
+async fn start_cloud(
+    state: &AppState,
+    config: &CloudConfig,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<CloudHandle> {
     let settings = cloud::CloudSettings {
         marketplace_accounts: config.marketplace_accounts.clone(),
         poll: config.poll(),
@@ -377,20 +388,29 @@ async fn start_cloud(state: &AppState, config: &CloudConfig) -> anyhow::Result<C
         CloudChoice::Aws => Ok(CloudHandle {
             cloud: Arc::new(cloud::Cloud::aws(settings).await),
             sim: None,
+            sim_server: None,
         }),
         CloudChoice::Sim => {
             if let Some(url) = &config.sim.sim_ec2_url {
                 return Ok(CloudHandle {
                     cloud: Arc::new(cloud::Cloud::endpoint(url.clone(), settings)),
                     sim: None,
+                    sim_server: None,
                 });
             }
             let sim_config = config.sim.sim_config();
-            let simulator = sim::Ec2Sim::new(state.clock.clone(), sim_config.clone());
+            let mut simulator = sim::Ec2Sim::new(state.clock.clone(), sim_config.clone());
+            // The world file is the truth: found, nothing is seeded into what it holds (only
+            // a listing the catalogue gained since gets its AMI product).
+            let world_file = data_dir.join(sim::WORLD_FILE);
+            let kept = simulator.keep_in(&world_file)?;
             sim::seed_marketplace(simulator.marketplace(), &state.db).await?;
-            if config.sim.sim_seed_images {
+            if kept {
+                tracing::info!(file = %world_file.display(), "simulated cloud: world loaded");
+            } else if config.sim.sim_seed_images {
                 sim::seed_ec2(&simulator, &state.db).await?;
             }
+            simulator.save().await?;
             // The portal knows the simulated account's quota, as an operator would set it.
             let quota = i32::try_from(sim_config.public_image_quota).unwrap_or(i32::MAX);
             app::services::retention::seed_quotas(
@@ -401,11 +421,12 @@ async fn start_cloud(state: &AppState, config: &CloudConfig) -> anyhow::Result<C
             )
             .await
             .map_err(anyhow::Error::msg)?;
-            let (url, _handle) = sim::serve(&simulator, "127.0.0.1:0".parse()?).await?;
+            let (url, handle) = sim::serve(&simulator, "127.0.0.1:0".parse()?).await?;
             tracing::info!(%url, "simulated EC2 is up");
             Ok(CloudHandle {
                 cloud: Arc::new(cloud::Cloud::endpoint(url, settings)),
                 sim: Some(simulator),
+                sim_server: Some(handle),
             })
         }
     }

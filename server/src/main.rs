@@ -1,6 +1,6 @@
 //! The `portal` binary: parses the command line and hands over to the library.
 
-use std::sync::Arc;
+use std::{process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use app::services::SystemClock;
@@ -11,25 +11,30 @@ use server::{
 };
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log)
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
+    if cli.command.is_client() {
+        // The client's answer is its standard output; its log goes beside it.
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             // The whole cause chain on one line; no backtrace for a configuration mistake.
             tracing::error!("{err:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(config) => {
             let app = Application::build(*config, Arc::new(SystemClock)).await?;
@@ -48,7 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let _ = stop.send(true);
             futures::future::join_all(workers).await;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Worker(config) => {
             let process = WorkerProcess::build(*config, Arc::new(SystemClock)).await?;
@@ -59,13 +64,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("stopping workers after their current step");
             let _ = stop.send(true);
             futures::future::join_all(handles).await;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { store } => {
             let url = store.database_url()?;
             server::db::connect_and_migrate(&url, store.database_max_connections).await?;
             tracing::info!(database = %server::db::redact(&url), "migrations applied");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Seed {
             store,
@@ -84,7 +89,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::msg)?;
             tracing::info!(?report, "seed finished");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        // The client commands report on standard output and end with their own status.
+        Command::Release { command } => {
+            let today = chrono::Utc::now().date_naive();
+            let exit = server::client::release(command, today, &mut std::io::stdout()).await;
+            Ok(ExitCode::from(exit.code()))
+        }
+        Command::Jobs { command } => {
+            let exit = server::client::jobs(command, &mut std::io::stdout()).await;
+            Ok(ExitCode::from(exit.code()))
         }
     }
 }

@@ -143,11 +143,18 @@ pub struct TestApp {
     /// The GitLab people sign in with, for a portal spawned with GitLab sign-in.
     pub gitlab: Option<gitlab::FakeGitLab>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The task serving the simulated cloud.
+    sim_server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The command line the portal was started with, to start it again in `restart`.
+    args: Vec<String>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(sim_server) = &self.sim_server {
+            sim_server.abort();
+        }
     }
 }
 
@@ -311,7 +318,7 @@ impl TestApp {
                 None => args.extend([(*flag).to_owned(), (*value).to_owned()]),
             }
         }
-        let config = server::Config::from_args(args).context("the test configuration")?;
+        let config = server::Config::from_args(args.clone()).context("the test configuration")?;
         let app = server::Application::build(config, clock.clone()).await?;
         let sim = app
             .cloud
@@ -328,7 +335,38 @@ impl TestApp {
             data_dir,
             gitlab,
             server: app.server,
+            sim_server: app.cloud.sim_server,
+            args,
         })
+    }
+
+    /// Stops this portal and its simulated cloud, and starts them again as a restarted
+    /// `portal serve` would: the same settings, database, data directory and clock, on a
+    /// new port. The simulated cloud comes back from its world file; the old one has
+    /// stopped listening and refuses whatever still reaches it.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async { Ok(()) }));
+        server.abort();
+        let _ = server.await;
+        if let Some(sim_server) = self.sim_server.take() {
+            sim_server.abort();
+            let _ = sim_server.await;
+        }
+        self.sim.shut_down();
+        let config =
+            server::Config::from_args(self.args.clone()).context("the test configuration")?;
+        let app = server::Application::build(config, self.clock.clone()).await?;
+        self.sim = app
+            .cloud
+            .sim
+            .clone()
+            .context("the simulated cloud runs in the tests")?;
+        self.sim_server = app.cloud.sim_server;
+        self.cloud = app.cloud.cloud;
+        self.state = app.state;
+        self.addr = app.addr;
+        self.server = app.server;
+        Ok(())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -405,9 +443,14 @@ impl TestApp {
             released_on: "2024-12-19".into(),
             kind: "regular".into(),
         };
-        app::services::process::create_release(self.conn(), &user, self.clock.now(), &input)
-            .await
-            .map_err(anyhow::Error::msg)?;
+        app::services::process::create_release_with_runs(
+            self.conn(),
+            &user,
+            self.clock.now(),
+            &input,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
         Ok(())
     }
 

@@ -39,6 +39,12 @@ permissions!(
         /// Rebuild an image that exists (a security fix, a new base image): a new image
         /// replaces it as the current one.
         RebuildImages,
+        /// Say whether a release builds a product's images by itself (Omnibus).
+        SetBuildPolicy,
+        /// Say whether a release publishes a listing's version by itself (Partnerships).
+        SetPublishPolicy,
+        /// Approve or reject a proposed rebuild on a new base image (Omnibus).
+        DecideRebuilds,
         /// Write listing copy and ask for its approval.
         EditCopy,
         /// Approve or reject listing copy (each revision only by the team whose turn it is).
@@ -75,6 +81,9 @@ impl Permission {
             ],
             Permission::RunJobs => &[Role::Omnibus, Role::Admin],
             Permission::RebuildImages => &[Role::Omnibus, Role::Admin],
+            Permission::SetBuildPolicy => &[Role::Omnibus, Role::Admin],
+            Permission::SetPublishPolicy => &[Role::Partnerships, Role::Admin],
+            Permission::DecideRebuilds => &[Role::Omnibus],
             Permission::EditCopy => &[Role::Marketing, Role::Admin],
             Permission::ReviewCopy => &[Role::Partnerships, Role::Omnibus, Role::Admin],
             Permission::MarkCopyForPublishing => {

@@ -159,6 +159,63 @@ string_enum!(
 );
 
 string_enum!(
+    /// Whether a step of the release train runs by itself or waits for a person.
+    Policy {
+        Automatic => ("automatic", "Automatic"),
+        Manual => ("manual", "By hand"),
+    }
+);
+
+string_enum!(
+    /// What set a train moving.
+    TrainKind {
+        Release => ("release", "Release"),
+        Rebuild => ("rebuild", "Security rebuild"),
+    }
+);
+
+string_enum!(
+    /// Where a train stands, derived from its steps.
+    TrainState {
+        Running => ("running", "Running"),
+        Waiting => ("waiting", "Waiting"),
+        Stopped => ("stopped", "Stopped"),
+        Done => ("done", "Done"),
+    }
+);
+
+string_enum!(
+    /// What a step of a train does.
+    TrainStepKind {
+        Build => ("build", "Build"),
+        Publish => ("publish", "Publish"),
+    }
+);
+
+string_enum!(
+    /// Where one step of a train stands.
+    TrainStepState {
+        Pending => ("pending", "Not started"),
+        Waiting => ("waiting", "Waiting"),
+        Running => ("running", "Running"),
+        Manual => ("manual", "By hand"),
+        Skipped => ("skipped", "Skipped"),
+        Failed => ("failed", "Failed"),
+        Done => ("done", "Done"),
+    }
+);
+
+impl TrainStepState {
+    /// Nothing more happens to the step by itself.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            TrainStepState::Done | TrainStepState::Skipped | TrainStepState::Failed
+        )
+    }
+}
+
+string_enum!(
     /// Why a release was cut.
     ReleaseKind {
         Regular => ("regular", "Regular"),
@@ -345,6 +402,9 @@ string_enum!(
         MaintenanceOpened => ("maintenance_opened", "Maintenance run opened"),
         SignOff => ("sign_off", "Sign-off"),
         Launched => ("launched", "Launch approved"),
+        TrainWaiting => ("train_waiting", "Release train waiting"),
+        TrainStopped => ("train_stopped", "Release train stopped"),
+        RebuildProposed => ("rebuild_proposed", "Rebuild proposed"),
     }
 );
 

@@ -54,6 +54,12 @@ pub struct ImageVersion {
     /// The image version that replaced this one as the current image, and when.
     pub superseded_by: Option<i32>,
     pub superseded_at: Option<DateTime<Utc>>,
+    /// The base image it was built from (its id and name in the build region); `None` for
+    /// an image recorded by hand or built before the portal recorded it.
+    #[serde(default)]
+    pub base_image_id: Option<String>,
+    #[serde(default)]
+    pub base_image_name: Option<String>,
 }
 
 /// Why an image is rebuilt.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{ListingVersionVisibility, ProposalState},
+    domain::{ListingVersionVisibility, Policy, ProposalState},
     error::{AppError, AppResult, Validator, whole_number},
 };
 
@@ -45,6 +45,8 @@ pub struct Listing {
     pub keep_recent_days: i32,
     /// Whether a release other than the newest stable one publishes.
     pub publish_backports: bool,
+    /// Whether a release publishes its version by itself (Partnerships decides).
+    pub publish_policy: Policy,
     /// Newest first.
     pub versions: Vec<ListingVersion>,
 }

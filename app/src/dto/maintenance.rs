@@ -83,4 +83,6 @@ pub struct ReleaseEventOutcome {
     pub status: String,
     pub release: Option<String>,
     pub maintenance_runs: Vec<i32>,
+    /// The train the release started (a stable release that was not known yet).
+    pub train: Option<i32>,
 }

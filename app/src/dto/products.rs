@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Arch, Cloud, Edition, MaintenanceMode, Visibility};
+use crate::domain::{Arch, Cloud, Edition, MaintenanceMode, Policy, Visibility};
 
 #[cfg(feature = "ssr")]
 use utoipa::ToSchema;
@@ -60,6 +60,8 @@ pub struct Product {
     pub listing_entity_name: Option<String>,
     pub listing_entity_id: Option<String>,
     pub maintenance_mode: MaintenanceMode,
+    /// Whether a release builds its images by itself (Omnibus decides).
+    pub build_policy: Policy,
     pub root_volume_gb: i32,
     pub description: String,
     pub created_at: DateTime<Utc>,

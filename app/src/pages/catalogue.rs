@@ -11,7 +11,7 @@ use crate::{
     dto::*,
     rpc::{
         BuildImage, BuildRelease, CreateRelease, RebuildImage, get_image_version, get_listing,
-        get_lookup_options, list_audit, list_listings, list_releases, search,
+        get_lookup_options, list_audit, list_listings, list_releases, list_trains, search,
     },
 };
 
@@ -68,6 +68,12 @@ pub fn ImageVersionPage() -> impl IntoView {
                             {iv.rebuild_reason.clone().map(|why| format!(": {why}"))}
                         </p>
                     })}
+                    {iv.base_image_id.clone().map(|base| view! {
+                        <p class="text-sm text-gray-700 mb-4" data-testid="base-image">
+                            "Built on the base image "
+                            <code class="text-xs">{iv.base_image_name.clone().map_or_else(|| base.clone(), |name| format!("{name} ({base})"))}</code>
+                        </p>
+                    })}
                     {can_rebuild.then(|| view! {
                         <Card title="Rebuild">
                             <p class="text-sm text-gray-600 mb-3">
@@ -119,6 +125,8 @@ pub fn ReleasesPage() -> impl IntoView {
         move || (page.get(), create.version().get()),
         |(page, _)| list_releases(page),
     );
+    // The newest trains, to link each release that has one to its page.
+    let trains = Resource::new(move || create.version().get(), |_| list_trains(1));
     let can_create = move || current_user().is_some_and(|u| u.can(Permission::ManageReleases));
     let can_build = move || current_user().is_some_and(|u| u.can(Permission::RunJobs));
     let build = ServerAction::<BuildRelease>::new();
@@ -132,13 +140,17 @@ pub fn ReleasesPage() -> impl IntoView {
             <div class="lg:col-span-2">
                 <Suspense fallback=Loading>
                     {move || Suspend::new(async move {
+                        let with_train: Vec<String> = trains
+                            .await
+                            .map(|p| p.items.into_iter().filter_map(|t| t.release).collect())
+                            .unwrap_or_default();
                         match data.await {
                             Ok(p) => view! {
                                 <Card>
                                     <table class=TABLE data-testid="releases">
-                                        <thead><tr><th class=TH>"Version"</th><th class=TH>"Date"</th><th class=TH>"Kind"</th><th class=TH>"Images"</th><th class=TH></th></tr></thead>
+                                        <thead><tr><th class=TH>"Version"</th><th class=TH>"Date"</th><th class=TH>"Kind"</th><th class=TH>"Images"</th><th class=TH>"Train"</th><th class=TH></th></tr></thead>
                                         <tbody>
-                                            {p.items.clone().into_iter().map(|r| { let build_version = r.version.clone(); view! {
+                                            {p.items.clone().into_iter().map(|r| { let build_version = r.version.clone(); let has_train = with_train.contains(&r.version); view! {
                                                 <tr>
                                                     <td class=TD>
                                                         <a class=LINK href=format!("/search?q={}", r.version)>{r.version.clone()}</a>" "
@@ -150,6 +162,11 @@ pub fn ReleasesPage() -> impl IntoView {
                                                         k => view! { <span>{k.label()}</span> }.into_any(),
                                                     }}</td>
                                                     <td class=TD>{r.image_count}</td>
+                                                    <td class=TD>
+                                                        {has_train.then(|| view! {
+                                                            <a class=LINK href=format!("/releases/{}/train", r.version) data-testid=format!("train-{}", r.version)>"Train →"</a>
+                                                        })}
+                                                    </td>
                                                     <td class=TD>
                                                         <Show when=can_build>
                                                             {let v = build_version.clone(); view! {
@@ -229,9 +246,10 @@ pub fn ListingsPage() -> impl IntoView {
 pub fn ListingPage() -> impl IntoView {
     use crate::rpc::{
         CancelBlockerAndRetry, DecideRestrictions, ProposeRestrictions, PublishRelease,
-        SetListingPolicy, list_publish_jobs, list_restrictions,
+        SetListingPolicy, SetPublishPolicy, list_publish_jobs, list_restrictions,
     };
     let id = id_param("id");
+    let set_publish_policy = ServerAction::<SetPublishPolicy>::new();
     let publish = ServerAction::<PublishRelease>::new();
     let unblock = ServerAction::<CancelBlockerAndRetry>::new();
     let propose = ServerAction::<ProposeRestrictions>::new();
@@ -245,6 +263,7 @@ pub fn ListingPage() -> impl IntoView {
                 unblock.version().get(),
                 decide.version().get(),
                 set_policy.version().get(),
+                set_publish_policy.version().get(),
             )
         },
         |(id, ..)| get_listing(id),
@@ -270,7 +289,9 @@ pub fn ListingPage() -> impl IntoView {
                         <a class=BUTTON href=format!("/listings/{}/copy", l.id) data-testid="edit-copy">"Listing copy"</a>
                     </PageHeader>
                     <LimitPanel listing=l.clone() propose decide set_policy restrictions/>
-                    <PublishPanel listing_id=l.id publish unblock jobs/>
+                    <PublishPanel listing_id=l.id publish unblock jobs>
+                        <super::trains::PublishPolicyControl listing_id=l.id policy=l.publish_policy action=set_publish_policy/>
+                    </PublishPanel>
                     <Card title="Published versions">
                         <table class=TABLE>
                             <thead><tr><th class=TH>"Title"</th><th class=TH>"Release"</th><th class=TH>"Delivery option"</th><th class=TH>"Visibility"</th><th class=TH>"Published"</th></tr></thead>
@@ -401,6 +422,8 @@ fn PublishPanel(
     publish: ServerAction<crate::rpc::PublishRelease>,
     unblock: ServerAction<crate::rpc::CancelBlockerAndRetry>,
     jobs: Resource<Result<Vec<Job>, crate::error::AppError>>,
+    /// Whether a release publishes by itself, above the hand-started publishing.
+    children: Children,
 ) -> impl IntoView {
     let can_run = current_user().is_some_and(|u| u.can(Permission::RunJobs));
     let publish_value = publish.value();
@@ -416,6 +439,7 @@ fn PublishPanel(
     };
     view! {
         <Card title="Publishing">
+            {children()}
             {move || error().map(|error| view! { <ErrorBox error/> })}
             {can_run.then(|| view! {
                 <ActionForm action=publish attr:class="flex gap-2 items-center mb-4" attr:data-testid="publish-form">

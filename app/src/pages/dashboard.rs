@@ -1,9 +1,10 @@
-//! The dashboard: partners, counts, the latest release and how its images stand.
+//! The dashboard: the newest release's train, partners, counts, the latest release and how
+//! its images stand.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::process::SlaBadge;
+use super::{process::SlaBadge, trains::TrainCard};
 use crate::{
     components::*,
     rpc::{get_dashboard, get_maintenance},
@@ -16,6 +17,7 @@ pub fn DashboardPage() -> impl IntoView {
     view! {
         <Title text="Dashboard"/>
         <PageHeader title="Dashboard".into() subtitle="GitLab's cloud images and marketplace listings at a glance."/>
+        <TrainCard/>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 let open = maintenance.await.map(|b| b.open).unwrap_or_default();

@@ -20,9 +20,10 @@ fn kind_tone(kind: NotificationKind) -> Tone {
         NotificationKind::Rejected
         | NotificationKind::SlaBreached
         | NotificationKind::Escalated
-        | NotificationKind::JobFailed => Tone::Red,
-        NotificationKind::SlaAtRisk => Tone::Amber,
-        NotificationKind::MaintenanceOpened => Tone::Blue,
+        | NotificationKind::JobFailed
+        | NotificationKind::TrainStopped => Tone::Red,
+        NotificationKind::SlaAtRisk | NotificationKind::TrainWaiting => Tone::Amber,
+        NotificationKind::MaintenanceOpened | NotificationKind::RebuildProposed => Tone::Blue,
     }
 }
 

@@ -9,8 +9,10 @@ mod jobs;
 mod partners;
 mod process;
 mod products;
+mod rebuilds;
 mod retention;
 mod tokens;
+mod trains;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -99,9 +101,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("products/:partner/:slug/edit") view=products::EditProductPage/>
                     <Route path=path!("images/:id") view=catalogue::ImageVersionPage/>
                     <Route path=path!("releases") view=catalogue::ReleasesPage/>
+                    <Route path=path!("releases/:version/train") view=trains::TrainPage/>
+                    <Route path=path!("trains") view=trains::TrainsPage/>
+                    <Route path=path!("trains/:id") view=trains::TrainPage/>
                     <Route path=path!("listings") view=catalogue::ListingsPage/>
                     <Route path=path!("listings/:id") view=catalogue::ListingPage/>
                     <Route path=path!("public-images") view=retention::PublicImagesPage/>
+                    <Route path=path!("rebuilds") view=rebuilds::RebuildsPage/>
+                    <Route path=path!("rebuilds/:id") view=rebuilds::RebuildProposalPage/>
                     <Route path=path!("listings/:id/copy") view=copy::CopyEditorPage/>
                     <Route path=path!("listings/:id/copy/diff") view=copy::CopyDiffPage/>
                     <Route path=path!("approvals") view=copy::ApprovalsPage/>

@@ -4,14 +4,14 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::{current_user, field_error, general_error, page_param};
+use super::{current_user, field_error, general_error, page_param, trains::BuildPolicyControl};
 use crate::{
     components::*,
     domain::*,
     error::AppError,
     rpc::{
-        DeleteProductLicense, ProductForm, SaveProduct, SetProductLicense, get_product,
-        list_products,
+        DeleteProductLicense, ProductForm, SaveProduct, SetBuildPolicy, SetProductLicense,
+        get_product, list_products,
     },
 };
 
@@ -73,15 +73,17 @@ pub fn ProductPage() -> impl IntoView {
     };
     let set_license = ServerAction::<SetProductLicense>::new();
     let delete_license = ServerAction::<DeleteProductLicense>::new();
+    let set_build_policy = ServerAction::<SetBuildPolicy>::new();
     let data = Resource::new(
         move || {
             (
                 key(),
                 set_license.version().get(),
                 delete_license.version().get(),
+                set_build_policy.version().get(),
             )
         },
-        |((partner, slug), _, _)| get_product(partner, slug),
+        |((partner, slug), ..)| get_product(partner, slug),
     );
     view! {
         <Suspense fallback=Loading>
@@ -92,6 +94,9 @@ pub fn ProductPage() -> impl IntoView {
                 };
                 let can_edit = current_user().is_some_and(|u| u.can(Permission::ManageCatalogue));
                 let archs: Vec<Arch> = p.architectures.iter().map(|a| a.arch).collect();
+                let build_policy = view! {
+                    <BuildPolicyControl partner=p.partner_slug.clone() product=p.slug.clone() policy=p.build_policy action=set_build_policy/>
+                };
                 let license_card = p.license_required.then(|| {
                     let product = p.clone();
                     view! { <LicenseCard product set=set_license delete=delete_license/> }
@@ -140,6 +145,7 @@ pub fn ProductPage() -> impl IntoView {
                         </div>
                         <div>
                             <Card title="Build">
+                                {build_policy}
                                 <dl class="text-sm space-y-2">
                                     <Row label="Visibility" value=p.visibility.label().to_owned()/>
                                     <Row label="Maintenance" value=p.maintenance_mode.label().to_owned()/>

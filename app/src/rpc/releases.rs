@@ -1,4 +1,4 @@
-//! Server functions of releases: the list and recording a new one.
+//! Server functions of releases: the list and recording a new one (which starts its train).
 
 use leptos::prelude::*;
 
@@ -22,7 +22,8 @@ pub async fn list_releases(page: u64) -> Result<Page<Release>, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn create_release(input: ReleaseInput) -> Result<Release, AppError> {
     let (state, user) = ctx::signed_in()?;
-    ctx::status_of(
-        crate::services::process::create_release(&state.db, &user, state.clock.now(), &input).await,
-    )
+    let (release, _runs, _train) = ctx::status_of(
+        crate::services::trains::create_release(&state.db, &user, state.clock.now(), &input).await,
+    )?;
+    Ok(release)
 }

@@ -75,8 +75,23 @@ pub async fn start(
 ) -> AppResult<Job> {
     actor.require(Permission::RunJobs)?;
     let txn = super::begin_write(db).await?;
-    let (partner, product) = products::find_model(&txn, partner_slug, product_slug).await?;
-    let release = releases::find_model(&txn, version).await?;
+    let job = start_in(&txn, actor, now, partner_slug, product_slug, version, arch).await?;
+    txn.commit().await?;
+    jobs::get(db, job.id).await
+}
+
+/// Starts the build of one image in the caller's transaction (after its permission check).
+pub(crate) async fn start_in(
+    txn: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    partner_slug: &str,
+    product_slug: &str,
+    version: &str,
+    arch: Arch,
+) -> AppResult<job::Model> {
+    let (partner, product) = products::find_model(txn, partner_slug, product_slug).await?;
+    let release = releases::find_model(txn, version).await?;
     if partner.cloud != Cloud::Aws {
         return Err(AppError::conflict(
             "product",
@@ -86,7 +101,7 @@ pub async fn start(
             ),
         ));
     }
-    if !products::architectures_of(&txn, product.id)
+    if !products::architectures_of(txn, product.id)
         .await?
         .iter()
         .any(|a| a.arch == arch)
@@ -103,8 +118,8 @@ pub async fn start(
         arch,
         rebuild: 1,
     };
-    refuse_while_building(&txn, &payload, &product.name).await?;
-    let existing = images::versions_of(&txn, product.id, release.id, arch).await?;
+    refuse_while_building(txn, &payload, &product.name).await?;
+    let existing = images::versions_of(txn, product.id, release.id, arch).await?;
     if let Some(built) = images::current(&existing).filter(|iv| iv.state == ImageState::Available) {
         return Err(AppError::conflict(
             "build",
@@ -116,15 +131,15 @@ pub async fn start(
     }
     let job = payload
         .enqueue(
-            &txn,
+            txn,
             now,
             Some(actor.id),
             Some(release_group(&release.version)),
         )
         .await?;
-    super::process::link_build(&txn, actor, now, product.id, release.id, arch, job.id).await?;
+    super::process::link_build(txn, actor, now, product.id, release.id, arch, job.id).await?;
     audit::record(
-        &txn,
+        txn,
         Some(actor),
         now,
         Change {
@@ -140,8 +155,7 @@ pub async fn start(
         },
     )
     .await?;
-    txn.commit().await?;
-    jobs::get(db, job.id).await
+    Ok(job)
 }
 
 /// Refuses a second build of an image while one of it is queued, running or waiting.
@@ -204,20 +218,34 @@ pub async fn rebuild(
         format!("{}: {note}", reason.label())
     };
     let txn = super::begin_write(db).await?;
+    let (job, _) = rebuild_in(&txn, actor, now, image_version_id, &why).await?;
+    txn.commit().await?;
+    jobs::get(db, job.id).await
+}
+
+/// Starts a rebuild in the caller's transaction (after its checks): the job and the new
+/// image version it makes.
+pub(crate) async fn rebuild_in(
+    txn: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    image_version_id: i32,
+    why: &str,
+) -> AppResult<(job::Model, image_version::Model)> {
     let old = image_version::Entity::find_by_id(image_version_id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| AppError::not_found(format!("image version {image_version_id}")))?;
     let p = product::Entity::find_by_id(old.product_id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| AppError::internal("image without product", old.id))?;
     let partner = partner::Entity::find_by_id(p.partner_id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| AppError::internal("product without partner", p.id))?;
     let release = release::Entity::find_by_id(old.release_id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| AppError::internal("image without release", old.id))?;
     if partner.cloud != Cloud::Aws {
@@ -229,14 +257,14 @@ pub async fn rebuild(
             ),
         ));
     }
-    let archs = products::architectures_of(&txn, p.id).await?;
+    let archs = products::architectures_of(txn, p.id).await?;
     let Some(arch) = archs.iter().find(|a| a.arch == old.arch) else {
         return Err(AppError::conflict(
             "arch",
             format!("{} is no longer built for {}", p.name, old.arch),
         ));
     };
-    let all = images::versions_of(&txn, p.id, release.id, old.arch).await?;
+    let all = images::versions_of(txn, p.id, release.id, old.arch).await?;
     if let Some(newer) = old.superseded_by {
         return Err(AppError::conflict(
             "image",
@@ -264,7 +292,7 @@ pub async fn rebuild(
         arch: old.arch,
         rebuild: number,
     };
-    refuse_while_building(&txn, &payload, &p.name).await?;
+    refuse_while_building(txn, &payload, &p.name).await?;
     let version =
         Version::parse(&release.version).map_err(|e| AppError::internal("stored release", e))?;
     let new = image_version::ActiveModel {
@@ -282,23 +310,23 @@ pub async fn rebuild(
         rebuild: Set(number),
         superseded_by: Set(None),
         superseded_at: Set(None),
-        rebuild_reason: Set(Some(why.clone())),
+        rebuild_reason: Set(Some(why.to_owned())),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await
     .on_unique("image", "another rebuild of this image was just started")?;
     let job = payload
         .enqueue(
-            &txn,
+            txn,
             now,
             Some(actor.id),
             Some(release_group(&release.version)),
         )
         .await?;
-    super::process::link_build(&txn, actor, now, p.id, release.id, old.arch, job.id).await?;
+    super::process::link_build(txn, actor, now, p.id, release.id, old.arch, job.id).await?;
     audit::record(
-        &txn,
+        txn,
         Some(actor),
         now,
         Change {
@@ -314,8 +342,7 @@ pub async fn rebuild(
         },
     )
     .await?;
-    txn.commit().await?;
-    jobs::get(db, job.id).await
+    Ok((job, new))
 }
 
 /// Starts a build of every image of a release that is not built or building yet.

@@ -159,6 +159,8 @@ pub async fn get(db: &impl ConnectionTrait, id: i32) -> AppResult<ImageVersion> 
         rebuild_reason: iv.rebuild_reason,
         superseded_by: iv.superseded_by,
         superseded_at: iv.superseded_at,
+        base_image_id: iv.base_image_id,
+        base_image_name: iv.base_image_name,
     })
 }
 
@@ -270,6 +272,13 @@ fn image_id(value: &str) -> Result<Option<String>, String> {
     }
 }
 
+/// The base image a build started from, as EC2 named it in the build region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImage {
+    pub id: String,
+    pub name: Option<String>,
+}
+
 /// Creates or updates the image version of a product, release and architecture, with the
 /// regional images reported. Regions not mentioned are left as they are.
 pub async fn record(
@@ -277,6 +286,18 @@ pub async fn record(
     actor: &CurrentUser,
     now: DateTime<Utc>,
     input: &ImageVersionInput,
+) -> AppResult<ImageVersion> {
+    record_built(db, actor, now, input, None).await
+}
+
+/// [`record`], and with `base` the base image the build started from, written in the same
+/// change (and audit line): the daily base-image check compares it with the newest one.
+pub async fn record_built(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    input: &ImageVersionInput,
+    base: Option<&BaseImage>,
 ) -> AppResult<ImageVersion> {
     actor.require(Permission::ManageReleases)?;
     let txn = super::begin_write(db).await?;
@@ -359,6 +380,10 @@ pub async fn record(
             let mut active: image_version::ActiveModel = iv.into();
             active.state = Set(state);
             active.updated_at = Set(now);
+            if let Some(base) = base {
+                active.base_image_id = Set(Some(base.id.clone()));
+                active.base_image_name = Set(base.name.clone());
+            }
             active.update(&txn).await?
         }
         None => {
@@ -374,6 +399,8 @@ pub async fn record(
                 superseded_by: Set(None),
                 superseded_at: Set(None),
                 rebuild_reason: Set(None),
+                base_image_id: Set(base.map(|b| b.id.clone())),
+                base_image_name: Set(base.and_then(|b| b.name.clone())),
                 ..Default::default()
             }
             .insert(&txn)

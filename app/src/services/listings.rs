@@ -57,6 +57,7 @@ pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppR
         })
         .collect();
     Ok(Listing {
+        publish_policy: l.publish_policy,
         id: l.id,
         partner_slug: partner.slug,
         product_slug: product.slug,

@@ -5,14 +5,17 @@
 //! Dependencies run one way, from the top of this list to the bottom; a module uses only
 //! modules below it, never one above or beside it on its own line:
 //!
-//! 1. `seed`, `builds` (start the work that spans the process);
-//! 2. `process` (workflows, tasks, launch, maintenance clock, holidays, release intake);
-//! 3. `limits` (the 100-version limit);
-//! 4. `publish`;
-//! 5. `copy`, `retention`, `assets`, `catalogue` (the dashboard and search);
-//! 6. `notify`, `proposals`, `tokens`, `listings`, `partners`, `images`;
-//! 7. `jobs` (the queue, which knows no kind of job), `users`, `products`, `releases`;
-//! 8. this module (the shared state and helpers), then `outbound` (where webhooks may be
+//! 1. `rebuilds` (the daily base-image check and the rebuild proposals, whose approval
+//!    starts a train), then `trains` (releases coming in, and the builds and publishes they
+//!    set moving), the second below the first;
+//! 2. `seed`, `builds` (start the work that spans the process);
+//! 3. `process` (workflows, tasks, launch, maintenance clock, holidays, release intake);
+//! 4. `limits` (the 100-version limit);
+//! 5. `publish`;
+//! 6. `copy`, `retention`, `assets`, `catalogue` (the dashboard and search);
+//! 7. `notify`, `proposals`, `tokens`, `listings`, `partners`, `images`;
+//! 8. `jobs` (the queue, which knows no kind of job), `users`, `products`, `releases`;
+//! 9. this module (the shared state and helpers), then `outbound` (where webhooks may be
 //!    sent), `sso`, `secrets`, `audit` and `entities`, each below the one before.
 //!
 //! A job kind (`jobs::JobKind`) is defined in the module that queues it: `builds::BuildImage`,
@@ -38,12 +41,14 @@ pub mod process;
 pub mod products;
 pub(crate) mod proposals;
 pub mod publish;
+pub mod rebuilds;
 pub mod releases;
 pub mod retention;
 pub mod secrets;
 pub mod seed;
 pub mod sso;
 pub mod tokens;
+pub mod trains;
 pub mod users;
 
 use std::sync::Arc;

@@ -389,6 +389,7 @@ pub(crate) fn to_dto(
     architectures: Vec<ProductArchitecture>,
 ) -> AppResult<Product> {
     Ok(Product {
+        build_policy: p.build_policy,
         id: p.id,
         partner_slug: partner.slug.clone(),
         partner_name: partner.name.clone(),
@@ -730,6 +731,7 @@ mod tests {
             description: String::new(),
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            build_policy: Policy::Automatic,
         }
     }
 

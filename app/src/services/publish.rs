@@ -174,7 +174,21 @@ pub async fn start(
 ) -> AppResult<Job> {
     actor.require(Permission::RunJobs)?;
     let txn = super::begin_write(db).await?;
-    let version = releases::find_model(&txn, version)
+    let j = start_in(&txn, actor, now, listing_id, version).await?;
+    txn.commit().await?;
+    jobs::get(db, j.id).await
+}
+
+/// Queues the publish of a release on a listing in the caller's transaction (after its
+/// permission check).
+pub(crate) async fn start_in(
+    txn: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    listing_id: i32,
+    version: &str,
+) -> AppResult<job::Model> {
+    let version = releases::find_model(txn, version)
         .await
         .map_err(|e| AppError::conflict("release", e.message))?
         .version;
@@ -183,7 +197,7 @@ pub async fn start(
         version: version.clone(),
     };
     let title = version_title(
-        &super::listings::find_model(&txn, listing_id)
+        &super::listings::find_model(txn, listing_id)
             .await?
             .entity_name,
         &version,
@@ -191,7 +205,7 @@ pub async fn start(
     let published = listing_version::Entity::find()
         .filter(listing_version::Column::ListingId.eq(listing_id))
         .filter(listing_version::Column::Title.eq(title.clone()))
-        .one(&txn)
+        .one(txn)
         .await?;
     if published.is_some() {
         return Err(AppError::conflict(
@@ -199,12 +213,12 @@ pub async fn start(
             format!("'{title}' is already published"),
         ));
     }
-    let plan = plan(&txn, &payload, true).await?;
+    let plan = plan(txn, &payload, true).await?;
     if let Some(j) = job::Entity::find()
         .filter(job::Column::Kind.eq(PublishVersion::NAME))
         .filter(job::Column::State.is_in(ACTIVE))
         .filter(job::Column::GroupKey.eq(group(listing_id)))
-        .one(&txn)
+        .one(txn)
         .await?
     {
         return Err(AppError::conflict(
@@ -216,10 +230,10 @@ pub async fn start(
         ));
     }
     let j = payload
-        .enqueue(&txn, now, Some(actor.id), Some(group(listing_id)))
+        .enqueue(txn, now, Some(actor.id), Some(group(listing_id)))
         .await?;
     audit::record(
-        &txn,
+        txn,
         Some(actor),
         now,
         Change {
@@ -232,8 +246,7 @@ pub async fn start(
         },
     )
     .await?;
-    txn.commit().await?;
-    jobs::get(db, j.id).await
+    Ok(j)
 }
 
 /// Publishes of one listing share a group, so only one runs at a time.

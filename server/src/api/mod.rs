@@ -19,6 +19,7 @@ mod notifications;
 mod partners;
 mod products;
 mod publish;
+mod rebuilds;
 mod releases;
 mod restrictions;
 mod retention;
@@ -26,6 +27,7 @@ pub mod scopes;
 mod search;
 mod tasks;
 mod tokens;
+mod trains;
 mod webhooks;
 mod workflows;
 
@@ -93,6 +95,17 @@ pub fn router() -> Router<AppState> {
             "/releases/{version}",
             get(releases::get_release).put(releases::update_release),
         )
+        .route("/releases/{version}/train", get(trains::release_train))
+        .route("/trains", get(trains::list_trains))
+        .route("/trains/{id}", get(trains::get_train))
+        .route(
+            "/products/{partner}/{slug}/build-policy",
+            axum::routing::put(trains::set_build_policy),
+        )
+        .route(
+            "/listings/{id}/publish-policy",
+            axum::routing::put(trains::set_publish_policy),
+        )
         .route(
             "/images",
             get(images::list_images).post(images::record_image),
@@ -149,6 +162,7 @@ pub fn router() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(workflows::router())
         .merge(retention::router())
+        .merge(rebuilds::router())
         .merge(tokens::router())
         // Every route above, and only those: a token's scope is checked against the route.
         .route_layer(axum::middleware::from_fn(scopes::token_scope))
@@ -171,6 +185,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(webhooks::WebhooksApi::openapi());
     doc.merge(workflows::WorkflowsApi::openapi());
     doc.merge(retention::RetentionApi::openapi());
+    doc.merge(rebuilds::RebuildsApi::openapi());
     doc.merge(tokens::TokensApi::openapi());
     Json(doc)
 }
@@ -207,6 +222,11 @@ async fn me(Authenticated(user): Authenticated) -> Json<CurrentUser> {
         releases::create_release,
         releases::get_release,
         releases::update_release,
+        trains::release_train,
+        trains::list_trains,
+        trains::get_train,
+        trains::set_build_policy,
+        trains::set_publish_policy,
         images::list_images,
         images::record_image,
         images::get_image,

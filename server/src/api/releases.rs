@@ -33,9 +33,9 @@ pub(super) async fn create_release(
     Authenticated(user): Authenticated,
     ApiJson(input): ApiJson<ReleaseInput>,
 ) -> AppResult<Response> {
-    Ok(created(
-        app::services::process::create_release(&s.db, &user, s.clock.now(), &input).await?,
-    ))
+    let (release, _, _) =
+        app::services::trains::create_release(&s.db, &user, s.clock.now(), &input).await?;
+    Ok(created(release))
 }
 
 #[utoipa::path(get, path = "/api/v1/releases/{version}", tag = "releases", params(("version" = String, Path, description = "A version, or `latest`")),

@@ -16,7 +16,7 @@ use app::{
     error::{AppError, AppResult, ErrorCode},
     services::{
         AppState, notify,
-        process::{self, GitlabDelivery, GitlabEvent},
+        trains::{self, GitlabDelivery, GitlabEvent},
     },
 };
 
@@ -137,7 +137,7 @@ async fn gitlab_webhook(
         event,
     };
     Ok(Json(
-        process::gitlab_delivery(&s.db, s.clock.now(), delivery).await?,
+        trains::gitlab_delivery(&s.db, s.clock.now(), delivery).await?,
     ))
 }
 

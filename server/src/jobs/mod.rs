@@ -6,6 +6,7 @@
 //! job resumes at its step; it must be idempotent, because a crash re-runs the step it was
 //! in.
 
+pub mod base_image_check;
 pub mod build_image;
 pub mod deliver_webhook;
 pub mod noop;
@@ -306,6 +307,16 @@ impl Runner {
         {
             tracing::warn!(error = %e, "could not record how the job ended");
         }
+        // A train waiting on this job goes on now, not at the next tick.
+        if let Err(e) = app::services::trains::job_finished(
+            &self.state.db,
+            self.state.clock.now(),
+            &current.kind,
+        )
+        .await
+        {
+            tracing::warn!(error = %e.message, "could not move the trains on");
+        }
         Ok(true)
     }
 
@@ -397,6 +408,24 @@ pub async fn run_clock(state: AppState, mut shutdown: watch::Receiver<bool>, eve
     }
 }
 
+/// The train tick: every `every`, one turn of every train that is not done, so a wait that
+/// cleared (copy approved, a proposal decided, a policy turned automatic, a restart) goes
+/// on by itself. Safe in every process: a step is started by one turn only.
+pub async fn run_trains(state: AppState, mut shutdown: watch::Receiver<bool>, every: StdDuration) {
+    loop {
+        if let Err(err) = app::services::trains::advance_open(&state.db, state.clock.now()).await {
+            tracing::warn!(error = %err.message, "the train tick failed; trying again");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
 /// Starts `count` workers in this process, and the process clock with them; they stop when
 /// `shutdown` turns true.
 pub fn spawn_workers(
@@ -413,6 +442,22 @@ pub fn spawn_workers(
             StdDuration::from_secs(60),
         ))
     });
+    let trains = (count > 0).then(|| {
+        tokio::spawn(run_trains(
+            state.clone(),
+            shutdown.clone(),
+            StdDuration::from_secs(5),
+        ))
+    });
+    // Looks once a minute whether the day's base-image check is due (in any process).
+    let base_images = (count > 0).then(|| {
+        tokio::spawn(base_image_check::run_daily(
+            state.clone(),
+            cloud.clone(),
+            shutdown.clone(),
+            StdDuration::from_secs(60),
+        ))
+    });
     (0..count)
         .map(|i| {
             let runner = Runner::new(
@@ -423,5 +468,7 @@ pub fn spawn_workers(
             tokio::spawn(runner.run_forever(shutdown.clone(), StdDuration::from_millis(500)))
         })
         .chain(clock)
+        .chain(trains)
+        .chain(base_images)
         .collect()
 }

@@ -1,6 +1,7 @@
 //! A simulated EC2 that speaks the real EC2 Query protocol (form-encoded requests, XML
 //! answers), so the portal uses the real aws-sdk-ec2 client against it. It keeps its world
-//! in memory, moves instances and images through their states on the portal's clock, and
+//! in memory (and, given a file with `keep_in`, on disk after every request that changed
+//! it), moves instances and images through their states on the portal's clock, and
 //! enforces what the build runs into on AWS: the public-image quota per region, duplicate
 //! image names, idempotent `ClientToken`s. Faults (throttling, 5xx) are injected at a
 //! configured rate.
@@ -8,19 +9,25 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt::Write as _,
-    sync::{Arc, Mutex, PoisonError},
+    path::Path,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
 };
 
 use axum::{
     Router,
     body::Bytes,
-    extract::State,
+    extract::{Request, State},
     http::{HeaderMap, StatusCode, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::post,
 };
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use app::{
     domain::AWS_REGIONS,
@@ -78,7 +85,7 @@ impl SimConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Image {
     id: String,
     name: String,
@@ -109,7 +116,7 @@ pub struct SeedImage {
     pub deprecated: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Instance {
     id: String,
     image_id: String,
@@ -128,7 +135,7 @@ struct Instance {
     volume_gb: i32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Snapshot {
     id: String,
     volume_gb: i32,
@@ -136,19 +143,24 @@ struct Snapshot {
     description: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Region {
     images: BTreeMap<String, Image>,
     instances: BTreeMap<String, Instance>,
     snapshots: BTreeMap<String, Snapshot>,
 }
 
-#[derive(Debug, Default)]
-struct World {
+/// Every region's images, instances and snapshots: what the world file keeps of EC2 (times
+/// are moments on the portal's clock, so what is under way goes on after a restart).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct World {
     regions: BTreeMap<String, Region>,
     next: u64,
+    /// Requests this process answered (not kept).
+    #[serde(skip)]
     requests: u64,
-    /// Time spent answering, in nanoseconds.
+    /// Time spent answering, in nanoseconds (not kept).
+    #[serde(skip)]
     busy_nanos: u128,
 }
 
@@ -166,6 +178,13 @@ pub struct Ec2Sim {
     clock: Arc<dyn Clock>,
     config: Arc<Mutex<SimConfig>>,
     marketplace: super::marketplace::MarketplaceSim,
+    /// Counts the changes to the world (the marketplace counts its own), so the world file
+    /// is written after a request that changed something and never after one that only read.
+    changes: Arc<AtomicU64>,
+    /// The file the world is kept in, once `keep_in` named one.
+    file: Option<Arc<super::world_file::WorldFile>>,
+    /// Set by `shut_down`: every request is refused from then on.
+    stopped: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Ec2Sim {
@@ -506,7 +525,71 @@ impl Ec2Sim {
             world,
             clock,
             config: Arc::new(Mutex::new(config)),
+            changes: Arc::new(AtomicU64::new(0)),
+            file: None,
+            stopped: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Keeps this world in `path` from now on: the file is written (atomically) after every
+    /// request that changed the world, before its answer goes out. When the file exists, its
+    /// world replaces this one and `true` comes back: the caller seeds nothing. When it does
+    /// not, `false` comes back: the caller seeds the world and calls `save`. A file that
+    /// cannot be read fails with what to do about it; so does one another process keeps.
+    /// Call it before the simulator is served or cloned.
+    pub fn keep_in(&mut self, path: &Path) -> anyhow::Result<bool> {
+        let (file, contents) = super::world_file::WorldFile::open(path)?;
+        let loaded = contents.is_some();
+        if let Some(contents) = contents {
+            {
+                let mut world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+                world.regions = contents.ec2.regions;
+                world.next = contents.ec2.next;
+            }
+            self.marketplace.restore(contents.marketplace);
+            file.written_up_to(self.generation());
+        }
+        self.file = Some(Arc::new(file));
+        Ok(loaded)
+    }
+
+    /// Writes the world to its file if it changed since it was last written (nothing
+    /// without a file). The world's locks are held only to serialise it, never while the
+    /// file is written.
+    pub async fn save(&self) -> anyhow::Result<()> {
+        match &self.file {
+            Some(file) => file.save(self).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Stops answering (every request gets 503) and lets go of the world file, so a
+    /// simulator started after this one (a restarted portal) keeps it.
+    pub fn shut_down(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        if let Some(file) = &self.file {
+            file.release();
+        }
+    }
+
+    /// How many changes the world (EC2 and marketplace) has seen; it only grows.
+    pub(super) fn generation(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst) + self.marketplace.changes()
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Now, on the portal's clock.
+    pub(super) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// EC2's world as the file keeps it, serialised under its lock.
+    pub(super) fn world_value(&self) -> serde_json::Result<serde_json::Value> {
+        let world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        serde_json::to_value(&*world)
     }
 
     /// The simulated Marketplace Catalog of this cloud.
@@ -525,6 +608,7 @@ impl Ec2Sim {
         if r.images.contains_key(&image.id) {
             return;
         }
+        self.changed();
         r.snapshots.insert(
             snap.clone(),
             Snapshot {
@@ -553,6 +637,57 @@ impl Ec2Sim {
                 client_token: None,
             },
         );
+    }
+
+    /// Publishes a public base image in a region as its owner would (Canonical's next
+    /// Ubuntu, say): available at once, created at `created_at`, `arch` in EC2's naming
+    /// (x86_64 or arm64). Answers its id; `None` for a region the simulator does not have.
+    pub fn publish_base_image(
+        &self,
+        region: &str,
+        owner: &str,
+        name: &str,
+        arch: &str,
+        created_at: DateTime<Utc>,
+    ) -> Option<String> {
+        let mut world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        if !world.regions.contains_key(region) {
+            return None;
+        }
+        let id = world.id("ami");
+        let snap = world.id("snap");
+        let r = world.regions.get_mut(region)?;
+        r.snapshots.insert(
+            snap.clone(),
+            Snapshot {
+                id: snap.clone(),
+                volume_gb: 8,
+                created_at,
+                description: format!("{owner} base"),
+            },
+        );
+        r.images.insert(
+            id.clone(),
+            Image {
+                id: id.clone(),
+                name: name.to_owned(),
+                description: name.to_owned(),
+                owner: owner.to_owned(),
+                arch: arch.to_owned(),
+                created_at,
+                available_at: created_at,
+                public: true,
+                users: BTreeSet::new(),
+                tags: BTreeMap::new(),
+                snapshot_id: snap,
+                volume_gb: 8,
+                deprecate_at: None,
+                client_token: None,
+            },
+        );
+        drop(world);
+        self.changed();
+        Some(id)
     }
 
     /// The account's images in a region: id → (public, deprecated, snapshot id).
@@ -597,12 +732,13 @@ impl Ec2Sim {
         change(&mut self.config.lock().unwrap_or_else(PoisonError::into_inner));
     }
 
-    /// The HTTP endpoint the SDK talks to.
+    /// The HTTP endpoint the SDK talks to (EC2 and the Marketplace Catalog).
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", post(handle))
             .with_state(self.clone())
             .merge(self.marketplace.router())
+            .layer(middleware::from_fn_with_state(self.clone(), keep_world))
     }
 
     /// Counts in one region.
@@ -693,7 +829,7 @@ impl Ec2Sim {
                 format!("region {region} is not enabled for this account"),
             ));
         }
-        match action.as_str() {
+        let answer = match action.as_str() {
             "DescribeRegions" => Ok(wrap(
                 "DescribeRegions",
                 &format!(
@@ -758,6 +894,46 @@ impl Ec2Sim {
                 Ok(wrap("EnableImageDeprecation", "<return>true</return>"))
             }
             other => Err(bad("InvalidAction", format!("The action {other} is not valid for this web service."))),
+        };
+        if answer.is_ok() && CHANGING_ACTIONS.contains(&action.as_str()) {
+            self.changed();
+        }
+        answer
+    }
+}
+
+/// The actions that change the world; every other one only reads it.
+const CHANGING_ACTIONS: &[&str] = &[
+    "RunInstances",
+    "StopInstances",
+    "TerminateInstances",
+    "CreateImage",
+    "CreateTags",
+    "CopyImage",
+    "ModifyImageAttribute",
+    "DeregisterImage",
+    "DeleteSnapshot",
+    "EnableImageDeprecation",
+];
+
+/// Refuses requests once the simulator is shut down, and writes the world to its file
+/// after a request that changed it, before the answer goes out (so an answer the portal
+/// saw is never lost by a restart). A world that cannot be written is a 500, which the
+/// SDK retries.
+async fn keep_world(State(sim): State<Ec2Sim>, request: Request, next: Next) -> Response {
+    if sim.stopped.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This simulated cloud has been shut down.",
+        )
+            .into_response();
+    }
+    let response = next.run(request).await;
+    match sim.save().await {
+        Ok(()) => response,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response()
         }
     }
 }
@@ -1458,6 +1634,158 @@ mod tests {
             "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-20261001"
         ));
         assert!(wildcard("GitLab CE 17.?.1", "GitLab CE 17.5.1"));
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> Form {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// A folder of the test's own, removed when it ends.
+    struct Folder(std::path::PathBuf);
+
+    impl Folder {
+        fn new() -> Self {
+            let dir = std::env::temp_dir().join(format!("portal-sim-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).expect("folder");
+            Folder(dir)
+        }
+    }
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn image_state(sim: &Ec2Sim, id: &str) -> String {
+        let xml = sim
+            .answer(
+                "us-east-1",
+                &form(&[("Action", "DescribeImages"), ("ImageId.1", id)]),
+            )
+            .unwrap_or_else(|f| f.message);
+        xml.split("<imageState>")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn what_is_under_way_goes_on_after_a_restart_from_the_world_file() {
+        use app::services::ManualClock;
+        let folder = Folder::new();
+        let path = folder.0.join(super::super::WORLD_FILE);
+        let start = Utc::now();
+        let clock = Arc::new(ManualClock::new(start));
+        let config = SimConfig {
+            image_delay: Duration::minutes(10),
+            ..SimConfig::instant()
+        };
+        let mut sim = Ec2Sim::new(clock.clone(), config.clone());
+        assert!(!sim.keep_in(&path).expect("no file yet"), "nothing to load");
+        let base = sim
+            .world
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .regions["us-east-1"]
+            .images
+            .values()
+            .find(|i| i.arch == "x86_64")
+            .map(|i| i.id.clone())
+            .expect("a Canonical image");
+        let launched = sim
+            .answer(
+                "us-east-1",
+                &form(&[
+                    ("Action", "RunInstances"),
+                    ("ImageId", &base),
+                    ("InstanceType", "c5.xlarge"),
+                    ("UserData", "IyEvYmluL3NoCg=="),
+                ]),
+            )
+            .unwrap_or_else(|f| f.message);
+        let instance = launched
+            .split("<instanceId>")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .expect("an instance")
+            .to_owned();
+        let created = sim
+            .answer(
+                "us-east-1",
+                &form(&[
+                    ("Action", "CreateImage"),
+                    ("InstanceId", &instance),
+                    ("Name", "GitLab CE 17.7.0"),
+                ]),
+            )
+            .unwrap_or_else(|f| f.message);
+        let image = created
+            .split("<imageId>")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .expect("an image")
+            .to_owned();
+        sim.save().await.expect("saved");
+        assert_eq!(image_state(&sim, &image), "pending");
+
+        // Another simulator on the same file is refused while this one keeps it.
+        let err = Ec2Sim::new(clock.clone(), config.clone())
+            .keep_in(&path)
+            .expect_err("kept by the first");
+        assert!(
+            format!("{err:#}").contains("is kept by another portal process"),
+            "{err:#}"
+        );
+
+        // Restarted: the image is still on its way, and becomes available on time.
+        sim.shut_down();
+        let mut restarted = Ec2Sim::new(clock.clone(), config);
+        assert!(
+            restarted.keep_in(&path).expect("loaded"),
+            "the file is used"
+        );
+        assert_eq!(image_state(&restarted, &image), "pending");
+        assert_eq!(restarted.counts("us-east-1").instances, 1);
+        clock.set(start + Duration::minutes(10));
+        assert_eq!(image_state(&restarted, &image), "available");
+        // New ids go on from where the world left off.
+        let copy = restarted
+            .answer(
+                "eu-west-1",
+                &form(&[
+                    ("Action", "CopyImage"),
+                    ("SourceRegion", "us-east-1"),
+                    ("SourceImageId", &image),
+                    ("Name", "GitLab CE 17.7.0"),
+                ]),
+            )
+            .unwrap_or_else(|f| f.message);
+        let copy = copy
+            .split("<imageId>")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .expect("a copy")
+            .to_owned();
+        assert!(copy[4..] > image[4..], "{copy} is newer than {image}");
+    }
+
+    #[test]
+    fn a_world_file_of_another_layout_is_refused() {
+        use app::services::ManualClock;
+        let folder = Folder::new();
+        let path = folder.0.join(super::super::WORLD_FILE);
+        std::fs::write(&path, br#"{"format": 99, "ec2": {}, "marketplace": {}}"#).expect("write");
+        let err = Ec2Sim::new(Arc::new(ManualClock::new(Utc::now())), SimConfig::instant())
+            .keep_in(&path)
+            .expect_err("refused");
+        let err = format!("{err:#}");
+        assert!(err.contains("holds a world of layout 99"), "{err}");
+        assert!(err.contains("Move it away"), "{err}");
     }
 
     #[test]

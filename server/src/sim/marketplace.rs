@@ -10,7 +10,10 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use app::services::Clock;
@@ -22,6 +25,7 @@ use axum::{
     routing::{get, patch, post},
 };
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// Says whether an AMI can back a marketplace version: `Err` says why not.
@@ -57,14 +61,14 @@ pub enum MarketplaceFault {
     Internal,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct DeliveryOption {
     id: String,
     visibility: String,
     created: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ProductVersion {
     id: String,
     title: String,
@@ -74,7 +78,7 @@ struct ProductVersion {
     option: DeliveryOption,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Product {
     id: String,
     name: String,
@@ -93,7 +97,7 @@ impl Product {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ChangeRecord {
     change_type: String,
     entity_type: String,
@@ -103,7 +107,7 @@ struct ChangeRecord {
     errors: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ChangeSet {
     id: String,
     name: Option<String>,
@@ -130,11 +134,16 @@ impl ChangeSet {
     }
 }
 
-#[derive(Default)]
-struct World {
+/// The products (entities with their versions and delivery options), change sets and
+/// client request tokens: what the world file keeps of the marketplace. Change sets keep
+/// when they started, so one under way goes on through its states after a restart.
+#[derive(Default, Serialize, Deserialize)]
+pub(super) struct World {
     products: Vec<Product>,
     change_sets: Vec<ChangeSet>,
     tokens: HashMap<String, String>,
+    /// Injected faults come from the test or setting that asked for them (not kept).
+    #[serde(skip)]
     faults: VecDeque<MarketplaceFault>,
     next: u64,
 }
@@ -153,6 +162,8 @@ pub struct MarketplaceSim {
     clock: Arc<dyn Clock>,
     config: Arc<Mutex<MarketplaceConfig>>,
     ami_check: AmiCheck,
+    /// Counts the changes to the world, so it is written to its file only after a change.
+    changes: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for MarketplaceSim {
@@ -181,7 +192,31 @@ impl MarketplaceSim {
             clock,
             config: Arc::new(Mutex::new(config)),
             ami_check,
+            changes: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many changes the world has seen; it only grows.
+    pub(super) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The world as the world file keeps it, serialised under its lock.
+    pub(super) fn world_value(&self) -> serde_json::Result<Value> {
+        serde_json::to_value(&*self.world())
+    }
+
+    /// Replaces the world with the one the world file kept (faults stay as they are).
+    pub(super) fn restore(&self, kept: World) {
+        let mut world = self.world();
+        world.products = kept.products;
+        world.change_sets = kept.change_sets;
+        world.tokens = kept.tokens;
+        world.next = kept.next;
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
@@ -212,6 +247,7 @@ impl MarketplaceSim {
         if let Some(p) = world.products.iter().find(|p| p.name == name) {
             return p.id.clone();
         }
+        self.changed();
         let id = world.id("prod-");
         let versions = versions
             .iter()
@@ -244,6 +280,7 @@ impl MarketplaceSim {
     pub fn start_foreign_change_set(&self, entity_id: &str, name: &str) -> String {
         let now = self.clock.now();
         let mut world = self.world();
+        self.changed();
         let id = world.id("cs-");
         world.change_sets.push(ChangeSet {
             id: id.clone(),
@@ -305,7 +342,9 @@ impl MarketplaceSim {
             change_sets,
             ..
         } = &mut *world;
+        let mut moved = false;
         for cs in change_sets.iter_mut().filter(|c| c.open() && !c.held) {
+            let before = cs.status.clone();
             if cs.status == "PREPARING" && now >= cs.start + cfg.preparing {
                 for change in &mut cs.changes {
                     change.errors = validate(products, change, &cfg, &self.ami_check);
@@ -330,6 +369,10 @@ impl MarketplaceSim {
                 }
                 finish(cs, now, failed);
             }
+            moved |= cs.status != before;
+        }
+        if moved {
+            self.changed();
         }
     }
 }
@@ -645,6 +688,7 @@ async fn start_change_set(State(sim): State<MarketplaceSim>, Json(body): Json<Va
             }
         }
     }
+    sim.changed();
     let id = world.id("cs-");
     world.change_sets.push(ChangeSet {
         id: id.clone(),
@@ -838,6 +882,7 @@ async fn cancel_change_set(
         "PREPARING" => {
             cs.status = "CANCELLED".into();
             cs.end = Some(now);
+            sim.changed();
             Json(json!({ "ChangeSetId": id, "ChangeSetArn": format!("{ARN_PREFIX}/ChangeSet/{id}") })).into_response()
         }
         "APPLYING" => error(

@@ -3,6 +3,7 @@
 
 pub mod ec2;
 pub mod marketplace;
+mod world_file;
 
 use std::net::SocketAddr;
 
@@ -10,6 +11,7 @@ use anyhow::Context;
 
 pub use ec2::{Ec2Sim, SeedImage, SimConfig};
 pub use marketplace::{MarketplaceConfig, MarketplaceFault, MarketplaceSim, SeedVersion};
+pub use world_file::WORLD_FILE;
 
 /// Serves the emulator on a loopback port of its own; returns its endpoint URL.
 pub async fn serve(

@@ -953,3 +953,351 @@ async fn markup_saved_in_the_listing_copy_stays_text_in_every_reviewers_editor()
         .expect("find");
     assert!(after_textarea.is_empty(), "markup after a textarea");
 }
+
+/// A screenshot with the element `selector` scrolled to the top of the window.
+async fn shot_at(b: &Browser, selector: &str, step: &str) {
+    b.client
+        .execute(
+            "document.querySelector(arguments[0]).scrollIntoView();",
+            vec![json!(selector)],
+        )
+        .await
+        .expect("scroll");
+    b.shot(step).await;
+}
+
+/// Marketing writes a listing's copy; Partnerships and Omnibus approve it.
+async fn approve_listing_copy(app: &TestApp, entity_name: &str) {
+    use app::services::Clock as _;
+    let listing = app.listing(entity_name).await.expect("listing").id;
+    let (maya, priya, oskar) = (
+        app.user("maya").await,
+        app.user("priya").await,
+        app.user("oskar").await,
+    );
+    let now = app.clock.now();
+    let saved = app::services::copy::save(
+        app.conn(),
+        &maya,
+        now,
+        listing,
+        &app::dto::CopyInput {
+            base_revision: 0,
+            title: format!("{entity_name}, self-managed"),
+            short_description: format!("{entity_name} on AWS."),
+            long_description: format!("# {entity_name}"),
+            highlights: vec!["One application".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("copy");
+    let app::dto::CopySave::Saved { revision } = saved else {
+        panic!("the copy of {entity_name} conflicts")
+    };
+    let review = app::dto::ReviewInput {
+        revision: revision.id,
+        comment: String::new(),
+    };
+    app::services::copy::request_approval(app.conn(), &maya, now, listing, &review)
+        .await
+        .expect("approval requested");
+    for reviewer in [&priya, &oskar] {
+        app::services::copy::approve(app.conn(), reviewer, now, listing, &review)
+            .await
+            .expect("approved");
+    }
+}
+
+/// Works the portal as a serving one does, until no job is open: runs every due job, turns
+/// every open train, and moves the test's clock on to the next job that waits.
+async fn work_the_trains(app: &TestApp, runner: &server::jobs::Runner) {
+    use app::services::Clock as _;
+    for _ in 0..400 {
+        runner.run_until_idle().await.expect("the jobs run");
+        app::services::trains::advance_open(app.conn(), app.clock.now())
+            .await
+            .expect("a turn of the trains");
+        runner.run_until_idle().await.expect("the jobs run");
+        let open = app::services::jobs::list(
+            app.conn(),
+            &app::dto::JobFilter::default(),
+            app::dto::PageRequest {
+                page: Some(1),
+                per_page: Some(100),
+            },
+        )
+        .await
+        .expect("jobs")
+        .items
+        .into_iter()
+        .filter(|j| {
+            matches!(
+                j.state,
+                app::domain::JobState::Queued
+                    | app::domain::JobState::Waiting
+                    | app::domain::JobState::Running
+            )
+        })
+        .map(|j| j.run_at)
+        .min();
+        match open {
+            None => {
+                // One more turn sees the last job's end.
+                app::services::trains::advance_open(app.conn(), app.clock.now())
+                    .await
+                    .expect("a turn of the trains");
+                return;
+            }
+            Some(at) => app
+                .clock
+                .set(at.max(app.clock.now()) + chrono::Duration::seconds(1)),
+        }
+    }
+    panic!("jobs still open after 400 turns");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_release_recorded_in_the_ui_starts_a_train_whose_page_moves_to_done_by_itself() {
+    use app::{domain::TrainState, services::Clock as _};
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    // Premium's copy is approved; Ultimate's is not yet, so its publish waits on Marketing.
+    approve_listing_copy(&app, "GitLab Premium").await;
+    let released_on = app.clock.now().date_naive().to_string();
+
+    let b = Browser::start("train").await;
+    b.sign_in(&app, "oskar", "/").await;
+    b.css("[data-testid='dashboard-train-empty']").await;
+    b.goto(&app.url("/releases")).await;
+    b.css("#input_version_")
+        .await
+        .send_keys("17.7.0")
+        .await
+        .expect("type the version");
+    b.client
+        .execute(
+            "document.getElementById('input_released_on_').value = arguments[0];",
+            vec![json!(released_on)],
+        )
+        .await
+        .expect("set the release date");
+    b.css("[data-testid='release-form'] button[type='submit']")
+        .await
+        .click()
+        .await
+        .expect("record the release");
+    // Recording it started its train: the list links to it, and the link opens its page.
+    b.css("[data-testid='train-17.7.0']")
+        .await
+        .click()
+        .await
+        .expect("open the train");
+    b.wait_for_text("h1", "Release 17.7.0").await;
+    assert_eq!(
+        b.client.current_url().await.expect("url").path(),
+        "/releases/17.7.0/train"
+    );
+    // A mark on this document: it is still there at the end only if nothing reloaded it.
+    b.client
+        .execute("window.trainPageMark = 'kept';", vec![])
+        .await
+        .expect("mark the page");
+    b.css("[data-testid='train-step'][data-kind='build'][data-state='running']")
+        .await;
+    b.css("[data-testid='train-step'][data-kind='publish'][data-state='waiting']")
+        .await;
+    let builds = b
+        .client
+        .find_all(Locator::Css(
+            "[data-testid='train-step'][data-kind='build']",
+        ))
+        .await
+        .expect("builds");
+    assert_eq!(
+        builds.len(),
+        6,
+        "every image-maintained product × architecture"
+    );
+    b.css("[data-testid='train-runs'] a[href^='/workflows/']")
+        .await;
+    b.shot("started").await;
+    shot_at(
+        &b,
+        "[data-testid='train-step'][data-kind='publish']",
+        "started-publishes",
+    )
+    .await;
+    shot_at(&b, "[data-testid='train-timeline']", "started-timeline").await;
+
+    // The work goes on while the page stays open: the builds and Premium's publish finish,
+    // and Ultimate's publish waits on Marketing, which the page says by itself.
+    let runner = app.runner("train");
+    work_the_trains(&app, &runner).await;
+    let train = app::services::trains::release_train(app.conn(), app.clock.now(), "17.7.0")
+        .await
+        .expect("train");
+    assert_eq!(train.state, TrainState::Waiting, "{train:#?}");
+    let ultimate = b
+        .wait_for_text(
+            "[data-testid='train-step'][data-kind='publish'][data-state='waiting'] [data-testid='step-wait']",
+            "Marketing's copy approval",
+        )
+        .await;
+    assert!(
+        ultimate.contains("waiting on Marketing's copy approval"),
+        "{ultimate}"
+    );
+    b.wait_for_text("[data-testid='train-state']", "Waiting")
+        .await;
+    b.shot("waiting-on-copy").await;
+    shot_at(
+        &b,
+        "[data-testid='train-step'][data-kind='publish']",
+        "waiting-on-copy-publishes",
+    )
+    .await;
+
+    // Marketing's copy is approved: the train goes on by itself, and the page follows it.
+    approve_listing_copy(&app, "GitLab Ultimate").await;
+    work_the_trains(&app, &runner).await;
+    let train = app::services::trains::release_train(app.conn(), app.clock.now(), "17.7.0")
+        .await
+        .expect("train");
+    assert_eq!(train.state, TrainState::Done, "{train:#?}");
+    b.wait_for_text("[data-testid='train-state']", "Done").await;
+    b.css("[data-testid='train-sla'][data-status='met_on_time']")
+        .await;
+    let on_time = b
+        .client
+        .find_all(Locator::Css(
+            "[data-testid='timeline-row'][data-on-time='true']",
+        ))
+        .await
+        .expect("milestones");
+    assert_eq!(
+        on_time.len(),
+        8,
+        "six images out and two versions live, on time"
+    );
+    assert!(
+        b.client
+            .find_all(Locator::Css(
+                "[data-testid='train-step']:not([data-state='done'])"
+            ))
+            .await
+            .expect("steps")
+            .is_empty(),
+        "every step is done"
+    );
+    assert_eq!(
+        b.client
+            .execute("return window.trainPageMark || null;", vec![])
+            .await
+            .expect("read the mark"),
+        json!("kept"),
+        "the page moved to done without a reload"
+    );
+    b.shot("done").await;
+    shot_at(
+        &b,
+        "[data-testid='train-step'][data-kind='publish']",
+        "done-publishes",
+    )
+    .await;
+    shot_at(&b, "[data-testid='train-timeline']", "done-timeline").await;
+
+    // The list of trains has it, done.
+    b.goto(&app.url("/trains")).await;
+    b.wait_for_text(
+        "[data-testid='trains'] tr[data-state='done']",
+        "Release 17.7.0",
+    )
+    .await;
+    b.shot("list").await;
+
+    // The dashboard shows the newest release's train.
+    b.goto(&app.url("/")).await;
+    b.wait_for_text(
+        "[data-testid='dashboard-train'][data-state='done']",
+        "Release 17.7.0",
+    )
+    .await;
+    b.shot("dashboard").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn omnibus_sets_a_products_builds_and_partnerships_a_listings_publishing_by_hand() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let listing = app.listing("GitLab Premium").await.expect("Premium").id;
+    let product = "/products/aws/gitlab-ee-premium";
+    let listing_page = format!("/listings/{listing}");
+    let b = Browser::start("policies").await;
+    let controls = |selector: &'static str| {
+        let client = b.client.clone();
+        async move {
+            client
+                .find_all(Locator::Css(selector))
+                .await
+                .expect("find")
+                .len()
+        }
+    };
+
+    // Omnibus decides whether a release builds the product's images by itself.
+    b.sign_in(&app, "oskar", product).await;
+    b.css("[data-testid='build-policy'][data-policy='automatic']")
+        .await;
+    b.css("[data-testid='build-policy'] select option[value='manual']")
+        .await
+        .click()
+        .await
+        .expect("by hand");
+    b.css("[data-testid='save-build-policy']")
+        .await
+        .click()
+        .await
+        .expect("save");
+    b.wait_for_text(
+        "[data-testid='build-policy'][data-policy='manual']",
+        "By hand",
+    )
+    .await;
+    b.shot("builds-by-hand").await;
+    b.goto(&app.url(&listing_page)).await;
+    b.css("[data-testid='publish-policy'][data-policy='automatic']")
+        .await;
+    assert_eq!(
+        controls("[data-testid='publish-policy'] select").await,
+        0,
+        "Omnibus does not set publishing"
+    );
+
+    // Partnerships decides whether a release publishes the listing's version by itself.
+    b.sign_in(&app, "priya", &listing_page).await;
+    b.css("[data-testid='publish-policy'] select option[value='manual']")
+        .await
+        .click()
+        .await
+        .expect("by hand");
+    b.css("[data-testid='save-publish-policy']")
+        .await
+        .click()
+        .await
+        .expect("save");
+    b.wait_for_text(
+        "[data-testid='publish-policy'][data-policy='manual']",
+        "By hand",
+    )
+    .await;
+    b.shot("publishing-by-hand").await;
+    b.goto(&app.url(product)).await;
+    b.css("[data-testid='build-policy'][data-policy='manual']")
+        .await;
+    assert_eq!(
+        controls("[data-testid='build-policy'] select").await,
+        0,
+        "Partnerships does not set builds"
+    );
+    let stored = app.listing("GitLab Premium").await.expect("Premium");
+    assert_eq!(stored.publish_policy, app::domain::Policy::Manual);
+}

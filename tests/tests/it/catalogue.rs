@@ -7,7 +7,7 @@ use app::{
     services::{
         Clock,
         assets::{self, UploadInput},
-        audit, catalogue, images, listings, partners, process, products, releases, seed, users,
+        audit, catalogue, images, listings, partners, products, releases, seed, trains, users,
     },
 };
 use portal_tests::{Backend, PNG_1X1, TestApp, each_backend};
@@ -221,7 +221,7 @@ async fn the_latest_stable_release_is_derived_from_the_versions() {
             released_on: "2024-12-19".into(),
             kind: kind.into(),
         };
-        process::create_release(app.conn(), &user, now, &add("17.7.0-rc42", "regular"))
+        trains::create_release(app.conn(), &user, now, &add("17.7.0-rc42", "regular"))
             .await
             .expect("rc");
         assert_eq!(
@@ -232,10 +232,10 @@ async fn the_latest_stable_release_is_derived_from_the_versions() {
             "17.6.0",
             "{backend:?}: an rc is not stable"
         );
-        process::create_release(app.conn(), &user, now, &add("17.10.0", "regular"))
+        trains::create_release(app.conn(), &user, now, &add("17.10.0", "regular"))
             .await
             .expect("17.10");
-        process::create_release(app.conn(), &user, now, &add("17.9.3", "patch"))
+        trains::create_release(app.conn(), &user, now, &add("17.9.3", "patch"))
             .await
             .expect("17.9.3");
         let page = releases::list(app.conn(), PageRequest::default())
@@ -250,11 +250,11 @@ async fn the_latest_stable_release_is_derived_from_the_versions() {
         assert_eq!(latest, ["17.10.0"], "{backend:?}: numeric, not text, order");
         assert_eq!(page.items[0].version, "17.10.0");
 
-        let err = process::create_release(app.conn(), &user, now, &add("17.10", "regular"))
+        let err = trains::create_release(app.conn(), &user, now, &add("17.10", "regular"))
             .await
             .expect_err("invalid");
         assert!(err.field("version").is_some());
-        let err = process::create_release(app.conn(), &user, now, &add("17.10.0", "regular"))
+        let err = trains::create_release(app.conn(), &user, now, &add("17.10.0", "regular"))
             .await
             .expect_err("dup");
         assert_eq!(err.code, ErrorCode::Conflict);

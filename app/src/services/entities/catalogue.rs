@@ -83,7 +83,7 @@ pub mod partner_contact {
 pub mod product {
     use sea_orm::entity::prelude::*;
 
-    use crate::domain::{Edition, MaintenanceMode, Visibility};
+    use crate::domain::{Edition, MaintenanceMode, Policy, Visibility};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "products")]
@@ -109,6 +109,8 @@ pub mod product {
         pub description: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// Whether a release builds this product's images by itself.
+        pub build_policy: Policy,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -191,6 +193,9 @@ pub mod image_version {
         pub superseded_at: Option<DateTimeUtc>,
         /// Why a rebuild was made (a security fix, a new base image), as given.
         pub rebuild_reason: Option<String>,
+        /// The base image it was built from (its id and name in the build region).
+        pub base_image_id: Option<String>,
+        pub base_image_name: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -225,7 +230,7 @@ pub mod image_region {
 pub mod listing {
     use sea_orm::entity::prelude::*;
 
-    use crate::domain::Cloud;
+    use crate::domain::{Cloud, Policy};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "listings")]
@@ -248,6 +253,8 @@ pub mod listing {
         pub restrict_threshold: i32,
         /// Versions published this recently are never proposed for restriction.
         pub keep_recent_days: i32,
+        /// Whether a release publishes a version of this listing by itself.
+        pub publish_policy: Policy,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,9 +8,11 @@ mod catalogue;
 mod people;
 mod process;
 mod queue;
+mod trains;
 
 pub use blockers::*;
 pub use catalogue::*;
 pub use people::*;
 pub use process::*;
 pub use queue::*;
+pub use trains::*;

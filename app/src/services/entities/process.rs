@@ -26,6 +26,8 @@ pub mod workflow {
         pub created_by: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The train whose steps complete this run's tasks.
+        pub train_id: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -87,6 +89,8 @@ pub mod task {
         pub completed_at: Option<DateTimeUtc>,
         pub completed_by: Option<String>,
         pub updated_at: DateTimeUtc,
+        /// The listing whose publish completes this task.
+        pub listing_id: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -23,7 +23,7 @@ use crate::{
     services::{
         audit::{self, Change, snapshot},
         begin_write,
-        entities::{partner, product, product_architecture, release, task, workflow},
+        entities::{listing, partner, product, product_architecture, release, task, workflow},
         notify::{self, Event},
         products, releases,
     },
@@ -75,10 +75,17 @@ pub async fn open_maintenance_runs(
             .order_by_asc(product_architecture::Column::Id)
             .all(db)
             .await?;
-        let mut implementation = vec![TaskSpec::new(
-            "Create the maintenance issue",
-            format!("One issue for {} {}.", product.name, release.version),
-        )];
+        // A product the release train builds by itself: the run holds what the train does
+        // (its page is the run's record), and the train's steps complete it.
+        let by_train = partner.cloud == Cloud::Aws && product.build_policy == Policy::Automatic;
+        let mut implementation = if by_train {
+            Vec::new()
+        } else {
+            vec![TaskSpec::new(
+                "Create the maintenance issue",
+                format!("One issue for {} {}.", product.name, release.version),
+            )]
+        };
         for a in &archs {
             let arch = a.arch;
             let mut spec = TaskSpec::new(
@@ -92,28 +99,51 @@ pub async fn open_maintenance_runs(
             spec.arch = Some(arch);
             implementation.push(spec);
         }
-        implementation.push(TaskSpec::new(
-            "Update the documentation",
-            "The Omnibus documentation section for this cloud.",
-        ));
-        let technical_info = vec![TaskSpec::new(
-            format!(
-                "Update the image description and documentation on {}",
-                partner.name
-            ),
-            "On the partner's platform: the listing's description, release notes and usage.",
+        let mut technical_info = Vec::new();
+        if by_train {
+            for l in listing::Entity::find()
+                .filter(listing::Column::ProductId.eq(product.id))
+                .filter(listing::Column::Marketplace.eq(Cloud::Aws))
+                .filter(listing::Column::PublishPolicy.eq(Policy::Automatic))
+                .order_by_asc(listing::Column::Id)
+                .all(db)
+                .await?
+            {
+                let mut spec = TaskSpec::new(
+                    format!(
+                        "Publish {} {} on AWS Marketplace",
+                        l.entity_name, release.version
+                    ),
+                    "The release train publishes the version with the approved listing copy; \
+                     the version going live completes the task.",
+                );
+                spec.listing_id = Some(l.id);
+                technical_info.push(spec);
+            }
+        } else {
+            implementation.push(TaskSpec::new(
+                "Update the documentation",
+                "The Omnibus documentation section for this cloud.",
+            ));
+            technical_info.push(TaskSpec::new(
+                format!(
+                    "Update the image description and documentation on {}",
+                    partner.name
+                ),
+                "On the partner's platform: the listing's description, release notes and usage.",
+            ));
+        }
+        let mut stages = vec![(
+            StageSpec {
+                key: "implementation",
+                name: "Implementation",
+                team: Role::Omnibus,
+                depends_on: &[],
+            },
+            implementation,
         )];
-        let mut stages = vec![
-            (
-                StageSpec {
-                    key: "implementation",
-                    name: "Implementation",
-                    team: Role::Omnibus,
-                    depends_on: &[],
-                },
-                implementation,
-            ),
-            (
+        if !technical_info.is_empty() {
+            stages.push((
                 StageSpec {
                     key: "technical_info",
                     name: "Technical info",
@@ -121,8 +151,8 @@ pub async fn open_maintenance_runs(
                     depends_on: &[],
                 },
                 technical_info,
-            ),
-        ];
+            ));
+        }
         for (_, tasks) in &mut stages {
             for t in tasks {
                 t.due_on = Some(due);
@@ -501,4 +531,230 @@ pub async fn maintenance_board(
         timeline,
         holidays: list_holidays(db).await?,
     })
+}
+
+/// Which tasks of a train's maintenance runs a finished step completes.
+#[derive(Debug, Clone, Copy)]
+pub enum StepTasks<'a> {
+    /// A build of a release run: the product's image task of that architecture.
+    Image { product_id: i32, arch: Arch },
+    /// A publish: the task of that listing.
+    Publish { product_id: i32, listing_id: i32 },
+    /// A rebuild of a security run: the task of that title.
+    Rebuild { product_id: i32, title: &'a str },
+}
+
+/// The tasks of a train's maintenance runs that one of its steps stands for.
+async fn step_tasks(
+    db: &impl ConnectionTrait,
+    train_id: i32,
+    which: StepTasks<'_>,
+) -> AppResult<Vec<task::Model>> {
+    let product_id = match which {
+        StepTasks::Image { product_id, .. }
+        | StepTasks::Publish { product_id, .. }
+        | StepTasks::Rebuild { product_id, .. } => product_id,
+    };
+    let runs: Vec<i32> = workflow::Entity::find()
+        .filter(workflow::Column::TrainId.eq(train_id))
+        .filter(workflow::Column::ProductId.eq(product_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
+    let query = task::Entity::find().filter(task::Column::WorkflowId.is_in(runs));
+    let query = match which {
+        StepTasks::Image { arch, .. } => query.filter(task::Column::Arch.eq(arch)),
+        StepTasks::Publish { listing_id, .. } => {
+            query.filter(task::Column::ListingId.eq(listing_id))
+        }
+        StepTasks::Rebuild { title, .. } => query.filter(task::Column::Title.eq(title)),
+    };
+    Ok(query.all(db).await?)
+}
+
+/// Links the job a train step started to the tasks it stands for, and starts them.
+pub async fn train_step_started(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    train_id: i32,
+    which: StepTasks<'_>,
+    job_id: i32,
+) -> AppResult<()> {
+    for t in step_tasks(db, train_id, which).await? {
+        if t.state.is_closed() {
+            continue;
+        }
+        let state = t.state;
+        let mut active: task::ActiveModel = t.into();
+        active.job_id = Set(Some(job_id));
+        if state == TaskState::Todo {
+            active.state = Set(TaskState::InProgress);
+        }
+        active.updated_at = Set(now);
+        active.update(db).await?;
+    }
+    Ok(())
+}
+
+/// Completes the tasks a finished train step stands for (the clock stops when a run's last
+/// image task is done; the run closes when all its tasks are).
+pub async fn train_step_done(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    train_id: i32,
+    which: StepTasks<'_>,
+) -> AppResult<()> {
+    for t in step_tasks(db, train_id, which).await? {
+        if t.state.is_closed() {
+            continue;
+        }
+        let loaded = load(db, find_workflow(db, t.workflow_id).await?).await?;
+        if loaded.wf.state != WorkflowState::Launched {
+            apply_state(db, None, now, &loaded, &t, TaskState::Done, None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The maintenance runs a train completes, with their clocks.
+pub async fn train_runs(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    train_id: i32,
+) -> AppResult<Vec<WorkflowSummary>> {
+    let runs = workflow::Entity::find()
+        .filter(workflow::Column::TrainId.eq(train_id))
+        .order_by_asc(workflow::Column::Id)
+        .all(db)
+        .await?;
+    summaries(db, now, runs).await
+}
+
+/// One image a security catalyst rebuilds, as its run lists it.
+#[derive(Debug, Clone)]
+pub struct CatalystImage {
+    pub product_id: i32,
+    pub version: String,
+    pub arch: Arch,
+    /// The task's title, which the train's step finds it by.
+    pub task_title: String,
+}
+
+/// Opens the maintenance runs of a security catalyst that is not a release (a new base
+/// image): one run per product, with a task per image to rebuild, flagged as security and due
+/// three business days after `started_on`; they point at the train that rebuilds them.
+pub async fn open_catalyst_runs(
+    db: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    train_id: i32,
+    catalyst: &str,
+    started_on: chrono::NaiveDate,
+    images: &[CatalystImage],
+) -> AppResult<Vec<i32>> {
+    let calendar = holidays(db).await?;
+    let due = calendar.add_business_days(started_on, MAINTENANCE_BUSINESS_DAYS);
+    let mut by_product: BTreeMap<i32, Vec<&CatalystImage>> = BTreeMap::new();
+    for image in images {
+        by_product.entry(image.product_id).or_default().push(image);
+    }
+    let mut opened = Vec::new();
+    for (product_id, items) in by_product {
+        let Some(product) = product::Entity::find_by_id(product_id).one(db).await? else {
+            continue;
+        };
+        let Some(partner) = partner::Entity::find_by_id(product.partner_id)
+            .one(db)
+            .await?
+        else {
+            continue;
+        };
+        let tasks = items
+            .iter()
+            .map(|i| {
+                let mut spec = TaskSpec::new(
+                    i.task_title.clone(),
+                    format!(
+                        "The security rebuild train rebuilds {} {} ({}); the new image being \
+                         available completes the task.",
+                        product.name, i.version, i.arch
+                    ),
+                );
+                spec.arch = Some(i.arch);
+                spec.due_on = Some(due);
+                spec
+            })
+            .collect();
+        let title = format!(
+            "Security vulnerability update: {} on {} ({catalyst})",
+            product.name, partner.name
+        );
+        let wf = insert_workflow(
+            db,
+            now,
+            workflow::ActiveModel {
+                kind: Set(WorkflowKind::Maintenance),
+                title: Set(title.clone()),
+                partner_id: Set(partner.id),
+                product_id: Set(Some(product.id)),
+                release_id: Set(None),
+                security: Set(true),
+                state: Set(WorkflowState::Open),
+                released_on: Set(Some(started_on)),
+                due_on: Set(Some(due)),
+                sla_notified: Set(String::new()),
+                created_by: Set(actor.username.clone()),
+                created_at: Set(now),
+                updated_at: Set(now),
+                train_id: Set(Some(train_id)),
+                ..Default::default()
+            },
+            vec![(
+                StageSpec {
+                    key: "implementation",
+                    name: "Implementation",
+                    team: Role::Omnibus,
+                    depends_on: &[],
+                },
+                tasks,
+            )],
+        )
+        .await?;
+        audit::record(
+            db,
+            Some(actor),
+            now,
+            Change {
+                action: "open_maintenance",
+                object_type: "workflow",
+                object_id: wf.id.to_string(),
+                summary: format!("opened the maintenance run '{title}', due {due}"),
+                before: None,
+                after: snapshot(&wf),
+            },
+        )
+        .await?;
+        opened.push(wf.id);
+    }
+    if !opened.is_empty() {
+        notify::send(
+            db,
+            now,
+            Event::new(
+                NotificationKind::MaintenanceOpened,
+                format!("Security vulnerability update: {catalyst}"),
+                "/maintenance",
+            )
+            .body(format!(
+                "{} image rebuild{} due {due}.",
+                images.len(),
+                if images.len() == 1 { "" } else { "s" }
+            ))
+            .to_teams(&[Role::Omnibus]),
+        )
+        .await?;
+    }
+    Ok(opened)
 }

@@ -17,12 +17,12 @@ mod views;
 mod workflows;
 
 pub use holidays::{add_holiday, delete_holiday, holidays, list_holidays};
-pub use intake::{
-    GitlabDelivery, GitlabEvent, ReleaseEvent, create_release, create_release_with_runs,
-    gitlab_delivery, release_event, version_from_tag,
-};
+pub use intake::{create_release_with_runs, record_release};
 pub use launch::{approvals, approve_launch, launches_awaiting, sign_off};
-pub use maintenance::{image_built, link_build, maintenance_board, open_maintenance_runs, sweep};
+pub use maintenance::{
+    CatalystImage, StepTasks, image_built, link_build, maintenance_board, open_catalyst_runs,
+    open_maintenance_runs, sweep, train_runs, train_step_done, train_step_started,
+};
 pub use tasks::{add_task_link, assign_task, comment_on_task, set_task_state};
 pub use views::{get, list, task_detail};
 pub use workflows::start_first_time;

@@ -60,6 +60,7 @@ pub(super) async fn insert_workflow(
                 links: Set(serde_json::to_string(&spec.links)
                     .map_err(|e| AppError::internal("task links", e))?),
                 arch: Set(spec.arch),
+                listing_id: Set(spec.listing_id),
                 updated_at: Set(now),
                 ..Default::default()
             }
@@ -86,6 +87,8 @@ pub(super) struct TaskSpec {
     pub(super) due_on: Option<NaiveDate>,
     pub(super) links: Vec<TaskLink>,
     pub(super) arch: Option<Arch>,
+    /// The listing whose publish completes the task.
+    pub(super) listing_id: Option<i32>,
 }
 
 impl TaskSpec {
@@ -97,6 +100,7 @@ impl TaskSpec {
             due_on: None,
             links: Vec::new(),
             arch: None,
+            listing_id: None,
         }
     }
 }

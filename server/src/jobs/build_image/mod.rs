@@ -68,6 +68,10 @@ pub use app::services::builds::BuildImage;
 struct BuildState {
     step: Step,
     base_image: Option<String>,
+    /// The base image's name, recorded with the image so the daily base-image check can say
+    /// what it was built from.
+    #[serde(default)]
+    base_image_name: Option<String>,
     instance_id: Option<String>,
     image_id: Option<String>,
     /// Region → image id of the copies.
@@ -194,6 +198,20 @@ fn tags_for(resource: ResourceType, tags: &[(String, String)]) -> TagSpecificati
             |b, (k, v)| b.tags(tag(k, v)),
         )
         .build()
+}
+
+/// The base image lookup of a build (and of the daily base-image check, which must see what
+/// a build would take): the available images of `owner` whose name matches `pattern` (the
+/// product's filter with `{arch}` filled in). The newest by creation date is the one.
+pub(crate) fn base_images(
+    ec2: &aws_sdk_ec2::Client,
+    owner: &str,
+    pattern: &str,
+) -> aws_sdk_ec2::operation::describe_images::builders::DescribeImagesFluentBuilder {
+    ec2.describe_images()
+        .owners(owner)
+        .filters(Filter::builder().name("name").values(pattern).build())
+        .filters(Filter::builder().name("state").values("available").build())
 }
 
 /// A `ClientToken` for one call of one job: the same on every retry, unique across jobs.
@@ -355,11 +373,7 @@ impl Handler {
                     .product
                     .base_image_name_pattern
                     .replace("{arch}", plan.arch.as_str());
-                let found = ec2
-                    .describe_images()
-                    .owners(&plan.product.base_image_owner)
-                    .filters(Filter::builder().name("name").values(&pattern).build())
-                    .filters(Filter::builder().name("state").values("available").build())
+                let found = base_images(&ec2, &plan.product.base_image_owner, &pattern)
                     .send()
                     .await
                     .map_err(|e| cloud_err("looking for the base image", e))?;
@@ -375,6 +389,7 @@ impl Handler {
                     )));
                 };
                 st.base_image = image.image_id().map(str::to_owned);
+                st.base_image_name = image.name().map(str::to_owned);
                 ctx.log(format!(
                     "base image {} ({})",
                     image.image_id().unwrap_or_default(),
@@ -1050,7 +1065,11 @@ impl Handler {
         let actor = users::system_user(&ctx.state.db, ctx.state.clock.now())
             .await
             .map_err(|e| JobError::Retryable(anyhow!("{e}")))?;
-        images::record(
+        let base = st.base_image.clone().map(|id| images::BaseImage {
+            id,
+            name: st.base_image_name.clone(),
+        });
+        images::record_built(
             &ctx.state.db,
             &actor,
             ctx.state.clock.now(),
@@ -1063,6 +1082,7 @@ impl Handler {
                 regions,
                 rebuild: Some(plan.rebuild),
             },
+            base.as_ref(),
         )
         .await
         .map_err(|e| JobError::Retryable(anyhow!("recording the image in the catalogue: {e}")))?;
@@ -1115,5 +1135,14 @@ mod tests {
         }
         assert_eq!(Step::WaitInstall.next(), Step::Stop);
         assert_eq!(Step::Record.progress(), 91);
+    }
+
+    #[test]
+    fn a_checkpoint_saved_before_the_base_image_name_was_kept_still_resumes() {
+        let old = r#"{"step":"launch","base_image":"ami-0abc","instance_id":null,"image_id":null,"copies":{},"published":[]}"#;
+        let st: BuildState = serde_json::from_str(old).expect("an older checkpoint");
+        assert_eq!(st.step, Step::Launch);
+        assert_eq!(st.base_image.as_deref(), Some("ami-0abc"));
+        assert_eq!(st.base_image_name, None);
     }
 }
