@@ -12,7 +12,7 @@ use app::{
     services::{AppState, trains},
 };
 
-use super::extract::{ApiJson, ApiQuery, Authenticated};
+use super::extract::{self, ApiJson, ApiQuery, Authenticated};
 
 #[utoipa::path(get, path = "/api/v1/releases/{version}/train", tag = "trains",
     params(("version" = String, Path, description = "A version, or `latest`")),
@@ -42,9 +42,11 @@ pub(super) async fn list_trains(
 pub(super) async fn get_train(
     State(s): State<AppState>,
     _: Authenticated,
-    Path(id): Path<i32>,
+    Path(id): Path<String>,
 ) -> AppResult<Json<ReleaseTrain>> {
-    Ok(Json(trains::get(&s.db, s.clock.now(), id).await?))
+    Ok(Json(
+        trains::get(&s.db, s.clock.now(), extract::parse_id(&id)?).await?,
+    ))
 }
 
 #[utoipa::path(put, path = "/api/v1/products/{partner}/{slug}/build-policy", tag = "trains",
@@ -67,10 +69,11 @@ pub(super) async fn set_build_policy(
 pub(super) async fn set_publish_policy(
     State(s): State<AppState>,
     Authenticated(user): Authenticated,
-    Path(id): Path<i32>,
+    Path(id): Path<String>,
     ApiJson(input): ApiJson<StepPolicyInput>,
 ) -> AppResult<Json<Listing>> {
     Ok(Json(
-        trains::set_publish_policy(&s.db, &user, s.clock.now(), id, &input).await?,
+        trains::set_publish_policy(&s.db, &user, s.clock.now(), extract::parse_id(&id)?, &input)
+            .await?,
     ))
 }

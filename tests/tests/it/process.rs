@@ -463,10 +463,34 @@ async fn a_release_opens_maintenance_runs_on_the_business_day_clock() {
         assert_eq!(w.summary.kind, WorkflowKind::Maintenance);
         assert_eq!(w.summary.release.as_deref(), Some(release.version.as_str()));
         assert!(!w.summary.security);
+        // An AWS product the release train builds holds the train's tasks only.
+        assert_eq!(w.summary.partner_slug, "aws");
         assert_eq!(stage(&w, "implementation").team, Role::Omnibus);
-        assert_eq!(stage(&w, "technical_info").team, Role::Marketing);
+        let titles: Vec<&str> = stage(&w, "implementation")
+            .tasks
+            .iter()
+            .map(|t| t.title.as_str())
+            .collect();
+        assert_eq!(
+            titles,
+            ["Update the image (amd64)", "Update the image (arm64)"],
+            "{backend:?}"
+        );
+        // A product maintained by hand keeps the handbook's tasks.
+        let mut by_hand = None;
+        for id in &runs {
+            let run = process::get(app.conn(), app.clock.now(), *id)
+                .await
+                .expect("run");
+            if run.summary.partner_slug != "aws" {
+                by_hand = Some(run);
+                break;
+            }
+        }
+        let by_hand = by_hand.expect("a product on another cloud");
+        assert_eq!(stage(&by_hand, "technical_info").team, Role::Marketing);
         assert!(
-            stage(&w, "implementation")
+            stage(&by_hand, "implementation")
                 .tasks
                 .iter()
                 .any(|t| t.title == "Update the documentation")
