@@ -527,29 +527,7 @@ impl TestApp {
         use app::services::Clock as _;
         for _ in 0..rounds {
             runner.run_until_idle().await?;
-            let open = app::services::jobs::list(
-                self.conn(),
-                &app::dto::JobFilter::default(),
-                app::dto::PageRequest {
-                    page: Some(1),
-                    per_page: Some(100),
-                },
-            )
-            .await
-            .map_err(anyhow::Error::msg)?
-            .items
-            .into_iter()
-            .filter(|j| {
-                matches!(
-                    j.state,
-                    app::domain::JobState::Queued
-                        | app::domain::JobState::Waiting
-                        | app::domain::JobState::Running
-                )
-            })
-            .map(|j| j.run_at)
-            .min();
-            match open {
+            match next_open_job(self.conn()).await? {
                 None => return Ok(()),
                 Some(at) => self
                     .clock
@@ -558,6 +536,106 @@ impl TestApp {
         }
         anyhow::bail!("jobs still open after {rounds} rounds")
     }
+}
+
+impl TestApp {
+    /// Marketing writes the copy of the listing with this entity name; Partnerships and
+    /// Omnibus approve it. Returns the listing's id.
+    pub async fn approve_copy(&self, entity_name: &str) -> anyhow::Result<i32> {
+        use app::services::{Clock as _, copy};
+        let listing = self.listing(entity_name).await?.id;
+        let (maya, priya, oskar) = (
+            self.user("maya").await,
+            self.user("priya").await,
+            self.user("oskar").await,
+        );
+        let now = self.clock.now();
+        let saved = copy::save(
+            self.conn(),
+            &maya,
+            now,
+            listing,
+            &app::dto::CopyInput {
+                base_revision: 0,
+                title: format!("{entity_name}, self-managed"),
+                short_description: format!("{entity_name} on AWS."),
+                long_description: format!("# {entity_name}"),
+                highlights: vec!["One application".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        let app::dto::CopySave::Saved { revision } = saved else {
+            anyhow::bail!("the copy of {entity_name} conflicts")
+        };
+        let review = app::dto::ReviewInput {
+            revision: revision.id,
+            comment: String::new(),
+        };
+        copy::request_approval(self.conn(), &maya, now, listing, &review)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        for reviewer in [&priya, &oskar] {
+            copy::approve(self.conn(), reviewer, now, listing, &review)
+                .await
+                .map_err(anyhow::Error::msg)?;
+        }
+        Ok(listing)
+    }
+
+    /// Works the portal as a serving one does, until no job is open: runs every due job,
+    /// turns every open train, and moves the clock on to the next job that waits.
+    pub async fn work_trains(&self, runner: &server::jobs::Runner) -> anyhow::Result<()> {
+        use app::services::{Clock as _, trains};
+        for _ in 0..400 {
+            runner.run_until_idle().await?;
+            trains::advance_open(self.conn(), self.clock.now())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            runner.run_until_idle().await?;
+            match next_open_job(self.conn()).await? {
+                None => {
+                    // One more turn sees the last job's end.
+                    trains::advance_open(self.conn(), self.clock.now())
+                        .await
+                        .map_err(anyhow::Error::msg)?;
+                    return Ok(());
+                }
+                Some(at) => self
+                    .clock
+                    .set(at.max(self.clock.now()) + chrono::Duration::seconds(1)),
+            }
+        }
+        anyhow::bail!("jobs still open after 400 turns")
+    }
+}
+
+/// When the first job that is queued, waiting or running is due, if any is.
+pub async fn next_open_job(
+    db: &DatabaseConnection,
+) -> anyhow::Result<Option<chrono::DateTime<Utc>>> {
+    use app::domain::JobState;
+    Ok(app::services::jobs::list(
+        db,
+        &app::dto::JobFilter::default(),
+        app::dto::PageRequest {
+            page: Some(1),
+            per_page: Some(100),
+        },
+    )
+    .await
+    .map_err(anyhow::Error::msg)?
+    .items
+    .into_iter()
+    .filter(|j| {
+        matches!(
+            j.state,
+            JobState::Queued | JobState::Waiting | JobState::Running
+        )
+    })
+    .map(|j| j.run_at)
+    .min())
 }
 
 /// Everything logged by every test of this process, at trace level (the noisiest

@@ -309,6 +309,12 @@ pub struct Blocker {
     pub status: String,
 }
 
+/// The change set a blocked publish job is stopped by, as its result records it.
+pub(crate) fn blocker_of(j: &job::Model) -> Option<Blocker> {
+    let result: serde_json::Value = serde_json::from_str(j.result.as_deref()?).ok()?;
+    serde_json::from_value(result["blocked_by"].clone()).ok()
+}
+
 /// "Cancel it and retry": the job cancels the change set that blocks it through the API,
 /// waits for CANCELLED and goes on.
 pub async fn cancel_blocker_and_retry(
@@ -329,12 +335,8 @@ pub async fn cancel_blocker_and_retry(
             format!("job {job_id} is not a blocked publish"),
         ));
     }
-    let blocker: Blocker = j
-        .result
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        .and_then(|v| serde_json::from_value(v["blocked_by"].clone()).ok())
-        .ok_or_else(|| AppError::internal("blocked job without blocker", job_id))?;
+    let blocker =
+        blocker_of(&j).ok_or_else(|| AppError::internal("blocked job without blocker", job_id))?;
     let mut checkpoint: serde_json::Value = j
         .checkpoint
         .as_deref()

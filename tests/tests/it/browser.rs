@@ -966,103 +966,14 @@ async fn shot_at(b: &Browser, selector: &str, step: &str) {
     b.shot(step).await;
 }
 
-/// Marketing writes a listing's copy; Partnerships and Omnibus approve it.
-async fn approve_listing_copy(app: &TestApp, entity_name: &str) {
-    use app::services::Clock as _;
-    let listing = app.listing(entity_name).await.expect("listing").id;
-    let (maya, priya, oskar) = (
-        app.user("maya").await,
-        app.user("priya").await,
-        app.user("oskar").await,
-    );
-    let now = app.clock.now();
-    let saved = app::services::copy::save(
-        app.conn(),
-        &maya,
-        now,
-        listing,
-        &app::dto::CopyInput {
-            base_revision: 0,
-            title: format!("{entity_name}, self-managed"),
-            short_description: format!("{entity_name} on AWS."),
-            long_description: format!("# {entity_name}"),
-            highlights: vec!["One application".into()],
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("copy");
-    let app::dto::CopySave::Saved { revision } = saved else {
-        panic!("the copy of {entity_name} conflicts")
-    };
-    let review = app::dto::ReviewInput {
-        revision: revision.id,
-        comment: String::new(),
-    };
-    app::services::copy::request_approval(app.conn(), &maya, now, listing, &review)
-        .await
-        .expect("approval requested");
-    for reviewer in [&priya, &oskar] {
-        app::services::copy::approve(app.conn(), reviewer, now, listing, &review)
-            .await
-            .expect("approved");
-    }
-}
-
-/// Works the portal as a serving one does, until no job is open: runs every due job, turns
-/// every open train, and moves the test's clock on to the next job that waits.
-async fn work_the_trains(app: &TestApp, runner: &server::jobs::Runner) {
-    use app::services::Clock as _;
-    for _ in 0..400 {
-        runner.run_until_idle().await.expect("the jobs run");
-        app::services::trains::advance_open(app.conn(), app.clock.now())
-            .await
-            .expect("a turn of the trains");
-        runner.run_until_idle().await.expect("the jobs run");
-        let open = app::services::jobs::list(
-            app.conn(),
-            &app::dto::JobFilter::default(),
-            app::dto::PageRequest {
-                page: Some(1),
-                per_page: Some(100),
-            },
-        )
-        .await
-        .expect("jobs")
-        .items
-        .into_iter()
-        .filter(|j| {
-            matches!(
-                j.state,
-                app::domain::JobState::Queued
-                    | app::domain::JobState::Waiting
-                    | app::domain::JobState::Running
-            )
-        })
-        .map(|j| j.run_at)
-        .min();
-        match open {
-            None => {
-                // One more turn sees the last job's end.
-                app::services::trains::advance_open(app.conn(), app.clock.now())
-                    .await
-                    .expect("a turn of the trains");
-                return;
-            }
-            Some(at) => app
-                .clock
-                .set(at.max(app.clock.now()) + chrono::Duration::seconds(1)),
-        }
-    }
-    panic!("jobs still open after 400 turns");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_release_recorded_in_the_ui_starts_a_train_whose_page_moves_to_done_by_itself() {
     use app::{domain::TrainState, services::Clock as _};
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     // Premium's copy is approved; Ultimate's is not yet, so its publish waits on Marketing.
-    approve_listing_copy(&app, "GitLab Premium").await;
+    app.approve_copy("GitLab Premium")
+        .await
+        .expect("copy approved");
     let released_on = app.clock.now().date_naive().to_string();
 
     let b = Browser::start("train").await;
@@ -1132,7 +1043,7 @@ async fn a_release_recorded_in_the_ui_starts_a_train_whose_page_moves_to_done_by
     // The work goes on while the page stays open: the builds and Premium's publish finish,
     // and Ultimate's publish waits on Marketing, which the page says by itself.
     let runner = app.runner("train");
-    work_the_trains(&app, &runner).await;
+    app.work_trains(&runner).await.expect("the portal works");
     let train = app::services::trains::release_train(app.conn(), app.clock.now(), "17.7.0")
         .await
         .expect("train");
@@ -1158,8 +1069,10 @@ async fn a_release_recorded_in_the_ui_starts_a_train_whose_page_moves_to_done_by
     .await;
 
     // Marketing's copy is approved: the train goes on by itself, and the page follows it.
-    approve_listing_copy(&app, "GitLab Ultimate").await;
-    work_the_trains(&app, &runner).await;
+    app.approve_copy("GitLab Ultimate")
+        .await
+        .expect("copy approved");
+    app.work_trains(&runner).await.expect("the portal works");
     let train = app::services::trains::release_train(app.conn(), app.clock.now(), "17.7.0")
         .await
         .expect("train");

@@ -11,9 +11,9 @@ use std::{
 };
 
 use app::{
-    domain::{JobState, TokenScope, TrainStepState},
-    dto::{ApiTokenInput, CopyInput, CopySave, JobFilter, PageRequest, ReviewInput},
-    services::{Clock as _, copy, jobs, tokens, trains},
+    domain::{TokenScope, TrainStepState},
+    dto::ApiTokenInput,
+    services::{Clock as _, jobs, tokens, trains},
 };
 use chrono::NaiveDate;
 use portal_tests::{Backend, TestApp};
@@ -58,49 +58,6 @@ async fn pipeline(app: &TestApp) -> Portal {
     Portal::new(&app.url("/"), &Token::new(&secret).expect("token")).expect("portal")
 }
 
-/// Marketing writes the listing's copy, Partnerships and Omnibus approve it.
-async fn approve_copy(app: &TestApp, entity_name: &str) {
-    let listing = app.listing(entity_name).await.expect("listing");
-    let (maya, priya, oskar) = (
-        app.user("maya").await,
-        app.user("priya").await,
-        app.user("oskar").await,
-    );
-    let now = app.clock.now();
-    let saved = copy::save(
-        app.conn(),
-        &maya,
-        now,
-        listing.id,
-        &CopyInput {
-            base_revision: 0,
-            title: format!("{entity_name}, self-managed"),
-            short_description: format!("{entity_name} on AWS."),
-            long_description: format!("# {entity_name}"),
-            highlights: vec!["One".into()],
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("copy");
-    let CopySave::Saved { revision } = saved else {
-        panic!("the copy of {entity_name} conflicts")
-    };
-    let review = ReviewInput {
-        revision: revision.id,
-        comment: String::new(),
-    };
-    copy::request_approval(app.conn(), &maya, now, listing.id, &review)
-        .await
-        .expect("approval requested");
-    copy::approve(app.conn(), &priya, now, listing.id, &review)
-        .await
-        .expect("Partnerships approves");
-    copy::approve(app.conn(), &oskar, now, listing.id, &review)
-        .await
-        .expect("Omnibus approves");
-}
-
 /// Works the portal's jobs and turns its train engine in the background, as a serving
 /// portal does, moving the tests' clock on to whatever a job waits for; stops when dropped.
 struct Driver {
@@ -122,21 +79,7 @@ impl Driver {
                     .await
                     .map_err(anyhow::Error::msg)?;
                 runner.run_until_idle().await?;
-                let next = jobs::list(
-                    &db,
-                    &JobFilter::default(),
-                    PageRequest {
-                        page: Some(1),
-                        per_page: Some(100),
-                    },
-                )
-                .await
-                .map_err(anyhow::Error::msg)?
-                .items
-                .into_iter()
-                .filter(|j| matches!(j.state, JobState::Queued | JobState::Waiting))
-                .map(|j| j.run_at)
-                .min();
+                let next = portal_tests::next_open_job(&db).await?;
                 if let Some(at) = next
                     && at > clock.now()
                 {
@@ -168,8 +111,12 @@ fn text(out: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pipeline_records_the_release_twice_and_waits_for_its_train_to_be_done() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    approve_copy(&app, "GitLab Premium").await;
-    approve_copy(&app, "GitLab Ultimate").await;
+    app.approve_copy("GitLab Premium")
+        .await
+        .expect("copy approved");
+    app.approve_copy("GitLab Ultimate")
+        .await
+        .expect("copy approved");
     let portal = pipeline(&app).await;
 
     let mut out = Vec::new();
@@ -223,7 +170,9 @@ async fn a_pipeline_records_the_release_twice_and_waits_for_its_train_to_be_done
 async fn a_listing_without_approved_copy_ends_the_wait_on_its_gate_with_status_3() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     // Only Ultimate has approved copy: Premium's publish waits on Marketing.
-    approve_copy(&app, "GitLab Ultimate").await;
+    app.approve_copy("GitLab Ultimate")
+        .await
+        .expect("copy approved");
     let portal = pipeline(&app).await;
     let mut out = Vec::new();
     assert_eq!(

@@ -4,54 +4,10 @@
 use app::{
     domain::*,
     dto::*,
-    services::{Clock as _, builds, copy, entities, jobs, listings, notify, trains},
+    services::{Clock as _, builds, entities, jobs, listings, notify, trains},
 };
 use portal_tests::{Backend, GITLAB_TOKEN, TestApp};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-
-/// Marketing writes copy for a listing and both teams approve it.
-async fn approve_copy(app: &TestApp, entity_name: &str) -> i32 {
-    let listing = app.listing(entity_name).await.expect("listing");
-    let (oskar, priya, maya) = (
-        app.user("oskar").await,
-        app.user("priya").await,
-        app.user("maya").await,
-    );
-    let now = app.clock.now();
-    let saved = copy::save(
-        app.conn(),
-        &maya,
-        now,
-        listing.id,
-        &CopyInput {
-            base_revision: 0,
-            title: format!("{entity_name}, self-managed"),
-            short_description: format!("{entity_name} on AWS."),
-            long_description: "# GitLab".into(),
-            highlights: vec!["One application".into()],
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("copy");
-    let CopySave::Saved { revision } = saved else {
-        panic!("conflict")
-    };
-    let review = ReviewInput {
-        revision: revision.id,
-        comment: String::new(),
-    };
-    copy::request_approval(app.conn(), &maya, now, listing.id, &review)
-        .await
-        .expect("request");
-    copy::approve(app.conn(), &priya, now, listing.id, &review)
-        .await
-        .expect("partnerships");
-    copy::approve(app.conn(), &oskar, now, listing.id, &review)
-        .await
-        .expect("omnibus");
-    listing.id
-}
 
 /// GitLab's release webhook for `tag`, as GitLab sends it.
 async fn deliver(app: &TestApp, tag: &str, uuid: &str) -> ReleaseEventOutcome {
@@ -73,21 +29,6 @@ async fn deliver(app: &TestApp, tag: &str, uuid: &str) -> ReleaseEventOutcome {
         .expect("sent");
     assert!(res.status().is_success(), "{}", res.status());
     res.json().await.expect("outcome")
-}
-
-/// What the server does by itself: run the jobs (each end turns the trains) and the train
-/// tick, moving the clock on to whatever waits.
-async fn run_the_portal(app: &TestApp) {
-    let runner = app.runner("worker");
-    for _ in 0..20 {
-        app.drive(&runner, 400).await.expect("jobs");
-        trains::advance_open(app.conn(), app.clock.now())
-            .await
-            .expect("tick");
-        if runner.run_until_idle().await.expect("jobs") == 0 {
-            return;
-        }
-    }
 }
 
 async fn train(app: &TestApp, version: &str) -> ReleaseTrain {
@@ -114,8 +55,14 @@ async fn job_count(app: &TestApp) -> u64 {
 async fn a_release_event_runs_the_whole_train_without_another_call() {
     for backend in portal_tests::backends() {
         let app = TestApp::spawn(backend).await.expect("app");
-        let premium = approve_copy(&app, "GitLab Premium").await;
-        let ultimate = approve_copy(&app, "GitLab Ultimate").await;
+        let premium = app
+            .approve_copy("GitLab Premium")
+            .await
+            .expect("copy approved");
+        let ultimate = app
+            .approve_copy("GitLab Ultimate")
+            .await
+            .expect("copy approved");
         let outcome = deliver(&app, "v18.7.0-ee", "release-18.7.0").await;
         assert_eq!(outcome.status, "recorded", "{backend:?}");
         assert!(
@@ -140,7 +87,9 @@ async fn a_release_event_runs_the_whole_train_without_another_call() {
             step(&started, "GitLab Premium 18.7.0 Release").wait
         );
 
-        run_the_portal(&app).await;
+        app.work_trains(&app.runner("worker"))
+            .await
+            .expect("the portal works");
 
         let done = train(&app, "18.7.0").await;
         assert_eq!(
@@ -207,7 +156,9 @@ async fn a_release_event_runs_the_whole_train_without_another_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_without_approved_copy_waits_and_goes_on_once_it_is_approved() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    approve_copy(&app, "GitLab Premium").await;
+    app.approve_copy("GitLab Premium")
+        .await
+        .expect("copy approved");
     let client = app.signed_in("oskar").await.expect("oskar");
     let res = client
         .post(app.url("/api/v1/releases"))
@@ -216,7 +167,9 @@ async fn a_listing_without_approved_copy_waits_and_goes_on_once_it_is_approved()
         .await
         .expect("release");
     assert_eq!(res.status(), 201);
-    run_the_portal(&app).await;
+    app.work_trains(&app.runner("worker"))
+        .await
+        .expect("the portal works");
     let t = train(&app, "18.7.0").await;
     assert_eq!(t.state, TrainState::Waiting, "{:#?}", t.steps);
     let ultimate = step(&t, "GitLab Ultimate 18.7.0 Release");
@@ -245,8 +198,12 @@ async fn a_listing_without_approved_copy_waits_and_goes_on_once_it_is_approved()
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].link, "/releases/18.7.0/train");
 
-    approve_copy(&app, "GitLab Ultimate").await;
-    run_the_portal(&app).await;
+    app.approve_copy("GitLab Ultimate")
+        .await
+        .expect("copy approved");
+    app.work_trains(&app.runner("worker"))
+        .await
+        .expect("the portal works");
     let t = train(&app, "18.7.0").await;
     assert_eq!(t.state, TrainState::Done, "{:#?}", t.steps);
 }
@@ -254,8 +211,12 @@ async fn a_listing_without_approved_copy_waits_and_goes_on_once_it_is_approved()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_delivery_a_retried_request_or_two_ticks_at_once_change_nothing() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    approve_copy(&app, "GitLab Premium").await;
-    approve_copy(&app, "GitLab Ultimate").await;
+    app.approve_copy("GitLab Premium")
+        .await
+        .expect("copy approved");
+    app.approve_copy("GitLab Ultimate")
+        .await
+        .expect("copy approved");
     let first = deliver(&app, "v18.7.0-ee", "delivery-1").await;
     assert_eq!(first.status, "recorded");
     let jobs_after_first = job_count(&app).await;
@@ -285,7 +246,9 @@ async fn a_duplicate_delivery_a_retried_request_or_two_ticks_at_once_change_noth
     assert!(rc.status.starts_with("ignored"), "{rc:?}");
     assert_eq!(job_count(&app).await, jobs_after_first);
 
-    run_the_portal(&app).await;
+    app.work_trains(&app.runner("worker"))
+        .await
+        .expect("the portal works");
     let t = train(&app, "18.7.0").await;
     assert_eq!(t.state, TrainState::Done, "{:#?}", t.steps);
     let publishes = jobs::list(
@@ -308,8 +271,12 @@ async fn a_duplicate_delivery_a_retried_request_or_two_ticks_at_once_change_noth
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_train_survives_a_restart_in_the_middle() {
     let mut app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    approve_copy(&app, "GitLab Premium").await;
-    approve_copy(&app, "GitLab Ultimate").await;
+    app.approve_copy("GitLab Premium")
+        .await
+        .expect("copy approved");
+    app.approve_copy("GitLab Ultimate")
+        .await
+        .expect("copy approved");
     deliver(&app, "v18.7.0-ee", "before-restart").await;
     // Some work happens, then the process stops.
     let runner = app.runner("before");
@@ -318,7 +285,9 @@ async fn the_train_survives_a_restart_in_the_middle() {
     }
     drop(runner);
     app.restart().await.expect("restart");
-    run_the_portal(&app).await;
+    app.work_trains(&app.runner("worker"))
+        .await
+        .expect("the portal works");
     let t = train(&app, "18.7.0").await;
     assert_eq!(t.state, TrainState::Done, "{:#?}", t.steps);
     let images = entities::image_version::Entity::find()
@@ -334,8 +303,12 @@ async fn the_train_survives_a_restart_in_the_middle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_build_stops_its_branch_only_and_policies_are_the_teams() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
-    approve_copy(&app, "GitLab Premium").await;
-    approve_copy(&app, "GitLab Ultimate").await;
+    app.approve_copy("GitLab Premium")
+        .await
+        .expect("copy approved");
+    app.approve_copy("GitLab Ultimate")
+        .await
+        .expect("copy approved");
     // Partnerships publishes Premium by hand from now on; Marketing may not decide that.
     let premium = app.listing("GitLab Premium").await.expect("premium");
     let maya = app.signed_in("maya").await.expect("maya");
@@ -378,7 +351,9 @@ async fn a_failed_build_stops_its_branch_only_and_policies_are_the_teams() {
     )
     .await
     .expect("cancel");
-    run_the_portal(&app).await;
+    app.work_trains(&app.runner("worker"))
+        .await
+        .expect("the portal works");
     let t = train(&app, "18.7.0").await;
     assert_eq!(t.state, TrainState::Stopped, "{:#?}", t.steps);
     let failed = step(&t, "GitLab EE Ultimate 18.7.0 (amd64)");
@@ -419,7 +394,9 @@ async fn a_failed_build_stops_its_branch_only_and_policies_are_the_teams() {
     )
     .await
     .expect("built again by hand");
-    run_the_portal(&app).await;
+    app.work_trains(&app.runner("worker"))
+        .await
+        .expect("the portal works");
     let t = train(&app, "18.7.0").await;
     assert_eq!(
         step(&t, "GitLab Ultimate 18.7.0 Release").state,

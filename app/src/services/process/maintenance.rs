@@ -247,6 +247,24 @@ async fn image_task(
         .await?)
 }
 
+/// Links a job to a task, and starts the task if it was still to do.
+async fn start_task(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    t: task::Model,
+    job_id: i32,
+) -> AppResult<()> {
+    let state = t.state;
+    let mut active: task::ActiveModel = t.into();
+    active.job_id = Set(Some(job_id));
+    if state == TaskState::Todo {
+        active.state = Set(TaskState::InProgress);
+    }
+    active.updated_at = Set(now);
+    active.update(db).await?;
+    Ok(())
+}
+
 /// Links a build job to the image task of its maintenance run, and starts the task.
 pub async fn link_build(
     db: &impl ConnectionTrait,
@@ -260,14 +278,7 @@ pub async fn link_build(
     let Some(t) = image_task(db, product_id, release_id, arch).await? else {
         return Ok(());
     };
-    let state = t.state;
-    let mut active: task::ActiveModel = t.clone().into();
-    active.job_id = Set(Some(job_id));
-    if state == TaskState::Todo {
-        active.state = Set(TaskState::InProgress);
-    }
-    active.updated_at = Set(now);
-    active.update(db).await?;
+    start_task(db, now, t.clone(), job_id).await?;
     audit::record(
         db,
         Some(actor),
@@ -583,17 +594,9 @@ pub async fn train_step_started(
     job_id: i32,
 ) -> AppResult<()> {
     for t in step_tasks(db, train_id, which).await? {
-        if t.state.is_closed() {
-            continue;
+        if !t.state.is_closed() {
+            start_task(db, now, t, job_id).await?;
         }
-        let state = t.state;
-        let mut active: task::ActiveModel = t.into();
-        active.job_id = Set(Some(job_id));
-        if state == TaskState::Todo {
-            active.state = Set(TaskState::InProgress);
-        }
-        active.updated_at = Set(now);
-        active.update(db).await?;
     }
     Ok(())
 }

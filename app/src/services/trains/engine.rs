@@ -513,6 +513,29 @@ async fn claim(
     Ok(res.rows_affected == 1)
 }
 
+/// What a step's own job says of it while the step's result is not in the catalogue: still
+/// going, blocked (a wait `team` hears of), or over without the result (a failure).
+fn from_job(
+    step: &train_step::Model,
+    j: &job::Model,
+    team: Role,
+    blocked: String,
+    failed: String,
+    missing: String,
+) -> Next {
+    match j.state {
+        JobState::Queued | JobState::Running | JobState::Waiting => {
+            Next::of(step, TrainStepState::Running, "")
+        }
+        JobState::Blocked => Next::of(step, TrainStepState::Waiting, blocked)
+            .tell(NotificationKind::TrainWaiting, team),
+        JobState::Failed | JobState::Cancelled => Next::of(step, TrainStepState::Failed, failed)
+            .tell(NotificationKind::TrainStopped, team),
+        JobState::Succeeded => Next::of(step, TrainStepState::Failed, missing)
+            .tell(NotificationKind::TrainStopped, team),
+    }
+}
+
 async fn build_next(
     db: &(impl ConnectionTrait + TransactionTrait),
     now: DateTime<Utc>,
@@ -547,47 +570,23 @@ async fn build_next(
         return Ok(next);
     }
     if let Some(j) = &job {
-        match j.state {
-            JobState::Queued | JobState::Running | JobState::Waiting => {
-                return Ok(Next::of(step, TrainStepState::Running, ""));
-            }
-            JobState::Blocked => {
-                return Ok(Next::of(
-                    step,
-                    TrainStepState::Waiting,
-                    format!(
-                        "job {} is blocked: {}",
-                        j.id,
-                        first_line(j.last_error.as_deref())
-                    ),
-                )
-                .tell(NotificationKind::TrainWaiting, Role::Omnibus));
-            }
-            JobState::Failed | JobState::Cancelled => {
-                return Ok(Next::of(
-                    step,
-                    TrainStepState::Failed,
-                    format!(
-                        "the build failed ({}); retry job {} or start the build again: this branch of the train goes on once the image is built",
-                        first_line(j.last_error.as_deref()),
-                        j.id
-                    ),
-                )
-                .tell(NotificationKind::TrainStopped, Role::Omnibus));
-            }
-            JobState::Succeeded => {
-                return Ok(Next::of(
-                    step,
-                    TrainStepState::Failed,
-                    format!(
-                        "job {} finished but {label} is not available in the catalogue",
-                        j.id
-                    ),
-                )
-                .tell(NotificationKind::TrainStopped, Role::Omnibus));
-            }
-        }
+        let why = first_line(j.last_error.as_deref());
+        return Ok(from_job(
+            step,
+            j,
+            Role::Omnibus,
+            format!("job {} is blocked: {why}", j.id),
+            format!(
+                "the build failed ({why}); retry job {} or start the build again: this branch of the train goes on once the image is built",
+                j.id
+            ),
+            format!(
+                "job {} finished but {label} is not available in the catalogue",
+                j.id
+            ),
+        ));
     }
+
     if step.rebuild_of.is_none() && product.build_policy == Policy::Manual {
         return Ok(Next::of(
             step,
@@ -678,60 +677,30 @@ async fn publish_next(
         return Ok(next);
     }
     if let Some(j) = &job {
-        match j.state {
-            JobState::Queued | JobState::Running | JobState::Waiting => {
-                return Ok(Next::of(step, TrainStepState::Running, ""));
-            }
-            JobState::Blocked => {
-                let blocker = j
-                    .result
-                    .as_deref()
-                    .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-                    .and_then(|v| {
-                        serde_json::from_value::<publish::Blocker>(v["blocked_by"].clone()).ok()
-                    });
-                let wait = match blocker {
-                    Some(b) => format!(
-                        "blocked by change set {} ({}), still {} on the listing: cancel it and retry on job {}, or wait for it to end and retry",
-                        b.change_set_id,
-                        b.name.unwrap_or_else(|| "unnamed".into()),
-                        b.status.to_lowercase(),
-                        j.id
-                    ),
-                    None => format!(
-                        "job {} is blocked: {}",
-                        j.id,
-                        first_line(j.last_error.as_deref())
-                    ),
-                };
-                return Ok(Next::of(step, TrainStepState::Waiting, wait)
-                    .tell(NotificationKind::TrainWaiting, Role::Partnerships));
-            }
-            JobState::Failed | JobState::Cancelled => {
-                return Ok(Next::of(
-                    step,
-                    TrainStepState::Failed,
-                    format!(
-                        "the publish failed ({}); retry job {}",
-                        first_line(j.last_error.as_deref()),
-                        j.id
-                    ),
-                )
-                .tell(NotificationKind::TrainStopped, Role::Partnerships));
-            }
-            JobState::Succeeded => {
-                return Ok(Next::of(
-                    step,
-                    TrainStepState::Failed,
-                    format!(
-                        "job {} finished but '{title}' is not in the catalogue",
-                        j.id
-                    ),
-                )
-                .tell(NotificationKind::TrainStopped, Role::Partnerships));
-            }
-        }
+        let why = first_line(j.last_error.as_deref());
+        let wait = match publish::blocker_of(j) {
+            Some(b) => format!(
+                "blocked by change set {} ({}), still {} on the listing: cancel it and retry on job {}, or wait for it to end and retry",
+                b.change_set_id,
+                b.name.unwrap_or_else(|| "unnamed".into()),
+                b.status.to_lowercase(),
+                j.id
+            ),
+            None => format!("job {} is blocked: {why}", j.id),
+        };
+        return Ok(from_job(
+            step,
+            j,
+            Role::Partnerships,
+            wait,
+            format!("the publish failed ({why}); retry job {}", j.id),
+            format!(
+                "job {} finished but '{title}' is not in the catalogue",
+                j.id
+            ),
+        ));
     }
+
     if scene.latest_stable != Some(release.id) && !l.publish_backports {
         return Ok(Next::of(
             step,
@@ -890,11 +859,9 @@ async fn save(
     step: &train_step::Model,
     next: Next,
 ) -> AppResult<train_step::Model> {
-    // Re-read: a claim in this turn changed the row under the copy.
-    let current = train_step::Entity::find_by_id(step.id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::internal("train step vanished", step.id))?;
+    // The step as the turn read it: a claim in this turn only moved it to running, which
+    // `next` says again.
+    let current = step.clone();
     let unchanged = current.state == next.state
         && current.wait == next.wait
         && current.job_id == next.job_id

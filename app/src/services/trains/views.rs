@@ -76,7 +76,7 @@ pub async fn newest(
     }
 }
 
-/// Every train, newest first.
+/// Every train, newest first: each page in a fixed number of queries.
 pub async fn list(
     db: &(impl ConnectionTrait + TransactionTrait),
     now: DateTime<Utc>,
@@ -88,36 +88,101 @@ pub async fn list(
         .paginate(db, per_page);
     let total = paginator.num_items().await?;
     let rows = paginator.fetch_page(index).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for t in rows {
-        let full = to_dto(db, now, t).await?;
-        let count =
-            |f: &dyn Fn(&TrainStep) -> bool| full.steps.iter().filter(|s| f(s)).count() as u32;
-        items.push(TrainSummary {
-            id: full.id,
-            kind: full.kind,
-            title: full.title.clone(),
-            release: full.release.clone(),
-            state: full.state,
-            sla: full.sla,
-            progress: full.progress,
-            steps_done: count(&|s| s.state == TrainStepState::Done),
-            steps_total: full.steps.len() as u32,
-            waiting: count(&|s| {
-                matches!(s.state, TrainStepState::Waiting | TrainStepState::Manual)
-            }),
-            failed: count(&|s| s.state == TrainStepState::Failed),
-            due_on: full.due_on,
-            created_at: full.created_at,
-            finished_at: full.finished_at,
-        });
+    let mut steps: HashMap<i32, Vec<train_step::Model>> = HashMap::new();
+    for s in train_step::Entity::find()
+        .filter(train_step::Column::TrainId.is_in(rows.iter().map(|t| t.id)))
+        .order_by_asc(train_step::Column::Position)
+        .all(db)
+        .await?
+    {
+        steps.entry(s.train_id).or_default().push(s);
     }
+    let jobs_by_id: HashMap<i32, job::Model> = job::Entity::find()
+        .filter(job::Column::Id.is_in(steps.values().flatten().filter_map(|s| s.job_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|j| (j.id, j))
+        .collect();
+    let versions: HashMap<i32, String> = release::Entity::find()
+        .filter(release::Column::Id.is_in(rows.iter().filter_map(|t| t.release_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.version))
+        .collect();
+    let calendar = process::holidays(db).await?;
+    let items = rows
+        .into_iter()
+        .map(|t| {
+            let steps = steps.remove(&t.id).unwrap_or_default();
+            let count = |f: &dyn Fn(TrainStepState) -> bool| {
+                steps.iter().filter(|s| f(s.state)).count() as u32
+            };
+            TrainSummary {
+                id: t.id,
+                kind: t.kind,
+                title: t.title.clone(),
+                release: t.release_id.and_then(|id| versions.get(&id).cloned()),
+                state: t.state,
+                sla: calendar.sla_status(now, t.due_on, images_out(&t, &steps)),
+                progress: progress(&steps, &jobs_by_id),
+                steps_done: count(&|s| s == TrainStepState::Done),
+                steps_total: steps.len() as u32,
+                waiting: count(&|s| matches!(s, TrainStepState::Waiting | TrainStepState::Manual)),
+                failed: count(&|s| s == TrainStepState::Failed),
+                due_on: t.due_on,
+                created_at: t.created_at,
+                finished_at: t.finished_at,
+            }
+        })
+        .collect();
     Ok(Page {
         items,
         page: index + 1,
         per_page,
         total,
     })
+}
+
+/// 0–100: the steps' progress, averaged (a running step counts its job's progress).
+fn progress(steps: &[train_step::Model], jobs: &HashMap<i32, job::Model>) -> i32 {
+    if steps.is_empty() {
+        return 100;
+    }
+    steps
+        .iter()
+        .map(|s| match s.state {
+            TrainStepState::Done | TrainStepState::Skipped => 100,
+            TrainStepState::Running => s
+                .job_id
+                .and_then(|id| jobs.get(&id))
+                .map_or(0, |j| j.progress.clamp(0, 100)),
+            _ => 0,
+        })
+        .sum::<i32>()
+        / steps.len() as i32
+}
+
+/// When every image of the train was out: the clock stops then, as the maintenance runs'
+/// clocks do (a train without builds, when it finished).
+fn images_out(t: &train::Model, steps: &[train_step::Model]) -> Option<DateTime<Utc>> {
+    let builds: Vec<&train_step::Model> = steps
+        .iter()
+        .filter(|s| s.kind == TrainStepKind::Build)
+        .collect();
+    if builds.is_empty() {
+        return t.finished_at;
+    }
+    builds
+        .iter()
+        .map(|s| {
+            (s.state == TrainStepState::Done)
+                .then_some(s.finished_at)
+                .flatten()
+        })
+        .collect::<Option<Vec<_>>>()
+        .and_then(|v| v.into_iter().max())
 }
 
 async fn to_dto(
@@ -232,36 +297,8 @@ async fn to_dto(
         });
     }
     milestones.sort_by_key(|m| m.at);
-    let progress = if out.is_empty() {
-        100
-    } else {
-        out.iter()
-            .map(|s| match s.state {
-                TrainStepState::Done | TrainStepState::Skipped => 100,
-                TrainStepState::Running => s.job.as_ref().map_or(0, |j| j.progress.clamp(0, 100)),
-                _ => 0,
-            })
-            .sum::<i32>()
-            / out.len() as i32
-    };
-    // The clock stops when every image is out, as the maintenance runs' clocks do.
-    let builds: Vec<&TrainStep> = out
-        .iter()
-        .filter(|s| s.kind == TrainStepKind::Build)
-        .collect();
-    let images_out = if builds.is_empty() {
-        t.finished_at
-    } else {
-        builds
-            .iter()
-            .map(|s| {
-                (s.state == TrainStepState::Done)
-                    .then_some(s.finished_at)
-                    .flatten()
-            })
-            .collect::<Option<Vec<_>>>()
-            .and_then(|v| v.into_iter().max())
-    };
+    let progress = progress(&steps, &jobs_by_id);
+    let images_out = images_out(&t, &steps);
     let calendar = process::holidays(db).await?;
     let sla = calendar.sla_status(now, t.due_on, images_out);
     let runs = process::train_runs(db, now, t.id).await?;
