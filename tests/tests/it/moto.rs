@@ -299,3 +299,82 @@ async fn the_build_runs_the_same_against_moto() {
         "the builder was terminated"
     );
 }
+
+/// The daily base-image check asks EC2 what a build would take (owner, name filter, state)
+/// and proposes rebuilding what is built on something older: against moto, whose Canonical
+/// images nobody here chose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_base_image_check_finds_moto_s_canonical_image_and_proposes_rebuilds() {
+    use app::services::rebuilds;
+    let moto = start_moto().await;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let cloud = Arc::new(server::cloud::Cloud::endpoint(
+        moto.url.clone(),
+        server::cloud::CloudSettings::marketplace_default(chrono::Duration::seconds(15)),
+    ));
+    let user = app.omnibus().await.expect("user");
+    for slug in [
+        "gitlab-ce",
+        "gitlab-ee",
+        "gitlab-ee-premium",
+        "gitlab-ee-ultimate",
+    ] {
+        let mut input = products::input_for(
+            &products::get(app.conn(), "aws", slug)
+                .await
+                .expect("product"),
+        );
+        input.base_image_name_pattern = "ubuntu/images/*ubuntu-xenial-16.04-{arch}-server-*".into();
+        products::update(
+            app.conn(),
+            &user,
+            app.clock.now(),
+            &app.state.base_image_owners,
+            "aws",
+            slug,
+            &input,
+        )
+        .await
+        .expect("update");
+    }
+    let finder = server::jobs::base_image_check::Ec2BaseImages::new(cloud);
+    let found = rebuilds::check(app.conn(), &user, app.clock.now(), &finder)
+        .await
+        .expect("check");
+    let amd64 = found
+        .base_images
+        .iter()
+        .find(|b| b.arch == Arch::Amd64)
+        .expect("the amd64 filter was asked");
+    assert_eq!(amd64.owner, "099720109477");
+    let (id, name) = (
+        amd64
+            .newest_id
+            .clone()
+            .expect("moto lists Canonical's Xenial image"),
+        amd64.newest_name.clone().unwrap_or_default(),
+    );
+    assert!(id.starts_with("ami-"), "{id}");
+    assert!(name.contains("ubuntu-xenial-16.04-amd64-server-"), "{name}");
+    assert!(amd64.newest_created.is_some(), "moto says when it was made");
+    for b in &found.base_images {
+        if let Some(name) = &b.newest_name {
+            assert!(name.contains(&format!("-{}-server-", b.arch)), "{b:?}");
+        }
+    }
+    // The sample history was built on no recorded base image: its current images are
+    // proposed for a rebuild on moto's image, once.
+    let proposal = found
+        .proposals
+        .iter()
+        .find(|p| p.base_image_id == id)
+        .expect("a proposal on moto's image");
+    assert!(!proposal.items.is_empty());
+    let again = rebuilds::check(app.conn(), &user, app.clock.now(), &finder)
+        .await
+        .expect("check again");
+    assert!(
+        again.proposals.iter().all(|p| p.base_image_id != id),
+        "proposed once"
+    );
+}
