@@ -15,6 +15,7 @@ mod m0009_sign_in_attempts;
 mod m0010_gitlab_identity;
 mod m0011_rebuilds;
 mod m0012_release_train;
+mod m0013_account_sync;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_gitlab_identity::Migration),
             Box::new(m0011_rebuilds::Migration),
             Box::new(m0012_release_train::Migration),
+            Box::new(m0013_account_sync::Migration),
         ]
     }
 }

@@ -45,6 +45,11 @@ permissions!(
         SetPublishPolicy,
         /// Approve or reject a proposed rebuild on a new base image (Omnibus).
         DecideRebuilds,
+        /// Read the account as it is now (images, quotas, versions) on demand.
+        SyncCloud,
+        /// Resolve what differs between the catalogue and the account: adopt, forget, or
+        /// propose retirement.
+        ResolveDrift,
         /// Write listing copy and ask for its approval.
         EditCopy,
         /// Approve or reject listing copy (each revision only by the team whose turn it is).
@@ -84,6 +89,8 @@ impl Permission {
             Permission::SetBuildPolicy => &[Role::Omnibus, Role::Admin],
             Permission::SetPublishPolicy => &[Role::Partnerships, Role::Admin],
             Permission::DecideRebuilds => &[Role::Omnibus],
+            Permission::SyncCloud => &[Role::Omnibus, Role::Admin],
+            Permission::ResolveDrift => &[Role::Omnibus, Role::Partnerships, Role::Admin],
             Permission::EditCopy => &[Role::Marketing, Role::Admin],
             Permission::ReviewCopy => &[Role::Partnerships, Role::Omnibus, Role::Admin],
             Permission::MarkCopyForPublishing => {

@@ -405,6 +405,67 @@ string_enum!(
         TrainWaiting => ("train_waiting", "Release train waiting"),
         TrainStopped => ("train_stopped", "Release train stopped"),
         RebuildProposed => ("rebuild_proposed", "Rebuild proposed"),
+        QuotaWarning => ("quota_warning", "Public-image quota nearly used"),
+        VersionLimitWarning => ("version_limit_warning", "Version limit near"),
+        CloudIncident => ("cloud_incident", "Live version's image missing"),
+    }
+);
+
+string_enum!(
+    /// Where a region's public-image quota comes from.
+    QuotaSource {
+        ServiceQuotas => ("service_quotas", "Service Quotas"),
+        Manual => ("manual", "set by hand"),
+        Default => ("default", "AWS's default"),
+    }
+);
+
+string_enum!(
+    /// Where an image the account holds (or a catalogue image version) came from.
+    ImageSource {
+        Portal => ("portal", "built by the portal"),
+        Imported => ("imported", "imported from the account"),
+        Outside => ("outside", "made outside the portal"),
+    }
+);
+
+string_enum!(
+    /// Where a marketplace version came from.
+    VersionSource {
+        Portal => ("portal", "published by the portal"),
+        Console => ("console", "added in the console"),
+    }
+);
+
+string_enum!(
+    /// What differs between the catalogue and the account.
+    DriftKind {
+        OutsideImage => ("outside_image", "Image made outside the portal"),
+        ImageMadePrivate => ("image_private", "Image made private in the account"),
+        ImageMadePublic => ("image_public", "Image made public in the account"),
+        ImageDeprecated => ("image_deprecated", "Image deprecated in the account"),
+        ImageGone => ("image_gone", "Image gone from the account"),
+        VersionAdded => ("version_added", "Version added in the console"),
+        VersionRestricted => ("version_restricted", "Version restricted in the console"),
+        VersionGone => ("version_gone", "Version gone from the listing"),
+        LiveImageGone => ("live_image_gone", "Live version's image is gone"),
+    }
+);
+
+string_enum!(
+    /// Whether a drift item still waits for someone.
+    DriftState {
+        Open => ("open", "Open"),
+        Resolved => ("resolved", "Resolved"),
+    }
+);
+
+string_enum!(
+    /// What resolves a drift item.
+    DriftAction {
+        Adopt => ("adopt", "Adopt"),
+        Forget => ("forget", "Forget"),
+        ProposeRetirement => ("propose_retirement", "Propose retirement"),
     }
 );
 

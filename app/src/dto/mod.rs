@@ -6,6 +6,7 @@
 //!
 //! One file per domain; everything is re-exported here, so `dto::X` names every shape.
 
+mod account;
 mod approvals;
 mod assets;
 mod audit;
@@ -27,6 +28,7 @@ mod trains;
 mod users;
 mod workflows;
 
+pub use account::*;
 pub use approvals::*;
 pub use assets::*;
 pub use audit::*;

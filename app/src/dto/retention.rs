@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{Arch, ProposalState, RegionImageState, RetentionAction},
+    domain::{Arch, ProposalState, QuotaSource, RegionImageState, RetentionAction},
     error::{AppError, AppResult, Validator, whole_number},
 };
 
@@ -16,11 +16,28 @@ use utoipa::ToSchema;
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct RegionQuota {
     pub region: String,
-    /// Public images the catalogue knows in this region (deprecated ones are still public).
+    /// Public images in this region (deprecated ones are still public, and so are public
+    /// ones in the Recycle Bin): the account's, as the last sync read them, or the
+    /// catalogue's until a sync has read the region.
     pub public_images: i32,
     pub quota: i32,
-    /// Whether the quota was set for this region (otherwise AWS's default).
+    /// Whether the quota was set by hand for this region, overriding Service Quotas.
     pub quota_set: bool,
+    /// Where `quota` comes from: Service Quotas, set by hand, or AWS's default until
+    /// Service Quotas answered.
+    pub quota_source: QuotaSource,
+    /// The quota Service Quotas reported, whatever overrides it.
+    pub service_quota: Option<i32>,
+    /// When the account's images in this region were last read; none means the counts
+    /// are the catalogue's.
+    pub synced_at: Option<DateTime<Utc>>,
+    /// Public images made outside the portal (matched to no product).
+    pub outside_images: i32,
+    /// Public images after the next release, which adds one per public product and
+    /// architecture shipped to this region.
+    pub after_next_release: i32,
+    /// At 80% of the quota or more.
+    pub near_quota: bool,
     /// Public images per product, most first.
     pub by_product: Vec<ProductCount>,
 }

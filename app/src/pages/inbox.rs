@@ -21,8 +21,12 @@ fn kind_tone(kind: NotificationKind) -> Tone {
         | NotificationKind::SlaBreached
         | NotificationKind::Escalated
         | NotificationKind::JobFailed
-        | NotificationKind::TrainStopped => Tone::Red,
-        NotificationKind::SlaAtRisk | NotificationKind::TrainWaiting => Tone::Amber,
+        | NotificationKind::TrainStopped
+        | NotificationKind::CloudIncident => Tone::Red,
+        NotificationKind::SlaAtRisk
+        | NotificationKind::TrainWaiting
+        | NotificationKind::QuotaWarning
+        | NotificationKind::VersionLimitWarning => Tone::Amber,
         NotificationKind::MaintenanceOpened | NotificationKind::RebuildProposed => Tone::Blue,
     }
 }

@@ -171,7 +171,7 @@ pub mod release {
 pub mod image_version {
     use sea_orm::entity::prelude::*;
 
-    use crate::domain::{Arch, ImageState};
+    use crate::domain::{Arch, ImageSource, ImageState};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "image_versions")]
@@ -196,6 +196,8 @@ pub mod image_version {
         /// The base image it was built from (its id and name in the build region).
         pub base_image_id: Option<String>,
         pub base_image_name: Option<String>,
+        /// Built by the portal, or imported from the account by the cloud sync.
+        pub source: ImageSource,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -266,7 +268,7 @@ pub mod listing {
 pub mod listing_version {
     use sea_orm::entity::prelude::*;
 
-    use crate::domain::ListingVersionVisibility;
+    use crate::domain::{ListingVersionVisibility, VersionSource};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "listing_versions")]
@@ -279,6 +281,8 @@ pub mod listing_version {
         pub delivery_option_id: Option<String>,
         pub visibility: ListingVersionVisibility,
         pub published_at: DateTimeUtc,
+        /// Published by the portal, or found on the listing by the cloud sync.
+        pub source: VersionSource,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

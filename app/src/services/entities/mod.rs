@@ -3,6 +3,7 @@
 //! value itself and a row with anything else fails to load. Free text (job kinds, audit
 //! actions) and lists or JSON kept in one column stay `String`.
 
+mod account;
 mod blockers;
 mod catalogue;
 mod people;
@@ -10,6 +11,7 @@ mod process;
 mod queue;
 mod trains;
 
+pub use account::*;
 pub use blockers::*;
 pub use catalogue::*;
 pub use people::*;

@@ -84,10 +84,22 @@ pub async fn regions(db: &impl ConnectionTrait) -> AppResult<Vec<RegionQuota>> {
                 })
                 .collect();
             by_product.sort_by_key(|p| std::cmp::Reverse(p.count));
+            let public_images: i32 = by_product.iter().map(|p| p.count).sum();
+            let quota = quotas.get(&region).copied().unwrap_or(DEFAULT_QUOTA);
             RegionQuota {
-                public_images: by_product.iter().map(|p| p.count).sum(),
-                quota: quotas.get(&region).copied().unwrap_or(DEFAULT_QUOTA),
+                public_images,
+                quota,
                 quota_set: quotas.contains_key(&region),
+                quota_source: if quotas.contains_key(&region) {
+                    QuotaSource::Manual
+                } else {
+                    QuotaSource::Default
+                },
+                service_quota: None,
+                synced_at: None,
+                outside_images: 0,
+                after_next_release: public_images,
+                near_quota: public_images * 5 >= quota * 4,
                 region,
                 by_product,
             }
