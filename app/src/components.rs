@@ -37,6 +37,7 @@ pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
                     <NavLink href="/jobs" label="Jobs"/>
                     <NavLink href="/listings" label="Listings"/>
                     <NavLink href="/public-images" label="Public images"/>
+                    <NavLink href="/cloud" label="Account"/>
                     <NavLink href="/rebuilds" label="Security rebuilds"/>
                     <NavLink href="/assets" label="Marketing assets"/>
                     <NavLink href="/lookup" label="Which image do I launch?"/>

@@ -9,7 +9,7 @@ use std::{
 };
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig};
-use aws_sdk_ec2::config::Credentials;
+use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
 
 /// Where EC2 calls go.
 #[derive(Debug, Clone)]
@@ -20,11 +20,12 @@ pub enum CloudTarget {
     Endpoint(String),
 }
 
-/// Hands out one EC2 client per region, built once.
+/// Hands out one EC2 client and one Service Quotas client per region, each built once.
 #[derive(Debug)]
 pub struct Cloud {
     target: CloudTarget,
     clients: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
+    quota_clients: Mutex<HashMap<String, aws_sdk_servicequotas::Client>>,
     /// Accounts a licensed image is shared with (the marketplace's).
     pub marketplace_accounts: Vec<String>,
     /// How long to wait before looking again at something that is still on its way.
@@ -115,10 +116,38 @@ impl Cloud {
         Cloud {
             target,
             clients: Mutex::new(HashMap::new()),
+            quota_clients: Mutex::new(HashMap::new()),
             marketplace_accounts: settings.marketplace_accounts,
             poll: settings.poll,
             build_timeouts: settings.build_timeouts,
             marketplace_access_role,
+        }
+    }
+
+    /// The SDK configuration of a client in `region`: AWS's as loaded, or the endpoint's,
+    /// with throwaway credentials and quick retries (its faults are injected on purpose).
+    /// Every client (EC2, Service Quotas, the Marketplace Catalog) is built from it.
+    fn sdk_config(&self, region: &str) -> SdkConfig {
+        let region = Region::new(region.to_owned());
+        match &self.target {
+            CloudTarget::Aws(sdk) => sdk.to_builder().region(region).build(),
+            CloudTarget::Endpoint(url) => SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(region)
+                .endpoint_url(url.clone())
+                .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                    "AKIDPORTALSIMULATED",
+                    "simulated-secret",
+                    None,
+                    None,
+                    "portal",
+                )))
+                .retry_config(
+                    RetryConfig::standard()
+                        .with_max_attempts(6)
+                        .with_initial_backoff(Duration::from_millis(10)),
+                )
+                .build(),
         }
     }
 
@@ -127,61 +156,26 @@ impl Cloud {
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         clients
             .entry(region.to_owned())
-            .or_insert_with(|| {
-                let config = match &self.target {
-                    CloudTarget::Aws(sdk) => aws_sdk_ec2::config::Builder::from(sdk)
-                        .region(Region::new(region.to_owned()))
-                        .build(),
-                    CloudTarget::Endpoint(url) => aws_sdk_ec2::Config::builder()
-                        .behavior_version(BehaviorVersion::latest())
-                        .region(Region::new(region.to_owned()))
-                        .endpoint_url(url.clone())
-                        .credentials_provider(Credentials::new(
-                            "AKIDPORTALSIMULATED",
-                            "simulated-secret",
-                            None,
-                            None,
-                            "portal",
-                        ))
-                        // Faults are injected on purpose; retry them quickly.
-                        .retry_config(
-                            RetryConfig::standard()
-                                .with_max_attempts(6)
-                                .with_initial_backoff(Duration::from_millis(10)),
-                        )
-                        .build(),
-                };
-                aws_sdk_ec2::Client::from_conf(config)
-            })
+            .or_insert_with(|| aws_sdk_ec2::Client::new(&self.sdk_config(region)))
+            .clone()
+    }
+
+    /// The Service Quotas client of a region (a quota such as EC2's public AMIs is per
+    /// region, so it is asked in the region it applies to).
+    pub fn service_quotas(&self, region: &str) -> aws_sdk_servicequotas::Client {
+        let mut clients = self
+            .quota_clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| aws_sdk_servicequotas::Client::new(&self.sdk_config(region)))
             .clone()
     }
 
     /// The AWS Marketplace Catalog client (the catalog API lives in us-east-1).
     pub fn marketplace(&self) -> aws_sdk_marketplacecatalog::Client {
-        let region = Region::new(MARKETPLACE_REGION);
-        let config = match &self.target {
-            CloudTarget::Aws(sdk) => aws_sdk_marketplacecatalog::config::Builder::from(sdk)
-                .region(region)
-                .build(),
-            CloudTarget::Endpoint(url) => aws_sdk_marketplacecatalog::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(region)
-                .endpoint_url(url.clone())
-                .credentials_provider(aws_sdk_marketplacecatalog::config::Credentials::new(
-                    "AKIDPORTALSIMULATED",
-                    "simulated-secret",
-                    None,
-                    None,
-                    "portal",
-                ))
-                .retry_config(
-                    RetryConfig::standard()
-                        .with_max_attempts(6)
-                        .with_initial_backoff(Duration::from_millis(10)),
-                )
-                .build(),
-        };
-        aws_sdk_marketplacecatalog::Client::from_conf(config)
+        aws_sdk_marketplacecatalog::Client::new(&self.sdk_config(MARKETPLACE_REGION))
     }
 }
 

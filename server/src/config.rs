@@ -158,6 +158,10 @@ pub struct CloudConfig {
     #[arg(long, env = "PORTAL_CLOUD_POLL_SECONDS", value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub cloud_poll_seconds: Option<u32>,
 
+    /// Minutes between the syncs of the account (images, quotas, marketplace versions) the portal runs by itself; 0: only at start and on demand.
+    #[arg(long, env = "PORTAL_CLOUD_SYNC_EVERY", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=10_080))]
+    pub cloud_sync_every: u32,
+
     #[command(flatten)]
     pub sim: SimConfigArgs,
 
@@ -203,6 +207,14 @@ pub struct SimConfigArgs {
     #[arg(long, env = "PORTAL_SIM_PUBLIC_IMAGE_QUOTA", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub sim_public_image_quota: u32,
 
+    /// Regions whose simulated public-image quota was raised, as region=count pairs separated by commas (eu-west-1=50,us-east-1=100); other regions have the quota above.
+    #[arg(long, env = "PORTAL_SIM_PUBLIC_IMAGE_QUOTAS", default_value = "", value_parser = region_quotas)]
+    pub sim_public_image_quotas: RegionQuotas,
+
+    /// Days a deregistered simulated image stays in the Recycle Bin (0: no retention rule, it is gone at once).
+    #[arg(long, env = "PORTAL_SIM_RECYCLE_BIN_DAYS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=365))]
+    pub sim_recycle_bin_days: u32,
+
     /// Seconds a simulated instance takes to boot.
     #[arg(long, env = "PORTAL_SIM_BOOT_SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=86_400))]
     pub sim_boot_seconds: u32,
@@ -226,6 +238,41 @@ pub struct SimConfigArgs {
     /// Make every simulated builder's install fail at this step of the install script (prerequisites, repository, license, package, installation-type, clean-up, first-boot). Unset: installs succeed.
     #[arg(long, env = "PORTAL_SIM_INSTALL_FAILURE", value_parser = install_step)]
     pub sim_install_failure: Option<String>,
+}
+
+/// Public-image quotas of particular regions: region → quota.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegionQuotas(pub std::collections::BTreeMap<String, usize>);
+
+fn region_quotas(text: &str) -> Result<RegionQuotas, String> {
+    let mut quotas = std::collections::BTreeMap::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((region, count)) = pair.split_once('=') else {
+            return Err(format!(
+                "'{pair}' is not region=count (such as eu-west-1=50)"
+            ));
+        };
+        let region = region.trim();
+        if !app::domain::AWS_REGIONS.contains(&region) {
+            return Err(format!(
+                "'{region}' is not a region of the simulated cloud; its regions are {}",
+                app::domain::AWS_REGIONS.join(", ")
+            ));
+        }
+        let count: usize = match count.trim().parse() {
+            Ok(n) if (1..=100_000).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "the quota of {region}, '{}', is not a number from 1 to 100000",
+                    count.trim()
+                ));
+            }
+        };
+        if quotas.insert(region.to_owned(), count).is_some() {
+            return Err(format!("{region} is given twice"));
+        }
+    }
+    Ok(RegionQuotas(quotas))
 }
 
 fn install_step(text: &str) -> Result<String, String> {
@@ -258,6 +305,8 @@ impl SimConfigArgs {
         let seconds = |s: u32| chrono::Duration::seconds(i64::from(s));
         crate::sim::SimConfig {
             public_image_quota: usize::try_from(self.sim_public_image_quota).unwrap_or(usize::MAX),
+            public_image_quotas: self.sim_public_image_quotas.0.clone(),
+            recycle_bin_days: self.sim_recycle_bin_days,
             boot_delay: seconds(self.sim_boot_seconds),
             install_delay: seconds(self.sim_install_seconds),
             image_delay: seconds(self.sim_image_seconds),
@@ -342,6 +391,11 @@ impl CloudConfig {
 
     pub fn marketplace_access_role_arn(&self) -> Option<String> {
         Self::set(&self.marketplace_access_role_arn)
+    }
+
+    /// How often the portal syncs the account by itself; zero when only at start and on demand.
+    pub fn cloud_sync_every(&self) -> chrono::Duration {
+        chrono::Duration::minutes(i64::from(self.cloud_sync_every))
     }
 }
 
@@ -580,6 +634,26 @@ mod tests {
     }
 
     #[test]
+    fn raised_region_quotas_of_the_simulated_cloud_parse_and_name_what_is_wrong() {
+        let quotas = region_quotas(" eu-west-1=50, us-east-1 = 100 ").expect("parses");
+        assert_eq!(
+            quotas.0.into_iter().collect::<Vec<_>>(),
+            [("eu-west-1".to_owned(), 50), ("us-east-1".to_owned(), 100)]
+        );
+        assert_eq!(region_quotas("").expect("empty"), RegionQuotas::default());
+        for (text, says) in [
+            ("eu-west-1", "is not region=count"),
+            ("mars-north-1=5", "is not a region of the simulated cloud"),
+            ("eu-west-1=0", "is not a number from 1 to 100000"),
+            ("eu-west-1=many", "is not a number from 1 to 100000"),
+            ("eu-west-1=5,eu-west-1=6", "eu-west-1 is given twice"),
+        ] {
+            let err = region_quotas(text).expect_err(text);
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn dev_sign_in_is_refused_off_loopback() {
         let probe = Probe::try_parse_from(["portal", "--bind", "0.0.0.0:3000"]).expect("parses");
         let err = probe.serve.validate().expect_err("refused").to_string();
@@ -734,6 +808,23 @@ mod tests {
             err.contains("PORTAL_BASE_IMAGE_OWNERS") && err.contains("'canonical'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_account_syncs_hourly_unless_told_and_zero_leaves_only_start_and_demand() {
+        let config = Config::from_args(["portal"]).expect("parses");
+        assert_eq!(
+            config.cloud.cloud_sync_every(),
+            chrono::Duration::minutes(60)
+        );
+        let config = Config::from_args(["portal", "--cloud-sync-every", "0"]).expect("parses");
+        assert_eq!(config.cloud.cloud_sync_every(), chrono::Duration::zero());
+        for bad in ["-5", "10081", "hourly"] {
+            assert!(
+                Config::from_args(["portal", "--cloud-sync-every", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

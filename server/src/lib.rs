@@ -106,6 +106,7 @@ async fn open_state(
             .map(|t| <sha2::Sha256 as sha2::Digest>::digest(t.trim().as_bytes()).into()),
         webhooks: cloud.webhooks.policy(),
         base_image_owners: cloud.base_image_owners()?,
+        cloud_sync_every: cloud.cloud_sync_every(),
     };
     let seed = web.is_some_and(|w| w.seed);
     if seed
@@ -399,28 +400,18 @@ async fn start_cloud(
                 });
             }
             let sim_config = config.sim.sim_config();
-            let mut simulator = sim::Ec2Sim::new(state.clock.clone(), sim_config.clone());
+            let mut simulator = sim::Ec2Sim::new(state.clock.clone(), sim_config);
             // The world file is the truth: found, nothing is seeded into what it holds (only
             // a listing the catalogue gained since gets its AMI product).
             let world_file = data_dir.join(sim::WORLD_FILE);
             let kept = simulator.keep_in(&world_file)?;
-            sim::seed_marketplace(simulator.marketplace(), &state.db).await?;
+            sim::seed_marketplace(&simulator, &state.db).await?;
             if kept {
                 tracing::info!(file = %world_file.display(), "simulated cloud: world loaded");
             } else if config.sim.sim_seed_images {
                 sim::seed_ec2(&simulator, &state.db).await?;
             }
             simulator.save().await?;
-            // The portal knows the simulated account's quota, as an operator would set it.
-            let quota = i32::try_from(sim_config.public_image_quota).unwrap_or(i32::MAX);
-            app::services::retention::seed_quotas(
-                &state.db,
-                state.clock.now(),
-                app::domain::AWS_REGIONS,
-                quota,
-            )
-            .await
-            .map_err(anyhow::Error::msg)?;
             let (url, handle) = sim::serve(&simulator, "127.0.0.1:0".parse()?).await?;
             tracing::info!(%url, "simulated EC2 is up");
             Ok(CloudHandle {

@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 use app::services::{AppState, ManualClock};
 
+pub mod account;
 pub mod gitlab;
 
 /// The smallest valid PNG: one transparent pixel.

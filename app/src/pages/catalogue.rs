@@ -276,6 +276,7 @@ pub fn ListingPage() -> impl IntoView {
         move || (id(), publish.version().get(), unblock.version().get()),
         |(id, ..)| list_publish_jobs(id),
     );
+    let banner = super::cloud::banner_resource(move || crate::rpc::BannerScope::Listing(id()));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -288,6 +289,7 @@ pub fn ListingPage() -> impl IntoView {
                     <PageHeader title=l.entity_name.clone() subtitle=l.title.clone()>
                         <a class=BUTTON href=format!("/listings/{}/copy", l.id) data-testid="edit-copy">"Listing copy"</a>
                     </PageHeader>
+                    <super::cloud::DriftBanner banner/>
                     <LimitPanel listing=l.clone() propose decide set_policy restrictions/>
                     <PublishPanel listing_id=l.id publish unblock jobs>
                         <super::trains::PublishPolicyControl listing_id=l.id policy=l.publish_policy action=set_publish_policy/>

@@ -2,6 +2,7 @@
 
 mod assets;
 mod catalogue;
+pub(crate) mod cloud;
 mod copy;
 mod dashboard;
 mod inbox;
@@ -107,6 +108,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("listings") view=catalogue::ListingsPage/>
                     <Route path=path!("listings/:id") view=catalogue::ListingPage/>
                     <Route path=path!("public-images") view=retention::PublicImagesPage/>
+                    <Route path=path!("cloud") view=cloud::CloudPage/>
                     <Route path=path!("rebuilds") view=rebuilds::RebuildsPage/>
                     <Route path=path!("rebuilds/:id") view=rebuilds::RebuildProposalPage/>
                     <Route path=path!("listings/:id/copy") view=copy::CopyEditorPage/>

@@ -85,6 +85,10 @@ pub fn ProductPage() -> impl IntoView {
         },
         |((partner, slug), ..)| get_product(partner, slug),
     );
+    let banner = super::cloud::banner_resource(move || {
+        let (partner, slug) = key();
+        crate::rpc::BannerScope::Product { partner, slug }
+    });
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -106,6 +110,7 @@ pub fn ProductPage() -> impl IntoView {
                     <PageHeader title=p.name.clone() subtitle=format!("{} · {}", p.partner_name, p.edition.label())>
                         {can_edit.then(|| view! { <a class=BUTTON_SECONDARY href=format!("/products/{}/{}/edit", p.partner_slug, p.slug)>"Edit"</a> })}
                     </PageHeader>
+                    <super::cloud::DriftBanner banner/>
                     <div class="grid lg:grid-cols-3 gap-6">
                         <div class="lg:col-span-2">
                             <Card title="Releases × architectures">

@@ -9,8 +9,14 @@ use crate::{
     components::*,
     domain::*,
     dto::*,
-    rpc::{DecideRetention, RetentionDryRun, SetImageQuota, SetRetentionPolicy, get_public_images},
+    error::AppError,
+    rpc::{
+        BannerScope, ClearQuota, DecideRetention, ProposeRegionRetention, RetentionDryRun,
+        SetImageQuota, SetRetentionPolicy, get_public_images,
+    },
 };
+
+type PublicImagesResource = Resource<Result<PublicImages, AppError>>;
 
 fn proposal_tone(state: ProposalState) -> Tone {
     match state {
@@ -28,17 +34,25 @@ pub fn PublicImagesPage() -> impl IntoView {
     let set_policy = ServerAction::<SetRetentionPolicy>::new();
     let dry_run = ServerAction::<RetentionDryRun>::new();
     let decide = ServerAction::<DecideRetention>::new();
-    let data = Resource::new(
+    let clear_quota = ServerAction::<ClearQuota>::new();
+    let propose = ServerAction::<ProposeRegionRetention>::new();
+    let data: PublicImagesResource = Resource::new(
         move || {
             (
                 set_quota.version().get(),
                 set_policy.version().get(),
                 dry_run.version().get(),
                 decide.version().get(),
+                clear_quota.version().get(),
+                propose.version().get(),
             )
         },
         |_| get_public_images(),
     );
+    let query = leptos_router::hooks::use_query_map();
+    let highlight = Memo::new(move |_| query.read().get("region").filter(|r| !r.is_empty()));
+    scroll_to_region(highlight, data);
+    let banner = super::cloud::banner_resource(|| BannerScope::PublicImages);
     let user = current_user();
     let can_manage = user
         .as_ref()
@@ -52,6 +66,8 @@ pub fn PublicImagesPage() -> impl IntoView {
             .or_else(general_error(set_policy.value()))
             .or_else(general_error(dry_run.value()))
             .or_else(general_error(decide.value()))
+            .or_else(|| clear_quota.value().get().and_then(Result::err))
+            .or_else(|| propose.value().get().and_then(Result::err))
             .or_else(|| set_quota.value().get().and_then(Result::err))
             .or_else(|| set_policy.value().get().and_then(Result::err))
             .or_else(|| decide.value().get().and_then(Result::err))
@@ -62,12 +78,24 @@ pub fn PublicImagesPage() -> impl IntoView {
             title="Public images".into()
             subtitle="AWS allows each account a number of public images per region; once a region's quota is used up, a build cannot make its image public there. Retention policies say which old images go; Partnerships approves each dry run before anything changes."
         />
+        <super::cloud::DriftBanner banner/>
         {move || error().map(|error| view! { <ErrorBox error/> })}
+        {move || propose.value().get().and_then(Result::ok).map(|proposals| {
+            let text = if proposals.is_empty() {
+                "Nothing to propose: every product with public images there has an open dry run, or its policy keeps them all.".to_owned()
+            } else {
+                format!(
+                    "Proposed: {}. Partnerships approves each dry run below.",
+                    proposals.iter().map(|p| format!("{} ({} images)", p.product_name, p.items.len())).collect::<Vec<_>>().join(", ")
+                )
+            };
+            view! { <div role="status" data-testid="region-proposed" class="mb-4 rounded-md border border-green-200 bg-green-50 px-4 py-3 text-sm text-green-900">{text}</div> }
+        })}
         <Transition fallback=Loading>
             {move || data.get().map(|r| match r {
                 Ok(overview) => view! {
                     <div class="space-y-6">
-                        <Regions regions=overview.regions set_quota can_manage/>
+                        <Regions regions=overview.regions set_quota clear_quota propose highlight=highlight.get() can_manage/>
                         <Policies policies=overview.policies set_policy dry_run can_manage/>
                         <Proposals proposals=overview.proposals decide partnerships me=me.clone()/>
                     </div>
@@ -78,34 +106,127 @@ pub fn PublicImagesPage() -> impl IntoView {
     }
 }
 
+/// How close a region is to its quota once the next release is out: amber from 80% of
+/// it, red past it.
+fn quota_tone(r: &RegionQuota) -> Option<Tone> {
+    let (after, quota) = (i64::from(r.after_next_release), i64::from(r.quota));
+    if after > quota || r.public_images > r.quota {
+        Some(Tone::Red)
+    } else if r.near_quota || after * 5 >= quota * 4 {
+        Some(Tone::Amber)
+    } else {
+        None
+    }
+}
+
+/// Scrolls the region a link asked for (`?region=`) into view once the table is first
+/// there, not again when it reloads after an action (browser only).
+#[cfg(feature = "hydrate")]
+fn scroll_to_region(region: Memo<Option<String>>, data: PublicImagesResource) {
+    let scrolled = StoredValue::new(None::<String>);
+    Effect::new(move |_| {
+        let loaded = data.with(|d| d.as_ref().is_some_and(Result::is_ok));
+        if let Some(region) = region.get()
+            && loaded
+            && scrolled.get_value().as_ref() != Some(&region)
+        {
+            scrolled.set_value(Some(region.clone()));
+            request_animation_frame(move || {
+                if let Some(row) = document().get_element_by_id(&format!("region-{region}")) {
+                    row.scroll_into_view();
+                }
+            });
+        }
+    });
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn scroll_to_region(_region: Memo<Option<String>>, _data: PublicImagesResource) {}
+
 #[component]
 fn Regions(
     regions: Vec<RegionQuota>,
     set_quota: ServerAction<SetImageQuota>,
+    clear_quota: ServerAction<ClearQuota>,
+    propose: ServerAction<ProposeRegionRetention>,
+    /// The region a link asked for, highlighted.
+    highlight: Option<String>,
     can_manage: bool,
 ) -> impl IntoView {
     view! {
         <Card title="Quota per region">
-            <p class="mb-4 text-xs text-gray-600">"Public images the catalogue knows in each region (deprecated images are still public) against the quota, fullest first. Set a region's quota once AWS has raised it."</p>
+            <p class="mb-4 text-xs text-gray-600">"Public images in each region (deprecated ones and public ones in the Recycle Bin are still public) against the quota, fullest first: the account's, as the sync last read them, or the catalogue's until the first sync. The quota is Service Quotas' unless it was set by hand here. The next release adds one public image per public product and architecture shipped to the region."</p>
             <table class=TABLE data-testid="regions">
                 <thead>
                     <tr>
                         <th class=TH>"Region"</th>
                         <th class=TH>"Public images"</th>
                         <th class=TH>"By product"</th>
+                        <th class=TH>"After the next release"</th>
                         <th class=TH>"Quota"</th>
                     </tr>
                 </thead>
                 <tbody>
                     {regions.into_iter().map(|r| {
                         let region = r.region.clone();
+                        let clear_region = r.region.clone();
+                        let highlighted = highlight.as_deref() == Some(region.as_str());
+                        let tone = quota_tone(&r);
+                        let counted = match r.synced_at {
+                            Some(at) => format!("counted from the account, read {}", when(at)),
+                            None => "from the catalogue until the first sync".to_owned(),
+                        };
+                        let after_class = match tone {
+                            Some(Tone::Red) => "font-semibold text-red-700",
+                            Some(_) => "font-semibold text-amber-700",
+                            None => "text-gray-800",
+                        };
+                        let warning = tone.map(|tone| {
+                            let (box_class, text) = if tone == Tone::Red {
+                                ("border-red-200 bg-red-50 text-red-800", if r.public_images > r.quota { "Over the quota" } else { "The next release goes over the quota" })
+                            } else {
+                                ("border-amber-200 bg-amber-50 text-amber-900", "Near the quota")
+                            };
+                            let region = region.clone();
+                            view! {
+                                <div class=format!("mt-2 rounded-md border px-2 py-1.5 text-xs {box_class}") data-testid="quota-warning" data-tone={if tone == Tone::Red { "red" } else { "amber" }}>
+                                    <p>{text}</p>
+                                    {can_manage.then(|| view! {
+                                        <ActionForm action=propose attr:class="mt-1">
+                                            <input type="hidden" name="region" value=region/>
+                                            <button class="font-medium text-violet-700 hover:underline" data-testid="propose-retention">"Propose retention"</button>
+                                        </ActionForm>
+                                    })}
+                                </div>
+                            }
+                        });
+                        let source = match (r.quota_source, r.service_quota) {
+                            (QuotaSource::Manual, Some(service)) => format!("{}; Service Quotas says {service}", r.quota_source.label()),
+                            (source, _) => source.label().to_owned(),
+                        };
+                        let row_class = if highlighted { "bg-violet-50 ring-2 ring-inset ring-violet-400" } else { "" };
                         view! {
-                            <tr data-testid="region" data-region=r.region.clone() data-used=r.public_images data-quota=r.quota>
-                                <td class=TD><span class="font-mono text-sm">{r.region.clone()}</span></td>
-                                <td class=TD><div class="w-64"><UsageBar used=r.public_images.max(0) as u64 limit=r.quota.max(0) as u64 unit="public images"/></div></td>
+                            <tr id=format!("region-{}", r.region) class=row_class data-testid="region" data-region=r.region.clone() data-used=r.public_images data-quota=r.quota
+                                data-quota-source=r.quota_source.as_str() data-after-next-release=r.after_next_release data-highlighted=highlighted.to_string()>
+                                <td class=TD>
+                                    <span class="font-mono text-sm whitespace-nowrap">{r.region.clone()}</span>
+                                </td>
+                                <td class=TD>
+                                    <div class="w-64"><UsageBar used=r.public_images.max(0) as u64 limit=r.quota.max(0) as u64 unit="public images"/></div>
+                                    <div class="text-xs text-gray-500" data-testid="counted">{counted}</div>
+                                    {(r.outside_images > 0).then(|| view! {
+                                        <a class="text-xs text-violet-700 hover:underline" href=format!("/cloud?region={}", r.region) data-testid="outside-images">
+                                            {format!("{} made outside the portal", r.outside_images)}
+                                        </a>
+                                    })}
+                                </td>
                                 <td class=TD><span class="text-xs text-gray-600">
                                     {r.by_product.iter().map(|p| format!("{} {}", p.product_name, p.count)).collect::<Vec<_>>().join(" · ")}
                                 </span></td>
+                                <td class=TD>
+                                    <span class=after_class data-testid="after-next-release">{format!("{} of {}", r.after_next_release, r.quota)}</span>
+                                    {warning}
+                                </td>
                                 <td class=TD>
                                     {if can_manage {
                                         view! {
@@ -118,7 +239,13 @@ fn Regions(
                                     } else {
                                         view! { <span>{r.quota}</span> }.into_any()
                                     }}
-                                    {(!r.quota_set).then(|| view! { <div class="text-xs text-gray-500">"AWS default"</div> })}
+                                    <div class="text-xs text-gray-500" data-testid="quota-source">{source}</div>
+                                    {(can_manage && r.quota_source == QuotaSource::Manual).then(|| view! {
+                                        <ActionForm action=clear_quota>
+                                            <input type="hidden" name="region" value=clear_region.clone()/>
+                                            <button class="text-xs text-violet-700 hover:underline" data-testid="clear-quota">"Clear"</button>
+                                        </ActionForm>
+                                    })}
                                 </td>
                             </tr>
                         }
@@ -291,5 +418,36 @@ fn Proposals(
                 }).collect_view()}
             </div>
         </Card>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(public_images: i32, after_next_release: i32, quota: i32) -> RegionQuota {
+        RegionQuota {
+            region: "us-east-1".into(),
+            public_images,
+            quota,
+            quota_set: false,
+            quota_source: QuotaSource::ServiceQuotas,
+            service_quota: Some(quota),
+            synced_at: None,
+            outside_images: 0,
+            after_next_release,
+            near_quota: public_images * 5 >= quota * 4,
+            by_product: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_region_warns_amber_from_80_percent_after_the_next_release_and_red_past_the_quota() {
+        assert_eq!(quota_tone(&region(10, 15, 20)), None);
+        assert_eq!(quota_tone(&region(10, 16, 20)), Some(Tone::Amber));
+        assert_eq!(quota_tone(&region(16, 16, 20)), Some(Tone::Amber));
+        assert_eq!(quota_tone(&region(18, 20, 20)), Some(Tone::Amber));
+        assert_eq!(quota_tone(&region(18, 21, 20)), Some(Tone::Red));
+        assert_eq!(quota_tone(&region(24, 24, 5)), Some(Tone::Red));
     }
 }

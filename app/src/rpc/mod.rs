@@ -41,6 +41,8 @@ mod ctx {
     }
 }
 
+mod account;
+pub use account::*;
 mod assets;
 pub use assets::*;
 mod audit;

@@ -136,17 +136,7 @@ pub async fn propose(
     actor.require(Permission::ManageCatalogue)?;
     let txn = super::begin_write(db).await?;
     let l = super::listings::find_model(&txn, listing_id).await?;
-    let open = restriction_proposal::Entity::find()
-        .filter(restriction_proposal::Column::ListingId.eq(listing_id))
-        .filter(restriction_proposal::Column::State.is_in(proposals::OPEN))
-        .one(&txn)
-        .await?;
-    if let Some(p) = open {
-        return Err(AppError::conflict(
-            "listing",
-            format!("proposal {} for this listing is still open", p.id),
-        ));
-    }
+    refuse_open(&txn, listing_id).await?;
     let public: Vec<listing_version::Model> = listing_version::Entity::find()
         .filter(listing_version::Column::ListingId.eq(listing_id))
         .filter(listing_version::Column::Visibility.eq(ListingVersionVisibility::Public))
@@ -154,7 +144,9 @@ pub async fn propose(
         .order_by_asc(listing_version::Column::Id)
         .all(&txn)
         .await?;
-    let count = public.len() as i32;
+    let count = super::listings::synced_public_versions(&txn, listing_id)
+        .await?
+        .unwrap_or(public.len() as i32);
     if count < l.restrict_threshold {
         return Err(AppError::conflict(
             "listing",
@@ -184,10 +176,177 @@ pub async fn propose(
             ),
         ));
     }
+    let why = format!(
+        "proposed restricting {} old versions of {} ({count} of {} public)",
+        candidates.len(),
+        l.entity_name,
+        l.version_limit
+    );
+    let model = store(
+        &txn,
+        actor,
+        now,
+        &l,
+        &candidates,
+        why,
+        format!(
+            "Approve restricting {} old versions of {}",
+            candidates.len(),
+            l.entity_name
+        ),
+        format!("{count} of {} versions are public.", l.version_limit),
+    )
+    .await?;
+    txn.commit().await?;
+    to_dto(db, model).await
+}
+
+/// Whether a restriction proposal is still open on the listing: one at a time.
+async fn refuse_open(db: &impl ConnectionTrait, listing_id: i32) -> AppResult<()> {
+    let open = restriction_proposal::Entity::find()
+        .filter(restriction_proposal::Column::ListingId.eq(listing_id))
+        .filter(restriction_proposal::Column::State.is_in(proposals::OPEN))
+        .one(db)
+        .await?;
+    match open {
+        Some(p) => Err(AppError::conflict(
+            "listing",
+            format!("proposal {} for this listing is still open", p.id),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Proposes restricting exactly these public versions of a listing (a version added in the
+/// console, the live version whose image is gone); Partnerships still decides. Never
+/// leaves the listing without a public version.
+pub async fn propose_versions(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    listing_id: i32,
+    version_ids: &[i32],
+) -> AppResult<RestrictionProposal> {
+    actor.require(Permission::ManageCatalogue)?;
+    let txn = super::begin_write(db).await?;
+    let model = propose_versions_in(&txn, actor, now, listing_id, version_ids).await?;
+    txn.commit().await?;
+    to_dto(db, model).await
+}
+
+/// [`propose_versions`] in the caller's transaction, after its permission check.
+pub(crate) async fn propose_versions_in(
+    txn: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    listing_id: i32,
+    version_ids: &[i32],
+) -> AppResult<restriction_proposal::Model> {
+    if version_ids.is_empty() {
+        return Err(AppError::validation(
+            "version_ids",
+            "name at least one version to restrict",
+        ));
+    }
+    let l = super::listings::find_model(txn, listing_id).await?;
+    refuse_open(txn, listing_id).await?;
+    let wanted: std::collections::BTreeSet<i32> = version_ids.iter().copied().collect();
+    let versions: Vec<listing_version::Model> = listing_version::Entity::find()
+        .filter(listing_version::Column::ListingId.eq(listing_id))
+        .order_by_asc(listing_version::Column::PublishedAt)
+        .order_by_asc(listing_version::Column::Id)
+        .all(txn)
+        .await?;
+    let strangers: Vec<String> = wanted
+        .iter()
+        .filter(|id| !versions.iter().any(|v| v.id == **id))
+        .map(ToString::to_string)
+        .collect();
+    if !strangers.is_empty() {
+        return Err(AppError::validation(
+            "version_ids",
+            format!(
+                "not versions of {}: {}",
+                l.entity_name,
+                strangers.join(", ")
+            ),
+        ));
+    }
+    let chosen: Vec<&listing_version::Model> =
+        versions.iter().filter(|v| wanted.contains(&v.id)).collect();
+    for v in &chosen {
+        if v.visibility != ListingVersionVisibility::Public {
+            return Err(AppError::conflict(
+                "version_ids",
+                format!("'{}' is restricted already", v.title),
+            ));
+        }
+        if v.delivery_option_id.is_none() {
+            return Err(AppError::conflict(
+                "version_ids",
+                format!(
+                    "'{}' has no delivery option on the marketplace to restrict",
+                    v.title
+                ),
+            ));
+        }
+    }
+    let public = versions
+        .iter()
+        .filter(|v| v.visibility == ListingVersionVisibility::Public)
+        .count();
+    if public <= chosen.len() {
+        return Err(AppError::conflict(
+            "version_ids",
+            format!(
+                "restricting {} would leave {} without a public version",
+                chosen
+                    .iter()
+                    .map(|v| format!("'{}'", v.title))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                l.entity_name
+            ),
+        ));
+    }
+    let ids: Vec<i32> = chosen.iter().map(|v| v.id).collect();
+    let titles = chosen
+        .iter()
+        .map(|v| format!("'{}'", v.title))
+        .collect::<Vec<_>>()
+        .join(", ");
+    store(
+        txn,
+        actor,
+        now,
+        &l,
+        &ids,
+        format!("proposed restricting {titles} on {}", l.entity_name),
+        format!("Approve restricting {titles} on {}", l.entity_name),
+        format!("{} asked for exactly these versions.", actor.name),
+    )
+    .await
+}
+
+/// Stores a restriction proposal of these versions, records it and asks Partnerships.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the two proposals differ only in their words"
+)]
+async fn store(
+    txn: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    l: &listing::Model,
+    version_ids: &[i32],
+    summary: String,
+    title: String,
+    body: String,
+) -> AppResult<restriction_proposal::Model> {
     let model = restriction_proposal::ActiveModel {
-        listing_id: Set(listing_id),
+        listing_id: Set(l.id),
         version_ids: Set(
-            serde_json::to_string(&candidates).map_err(|e| AppError::internal("proposal", e))?
+            serde_json::to_string(version_ids).map_err(|e| AppError::internal("proposal", e))?
         ),
         state: Set(ProposalState::Proposed),
         proposed_by: Set(actor.username.clone()),
@@ -195,49 +354,36 @@ pub async fn propose(
         comment: Set(String::new()),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     audit::record(
-        &txn,
+        txn,
         Some(actor),
         now,
         Change {
             action: "propose_restrictions",
             object_type: "listing",
-            object_id: listing_id.to_string(),
-            summary: format!(
-                "proposed restricting {} old versions of {} ({count} of {} public)",
-                candidates.len(),
-                l.entity_name,
-                l.version_limit
-            ),
+            object_id: l.id.to_string(),
+            summary,
             before: None,
             after: super::audit::snapshot(&model),
         },
     )
     .await?;
     notify::send(
-        &txn,
+        txn,
         now,
         Event::new(
             NotificationKind::ApprovalRequested,
-            format!(
-                "Approve restricting {} old versions of {}",
-                candidates.len(),
-                l.entity_name
-            ),
-            format!("/listings/{listing_id}"),
+            title,
+            format!("/listings/{}", l.id),
         )
-        .body(format!(
-            "{count} of {} versions are public.",
-            l.version_limit
-        ))
+        .body(body)
         .to_teams(&[Role::Partnerships])
         .except(Some(actor)),
     )
     .await?;
-    txn.commit().await?;
-    to_dto(db, model).await
+    Ok(model)
 }
 
 impl Proposal for restriction_proposal::Model {

@@ -1,5 +1,7 @@
 //! Marketplace listings of licensed products and the versions published on them, counted
-//! against the marketplace's version limit (100 on AWS Marketplace).
+//! against the marketplace's version limit (100 on AWS Marketplace). Once the cloud sync has
+//! read a listing's entity, its public versions are the entity's (versions added in the
+//! console count too); before that, the catalogue's.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -10,7 +12,7 @@ use sea_orm::{
 use super::{
     DbResultExt,
     audit::{self, Change, snapshot},
-    entities::{listing, listing_version, partner, product, release},
+    entities::{account_listing, listing, listing_version, partner, product, release},
     releases,
 };
 use crate::{
@@ -45,6 +47,7 @@ pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppR
         .into_iter()
         .map(|r| (r.id, r.version))
         .collect();
+    let synced = synced_public_versions(db, l.id).await?;
     let versions: Vec<ListingVersion> = rows
         .into_iter()
         .map(|v| ListingVersion {
@@ -68,16 +71,34 @@ pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppR
         entity_id: l.entity_id,
         title: l.title,
         versions_used: versions.len() as u64,
-        public_versions: versions
-            .iter()
-            .filter(|v| v.visibility == ListingVersionVisibility::Public)
-            .count() as u64,
+        public_versions: synced.map_or_else(
+            || {
+                versions
+                    .iter()
+                    .filter(|v| v.visibility == ListingVersionVisibility::Public)
+                    .count() as u64
+            },
+            |n| u64::try_from(n).unwrap_or_default(),
+        ),
         version_limit: l.version_limit,
         restrict_threshold: l.restrict_threshold,
         keep_recent_days: l.keep_recent_days,
         publish_backports: l.publish_backports,
         versions,
     })
+}
+
+/// The public versions the marketplace entity has, as the last cloud sync read them; `None`
+/// until a sync has read the listing (the catalogue's count stands until then).
+pub(crate) async fn synced_public_versions(
+    db: &impl ConnectionTrait,
+    listing_id: i32,
+) -> AppResult<Option<i32>> {
+    Ok(account_listing::Entity::find_by_id(listing_id)
+        .one(db)
+        .await?
+        .filter(|a| a.synced_at.is_some())
+        .map(|a| a.public_versions))
 }
 
 pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Page<Listing>> {

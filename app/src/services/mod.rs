@@ -10,20 +10,24 @@
 //!    set moving), the second below the first;
 //! 2. `seed`, `builds` (start the work that spans the process);
 //! 3. `process` (workflows, tasks, launch, maintenance clock, holidays, release intake);
-//! 4. `limits` (the 100-version limit);
-//! 5. `publish`;
-//! 6. `copy`, `retention`, `assets`, `catalogue` (the dashboard and search);
-//! 7. `notify`, `proposals`, `tokens`, `listings`, `partners`, `images`;
-//! 8. `jobs` (the queue, which knows no kind of job), `users`, `products`, `releases`;
-//! 9. this module (the shared state and helpers), then `outbound` (where webhooks may be
-//!    sent), `sso`, `secrets`, `audit` and `entities`, each below the one before.
+//! 4. `account` (the account as the cloud sync reads it: images, quotas and marketplace
+//!    versions, the drift from the catalogue and what resolves it, early warnings);
+//! 5. `limits` (the 100-version limit);
+//! 6. `publish`;
+//! 7. `copy`, `retention`, `assets`, `catalogue` (the dashboard and search);
+//! 8. `notify`, `proposals`, `tokens`, `listings`, `partners`, `images`;
+//! 9. `jobs` (the queue, which knows no kind of job), `users`, `products`, `releases`;
+//! 10. this module (the shared state and helpers), then `outbound` (where webhooks may be
+//!     sent), `sso`, `secrets`, `audit` and `entities`, each below the one before.
 //!
 //! A job kind (`jobs::JobKind`) is defined in the module that queues it: `builds::BuildImage`,
 //! `publish::PublishVersion`, `limits::RestrictVersions`, `retention::RetireImages`,
-//! `notify::DeliverWebhook`; `server::jobs` runs each in the file of the same name.
+//! `notify::DeliverWebhook`, `account::CloudSync`; `server::jobs` runs each in the file of
+//! the same name.
 //!
 //! Authorisation: see `crate::error` for the error policy and the rule it follows.
 
+pub mod account;
 pub mod assets;
 pub mod audit;
 pub mod builds;
@@ -136,6 +140,9 @@ pub struct AppState {
     pub base_image_owners: products::BaseImageOwners,
     /// What outbound webhooks may reach (https and public addresses only, by default).
     pub webhooks: outbound::WebhookPolicy,
+    /// How often the account is synced by itself (zero: only at start and on demand), as
+    /// the account page says.
+    pub cloud_sync_every: chrono::Duration,
 }
 
 impl AppState {
@@ -195,6 +202,97 @@ pub(crate) fn ci_like(
         format!("{escaped}%")
     };
     Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern).escape('\\'))
+}
+
+/// Takes the turn of a periodic task named `name` (its schedule mark): true for the one
+/// process that moves the mark on to `now`, when the task last ran at least `period` ago
+/// (or never), in any process; false for everyone else.
+pub async fn claim_turn(
+    db: &impl sea_orm::ConnectionTrait,
+    name: &str,
+    now: DateTime<Utc>,
+    period: chrono::Duration,
+) -> AppResult<bool> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+
+    use self::entities::schedule_mark;
+
+    if take_mark(db, name, now).await? {
+        return Ok(true);
+    }
+    let moved = schedule_mark::Entity::update_many()
+        .col_expr(schedule_mark::Column::LastRunAt, Expr::value(now))
+        .filter(schedule_mark::Column::Name.eq(name))
+        .filter(schedule_mark::Column::LastRunAt.lte(now - period))
+        .exec(db)
+        .await?;
+    Ok(moved.rows_affected == 1)
+}
+
+/// Sets the schedule mark `name` to `now` if nobody has set it: true for the one caller
+/// that set it, false when it was there already (from any process).
+pub(crate) async fn take_mark(
+    db: &impl sea_orm::ConnectionTrait,
+    name: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    use sea_orm::Set;
+
+    use self::entities::schedule_mark;
+
+    insert_new(
+        db,
+        schedule_mark::ActiveModel {
+            name: Set(name.to_owned()),
+            last_run_at: Set(now),
+        },
+        [schedule_mark::Column::Name],
+    )
+    .await
+}
+
+/// Inserts a row unless one with the same values in `unique` (a unique key) exists: true
+/// when it was inserted, false when another writer (another sync, another process) got
+/// there first. Callers read the row back either way.
+pub(crate) async fn insert_new<A>(
+    db: &impl sea_orm::ConnectionTrait,
+    row: A,
+    unique: impl IntoIterator<Item = <A::Entity as sea_orm::EntityTrait>::Column>,
+) -> AppResult<bool>
+where
+    A: sea_orm::ActiveModelTrait,
+{
+    use sea_orm::{EntityTrait, sea_query::OnConflict};
+
+    let inserted = A::Entity::insert(row)
+        .on_conflict(OnConflict::columns(unique).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// The rows whose `column` is one of `ids`, each made into a map entry by `entry`: how a
+/// list's rows find the names of what they refer to, one query per table.
+pub(crate) async fn lookup<C, K, V>(
+    db: &impl sea_orm::ConnectionTrait,
+    column: C,
+    ids: impl IntoIterator<Item = i32>,
+    entry: impl FnMut(<C::EntityName as sea_orm::EntityTrait>::Model) -> (K, V),
+) -> AppResult<std::collections::HashMap<K, V>>
+where
+    C: sea_orm::ColumnTrait,
+    C::EntityName: sea_orm::EntityTrait,
+    K: Eq + std::hash::Hash,
+{
+    use sea_orm::{EntityTrait, QueryFilter};
+
+    Ok(<C::EntityName as EntityTrait>::find()
+        .filter(column.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(entry)
+        .collect())
 }
 
 /// Starts a transaction that will write. On SQLite it takes the write lock at once

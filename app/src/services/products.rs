@@ -13,6 +13,7 @@ use super::{
     DbResultExt,
     audit::{self, Change, snapshot},
     entities::{partner, product, product_architecture},
+    lookup,
 };
 use crate::{
     domain::*,
@@ -415,6 +416,29 @@ pub(crate) fn to_dto(
         created_at: p.created_at,
         updated_at: p.updated_at,
     })
+}
+
+/// These products by id, each with its partner's slug, for a list that names the products
+/// it refers to (two queries for the whole list).
+pub(crate) async fn with_partner_slugs(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i32>,
+) -> AppResult<std::collections::HashMap<i32, (product::Model, String)>> {
+    let products = lookup(db, product::Column::Id, ids, |p| (p.id, p)).await?;
+    let partners = lookup(
+        db,
+        partner::Column::Id,
+        products.values().map(|p| p.partner_id),
+        |p| (p.id, p.slug),
+    )
+    .await?;
+    Ok(products
+        .into_iter()
+        .filter_map(|(id, p)| {
+            let partner = partners.get(&p.partner_id)?.clone();
+            Some((id, (p, partner)))
+        })
+        .collect())
 }
 
 pub async fn get(db: &impl ConnectionTrait, partner_slug: &str, slug: &str) -> AppResult<Product> {

@@ -16,7 +16,7 @@
 //! them: the turn is taken by a guarded update of the `base_image_check` schedule mark.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet},
     sync::Arc,
 };
 
@@ -24,8 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionSession, TransactionTrait,
-    sea_query::{Expr, OnConflict},
+    QueryOrder, Set, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 
 use super::{
@@ -35,8 +34,9 @@ use super::{
         image_version, partner, product, product_architecture, rebuild_proposal, release,
         schedule_mark, train,
     },
+    insert_new, lookup,
     notify::{self, Event},
-    trains, users,
+    products, trains, users,
 };
 use crate::{
     domain::*,
@@ -238,34 +238,16 @@ async fn to_dtos(
     for p in &rows {
         ids.extend(id_list(&p.items)?);
     }
-    let images: HashMap<i32, image_version::Model> = image_version::Entity::find()
-        .filter(image_version::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|iv| (iv.id, iv))
-        .collect();
-    let products: HashMap<i32, product::Model> = product::Entity::find()
-        .filter(product::Column::Id.is_in(images.values().map(|iv| iv.product_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    let partners: HashMap<i32, String> = partner::Entity::find()
-        .filter(partner::Column::Id.is_in(products.values().map(|p| p.partner_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p.slug))
-        .collect();
-    let versions: HashMap<i32, String> = release::Entity::find()
-        .filter(release::Column::Id.is_in(images.values().map(|iv| iv.release_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r.version))
-        .collect();
+    let images = lookup(db, image_version::Column::Id, ids, |iv| (iv.id, iv)).await?;
+    let products =
+        products::with_partner_slugs(db, images.values().map(|iv| iv.product_id)).await?;
+    let versions = lookup(
+        db,
+        release::Column::Id,
+        images.values().map(|iv| iv.release_id),
+        |r| (r.id, r.version),
+    )
+    .await?;
     let done_trains: BTreeSet<i32> = train::Entity::find()
         .filter(train::Column::Id.is_in(rows.iter().filter_map(|p| p.train_id)))
         .filter(train::Column::State.eq(TrainState::Done))
@@ -280,11 +262,11 @@ async fn to_dtos(
                 .into_iter()
                 .filter_map(|id| {
                     let iv = images.get(&id)?;
-                    let product = products.get(&iv.product_id)?;
+                    let (product, partner_slug) = products.get(&iv.product_id)?;
                     Some(RebuildItem {
                         image_version_id: iv.id,
                         image_name: iv.name.clone(),
-                        partner_slug: partners.get(&product.partner_id).cloned()?,
+                        partner_slug: partner_slug.clone(),
                         product_slug: product.slug.clone(),
                         product_name: product.name.clone(),
                         version: versions.get(&iv.release_id).cloned()?,
@@ -378,7 +360,7 @@ pub async fn daily_check(
     now: DateTime<Utc>,
     finder: &dyn BaseImageFinder,
 ) -> AppResult<Option<BaseImageCheck>> {
-    if !claim_turn(db, now).await? {
+    if !super::claim_turn(db, DAILY_CHECK, now, check_period()).await? {
         return Ok(None);
     }
     let portal = users::system_user(db, now).await?;
@@ -398,32 +380,6 @@ pub async fn daily_check(
             Err(err)
         }
     }
-}
-
-/// Takes the daily check's turn: true for the one process that moves its schedule mark on
-/// to `now`, when it last ran at least a day ago (or never).
-async fn claim_turn(db: &impl ConnectionTrait, now: DateTime<Utc>) -> AppResult<bool> {
-    let inserted = schedule_mark::Entity::insert(schedule_mark::ActiveModel {
-        name: Set(DAILY_CHECK.to_owned()),
-        last_run_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(schedule_mark::Column::Name)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    if inserted == 1 {
-        return Ok(true);
-    }
-    let moved = schedule_mark::Entity::update_many()
-        .col_expr(schedule_mark::Column::LastRunAt, Expr::value(now))
-        .filter(schedule_mark::Column::Name.eq(DAILY_CHECK))
-        .filter(schedule_mark::Column::LastRunAt.lte(now - check_period()))
-        .exec(db)
-        .await?;
-    Ok(moved.rows_affected == 1)
 }
 
 async fn run_check(
@@ -493,31 +449,29 @@ async fn propose(
         .filter_map(|iv| iv.base_image_id.clone())
         .collect();
     let txn = begin_write(db).await?;
-    let inserted = rebuild_proposal::Entity::insert(rebuild_proposal::ActiveModel {
-        arch: Set(query.arch),
-        region: Set(query.region.clone()),
-        base_image_id: Set(newest.id.clone()),
-        base_image_name: Set(newest.name.clone()),
-        base_image_created: Set(newest.created.clone()),
-        previous_base_images: Set(to_json(&previous)?),
-        items: Set(to_json(&items)?),
-        state: Set(ProposalState::Proposed),
-        proposed_by: Set(users::SYSTEM_USERNAME.to_owned()),
-        proposed_at: Set(now),
-        decided_by: Set(None),
-        decided_at: Set(None),
-        comment: Set(String::new()),
-        train_id: Set(None),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::column(rebuild_proposal::Column::BaseImageId)
-            .do_nothing()
-            .to_owned(),
+    let inserted = insert_new(
+        &txn,
+        rebuild_proposal::ActiveModel {
+            arch: Set(query.arch),
+            region: Set(query.region.clone()),
+            base_image_id: Set(newest.id.clone()),
+            base_image_name: Set(newest.name.clone()),
+            base_image_created: Set(newest.created.clone()),
+            previous_base_images: Set(to_json(&previous)?),
+            items: Set(to_json(&items)?),
+            state: Set(ProposalState::Proposed),
+            proposed_by: Set(users::SYSTEM_USERNAME.to_owned()),
+            proposed_at: Set(now),
+            decided_by: Set(None),
+            decided_at: Set(None),
+            comment: Set(String::new()),
+            train_id: Set(None),
+            ..Default::default()
+        },
+        [rebuild_proposal::Column::BaseImageId],
     )
-    .exec_without_returning(&txn)
     .await?;
-    if inserted == 0 {
+    if !inserted {
         txn.rollback().await?;
         return Ok(None);
     }

@@ -7,6 +7,7 @@
 //! One file per resource holds its handlers; this file assembles the router and the OpenAPI
 //! document and keeps the helpers they share.
 
+mod account;
 mod assets;
 mod audit;
 mod copy;
@@ -164,6 +165,7 @@ pub fn router() -> Router<AppState> {
         .merge(retention::router())
         .merge(rebuilds::router())
         .merge(tokens::router())
+        .merge(account::router())
         // Every route above, and only those: a token's scope is checked against the route.
         .route_layer(axum::middleware::from_fn(scopes::token_scope))
         .fallback(|| async { AppError::not_found("this API route") })
@@ -187,6 +189,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     doc.merge(retention::RetentionApi::openapi());
     doc.merge(rebuilds::RebuildsApi::openapi());
     doc.merge(tokens::TokensApi::openapi());
+    doc.merge(account::AccountApi::openapi());
     Json(doc)
 }
 

@@ -145,6 +145,21 @@ pub const ROUTE_SCOPES: &[(&str, &str, TokenScope)] = &[
     ("GET", "/rebuild-proposals/{id}", Read),
     ("POST", "/rebuild-proposals/{id}/approve", Jobs),
     ("POST", "/rebuild-proposals/{id}/reject", Write),
+    // The account as it is: a sync is a job; resolving drift and the quota's actions are
+    // changes.
+    ("GET", "/cloud", Read),
+    ("POST", "/cloud/sync", Jobs),
+    ("GET", "/cloud/drift", Read),
+    ("GET", "/cloud/drift/{id}", Read),
+    ("POST", "/cloud/drift/{id}/adopt", Write),
+    ("POST", "/cloud/drift/{id}/forget", Write),
+    ("POST", "/cloud/drift/{id}/propose-retirement", Write),
+    ("DELETE", "/public-images/quotas/{region}", Write),
+    (
+        "POST",
+        "/public-images/regions/{region}/retention-proposals",
+        Write,
+    ),
     // Tokens (a token never makes a token: its handler refuses that) and settings.
     ("GET", "/tokens", Read),
     ("POST", "/tokens", Write),

@@ -8,8 +8,10 @@
 
 pub mod base_image_check;
 pub mod build_image;
+pub mod cloud_sync;
 pub mod deliver_webhook;
 pub mod noop;
+pub mod protection;
 pub mod publish_version;
 pub mod restrict_versions;
 pub mod retire_images;
@@ -380,6 +382,7 @@ pub fn handlers(cloud: &Arc<Cloud>) -> Registry {
     Registry::default()
         .with(noop::Handler)
         .with(build_image::Handler::new(cloud.clone()))
+        .with(cloud_sync::Handler::new(cloud.clone()))
         .with(deliver_webhook::Handler::new())
         .with(publish_version::Handler::new(cloud.clone()))
         .with(restrict_versions::Handler::new(cloud.clone()))
@@ -426,8 +429,10 @@ pub async fn run_trains(state: AppState, mut shutdown: watch::Receiver<bool>, ev
     }
 }
 
-/// Starts `count` workers in this process, and the process clock with them; they stop when
-/// `shutdown` turns true.
+/// Starts `count` workers in this process, and with them the process clock, the train
+/// tick, the daily base-image check and the account sync (at start, then every
+/// `state.cloud_sync_every`; zero: only at start and on demand); they stop when `shutdown`
+/// turns true.
 pub fn spawn_workers(
     state: &AppState,
     cloud: &Arc<Cloud>,
@@ -458,6 +463,15 @@ pub fn spawn_workers(
             StdDuration::from_secs(60),
         ))
     });
+    // Queues the sync at start, then looks once a minute whether the next one is due.
+    let cloud_sync = (count > 0).then(|| {
+        tokio::spawn(cloud_sync::run_schedule(
+            state.clone(),
+            shutdown.clone(),
+            StdDuration::from_secs(60),
+            state.cloud_sync_every,
+        ))
+    });
     (0..count)
         .map(|i| {
             let runner = Runner::new(
@@ -470,5 +484,6 @@ pub fn spawn_workers(
         .chain(clock)
         .chain(trains)
         .chain(base_images)
+        .chain(cloud_sync)
         .collect()
 }

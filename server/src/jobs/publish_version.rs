@@ -8,8 +8,11 @@
 //! set's id, name, start and status); "Cancel it and retry" cancels it through the API,
 //! waits for CANCELLED and goes on. A FAILED change set fails the job with every entry of
 //! its `ErrorDetailList`, in words a person can act on.
+//!
+//! Once the version is live its image gets deregistration protection (a refusal is logged
+//! and does not fail the publish: the next sync of the account turns it on).
 
-use std::sync::Arc;
+use std::{collections::BTreeSet, sync::Arc};
 
 use anyhow::anyhow;
 use aws_sdk_marketplacecatalog::{
@@ -26,7 +29,7 @@ use app::services::{
 };
 
 use super::{JobContext, JobError, JobHandler, JobResult, Outcome};
-use crate::cloud::{Cloud, document};
+use crate::cloud::{Cloud, MARKETPLACE_REGION, document};
 
 pub(super) const CATALOG: &str = "AWSMarketplace";
 const ENTITY_TYPE: &str = "AmiProduct@1.0";
@@ -251,6 +254,15 @@ impl Handler {
                     publish::record(&ctx.state.db, &actor, ctx.state.clock.now(), &plan, &option)
                         .await
                         .map_err(|e| JobError::Retryable(anyhow!("recording the version: {e}")))?;
+                    // The live version's image must not be deregistered.
+                    super::protection::protect_after(
+                        &self.cloud,
+                        ctx,
+                        MARKETPLACE_REGION,
+                        &BTreeSet::from([plan.image_id.clone()]),
+                        true,
+                    )
+                    .await;
                     ctx.save(100, "published", &st).await?;
                     ctx.log(format!(
                         "published '{}' as delivery option {option}",

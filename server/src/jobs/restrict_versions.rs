@@ -1,20 +1,25 @@
 //! Restricts the marketplace versions of an approved proposal (`RestrictDeliveryOptions`)
-//! and follows the change set to its end; the catalogue then shows them restricted.
+//! and follows the change set to its end; the catalogue then shows them restricted, and the
+//! images only those versions delivered lose their deregistration protection.
 
-use std::sync::Arc;
+use std::{collections::BTreeSet, sync::Arc};
 
 use anyhow::anyhow;
 use aws_sdk_marketplacecatalog::types::{Change, Intent};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use app::services::limits::{self, RestrictVersions};
+use app::services::{
+    account::ListingTarget,
+    entities::listing,
+    limits::{self, RestrictVersions},
+};
 
 use super::{
-    JobContext, JobError, JobHandler, JobResult, Outcome,
+    JobContext, JobError, JobHandler, JobResult, Outcome, cloud_sync, protection,
     publish_version::{CATALOG, Settled, api_err, entity_ref, find_entity, settled},
 };
-use crate::cloud::{Cloud, document};
+use crate::cloud::{Cloud, MARKETPLACE_REGION, document};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct RestrictState {
@@ -32,6 +37,42 @@ pub struct Handler {
 impl Handler {
     pub fn new(cloud: Arc<Cloud>) -> Self {
         Handler { cloud }
+    }
+
+    /// Turns deregistration protection off for the images of the restricted delivery
+    /// options, except an image a public version of the product still delivers. The
+    /// product is read again for the images: the catalogue does not keep them. What fails
+    /// is logged; the next sync of the account plans it again.
+    async fn unprotect(&self, ctx: &JobContext, listing: &listing::Model, restricted: &[String]) {
+        let target = ListingTarget {
+            listing_id: listing.id,
+            entity_id: listing.entity_id.clone(),
+            entity_name: listing.entity_name.clone(),
+        };
+        let read = cloud_sync::read_listing(&self.cloud, &target).await;
+        let Some(versions) = read.versions else {
+            ctx.log(format!(
+                "the images of the restricted versions keep their deregistration protection for now: {} could not be read ({}); the next sync of the account turns it off",
+                listing.entity_name,
+                read.error.unwrap_or_default()
+            ))
+            .await;
+            return;
+        };
+        let was_restricted = |option: &str| restricted.iter().any(|r| r == option);
+        let still_live: BTreeSet<&String> = versions
+            .iter()
+            .filter(|v| !was_restricted(&v.delivery_option_id) && cloud_sync::is_public(v))
+            .flat_map(|v| &v.amis)
+            .collect();
+        let off: BTreeSet<String> = versions
+            .iter()
+            .filter(|v| was_restricted(&v.delivery_option_id))
+            .flat_map(|v| &v.amis)
+            .filter(|ami| !still_live.contains(ami))
+            .cloned()
+            .collect();
+        protection::protect_after(&self.cloud, ctx, MARKETPLACE_REGION, &off, false).await;
     }
 }
 
@@ -99,6 +140,7 @@ impl JobHandler for Handler {
                     limits::applied(&ctx.state.db, ctx.state.clock.now(), proposal.id)
                         .await
                         .map_err(|e| JobError::Retryable(anyhow!("{e}")))?;
+                    self.unprotect(ctx, &listing, &options).await;
                     ctx.save(100, "restricted", &st).await?;
                     Ok(Outcome::Done(
                         serde_json::json!({ "change_set_id": id, "restricted": options }),

@@ -2,7 +2,8 @@
 //! deprecates them, makes them private, or deregisters them and deletes their snapshots.
 //! Each image's outcome is recorded in the catalogue as it is done, so a retried job picks
 //! up where it stopped; the snapshots of an image are saved before it is deregistered, so
-//! a crash in between still deletes them.
+//! a crash in between still deletes them. An image with deregistration protection on (one
+//! behind a live marketplace version) is left as it is, and its outcome says why.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use aws_sdk_ec2::{
     primitives::DateTime as AwsDateTime,
     types::{LaunchPermission, LaunchPermissionModifications, PermissionGroup},
 };
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +31,33 @@ struct RetireState {
     /// The image being deregistered and its snapshots, saved before deregistering it.
     #[serde(default)]
     deregistering: Option<(i32, Vec<String>)>,
+}
+
+/// Why EC2 will not deregister an image now, from what `DescribeImages` says of its
+/// deregistration protection: on, or turned off but holding for its cooldown.
+fn protection_note(value: Option<&str>, now: DateTime<Utc>) -> Option<String> {
+    let value = value?.trim();
+    if value.starts_with("enabled") {
+        return Some(
+            "not deregistered: its deregistration protection is on (it is behind a live marketplace version, or was protected in the console); restrict that version or turn the protection off first, then propose it again"
+                .to_owned(),
+        );
+    }
+    let until = value.strip_prefix("disabled-until-")?;
+    let until = DateTime::parse_from_rfc3339(until)
+        .ok()?
+        .with_timezone(&Utc);
+    (until > now).then(|| {
+        format!(
+            "not deregistered: its deregistration protection was turned off but holds until {} (its cooldown); propose it again after that",
+            until.format("%Y-%m-%d %H:%M UTC")
+        )
+    })
+}
+
+/// Whether EC2 refused a deregistration because the image is protected.
+fn refused_for_protection(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.to_ascii_lowercase().contains("protect"))
 }
 
 /// Runs [`RetireImages`] jobs.
@@ -121,6 +150,13 @@ impl Handler {
                 ))
             }
             RetentionAction::Deregister => {
+                // A protected image stays as it is; its outcome says why.
+                let kept = |note: String| outcome(item.state, Vec::new(), note);
+                if let Some(note) =
+                    protection_note(image.deregistration_protection(), ctx.state.clock.now())
+                {
+                    return Ok(kept(note));
+                }
                 let snapshots: Vec<String> = image
                     .block_device_mappings()
                     .iter()
@@ -133,6 +169,13 @@ impl Handler {
                 match ec2.deregister_image().image_id(id).send().await {
                     Ok(_) => {}
                     Err(e) if e.code() == Some("InvalidAMIID.NotFound") => {}
+                    Err(e) if refused_for_protection(e.message()) => {
+                        st.deregistering = None;
+                        return Ok(kept(format!(
+                            "not deregistered: EC2 refused it for its deregistration protection ({}); turn the protection off first, then propose it again",
+                            e.message().unwrap_or_default()
+                        )));
+                    }
                     Err(e) => {
                         return Err(cloud_err(&format!("deregistering {id} in {region}"), e));
                     }
@@ -243,5 +286,41 @@ impl JobHandler for Handler {
                 "images": items.len(),
             })))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protection_that_holds_is_named_in_the_outcome() {
+        let now = DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        for on in [
+            "enabled",
+            "enabled-without-cooldown",
+            "enabled-with-cooldown",
+        ] {
+            let note = protection_note(Some(on), now).expect("held");
+            assert!(note.contains("deregistration protection is on"), "{note}");
+        }
+        let cooling =
+            protection_note(Some("disabled-until-2026-11-30T08:00:00Z"), now).expect("still held");
+        assert!(
+            cooling.contains("holds until 2026-11-30 08:00 UTC"),
+            "{cooling}"
+        );
+        assert_eq!(
+            protection_note(Some("disabled-until-2026-11-29T08:00:00Z"), now),
+            None
+        );
+        assert_eq!(protection_note(Some("disabled"), now), None);
+        assert_eq!(protection_note(None, now), None);
+        assert!(refused_for_protection(Some(
+            "Image ami-1 cannot be deregistered because deregistration protection is enabled-without-cooldown."
+        )));
+        assert!(!refused_for_protection(Some("The image id does not exist")));
     }
 }

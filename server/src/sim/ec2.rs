@@ -44,6 +44,12 @@ pub const MAX_USER_DATA_BYTES: usize = 16 * 1024;
 pub struct SimConfig {
     /// Public images allowed per region (AWS's default is 5 for new accounts).
     pub public_image_quota: usize,
+    /// Regions whose public-image quota was raised (or lowered) from `public_image_quota`,
+    /// as Service Quotas would answer after a granted request.
+    pub public_image_quotas: BTreeMap<String, usize>,
+    /// Days a deregistered image stays in the Recycle Bin (it still counts against the
+    /// public-image quota there); 0: no retention rule, so a deregistered image is gone.
+    pub recycle_bin_days: u32,
     /// Instance: pending → running.
     pub boot_delay: Duration,
     /// Running → a builder's install reports on its console and powers the instance off.
@@ -62,6 +68,8 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             public_image_quota: 5,
+            public_image_quotas: BTreeMap::new(),
+            recycle_bin_days: 0,
             boot_delay: Duration::seconds(20),
             install_delay: Duration::seconds(60),
             image_delay: Duration::seconds(30),
@@ -73,6 +81,14 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
+    /// The public-image quota of a region: its own value when it has one, else the default.
+    pub fn public_image_quota_in(&self, region: &str) -> usize {
+        self.public_image_quotas
+            .get(region)
+            .copied()
+            .unwrap_or(self.public_image_quota)
+    }
+
     /// Everything happens at once; no faults.
     pub fn instant() -> Self {
         SimConfig {
@@ -101,6 +117,58 @@ struct Image {
     volume_gb: i32,
     deprecate_at: Option<DateTime<Utc>>,
     client_token: Option<String>,
+    /// Deregistration protection (absent from world files written before it existed).
+    #[serde(default)]
+    protection: Protection,
+}
+
+/// How long protection lasts after it is turned off, when it was turned on with a cooldown.
+const PROTECTION_COOLDOWN_HOURS: i64 = 24;
+
+/// An image's deregistration protection, as EC2 keeps it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Protection {
+    #[default]
+    Disabled,
+    /// On; turning it off takes effect at once.
+    WithoutCooldown,
+    /// On; once turned off it still holds for 24 hours.
+    WithCooldown,
+    /// Turned off while it had a cooldown: the image stays protected until then.
+    DisabledUntil(DateTime<Utc>),
+}
+
+impl Protection {
+    /// Whether `DeregisterImage` is refused at `now`.
+    fn holds(self, now: DateTime<Utc>) -> bool {
+        match self {
+            Protection::Disabled => false,
+            Protection::WithoutCooldown | Protection::WithCooldown => true,
+            Protection::DisabledUntil(until) => now < until,
+        }
+    }
+
+    /// EC2's word for it, as `DescribeImages` and the protection calls answer it.
+    fn state(self, now: DateTime<Utc>) -> String {
+        match self {
+            Protection::Disabled => "disabled".to_owned(),
+            Protection::WithoutCooldown => "enabled-without-cooldown".to_owned(),
+            Protection::WithCooldown => "enabled-with-cooldown".to_owned(),
+            Protection::DisabledUntil(until) if now < until => {
+                format!("disabled-until-{}", until.format("%Y-%m-%dT%H:%M:%SZ"))
+            }
+            Protection::DisabledUntil(_) => "disabled".to_owned(),
+        }
+    }
+}
+
+/// An image this account deregistered while a Recycle Bin rule kept it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Recycled {
+    image: Image,
+    entered: DateTime<Utc>,
+    exits: DateTime<Utc>,
 }
 
 /// An image of this account to put into the simulated world.
@@ -148,6 +216,28 @@ struct Region {
     images: BTreeMap<String, Image>,
     instances: BTreeMap<String, Instance>,
     snapshots: BTreeMap<String, Snapshot>,
+    /// Deregistered images a Recycle Bin rule keeps until their exit time (absent from
+    /// world files written before it existed).
+    #[serde(default)]
+    recycle_bin: BTreeMap<String, Recycled>,
+}
+
+impl Region {
+    /// The account's public images that count against the quota: those registered and
+    /// those the Recycle Bin still holds.
+    fn public_images(&self, now: DateTime<Utc>) -> usize {
+        let registered = self
+            .images
+            .values()
+            .filter(|i| i.owner == SIM_ACCOUNT && i.public)
+            .count();
+        let recycled = self
+            .recycle_bin
+            .values()
+            .filter(|r| r.exits > now && r.image.public)
+            .count();
+        registered + recycled
+    }
 }
 
 /// Every region's images, instances and snapshots: what the world file keeps of EC2 (times
@@ -168,6 +258,13 @@ impl World {
     fn id(&mut self, prefix: &str) -> String {
         self.next += 1;
         format!("{prefix}-{:017x}", 0x5100_0000_0000_u64 + self.next)
+    }
+
+    /// A region's part of the world; a region EC2 does not have is refused as EC2 does.
+    fn region_mut(&mut self, region: &str) -> Result<&mut Region, Fault> {
+        self.regions
+            .get_mut(region)
+            .ok_or_else(|| bad("InvalidRegion", region))
     }
 }
 
@@ -489,6 +586,7 @@ impl Ec2Sim {
                             volume_gb: 8,
                             deprecate_at: None,
                             client_token: None,
+                            protection: Protection::Disabled,
                             id,
                         },
                     );
@@ -635,6 +733,7 @@ impl Ec2Sim {
                 volume_gb: 20,
                 deprecate_at: image.deprecated.then_some(image.created_at),
                 client_token: None,
+                protection: Protection::Disabled,
             },
         );
     }
@@ -683,6 +782,7 @@ impl Ec2Sim {
                 volume_gb: 8,
                 deprecate_at: None,
                 client_token: None,
+                protection: Protection::Disabled,
             },
         );
         drop(world);
@@ -717,6 +817,18 @@ impl Ec2Sim {
             .unwrap_or_default()
     }
 
+    /// The id of this account's image with this name in a region, if it has one.
+    pub fn own_image_named(&self, region: &str, name: &str) -> Option<String> {
+        let world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        world
+            .regions
+            .get(region)?
+            .images
+            .values()
+            .find(|i| i.owner == SIM_ACCOUNT && i.name == name)
+            .map(|i| i.id.clone())
+    }
+
     /// Snapshot ids in a region.
     pub fn snapshots(&self, region: &str) -> BTreeSet<String> {
         let world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
@@ -725,6 +837,36 @@ impl Ec2Sim {
             .get(region)
             .map(|r| r.snapshots.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The public-image quota of a region: what `ModifyImageAttribute` enforces and Service
+    /// Quotas answers.
+    pub fn public_image_quota(&self, region: &str) -> usize {
+        self.config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .public_image_quota_in(region)
+    }
+
+    /// Whether the simulated account has this region.
+    pub(super) fn has_region(&self, region: &str) -> bool {
+        self.world
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .regions
+            .contains_key(region)
+    }
+
+    /// Decides, at the configured fault rate, whether this request gets a fault: `None`
+    /// for none, `Some(true)` for throttling, `Some(false)` for a 5xx.
+    pub(super) fn injected_fault(&self) -> Option<bool> {
+        let rate = self
+            .config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fault_rate;
+        (rate > 0.0 && rand::rng().random_bool(rate.clamp(0.0, 1.0)))
+            .then(|| rand::rng().random_bool(0.5))
     }
 
     /// Changes how the simulator behaves (delays, quota, faults) from now on.
@@ -804,8 +946,8 @@ impl Ec2Sim {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let action = required(form, "Action")?.to_owned();
-        if cfg.fault_rate > 0.0 && rand::rng().random_bool(cfg.fault_rate.clamp(0.0, 1.0)) {
-            return Err(if rand::rng().random_bool(0.5) {
+        if let Some(throttled) = self.injected_fault() {
+            return Err(if throttled {
                 fault(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "RequestLimitExceeded",
@@ -850,13 +992,26 @@ impl Ec2Sim {
             "CreateImage" => create_image(&mut world, region, form, now, &cfg),
             "CreateTags" => create_tags(&mut world, region, form),
             "CopyImage" => copy_image(&mut world, region, form, now, &cfg),
-            "ModifyImageAttribute" => modify_image_attribute(&mut world, region, form, &cfg),
-            "DeregisterImage" => {
+            "ModifyImageAttribute" => modify_image_attribute(&mut world, region, form, now, &cfg),
+            "DeregisterImage" => deregister_image(&mut world, region, form, now, &cfg),
+            "EnableImageDeregistrationProtection" => {
                 let id = required(form, "ImageId")?;
-                let r = world.regions.get_mut(region).ok_or_else(|| bad("InvalidRegion", region))?;
-                r.images.remove(id).ok_or_else(|| bad("InvalidAMIID.NotFound", format!("The image id '[{id}]' does not exist")))?;
-                Ok(wrap("DeregisterImage", "<return>true</return>"))
+                let cooldown = get(form, "WithCooldown") == Some("true");
+                let image = image_mut(&mut world, region, id)?;
+                image.protection = if cooldown { Protection::WithCooldown } else { Protection::WithoutCooldown };
+                Ok(wrap("EnableImageDeregistrationProtection", &format!("<return>{}</return>", image.protection.state(now))))
             }
+            "DisableImageDeregistrationProtection" => {
+                let id = required(form, "ImageId")?;
+                let image = image_mut(&mut world, region, id)?;
+                image.protection = match image.protection {
+                    Protection::WithCooldown => Protection::DisabledUntil(now + Duration::hours(PROTECTION_COOLDOWN_HOURS)),
+                    Protection::DisabledUntil(until) if now < until => Protection::DisabledUntil(until),
+                    _ => Protection::Disabled,
+                };
+                Ok(wrap("DisableImageDeregistrationProtection", &format!("<return>{}</return>", image.protection.state(now))))
+            }
+            "ListImagesInRecycleBin" => list_images_in_recycle_bin(&world, region, form, now),
             "DescribeSnapshots" => {
                 let ids = list(form, "SnapshotId");
                 let r = &world.regions[region];
@@ -878,7 +1033,7 @@ impl Ec2Sim {
             }
             "DeleteSnapshot" => {
                 let id = required(form, "SnapshotId")?;
-                let r = world.regions.get_mut(region).ok_or_else(|| bad("InvalidRegion", region))?;
+                let r = world.region_mut(region)?;
                 if let Some(image) = r.images.values().find(|i| i.snapshot_id == id) {
                     return Err(bad("InvalidSnapshot.InUse", format!("The snapshot {id} is currently in use by {}", image.id)));
                 }
@@ -912,6 +1067,8 @@ const CHANGING_ACTIONS: &[&str] = &[
     "CopyImage",
     "ModifyImageAttribute",
     "DeregisterImage",
+    "EnableImageDeregistrationProtection",
+    "DisableImageDeregistrationProtection",
     "DeleteSnapshot",
     "EnableImageDeprecation",
 ];
@@ -938,6 +1095,121 @@ async fn keep_world(State(sim): State<Ec2Sim>, request: Request, next: Next) -> 
     }
 }
 
+/// Deregisters an image unless its deregistration protection holds; with a Recycle Bin
+/// rule (`recycle_bin_days`) the image moves to the Recycle Bin until its exit time.
+fn deregister_image(
+    world: &mut World,
+    region: &str,
+    form: &Form,
+    now: DateTime<Utc>,
+    cfg: &SimConfig,
+) -> Answer {
+    let id = required(form, "ImageId")?;
+    let r = world.region_mut(region)?;
+    let image = r.images.get(id).ok_or_else(|| {
+        bad(
+            "InvalidAMIID.NotFound",
+            format!("The image id '[{id}]' does not exist"),
+        )
+    })?;
+    if image.protection.holds(now) {
+        return Err(bad(
+            "OperationNotPermitted",
+            format!(
+                "Image {id} cannot be deregistered because deregistration protection is {}. \
+                 Disable deregistration protection (DisableImageDeregistrationProtection) first.",
+                image.protection.state(now)
+            ),
+        ));
+    }
+    let Some(image) = r.images.remove(id) else {
+        return Err(bad(
+            "InvalidAMIID.NotFound",
+            format!("The image id '[{id}]' does not exist"),
+        ));
+    };
+    r.recycle_bin.retain(|_, kept| kept.exits > now);
+    if cfg.recycle_bin_days > 0 {
+        r.recycle_bin.insert(
+            image.id.clone(),
+            Recycled {
+                image,
+                entered: now,
+                exits: now + Duration::days(i64::from(cfg.recycle_bin_days)),
+            },
+        );
+    }
+    Ok(wrap("DeregisterImage", "<return>true</return>"))
+}
+
+/// The images the Recycle Bin holds in a region (those whose exit time has not come), in
+/// pages of `MaxResults` (5–1000) with `NextToken`, or only the ids asked for.
+fn list_images_in_recycle_bin(
+    world: &World,
+    region: &str,
+    form: &Form,
+    now: DateTime<Utc>,
+) -> Answer {
+    let ids = list(form, "ImageId");
+    if ids.len() > 20 {
+        return Err(bad(
+            "InvalidParameterValue",
+            format!("At most 20 image ids may be given; got {}.", ids.len()),
+        ));
+    }
+    let max = match get(form, "MaxResults") {
+        None => 1000,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (5..=1000).contains(&n) => n,
+            _ => {
+                return Err(bad(
+                    "InvalidParameterValue",
+                    format!("MaxResults must be from 5 to 1000; got '{v}'."),
+                ));
+            }
+        },
+    };
+    let start = match get(form, "NextToken") {
+        None => 0,
+        Some(token) => token.parse::<usize>().map_err(|_| {
+            bad(
+                "InvalidNextToken",
+                format!("The token '{token}' is not valid."),
+            )
+        })?,
+    };
+    let kept: Vec<&Recycled> = world.regions[region]
+        .recycle_bin
+        .values()
+        .filter(|r| r.exits > now)
+        .filter(|r| ids.is_empty() || ids.contains(&r.image.id))
+        .collect();
+    let items: String = kept
+        .iter()
+        .skip(start)
+        .take(max)
+        .map(|r| {
+            format!(
+                "<item><imageId>{}</imageId><name>{}</name><description>{}</description><recycleBinEnterTime>{}</recycleBinEnterTime><recycleBinExitTime>{}</recycleBinExitTime></item>",
+                r.image.id,
+                esc(&r.image.name),
+                esc(&r.image.description),
+                ts(r.entered),
+                ts(r.exits)
+            )
+        })
+        .collect();
+    let next = if start + max < kept.len() {
+        format!("<nextToken>{}</nextToken>", start + max)
+    } else {
+        String::new()
+    };
+    Ok(wrap(
+        "ListImagesInRecycleBin",
+        &format!("<imageSet>{items}</imageSet>{next}"),
+    ))
+}
+
 fn image_mut<'a>(world: &'a mut World, region: &str, id: &str) -> Result<&'a mut Image, Fault> {
     world
         .regions
@@ -959,7 +1231,8 @@ fn image_xml(i: &Image, now: DateTime<Utc>) -> String {
          <rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/sda1</rootDeviceName>\
          <blockDeviceMapping><item><deviceName>/dev/sda1</deviceName><ebs><snapshotId>{snap}</snapshotId><volumeSize>{gb}</volumeSize>\
          <deleteOnTermination>true</deleteOnTermination><volumeType>gp2</volumeType><encrypted>false</encrypted></ebs></item></blockDeviceMapping>\
-         <virtualizationType>hvm</virtualizationType><hypervisor>xen</hypervisor><enaSupport>true</enaSupport>{deprecation}{tags}</item>",
+         <virtualizationType>hvm</virtualizationType><hypervisor>xen</hypervisor><enaSupport>true</enaSupport>{deprecation}\
+         <deregistrationProtection>{protection}</deregistrationProtection>{tags}</item>",
         id = i.id,
         owner = i.owner,
         name = esc(&i.name),
@@ -974,6 +1247,7 @@ fn image_xml(i: &Image, now: DateTime<Utc>) -> String {
             .deprecate_at
             .map(|t| format!("<deprecationTime>{}</deprecationTime>", ts(t)))
             .unwrap_or_default(),
+        protection = i.protection.state(now),
         tags = tag_set(&i.tags),
     )
 }
@@ -1138,10 +1412,7 @@ fn run_instances(
     let token = get(form, "ClientToken").map(str::to_owned);
     let cfg_volume = get(form, "BlockDeviceMapping.1.Ebs.VolumeSize").and_then(|v| v.parse().ok());
     let user_data = get(form, "UserData").unwrap_or_default();
-    let r = world
-        .regions
-        .get_mut(region)
-        .ok_or_else(|| bad("InvalidRegion", region))?;
+    let r = world.region_mut(region)?;
     if let Some(t) = &token
         && let Some(existing) = r
             .instances
@@ -1220,12 +1491,7 @@ fn run_instances(
         volume_gb,
     };
     let xml = instance_xml(&instance, now, &SimConfig::default());
-    world
-        .regions
-        .get_mut(region)
-        .ok_or_else(|| bad("InvalidRegion", region))?
-        .instances
-        .insert(id, instance);
+    world.region_mut(region)?.instances.insert(id, instance);
     Ok(wrap("RunInstances", &reservation(&xml)))
 }
 
@@ -1282,10 +1548,7 @@ fn change_instances(
     action: &str,
 ) -> Answer {
     let ids = list(form, "InstanceId");
-    let r = world
-        .regions
-        .get_mut(region)
-        .ok_or_else(|| bad("InvalidRegion", region))?;
+    let r = world.region_mut(region)?;
     let mut items = String::new();
     for id in ids {
         let i = r.instances.get_mut(&id).ok_or_else(|| {
@@ -1329,10 +1592,7 @@ fn create_image(
     let name = required(form, "Name")?.to_owned();
     let description = get(form, "Description").unwrap_or_default().to_owned();
     let (image_id, snap_id) = (world.id("ami"), world.id("snap"));
-    let r = world
-        .regions
-        .get_mut(region)
-        .ok_or_else(|| bad("InvalidRegion", region))?;
+    let r = world.region_mut(region)?;
     let instance = r.instances.get(&instance_id).ok_or_else(|| {
         bad(
             "InvalidInstanceID.NotFound",
@@ -1381,6 +1641,7 @@ fn create_image(
             volume_gb,
             deprecate_at: None,
             client_token: None,
+            protection: Protection::Disabled,
         },
     );
     Ok(wrap(
@@ -1403,10 +1664,7 @@ fn create_tags(world: &mut World, region: &str, form: &Form) -> Answer {
                 .to_owned(),
         ));
     }
-    let r = world
-        .regions
-        .get_mut(region)
-        .ok_or_else(|| bad("InvalidRegion", region))?;
+    let r = world.region_mut(region)?;
     for id in ids {
         let target = if let Some(i) = r.images.get_mut(&id) {
             &mut i.tags
@@ -1471,10 +1729,7 @@ fn copy_image(
         ));
     }
     let (image_id, snap_id) = (world.id("ami"), world.id("snap"));
-    let r = world
-        .regions
-        .get_mut(region)
-        .ok_or_else(|| bad("InvalidRegion", region))?;
+    let r = world.region_mut(region)?;
     r.snapshots.insert(
         snap_id.clone(),
         Snapshot {
@@ -1507,12 +1762,19 @@ fn copy_image(
             volume_gb: source.volume_gb,
             deprecate_at: None,
             client_token: token,
+            protection: Protection::Disabled,
         },
     );
     Ok(wrap("CopyImage", &format!("<imageId>{image_id}</imageId>")))
 }
 
-fn modify_image_attribute(world: &mut World, region: &str, form: &Form, cfg: &SimConfig) -> Answer {
+fn modify_image_attribute(
+    world: &mut World,
+    region: &str,
+    form: &Form,
+    now: DateTime<Utc>,
+    cfg: &SimConfig,
+) -> Answer {
     let id = required(form, "ImageId")?.to_owned();
     let add_groups =
         list(form, "LaunchPermission.Add")
@@ -1530,19 +1792,17 @@ fn modify_image_attribute(world: &mut World, region: &str, form: &Form, cfg: &Si
     let remove_users: Vec<String> = (1..)
         .map_while(|i| get(form, &format!("LaunchPermission.Remove.{i}.UserId")).map(str::to_owned))
         .collect();
-    let public_now = world.regions.get(region).map_or(0, |r| {
-        r.images
-            .values()
-            .filter(|i| i.owner == SIM_ACCOUNT && i.public)
-            .count()
-    });
+    let public_now = world
+        .regions
+        .get(region)
+        .map_or(0, |r| r.public_images(now));
+    let quota = cfg.public_image_quota_in(region);
     let image = image_mut(world, region, &id)?;
-    if !add_groups.is_empty() && !image.public && public_now >= cfg.public_image_quota {
+    if !add_groups.is_empty() && !image.public && public_now >= quota {
         return Err(bad(
             "ResourceLimitExceeded",
             format!(
-                "You have reached your quota of {} for the number of public AMIs allowed in this Region ({public_now} public).",
-                cfg.public_image_quota
+                "You have reached your quota of {quota} for the number of public AMIs allowed in this Region ({public_now} public, the Recycle Bin's included).",
             ),
         ));
     }
@@ -1559,10 +1819,20 @@ fn modify_image_attribute(world: &mut World, region: &str, form: &Form, cfg: &Si
     Ok(wrap("ModifyImageAttribute", "<return>true</return>"))
 }
 
+/// Answers a request to `POST /`: EC2's Query protocol (a form body), or a service of the
+/// AWS JSON protocol that names its operation in `X-Amz-Target` (Service Quotas).
 async fn handle(State(sim): State<Ec2Sim>, headers: HeaderMap, body: Bytes) -> Response {
     let started = std::time::Instant::now();
-    let form: Form = form_urlencoded(&body);
     let region = region_of(&headers).unwrap_or_else(|| "us-east-1".to_owned());
+    if let Some(target) = headers.get("x-amz-target") {
+        let target = String::from_utf8_lossy(target.as_bytes()).into_owned();
+        let response = super::servicequotas::handle(&sim, &region, &target, &body);
+        let mut world = sim.world.lock().unwrap_or_else(PoisonError::into_inner);
+        world.requests += 1;
+        world.busy_nanos += started.elapsed().as_nanos();
+        return response;
+    }
+    let form: Form = form_urlencoded(&body);
     let answer = sim.answer(&region, &form);
     sim.world
         .lock()
@@ -1667,11 +1937,7 @@ mod tests {
                 &form(&[("Action", "DescribeImages"), ("ImageId.1", id)]),
             )
             .unwrap_or_else(|f| f.message);
-        xml.split("<imageState>")
-            .nth(1)
-            .and_then(|rest| rest.split('<').next())
-            .unwrap_or_default()
-            .to_owned()
+        between(&xml, "imageState")
     }
 
     #[tokio::test]
@@ -1687,49 +1953,11 @@ mod tests {
         };
         let mut sim = Ec2Sim::new(clock.clone(), config.clone());
         assert!(!sim.keep_in(&path).expect("no file yet"), "nothing to load");
-        let base = sim
-            .world
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .regions["us-east-1"]
-            .images
-            .values()
-            .find(|i| i.arch == "x86_64")
-            .map(|i| i.id.clone())
-            .expect("a Canonical image");
-        let launched = sim
-            .answer(
-                "us-east-1",
-                &form(&[
-                    ("Action", "RunInstances"),
-                    ("ImageId", &base),
-                    ("InstanceType", "c5.xlarge"),
-                    ("UserData", "IyEvYmluL3NoCg=="),
-                ]),
-            )
-            .unwrap_or_else(|f| f.message);
-        let instance = launched
-            .split("<instanceId>")
-            .nth(1)
-            .and_then(|rest| rest.split('<').next())
-            .expect("an instance")
-            .to_owned();
-        let created = sim
-            .answer(
-                "us-east-1",
-                &form(&[
-                    ("Action", "CreateImage"),
-                    ("InstanceId", &instance),
-                    ("Name", "GitLab CE 17.7.0"),
-                ]),
-            )
-            .unwrap_or_else(|f| f.message);
-        let image = created
-            .split("<imageId>")
-            .nth(1)
-            .and_then(|rest| rest.split('<').next())
-            .expect("an image")
-            .to_owned();
+        let image = image_of_instance(
+            &sim,
+            &[("UserData", "IyEvYmluL3NoCg==")],
+            "GitLab CE 17.7.0",
+        );
         sim.save().await.expect("saved");
         assert_eq!(image_state(&sim, &image), "pending");
 
@@ -1765,12 +1993,7 @@ mod tests {
                 ]),
             )
             .unwrap_or_else(|f| f.message);
-        let copy = copy
-            .split("<imageId>")
-            .nth(1)
-            .and_then(|rest| rest.split('<').next())
-            .expect("a copy")
-            .to_owned();
+        let copy = between(&copy, "imageId");
         assert!(copy[4..] > image[4..], "{copy} is newer than {image}");
     }
 
@@ -1786,6 +2009,251 @@ mod tests {
         let err = format!("{err:#}");
         assert!(err.contains("holds a world of layout 99"), "{err}");
         assert!(err.contains("Move it away"), "{err}");
+    }
+
+    /// Launches an instance of a Canonical image in us-east-1 (with `launch`'s parameters
+    /// besides) and makes an image of it, as the console does; answers the image id.
+    fn image_of_instance(sim: &Ec2Sim, launch: &[(&str, &str)], name: &str) -> String {
+        let base = canonical_image(sim);
+        let mut run = vec![
+            ("Action", "RunInstances"),
+            ("ImageId", base.as_str()),
+            ("InstanceType", "c5.xlarge"),
+        ];
+        run.extend_from_slice(launch);
+        let launched = sim
+            .answer("us-east-1", &form(&run))
+            .unwrap_or_else(|f| f.message);
+        let instance = between(&launched, "instanceId");
+        assert!(!instance.is_empty(), "no instance: {launched}");
+        let created = sim
+            .answer(
+                "us-east-1",
+                &form(&[
+                    ("Action", "CreateImage"),
+                    ("InstanceId", &instance),
+                    ("Name", name),
+                ]),
+            )
+            .unwrap_or_else(|f| f.message);
+        let image = between(&created, "imageId");
+        assert!(!image.is_empty(), "no image: {created}");
+        image
+    }
+
+    /// A simulator at `start` on a clock the test moves, and an image of this account in
+    /// us-east-1 (made from an instance, as the console does).
+    fn sim_with_image(config: SimConfig) -> (Ec2Sim, Arc<app::services::ManualClock>, String) {
+        let clock = Arc::new(app::services::ManualClock::new(Utc::now()));
+        let sim = Ec2Sim::new(clock.clone(), config);
+        let image = image_of_instance(&sim, &[], "hand-made 1");
+        (sim, clock, image)
+    }
+
+    /// One of Canonical's amd64 images in us-east-1, as the simulator starts with them.
+    fn canonical_image(sim: &Ec2Sim) -> String {
+        sim.world
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .regions["us-east-1"]
+            .images
+            .values()
+            .find(|i| i.owner != SIM_ACCOUNT && i.arch == "x86_64")
+            .map(|i| i.id.clone())
+            .expect("a Canonical image")
+    }
+
+    /// Copies an image within us-east-1 under `name`; answers the copy's id.
+    fn copy_of(sim: &Ec2Sim, source: &str, name: &str) -> String {
+        between(
+            &call(
+                sim,
+                &[
+                    ("Action", "CopyImage"),
+                    ("SourceRegion", "us-east-1"),
+                    ("SourceImageId", source),
+                    ("Name", name),
+                ],
+            )
+            .expect("copied"),
+            "imageId",
+        )
+    }
+
+    /// Makes an image of us-east-1 public, as the console's launch permissions do.
+    fn share_with_all(sim: &Ec2Sim, image: &str) -> Result<String, (String, String)> {
+        call(
+            sim,
+            &[
+                ("Action", "ModifyImageAttribute"),
+                ("ImageId", image),
+                ("LaunchPermission.Add.1.Group", "all"),
+            ],
+        )
+    }
+
+    fn between(xml: &str, element: &str) -> String {
+        xml.split(&format!("<{element}>"))
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn call(sim: &Ec2Sim, pairs: &[(&str, &str)]) -> Result<String, (String, String)> {
+        sim.answer("us-east-1", &form(pairs))
+            .map_err(|f| (f.code, f.message))
+    }
+
+    #[test]
+    fn a_protected_image_is_not_deregistered_until_its_protection_and_cooldown_end() {
+        let (sim, clock, image) = sim_with_image(SimConfig::instant());
+        let protection = |sim: &Ec2Sim| {
+            between(
+                &call(sim, &[("Action", "DescribeImages"), ("ImageId.1", &image)])
+                    .expect("described"),
+                "deregistrationProtection",
+            )
+        };
+        assert_eq!(protection(&sim), "disabled");
+        let on = call(
+            &sim,
+            &[
+                ("Action", "EnableImageDeregistrationProtection"),
+                ("ImageId", &image),
+            ],
+        )
+        .expect("enabled");
+        assert_eq!(between(&on, "return"), "enabled-without-cooldown");
+        assert_eq!(protection(&sim), "enabled-without-cooldown");
+        let (code, message) =
+            call(&sim, &[("Action", "DeregisterImage"), ("ImageId", &image)]).expect_err("refused");
+        assert_eq!(code, "OperationNotPermitted");
+        assert!(message.contains("deregistration protection"), "{message}");
+
+        // Turned on again with a cooldown, then off: still refused for 24 hours.
+        let on = call(
+            &sim,
+            &[
+                ("Action", "EnableImageDeregistrationProtection"),
+                ("ImageId", &image),
+                ("WithCooldown", "true"),
+            ],
+        )
+        .expect("enabled");
+        assert_eq!(between(&on, "return"), "enabled-with-cooldown");
+        let off = call(
+            &sim,
+            &[
+                ("Action", "DisableImageDeregistrationProtection"),
+                ("ImageId", &image),
+            ],
+        )
+        .expect("disabled");
+        assert!(
+            between(&off, "return").starts_with("disabled-until-"),
+            "{off}"
+        );
+        assert_eq!(protection(&sim), between(&off, "return"));
+        clock.set(clock.now() + Duration::hours(23));
+        assert_eq!(
+            call(&sim, &[("Action", "DeregisterImage"), ("ImageId", &image)])
+                .expect_err("still cooling down")
+                .0,
+            "OperationNotPermitted"
+        );
+        clock.set(clock.now() + Duration::hours(1));
+        assert_eq!(protection(&sim), "disabled");
+        call(&sim, &[("Action", "DeregisterImage"), ("ImageId", &image)]).expect("deregistered");
+        assert!(!sim.own_images("us-east-1").contains_key(&image));
+    }
+
+    #[test]
+    fn the_recycle_bin_keeps_a_deregistered_image_for_its_days_and_it_still_counts() {
+        let config = SimConfig {
+            public_image_quota: 1,
+            recycle_bin_days: 7,
+            ..SimConfig::instant()
+        };
+        let (sim, clock, image) = sim_with_image(config);
+        share_with_all(&sim, &image).expect("public");
+        call(&sim, &[("Action", "DeregisterImage"), ("ImageId", &image)]).expect("deregistered");
+        let listed = call(&sim, &[("Action", "ListImagesInRecycleBin")]).expect("listed");
+        assert_eq!(between(&listed, "imageId"), image);
+        assert_eq!(between(&listed, "name"), "hand-made 1");
+        assert_eq!(
+            between(&listed, "recycleBinExitTime"),
+            ts(clock.now() + Duration::days(7))
+        );
+        // The public image in the Recycle Bin still takes the region's one public slot.
+        let second = copy_of(&sim, &canonical_image(&sim), "hand-made 2");
+        let (code, _) = share_with_all(&sim, &second).expect_err("over the quota");
+        assert_eq!(code, "ResourceLimitExceeded");
+        // Seven days later it has left the bin, and the slot is free.
+        clock.set(clock.now() + Duration::days(7));
+        let listed = call(&sim, &[("Action", "ListImagesInRecycleBin")]).expect("listed");
+        assert_eq!(between(&listed, "imageId"), "");
+        share_with_all(&sim, &second).expect("public now");
+    }
+
+    #[test]
+    fn without_a_recycle_bin_rule_a_deregistered_image_is_gone() {
+        let (sim, _clock, image) = sim_with_image(SimConfig::instant());
+        call(&sim, &[("Action", "DeregisterImage"), ("ImageId", &image)]).expect("deregistered");
+        let listed = call(&sim, &[("Action", "ListImagesInRecycleBin")]).expect("listed");
+        assert_eq!(between(&listed, "imageSet"), "", "{listed}");
+    }
+
+    #[test]
+    fn each_region_enforces_its_own_public_image_quota() {
+        let mut config = SimConfig {
+            public_image_quota: 1,
+            ..SimConfig::instant()
+        };
+        config.public_image_quotas.insert("us-east-1".into(), 2);
+        let (sim, _clock, first) = sim_with_image(config);
+        assert_eq!(sim.public_image_quota("us-east-1"), 2);
+        assert_eq!(sim.public_image_quota("eu-west-1"), 1);
+        let second = copy_of(&sim, &first, "hand-made 2");
+        let third = copy_of(&sim, &first, "hand-made 3");
+        let publish = |image: &str| {
+            share_with_all(&sim, image).map_err(|(code, message)| format!("{code}: {message}"))
+        };
+        publish(&first).expect("first public");
+        publish(&second).expect("second public: the region's quota is 2, not the default 1");
+        let refused = publish(&third).expect_err("third over the quota");
+        assert!(
+            refused.starts_with("ResourceLimitExceeded: You have reached your quota of 2"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_world_file_of_before_protection_and_the_recycle_bin_still_loads() {
+        let (sim, _clock, image) = sim_with_image(SimConfig::instant());
+        let mut value = sim.world_value().expect("world");
+        // What an older portal wrote: no protection on images, no Recycle Bin in regions.
+        for region in value["regions"]
+            .as_object_mut()
+            .expect("regions")
+            .values_mut()
+        {
+            let region = region.as_object_mut().expect("region");
+            region.remove("recycle_bin");
+            for image in region["images"]
+                .as_object_mut()
+                .expect("images")
+                .values_mut()
+            {
+                image.as_object_mut().expect("image").remove("protection");
+            }
+        }
+        let world: World = serde_json::from_value(value).expect("an older world loads");
+        assert_eq!(
+            world.regions["us-east-1"].images[&image].protection,
+            Protection::Disabled
+        );
+        assert!(world.regions["us-east-1"].recycle_bin.is_empty());
     }
 
     #[test]

@@ -275,6 +275,15 @@ impl MarketplaceSim {
         id
     }
 
+    /// The entity id of the AMI product with this name, if the marketplace holds one.
+    pub fn product_id(&self, name: &str) -> Option<String> {
+        self.world()
+            .products
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.id.clone())
+    }
+
     /// Starts a change set on the sim's own behalf, as another tool or person would (for
     /// tests of a pending change set the portal did not start). Returns its id.
     pub fn start_foreign_change_set(&self, entity_id: &str, name: &str) -> String {

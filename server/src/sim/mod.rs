@@ -3,6 +3,7 @@
 
 pub mod ec2;
 pub mod marketplace;
+pub mod servicequotas;
 mod world_file;
 
 use std::net::SocketAddr;
@@ -28,12 +29,29 @@ pub async fn serve(
 }
 
 /// Gives the simulated marketplace the catalogue's listings: one AMI product per listing,
-/// with the versions the catalogue records (so a publish meets what the catalogue says).
+/// with the versions the catalogue records (so a publish meets what the catalogue says). A
+/// listing the marketplace already holds (by name) is left as it is.
+///
+/// Each version's AMI is the catalogue's image of that listing's product and the version's
+/// release in us-east-1 (the marketplace's region; amd64 first, the current image before a
+/// superseded one), so a fresh world (with `seed_ec2`) holds every live version's image.
+/// Where the catalogue has none, a private image is made in us-east-1, named as the
+/// product's image name template renders the release (or, for a version of no release,
+/// as the version's title), so the account has the image the version stands on.
 pub async fn seed_marketplace(
-    sim: &MarketplaceSim,
+    sim: &Ec2Sim,
     db: &sea_orm::DatabaseConnection,
 ) -> anyhow::Result<()> {
-    use app::{domain::ListingVersionVisibility, dto::PageRequest, services::listings};
+    use app::{
+        domain::{Arch, ListingVersionVisibility, Version},
+        dto::PageRequest,
+        services::{
+            entities::{listing, listing_version, product_architecture, release},
+            listings, products,
+        },
+    };
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let region = crate::cloud::MARKETPLACE_REGION;
     let listings = listings::list(
         db,
         PageRequest {
@@ -48,31 +66,139 @@ pub async fn seed_marketplace(
         .into_iter()
         .filter(|l| l.marketplace == "aws")
     {
-        let versions: Vec<SeedVersion> = l
-            .versions
-            .iter()
-            .rev()
-            .map(|v| SeedVersion {
+        if sim.marketplace().product_id(&l.entity_name).is_some() {
+            continue;
+        }
+        let Some(model) = listing::Entity::find_by_id(l.id).one(db).await? else {
+            continue;
+        };
+        let mut archs = product_architecture::Entity::find()
+            .filter(product_architecture::Column::ProductId.eq(model.product_id))
+            .all(db)
+            .await?;
+        archs.sort_by_key(|a| (a.arch != Arch::Amd64, a.id));
+        let releases: std::collections::HashMap<i32, Option<i32>> = listing_version::Entity::find()
+            .filter(listing_version::Column::ListingId.eq(l.id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v.release_id))
+            .collect();
+        let mut versions = Vec::with_capacity(l.versions.len());
+        for v in l.versions.iter().rev() {
+            let release = match releases.get(&v.id).copied().flatten() {
+                Some(id) => release::Entity::find_by_id(id).one(db).await?,
+                None => None,
+            };
+            let catalogued = match &release {
+                Some(r) => catalogue_image(db, model.product_id, r.id, region).await?,
+                None => None,
+            };
+            let ami = match catalogued {
+                Some(id) => id,
+                None => {
+                    let rendered = release.as_ref().zip(archs.first()).and_then(|(r, a)| {
+                        Version::parse(&r.version).ok().map(|version| {
+                            (
+                                products::render_image_name(&a.image_name_template, &version),
+                                a.arch,
+                            )
+                        })
+                    });
+                    let (name, arch) = rendered.unwrap_or_else(|| (v.title.clone(), Arch::Amd64));
+                    sim.own_image_named(region, &name).unwrap_or_else(|| {
+                        let id = app::services::seed::sample_image_id(&name, region);
+                        sim.add_image(SeedImage {
+                            region: region.to_owned(),
+                            id: id.clone(),
+                            name,
+                            arch: ec2_arch(arch).to_owned(),
+                            created_at: v.published_at,
+                            public: false,
+                            deprecated: false,
+                        });
+                        id
+                    })
+                }
+            };
+            versions.push(SeedVersion {
                 title: v.title.clone(),
                 delivery_option_id: v
                     .delivery_option_id
                     .clone()
                     .unwrap_or_else(|| format!("do-seed-{}", v.id)),
                 public: v.visibility == ListingVersionVisibility::Public,
-                ami: format!("ami-seed{:09}", v.id),
+                ami,
                 created: v.published_at,
-            })
-            .collect();
-        sim.seed_product(&l.entity_name, &versions);
+            });
+        }
+        sim.marketplace().seed_product(&l.entity_name, &versions);
     }
     Ok(())
+}
+
+/// EC2's name of an architecture.
+fn ec2_arch(arch: app::domain::Arch) -> &'static str {
+    match arch {
+        app::domain::Arch::Amd64 => "x86_64",
+        app::domain::Arch::Arm64 => "arm64",
+    }
+}
+
+/// The catalogue's image of a product and release in a region that the account holds
+/// (public, private or deprecated; not one pending or deregistered): amd64 first, and the
+/// current image before one a rebuild superseded.
+async fn catalogue_image(
+    db: &sea_orm::DatabaseConnection,
+    product_id: i32,
+    release_id: i32,
+    region: &str,
+) -> anyhow::Result<Option<String>> {
+    use app::{
+        domain::{Arch, RegionImageState},
+        services::entities::{image_region, image_version},
+    };
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut versions = image_version::Entity::find()
+        .filter(image_version::Column::ProductId.eq(product_id))
+        .filter(image_version::Column::ReleaseId.eq(release_id))
+        .all(db)
+        .await?;
+    versions.sort_by_key(|v| {
+        (
+            v.arch != Arch::Amd64,
+            v.superseded_by.is_some(),
+            std::cmp::Reverse(v.rebuild),
+        )
+    });
+    for v in versions {
+        let found = image_region::Entity::find()
+            .filter(image_region::Column::ImageVersionId.eq(v.id))
+            .filter(image_region::Column::Region.eq(region))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                matches!(
+                    r.state,
+                    RegionImageState::Public
+                        | RegionImageState::Private
+                        | RegionImageState::Deprecated
+                )
+            })
+            .find_map(|r| r.image_id);
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 /// Gives the simulated EC2 the images the catalogue records (public, deprecated or private,
 /// each with a snapshot), so retiring them meets what the catalogue says.
 pub async fn seed_ec2(sim: &Ec2Sim, db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
     use app::{
-        domain::{Arch, RegionImageState},
+        domain::RegionImageState,
         services::entities::{image_region, image_version},
     };
     use sea_orm::EntityTrait;
@@ -98,10 +224,7 @@ pub async fn seed_ec2(sim: &Ec2Sim, db: &sea_orm::DatabaseConnection) -> anyhow:
             region: r.region,
             id,
             name: v.name.clone(),
-            arch: match v.arch {
-                Arch::Amd64 => "x86_64".to_owned(),
-                Arch::Arm64 => "arm64".to_owned(),
-            },
+            arch: ec2_arch(v.arch).to_owned(),
             created_at: v.created_at,
             public: matches!(
                 state,

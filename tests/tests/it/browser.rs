@@ -199,6 +199,7 @@ async fn every_page_loads_and_hydrates() {
             "[data-testid='search-results']",
         ),
         ("audit", "/audit", "[data-testid='audit']"),
+        ("account", "/cloud", "[data-testid='sync']"),
         (
             "new-partner",
             "/partners/new",
@@ -1213,4 +1214,256 @@ async fn omnibus_sets_a_products_builds_and_partnerships_a_listings_publishing_b
     );
     let stored = app.listing("GitLab Premium").await.expect("Premium");
     assert_eq!(stored.publish_policy, app::domain::Policy::Manual);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn omnibus_forgets_an_image_made_outside_the_portal_and_the_public_images_page_shows_the_account()
+ {
+    use portal_tests::account::{account_with_quota, hand_made_image, set_public, sync};
+    let app = account_with_quota(100).await;
+    let forgotten = hand_made_image(&app, "us-east-1", "someones-experiment", true).await;
+    let open = hand_made_image(&app, "eu-west-1", "load-test-copy", true).await;
+    // And someone made one of GitLab CE's public images private in the console.
+    let ec2 = app.cloud.ec2("us-west-2");
+    let ce = ec2
+        .describe_images()
+        .owners("self")
+        .send()
+        .await
+        .expect("describe")
+        .images()
+        .iter()
+        .find(|i| i.public() == Some(true) && i.name().is_some_and(|n| n.starts_with("GitLab CE ")))
+        .and_then(|i| i.image_id().map(str::to_owned))
+        .expect("a public GitLab CE image");
+    set_public(&app.cloud, "us-west-2", &ce, false)
+        .await
+        .expect("made private by hand");
+
+    // The sync runs as Omnibus asks for it, through the API, and the runner works it.
+    sync(&app).await;
+    // The differences are looked at a while later.
+    app.clock
+        .set(app::services::Clock::now(app.clock.as_ref()) + chrono::Duration::hours(2));
+
+    let b = Browser::start("account").await;
+    b.sign_in(&app, "oskar", "/cloud").await;
+    b.css("[data-testid='last-sync'][data-state='succeeded']")
+        .await;
+    let item = |image: &str| {
+        format!("[data-testid='drift-item'][data-kind='outside_image'][data-image='{image}']")
+    };
+    let text = b
+        .wait_for_text(&item(&forgotten), "Image made outside the portal")
+        .await;
+    assert!(text.contains("us-east-1"), "{text}");
+    b.css(&item(&open)).await;
+    assert_eq!(
+        b.text_of(
+            "[data-testid='account-region'][data-region='us-east-1'] [data-testid='service-quota']"
+        )
+        .await,
+        "100",
+        "the quota Service Quotas reports"
+    );
+    b.shot("drift").await;
+
+    // Adopting needs the product, release and architecture: each missing one is named next
+    // to its field, in that item's form only.
+    let adopt = format!("{} [data-testid='adopt']", item(&open));
+    b.css(&format!("{adopt} summary"))
+        .await
+        .click()
+        .await
+        .expect("open the adopt form");
+    b.css(&format!("{adopt} [data-testid='drift-adopt']"))
+        .await
+        .click()
+        .await
+        .expect("adopt with nothing chosen");
+    b.wait_for_text(&format!("{adopt} [data-testid='field-error']"), "")
+        .await;
+    assert_eq!(
+        b.client
+            .find_all(Locator::Css(&format!(
+                "{} [data-testid='field-error']",
+                item(&forgotten)
+            )))
+            .await
+            .expect("find")
+            .len(),
+        0,
+        "the other item's form shows no error"
+    );
+    shot_at(&b, &item(&open), "adopt-errors").await;
+
+    b.css(&format!(
+        "{} [data-testid='drift-forget']",
+        item(&forgotten)
+    ))
+    .await
+    .click()
+    .await
+    .expect("forget");
+    b.wait_for_text("[data-testid='drift-resolved']", "Resolved")
+        .await;
+    // It leaves the open list; the other stays.
+    for _ in 0..200 {
+        let left = b
+            .client
+            .find_all(Locator::Css(&item(&forgotten)))
+            .await
+            .expect("find")
+            .is_empty();
+        if left {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        b.client
+            .find_all(Locator::Css(&item(&forgotten)))
+            .await
+            .expect("find")
+            .is_empty(),
+        "the forgotten image is still listed as open"
+    );
+    b.shot("forgotten").await;
+    b.css(&item(&open)).await;
+
+    // It is among the resolved ones, with who resolved it.
+    b.css("[data-testid='tab-resolved']")
+        .await
+        .click()
+        .await
+        .expect("resolved tab");
+    let resolved = b
+        .wait_for_text(
+            &format!("{} [data-testid='drift-resolution']", item(&forgotten)),
+            "Resolved by oskar",
+        )
+        .await;
+    assert!(!resolved.is_empty());
+    b.css(&format!("{}[data-state='resolved']", item(&forgotten)))
+        .await;
+    b.shot("resolved").await;
+
+    // The public images page counts from the account, with Service Quotas' quota, and its
+    // banner leads to the difference still open; the region a link names is highlighted.
+    b.goto(&app.url("/public-images?region=eu-west-1")).await;
+    let east = "[data-testid='region'][data-region='us-east-1']";
+    b.css(&format!("{east}[data-quota-source='service_quotas']"))
+        .await;
+    assert_eq!(
+        b.text_of(&format!("{east} [data-testid='quota-source']"))
+            .await,
+        "Service Quotas"
+    );
+    assert!(
+        b.text_of(&format!("{east} [data-testid='counted']"))
+            .await
+            .starts_with("counted from the account"),
+    );
+    let west = "[data-testid='region'][data-region='eu-west-1']";
+    b.css(&format!("{west}[data-highlighted='true']")).await;
+    assert!(
+        b.text_of(&format!("{west} [data-testid='outside-images']"))
+            .await
+            .contains("made outside the portal"),
+    );
+    let banner = b
+        .wait_for_text(
+            "[data-testid='drift-banner']",
+            "between the catalogue and the account",
+        )
+        .await;
+    assert!(
+        banner.starts_with("2 differences ") && banner.contains("hours ago"),
+        "{banner}"
+    );
+    shot_at(&b, "[data-testid='drift-banner']", "public-images").await;
+
+    // A quota set by hand overrides Service Quotas': at 25 of 30 the region is near it, and
+    // one click proposes retention there; clearing it brings Service Quotas' back.
+    let quota = b
+        .css(&format!("{west} input[aria-label='Quota of eu-west-1']"))
+        .await;
+    quota.clear().await.expect("clear");
+    quota.send_keys("30").await.expect("type the quota");
+    b.css(&format!("{west} form button"))
+        .await
+        .click()
+        .await
+        .expect("set");
+    b.css(&format!("{west}[data-quota-source='manual']")).await;
+    let source = b
+        .text_of(&format!("{west} [data-testid='quota-source']"))
+        .await;
+    assert_eq!(source, "set by hand; Service Quotas says 100");
+    let warning = b
+        .text_of(&format!(
+            "{west} [data-testid='quota-warning'][data-tone='amber']"
+        ))
+        .await;
+    assert!(warning.contains("Near the quota"), "{warning}");
+    assert_eq!(
+        b.text_of(&format!("{west} [data-testid='after-next-release']"))
+            .await,
+        "29 of 30"
+    );
+    shot_at(&b, west, "public-images-near-quota").await;
+    b.css(&format!("{west} [data-testid='propose-retention']"))
+        .await
+        .click()
+        .await
+        .expect("propose retention");
+    b.css("[data-testid='region-proposed']").await;
+    shot_at(
+        &b,
+        "[data-testid='region-proposed']",
+        "public-images-proposed",
+    )
+    .await;
+    b.css(&format!("{west} [data-testid='clear-quota']"))
+        .await
+        .click()
+        .await
+        .expect("clear the quota");
+    b.css(&format!("{west}[data-quota-source='service_quotas']"))
+        .await;
+    b.css("[data-testid='drift-banner-link']")
+        .await
+        .click()
+        .await
+        .expect("follow the banner");
+    b.css(&item(&open)).await;
+
+    // GitLab CE's page carries the banner of its own difference, which leads to it alone.
+    b.goto(&app.url("/products/aws/gitlab-ce")).await;
+    let banner = b
+        .wait_for_text("[data-testid='drift-banner']", "1 difference ")
+        .await;
+    assert!(!banner.contains("live version"), "{banner}");
+    b.shot("product-banner").await;
+    b.css("[data-testid='drift-banner-link']")
+        .await
+        .click()
+        .await
+        .expect("follow the banner");
+    // Followed in the browser, the link opens the account page filtered to the product.
+    b.wait_for_text("h1", "Account").await;
+    b.css(&format!(
+        "[data-testid='drift-item'][data-kind='image_private'][data-image='{ce}']"
+    ))
+    .await;
+    assert_eq!(
+        b.client
+            .find_all(Locator::Css("[data-testid='drift-item']"))
+            .await
+            .expect("find")
+            .len(),
+        1,
+        "only GitLab CE's difference"
+    );
+    b.shot("product-drift").await;
 }

@@ -1,11 +1,14 @@
 //! The one integration-test binary: catalogue services, the HTTP surface, and the browser.
 
+mod account;
 mod api;
 mod bounds;
 mod browser;
 mod builds;
 mod catalogue;
 mod client;
+mod cloudsync;
+mod drift;
 mod fuzz;
 mod jobs;
 mod limits;
@@ -16,6 +19,7 @@ mod rebuilds;
 mod retention;
 mod rootfs;
 mod security;
+mod simcloud;
 mod simworld;
 mod sso;
 mod trains;

@@ -378,3 +378,95 @@ async fn the_base_image_check_finds_moto_s_canonical_image_and_proposes_rebuilds
         "proposed once"
     );
 }
+
+/// The EC2 half of the account sync against moto: the account's own images (an image made
+/// and shared in the console, through the SDK) with their tags and visibility. What moto
+/// does not serve (Service Quotas, the Recycle Bin) is recorded as not read, with why,
+/// and the region's images are read all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_reads_the_account_s_own_images_from_moto() {
+    use portal_tests::account::{console_image, set_public};
+    let moto = start_moto().await;
+    let cloud = server::cloud::Cloud::endpoint(
+        moto.url.clone(),
+        server::cloud::CloudSettings::marketplace_default(chrono::Duration::seconds(15)),
+    );
+    let empty = server::jobs::cloud_sync::read_region(&cloud, "us-east-1").await;
+    assert_eq!(empty.images_error, None);
+    assert_eq!(
+        empty.images.as_deref().map(<[_]>::len),
+        Some(0),
+        "moto's own images are not the account's"
+    );
+
+    // Someone makes an image by hand from one of moto's Ubuntu images and shares it.
+    let made = console_image(
+        &cloud,
+        "us-east-1",
+        "GitLab EE 17.7.0 (made by hand)",
+        &[("Type", "GitLab EE"), ("Version", "17.7.0")],
+    )
+    .await;
+    set_public(&cloud, "us-east-1", &made, true)
+        .await
+        .expect("made public");
+
+    let read = server::jobs::cloud_sync::read_region(&cloud, "us-east-1").await;
+    assert_eq!(read.region, "us-east-1");
+    assert_eq!(read.images_error, None);
+    let images = read.images.expect("the region's images were read");
+    assert_eq!(images.len(), 1, "{images:?}");
+    let image = &images[0];
+    assert_eq!(image.image_id, made);
+    assert_eq!(image.name, "GitLab EE 17.7.0 (made by hand)");
+    assert!(image.public);
+    assert_eq!(
+        image.tags.get("Type").map(String::as_str),
+        Some("GitLab EE")
+    );
+    assert_eq!(
+        image.tags.get("Version").map(String::as_str),
+        Some("17.7.0")
+    );
+    assert!(image.created_on.is_some(), "moto says when it was made");
+    assert!(!image.protected);
+    // Every part was either read or says why not.
+    assert!(read.quota.is_some() || read.quota_error.is_some());
+    assert!(read.recycle_bin.is_some() || read.recycle_bin_error.is_some());
+    // Another region of the account holds nothing.
+    let other = server::jobs::cloud_sync::read_region(&cloud, "eu-west-3").await;
+    assert_eq!(other.images.map(|i| i.len()), Some(0));
+
+    // What moto answered, brought into a catalogue: the hand-made image counts in its
+    // region as made outside the portal; one named like GitLab's EE images, of a release
+    // the catalogue lacks, is imported with its release.
+    let named = console_image(&cloud, "us-east-1", "GitLab EE 16.11.10", &[]).await;
+    set_public(&cloud, "us-east-1", &named, true)
+        .await
+        .expect("made public");
+    let read = server::jobs::cloud_sync::read_region(&cloud, "us-east-1").await;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let report = app::services::account::apply(
+        app.conn(),
+        app.clock.now(),
+        &app::services::account::AccountSnapshot {
+            regions: vec![read],
+            listings: vec![],
+        },
+    )
+    .await
+    .expect("applied");
+    assert_eq!((report.imported, report.outside), (1, 1), "{report:?}");
+    let regions = app::services::retention::regions(app.conn())
+        .await
+        .expect("regions");
+    let east = regions
+        .iter()
+        .find(|r| r.region == "us-east-1")
+        .expect("us-east-1");
+    assert_eq!(east.public_images, 2, "counted from the account moto holds");
+    assert_eq!(east.outside_images, 1);
+    assert!(east.synced_at.is_some());
+    let imported = app::services::releases::get(app.conn(), "16.11.10").await;
+    assert!(imported.is_ok(), "the release was recorded: {imported:?}");
+}

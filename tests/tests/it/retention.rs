@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use app::{
     domain::*,
-    dto::{RetentionPolicyInput, RetentionProposal},
+    dto::RetentionPolicyInput,
     error::ErrorCode,
     services::{Clock as _, retention},
 };
-use portal_tests::{Backend, TestApp};
+use portal_tests::{Backend, TestApp, account::with_policy};
 
 /// Every region's own images: (region, image id) → (public, deprecated, snapshot).
 fn world(app: &TestApp) -> BTreeMap<(String, String), (bool, bool, String)> {
@@ -22,33 +22,6 @@ fn world(app: &TestApp) -> BTreeMap<(String, String), (bool, bool, String)> {
                 .map(|(id, v)| (((*r).to_owned(), id), v))
         })
         .collect()
-}
-
-async fn with_policy(
-    app: &TestApp,
-    product: &str,
-    keep: i32,
-    days: i32,
-    action: RetentionAction,
-) -> RetentionProposal {
-    let oskar = app.user("oskar").await;
-    retention::set_policy(
-        app.conn(),
-        &oskar,
-        app.clock.now(),
-        "aws",
-        product,
-        &RetentionPolicyInput {
-            keep_newest: keep,
-            support_days: days,
-            action,
-        },
-    )
-    .await
-    .expect("policy");
-    retention::dry_run(app.conn(), &oskar, app.clock.now(), "aws", product)
-        .await
-        .expect("dry run")
 }
 
 fn used(regions: &[app::dto::RegionQuota], region: &str) -> i32 {

@@ -1,6 +1,6 @@
 //! Each AWS product's retention policy, and the dry run: the images past it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sea_orm::{
@@ -17,8 +17,8 @@ use crate::{
         audit::{self, Change},
         begin_write,
         entities::{
-            image_region, image_version, listing, listing_version, partner, product, release,
-            retention_policy,
+            account_image, image_region, image_version, listing, listing_version, partner, product,
+            release, retention_policy,
         },
         products,
     },
@@ -157,7 +157,7 @@ pub async fn set_policy(
 }
 
 /// The states an image may be in for the action to apply to it.
-fn acts_on(action: RetentionAction, state: RegionImageState) -> bool {
+pub(super) fn acts_on(action: RetentionAction, state: RegionImageState) -> bool {
     use RegionImageState::*;
     match action {
         RetentionAction::Deprecate => state == Public,
@@ -166,7 +166,35 @@ fn acts_on(action: RetentionAction, state: RegionImageState) -> bool {
     }
 }
 
-/// The images of a product past its policy, oldest release first: the dry run.
+/// Of these image ids, the ones the account protects from deregistration or that back a
+/// public marketplace version, as the last cloud sync saw them.
+pub(super) async fn guarded_images(
+    db: &impl ConnectionTrait,
+    image_ids: impl IntoIterator<Item = String>,
+) -> AppResult<HashSet<String>> {
+    use sea_orm::Condition;
+    let ids: BTreeSet<String> = image_ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(account_image::Entity::find()
+        .filter(account_image::Column::ImageId.is_in(ids))
+        .filter(account_image::Column::GoneAt.is_null())
+        .filter(
+            Condition::any()
+                .add(account_image::Column::Protected.eq(true))
+                .add(account_image::Column::Live.eq(true)),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|i| i.image_id)
+        .collect())
+}
+
+/// The images of a product past its policy, oldest release first: the dry run. An image
+/// the account protects from deregistration or that backs a public marketplace version is
+/// never among them.
 pub async fn candidates(
     db: &impl ConnectionTrait,
     product_id: i32,
@@ -257,8 +285,19 @@ pub async fn candidates(
         .order_by_asc(image_region::Column::Region)
         .all(db)
         .await?;
+    // An image whose account image is protected from deregistration, or behind a public
+    // marketplace version, is never proposed: nor is anything else of its image version.
+    let guarded = guarded_images(db, regions.iter().filter_map(|r| r.image_id.clone())).await?;
+    let kept: HashSet<i32> = regions
+        .iter()
+        .filter(|r| r.image_id.as_ref().is_some_and(|id| guarded.contains(id)))
+        .map(|r| r.image_version_id)
+        .collect();
     let mut items = Vec::new();
     for (version, v) in past {
+        if kept.contains(&v.id) {
+            continue;
+        }
         for r in regions.iter().filter(|r| r.image_version_id == v.id) {
             let state = r.state;
             let Some(image_id) = &r.image_id else {

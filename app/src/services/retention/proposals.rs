@@ -1,7 +1,7 @@
 //! Retention proposals: a dry run stored for Partnerships, decided through the shared
 //! proposal flow, then carried out image by image by the `retire_images` job.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -10,7 +10,10 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::policy::{candidates, policy};
+use super::{
+    aws_products,
+    policy::{acts_on, candidates, guarded_images, policy},
+};
 use crate::{
     domain::*,
     dto::*,
@@ -18,7 +21,9 @@ use crate::{
     services::{
         audit::{self, Change},
         begin_write,
-        entities::{image_region, image_version, product, retention_proposal},
+        entities::{
+            account_image, image_region, image_version, product, release, retention_proposal,
+        },
         jobs::JobKind,
         notify::{self, Event},
         proposals::{self as shared, Decision, Proposal},
@@ -113,6 +118,42 @@ pub async fn proposals(
     to_dtos(db, rows).await
 }
 
+/// The open proposal of a product, if any: while one is, no second one is made.
+async fn open_proposal(
+    db: &impl ConnectionTrait,
+    product_id: i32,
+) -> AppResult<Option<retention_proposal::Model>> {
+    Ok(retention_proposal::Entity::find()
+        .filter(retention_proposal::Column::ProductId.eq(product_id))
+        .filter(retention_proposal::Column::State.is_in(shared::OPEN))
+        .one(db)
+        .await?)
+}
+
+fn still_open(p: &retention_proposal::Model, product_name: &str) -> AppError {
+    AppError::conflict(
+        "product",
+        format!(
+            "retention proposal {} for {product_name} is still open",
+            p.id
+        ),
+    )
+}
+
+fn nothing_to_retire(policy: &RetentionPolicy) -> String {
+    format!(
+        "nothing to retire: every {} image is of the newest {} releases, inside the {}-day support window, behind a public marketplace version, protected from deregistration, or already {}",
+        policy.product_name,
+        policy.keep_newest,
+        policy.support_days,
+        match policy.action {
+            RetentionAction::Deprecate => "deprecated",
+            RetentionAction::MakePrivate => "private",
+            RetentionAction::Deregister => "deregistered",
+        }
+    )
+}
+
 /// Runs the product's policy without touching anything and stores the images it would
 /// retire as a proposal for Partnerships.
 pub async fn dry_run(
@@ -125,37 +166,241 @@ pub async fn dry_run(
     actor.require(Permission::ManageCatalogue)?;
     let txn = begin_write(db).await?;
     let policy = policy(&txn, partner_slug, slug).await?;
-    let open = retention_proposal::Entity::find()
-        .filter(retention_proposal::Column::ProductId.eq(policy.product_id))
-        .filter(retention_proposal::Column::State.is_in(shared::OPEN))
-        .one(&txn)
-        .await?;
-    if let Some(p) = open {
-        return Err(AppError::conflict(
-            "product",
-            format!(
-                "retention proposal {} for {} is still open",
-                p.id, policy.product_name
-            ),
-        ));
+    if let Some(p) = open_proposal(&txn, policy.product_id).await? {
+        return Err(still_open(&p, &policy.product_name));
     }
     let items = candidates(&txn, policy.product_id, &policy, now.date_naive()).await?;
     if items.is_empty() {
+        return Err(AppError::conflict("product", nothing_to_retire(&policy)));
+    }
+    let model = store(&txn, actor, now, &policy, items, "dry run").await?;
+    txn.commit().await?;
+    get(db, model.id).await
+}
+
+/// The one click of the quota warning: a dry run of every AWS product with public images in
+/// the region that has no open proposal and has images past its policy.
+pub async fn propose_region(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    region: &str,
+) -> AppResult<Vec<RetentionProposal>> {
+    actor.require(Permission::ManageCatalogue)?;
+    let region = Cloud::Aws
+        .parse_region(region)
+        .map_err(|m| AppError::validation("region", m))?;
+    let txn = begin_write(db).await?;
+    // Products with public images there: the catalogue's and the account's.
+    let catalogue_versions: Vec<i32> = image_region::Entity::find()
+        .filter(image_region::Column::Region.eq(&region))
+        .filter(
+            image_region::Column::State
+                .is_in([RegionImageState::Public, RegionImageState::Deprecated]),
+        )
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|r| r.image_version_id)
+        .collect();
+    let mut products: BTreeSet<i32> = image_version::Entity::find()
+        .filter(image_version::Column::Id.is_in(catalogue_versions))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|v| v.product_id)
+        .collect();
+    products.extend(
+        account_image::Entity::find()
+            .filter(account_image::Column::Region.eq(&region))
+            .filter(account_image::Column::Public.eq(true))
+            .filter(account_image::Column::GoneAt.is_null())
+            .filter(account_image::Column::ProductId.is_not_null())
+            .all(&txn)
+            .await?
+            .into_iter()
+            .filter_map(|i| i.product_id),
+    );
+    let mut made = Vec::new();
+    let mut skipped = Vec::new();
+    for (partner, p) in aws_products(&txn).await? {
+        if !products.contains(&p.id) {
+            continue;
+        }
+        let policy = policy(&txn, &partner.slug, &p.slug).await?;
+        if let Some(open) = open_proposal(&txn, p.id).await? {
+            skipped.push(format!(
+                "{} waits for retention proposal {}",
+                p.name, open.id
+            ));
+            continue;
+        }
+        let items = candidates(&txn, p.id, &policy, now.date_naive()).await?;
+        if items.is_empty() {
+            skipped.push(nothing_to_retire(&policy));
+            continue;
+        }
+        made.push(
+            store(
+                &txn,
+                actor,
+                now,
+                &policy,
+                items,
+                &format!("quota of {region}"),
+            )
+            .await?,
+        );
+    }
+    if made.is_empty() {
         return Err(AppError::conflict(
-            "product",
-            format!(
-                "nothing to retire: every {} image is of the newest {} releases, inside the {}-day support window, behind a public marketplace version, or already {}",
-                policy.product_name,
-                policy.keep_newest,
-                policy.support_days,
-                match policy.action {
-                    RetentionAction::Deprecate => "deprecated",
-                    RetentionAction::MakePrivate => "private",
-                    RetentionAction::Deregister => "deregistered",
-                }
-            ),
+            "region",
+            if skipped.is_empty() {
+                format!("no product of the portal has public images in {region}")
+            } else {
+                format!("nothing to propose in {region}: {}", skipped.join("; "))
+            },
         ));
     }
+    txn.commit().await?;
+    let rows = retention_proposal::Entity::find()
+        .filter(retention_proposal::Column::Id.is_in(made.iter().map(|m| m.id)))
+        .order_by_asc(retention_proposal::Column::Id)
+        .all(db)
+        .await?;
+    to_dtos(db, rows).await
+}
+
+/// Proposes retiring exactly these images of a product (by their catalogue region image
+/// ids), with the product's policy action; a proposal still goes to Partnerships.
+pub async fn propose_images(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    product_id: i32,
+    image_region_ids: &[i32],
+) -> AppResult<RetentionProposal> {
+    actor.require(Permission::ManageCatalogue)?;
+    let txn = begin_write(db).await?;
+    let model = propose_images_in(&txn, actor, now, product_id, image_region_ids).await?;
+    txn.commit().await?;
+    get(db, model.id).await
+}
+
+/// [`propose_images`] in the caller's transaction, after its permission check.
+pub(crate) async fn propose_images_in(
+    txn: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    product_id: i32,
+    image_region_ids: &[i32],
+) -> AppResult<retention_proposal::Model> {
+    if image_region_ids.is_empty() {
+        return Err(AppError::validation(
+            "image_region_ids",
+            "name at least one image to retire",
+        ));
+    }
+    let Some((partner, p)) = aws_products(txn)
+        .await?
+        .into_iter()
+        .find(|(_, p)| p.id == product_id)
+    else {
+        return Err(AppError::not_found(format!("AWS product {product_id}")));
+    };
+    let policy = policy(txn, &partner.slug, &p.slug).await?;
+    if let Some(open) = open_proposal(txn, p.id).await? {
+        return Err(still_open(&open, &p.name));
+    }
+    let wanted: BTreeSet<i32> = image_region_ids.iter().copied().collect();
+    let regions = image_region::Entity::find()
+        .filter(image_region::Column::Id.is_in(wanted.iter().copied()))
+        .order_by_asc(image_region::Column::Region)
+        .all(txn)
+        .await?;
+    let versions: HashMap<i32, image_version::Model> = image_version::Entity::find()
+        .filter(image_version::Column::Id.is_in(regions.iter().map(|r| r.image_version_id)))
+        .filter(image_version::Column::ProductId.eq(p.id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|v| (v.id, v))
+        .collect();
+    let strangers: Vec<String> = wanted
+        .iter()
+        .filter(|id| {
+            !regions
+                .iter()
+                .any(|r| r.id == **id && versions.contains_key(&r.image_version_id))
+        })
+        .map(ToString::to_string)
+        .collect();
+    if !strangers.is_empty() {
+        return Err(AppError::validation(
+            "image_region_ids",
+            format!("not images of {}: {}", p.name, strangers.join(", ")),
+        ));
+    }
+    let releases: HashMap<i32, String> = release::Entity::find()
+        .filter(release::Column::Id.is_in(versions.values().map(|v| v.release_id)))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.version))
+        .collect();
+    let guarded = guarded_images(txn, regions.iter().filter_map(|r| r.image_id.clone())).await?;
+    let mut items = Vec::new();
+    for r in &regions {
+        let v = &versions[&r.image_version_id];
+        let Some(image_id) = r.image_id.clone() else {
+            return Err(AppError::conflict(
+                "image_region_ids",
+                format!("{} in {} has no image id yet", v.name, r.region),
+            ));
+        };
+        if guarded.contains(&image_id) {
+            return Err(AppError::conflict(
+                "image_region_ids",
+                format!(
+                    "{image_id} ({} in {}) is protected from deregistration or behind a public marketplace version: retention never proposes it",
+                    v.name, r.region
+                ),
+            ));
+        }
+        if !acts_on(policy.action, r.state) {
+            return Err(AppError::conflict(
+                "image_region_ids",
+                format!(
+                    "{image_id} ({} in {}) is {}: the policy's action, {}, does not apply to it",
+                    v.name,
+                    r.region,
+                    r.state.label().to_lowercase(),
+                    policy.action.label().to_lowercase()
+                ),
+            ));
+        }
+        items.push(RetentionItem {
+            image_region_id: r.id,
+            region: r.region.clone(),
+            image_id,
+            image_name: v.name.clone(),
+            version: releases.get(&v.release_id).cloned().unwrap_or_default(),
+            arch: v.arch,
+            state: r.state,
+        });
+    }
+    store(txn, actor, now, &policy, items, "proposed").await
+}
+
+/// Stores a proposal of these images, records it and asks Partnerships to decide.
+async fn store(
+    txn: &impl ConnectionTrait,
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    policy: &RetentionPolicy,
+    items: Vec<RetentionItem>,
+    why: &str,
+) -> AppResult<retention_proposal::Model> {
     let model = retention_proposal::ActiveModel {
         product_id: Set(policy.product_id),
         action: Set(policy.action),
@@ -169,7 +414,7 @@ pub async fn dry_run(
         comment: Set(String::new()),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     let regions: HashSet<&str> = items.iter().map(|i| i.region.as_str()).collect();
     let summary = format!(
@@ -180,21 +425,21 @@ pub async fn dry_run(
         regions.len()
     );
     audit::record(
-        &txn,
+        txn,
         Some(actor),
         now,
         Change {
             action: "propose_retention",
             object_type: "product",
             object_id: policy.product_id.to_string(),
-            summary: format!("dry run: {summary}"),
+            summary: format!("{why}: {summary}"),
             before: None,
             after: audit::snapshot(&model),
         },
     )
     .await?;
     notify::send(
-        &txn,
+        txn,
         now,
         Event::new(
             NotificationKind::ApprovalRequested,
@@ -205,8 +450,7 @@ pub async fn dry_run(
         .except(Some(actor)),
     )
     .await?;
-    txn.commit().await?;
-    get(db, model.id).await
+    Ok(model)
 }
 
 impl Proposal for retention_proposal::Model {

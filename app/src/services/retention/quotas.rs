@@ -1,10 +1,14 @@
-//! Public images per region against the account's quota there.
+//! Public images per region against the account's quota there. Once the cloud sync has
+//! read a region, its public images are the account's (every public image it owns there,
+//! made by the portal or not, and the public ones in the Recycle Bin); before that, the
+//! catalogue's. The quota is the one set by hand when there is one, otherwise the one
+//! Service Quotas reported, otherwise AWS's default.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, Set,
     TransactionSession, TransactionTrait,
 };
 
@@ -16,19 +20,50 @@ use crate::{
     services::{
         audit::{self, Change},
         begin_write,
-        entities::{image_quota, image_region, image_version},
+        entities::{
+            account_image, account_region, image_quota, image_region, image_version,
+            product_architecture,
+        },
     },
 };
 
 /// Public images per region a new AWS account gets.
 pub const DEFAULT_QUOTA: i32 = 5;
 
+/// How the public images of a region count images matched to no product.
+pub const MADE_OUTSIDE: &str = "Made outside the portal";
+
+/// How the public images of a region count the public images in its Recycle Bin.
+pub const IN_RECYCLE_BIN: &str = "In the Recycle Bin";
+
 /// Region image states that count against the quota: a deprecated image is still public.
 const PUBLIC_STATES: [RegionImageState; 2] =
     [RegionImageState::Public, RegionImageState::Deprecated];
 
+/// Where a region's quota comes from: set by hand, Service Quotas, or AWS's default.
+pub(crate) fn quota_of(manual: Option<i32>, service: Option<i32>) -> (i32, QuotaSource) {
+    match (manual, service) {
+        (Some(q), _) => (q, QuotaSource::Manual),
+        (None, Some(q)) => (q, QuotaSource::ServiceQuotas),
+        (None, None) => (DEFAULT_QUOTA, QuotaSource::Default),
+    }
+}
+
+/// At 80% of the quota or more.
+pub(crate) fn near_quota(public_images: i32, quota: i32) -> bool {
+    i64::from(public_images) * 5 >= i64::from(quota) * 4
+}
+
 /// Quota use per region, fullest first.
 pub async fn regions(db: &impl ConnectionTrait) -> AppResult<Vec<RegionQuota>> {
+    regions_with(db, None).await
+}
+
+/// Quota use per region, fullest first, with `extra` listed even when nothing else names it.
+async fn regions_with(
+    db: &impl ConnectionTrait,
+    extra: Option<&str>,
+) -> AppResult<Vec<RegionQuota>> {
     let products = aws_products(db).await?;
     let names: HashMap<i32, String> = products
         .iter()
@@ -47,35 +82,81 @@ pub async fn regions(db: &impl ConnectionTrait) -> AppResult<Vec<RegionQuota>> {
         .filter(image_region::Column::State.is_in(PUBLIC_STATES))
         .all(db)
         .await?;
-    let quotas: HashMap<String, i32> = image_quota::Entity::find()
+    let manual: HashMap<String, i32> = image_quota::Entity::find()
         .all(db)
         .await?
         .into_iter()
         .map(|q| (q.region, q.quota))
         .collect();
-    // Every region a product ships to or a quota was set for, with or without images.
-    let mut counts: BTreeMap<String, BTreeMap<String, i32>> = BTreeMap::new();
+    let account: HashMap<String, account_region::Model> = account_region::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.region.clone(), r))
+        .collect();
+    let account_public = account_image::Entity::find()
+        .filter(account_image::Column::GoneAt.is_null())
+        .filter(account_image::Column::Public.eq(true))
+        .all(db)
+        .await?;
+    // Architectures of the public products: the next release adds one image of each.
+    let archs = product_architecture::Entity::find()
+        .filter(product_architecture::Column::ProductId.is_in(names.keys().copied()))
+        .all(db)
+        .await?;
+    let mut next_release: BTreeMap<String, i32> = BTreeMap::new();
+    // Every region a product ships to or builds in, a quota was set for, or the sync read.
+    let mut all: BTreeSet<String> = BTreeSet::new();
     for (_, p) in &products {
-        for r in serde_json::from_str::<Vec<String>>(&p.target_regions).unwrap_or_default() {
-            counts.entry(r).or_default();
+        let targets = serde_json::from_str::<Vec<String>>(&p.target_regions).unwrap_or_default();
+        if p.visibility == Visibility::Public {
+            let n = archs.iter().filter(|a| a.product_id == p.id).count() as i32;
+            for r in &targets {
+                *next_release.entry(r.clone()).or_default() += n;
+            }
         }
+        all.extend(targets);
+        all.insert(p.build_region.clone());
     }
-    for r in quotas.keys() {
-        counts.entry(r.clone()).or_default();
-    }
+    all.extend(manual.keys().cloned());
+    all.extend(account.keys().cloned());
+    all.extend(extra.map(str::to_owned));
+    // The catalogue's public images per region and product…
+    let mut catalogue: BTreeMap<String, BTreeMap<String, i32>> = BTreeMap::new();
     for r in public {
         let Some(name) = versions.get(&r.image_version_id).and_then(|p| names.get(p)) else {
             continue;
         };
-        *counts
+        *catalogue
             .entry(r.region)
             .or_default()
             .entry(name.clone())
             .or_default() += 1;
     }
-    let mut out: Vec<RegionQuota> = counts
+    // …and the account's, for the regions the sync read.
+    let mut synced: BTreeMap<String, BTreeMap<String, i32>> = BTreeMap::new();
+    for i in account_public {
+        let name = i
+            .product_id
+            .and_then(|p| names.get(&p).cloned())
+            .unwrap_or_else(|| MADE_OUTSIDE.to_owned());
+        *synced.entry(i.region).or_default().entry(name).or_default() += 1;
+    }
+    let mut out: Vec<RegionQuota> = all
         .into_iter()
-        .map(|(region, per_product)| {
+        .map(|region| {
+            let read = account.get(&region);
+            let synced_at = read.and_then(|a| a.images_synced_at);
+            let per_product = if synced_at.is_some() {
+                let mut counts = synced.remove(&region).unwrap_or_default();
+                let bin = read.map_or(0, |a| a.recycle_bin_public);
+                if bin > 0 {
+                    counts.insert(IN_RECYCLE_BIN.to_owned(), bin);
+                }
+                counts
+            } else {
+                catalogue.remove(&region).unwrap_or_default()
+            };
             let mut by_product: Vec<ProductCount> = per_product
                 .into_iter()
                 .map(|(product_name, count)| ProductCount {
@@ -85,21 +166,24 @@ pub async fn regions(db: &impl ConnectionTrait) -> AppResult<Vec<RegionQuota>> {
                 .collect();
             by_product.sort_by_key(|p| std::cmp::Reverse(p.count));
             let public_images: i32 = by_product.iter().map(|p| p.count).sum();
-            let quota = quotas.get(&region).copied().unwrap_or(DEFAULT_QUOTA);
+            let outside_images = by_product
+                .iter()
+                .filter(|p| p.product_name == MADE_OUTSIDE)
+                .map(|p| p.count)
+                .sum();
+            let service_quota = read.and_then(|a| a.quota);
+            let (quota, quota_source) = quota_of(manual.get(&region).copied(), service_quota);
             RegionQuota {
                 public_images,
                 quota,
-                quota_set: quotas.contains_key(&region),
-                quota_source: if quotas.contains_key(&region) {
-                    QuotaSource::Manual
-                } else {
-                    QuotaSource::Default
-                },
-                service_quota: None,
-                synced_at: None,
-                outside_images: 0,
-                after_next_release: public_images,
-                near_quota: public_images * 5 >= quota * 4,
+                quota_set: quota_source == QuotaSource::Manual,
+                quota_source,
+                service_quota,
+                synced_at,
+                outside_images,
+                after_next_release: public_images
+                    + next_release.get(&region).copied().unwrap_or_default(),
+                near_quota: near_quota(public_images, quota),
                 region,
                 by_product,
             }
@@ -110,6 +194,15 @@ pub async fn regions(db: &impl ConnectionTrait) -> AppResult<Vec<RegionQuota>> {
         used(b).total_cmp(&used(a)).then(a.region.cmp(&b.region))
     });
     Ok(out)
+}
+
+/// One region's quota use.
+async fn region_quota(db: &impl ConnectionTrait, region: &str) -> AppResult<RegionQuota> {
+    regions_with(db, Some(region))
+        .await?
+        .into_iter()
+        .find(|r| r.region == region)
+        .ok_or_else(|| AppError::internal("quota", "region vanished"))
 }
 
 /// Sets the public-image quota the account has in a region (after AWS raised it).
@@ -159,34 +252,70 @@ pub async fn set_quota(
     )
     .await?;
     txn.commit().await?;
-    regions(db)
-        .await?
-        .into_iter()
-        .find(|r| r.region == region)
-        .ok_or_else(|| AppError::internal("quota", "region vanished"))
+    region_quota(db, &region).await
 }
 
-/// Records the quota a region has when nobody set one yet (the simulated cloud's).
-pub async fn seed_quotas(
-    db: &impl ConnectionTrait,
+/// Removes the quota set by hand for a region: Service Quotas' value (or AWS's default)
+/// applies again.
+pub async fn clear_quota(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
     now: DateTime<Utc>,
-    regions: &[&str],
-    quota: i32,
-) -> AppResult<()> {
-    for region in regions {
-        let known = image_quota::Entity::find_by_id((*region).to_owned())
-            .one(db)
-            .await?;
-        if known.is_none() {
-            image_quota::ActiveModel {
-                region: Set((*region).to_owned()),
-                quota: Set(quota),
-                updated_by: Set("seed".into()),
-                updated_at: Set(now),
-            }
-            .insert(db)
-            .await?;
-        }
+    region: &str,
+) -> AppResult<RegionQuota> {
+    actor.require(Permission::ManageCatalogue)?;
+    let region = Cloud::Aws
+        .parse_region(region)
+        .map_err(|m| AppError::validation("region", m))?;
+    let txn = begin_write(db).await?;
+    let Some(before) = image_quota::Entity::find_by_id(region.clone())
+        .one(&txn)
+        .await?
+    else {
+        return Err(AppError::not_found(format!(
+            "a quota set by hand for {region}"
+        )));
+    };
+    let snapshot = audit::snapshot(&before);
+    let quota = before.quota;
+    before.delete(&txn).await?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "clear_quota",
+            object_type: "region",
+            object_id: region.clone(),
+            summary: format!(
+                "public-image quota of {region} set by hand ({quota}) removed: Service Quotas' value applies"
+            ),
+            before: snapshot,
+            after: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    region_quota(db, &region).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quota_set_by_hand_wins_then_service_quotas_then_the_default() {
+        assert_eq!(quota_of(Some(40), Some(10)), (40, QuotaSource::Manual));
+        assert_eq!(quota_of(None, Some(10)), (10, QuotaSource::ServiceQuotas));
+        assert_eq!(quota_of(None, None), (DEFAULT_QUOTA, QuotaSource::Default));
     }
-    Ok(())
+
+    #[test]
+    fn near_the_quota_is_four_fifths_of_it() {
+        assert!(!near_quota(3, 5));
+        assert!(near_quota(4, 5));
+        assert!(near_quota(8, 10));
+        assert!(!near_quota(7, 10));
+        assert!(near_quota(0, 0));
+    }
 }
