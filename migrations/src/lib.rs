@@ -40,3 +40,32 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+/// Adds each column to its table, one statement each (SQLite alters one column at a time).
+async fn add_columns(
+    m: &SchemaManager<'_>,
+    columns: impl IntoIterator<Item = (DynIden, ColumnDef)>,
+) -> Result<(), DbErr> {
+    for (table, mut column) in columns {
+        m.alter_table(
+            Table::alter()
+                .table(table)
+                .add_column(&mut column)
+                .to_owned(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Drops each column from its table, one statement each.
+async fn drop_columns(
+    m: &SchemaManager<'_>,
+    columns: impl IntoIterator<Item = (DynIden, DynIden)>,
+) -> Result<(), DbErr> {
+    for (table, column) in columns {
+        m.alter_table(Table::alter().table(table).drop_column(column).to_owned())
+            .await?;
+    }
+    Ok(())
+}

@@ -152,15 +152,7 @@ impl MigrationTrait for Migration {
                 string_null(ImageVersions::BaseImageName).to_owned(),
             ),
         ];
-        for (table, mut column) in alters {
-            m.alter_table(
-                Table::alter()
-                    .table(table)
-                    .add_column(&mut column)
-                    .to_owned(),
-            )
-            .await?;
-        }
+        crate::add_columns(m, alters).await?;
         m.create_table(
             Table::create()
                 .table(Trains::Table)
@@ -291,10 +283,6 @@ impl MigrationTrait for Migration {
                 Products::BuildPolicy.into_iden(),
             ),
         ];
-        for (table, column) in drops {
-            m.alter_table(Table::alter().table(table).drop_column(column).to_owned())
-                .await?;
-        }
-        Ok(())
+        crate::drop_columns(m, drops).await
     }
 }

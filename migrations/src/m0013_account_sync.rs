@@ -120,15 +120,7 @@ impl MigrationTrait for Migration {
                 string(ListingVersions::Source).default("portal").to_owned(),
             ),
         ];
-        for (table, mut column) in alters {
-            m.alter_table(
-                Table::alter()
-                    .table(table)
-                    .add_column(&mut column)
-                    .to_owned(),
-            )
-            .await?;
-        }
+        crate::add_columns(m, alters).await?;
         // Quotas the seed copied from the simulated cloud: Service Quotas answers for them now.
         m.exec_stmt(
             Query::delete()
@@ -258,10 +250,6 @@ impl MigrationTrait for Migration {
                 ImageVersions::Source.into_iden(),
             ),
         ];
-        for (table, column) in drops {
-            m.alter_table(Table::alter().table(table).drop_column(column).to_owned())
-                .await?;
-        }
-        Ok(())
+        crate::drop_columns(m, drops).await
     }
 }

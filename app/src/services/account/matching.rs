@@ -304,7 +304,10 @@ mod tests {
 
     #[test]
     fn an_image_is_gone_private_public_or_deprecated_once_its_time_came() {
-        let now = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 2, 9, 0, 0)
+            .single()
+            .expect("a time of the calendar");
         assert_eq!(account_state(None, now), AccountState::Gone);
         assert_eq!(
             account_state(Some(&image(false, None)), now),

@@ -26,6 +26,7 @@ use crate::{
         },
         images,
         jobs::JobKind as _,
+        lookup,
         notify::{self, Event},
         process::{self, StepTasks},
         publish::{self, PublishVersion},
@@ -363,34 +364,34 @@ async fn load_scene(
     steps: &[train_step::Model],
     now: DateTime<Utc>,
 ) -> AppResult<Scene> {
-    let products: HashMap<i32, product::Model> = product::Entity::find()
-        .filter(product::Column::Id.is_in(steps.iter().map(|s| s.product_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    let partners = partner::Entity::find()
-        .filter(partner::Column::Id.is_in(products.values().map(|p| p.partner_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    let releases = release::Entity::find()
-        .filter(release::Column::Id.is_in(steps.iter().map(|s| s.release_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect();
-    let listings = listing::Entity::find()
-        .filter(listing::Column::Id.is_in(steps.iter().filter_map(|s| s.listing_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|l| (l.id, l))
-        .collect();
+    let products: HashMap<i32, product::Model> = lookup(
+        db,
+        product::Column::Id,
+        steps.iter().map(|s| s.product_id),
+        |p| (p.id, p),
+    )
+    .await?;
+    let partners = lookup(
+        db,
+        partner::Column::Id,
+        products.values().map(|p| p.partner_id),
+        |p| (p.id, p),
+    )
+    .await?;
+    let releases = lookup(
+        db,
+        release::Column::Id,
+        steps.iter().map(|s| s.release_id),
+        |r| (r.id, r),
+    )
+    .await?;
+    let listings = lookup(
+        db,
+        listing::Column::Id,
+        steps.iter().filter_map(|s| s.listing_id),
+        |l| (l.id, l),
+    )
+    .await?;
     Ok(Scene {
         train,
         products,
