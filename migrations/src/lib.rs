@@ -16,6 +16,7 @@ mod m0010_gitlab_identity;
 mod m0011_rebuilds;
 mod m0012_release_train;
 mod m0013_account_sync;
+mod m0014_listing_content;
 
 /// Every migration, oldest first. The server applies pending ones at start.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_rebuilds::Migration),
             Box::new(m0012_release_train::Migration),
             Box::new(m0013_account_sync::Migration),
+            Box::new(m0014_listing_content::Migration),
         ]
     }
 }

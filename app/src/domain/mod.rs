@@ -259,6 +259,7 @@ string_enum!(
     AssetKind {
         Logo => ("logo", "Logo"),
         Screenshot => ("screenshot", "Screenshot"),
+        Video => ("video", "Video"),
         BlogPost => ("blog_post", "Blog post"),
         SocialPost => ("social_post", "Social post"),
         CustomerQuote => ("customer_quote", "Customer quote"),

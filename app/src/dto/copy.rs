@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{CopyState, Role};
+use crate::dto::Job;
 
 #[cfg(feature = "ssr")]
 use utoipa::ToSchema;
@@ -18,8 +19,37 @@ pub struct CopyFields {
     pub long_description: String,
     pub highlights: Vec<String>,
     pub usage_instructions: String,
+    /// `{version}` and `{notes_url}` are replaced by the release's version and notes link.
     pub release_notes_template: String,
     pub categories: Vec<String>,
+    /// Up to 15, each at most 50 characters.
+    #[serde(default)]
+    pub search_keywords: Vec<String>,
+    #[serde(default)]
+    pub sku: String,
+    #[serde(default)]
+    pub support_description: String,
+    /// The logo: a logo asset linked to the listing, and the version of it this revision
+    /// was saved with (what is approved is that exact file).
+    #[serde(default)]
+    pub logo_asset_id: Option<i32>,
+    #[serde(default)]
+    pub logo_version: Option<i32>,
+    /// One video URL (https), or empty.
+    #[serde(default)]
+    pub video_url: String,
+    /// Up to three links shown under "Additional resources".
+    #[serde(default)]
+    pub additional_resources: Vec<AdditionalResource>,
+}
+
+/// A link shown on the marketplace page under "Additional resources".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct AdditionalResource {
+    pub text: String,
+    /// https.
+    pub url: String,
 }
 
 /// A save of listing copy.
@@ -38,6 +68,21 @@ pub struct CopyInput {
     pub release_notes_template: String,
     /// Up to three; blank ones are dropped.
     pub categories: Vec<String>,
+    /// Up to 15; blank ones are dropped.
+    #[serde(default)]
+    pub search_keywords: Vec<String>,
+    #[serde(default)]
+    pub sku: String,
+    #[serde(default)]
+    pub support_description: String,
+    /// A logo asset linked to this listing; its current version is the one saved.
+    #[serde(default)]
+    pub logo_asset_id: Option<i32>,
+    #[serde(default)]
+    pub video_url: String,
+    /// Up to three; rows with neither text nor URL are dropped.
+    #[serde(default)]
+    pub additional_resources: Vec<AdditionalResource>,
 }
 
 /// A save of listing copy as the editor's form sends it: highlights one per line,
@@ -54,6 +99,21 @@ pub struct CopyForm {
     pub release_notes_template: String,
     /// Comma-separated.
     pub categories: String,
+    /// Comma-separated.
+    #[serde(default)]
+    pub search_keywords: String,
+    #[serde(default)]
+    pub sku: String,
+    #[serde(default)]
+    pub support_description: String,
+    /// The logo asset's id, or empty for none.
+    #[serde(default)]
+    pub logo_asset_id: String,
+    #[serde(default)]
+    pub video_url: String,
+    /// One per line: `Text | https://url`.
+    #[serde(default)]
+    pub additional_resources: String,
 }
 
 impl From<CopyForm> for CopyInput {
@@ -67,6 +127,31 @@ impl From<CopyForm> for CopyInput {
             usage_instructions: form.usage_instructions,
             release_notes_template: form.release_notes_template,
             categories: form.categories.split(',').map(str::to_owned).collect(),
+            search_keywords: form.search_keywords.split(',').map(str::to_owned).collect(),
+            sku: form.sku,
+            support_description: form.support_description,
+            // A value that is not a number is kept as an id no asset has, so the save
+            // answers with a field error instead of silently dropping the logo.
+            logo_asset_id: match form.logo_asset_id.trim() {
+                "" => None,
+                id => Some(id.parse().unwrap_or(-1)),
+            },
+            video_url: form.video_url,
+            additional_resources: form
+                .additional_resources
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|line| match line.rsplit_once('|') {
+                    Some((text, url)) => AdditionalResource {
+                        text: text.trim().to_owned(),
+                        url: url.trim().to_owned(),
+                    },
+                    None => AdditionalResource {
+                        text: String::new(),
+                        url: line.trim().to_owned(),
+                    },
+                })
+                .collect(),
         }
     }
 }
@@ -130,8 +215,95 @@ pub struct ListingCopy {
     pub partner_slug: String,
     pub head: Option<CopyRevision>,
     pub revisions: Vec<CopyRevisionSummary>,
-    /// The newest approved revision: what a publish would use.
+    /// The newest approved revision.
     pub approved_revision: Option<i32>,
+    /// What the portal last published to the marketplace, as the marketplace then showed it.
+    #[serde(default)]
+    pub live: Option<LiveCopyRecord>,
+    /// The newest `publish_copy` job of this listing.
+    #[serde(default)]
+    pub publish_job: Option<Job>,
+}
+
+/// The copy of a listing as the marketplace shows it (DescribeEntity).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct LiveCopy {
+    pub title: String,
+    pub short_description: String,
+    pub long_description: String,
+    pub highlights: Vec<String>,
+    pub categories: Vec<String>,
+    pub search_keywords: Vec<String>,
+    pub sku: String,
+    pub support_description: String,
+    pub logo_url: String,
+    pub video_url: String,
+    pub additional_resources: Vec<AdditionalResource>,
+}
+
+/// The copy the portal published last: which revision, when, and what AWS then showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct LiveCopyRecord {
+    pub revision_id: Option<i32>,
+    pub revision_number: Option<i32>,
+    pub published_at: DateTime<Utc>,
+    pub copy: LiveCopy,
+}
+
+/// An approved revision against what is live on the marketplace now, read just before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CopyLiveDiff {
+    pub revision: CopyRevisionSummary,
+    /// The marketplace product the live side was read from.
+    pub entity_id: String,
+    pub read_at: DateTime<Utc>,
+    /// How many fields differ.
+    pub changed: usize,
+    /// Left: live on the marketplace; right: the revision.
+    pub fields: Vec<FieldDiff>,
+}
+
+/// The answer to marking a revision for publishing: the copy and the job publishing it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CopyPublish {
+    pub copy: ListingCopy,
+    pub job: Job,
+}
+
+/// The `UpdateInformation` details document of an `AmiProduct`, exactly as sent to AWS
+/// Marketplace. Empty optional fields are left out (AWS leaves those unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateInformation {
+    pub product_title: String,
+    pub short_description: String,
+    pub long_description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub video_urls: Vec<String>,
+    pub highlights: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub additional_resources: Vec<UpdateResource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_description: Option<String>,
+    pub categories: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub search_keywords: Vec<String>,
+}
+
+/// An additional resource as `UpdateInformation` carries it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateResource {
+    pub text: String,
+    pub url: String,
 }
 
 /// The answer to a save: the new revision, or a conflict showing both versions.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{ListingVersionVisibility, Policy, ProposalState},
+    domain::{Arch, ListingVersionVisibility, Policy, ProposalState},
     error::{AppError, AppResult, Validator, whole_number},
 };
 
@@ -20,6 +20,9 @@ pub struct ListingVersion {
     pub delivery_option_id: Option<String>,
     pub visibility: ListingVersionVisibility,
     pub published_at: DateTime<Utc>,
+    /// The architecture of the version's image, when known.
+    #[serde(default)]
+    pub arch: Option<Arch>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +52,11 @@ pub struct Listing {
     pub publish_policy: Policy,
     /// Newest first.
     pub versions: Vec<ListingVersion>,
+    /// The copy revision last published to the marketplace, and when.
+    #[serde(default)]
+    pub live_copy_revision: Option<i32>,
+    #[serde(default)]
+    pub live_copy_at: Option<DateTime<Utc>>,
 }
 
 /// How a listing publishes and when restrictions are proposed.

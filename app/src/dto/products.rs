@@ -66,6 +66,34 @@ pub struct Product {
     pub description: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// How its marketplace versions are delivered.
+    pub delivery: DeliveryConfig,
+}
+
+/// How a marketplace version of a product is delivered (AddDeliveryOptions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct DeliveryConfig {
+    pub recommended_instance_type: String,
+    /// AWS Marketplace's operating system name, e.g. `UBUNTU`.
+    pub os_name: String,
+    pub os_version: String,
+    /// The user that signs in to an instance, e.g. `ubuntu`.
+    pub user_name: String,
+    /// 1 to 25 inbound rules.
+    pub security_groups: Vec<SecurityGroupRule>,
+}
+
+/// One inbound rule of the security group AWS Marketplace recommends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SecurityGroupRule {
+    /// `tcp`, `udp` or `icmp`.
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    /// IPv4 CIDR, e.g. `0.0.0.0/0`.
+    pub cidr: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

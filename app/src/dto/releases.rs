@@ -18,6 +18,9 @@ pub struct Release {
     /// Derived: the newest stable release in the catalogue.
     pub latest_stable: bool,
     pub image_count: u64,
+    /// The release's notes, as the release event gave them (or GitLab's release page).
+    #[serde(default)]
+    pub notes_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

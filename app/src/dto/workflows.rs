@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Sla, UserRef};
+use super::{AssetRef, Sla, UserRef};
 use crate::domain::{Arch, JobState, Role, StageState, TaskState, WorkflowKind, WorkflowState};
 
 #[cfg(feature = "ssr")]
@@ -43,6 +43,9 @@ pub struct Task {
     pub completed_at: Option<DateTime<Utc>>,
     pub completed_by: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// Marketing assets linked to the task (the blog post, the quote).
+    #[serde(default)]
+    pub assets: Vec<AssetRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -184,7 +184,11 @@ async fn to_dto(db: &impl ConnectionTrait, a: asset::Model) -> AppResult<Asset> 
         versions: rows
             .into_iter()
             .map(|v| AssetVersion {
-                url: version_url(a.id, v.version),
+                url: (!v.storage_key.is_empty()).then(|| version_url(a.id, v.version)),
+                link: v.link,
+                text: v.body,
+                attribution: v.attribution,
+                customer_agreed: v.customer_agreed,
                 uploaded_by: v.uploaded_by.and_then(|id| uploaders.get(&id).cloned()),
                 version: v.version,
                 content_type: v.content_type,
@@ -194,6 +198,7 @@ async fn to_dto(db: &impl ConnectionTrait, a: asset::Model) -> AppResult<Asset> 
                 created_at: v.created_at,
             })
             .collect(),
+        links: Vec::new(),
         created_at: a.created_at,
         updated_at: a.updated_at,
     })

@@ -76,6 +76,7 @@ async fn to_dto(
             delivery_option_id: v.delivery_option_id,
             visibility: v.visibility,
             published_at: v.published_at,
+            arch: v.arch,
         })
         .collect();
     Ok(RestrictionProposal {

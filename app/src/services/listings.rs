@@ -57,6 +57,7 @@ pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppR
             title: v.title,
             delivery_option_id: v.delivery_option_id,
             published_at: v.published_at,
+            arch: v.arch,
         })
         .collect();
     Ok(Listing {
@@ -85,6 +86,8 @@ pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppR
         keep_recent_days: l.keep_recent_days,
         publish_backports: l.publish_backports,
         versions,
+        live_copy_revision: l.live_copy_revision_id,
+        live_copy_at: l.live_copy_at,
     })
 }
 

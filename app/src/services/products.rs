@@ -384,12 +384,26 @@ pub async fn list(
     })
 }
 
+/// How a product's marketplace versions are delivered, as its row stores it.
+pub fn delivery_of(p: &product::Model) -> AppResult<DeliveryConfig> {
+    Ok(DeliveryConfig {
+        recommended_instance_type: p.recommended_instance_type.clone(),
+        os_name: p.os_name.clone(),
+        os_version: p.os_version.clone(),
+        user_name: p.ami_user_name.clone(),
+        security_groups: serde_json::from_str(&p.security_groups)
+            .map_err(|e| AppError::internal("reading security groups", e))?,
+    })
+}
+
 pub(crate) fn to_dto(
     partner: &partner::Model,
     p: product::Model,
     architectures: Vec<ProductArchitecture>,
 ) -> AppResult<Product> {
+    let delivery = delivery_of(&p)?;
     Ok(Product {
+        delivery,
         build_policy: p.build_policy,
         id: p.id,
         partner_slug: partner.slug.clone(),
@@ -756,6 +770,11 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             build_policy: Policy::Automatic,
+            recommended_instance_type: "c5.2xlarge".into(),
+            os_name: "UBUNTU".into(),
+            os_version: "24.04".into(),
+            ami_user_name: "ubuntu".into(),
+            security_groups: "[]".into(),
         }
     }
 

@@ -700,6 +700,7 @@ mod tests {
             released_on: chrono::NaiveDate::default(),
             kind: ReleaseKind::Regular,
             created_at: DateTime::<Utc>::default(),
+            notes_url: None,
         }
     }
 

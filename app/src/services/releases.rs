@@ -55,6 +55,7 @@ pub(crate) async fn to_dto(
         kind: r.kind,
         version: r.version,
         released_on: r.released_on,
+        notes_url: r.notes_url,
     })
 }
 

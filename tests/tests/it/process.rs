@@ -723,6 +723,7 @@ fn copy_input(base: i32, title: &str) -> CopyInput {
         usage_instructions: "Open the instance's address and sign in as root.".into(),
         release_notes_template: "GitLab {version}".into(),
         categories: ["DevOps", "Source Control"].map(String::from).to_vec(),
+        ..CopyInput::default()
     }
 }
 

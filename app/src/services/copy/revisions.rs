@@ -126,6 +126,7 @@ fn parse(input: &CopyInput) -> AppResult<CopyFields> {
             usage_instructions: usage?,
             release_notes_template: notes?,
             categories: categories?,
+            ..CopyFields::default()
         })
     })
 }
@@ -139,6 +140,13 @@ pub(super) fn fields_of(r: &copy_revision::Model) -> CopyFields {
         usage_instructions: r.usage_instructions.clone(),
         release_notes_template: r.release_notes_template.clone(),
         categories: serde_json::from_str(&r.categories).unwrap_or_default(),
+        search_keywords: serde_json::from_str(&r.search_keywords).unwrap_or_default(),
+        sku: r.sku.clone(),
+        support_description: r.support_description.clone(),
+        logo_asset_id: r.logo_asset_id,
+        logo_version: r.logo_version,
+        video_url: r.video_url.clone(),
+        additional_resources: serde_json::from_str(&r.additional_resources).unwrap_or_default(),
     }
 }
 
@@ -253,6 +261,8 @@ pub async fn get(db: &impl ConnectionTrait, listing_id: i32) -> AppResult<Listin
         head,
         revisions,
         approved_revision,
+        live: None,
+        publish_job: None,
     })
 }
 

@@ -111,6 +111,15 @@ pub mod product {
         pub updated_at: DateTimeUtc,
         /// Whether a release builds this product's images by itself.
         pub build_policy: Policy,
+        /// How a marketplace version of this product is delivered: the instance type
+        /// AWS Marketplace recommends, the operating system and user name of the image,
+        /// and the security group rules (a JSON list of `SecurityGroupRule`).
+        pub recommended_instance_type: String,
+        pub os_name: String,
+        pub os_version: String,
+        pub ami_user_name: String,
+        #[sea_orm(column_type = "Text")]
+        pub security_groups: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -160,6 +169,8 @@ pub mod release {
         pub released_on: Date,
         pub kind: ReleaseKind,
         pub created_at: DateTimeUtc,
+        /// The release's notes, as the release event gave them.
+        pub notes_url: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -257,6 +268,12 @@ pub mod listing {
         pub keep_recent_days: i32,
         /// Whether a release publishes a version of this listing by itself.
         pub publish_policy: Policy,
+        /// The copy revision last published to the marketplace by the portal.
+        pub live_copy_revision_id: Option<i32>,
+        /// The copy as the marketplace showed it after that publish (JSON `LiveCopy`).
+        #[sea_orm(column_type = "Text", nullable)]
+        pub live_copy: Option<String>,
+        pub live_copy_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -268,7 +285,7 @@ pub mod listing {
 pub mod listing_version {
     use sea_orm::entity::prelude::*;
 
-    use crate::domain::{ListingVersionVisibility, VersionSource};
+    use crate::domain::{Arch, ListingVersionVisibility, VersionSource};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "listing_versions")]
@@ -283,6 +300,8 @@ pub mod listing_version {
         pub published_at: DateTimeUtc,
         /// Published by the portal, or found on the listing by the cloud sync.
         pub source: VersionSource,
+        /// The architecture of the version's image, when known.
+        pub arch: Option<Arch>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -332,6 +351,37 @@ pub mod asset_version {
         pub filename: String,
         pub uploaded_by: Option<i32>,
         pub created_at: DateTimeUtc,
+        /// A video's, blog post's or social post's address.
+        pub link: Option<String>,
+        /// A post's or customer quote's text.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub body: Option<String>,
+        /// Who a customer quote is by.
+        pub attribution: Option<String>,
+        /// Whether the customer agreed to the quote being used.
+        pub customer_agreed: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod asset_link {
+    use sea_orm::entity::prelude::*;
+
+    /// An asset linked to a listing or to a workflow task (exactly one of the two).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "asset_links")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub asset_id: i32,
+        pub listing_id: Option<i32>,
+        pub task_id: Option<i32>,
+        pub linked_by: String,
+        pub linked_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -187,6 +187,16 @@ pub mod copy_revision {
         pub state: CopyState,
         pub publish_marked_at: Option<DateTimeUtc>,
         pub publish_marked_by: Option<String>,
+        /// JSON list of strings.
+        pub search_keywords: String,
+        pub sku: String,
+        pub support_description: String,
+        /// The logo: a logo asset and the version of it this revision was saved with.
+        pub logo_asset_id: Option<i32>,
+        pub logo_version: Option<i32>,
+        pub video_url: String,
+        /// JSON list of `AdditionalResource`.
+        pub additional_resources: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -258,6 +258,7 @@ async fn task_dtos(
                 response_due_on: t.response_due_on,
                 escalated_at: t.escalated_at,
                 links: serde_json::from_str(&t.links).unwrap_or_default(),
+                assets: Vec::new(),
                 job_id: t.job_id,
                 job_state: t.job_id.and_then(|id| jobs.get(&id)).copied(),
                 arch: t.arch,
