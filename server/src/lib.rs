@@ -107,6 +107,10 @@ async fn open_state(
         webhooks: cloud.webhooks.policy(),
         base_image_owners: cloud.base_image_owners()?,
         cloud_sync_every: cloud.cloud_sync_every(),
+        asset_urls: app::services::assets::AssetUrls::Local {
+            portal: Default::default(),
+        },
+        marketplace: Default::default(),
     };
     let seed = web.is_some_and(|w| w.seed);
     if seed

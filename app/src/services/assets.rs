@@ -25,6 +25,16 @@ use crate::{
 /// Largest upload accepted.
 pub const MAX_ASSET_BYTES: usize = 10 * 1024 * 1024;
 
+/// Where an asset version's public URL points: the URL AWS Marketplace fetches a logo from.
+#[derive(Debug, Clone)]
+pub enum AssetUrls {
+    /// Assets in a local folder are served by the portal itself, under its public address
+    /// (known once it is bound).
+    Local { portal: super::Late<String> },
+    /// Assets in S3: the object's own URL, under this base (bucket and prefix included).
+    S3 { base: String },
+}
+
 /// What an upload carries besides its bytes. Empty `asset_id` makes a new asset.
 #[derive(Debug, Clone, Default)]
 pub struct UploadInput {

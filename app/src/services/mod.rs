@@ -143,6 +143,53 @@ pub struct AppState {
     /// How often the account is synced by itself (zero: only at start and on demand), as
     /// the account page says.
     pub cloud_sync_every: chrono::Duration,
+    /// Where an asset's public URL points (the logo AWS Marketplace fetches).
+    pub asset_urls: assets::AssetUrls,
+    /// Reads a listing's copy as the marketplace shows it; connected once the cloud is.
+    pub marketplace: Late<Arc<dyn MarketplaceReader>>,
+}
+
+/// Something the server connects after the state is made (the cloud, the portal's own
+/// bound address); every clone of the state sees it once it is set.
+#[derive(Clone)]
+pub struct Late<T>(Arc<std::sync::OnceLock<T>>);
+
+impl<T> Default for Late<T> {
+    fn default() -> Self {
+        Late(Arc::new(std::sync::OnceLock::new()))
+    }
+}
+
+impl<T> std::fmt::Debug for Late<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Late(set)"
+        } else {
+            "Late(unset)"
+        })
+    }
+}
+
+impl<T> Late<T> {
+    /// Sets it once; a second value is ignored.
+    pub fn set(&self, value: T) {
+        let _ = self.0.set(value);
+    }
+
+    pub fn get(&self) -> Option<&T> {
+        self.0.get()
+    }
+}
+
+/// Reads what the marketplace shows of a listing now (DescribeEntity).
+pub trait MarketplaceReader: Send + Sync {
+    /// The listing's product, by its entity id or else found by name: the entity id and
+    /// the copy as the marketplace shows it.
+    fn live_copy<'a>(
+        &'a self,
+        entity_id: Option<&'a str>,
+        entity_name: &'a str,
+    ) -> futures::future::BoxFuture<'a, AppResult<(String, crate::dto::LiveCopy)>>;
 }
 
 impl AppState {
