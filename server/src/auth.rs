@@ -51,6 +51,15 @@ fn is_public(path: &str) -> bool {
         || path == "/favicon.ico"
         || path == "/favicon.svg"
         || path == "/api/v1/openapi.json"
+        || is_public_asset(path)
+}
+
+/// Under `/public/assets/`: the file of a logo an approved or live copy pins, which AWS
+/// Marketplace fetches without signing in. One handler answers everything under it and
+/// serves nothing but such a logo (anything else is a 404).
+fn is_public_asset(path: &str) -> bool {
+    path.strip_prefix("/public/assets/")
+        .is_some_and(|rest| !rest.is_empty())
 }
 
 /// Marks a request authenticated by an API token rather than a session, with the token's
@@ -96,6 +105,10 @@ pub async fn session_layer(
     mut req: Request,
     next: Next,
 ) -> Response {
+    // The public logo route is anyone's: it reads no session or token, and refuses none.
+    if is_public_asset(req.uri().path()) {
+        return next.run(req).await;
+    }
     if req.headers().contains_key(header::AUTHORIZATION) {
         return bearer(&state, req, next).await;
     }
@@ -452,6 +465,23 @@ mod tests {
             assert!(!why.chars().any(char::is_control), "{why:?}");
         }
         assert!(checked_next(Some(&format!("/{}", "a".repeat(MAX_NEXT)))).is_err());
+    }
+
+    #[test]
+    fn only_the_public_logo_route_is_reached_without_signing_in_beside_the_old_ones() {
+        for public in ["/public/assets/12/3/logo.png", "/public/assets/x"] {
+            assert!(is_public(public), "{public}");
+        }
+        for private in [
+            "/public/assets/",
+            "/public/assets",
+            "/public/other/1/1/x",
+            "/public/",
+            "/api/v1/assets/12/versions/3/file",
+            "/assets/12",
+        ] {
+            assert!(!is_public(private), "{private}");
+        }
     }
 
     #[test]

@@ -537,6 +537,7 @@ pub async fn record(
         version: version.clone(),
         released_on: released_on.format("%Y-%m-%d").to_string(),
         kind: kind.unwrap_or_else(|| default_kind(&parsed)).to_string(),
+        notes_url: String::new(),
     };
     let release = match portal.record_release(&input).await {
         Ok(release) => {

@@ -54,9 +54,33 @@ pub struct StoreConfig {
     /// File holding that key; generated on first start. Default: `<data dir>/secret.key`.
     #[arg(long, env = "PORTAL_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+
+    /// Where uploaded assets are kept: a folder (a path or `file:///path`; default `<data dir>/assets`) or `s3://bucket/prefix`, with credentials and region from the usual AWS environment.
+    #[arg(long, env = "PORTAL_ASSETS_URL", default_value = "")]
+    pub assets_url: String,
+
+    /// The endpoint of an S3-compatible store (path-style requests) for an `s3://` PORTAL_ASSETS_URL. Default: AWS's S3.
+    #[arg(long, env = "PORTAL_ASSETS_S3_ENDPOINT")]
+    pub assets_s3_endpoint: Option<String>,
+
+    /// Credentials for the S3 asset store given in code (a test's local S3 server); never a flag.
+    #[arg(skip)]
+    pub assets_s3_credentials: Option<crate::asset_store::S3Credentials>,
 }
 
 impl StoreConfig {
+    /// Where assets are kept, after checking `PORTAL_ASSETS_URL` and `PORTAL_ASSETS_S3_ENDPOINT`.
+    pub fn asset_store(&self) -> anyhow::Result<crate::asset_store::AssetStoreChoice> {
+        let allow_http =
+            std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        crate::asset_store::parse(
+            &self.assets_url,
+            self.assets_s3_endpoint.as_deref(),
+            &self.data_dir,
+            allow_http,
+        )
+    }
+
     /// The database URL to connect to, after checking its scheme.
     pub fn database_url(&self) -> anyhow::Result<String> {
         match &self.database_url {
@@ -579,6 +603,7 @@ impl Config {
     /// Checks every setting before anything starts; the message names the setting.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.store.database_url()?;
+        self.store.asset_store()?;
         self.cloud.validate()?;
         self.serve.validate()?;
         self.serve.gitlab_sso()?;
@@ -606,6 +631,7 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.store.database_url()?;
+        self.store.asset_store()?;
         self.cloud.validate()?;
         check_public_url(self.public_url.as_deref())
     }

@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod asset_store;
 pub mod auth;
 pub mod cli;
 pub mod client;
@@ -31,7 +32,6 @@ use axum::{
 };
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use object_store::local::LocalFileSystem;
 use tower_http::{
     limit::RequestBodyLimitLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
@@ -77,16 +77,13 @@ async fn open_state(
 ) -> anyhow::Result<AppState> {
     let db =
         db::connect_and_migrate(&store.database_url()?, store.database_max_connections).await?;
-    let assets_dir = store.data_dir.join("assets");
-    std::fs::create_dir_all(&assets_dir)
-        .with_context(|| format!("Failed to create the asset folder {}", assets_dir.display()))?;
-    let assets = LocalFileSystem::new_with_prefix(&assets_dir)
-        .with_context(|| format!("Failed to open the asset folder {}", assets_dir.display()))?;
+    let (assets, asset_urls) =
+        asset_store::open(&store.asset_store()?, store.assets_s3_credentials.as_ref())?;
     let dev_auth = web.is_some_and(|w| w.auth == AuthChoice::Dev);
     let state = AppState {
         secret_key: store.secret_key()?,
         db,
-        store: Arc::new(assets),
+        store: assets,
         clock,
         cloud: match cloud.cloud {
             CloudChoice::Sim => CloudMode::Simulated,
@@ -107,9 +104,7 @@ async fn open_state(
         webhooks: cloud.webhooks.policy(),
         base_image_owners: cloud.base_image_owners()?,
         cloud_sync_every: cloud.cloud_sync_every(),
-        asset_urls: app::services::assets::AssetUrls::Local {
-            portal: Default::default(),
-        },
+        asset_urls,
         marketplace: Default::default(),
     };
     let seed = web.is_some_and(|w| w.seed);
@@ -163,6 +158,8 @@ impl Application {
         )
         .await?;
         let cloud = start_cloud(&state, &config.cloud, &config.store.data_dir).await?;
+        // The copy page compares approved copy with what the marketplace shows now.
+        state.marketplace.set(cloud.cloud.clone());
         let running = spawn(
             state.clone(),
             config.serve.site_root.clone(),
@@ -171,8 +168,13 @@ impl Application {
             jobs::base_image_check::Ec2BaseImages::finder(cloud.cloud.clone()),
         )
         .await?;
+        let url = config.serve.public_url(running.addr);
+        // Files in a local folder are served publicly (a pinned logo) at the portal's address.
+        if let app::services::assets::AssetUrls::Local { portal } = &state.asset_urls {
+            portal.set(url.clone());
+        }
         Ok(Application {
-            url: config.serve.public_url(running.addr),
+            url,
             addr: running.addr,
             state,
             cloud,
@@ -211,9 +213,16 @@ pub struct WorkerProcess {
 impl WorkerProcess {
     pub async fn build(config: WorkerConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         config.validate()?;
+        let public_url = config.public_url.clone();
         let state =
             open_state(&config.store, &config.cloud, clock, config.public_url, None).await?;
+        if let (Some(url), app::services::assets::AssetUrls::Local { portal }) =
+            (public_url, &state.asset_urls)
+        {
+            portal.set(url);
+        }
         let cloud = start_cloud(&state, &config.cloud, &config.store.data_dir).await?;
+        state.marketplace.set(cloud.cloud.clone());
         Ok(WorkerProcess {
             state,
             cloud,
@@ -283,6 +292,7 @@ pub fn router(
 
     Ok(Router::new()
         .nest("/api/v1", api::router().with_state(state.clone()))
+        .merge(api::public_router().with_state(state.clone()))
         .merge(sign_in)
         .route("/auth/sign-out", post(auth::sign_out))
         .route("/-/health", get(ops::health))
@@ -309,7 +319,7 @@ pub fn router(
             ops::track,
         ))
         .layer(RequestBodyLimitLayer::new(
-            app::services::assets::MAX_ASSET_BYTES + 2 * 1024 * 1024,
+            app::services::assets::UPLOAD_BODY_LIMIT,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

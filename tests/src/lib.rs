@@ -11,6 +11,7 @@ use app::services::{AppState, ManualClock};
 
 pub mod account;
 pub mod gitlab;
+pub mod s3;
 
 /// The smallest valid PNG: one transparent pixel.
 pub const PNG_1X1: &[u8] = &[
@@ -319,7 +320,9 @@ impl TestApp {
                 None => args.extend([(*flag).to_owned(), (*value).to_owned()]),
             }
         }
-        let config = server::Config::from_args(args.clone()).context("the test configuration")?;
+        let mut config =
+            server::Config::from_args(args.clone()).context("the test configuration")?;
+        s3::give_credentials(&mut config.store);
         let app = server::Application::build(config, clock.clone()).await?;
         let sim = app
             .cloud
@@ -354,8 +357,9 @@ impl TestApp {
             let _ = sim_server.await;
         }
         self.sim.shut_down();
-        let config =
+        let mut config =
             server::Config::from_args(self.args.clone()).context("the test configuration")?;
+        s3::give_credentials(&mut config.store);
         let app = server::Application::build(config, self.clock.clone()).await?;
         self.sim = app
             .cloud
@@ -390,33 +394,45 @@ impl TestApp {
     /// A client that, like a browser on the portal's own pages, keeps cookies and sends
     /// the portal's `Origin` with every request.
     pub fn browser(&self) -> reqwest::Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Ok(origin) = reqwest::header::HeaderValue::from_str(&self.url("")) {
-            headers.insert(reqwest::header::ORIGIN, origin);
-        }
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .default_headers(headers)
-            .build()
-            .unwrap_or_default()
+        browser_at(&self.url(""))
     }
 
     /// A client signed in as `username` through the development sign-in.
     pub async fn signed_in(&self, username: &str) -> anyhow::Result<reqwest::Client> {
-        let client = self.browser();
-        let res = client
-            .post(self.url("/auth/dev"))
-            .form(&[("username", username), ("next", "/")])
-            .send()
-            .await?;
-        anyhow::ensure!(
-            res.status().is_redirection(),
-            "sign-in as {username} answered {}",
-            res.status()
-        );
-        Ok(client)
+        sign_in(&self.url(""), username).await
     }
+}
+
+/// A client that, like a browser on the pages of the portal at `origin`, keeps cookies,
+/// does not follow redirects and sends that `Origin` with every request.
+fn browser_at(origin: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(origin) = reqwest::header::HeaderValue::from_str(origin) {
+        headers.insert(reqwest::header::ORIGIN, origin);
+    }
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap_or_default()
+}
+
+/// A client of the portal at `origin`, signed in as `username` through its development
+/// sign-in.
+async fn sign_in(origin: &str, username: &str) -> anyhow::Result<reqwest::Client> {
+    let client = browser_at(origin);
+    let res = client
+        .post(format!("{origin}/auth/dev"))
+        .form(&[("username", username), ("next", "/")])
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status().is_redirection(),
+        "sign-in as {username} answered {}",
+        res.status()
+    );
+    Ok(client)
 }
 
 impl TestApp {
@@ -443,6 +459,7 @@ impl TestApp {
             version: version.into(),
             released_on: "2024-12-19".into(),
             kind: "regular".into(),
+            notes_url: String::new(),
         };
         app::services::process::create_release_with_runs(
             self.conn(),
@@ -540,35 +557,83 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// Marketing writes the copy of the listing with this entity name; Partnerships and
-    /// Omnibus approve it. Returns the listing's id.
-    pub async fn approve_copy(&self, entity_name: &str) -> anyhow::Result<i32> {
-        use app::services::{Clock as _, copy};
+    /// A copy of a listing that passes every check: what tests save and change.
+    pub fn copy_input(entity_name: &str) -> app::dto::CopyInput {
+        app::dto::CopyInput {
+            base_revision: 0,
+            title: format!("{entity_name}, self-managed"),
+            short_description: format!("{entity_name} on AWS."),
+            long_description: format!("# {entity_name}"),
+            highlights: vec!["One application".into()],
+            usage_instructions: "Browse to the instance; see https://docs.gitlab.com/install/aws/"
+                .into(),
+            release_notes_template: "GitLab {version}: {notes_url}".into(),
+            categories: vec!["DevOps".into()],
+            ..Default::default()
+        }
+    }
+
+    /// Removes every copy revision of the listing with this entity name (the seed gives
+    /// each one approved copy), for tests of a listing whose copy is not approved yet.
+    pub async fn without_copy(&self, entity_name: &str) -> anyhow::Result<i32> {
+        use app::services::entities::{copy_review, copy_revision};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let listing = self.listing(entity_name).await?.id;
+        let ids: Vec<i32> = copy_revision::Entity::find()
+            .filter(copy_revision::Column::ListingId.eq(listing))
+            .all(self.conn())
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        copy_review::Entity::delete_many()
+            .filter(copy_review::Column::RevisionId.is_in(ids))
+            .exec(self.conn())
+            .await?;
+        copy_revision::Entity::delete_many()
+            .filter(copy_revision::Column::ListingId.eq(listing))
+            .exec(self.conn())
+            .await?;
+        Ok(listing)
+    }
+
+    /// Marketing writes the copy of the listing with this entity name (on top of its
+    /// newest revision); Partnerships and Omnibus approve it. Returns the listing's id.
+    pub async fn approve_copy(&self, entity_name: &str) -> anyhow::Result<i32> {
+        let listing = self.listing(entity_name).await?.id;
+        self.approve_copy_of(listing, Self::copy_input(entity_name))
+            .await?;
+        Ok(listing)
+    }
+
+    /// Marketing saves `input` on top of the listing's newest revision (whatever its
+    /// `base_revision`); Partnerships and Omnibus approve it. Returns the approved revision.
+    pub async fn approve_copy_of(
+        &self,
+        listing: i32,
+        input: app::dto::CopyInput,
+    ) -> anyhow::Result<app::dto::CopyRevision> {
+        use app::services::{Clock as _, copy};
         let (maya, priya, oskar) = (
             self.user("maya").await,
             self.user("priya").await,
             self.user("oskar").await,
         );
         let now = self.clock.now();
-        let saved = copy::save(
-            self.conn(),
-            &maya,
-            now,
-            listing,
-            &app::dto::CopyInput {
-                base_revision: 0,
-                title: format!("{entity_name}, self-managed"),
-                short_description: format!("{entity_name} on AWS."),
-                long_description: format!("# {entity_name}"),
-                highlights: vec!["One application".into()],
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(anyhow::Error::msg)?;
+        let base = copy::get(self.conn(), listing)
+            .await
+            .map_err(anyhow::Error::msg)?
+            .head
+            .map_or(0, |h| h.id);
+        let input = app::dto::CopyInput {
+            base_revision: base,
+            ..input
+        };
+        let saved = copy::save(self.conn(), &maya, now, listing, &input)
+            .await
+            .map_err(anyhow::Error::msg)?;
         let app::dto::CopySave::Saved { revision } = saved else {
-            anyhow::bail!("the copy of {entity_name} conflicts")
+            anyhow::bail!("the copy of listing {listing} conflicts")
         };
         let review = app::dto::ReviewInput {
             revision: revision.id,
@@ -582,7 +647,55 @@ impl TestApp {
                 .await
                 .map_err(anyhow::Error::msg)?;
         }
-        Ok(listing)
+        copy::revision(self.conn(), listing, revision.id)
+            .await
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// A public Canonical image in us-east-1, one the marketplace can read.
+    pub async fn canonical_image(&self) -> anyhow::Result<String> {
+        let out = self
+            .cloud
+            .ec2("us-east-1")
+            .describe_images()
+            .owners("099720109477")
+            .send()
+            .await?;
+        out.images()
+            .first()
+            .and_then(|i| i.image_id())
+            .map(str::to_owned)
+            .context("no Canonical image in us-east-1")
+    }
+
+    /// Gives the Premium product an arm64 architecture besides its amd64 one.
+    pub async fn add_premium_arm64(&self) -> anyhow::Result<()> {
+        use app::services::{Clock as _, products};
+        let alex = self.user("alex").await;
+        let product = products::get(self.conn(), "aws", "gitlab-ee-premium")
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let mut input = products::input_for(&product);
+        input
+            .architectures
+            .push(app::dto::ProductArchitectureInput {
+                arch: "arm64".into(),
+                builder_instance_type: "m6g.large".into(),
+                image_name_template: "GitLab EE {version} Premium (ARM64)".into(),
+                type_tag: "GitLab Enterprise Edition Premium (ARM64)".into(),
+            });
+        products::update(
+            self.conn(),
+            &alex,
+            self.clock.now(),
+            &self.state.base_image_owners,
+            "aws",
+            "gitlab-ee-premium",
+            &input,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        Ok(())
     }
 
     /// Works the portal as a serving one does, until no job is open: runs every due job,
@@ -609,6 +722,63 @@ impl TestApp {
             }
         }
         anyhow::bail!("jobs still open after 400 turns")
+    }
+}
+
+/// Another portal process beside a test's, as a second machine behind a load balancer runs
+/// one: the same database and settings, a port of its own, and the first one's simulated
+/// cloud (reached at an address of its own, as `PORTAL_SIM_EC2_URL` points a process at
+/// another's).
+pub struct OtherPortal {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    sim_server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for OtherPortal {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.sim_server.abort();
+    }
+}
+
+impl OtherPortal {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A client signed in as `username` through the development sign-in, sending this
+    /// portal's `Origin` as its own pages do.
+    pub async fn signed_in(&self, username: &str) -> anyhow::Result<reqwest::Client> {
+        sign_in(&self.url(""), username).await
+    }
+}
+
+impl TestApp {
+    /// Starts another portal process sharing this one's database and settings (its data
+    /// directory and asset store too), but for `settings` (pairs of flag and value).
+    pub async fn another_process(&self, settings: &[(&str, &str)]) -> anyhow::Result<OtherPortal> {
+        let (sim_url, sim_server) = server::sim::serve(&self.sim, "127.0.0.1:0".parse()?).await?;
+        let mut args = self.args.clone();
+        for (flag, value) in [("--sim-ec2-url", sim_url.as_str())]
+            .into_iter()
+            .chain(settings.iter().copied())
+        {
+            match args.iter().position(|a| a == flag) {
+                Some(at) => args[at + 1] = value.to_owned(),
+                None => args.extend([flag.to_owned(), value.to_owned()]),
+            }
+        }
+        let mut config = server::Config::from_args(args).context("the other configuration")?;
+        s3::give_credentials(&mut config.store);
+        let app = server::Application::build(config, self.clock.clone()).await?;
+        Ok(OtherPortal {
+            addr: app.addr,
+            state: app.state,
+            server: app.server,
+            sim_server,
+        })
     }
 }
 

@@ -31,4 +31,7 @@ pub struct ReleaseInput {
     pub released_on: String,
     /// regular, patch or security.
     pub kind: String,
+    /// Where the release's notes are (https); empty for GitLab's release page of the tag.
+    #[serde(default)]
+    pub notes_url: String,
 }

@@ -1,16 +1,24 @@
-//! Marketing assets: the gallery with its upload form, and one asset's version history.
+//! Marketing assets: the gallery with its upload form, and one asset with its version
+//! history, what it is linked to, and a form for its next version. What a form asks for
+//! follows the kind: a file (logo, screenshot, other), a link (video), a link and a text
+//! (blog post, social post), or a quote with its attribution and the customer's agreement.
 
 use leptos::{prelude::*, wasm_bindgen::JsCast, web_sys};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use super::{current_user, page_param};
+use super::{
+    catalogue::{AgreementBadge, AssetContentView},
+    current_user, field_error, general_error, page_param, successes,
+};
 use crate::{
     components::*,
     domain::*,
-    dto::Asset,
+    dto::{Asset, AssetLink, AssetVersion},
     error::AppError,
-    rpc::{get_asset, list_assets, list_partners, upload_asset},
+    rpc::{
+        LinkAsset, UnlinkAsset, get_asset, list_assets, list_listings, list_partners, upload_asset,
+    },
 };
 
 type UploadAction = Action<web_sys::FormData, Result<Asset, AppError>>;
@@ -41,12 +49,168 @@ fn upload_error(action: UploadAction, field: &'static str) -> Signal<Option<Stri
             let e = v.as_ref()?.as_ref().err()?;
             match e.field(field) {
                 Some(m) => Some(m.to_owned()),
-                // Errors about the bytes (type, size) belong to the file field.
-                None if field == "file" && e.fields.is_empty() => Some(e.message.clone()),
+                // A file refused for its size or type belongs to the file field.
+                None if field == "file" && e.fields.is_empty() && about_the_file(e) => {
+                    Some(e.message.clone())
+                }
                 None => None,
             }
         })
     })
+}
+
+fn about_the_file(e: &AppError) -> bool {
+    use crate::error::ErrorCode;
+    matches!(
+        e.code,
+        ErrorCode::PayloadTooLarge | ErrorCode::UnsupportedMediaType
+    )
+}
+
+/// An upload's error that belongs to no field.
+fn upload_general(action: UploadAction) -> impl Fn() -> Option<AppError> + Copy {
+    move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::err)
+            .filter(|e| e.fields.is_empty() && !about_the_file(e))
+    }
+}
+
+/// What a version of an asset of one kind is made of, as the forms ask for it. The rules
+/// themselves are the server's; this says which fields to offer and what they take.
+struct KindForm {
+    /// The file types the picker offers, and the hint under it.
+    file: Option<(&'static str, &'static str)>,
+    link: Option<&'static str>,
+    /// The text's label and hint.
+    text: Option<(&'static str, &'static str)>,
+    /// Attribution and the customer's agreement.
+    quote: bool,
+}
+
+fn kind_form(kind: AssetKind) -> KindForm {
+    const IMAGES: &str = "image/png,image/jpeg,image/webp,image/svg+xml";
+    let none = KindForm {
+        file: None,
+        link: None,
+        text: None,
+        quote: false,
+    };
+    match kind {
+        AssetKind::Logo => KindForm {
+            file: Some((
+                "image/png,image/jpeg,image/svg+xml",
+                "PNG, JPEG or SVG, up to 5 MB.",
+            )),
+            ..none
+        },
+        AssetKind::Screenshot => KindForm {
+            file: Some((IMAGES, "PNG, JPEG, WebP or SVG, up to 10 MB.")),
+            ..none
+        },
+        AssetKind::Other => KindForm {
+            file: Some((
+                "application/pdf,text/plain,image/png,image/jpeg,image/webp,image/svg+xml",
+                "PDF, plain text, PNG, JPEG, WebP or SVG, up to 25 MB.",
+            )),
+            ..none
+        },
+        AssetKind::Video => KindForm {
+            link: Some("The video's https address."),
+            ..none
+        },
+        AssetKind::BlogPost => KindForm {
+            link: Some("The post's https address."),
+            text: Some((
+                "Summary",
+                "A summary of the post, at most 10,000 characters.",
+            )),
+            ..none
+        },
+        AssetKind::SocialPost => KindForm {
+            link: Some("The post's https address."),
+            text: Some((
+                "Post text",
+                "The post as published, at most 3,000 characters.",
+            )),
+            ..none
+        },
+        AssetKind::CustomerQuote => KindForm {
+            text: Some(("Quote", "What the customer said, at most 2,000 characters.")),
+            quote: true,
+            ..none
+        },
+    }
+}
+
+/// The fields of one version, shown for the kind chosen (the others are hidden and
+/// disabled, so the form does not send them). `initial` fills them from a version before.
+#[component]
+fn VersionFields(
+    #[prop(into)] kind: Signal<AssetKind>,
+    action: UploadAction,
+    #[prop(default = None)] initial: Option<AssetVersion>,
+) -> impl IntoView {
+    let form = move || kind_form(kind.get());
+    let shown = |on: bool| if on { "" } else { "hidden" };
+    let takes_file = move || form().file.is_some();
+    let takes_link = move || form().link.is_some();
+    let takes_text = move || form().text.is_some();
+    let takes_quote = move || form().quote;
+    let hint = |text: Box<dyn Fn() -> &'static str + Send + Sync>| {
+        view! { <p class="mt-1 text-xs text-gray-500">{text}</p> }
+    };
+    let (link, body, attribution, agreed) = initial.map_or_else(
+        || (String::new(), String::new(), String::new(), false),
+        |v| {
+            (
+                v.link.unwrap_or_default(),
+                v.text.unwrap_or_default(),
+                v.attribution.unwrap_or_default(),
+                v.customer_agreed,
+            )
+        },
+    );
+    let err = move |field: &'static str| upload_error(action, field);
+    view! {
+        <div class=move || shown(takes_file())>
+            <Field label="File" name="file" error=err("file")>
+                <input id="file" name="file" type="file" disabled=move || !takes_file()
+                    accept=move || form().file.map(|(accept, _)| accept).unwrap_or_default() class="block w-full text-sm"/>
+                {hint(Box::new(move || form().file.map(|(_, hint)| hint).unwrap_or_default()))}
+            </Field>
+        </div>
+        <div class=move || shown(takes_link())>
+            <Field label="Link" name="link" error=err("link")>
+                <input id="link" name="link" type="url" placeholder="https://" disabled=move || !takes_link()
+                    value=link class=move || input_class(err("link").get().is_some())/>
+                {hint(Box::new(move || form().link.unwrap_or_default()))}
+            </Field>
+        </div>
+        <div class=move || shown(takes_text())>
+            <Field label="Text" name="text" error=err("text")>
+                <TextArea value=body.clone() {..} id="text" name="text" rows="4" disabled=move || !takes_text()
+                    class=move || input_class(err("text").get().is_some())/>
+                {hint(Box::new(move || form().text.map(|(_, hint)| hint).unwrap_or_default()))}
+            </Field>
+        </div>
+        <div class=move || shown(takes_quote())>
+            <Field label="Attribution" name="attribution" error=err("attribution") hint="Who said it: name, role, company. At most 200 characters.">
+                <input id="attribution" name="attribution" disabled=move || !takes_quote()
+                    value=attribution class=move || input_class(err("attribution").get().is_some())/>
+            </Field>
+            <div class="mb-4">
+                <label class="flex items-center gap-2 text-sm">
+                    <input type="checkbox" id="customer_agreed" name="customer_agreed" value="true" checked=agreed disabled=move || !takes_quote()/>
+                    "The customer agreed to this quote being used"
+                </label>
+                <p class="mt-1 text-xs text-gray-500">"Without it the quote cannot be attached to a listing."</p>
+                {move || err("customer_agreed").get().map(|e| view! { <p class="mt-1 text-sm text-red-700" data-testid="error-customer_agreed">{e}</p> })}
+            </div>
+        </div>
+    }
 }
 
 #[component]
@@ -61,32 +225,21 @@ pub fn AssetsPage() -> impl IntoView {
     });
     let data = Resource::new(move || page.get(), |page| list_assets(String::new(), page));
     let partners = Resource::new(|| (), |_| list_partners(1));
+    let listings = Resource::new(|| (), |_| list_listings());
+    let kind = RwSignal::new(AssetKind::Logo);
     let can_upload = move || current_user().is_some_and(|u| u.can(Permission::ManageAssets));
     view! {
         <Title text="Marketing assets"/>
-        <PageHeader title="Marketing assets".into() subtitle="Logos, screenshots and other material per partner and product. Every upload keeps the versions before it."/>
+        <PageHeader title="Marketing assets".into() subtitle="Logos, screenshots, videos, blog and social posts, customer quotes and other material per partner and product. Every change keeps the versions before it."/>
         <div class="grid lg:grid-cols-3 gap-6">
-            <div class="lg:col-span-2">
+            <div class="lg:col-span-2 min-w-0">
                 <Suspense fallback=Loading>
                     {move || Suspend::new(async move {
                         match data.await {
                             Ok(p) if p.items.is_empty() => view! { <Card><p class="text-sm text-gray-500">"No assets yet."</p></Card> }.into_any(),
                             Ok(p) => view! {
                                 <div class="grid sm:grid-cols-2 xl:grid-cols-3 gap-4" data-testid="gallery">
-                                    {p.items.clone().into_iter().map(|a| {
-                                        let current = a.versions.first().cloned();
-                                        view! {
-                                            <a href=format!("/assets/{}", a.id) class="block bg-white rounded-lg border border-gray-200 shadow-sm overflow-hidden hover:border-violet-300">
-                                                <div class="h-32 bg-[repeating-conic-gradient(#f3f4f6_0_25%,#fff_0_50%)] bg-[length:16px_16px] flex items-center justify-center">
-                                                    {current.map(|v| view! { <img src=v.url alt=a.title.clone() class="max-h-28 max-w-full object-contain"/> })}
-                                                </div>
-                                                <div class="p-3">
-                                                    <p class="font-medium text-sm truncate">{a.title.clone()}</p>
-                                                    <p class="text-xs text-gray-500">{format!("{} · {} · v{}", a.kind.label(), a.partner_name, a.versions.len())}</p>
-                                                </div>
-                                            </a>
-                                        }
-                                    }).collect_view()}
+                                    {p.items.clone().into_iter().map(|a| view! { <GalleryItem asset=a/> }).collect_view()}
                                 </div>
                                 <Pager base="/assets".into() page=p.page pages=p.pages() total=p.total/>
                             }.into_any(),
@@ -95,10 +248,11 @@ pub fn AssetsPage() -> impl IntoView {
                     })}
                 </Suspense>
             </div>
-            <div>
+            <div class="min-w-0">
                 <Show when=can_upload>
-                    <Card title="Upload an asset">
+                    <Card title="Add an asset">
                         <form on:submit=submit_upload(upload) data-testid="upload-form" class="text-sm">
+                            {move || upload_general(upload)().map(|error| view! { <ErrorBox error/> })}
                             <Field label="Partner" name="partner" error=upload_error(upload, "partner")>
                                 <select id="partner" name="partner" class=input_class(false)>
                                     <Suspense fallback=|| ()>
@@ -112,22 +266,84 @@ pub fn AssetsPage() -> impl IntoView {
                                 <input id="product" name="product" class=input_class(false) placeholder="gitlab-ee"/>
                             </Field>
                             <Field label="Kind" name="kind" error=upload_error(upload, "kind")>
-                                <select id="kind" name="kind" class=input_class(false)>
+                                <select id="kind" name="kind" class=input_class(false)
+                                    on:change=move |ev| if let Ok(k) = event_target_value(&ev).parse() { kind.set(k) }>
                                     {AssetKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
                                 </select>
                             </Field>
                             <Field label="Title" name="title" error=upload_error(upload, "title")>
                                 <input id="title" name="title" class=input_class(false)/>
                             </Field>
-                            <Field label="File" name="file" error=upload_error(upload, "file") hint="PNG, JPEG, WebP or SVG, up to 10 MB.">
-                                <input id="file" name="file" type="file" accept="image/png,image/jpeg,image/webp,image/svg+xml" class="block w-full text-sm"/>
+                            <VersionFields kind action=upload/>
+                            <Field label="Listing (optional)" name="listing_id" error=upload_error(upload, "listing_id") hint="Links the asset to this listing at once; a listing of the same partner.">
+                                <select id="listing_id" name="listing_id" class=input_class(false)>
+                                    <option value="">"None"</option>
+                                    <Suspense fallback=|| ()>
+                                        {move || Suspend::new(async move {
+                                            listings.await.map(|p| p.items.into_iter().map(|l| view! {
+                                                <option value=l.id>{format!("{} ({})", l.entity_name, l.partner_slug)}</option>
+                                            }).collect_view()).ok()
+                                        })}
+                                    </Suspense>
+                                </select>
                             </Field>
                             <button type="submit" class=BUTTON disabled=move || upload.pending().get()>
-                                {move || if upload.pending().get() { "Uploading…" } else { "Upload" }}
+                                {move || if upload.pending().get() { "Saving…" } else { "Add" }}
                             </button>
                         </form>
                     </Card>
                 </Show>
+            </div>
+        </div>
+    }
+}
+
+/// One asset in the gallery, shown as what it is: an image, a file, a quote or a link.
+#[component]
+fn GalleryItem(asset: Asset) -> impl IntoView {
+    let current = asset.versions.first().cloned();
+    let image = current
+        .as_ref()
+        .filter(|v| v.content_type.starts_with("image/"))
+        .and_then(|v| v.url.clone());
+    let href = format!("/assets/{}", asset.id);
+    let meta = format!(
+        "{} · {} · v{}{}",
+        asset.kind.label(),
+        asset.partner_name,
+        asset.versions.len(),
+        match asset.links.len() {
+            0 => String::new(),
+            1 => " · 1 link".to_owned(),
+            n => format!(" · {n} links"),
+        }
+    );
+    let body = match (asset.kind, image) {
+        (_, Some(src)) => view! {
+            <a href=href.clone() class="h-32 bg-[repeating-conic-gradient(#f3f4f6_0_25%,#fff_0_50%)] bg-[length:16px_16px] flex items-center justify-center">
+                <img src=src alt=asset.title.clone() class="max-h-28 max-w-full object-contain"/>
+            </a>
+        }
+        .into_any(),
+        (AssetKind::Logo | AssetKind::Screenshot | AssetKind::Other, None) => view! {
+            <a href=href.clone() class="h-32 bg-gray-50 flex items-center justify-center text-sm text-gray-500">
+                {current.as_ref().map(|v| v.content_type.clone()).unwrap_or_default()}
+            </a>
+        }
+        .into_any(),
+        _ => view! {
+            <div class="h-32 overflow-hidden bg-gray-50 px-3 py-2">
+                <AssetContentView asset=asset.clone()/>
+            </div>
+        }
+        .into_any(),
+    };
+    view! {
+        <div class="bg-white rounded-lg border border-gray-200 shadow-sm overflow-hidden hover:border-violet-300" data-testid="gallery-item" data-kind=asset.kind.as_str()>
+            {body}
+            <div class="p-3 border-t border-gray-100">
+                <a href=href class="block font-medium text-sm truncate hover:text-violet-700">{asset.title.clone()}</a>
+                <p class="text-xs text-gray-500">{meta}</p>
             </div>
         </div>
     }
@@ -144,11 +360,18 @@ pub fn AssetPage() -> impl IntoView {
             .unwrap_or(0)
     };
     let upload = upload_action();
+    let link = ServerAction::<LinkAsset>::new();
+    let unlink = ServerAction::<UnlinkAsset>::new();
+    let uploaded = successes(upload.value());
+    let linked = successes(link.value());
+    let unlinked = successes(unlink.value());
     let data = Resource::new(
-        move || (id(), upload.version().get()),
-        |(id, _)| get_asset(id),
+        move || (id(), uploaded.get(), linked.get(), unlinked.get()),
+        |(id, ..)| get_asset(id),
     );
-    let can_upload = move || current_user().is_some_and(|u| u.can(Permission::ManageAssets));
+    // Made here, outside the suspense below, like every resource of a page.
+    let listings = Resource::new(|| (), |_| list_listings());
+    let can_manage = move || current_user().is_some_and(|u| u.can(Permission::ManageAssets));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -157,54 +380,215 @@ pub fn AssetPage() -> impl IntoView {
                     Err(error) => return view! { <ErrorBox error/> }.into_any(),
                 };
                 let current = a.versions.first().cloned();
+                let kind = a.kind;
+                let rows = a.versions.iter().cloned().map(|v| view! { <VersionRow v/> }).collect_view();
+                let links = view! { <AssetLinks asset=a.clone() can_manage=can_manage() link unlink listings/> };
+                let new_version = can_manage().then(|| {
+                    let (asset_id, initial) = (a.id, current.clone());
+                    view! {
+                        <Card title="Save a new version">
+                            <form on:submit=submit_upload(upload) class="text-sm" data-testid="version-form">
+                                <input type="hidden" name="asset_id" value=asset_id.to_string()/>
+                                <VersionFields kind=Signal::stored(kind) action=upload initial/>
+                                <p class="mb-3 text-xs text-gray-500">"The earlier versions stay available."</p>
+                                <button type="submit" class=BUTTON disabled=move || upload.pending().get()>"Save version"</button>
+                            </form>
+                        </Card>
+                    }
+                });
                 view! {
                     <Title text=a.title.clone()/>
+                    <p class="text-sm mb-2"><a class=LINK href="/assets">"← Marketing assets"</a></p>
                     <PageHeader title=a.title.clone() subtitle=format!("{} · {}{}", a.kind.label(), a.partner_name,
                         a.product_slug.as_ref().map(|p| format!(" · {p}")).unwrap_or_default())/>
                     <div class="grid lg:grid-cols-3 gap-6">
-                        <div class="lg:col-span-2">
+                        <div class="lg:col-span-2 min-w-0">
+                            {move || upload_general(upload)().map(|error| view! { <ErrorBox error/> })}
                             <Card title="Current version">
-                                {current.map(|v| view! {
-                                    <div class="bg-[repeating-conic-gradient(#f3f4f6_0_25%,#fff_0_50%)] bg-[length:16px_16px] rounded p-4 flex justify-center">
-                                        <img src=v.url.clone() alt=a.title.clone() class="max-h-80 object-contain" data-testid="current-image"/>
-                                    </div>
-                                })}
+                                {current.clone().map(|v| view! { <CurrentVersion asset=a.clone() version=v/> })}
                             </Card>
                             <Card title="Version history">
-                                <table class=TABLE data-testid="versions">
-                                    <thead><tr><th class=TH>"Version"</th><th class=TH>"File"</th><th class=TH>"Type"</th><th class=TH>"Size"</th><th class=TH>"SHA-256"</th><th class=TH>"By"</th><th class=TH>"When"</th></tr></thead>
+                                <table class=format!("{TABLE} table-fixed") data-testid="versions">
+                                    <thead><tr>
+                                        <th class=format!("{TH} w-16")>"Version"</th><th class=TH>"Content"</th>
+                                        <th class=format!("{TH} w-28")>"SHA-256"</th><th class=format!("{TH} w-28")>"By"</th><th class=format!("{TH} w-36")>"When"</th>
+                                    </tr></thead>
                                     <tbody>
-                                        {a.versions.iter().cloned().map(|v| view! {
-                                            <tr>
-                                                <td class=TD><a class=LINK href=v.url>{format!("v{}", v.version)}</a></td>
-                                                <td class=TD>{v.filename}</td>
-                                                <td class=TD>{v.content_type}</td>
-                                                <td class=TD>{human_size(v.size_bytes)}</td>
-                                                <td class=TD><code class="text-xs" title=v.sha256.clone()>{v.sha256.chars().take(12).collect::<String>()}</code></td>
-                                                <td class=TD>{v.uploaded_by.unwrap_or_else(|| "—".into())}</td>
-                                                <td class=TD>{v.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
-                                            </tr>
-                                        }).collect_view()}
+                                        {rows}
                                     </tbody>
                                 </table>
                             </Card>
                         </div>
-                        <div>
-                            {can_upload().then(|| view! {
-                                <Card title="Upload a new version">
-                                    <form on:submit=submit_upload(upload) class="text-sm" data-testid="version-form">
-                                        <input type="hidden" name="asset_id" value=a.id.to_string()/>
-                                        <Field label="File" name="file" error=upload_error(upload, "file") hint="The earlier versions stay available.">
-                                            <input id="file" name="file" type="file" accept="image/png,image/jpeg,image/webp,image/svg+xml" class="block w-full text-sm"/>
-                                        </Field>
-                                        <button type="submit" class=BUTTON>"Upload version"</button>
-                                    </form>
-                                </Card>
-                            })}
+                        <div class="min-w-0">
+                            {links}
+                            {new_version}
                         </div>
                     </div>
                 }.into_any()
             })}
         </Suspense>
+    }
+}
+
+/// The current version as what it is: the image, the file, the quote or the link.
+#[component]
+fn CurrentVersion(asset: Asset, version: AssetVersion) -> impl IntoView {
+    let image = Some(&version)
+        .filter(|v| v.content_type.starts_with("image/"))
+        .and_then(|v| v.url.clone());
+    let meta = format!(
+        "Version {} by {} on {}",
+        version.version,
+        version.uploaded_by.clone().unwrap_or_else(|| "—".into()),
+        when(version.created_at)
+    );
+    view! {
+        {match image {
+            Some(src) => view! {
+                <div class="bg-[repeating-conic-gradient(#f3f4f6_0_25%,#fff_0_50%)] bg-[length:16px_16px] rounded p-4 flex justify-center">
+                    <img src=src alt=asset.title.clone() class="max-h-80 max-w-full object-contain" data-testid="current-image"/>
+                </div>
+            }.into_any(),
+            None => view! { <div data-testid="current-content"><AssetContentView asset=asset.clone()/></div> }.into_any(),
+        }}
+        <p class="mt-3 text-xs text-gray-500">{meta}</p>
+    }
+}
+
+/// One version in the history: its file, or its link and text.
+#[component]
+fn VersionRow(v: AssetVersion) -> impl IntoView {
+    let label = format!("v{}", v.version);
+    let content = match &v.url {
+        Some(_) => format!(
+            "{} · {} · {}",
+            v.filename,
+            v.content_type,
+            human_size(v.size_bytes)
+        ),
+        None => [
+            v.link.clone(),
+            v.text.clone(),
+            v.attribution.clone().map(|a| format!("— {a}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · "),
+    };
+    view! {
+        <tr>
+            <td class=TD>
+                {match v.url.clone() {
+                    Some(url) => view! { <a class=LINK href=url>{label}</a> }.into_any(),
+                    None => view! { <span>{label}</span> }.into_any(),
+                }}
+            </td>
+            <td class=format!("{TD} break-words")>
+                <span class="line-clamp-3">{content}</span>
+                {(v.url.is_none() && (v.customer_agreed || v.attribution.is_some())).then(|| view! { <AgreementBadge agreed=v.customer_agreed/> })}
+            </td>
+            <td class=TD><code class="text-xs" title=v.sha256.clone()>{v.sha256.chars().take(12).collect::<String>()}</code></td>
+            <td class=format!("{TD} break-words")>{v.uploaded_by.clone().unwrap_or_else(|| "—".into())}</td>
+            <td class=TD>{v.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+        </tr>
+    }
+}
+
+/// What the asset is linked to, with unlink, and a form to link it to a listing or a task.
+#[component]
+fn AssetLinks(
+    asset: Asset,
+    can_manage: bool,
+    link: ServerAction<LinkAsset>,
+    unlink: ServerAction<UnlinkAsset>,
+    /// The listings it can be linked to (those of its partner).
+    listings: Resource<Result<crate::dto::Page<crate::dto::Listing>, AppError>>,
+) -> impl IntoView {
+    let value = link.value();
+    let error = move || {
+        general_error(value)()
+            .or_else(|| {
+                value
+                    .get()
+                    .and_then(Result::err)
+                    .filter(|e| e.field("listing_id").is_none() && e.field("task_id").is_none())
+            })
+            .or_else(|| unlink.value().get().and_then(Result::err))
+    };
+    let asset_id = asset.id;
+    let partner = asset.partner_slug.clone();
+    view! {
+        <Card title="Linked to">
+            {move || error().map(|error| view! { <ErrorBox error/> })}
+            {asset.links.is_empty().then(|| view! { <p class="text-sm text-gray-500">"Nothing yet: link it to a listing or a workflow task."</p> })}
+            <ul class="space-y-2 text-sm" data-testid="asset-links">
+                {asset.links.iter().cloned().map(|l| view! { <LinkRow l asset_id can_manage unlink/> }).collect_view()}
+            </ul>
+            {can_manage.then(|| view! {
+                <ActionForm action=link attr:class="mt-4 text-sm" attr:data-testid="link-form">
+                    <input type="hidden" name="asset_id" value=asset_id/>
+                    <Field label="Listing" name="target[listing_id]" error=field_error(value, "listing_id")>
+                        <select id="target_listing_id_" name="target[listing_id]" class=input_class(false)>
+                            <option value="">"—"</option>
+                            <Transition fallback=|| ()>
+                                {move || {
+                                    let partner = partner.clone();
+                                    listings.get().and_then(Result::ok).map(|p| p.items.into_iter()
+                                        .filter(|l| l.partner_slug == partner)
+                                        .map(|l| view! { <option value=l.id>{l.entity_name}</option> })
+                                        .collect_view())
+                                }}
+                            </Transition>
+                        </select>
+                    </Field>
+                    <Field label="or workflow task (its number)" name="target[task_id]" error=field_error(value, "task_id")>
+                        <input id="target_task_id_" name="target[task_id]" inputmode="numeric" placeholder="e.g. 12" class=move || input_class(field_error(value, "task_id").get().is_some())/>
+                    </Field>
+                    <button class=BUTTON_SECONDARY disabled=move || link.pending().get() data-testid="link-asset">"Link"</button>
+                </ActionForm>
+            })}
+        </Card>
+    }
+}
+
+#[component]
+fn LinkRow(
+    l: AssetLink,
+    asset_id: i32,
+    can_manage: bool,
+    unlink: ServerAction<UnlinkAsset>,
+) -> impl IntoView {
+    let (href, what) = match (l.listing_id, l.task_id) {
+        (Some(id), _) => (
+            format!("/listings/{id}"),
+            format!(
+                "Listing: {}",
+                l.listing_title.clone().unwrap_or_else(|| id.to_string())
+            ),
+        ),
+        (None, Some(id)) => (
+            format!("/tasks/{id}"),
+            format!(
+                "Task: {}",
+                l.task_title.clone().unwrap_or_else(|| id.to_string())
+            ),
+        ),
+        (None, None) => (String::new(), String::new()),
+    };
+    view! {
+        <li class="flex items-start justify-between gap-2">
+            <div class="min-w-0">
+                <a class=format!("{LINK} break-words") href=href>{what}</a>
+                <p class="text-xs text-gray-500">{format!("by {} on {}", l.linked_by, when(l.linked_at))}</p>
+            </div>
+            {can_manage.then(|| view! {
+                <ActionForm action=unlink>
+                    <input type="hidden" name="asset_id" value=asset_id/>
+                    <input type="hidden" name="link_id" value=l.id/>
+                    <button class="text-xs text-red-700 hover:underline" data-testid="unlink">"Unlink"</button>
+                </ActionForm>
+            })}
+        </li>
     }
 }

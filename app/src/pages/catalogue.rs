@@ -277,6 +277,8 @@ pub fn ListingPage() -> impl IntoView {
         |(id, ..)| list_publish_jobs(id),
     );
     let banner = super::cloud::banner_resource(move || crate::rpc::BannerScope::Listing(id()));
+    let copy = Resource::new(id, crate::rpc::get_listing_copy);
+    let assets = ListingAssetsData::new(id);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -290,6 +292,10 @@ pub fn ListingPage() -> impl IntoView {
                         <a class=BUTTON href=format!("/listings/{}/copy", l.id) data-testid="edit-copy">"Listing copy"</a>
                     </PageHeader>
                     <super::cloud::DriftBanner banner/>
+                    <div class="grid lg:grid-cols-3 gap-6">
+                        <div class="min-w-0"><ListingCopyCard listing=l.clone() copy/></div>
+                        <div class="lg:col-span-2 min-w-0"><ListingAssets listing_id=l.id partner=l.partner_slug.clone() data=assets/></div>
+                    </div>
                     <LimitPanel listing=l.clone() propose decide set_policy restrictions/>
                     <PublishPanel listing_id=l.id publish unblock jobs>
                         <super::trains::PublishPolicyControl listing_id=l.id policy=l.publish_policy action=set_publish_policy/>
@@ -313,6 +319,199 @@ pub fn ListingPage() -> impl IntoView {
                 }.into_any()
             })}
         </Suspense>
+    }
+}
+
+/// The listing's copy as the marketplace shows it: its title, and which revision went
+/// live when.
+#[component]
+fn ListingCopyCard(
+    listing: Listing,
+    copy: Resource<Result<ListingCopy, crate::error::AppError>>,
+) -> impl IntoView {
+    let id = listing.id;
+    let live_at = listing.live_copy_at;
+    view! {
+        <Card title="Copy">
+            <p class="text-xs text-gray-500">"Title on the marketplace"</p>
+            <p class="font-medium mb-3 break-words" data-testid="listing-title">{listing.title.clone()}</p>
+            <div data-testid="listing-live-copy" class="text-sm">
+                {match live_at {
+                    Some(at) => view! {
+                        <p>
+                            "Live: "
+                            <Transition fallback=|| "a revision".to_owned()>
+                                {move || copy.get().and_then(Result::ok).and_then(|c| c.live).and_then(|l| l.revision_number)
+                                    .map_or_else(|| "a revision".to_owned(), |n| format!("revision {n}"))}
+                            </Transition>
+                            {format!(", published {}", when(at))}
+                        </p>
+                    }.into_any(),
+                    None => view! { <p class="text-gray-600">"The portal has not published copy on this listing yet."</p> }.into_any(),
+                }}
+            </div>
+            <a class=format!("{LINK} text-sm mt-3 inline-block") href=format!("/listings/{id}/copy")>"Revisions, approvals and publishing →"</a>
+        </Card>
+    }
+}
+
+/// An asset's current version as a listing or task shows it: a quote as a quote with its
+/// agreement, a link with its text, a file as a link to the file.
+#[component]
+pub(crate) fn AssetContentView(asset: Asset) -> impl IntoView {
+    let Some(v) = asset.versions.first().cloned() else {
+        return ().into_any();
+    };
+    match asset.kind {
+        AssetKind::CustomerQuote => view! {
+            <blockquote class="mt-1 border-l-4 border-violet-300 pl-3 text-sm text-gray-800 italic break-words">
+                {format!("“{}”", v.text.clone().unwrap_or_default())}
+                <footer class="not-italic text-xs text-gray-600 mt-1">{format!("— {}", v.attribution.clone().unwrap_or_default())}</footer>
+            </blockquote>
+            <AgreementBadge agreed=v.customer_agreed/>
+        }
+        .into_any(),
+        _ => view! {
+            {v.link.clone().map(|link| view! {
+                <a class=format!("{LINK} text-sm break-all") href=link.clone() rel="noopener noreferrer" target="_blank">{link.clone()}</a>
+            })}
+            {v.text.clone().map(|text| view! { <p class="text-sm text-gray-700 line-clamp-3 break-words">{text}</p> })}
+            {v.url.clone().map(|url| view! {
+                <a class=format!("{LINK} text-sm") href=url>{format!("{} · {}", v.filename, human_size(v.size_bytes))}</a>
+            })}
+        }
+        .into_any(),
+    }
+}
+
+/// Whether the customer agreed to their quote being used.
+#[component]
+pub(crate) fn AgreementBadge(agreed: bool) -> impl IntoView {
+    view! {
+        <span data-testid="agreement" data-agreed=agreed.to_string()>
+            {if agreed {
+                view! { <Badge text="agreed" tone=Tone::Green/> }
+            } else {
+                view! { <Badge text="not agreed" tone=Tone::Amber/> }
+            }}
+        </span>
+    }
+}
+
+/// What the listing page's assets card shows and does: the listing's assets, the assets
+/// that could be attached, and linking and unlinking.
+#[derive(Clone, Copy)]
+struct ListingAssetsData {
+    link: ServerAction<crate::rpc::LinkAsset>,
+    unlink: ServerAction<crate::rpc::UnlinkAsset>,
+    linked: Resource<Result<Vec<Asset>, crate::error::AppError>>,
+    /// Every asset, of which the listing's partner's can be attached.
+    all: Resource<Result<Page<Asset>, crate::error::AppError>>,
+}
+
+impl ListingAssetsData {
+    fn new(listing_id: impl Fn() -> i32 + Copy + Send + Sync + 'static) -> Self {
+        use crate::rpc::{LinkAsset, UnlinkAsset, list_assets, list_listing_assets};
+        let link = ServerAction::<LinkAsset>::new();
+        let unlink = ServerAction::<UnlinkAsset>::new();
+        let linked_ok = super::successes(link.value());
+        let unlinked_ok = super::successes(unlink.value());
+        let linked = Resource::new(
+            move || (listing_id(), linked_ok.get(), unlinked_ok.get()),
+            |(id, ..)| list_listing_assets(id),
+        );
+        let all = Resource::new(
+            move || (linked_ok.get(), unlinked_ok.get()),
+            |_| list_assets(String::new(), 1),
+        );
+        ListingAssetsData {
+            link,
+            unlink,
+            linked,
+            all,
+        }
+    }
+}
+
+/// The marketing assets linked to a listing, and attaching another of the partner's.
+#[component]
+fn ListingAssets(listing_id: i32, partner: String, data: ListingAssetsData) -> impl IntoView {
+    let ListingAssetsData {
+        link,
+        unlink,
+        linked: assets,
+        all: partner_assets,
+    } = data;
+    let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageAssets));
+    let error = move || {
+        link.value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| unlink.value().get().and_then(Result::err))
+    };
+    view! {
+        <Card title="Marketing assets">
+            {move || error().map(|error| view! { <ErrorBox error/> })}
+            <Transition fallback=Loading>
+                {move || assets.get().map(|r| match r {
+                    Ok(list) if list.is_empty() => view! { <p class="text-sm text-gray-500">"No asset is linked to this listing."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <ul class="divide-y divide-gray-100" data-testid="listing-assets">
+                            {list.into_iter().map(|a| {
+                                let link_id = a.links.iter().find(|k| k.listing_id == Some(listing_id)).map(|k| k.id);
+                                let version = a.versions.first().map(|v| v.version).unwrap_or_default();
+                                view! {
+                                    <li class="py-3 flex items-start gap-3" data-testid="listing-asset" data-kind=a.kind.as_str()>
+                                        <div class="min-w-0 flex-1">
+                                            <div class="flex flex-wrap items-center gap-2">
+                                                <Badge text=a.kind.label() tone=Tone::Violet/>
+                                                <a class=format!("{LINK} font-medium") href=format!("/assets/{}", a.id)>{a.title.clone()}</a>
+                                                <span class="text-xs text-gray-500">{format!("version {version}")}</span>
+                                            </div>
+                                            <AssetContentView asset=a.clone()/>
+                                        </div>
+                                        {(can_manage && link_id.is_some()).then(|| view! {
+                                            <ActionForm action=unlink>
+                                                <input type="hidden" name="asset_id" value=a.id/>
+                                                <input type="hidden" name="link_id" value=link_id.unwrap_or_default()/>
+                                                <button class="text-xs text-red-700 hover:underline">"Unlink"</button>
+                                            </ActionForm>
+                                        })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(error) => view! { <ErrorBox error/> }.into_any(),
+                })}
+            </Transition>
+            {can_manage.then(|| view! {
+                <Transition fallback=|| ()>
+                    {move || partner_assets.get().and_then(Result::ok).map(|p| {
+                        let candidates: Vec<Asset> = p.items.into_iter()
+                            .filter(|a| a.partner_slug == partner && !a.links.iter().any(|k| k.listing_id == Some(listing_id)))
+                            .collect();
+                        if candidates.is_empty() {
+                            return view! {
+                                <p class="mt-4 text-xs text-gray-500">
+                                    "Assets of this partner added on "<a class=LINK href="/assets">"Marketing assets"</a>" can be attached here."
+                                </p>
+                            }.into_any();
+                        }
+                        view! {
+                            <ActionForm action=link attr:class="mt-4 flex flex-wrap gap-2 items-center" attr:data-testid="attach-asset">
+                                <input type="hidden" name="target[listing_id]" value=listing_id/>
+                                <input type="hidden" name="target[task_id]" value=""/>
+                                <select name="asset_id" aria-label="Asset to attach" class="flex-1 min-w-0 rounded-md border border-gray-300 px-3 py-1.5 text-sm">
+                                    {candidates.into_iter().map(|a| view! { <option value=a.id>{format!("{}: {}", a.kind.label(), a.title)}</option> }).collect_view()}
+                                </select>
+                                <button class=BUTTON_SECONDARY disabled=move || link.pending().get() data-testid="attach">"Attach asset"</button>
+                            </ActionForm>
+                        }.into_any()
+                    })}
+                </Transition>
+            })}
+        </Card>
     }
 }
 

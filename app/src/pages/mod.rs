@@ -298,3 +298,19 @@ where
         })
     }
 }
+
+/// Counts an action's successful answers. A page reloads its data on these rather than on
+/// every answer, so a form the server refused keeps what was typed next to its errors.
+pub(crate) fn successes<T, S>(value: S) -> ReadSignal<u64>
+where
+    T: Send + Sync + 'static,
+    S: With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+{
+    let (count, set_count) = signal(0_u64);
+    Effect::new(move || {
+        if value.with(|v| matches!(v, Some(Ok(_)))) {
+            set_count.update(|n| *n += 1);
+        }
+    });
+    count
+}

@@ -423,6 +423,31 @@ pub fn TaskPage() -> impl IntoView {
     }
 }
 
+/// The marketing assets linked to a task (the blog post, the quote), each with what opens
+/// it: its page, its file or its link.
+#[component]
+fn TaskAssets(assets: Vec<AssetRef>) -> impl IntoView {
+    (!assets.is_empty()).then(|| {
+        view! {
+            <h3 class="mt-5 text-sm font-semibold">"Marketing assets"</h3>
+            <ul class="mt-1 space-y-1 text-sm" data-testid="task-assets">
+                {assets.into_iter().map(|a| view! {
+                    <li class="flex flex-wrap items-center gap-2" data-kind=a.kind.as_str()>
+                        <Badge text=a.kind.label() tone=Tone::Violet/>
+                        <a class=LINK href=format!("/assets/{}", a.id)>{a.title.clone()}</a>
+                        <span class="text-xs text-gray-500">{format!("version {}", a.version)}</span>
+                        {a.link.clone().map(|link| view! {
+                            <a class=format!("{LINK} text-xs break-all") href=link.clone() rel="noopener noreferrer" target="_blank">{link.clone()}</a>
+                        })}
+                        {a.url.clone().map(|url| view! { <a class=format!("{LINK} text-xs") href=url>"file"</a> })}
+                        {(a.kind == AssetKind::CustomerQuote).then(|| view! { <super::catalogue::AgreementBadge agreed=a.customer_agreed/> })}
+                    </li>
+                }).collect_view()}
+            </ul>
+        }
+    })
+}
+
 #[component]
 fn TaskView(
     d: TaskDetail,
@@ -491,6 +516,7 @@ fn TaskView(
                     <ul class="text-sm list-disc pl-5" data-testid="links">
                         {t.links.clone().into_iter().map(|l| view! { <li><a class=LINK href=l.url.clone() rel="noopener noreferrer">{l.label.clone()}</a></li> }).collect_view()}
                     </ul>
+                    <TaskAssets assets=t.assets.clone()/>
                     {may_work.then(|| view! {
                         <ActionForm action=link attr:class="mt-2 flex flex-wrap gap-2 items-start">
                             <input type="hidden" name="id" value=id/>

@@ -10,8 +10,8 @@ use crate::{
     domain::*,
     error::AppError,
     rpc::{
-        DeleteProductLicense, ProductForm, SaveProduct, SetBuildPolicy, SetProductLicense,
-        get_product, list_products,
+        DeleteProductLicense, DeliveryForm, ProductForm, SaveProduct, SetBuildPolicy,
+        SetProductDelivery, SetProductLicense, get_product, list_products,
     },
 };
 
@@ -74,6 +74,8 @@ pub fn ProductPage() -> impl IntoView {
     let set_license = ServerAction::<SetProductLicense>::new();
     let delete_license = ServerAction::<DeleteProductLicense>::new();
     let set_build_policy = ServerAction::<SetBuildPolicy>::new();
+    let set_delivery = ServerAction::<SetProductDelivery>::new();
+    let delivery_saved = super::successes(set_delivery.value());
     let data = Resource::new(
         move || {
             (
@@ -81,6 +83,7 @@ pub fn ProductPage() -> impl IntoView {
                 set_license.version().get(),
                 delete_license.version().get(),
                 set_build_policy.version().get(),
+                delivery_saved.get(),
             )
         },
         |((partner, slug), ..)| get_product(partner, slug),
@@ -105,6 +108,7 @@ pub fn ProductPage() -> impl IntoView {
                     let product = p.clone();
                     view! { <LicenseCard product set=set_license delete=delete_license/> }
                 });
+                let delivery_card = view! { <DeliveryCard product=p.clone() can_edit set=set_delivery/> };
                 view! {
                     <Title text=format!("{} · {}", p.name, p.partner_name)/>
                     <PageHeader title=p.name.clone() subtitle=format!("{} · {}", p.partner_name, p.edition.label())>
@@ -147,6 +151,7 @@ pub fn ProductPage() -> impl IntoView {
                             <Card title="Description">
                                 <p class="text-sm text-gray-700 whitespace-pre-line">{p.description.clone()}</p>
                             </Card>
+                            {delivery_card}
                         </div>
                         <div>
                             <Card title="Build">
@@ -357,6 +362,88 @@ fn ProductFormView(original: Option<(String, String)>, initial: ProductForm) -> 
                 </Field>
                 <button type="submit" class=BUTTON disabled=move || save.pending().get()>"Save product"</button>
             </ActionForm>
+        </Card>
+    }
+}
+
+/// How the product's marketplace versions are delivered (what every version publish
+/// sends), with the form to change it for those who manage the catalogue.
+#[component]
+fn DeliveryCard(
+    product: crate::dto::Product,
+    can_edit: bool,
+    set: ServerAction<SetProductDelivery>,
+) -> impl IntoView {
+    let d = product.delivery.clone();
+    let value = set.value();
+    let err = move |f: &'static str| field_error(value, f);
+    let cls = move |f: &'static str| move || input_class(err(f).get().is_some());
+    let general = general_error(value);
+    let saved = move || matches!(value.get(), Some(Ok(_)));
+    let form = DeliveryForm::from_config(&d);
+    let rules = d.security_groups.clone();
+    let edit = can_edit.then(|| {
+        let (partner, slug) = (product.partner_slug.clone(), product.slug.clone());
+        view! {
+            <details class="mt-4">
+                <summary class="cursor-pointer text-sm text-violet-700" data-testid="edit-delivery">"Change the delivery"</summary>
+                <ActionForm action=set attr:class="mt-3" attr:data-testid="delivery-form">
+                    {move || general().map(|error| view! { <ErrorBox error/> })}
+                    <input type="hidden" name="partner" value=partner/>
+                    <input type="hidden" name="product" value=slug/>
+                    <div class="grid sm:grid-cols-2 gap-x-4">
+                        <Field label="Recommended instance type" name="form[recommended_instance_type]" error=err("recommended_instance_type") hint="family.size, e.g. c5.2xlarge">
+                            <input id="form_recommended_instance_type_" name="form[recommended_instance_type]" value=form.recommended_instance_type.clone() class=cls("recommended_instance_type")/>
+                        </Field>
+                        <Field label="User name" name="form[user_name]" error=err("user_name") hint="Who signs in to an instance, e.g. ubuntu">
+                            <input id="form_user_name_" name="form[user_name]" value=form.user_name.clone() class=cls("user_name")/>
+                        </Field>
+                        <Field label="Operating system" name="form[os_name]" error=err("os_name") hint="AWS Marketplace's name, e.g. UBUNTU">
+                            <input id="form_os_name_" name="form[os_name]" value=form.os_name.clone() class=cls("os_name")/>
+                        </Field>
+                        <Field label="Operating system version" name="form[os_version]" error=err("os_version")>
+                            <input id="form_os_version_" name="form[os_version]" value=form.os_version.clone() class=cls("os_version")/>
+                        </Field>
+                    </div>
+                    <Field label="Security group rules" name="form[security_groups]" error=err("security_groups")
+                        hint="One to 25 inbound rules, one per line: protocol (tcp, udp or icmp), port or range, IPv4 CIDR, e.g. tcp 8000-8080 10.0.0.0/8">
+                        <TextArea value=form.security_groups.clone() {..} id="form_security_groups_" name="form[security_groups]" rows="4"
+                            class=move || format!("{} font-mono", input_class(err("security_groups").get().is_some()))/>
+                    </Field>
+                    <button class=BUTTON disabled=move || set.pending().get() data-testid="save-delivery">"Save delivery"</button>
+                </ActionForm>
+            </details>
+        }
+    });
+    view! {
+        <Card title="Marketplace delivery">
+            <p class="text-xs text-gray-500 mb-3">
+                {if product.listing_entity_name.is_some() {
+                    "What every marketplace version of this product is published with."
+                } else {
+                    "What every marketplace version of this product will be published with, once it has a listing."
+                }}
+            </p>
+            {move || saved().then(|| view! { <p class="text-sm text-green-800 mb-2" data-testid="delivery-saved">"Saved: the next version publish uses it."</p> })}
+            <dl class="grid grid-cols-2 sm:grid-cols-4 gap-3 text-sm mb-3" data-testid="delivery">
+                <div><dt class="text-gray-500">"Instance type"</dt><dd><code>{d.recommended_instance_type.clone()}</code></dd></div>
+                <div><dt class="text-gray-500">"Operating system"</dt><dd>{format!("{} {}", d.os_name, d.os_version)}</dd></div>
+                <div><dt class="text-gray-500">"User name"</dt><dd><code>{d.user_name.clone()}</code></dd></div>
+                <div><dt class="text-gray-500">"Rules"</dt><dd>{rules.len()}</dd></div>
+            </dl>
+            <table class=TABLE data-testid="security-groups">
+                <thead><tr><th class=TH>"Protocol"</th><th class=TH>"Ports"</th><th class=TH>"From"</th></tr></thead>
+                <tbody>
+                    {rules.into_iter().map(|r| view! {
+                        <tr>
+                            <td class=TD>{r.protocol.clone()}</td>
+                            <td class=TD>{if r.from_port == r.to_port { r.from_port.to_string() } else { format!("{}–{}", r.from_port, r.to_port) }}</td>
+                            <td class=TD><code class="text-xs">{r.cidr.clone()}</code></td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {edit}
         </Card>
     }
 }

@@ -75,11 +75,12 @@ pub async fn reject_copy(listing_id: i32, input: ReviewInput) -> Result<ListingC
     )
 }
 
+/// Marks an approved revision for publishing, which queues the job that publishes it.
 #[server(prefix = "/rpc")]
 pub async fn mark_copy_for_publishing(
     listing_id: i32,
     input: ReviewInput,
-) -> Result<ListingCopy, AppError> {
+) -> Result<CopyPublish, AppError> {
     let (app, user) = ctx::signed_in()?;
     ctx::status_of(
         crate::services::copy::mark_for_publishing(
@@ -91,6 +92,14 @@ pub async fn mark_copy_for_publishing(
         )
         .await,
     )
+}
+
+/// An approved revision against the listing as the marketplace shows it now: read from the
+/// marketplace at this moment, so what is about to be published can be checked first.
+#[server(prefix = "/rpc")]
+pub async fn get_copy_live_diff(listing_id: i32, revision: i32) -> Result<CopyLiveDiff, AppError> {
+    let (app, _) = ctx::signed_in()?;
+    ctx::status_of(crate::services::copy::read_live_diff(&app, listing_id, revision).await)
 }
 
 #[server(prefix = "/rpc")]

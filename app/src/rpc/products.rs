@@ -1,4 +1,4 @@
-//! Server functions of products: the list, a product with its matrix, the product form and saving it, the license file.
+//! Server functions of products: the list, a product with its matrix, the product form and saving it, the license file, how its marketplace versions are delivered.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -239,4 +239,181 @@ pub async fn delete_product_license(partner: String, product: String) -> Result<
         )
         .await,
     )
+}
+
+/// The delivery form as a browser sends it: one security group rule per line, written
+/// `tcp 22 0.0.0.0/0` or `tcp 8000-8080 10.0.0.0/8` (protocol, port or port range, CIDR).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryForm {
+    pub recommended_instance_type: String,
+    pub os_name: String,
+    pub os_version: String,
+    pub user_name: String,
+    pub security_groups: String,
+}
+
+impl DeliveryForm {
+    pub fn from_config(d: &DeliveryConfig) -> Self {
+        DeliveryForm {
+            recommended_instance_type: d.recommended_instance_type.clone(),
+            os_name: d.os_name.clone(),
+            os_version: d.os_version.clone(),
+            user_name: d.user_name.clone(),
+            security_groups: d
+                .security_groups
+                .iter()
+                .map(rule_line)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    /// The configuration this form stands for; a rule line that cannot be read is an error
+    /// on `security_groups` naming the line (the values themselves are the service's to
+    /// check).
+    pub fn into_config(self) -> Result<DeliveryConfig, AppError> {
+        let mut v = crate::error::Validator::new();
+        let mut rules = Vec::new();
+        let lines = self
+            .security_groups
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty());
+        for (n, line) in lines.enumerate() {
+            match parse_rule(line) {
+                Ok(rule) => rules.push(rule),
+                Err(why) => v.add("security_groups", format!("rule {}: {why}", n + 1)),
+            }
+        }
+        v.finish(|| {
+            Some(DeliveryConfig {
+                recommended_instance_type: self.recommended_instance_type.trim().to_owned(),
+                os_name: self.os_name.trim().to_owned(),
+                os_version: self.os_version.trim().to_owned(),
+                user_name: self.user_name.trim().to_owned(),
+                security_groups: rules,
+            })
+        })
+    }
+}
+
+/// A rule as the form writes it: `tcp 22 0.0.0.0/0`, or `tcp 8000-8080 …` for a range.
+pub fn rule_line(r: &SecurityGroupRule) -> String {
+    if r.from_port == r.to_port {
+        format!("{} {} {}", r.protocol, r.from_port, r.cidr)
+    } else {
+        format!("{} {}-{} {}", r.protocol, r.from_port, r.to_port, r.cidr)
+    }
+}
+
+fn parse_rule(line: &str) -> Result<SecurityGroupRule, String> {
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let [protocol, ports, cidr] = parts.as_slice() else {
+        return Err(format!(
+            "'{line}' is not 'protocol port CIDR' (for example 'tcp 443 0.0.0.0/0')"
+        ));
+    };
+    let port = |p: &str| {
+        p.parse::<i32>()
+            .map_err(|_| format!("'{p}' is not a port number (0–65535)"))
+    };
+    let (from_port, to_port) = match ports.split_once('-') {
+        Some((from, to)) => (port(from)?, port(to)?),
+        None => {
+            let p = port(ports)?;
+            (p, p)
+        }
+    };
+    Ok(SecurityGroupRule {
+        protocol: protocol.to_lowercase(),
+        from_port,
+        to_port,
+        cidr: (*cidr).to_owned(),
+    })
+}
+
+/// Sets how a product's marketplace versions are delivered: instance type, operating
+/// system, user name and security group rules.
+#[server(prefix = "/rpc")]
+pub async fn set_product_delivery(
+    partner: String,
+    product: String,
+    form: DeliveryForm,
+) -> Result<Product, AppError> {
+    let (state, user) = ctx::signed_in()?;
+    let config = ctx::status_of(form.into_config())?;
+    ctx::status_of(
+        crate::services::products::set_delivery(
+            &state.db,
+            &user,
+            state.clock.now(),
+            &partner,
+            &product,
+            &config,
+        )
+        .await,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_rules_read_back_as_written() {
+        let form = DeliveryForm {
+            recommended_instance_type: " c5.2xlarge ".into(),
+            os_name: "UBUNTU".into(),
+            os_version: "24.04".into(),
+            user_name: "ubuntu".into(),
+            security_groups: "tcp 22 0.0.0.0/0\n\nTCP 8000-8080 10.0.0.0/8\n".into(),
+        };
+        let config = form.into_config().expect("readable");
+        assert_eq!(config.recommended_instance_type, "c5.2xlarge");
+        assert_eq!(
+            config.security_groups,
+            [
+                SecurityGroupRule {
+                    protocol: "tcp".into(),
+                    from_port: 22,
+                    to_port: 22,
+                    cidr: "0.0.0.0/0".into()
+                },
+                SecurityGroupRule {
+                    protocol: "tcp".into(),
+                    from_port: 8000,
+                    to_port: 8080,
+                    cidr: "10.0.0.0/8".into()
+                },
+            ]
+        );
+        assert_eq!(
+            DeliveryForm::from_config(&config).security_groups,
+            "tcp 22 0.0.0.0/0\ntcp 8000-8080 10.0.0.0/8"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_rule_is_an_error_on_the_rules_naming_the_line() {
+        let form = DeliveryForm {
+            security_groups: "tcp 22 0.0.0.0/0\ntcp http 0.0.0.0/0\nudp 53".into(),
+            ..DeliveryForm::default()
+        };
+        let error = form.into_config().expect_err("refused");
+        let messages: Vec<&str> = error
+            .fields
+            .iter()
+            .filter(|f| f.field == "security_groups")
+            .map(|f| f.message.as_str())
+            .collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].starts_with("rule 2: 'http' is not a port"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].starts_with("rule 3: 'udp 53' is not"),
+            "{messages:?}"
+        );
+    }
 }

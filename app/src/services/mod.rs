@@ -14,16 +14,17 @@
 //!    versions, the drift from the catalogue and what resolves it, early warnings);
 //! 5. `limits` (the 100-version limit);
 //! 6. `publish`;
-//! 7. `copy`, `retention`, `assets`, `catalogue` (the dashboard and search);
-//! 8. `notify`, `proposals`, `tokens`, `listings`, `partners`, `images`;
-//! 9. `jobs` (the queue, which knows no kind of job), `users`, `products`, `releases`;
-//! 10. this module (the shared state and helpers), then `outbound` (where webhooks may be
+//! 7. `copy` (its logo's public URL comes from `assets`);
+//! 8. `retention`, `assets`, `catalogue` (the dashboard and search);
+//! 9. `notify`, `proposals`, `tokens`, `listings`, `partners`, `images`;
+//! 10. `jobs` (the queue, which knows no kind of job), `users`, `products`, `releases`;
+//! 11. this module (the shared state and helpers), then `outbound` (where webhooks may be
 //!     sent), `sso`, `secrets`, `audit` and `entities`, each below the one before.
 //!
 //! A job kind (`jobs::JobKind`) is defined in the module that queues it: `builds::BuildImage`,
-//! `publish::PublishVersion`, `limits::RestrictVersions`, `retention::RetireImages`,
-//! `notify::DeliverWebhook`, `account::CloudSync`; `server::jobs` runs each in the file of
-//! the same name.
+//! `publish::PublishVersion`, `copy::PublishCopy`, `limits::RestrictVersions`,
+//! `retention::RetireImages`, `notify::DeliverWebhook`, `account::CloudSync`; `server::jobs`
+//! runs each in the file of the same name.
 //!
 //! Authorisation: see `crate::error` for the error policy and the rule it follows.
 
@@ -204,6 +205,26 @@ pub(crate) fn stored<T: std::str::FromStr<Err = String>>(value: &str) -> AppResu
     value
         .parse()
         .map_err(|e: String| AppError::internal("unreadable stored value", e))
+}
+
+/// The longest URL the portal sends to the marketplace or stores as a link.
+pub const URL_MAX: usize = 2048;
+
+/// An optional https URL with a host, at most [`URL_MAX`] characters; empty means none.
+pub fn https_url(value: &str) -> Result<Option<String>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.chars().count() > URL_MAX {
+        return Err(format!("a URL is at most {URL_MAX} characters"));
+    }
+    match url::Url::parse(v) {
+        Ok(u) if u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()) => {
+            Ok(Some(v.to_owned()))
+        }
+        _ => Err(format!("'{v}' is not an https:// URL")),
+    }
 }
 
 /// What a database result means to a service, beyond the plain internal error of `?`.

@@ -709,6 +709,179 @@ pub async fn update(
     Ok(after)
 }
 
+/// At most this many inbound rules in a version's recommended security group (AWS's limit).
+pub const SECURITY_GROUP_RULES_MAX: usize = 25;
+
+fn os_name(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    let word = v.starts_with(|c: char| c.is_ascii_uppercase())
+        && v.len() <= 50
+        && v.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if word {
+        Ok(v.to_owned())
+    } else {
+        Err(format!(
+            "'{v}' is not AWS Marketplace's name of an operating system: one upper-case word, such as UBUNTU"
+        ))
+    }
+}
+
+fn ami_user_name(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    let valid = v.starts_with(|c: char| c.is_ascii_alphabetic())
+        && v.len() <= 32
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(v.to_owned())
+    } else {
+        Err(format!(
+            "'{v}' is not a user name AWS Marketplace accepts: a letter, then up to 31 letters, digits, '_' or '-'"
+        ))
+    }
+}
+
+/// An IPv4 network in CIDR notation whose address is the network's own (`10.0.0.0/8`).
+fn ipv4_network(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    let refused = || format!("'{v}' is not an IPv4 network such as 0.0.0.0/0 or 10.0.0.0/8");
+    let (addr, prefix) = v.split_once('/').ok_or_else(refused)?;
+    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| refused())?;
+    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 2 {
+        return Err(refused());
+    }
+    let prefix: u32 = prefix.parse().map_err(|_| refused())?;
+    if prefix > 32 {
+        return Err(refused());
+    }
+    let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+    let bits = u32::from(addr);
+    if bits & !mask != 0 {
+        return Err(format!(
+            "'{v}' has host bits set: the network is {}/{prefix}",
+            std::net::Ipv4Addr::from(bits & mask)
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+fn security_groups(rules: &[SecurityGroupRule]) -> Result<Vec<SecurityGroupRule>, String> {
+    if rules.is_empty() {
+        return Err("give at least one inbound rule".to_owned());
+    }
+    if rules.len() > SECURITY_GROUP_RULES_MAX {
+        return Err(format!(
+            "at most {SECURITY_GROUP_RULES_MAX} rules ({} given)",
+            rules.len()
+        ));
+    }
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let n = i + 1;
+            let protocol = r.protocol.trim().to_lowercase();
+            if !["tcp", "udp", "icmp"].contains(&protocol.as_str()) {
+                return Err(format!(
+                    "rule {n}: '{}' is not a protocol: tcp, udp or icmp",
+                    r.protocol.trim()
+                ));
+            }
+            for port in [r.from_port, r.to_port] {
+                if !(0..=65535).contains(&port) {
+                    return Err(format!("rule {n}: port {port} is not within 0–65535"));
+                }
+            }
+            if r.from_port > r.to_port {
+                return Err(format!(
+                    "rule {n}: the range starts at {} after it ends at {}",
+                    r.from_port, r.to_port
+                ));
+            }
+            let cidr = ipv4_network(&r.cidr).map_err(|m| format!("rule {n}: {m}"))?;
+            Ok(SecurityGroupRule {
+                protocol,
+                from_port: r.from_port,
+                to_port: r.to_port,
+                cidr,
+            })
+        })
+        .collect()
+}
+
+/// Checks a delivery configuration, naming each field at fault.
+pub fn parse_delivery(input: &DeliveryConfig) -> AppResult<DeliveryConfig> {
+    let mut v = Validator::new();
+    let itype = v.check(
+        "recommended_instance_type",
+        instance_type(&input.recommended_instance_type),
+    );
+    let name = v.check("os_name", os_name(&input.os_name));
+    let version = v.check("os_version", required_text(&input.os_version, 50));
+    let user = v.check("user_name", ami_user_name(&input.user_name));
+    let rules = v.check("security_groups", security_groups(&input.security_groups));
+    v.finish(|| {
+        Some(DeliveryConfig {
+            recommended_instance_type: itype?,
+            os_name: name?,
+            os_version: version?,
+            user_name: user?,
+            security_groups: rules?,
+        })
+    })
+}
+
+/// Sets how the product's marketplace versions are delivered (AddDeliveryOptions): the
+/// recommended instance type, operating system, user name and security group rules.
+pub async fn set_delivery(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &CurrentUser,
+    now: DateTime<Utc>,
+    partner_slug: &str,
+    slug: &str,
+    input: &DeliveryConfig,
+) -> AppResult<Product> {
+    actor.require(Permission::ManageCatalogue)?;
+    let config = parse_delivery(input)?;
+    let txn = super::begin_write(db).await?;
+    let (partner, model) = find_model(&txn, partner_slug, slug).await?;
+    let before = delivery_of(&model)?;
+    let name = model.name.clone();
+    let mut active: product::ActiveModel = model.into();
+    active.recommended_instance_type = Set(config.recommended_instance_type.clone());
+    active.os_name = Set(config.os_name.clone());
+    active.os_version = Set(config.os_version.clone());
+    active.ami_user_name = Set(config.user_name.clone());
+    active.security_groups = Set(serde_json::to_string(&config.security_groups)
+        .map_err(|e| AppError::internal("writing security groups", e))?);
+    active.updated_at = Set(now);
+    active.update(&txn).await?;
+    audit::record(
+        &txn,
+        Some(actor),
+        now,
+        Change {
+            action: "set_delivery",
+            object_type: "product",
+            object_id: format!("{}/{slug}", partner.slug),
+            summary: format!(
+                "set how {name}'s marketplace versions are delivered ({} on {} {}, user {}, {} security group rules)",
+                config.recommended_instance_type,
+                config.os_name,
+                config.os_version,
+                config.user_name,
+                config.security_groups.len()
+            ),
+            before: snapshot(&before),
+            after: snapshot(&config),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    get(db, partner_slug, slug).await
+}
+
 /// Renders an image name from its template: `GitLab CE {version} (ARM64)` → `GitLab CE 17.5.1 (ARM64)`.
 pub fn render_image_name(template: &str, version: &Version) -> String {
     template.replace("{version}", &version.to_string())
@@ -819,5 +992,64 @@ mod tests {
         assert_eq!(custom.listed(), "111122223333, 099720109477");
         assert!(BaseImageOwners::new(&["12345"]).is_err());
         assert!(BaseImageOwners::new::<&str>(&[]).is_err());
+    }
+
+    #[test]
+    fn a_delivery_configuration_names_each_field_at_fault() {
+        let rule = |protocol: &str, from: i32, to: i32, cidr: &str| SecurityGroupRule {
+            protocol: protocol.into(),
+            from_port: from,
+            to_port: to,
+            cidr: cidr.into(),
+        };
+        let good = DeliveryConfig {
+            recommended_instance_type: "c5.2xlarge".into(),
+            os_name: "UBUNTU".into(),
+            os_version: "24.04".into(),
+            user_name: "ubuntu".into(),
+            security_groups: vec![
+                rule("TCP", 22, 22, "0.0.0.0/0"),
+                rule("udp", 0, 65535, "10.0.0.0/8"),
+            ],
+        };
+        let parsed = parse_delivery(&good).expect("valid");
+        assert_eq!(parsed.security_groups[0].protocol, "tcp");
+        let err = parse_delivery(&DeliveryConfig {
+            recommended_instance_type: "huge".into(),
+            os_name: "ubuntu".into(),
+            os_version: " ".into(),
+            user_name: "1root".into(),
+            security_groups: Vec::new(),
+        })
+        .expect_err("invalid");
+        for field in [
+            "recommended_instance_type",
+            "os_name",
+            "os_version",
+            "user_name",
+            "security_groups",
+        ] {
+            assert!(err.field(field).is_some(), "{field}: {err:?}");
+        }
+        for (rules, says) in [
+            (vec![rule("gre", 1, 1, "0.0.0.0/0")], "protocol"),
+            (vec![rule("tcp", 443, 80, "0.0.0.0/0")], "starts at 443"),
+            (vec![rule("tcp", 0, 70000, "0.0.0.0/0")], "65535"),
+            (vec![rule("tcp", 22, 22, "10.0.0.1/8")], "host bits"),
+            (vec![rule("tcp", 22, 22, "10.0.0.0/33")], "IPv4 network"),
+            (vec![rule("tcp", 22, 22, "::/0")], "IPv4 network"),
+            (vec![rule("tcp", 22, 22, "0.0.0.0/0"); 26], "at most 25"),
+        ] {
+            let err = parse_delivery(&DeliveryConfig {
+                security_groups: rules,
+                ..good.clone()
+            })
+            .expect_err(says);
+            assert!(
+                err.field("security_groups")
+                    .is_some_and(|m| m.contains(says)),
+                "{says}: {err:?}"
+            );
+        }
     }
 }

@@ -3,8 +3,11 @@
 //! and what it reads from and writes to the catalogue.
 //!
 //! By default only the newest stable release publishes (a backport patch does not);
-//! `publish_backports` on a listing changes that. The listing's copy is sent along only
-//! from an approved revision.
+//! `publish_backports` on a listing changes that. Every architecture of the product is a
+//! version of its own; the usage instructions and release notes come from the listing's
+//! live copy revision, else its newest approved one, and the delivery options from the
+//! product's delivery configuration. The copy itself is published on its own
+//! (`copy::PublishCopy`).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -43,25 +46,94 @@ impl JobKind for PublishVersion {
     const MAX_ATTEMPTS: i32 = 10;
 }
 
-/// Everything the job sends, read from the catalogue.
-#[derive(Debug, Clone)]
+/// Everything a version publish sends, read from the catalogue: one version per
+/// architecture of the product (a version's delivery options share one image), each sent
+/// as its own change set.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishPlan {
     pub listing_id: i32,
     pub entity_name: String,
     pub entity_id: Option<String>,
     pub version: String,
-    /// `GitLab Premium 17.5.1 Release`.
-    pub version_title: String,
+    /// The copy revision the usage instructions and release notes come from.
+    pub copy_revision: i32,
+    pub usage_instructions: String,
+    /// The copy's release notes template, rendered for this release.
     pub release_notes: String,
+    /// How the product's versions are delivered.
+    pub delivery: DeliveryConfig,
+    /// One per architecture of the product, the first architecture first.
+    pub targets: Vec<VersionTarget>,
+}
+
+/// One architecture's version of a release on a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionTarget {
+    pub arch: Arch,
+    /// `GitLab Premium 17.5.1 Release`, or `… Release (arm64)` for a further architecture.
+    pub version_title: String,
+    /// The architecture's image in [`IMAGE_REGION`].
     pub image_id: String,
-    pub operating_system: (String, String),
-    /// The approved copy, sent as UpdateInformation.
-    pub copy: Option<CopyRevision>,
 }
 
 /// `GitLab Premium 17.5.1 Release`, as GitLab titles marketplace versions.
 pub fn version_title(entity_name: &str, version: &str) -> String {
     format!("{entity_name} {version} Release")
+}
+
+/// The title of one architecture's version: the product's first architecture keeps
+/// [`version_title`]; any other is `GitLab Premium 17.5.1 Release (arm64)`.
+pub fn arch_version_title(entity_name: &str, version: &str, arch: Arch, first: bool) -> String {
+    let title = version_title(entity_name, version);
+    if first {
+        title
+    } else {
+        format!("{title} ({arch})")
+    }
+}
+
+/// The title of each architecture's version of `version` on a listing, the first
+/// architecture first.
+pub async fn version_titles(
+    db: &impl ConnectionTrait,
+    listing_id: i32,
+    version: &str,
+) -> AppResult<Vec<(Arch, String)>> {
+    let l = super::listings::find_model(db, listing_id).await?;
+    let archs = super::products::architectures_of(db, l.product_id).await?;
+    Ok(archs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            (
+                a.arch,
+                arch_version_title(&l.entity_name, version, a.arch, i == 0),
+            )
+        })
+        .collect())
+}
+
+/// Whether every architecture's version of `version` is on the listing: the first
+/// architecture's version row when so.
+pub async fn published_version(
+    db: &impl ConnectionTrait,
+    listing_id: i32,
+    version: &str,
+) -> AppResult<Option<listing_version::Model>> {
+    let titles: Vec<String> = version_titles(db, listing_id, version)
+        .await?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    let rows = listing_version::Entity::find()
+        .filter(listing_version::Column::ListingId.eq(listing_id))
+        .filter(listing_version::Column::Title.is_in(titles.clone()))
+        .all(db)
+        .await?;
+    if titles.is_empty() || !titles.iter().all(|t| rows.iter().any(|r| &r.title == t)) {
+        return Ok(None);
+    }
+    Ok(rows.into_iter().find(|r| r.title == titles[0]))
 }
 
 /// Reads what a publish of `version` on a listing sends. With `check_policy`, also that the
@@ -106,54 +178,74 @@ pub async fn plan(
             ),
         ));
     }
-    let arch = super::products::architectures_of(db, p.id)
-        .await?
-        .first()
-        .map(|a| a.arch)
-        .unwrap_or(Arch::Amd64);
-    let image = images::lookup(
-        db,
-        &LookupQuery {
-            release: release.version.clone(),
-            product: p.slug.clone(),
-            arch: arch.as_str().into(),
-            region: IMAGE_REGION.into(),
-            partner: Some(partner.slug.clone()),
-        },
-    )
-    .await
-    .map_err(|e| {
+    let copy = copy::publishing_revision(db, l.id).await?.ok_or_else(|| {
         AppError::conflict(
-            "release",
+            "copy",
             format!(
-                "{} {} has no image in {IMAGE_REGION} yet ({}): build it first",
-                p.name, release.version, e.message
+                "{} has no approved copy: its usage instructions and release notes come from it. Approve its copy first.",
+                l.entity_name
             ),
         )
     })?;
-    if image.image_id.is_empty() || image.state == RegionImageState::Pending {
+    let archs = super::products::architectures_of(db, p.id).await?;
+    if archs.is_empty() {
         return Err(AppError::conflict(
             "release",
-            format!(
-                "the image of {} {} in {IMAGE_REGION} is not ready yet",
-                p.name, release.version
-            ),
+            format!("{} has no architectures to publish", p.name),
         ));
     }
-    let copy = copy::approved_revision(db, l.id).await?;
+    let mut targets = Vec::with_capacity(archs.len());
+    for (i, a) in archs.iter().enumerate() {
+        let image = images::lookup(
+            db,
+            &LookupQuery {
+                release: release.version.clone(),
+                product: p.slug.clone(),
+                arch: a.arch.as_str().into(),
+                region: IMAGE_REGION.into(),
+                partner: Some(partner.slug.clone()),
+            },
+        )
+        .await
+        .map_err(|e| {
+            AppError::conflict(
+                "release",
+                format!(
+                    "{} {} ({}) has no image in {IMAGE_REGION} yet ({}): build it first",
+                    p.name, release.version, a.arch, e.message
+                ),
+            )
+        })?;
+        if image.image_id.is_empty() || image.state == RegionImageState::Pending {
+            return Err(AppError::conflict(
+                "release",
+                format!(
+                    "the {} image of {} {} in {IMAGE_REGION} is not ready yet",
+                    a.arch, p.name, release.version
+                ),
+            ));
+        }
+        targets.push(VersionTarget {
+            arch: a.arch,
+            version_title: arch_version_title(&l.entity_name, &release.version, a.arch, i == 0),
+            image_id: image.image_id,
+        });
+    }
+    let release_notes = copy::render_release_notes(
+        &copy.fields.release_notes_template,
+        &release.version,
+        &releases::notes_link(&release),
+    );
     Ok(PublishPlan {
         listing_id: l.id,
-        version_title: version_title(&l.entity_name, &release.version),
-        release_notes: format!(
-            "GitLab {}: https://about.gitlab.com/releases/categories/releases/",
-            release.version
-        ),
         entity_name: l.entity_name,
         entity_id: l.entity_id,
         version: release.version,
-        image_id: image.image_id,
-        operating_system: ("UBUNTU".into(), "24.04".into()),
-        copy,
+        copy_revision: copy.id,
+        usage_instructions: copy.fields.usage_instructions,
+        release_notes,
+        delivery: super::products::delivery_of(&p)?,
+        targets,
     })
 }
 
@@ -196,26 +288,24 @@ pub(crate) async fn start_in(
         listing_id,
         version: version.clone(),
     };
-    let title = version_title(
-        &super::listings::find_model(txn, listing_id)
+    if published_version(txn, listing_id, &version)
+        .await?
+        .is_some()
+    {
+        let titles: Vec<String> = version_titles(txn, listing_id, &version)
             .await?
-            .entity_name,
-        &version,
-    );
-    let published = listing_version::Entity::find()
-        .filter(listing_version::Column::ListingId.eq(listing_id))
-        .filter(listing_version::Column::Title.eq(title.clone()))
-        .one(txn)
-        .await?;
-    if published.is_some() {
+            .into_iter()
+            .map(|(_, t)| format!("'{t}'"))
+            .collect();
+        let verb = if titles.len() == 1 { "is" } else { "are" };
         return Err(AppError::conflict(
             "release",
-            format!("'{title}' is already published"),
+            format!("{} {verb} already published", titles.join(" and ")),
         ));
     }
     let plan = plan(txn, &payload, true).await?;
     if let Some(j) = job::Entity::find()
-        .filter(job::Column::Kind.eq(PublishVersion::NAME))
+        .filter(job::Column::Kind.is_in([PublishVersion::NAME, copy::PublishCopy::NAME]))
         .filter(job::Column::State.is_in(ACTIVE))
         .filter(job::Column::GroupKey.eq(group(listing_id)))
         .one(txn)
@@ -224,8 +314,14 @@ pub(crate) async fn start_in(
         return Err(AppError::conflict(
             "release",
             format!(
-                "job {} is already publishing on {}: one at a time",
-                j.id, plan.entity_name
+                "job {} is already {} on {}: one at a time",
+                j.id,
+                if j.kind == copy::PublishCopy::NAME {
+                    "publishing copy"
+                } else {
+                    "publishing"
+                },
+                plan.entity_name
             ),
         ));
     }
@@ -240,7 +336,10 @@ pub(crate) async fn start_in(
             action: "publish",
             object_type: "listing",
             object_id: listing_id.to_string(),
-            summary: format!("started publishing '{}' (job {})", plan.version_title, j.id),
+            summary: format!(
+                "started publishing {} {} (job {})",
+                plan.entity_name, plan.version, j.id
+            ),
             before: None,
             after: None,
         },
@@ -249,9 +348,9 @@ pub(crate) async fn start_in(
     Ok(j)
 }
 
-/// Publishes of one listing share a group, so only one runs at a time.
+/// Publishes of one listing (versions and copy) share a group, so only one runs at a time.
 pub fn group(listing_id: i32) -> String {
-    format!("publish:{listing_id}")
+    copy::publish_group(listing_id)
 }
 
 /// Remembers the entity id found by name.
@@ -269,33 +368,41 @@ pub async fn set_entity_id(
     Ok(())
 }
 
-/// Records a published version in the catalogue; recording it twice changes nothing.
+/// Records one architecture's published version in the catalogue, with its architecture;
+/// recording it twice changes nothing.
 pub async fn record(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: &CurrentUser,
     now: DateTime<Utc>,
     plan: &PublishPlan,
+    target: &VersionTarget,
     delivery_option_id: &str,
 ) -> AppResult<()> {
     actor.require(Permission::ManageCatalogue)?;
-    let exists = listing_version::Entity::find()
-        .filter(listing_version::Column::ListingId.eq(plan.listing_id))
-        .filter(listing_version::Column::Title.eq(plan.version_title.clone()))
-        .one(db)
-        .await?
-        .is_some();
-    if !exists {
+    let find = || {
+        listing_version::Entity::find()
+            .filter(listing_version::Column::ListingId.eq(plan.listing_id))
+            .filter(listing_version::Column::Title.eq(target.version_title.clone()))
+    };
+    if find().one(db).await?.is_none() {
         super::listings::record_version(
             db,
             actor,
             now,
             plan.listing_id,
             Some(&plan.version),
-            &plan.version_title,
+            &target.version_title,
             Some(delivery_option_id),
             ListingVersionVisibility::Public,
         )
         .await?;
+    }
+    if let Some(v) = find().one(db).await?
+        && v.arch != Some(target.arch)
+    {
+        let mut active: listing_version::ActiveModel = v.into();
+        active.arch = Set(Some(target.arch));
+        active.update(db).await?;
     }
     Ok(())
 }
@@ -329,7 +436,8 @@ pub async fn cancel_blocker_and_retry(
         .one(&txn)
         .await?
         .ok_or_else(|| AppError::not_found(format!("job {job_id}")))?;
-    if j.kind != PublishVersion::NAME || j.state != JobState::Blocked {
+    let publishes = [PublishVersion::NAME, copy::PublishCopy::NAME];
+    if !publishes.contains(&j.kind.as_str()) || j.state != JobState::Blocked {
         return Err(AppError::conflict(
             "state",
             format!("job {job_id} is not a blocked publish"),

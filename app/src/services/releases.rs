@@ -27,6 +27,18 @@ fn newest_first<Q: QueryOrder>(q: Q) -> Q {
         .order_by_desc(release::Column::Id)
 }
 
+/// Where a release's notes are: the link its release event or the person recording it gave,
+/// else GitLab's release page of the tag.
+pub fn notes_link(r: &release::Model) -> String {
+    match r.notes_url.as_deref().map(str::trim) {
+        Some(url) if !url.is_empty() => url.to_owned(),
+        _ => format!(
+            "https://gitlab.com/gitlab-org/gitlab/-/releases/v{}-ee",
+            r.version
+        ),
+    }
+}
+
 /// The newest release without a pre-release part.
 pub async fn latest_stable(db: &impl ConnectionTrait) -> AppResult<Option<release::Model>> {
     Ok(
@@ -106,12 +118,19 @@ pub async fn get(db: &impl ConnectionTrait, version: &str) -> AppResult<Release>
     to_dto(db, r, latest).await
 }
 
+/// A release as checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ParsedRelease {
+    pub version: Version,
+    pub released_on: NaiveDate,
+    pub kind: ReleaseKind,
+    /// Where its notes are, when someone said.
+    pub notes_url: Option<String>,
+}
+
 /// Checks a release as typed in on `today`: its date must be one the portal accepts
 /// (see [`crate::calendar::check_day`]).
-pub(crate) fn parse(
-    input: &ReleaseInput,
-    today: NaiveDate,
-) -> AppResult<(Version, NaiveDate, ReleaseKind)> {
+pub(crate) fn parse(input: &ReleaseInput, today: NaiveDate) -> AppResult<ParsedRelease> {
     let mut v = Validator::new();
     let version = v.check("version", Version::parse(&input.version));
     let date = v
@@ -121,7 +140,15 @@ pub(crate) fn parse(
         )
         .and_then(|day| v.within("released_on", crate::calendar::check_day(day, today)));
     let kind = v.check("kind", input.kind.parse::<ReleaseKind>());
-    v.finish(|| Some((version?, date?, kind?)))
+    let notes_url = v.check("notes_url", super::https_url(&input.notes_url));
+    v.finish(|| {
+        Some(ParsedRelease {
+            version: version?,
+            released_on: date?,
+            kind: kind?,
+            notes_url: notes_url?,
+        })
+    })
 }
 
 /// Records a checked release, in the caller's transaction. Creating a release also opens
@@ -130,11 +157,17 @@ pub(crate) async fn insert(
     db: &impl ConnectionTrait,
     actor: &CurrentUser,
     now: DateTime<Utc>,
-    version: &Version,
-    released_on: NaiveDate,
-    kind: ReleaseKind,
+    parsed: &ParsedRelease,
 ) -> AppResult<release::Model> {
+    let ParsedRelease {
+        version,
+        released_on,
+        kind,
+        notes_url,
+    } = parsed;
+    let (released_on, kind) = (*released_on, *kind);
     let model = release::ActiveModel {
+        notes_url: Set(notes_url.clone()),
         version: Set(version.to_string()),
         major: Set(i32::try_from(version.major)
             .map_err(|_| AppError::bad_request("major version too large"))?),
@@ -184,18 +217,22 @@ pub async fn update(
     input: &ReleaseInput,
 ) -> AppResult<Release> {
     actor.require(Permission::ManageReleases)?;
-    let (parsed, released_on, kind) = parse(input, now.date_naive())?;
+    let parsed = parse(input, now.date_naive())?;
     let txn = super::begin_write(db).await?;
     let before = find_model(&txn, version).await?;
-    if parsed.to_string() != before.version {
+    if parsed.version.to_string() != before.version {
         return Err(AppError::conflict(
             "version",
             "a release's version cannot change; record a new release instead",
         ));
     }
     let mut active: release::ActiveModel = before.clone().into();
-    active.released_on = Set(released_on);
-    active.kind = Set(kind);
+    active.released_on = Set(parsed.released_on);
+    active.kind = Set(parsed.kind);
+    // A notes link given replaces the one recorded; none given keeps it.
+    if parsed.notes_url.is_some() {
+        active.notes_url = Set(parsed.notes_url);
+    }
     let after = active.update(&txn).await?;
     audit::record(
         &txn,

@@ -39,6 +39,8 @@ pub struct SeedReport {
     pub partners: usize,
     pub releases: usize,
     pub image_versions: usize,
+    /// Listings given GitLab's approved copy.
+    pub copy: usize,
 }
 
 /// Creates the development users (or refreshes their roles).
@@ -314,6 +316,168 @@ pub async fn catalogue(
     Ok(added)
 }
 
+/// GitLab's copy of a Marketplace listing: the text AWS Marketplace shows for the
+/// self-managed Premium and Ultimate offers, with what a version publish sends (usage
+/// instructions and the release notes template).
+fn gitlab_copy(entity_name: &str, title: &str) -> CopyInput {
+    let ultimate = entity_name.contains("Ultimate");
+    let tier = if ultimate { "Ultimate" } else { "Premium" };
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    CopyInput {
+        base_revision: 0,
+        title: title.to_owned(),
+        short_description: if ultimate {
+            "GitLab is the most comprehensive AI-powered DevSecOps platform. GitLab Ultimate adds              organization-wide security, compliance and planning to Premium, so teams ship secure              software faster from a single application, self-managed in your own AWS account."
+        } else {
+            "GitLab is the most comprehensive AI-powered DevSecOps platform. GitLab Premium helps              teams improve collaboration and productivity with enterprise agile planning, source              code management and CI/CD in a single application, self-managed in your own AWS account."
+        }
+        .to_owned(),
+        long_description: format!(
+            "## GitLab {tier}, self-managed\n\n\
+             GitLab is a single application for the whole software development lifecycle: plan, \
+             create, verify, secure, package, release and monitor, with one data store, one \
+             permission model and one interface.\n\n\
+             This AMI runs GitLab Enterprise Edition on Ubuntu 24.04 LTS with a {tier} license \
+             for 5 users, installed with the Linux package (Omnibus GitLab). It starts on first \
+             boot; add users and scale the instance as your teams grow.\n\n\
+             {}\n\n\
+             GitLab Duo Pro brings AI-powered code suggestions and chat to the IDE and the \
+             GitLab UI.",
+            if ultimate {
+                "**Ultimate** adds static and dynamic application security testing, dependency and \
+                 container scanning, secret detection, vulnerability management, compliance \
+                 frameworks and pipelines, and portfolio management on top of everything in \
+                 Premium."
+            } else {
+                "**Premium** adds merge request approvals, code owners, merge trains, protected \
+                 environments, multiple approvers in code review, epics and roadmaps, and \
+                 priority support to GitLab's free features."
+            }
+        ),
+        highlights: if ultimate {
+            strings(&[
+                "Security scanning built into every merge request: SAST, DAST, dependency, container and secret detection",
+                "Compliance frameworks, audit events and security policies across every project",
+                "Portfolio and value stream management to plan and measure delivery end to end",
+            ])
+        } else {
+            strings(&[
+                "One application for the whole DevSecOps lifecycle: plan, build, secure and deploy",
+                "Faster, safer code review with merge request approvals, code owners and merge trains",
+                "Enterprise-grade CI/CD with protected environments and priority support",
+            ])
+        },
+        usage_instructions: "GitLab starts on the instance's first boot (allow a few minutes). \
+             Browse to the instance's public DNS name and sign in as root with the initial \
+             password in /etc/gitlab/initial_root_password (connect over SSH as the ubuntu user \
+             to read it; it is removed 24 hours after the first reconfigure). Then set \
+             external_url, HTTPS, email and backups in /etc/gitlab/gitlab.rb as described at \
+             https://docs.gitlab.com/install/aws/"
+            .to_owned(),
+        release_notes_template: "GitLab {version}: {notes_url}".to_owned(),
+        categories: strings(&[
+            "DevOps",
+            "Source Control",
+            "Continuous Integration and Continuous Delivery",
+        ]),
+        search_keywords: strings(&[
+            "gitlab",
+            "devops",
+            "ci/cd",
+            "devsecops",
+            "source code management",
+            "git",
+        ]),
+        sku: String::new(),
+        support_description: format!(
+            "GitLab {tier} includes GitLab's Priority Support: around-the-clock help for \
+             emergencies and next-business-day answers to everything else, through the support \
+             portal at https://support.gitlab.com. Documentation is at https://docs.gitlab.com."
+        ),
+        logo_asset_id: None,
+        video_url: String::new(),
+        additional_resources: vec![
+            AdditionalResource {
+                text: "Install GitLab on AWS".into(),
+                url: "https://docs.gitlab.com/install/aws/".into(),
+            },
+            AdditionalResource {
+                text: "GitLab documentation".into(),
+                url: "https://docs.gitlab.com/".into(),
+            },
+            AdditionalResource {
+                text: "GitLab releases".into(),
+                url: "https://about.gitlab.com/releases/categories/releases/".into(),
+            },
+        ],
+    }
+}
+
+/// A seeded person, or the portal's system user when the development users are not seeded.
+async fn seeded_person(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+    username: &str,
+) -> AppResult<CurrentUser> {
+    use super::entities::user;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let found = user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(db)
+        .await?;
+    match found {
+        Some(u) => users::by_id(db, u.id)
+            .await?
+            .ok_or_else(|| AppError::internal("seeded user", username)),
+        None => users::system_user(db, now).await,
+    }
+}
+
+/// Each AWS listing without copy gets GitLab's copy, approved as the stages require:
+/// written by Marketing (Maya), approved by Partnerships (Priya), then by Omnibus (Oskar),
+/// each review recorded on the revision; the portal's system user stands in for each of
+/// them when the development users are not seeded.
+pub async fn listing_copy(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    now: DateTime<Utc>,
+) -> AppResult<usize> {
+    let author = seeded_person(db, now, "maya").await?;
+    let reviewers = [
+        (Role::Partnerships, seeded_person(db, now, "priya").await?),
+        (Role::Omnibus, seeded_person(db, now, "oskar").await?),
+    ];
+    let all = listings::list(
+        db,
+        PageRequest {
+            page: Some(1),
+            per_page: Some(100),
+        },
+    )
+    .await?;
+    let mut added = 0;
+    for l in all
+        .items
+        .into_iter()
+        .filter(|l| l.marketplace == Cloud::Aws.as_str())
+    {
+        if super::copy::get(db, l.id).await?.head.is_some() {
+            continue;
+        }
+        super::copy::record_approved(
+            db,
+            now,
+            l.id,
+            &gitlab_copy(&l.entity_name, &l.title),
+            &author,
+            &reviewers,
+            "GitLab's copy of the listing, as seeded",
+        )
+        .await?;
+        added += 1;
+    }
+    Ok(added)
+}
+
 /// A stable, plausible image id for a seeded image: `ami-` and 17 hex digits.
 pub fn sample_image_id(name: &str, region: &str) -> String {
     let digest = hex::encode(Sha256::digest(format!("{name}@{region}").as_bytes()));
@@ -346,6 +510,7 @@ pub async fn history(
                 version: version.into(),
                 released_on: date.into(),
                 kind: kind.as_str().into(),
+                notes_url: String::new(),
             },
         )
         .await
@@ -575,6 +740,7 @@ pub async fn run(
         report.users = dev_users(db, now).await?;
     }
     report.partners = catalogue(db, now).await?;
+    report.copy = listing_copy(db, now).await?;
     if let Some(key) = history_key {
         sample_licenses(db, key, now).await?;
         let (r, i) = history(db, now).await?;

@@ -1,4 +1,6 @@
-//! REST routes of marketing assets: list, read, multipart uploads of new assets and versions, and a version's file.
+//! REST routes of marketing assets: list, read, multipart uploads of new assets and
+//! versions, links to listings and tasks, a listing's assets, a version's file, and the
+//! public file of a pinned logo (outside `/api/v1`, without sign-in).
 
 use axum::{
     Json,
@@ -13,13 +15,13 @@ use utoipa::ToSchema;
 
 use app::{
     dto::*,
-    error::{AppError, AppResult, ErrorCode},
+    error::{AppError, AppResult, ErrorCode, Validator, whole_number},
     services::{AppState, assets},
 };
 
 use super::{
     created,
-    extract::{self, ApiQuery, Authenticated},
+    extract::{self, ApiJson, ApiQuery, Authenticated},
 };
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -58,46 +60,88 @@ pub(super) async fn get_asset(
     Ok(Json(assets::get(&s.db, extract::parse_id(&id)?).await?))
 }
 
-/// Reads the fields of a multipart upload; the file is capped at the asset limit.
+/// Reads the fields of a multipart upload (the body is capped by the route's limit; each
+/// kind's own limit is the service's to check). A field that does not parse is an error
+/// on that field.
 async fn read_multipart(mut form: Multipart) -> AppResult<assets::UploadInput> {
     let mut input = assets::UploadInput::default();
+    let mut v = Validator::new();
     while let Some(field) = form
         .next_field()
         .await
         .map_err(|e| multipart_error(&e.body_text()))?
     {
         let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let filename = field.file_name().unwrap_or_default().to_owned();
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| multipart_error(&e.body_text()))?;
+            // A form's file input left empty sends a part with no name and no bytes.
+            if !filename.is_empty() || !bytes.is_empty() {
+                input.filename = if filename.is_empty() {
+                    "upload".to_owned()
+                } else {
+                    filename
+                };
+                input.bytes = bytes;
+            }
+            continue;
+        }
+        let text = field
+            .text()
+            .await
+            .map_err(|e| multipart_error(&e.body_text()))?;
         match name.as_str() {
-            "file" => {
-                input.filename = field.file_name().unwrap_or("upload").to_owned();
-                input.bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| multipart_error(&e.body_text()))?;
+            "partner" => input.partner = text,
+            "product" => input.product = text,
+            "kind" => input.kind = text,
+            "title" => input.title = text,
+            "link" => input.content.link = text,
+            "text" => input.content.text = text,
+            "attribution" => input.content.attribution = text,
+            "customer_agreed" => {
+                input.content.customer_agreed =
+                    v.check("customer_agreed", flag(&text)).unwrap_or_default();
             }
-            "partner" | "product" | "kind" | "title" => {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|e| multipart_error(&e.body_text()))?;
-                match name.as_str() {
-                    "partner" => input.partner = text,
-                    "product" => input.product = text,
-                    "kind" => input.kind = text,
-                    _ => input.title = text,
-                }
-            }
+            "listing_id" => input.listing_id = v.check("listing_id", optional_id(&text)).flatten(),
+            "task_id" => input.task_id = v.check("task_id", optional_id(&text)).flatten(),
             _ => {}
         }
     }
-    Ok(input)
+    v.finish(|| Some(input))
+}
+
+/// A checkbox or flag as a form sends it.
+fn flag(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" | "" => Ok(false),
+        other => Err(format!("'{other}' is neither true nor false")),
+    }
+}
+
+/// An id a form may leave empty.
+fn optional_id(text: &str) -> Result<Option<i32>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    match whole_number::<i32>(text)? {
+        id if id > 0 => Ok(Some(id)),
+        id => Err(format!("{id} is not an id")),
+    }
 }
 
 fn multipart_error(detail: &str) -> AppError {
     if detail.contains("length limit") || detail.contains("too large") {
         AppError::new(
             ErrorCode::PayloadTooLarge,
-            "the file is larger than the 10 MB limit",
+            format!(
+                "the upload is larger than {} MB: no kind of asset takes a file over {} MB",
+                assets::UPLOAD_BODY_LIMIT / (1024 * 1024),
+                assets::MAX_ASSET_BYTES / (1024 * 1024)
+            ),
         )
     } else {
         AppError::bad_request(format!(
@@ -106,6 +150,9 @@ fn multipart_error(detail: &str) -> AppError {
     }
 }
 
+/// A new asset: what its kind is made of (a logo, screenshot or other asset is a file; a
+/// video a link; a blog or social post a link and a text; a customer quote a text, its
+/// attribution and whether the customer agreed), and what to link it to.
 #[derive(ToSchema)]
 #[expect(
     dead_code,
@@ -114,14 +161,45 @@ fn multipart_error(detail: &str) -> AppError {
 struct AssetUploadForm {
     partner: String,
     product: Option<String>,
+    /// logo, screenshot, video, blog_post, social_post, customer_quote or other.
     kind: String,
     title: String,
+    /// Logo (PNG, JPEG or SVG, ≤ 5 MB), screenshot (PNG, JPEG, WebP or SVG, ≤ 10 MB), other
+    /// (PDF, PNG, JPEG, WebP, SVG or plain UTF-8 text, ≤ 25 MB); the type is read from the bytes.
     #[schema(format = Binary, content_media_type = "application/octet-stream")]
-    file: String,
+    file: Option<String>,
+    /// Video, blog post, social post: an https address.
+    link: Option<String>,
+    /// Blog post (≤ 10000 characters), social post (≤ 3000), customer quote (≤ 2000).
+    text: Option<String>,
+    /// Customer quote: who said it (≤ 200 characters).
+    attribution: Option<String>,
+    /// Customer quote: "true" (or "on") when the customer agreed to its use.
+    customer_agreed: Option<String>,
+    /// A listing of the same partner to link the asset to.
+    listing_id: Option<i32>,
+    /// A workflow task of the same partner to link the asset to.
+    task_id: Option<i32>,
+}
+
+/// A new version: what the asset's kind is made of.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documents the multipart form in the OpenAPI document"
+)]
+struct AssetVersionForm {
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: Option<String>,
+    link: Option<String>,
+    text: Option<String>,
+    attribution: Option<String>,
+    customer_agreed: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/assets", tag = "assets", request_body(content = AssetUploadForm, content_type = "multipart/form-data"),
-    responses((status = 201, body = Asset), (status = 413, body = AppError), (status = 415, body = AppError), (status = 422, body = AppError)))]
+    responses((status = 201, body = Asset), (status = 409, body = AppError, description = "A customer quote without the customer's agreement cannot go on a listing"),
+        (status = 413, body = AppError), (status = 415, body = AppError), (status = 422, body = AppError)))]
 pub(super) async fn upload_asset(
     State(s): State<AppState>,
     Authenticated(user): Authenticated,
@@ -135,8 +213,8 @@ pub(super) async fn upload_asset(
 }
 
 #[utoipa::path(post, path = "/api/v1/assets/{id}/versions", tag = "assets", params(("id" = i32, Path)),
-    request_body(content = AssetUploadForm, content_type = "multipart/form-data", description = "Only `file` is read"),
-    responses((status = 200, body = Asset), (status = 409, body = AppError), (status = 413, body = AppError), (status = 415, body = AppError)))]
+    request_body(content = AssetVersionForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = Asset), (status = 409, body = AppError), (status = 413, body = AppError), (status = 415, body = AppError), (status = 422, body = AppError)))]
 pub(super) async fn upload_asset_version(
     State(s): State<AppState>,
     Authenticated(user): Authenticated,
@@ -155,9 +233,75 @@ pub(super) async fn upload_asset_version(
             id,
             &input.filename,
             input.bytes,
+            &input.content,
         )
         .await?,
     ))
+}
+
+#[utoipa::path(post, path = "/api/v1/assets/{id}/links", tag = "assets", params(("id" = i32, Path)), request_body = AssetLinkInput,
+    responses((status = 201, body = Asset), (status = 404, body = AppError),
+        (status = 409, body = AppError, description = "Linked already, or a customer quote without the customer's agreement on a listing"),
+        (status = 422, body = AppError)))]
+pub(super) async fn link_asset(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<AssetLinkInput>,
+) -> AppResult<Response> {
+    let id = extract::parse_id(&id)?;
+    Ok(created(
+        assets::link(&s.db, &user, s.clock.now(), id, &input).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/assets/{id}/links/{link_id}", tag = "assets", params(("id" = i32, Path), ("link_id" = i32, Path)),
+    responses((status = 200, body = Asset), (status = 404, body = AppError)))]
+pub(super) async fn unlink_asset(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path((id, link_id)): Path<(String, String)>,
+) -> AppResult<Json<Asset>> {
+    let (id, link_id) = (extract::parse_id(&id)?, extract::parse_id(&link_id)?);
+    Ok(Json(
+        assets::unlink(&s.db, &user, s.clock.now(), id, link_id).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/listings/{id}/assets", tag = "assets", params(("id" = i32, Path)),
+    responses((status = 200, body = Vec<Asset>, description = "The assets linked to the listing, newest first"), (status = 404, body = AppError)))]
+pub(super) async fn listing_assets(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+) -> AppResult<Json<Vec<Asset>>> {
+    Ok(Json(
+        assets::of_listing(&s.db, extract::parse_id(&id)?).await?,
+    ))
+}
+
+/// A file as the portal serves it: its own type, shown inline, never run as a document.
+fn file_response(
+    content_type: String,
+    filename: &str,
+    cache: &'static str,
+    bytes: Bytes,
+) -> AppResult<Response> {
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{}\"", assets::safe_filename(filename)),
+        )
+        .header(header::CACHE_CONTROL, cache)
+        // An uploaded SVG is shown as an image, never run as a document.
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        )
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .body(Body::from(bytes))
+        .map_err(|e| AppError::internal("building a file response", e))
 }
 
 #[utoipa::path(get, path = "/api/v1/assets/{id}/versions/{version}/file", tag = "assets", params(("id" = i32, Path), ("version" = i32, Path)),
@@ -168,25 +312,32 @@ pub(super) async fn asset_file(
     Path((id, version)): Path<(String, String)>,
 ) -> AppResult<Response> {
     let (id, version) = (extract::parse_id(&id)?, extract::parse_id(&version)?);
-    let (content_type, filename, bytes): (String, String, Bytes) =
+    let (content_type, filename, bytes) =
         assets::read_version(&s.db, s.store.as_ref(), id, version).await?;
-    let safe_name: String = filename
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .collect();
-    Response::builder()
-        .header(header::CONTENT_TYPE, content_type)
-        .header(
-            header::CONTENT_DISPOSITION,
-            format!("inline; filename=\"{safe_name}\""),
-        )
-        .header(header::CACHE_CONTROL, "private, max-age=3600, immutable")
-        // An uploaded SVG is shown as an image, never run as a document.
-        .header(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; sandbox",
-        )
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .body(Body::from(bytes))
-        .map_err(|e| AppError::internal("building a file response", e))
+    file_response(
+        content_type,
+        &filename,
+        "private, max-age=3600, immutable",
+        bytes,
+    )
+}
+
+#[utoipa::path(get, path = "/public/assets/{id}/{version}/{name}", tag = "assets", params(("id" = i32, Path), ("version" = i32, Path), ("name" = String, Path)),
+    security(()),
+    responses((status = 200, description = "The logo an approved or live copy revision pins, without sign-in: the URL AWS Marketplace fetches when assets are kept in a local folder"),
+        (status = 404, body = AppError, description = "Anything that is not such a logo")))]
+pub(super) async fn public_asset_file(
+    State(s): State<AppState>,
+    Path(path): Path<String>,
+) -> AppResult<Response> {
+    // Everything under the prefix comes here; only `{id}/{version}/{name}` may be a file.
+    let (id, version) = match path.split('/').collect::<Vec<_>>().as_slice() {
+        [id, version, name] if !name.is_empty() => {
+            (extract::parse_id(id)?, extract::parse_id(version)?)
+        }
+        _ => return Err(AppError::not_found("this file")),
+    };
+    let (content_type, filename, bytes) =
+        assets::read_public_version(&s.db, s.store.as_ref(), id, version).await?;
+    file_response(content_type, &filename, "public, max-age=300", bytes)
 }

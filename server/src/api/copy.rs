@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/listings/{id}/copy", get(get_copy).post(save_copy))
         .route("/listings/{id}/copy/approved", get(approved_copy))
         .route("/listings/{id}/copy/diff", get(copy_diff))
+        .route("/listings/{id}/copy/live-diff", get(copy_live_diff))
         .route(
             "/listings/{id}/copy/request-approval",
             post(request_approval),
@@ -160,15 +161,35 @@ async fn reject_copy(
 }
 
 #[utoipa::path(post, path = "/api/v1/listings/{id}/copy/mark-for-publishing", tag = "copy", params(("id" = i32, Path)), request_body = ReviewInput,
-    responses((status = 200, body = ListingCopy), (status = 403, body = AppError), (status = 409, body = AppError)))]
+    responses((status = 202, body = CopyPublish, description = "Marked; the `publish_copy` job that publishes it is queued"), (status = 403, body = AppError), (status = 409, body = AppError, description = "Not approved, or a copy publish of this listing is already under way")))]
 async fn mark_copy(
     State(s): State<AppState>,
     Authenticated(user): Authenticated,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ReviewInput>,
-) -> AppResult<Json<ListingCopy>> {
+) -> AppResult<Response> {
+    let published =
+        copy::mark_for_publishing(&s.db, &user, s.clock.now(), parse_id(&id)?, &input).await?;
+    Ok((StatusCode::ACCEPTED, Json(published)).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+struct LiveDiffQuery {
+    /// The revision (id) to compare with what is live.
+    revision: i32,
+}
+
+#[utoipa::path(get, path = "/api/v1/listings/{id}/copy/live-diff", tag = "copy", params(("id" = i32, Path), LiveDiffQuery),
+    responses((status = 200, body = CopyLiveDiff, description = "The revision against the copy live on the marketplace, read now (left: live; right: after publishing the revision)"),
+        (status = 404, body = AppError), (status = 409, body = AppError, description = "The marketplace is not connected yet")))]
+async fn copy_live_diff(
+    State(s): State<AppState>,
+    _: Authenticated,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<LiveDiffQuery>,
+) -> AppResult<Json<CopyLiveDiff>> {
     Ok(Json(
-        copy::mark_for_publishing(&s.db, &user, s.clock.now(), parse_id(&id)?, &input).await?,
+        copy::read_live_diff(&s, parse_id(&id)?, q.revision).await?,
     ))
 }
 
@@ -192,6 +213,7 @@ async fn approvals(
         approve_copy,
         reject_copy,
         mark_copy,
+        copy_live_diff,
         approvals
     ),
     components(schemas(CopyConflict))

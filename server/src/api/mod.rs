@@ -44,13 +44,21 @@ use utoipa::OpenApi;
 use app::{
     domain::CurrentUser,
     error::{AppError, ErrorCode},
-    services::{AppState, assets::MAX_ASSET_BYTES},
+    services::{AppState, assets::UPLOAD_BODY_LIMIT},
 };
 pub use extract::{ApiJson, ApiQuery, Authenticated};
 
-/// Uploads may be 10 MB; the limit is set a little higher so the size check can answer
-/// with a clear message instead of a dropped connection.
-const UPLOAD_BODY_LIMIT: usize = MAX_ASSET_BYTES + 1024 * 1024;
+/// The one route outside `/api/v1` anyone may reach without signing in: the file of a logo
+/// an approved or live copy pins, which AWS Marketplace fetches when assets are kept in a
+/// local folder (the handler serves nothing else). Every other path under it is a 404.
+pub fn public_router() -> Router<AppState> {
+    Router::new().route(
+        "/public/assets/{*path}",
+        get(assets::public_asset_file).fallback(|| async {
+            AppError::bad_request("a public file is only read (GET or HEAD)")
+        }),
+    )
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -87,6 +95,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/products/{partner}/{slug}/license",
             axum::routing::put(products::set_license).delete(products::delete_license),
+        )
+        .route(
+            "/products/{partner}/{slug}/delivery",
+            axum::routing::put(products::set_delivery),
         )
         .route(
             "/releases",
@@ -141,6 +153,12 @@ pub fn router() -> Router<AppState> {
             "/assets/{id}/versions/{version}/file",
             get(assets::asset_file),
         )
+        .route("/assets/{id}/links", post(assets::link_asset))
+        .route(
+            "/assets/{id}/links/{link_id}",
+            axum::routing::delete(assets::unlink_asset),
+        )
+        .route("/listings/{id}/assets", get(assets::listing_assets))
         .route("/jobs", get(jobs::list_jobs))
         .route("/jobs/{id}", get(jobs::get_job))
         .route("/jobs/{id}/events", get(jobs::job_events))
@@ -221,6 +239,7 @@ async fn me(Authenticated(user): Authenticated) -> Json<CurrentUser> {
         products::product_matrix,
         products::set_license,
         products::delete_license,
+        products::set_delivery,
         releases::list_releases,
         releases::create_release,
         releases::get_release,
@@ -244,6 +263,10 @@ async fn me(Authenticated(user): Authenticated) -> Json<CurrentUser> {
         assets::upload_asset,
         assets::upload_asset_version,
         assets::asset_file,
+        assets::link_asset,
+        assets::unlink_asset,
+        assets::listing_assets,
+        assets::public_asset_file,
         search::search,
         audit::list_audit,
         jobs::list_jobs,

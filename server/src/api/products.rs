@@ -1,4 +1,4 @@
-//! REST routes of products: list, create, read, update, a product's release matrix and its write-only license file.
+//! REST routes of products: list, create, read, update, a product's release matrix, its write-only license file and how its marketplace versions are delivered.
 
 use axum::{
     Json,
@@ -133,4 +133,17 @@ pub(super) async fn delete_license(
 ) -> AppResult<StatusCode> {
     products::delete_license(&s.db, &user, s.clock.now(), &partner, &slug).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(put, path = "/api/v1/products/{partner}/{slug}/delivery", tag = "products", params(("partner" = String, Path), ("slug" = String, Path)),
+    request_body = DeliveryConfig, responses((status = 200, body = Product, description = "How the product's marketplace versions are delivered, as set"), (status = 403, body = AppError), (status = 404, body = AppError), (status = 422, body = AppError)))]
+pub(super) async fn set_delivery(
+    State(s): State<AppState>,
+    Authenticated(user): Authenticated,
+    Path((partner, slug)): Path<(String, String)>,
+    ApiJson(input): ApiJson<DeliveryConfig>,
+) -> AppResult<Json<Product>> {
+    Ok(Json(
+        products::set_delivery(&s.db, &user, s.clock.now(), &partner, &slug, &input).await?,
+    ))
 }

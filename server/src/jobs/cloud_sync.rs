@@ -12,7 +12,6 @@
 use std::{sync::Arc, time::Duration as StdDuration};
 
 use anyhow::anyhow;
-use aws_smithy_types::{Document, Number};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use tokio::sync::watch;
@@ -27,8 +26,8 @@ use app::services::{
 
 use super::{
     JobContext, JobError, JobHandler, JobResult, Outcome,
+    entity::{entity_details, find_entity},
     protection::{call_error, set_protection},
-    publish_version::{CATALOG, find_entity},
 };
 use crate::cloud::Cloud;
 
@@ -378,25 +377,9 @@ pub async fn read_listing(cloud: &Cloud, target: &ListingTarget) -> ListingSnaps
             Err(e) => return failed(String::new(), error_text(e)),
         },
     };
-    let described = match client
-        .describe_entity()
-        .catalog(CATALOG)
-        .entity_id(&entity_id)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) => return failed(entity_id, call_error("DescribeEntity", &e)),
-    };
-    let details = match (described.details_document(), described.details()) {
-        (Some(doc), _) => json_of(doc),
-        (None, Some(text)) => match serde_json::from_str(text) {
-            Ok(value) => value,
-            Err(e) => return failed(entity_id, format!("the entity's details are not JSON: {e}")),
-        },
-        (None, None) => {
-            return failed(entity_id, "the entity came without its details".to_owned());
-        }
+    let details = match entity_details(&client, &entity_id).await {
+        Ok(details) => details,
+        Err(e) => return failed(entity_id, error_text(e)),
     };
     ListingSnapshot {
         listing_id: target.listing_id,
@@ -455,26 +438,6 @@ pub fn versions_of(details: &serde_json::Value) -> Vec<SeenVersion> {
         }
     }
     seen
-}
-
-/// The SDK's `Document` as JSON (the other way round from [`crate::cloud::document`]).
-pub fn json_of(doc: &Document) -> serde_json::Value {
-    use serde_json::Value;
-    match doc {
-        Document::Null => Value::Null,
-        Document::Bool(b) => Value::Bool(*b),
-        Document::Number(Number::PosInt(u)) => Value::from(*u),
-        Document::Number(Number::NegInt(i)) => Value::from(*i),
-        Document::Number(Number::Float(f)) => Value::from(*f),
-        Document::String(s) => Value::String(s.clone()),
-        Document::Array(items) => Value::Array(items.iter().map(json_of).collect()),
-        Document::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), json_of(v)))
-                .collect(),
-        ),
-    }
 }
 
 fn error_text(e: JobError) -> String {
@@ -588,7 +551,10 @@ mod tests {
         let value = serde_json::json!({
             "Versions": [{ "Id": "v-1", "Count": 3, "Below": -2, "Share": 0.5, "On": true, "None": null }]
         });
-        assert_eq!(json_of(&crate::cloud::document(value.clone())), value);
+        assert_eq!(
+            crate::cloud::json_of(&crate::cloud::document(value.clone())),
+            value
+        );
     }
 
     #[test]

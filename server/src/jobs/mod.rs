@@ -8,10 +8,13 @@
 
 pub mod base_image_check;
 pub mod build_image;
+pub mod change_set;
 pub mod cloud_sync;
 pub mod deliver_webhook;
+pub mod entity;
 pub mod noop;
 pub mod protection;
+pub mod publish_copy;
 pub mod publish_version;
 pub mod restrict_versions;
 pub mod retire_images;
@@ -384,6 +387,7 @@ pub fn handlers(cloud: &Arc<Cloud>) -> Registry {
         .with(build_image::Handler::new(cloud.clone()))
         .with(cloud_sync::Handler::new(cloud.clone()))
         .with(deliver_webhook::Handler::new())
+        .with(publish_copy::Handler::new(cloud.clone()))
         .with(publish_version::Handler::new(cloud.clone()))
         .with(restrict_versions::Handler::new(cloud.clone()))
         .with(retire_images::Handler::new(cloud.clone()))

@@ -16,8 +16,11 @@ use app::services::{
 };
 
 use super::{
-    JobContext, JobError, JobHandler, JobResult, Outcome, cloud_sync, protection,
-    publish_version::{CATALOG, Settled, api_err, entity_ref, find_entity, settled},
+    JobContext, JobError, JobHandler, JobResult, Outcome,
+    change_set::{Settled, settled, wait},
+    cloud_sync,
+    entity::{CATALOG, api_err, entity_ref, find_entity},
+    protection,
 };
 use crate::cloud::{Cloud, MARKETPLACE_REGION, document};
 
@@ -131,10 +134,7 @@ impl JobHandler for Handler {
                 Settled::Pending => {
                     st.polls += 1;
                     ctx.save(60, "waiting for AWS Marketplace", &st).await?;
-                    let factor = 1_i32 << st.polls.min(7);
-                    Ok(Outcome::WaitFor(
-                        (self.cloud.poll * factor).min(chrono::Duration::hours(1)),
-                    ))
+                    Ok(Outcome::WaitFor(wait(&self.cloud, st.polls)))
                 }
                 Settled::Succeeded => {
                     limits::applied(&ctx.state.db, ctx.state.clock.now(), proposal.id)

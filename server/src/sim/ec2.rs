@@ -596,7 +596,8 @@ impl Ec2Sim {
         }
         let world = Arc::new(Mutex::new(world));
         let images = world.clone();
-        // The marketplace takes an AMI that exists in us-east-1 and is shared with its account.
+        // The marketplace takes an AMI that exists in us-east-1 and is shared with its account,
+        // and reads its architecture.
         let ami_check: super::marketplace::AmiCheck = Arc::new(move |id: &str| {
             let world = images.lock().unwrap_or_else(PoisonError::into_inner);
             match world
@@ -606,7 +607,7 @@ impl Ec2Sim {
             {
                 None => Err(format!("AMI '{id}' was not found in us-east-1.")),
                 Some(i) if i.public || i.users.contains(crate::cloud::AWS_MARKETPLACE_ACCOUNT) => {
-                    Ok(())
+                    Ok(i.arch.clone())
                 }
                 Some(_) => Err(format!(
                     "AMI '{id}' is not shared with AWS Marketplace (account {}).",

@@ -4,9 +4,17 @@
 //!
 //! Change sets move PREPARING → APPLYING → SUCCEEDED or FAILED with configurable delays, on
 //! the injected clock. It enforces what AWS enforces: one open change set per entity
-//! (`ResourceInUseException`), unique version titles, an AMI that exists in us-east-1 and
-//! is shared with the marketplace, the version limit, and never restricting the last public
-//! version; errors come back per change in `ErrorDetailList`.
+//! (`ResourceInUseException`), one change of a type per entity in a change set and client
+//! request tokens of at most 36 characters (`ValidationException`), and per change, in
+//! `ErrorDetailList`: every field limit of `UpdateInformation` and `AddDeliveryOptions`,
+//! unique version titles, one image per version (`INCONSISTENT_AMI_SOURCE`), an AMI that
+//! exists in us-east-1 and is shared with the marketplace, the version limit, and never
+//! restricting the last public version.
+//!
+//! Each product keeps its whole information (what `UpdateInformation` sets: a field left
+//! out stays as it was) and each version its delivery options' details and its image's
+//! architecture (read from the simulated EC2); DescribeEntity answers with the details
+//! document AWS does.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -16,7 +24,10 @@ use std::{
     },
 };
 
-use app::services::Clock;
+use app::{
+    dto::{DeliveryConfig, LiveCopy, SecurityGroupRule},
+    services::Clock,
+};
 use axum::{
     Json, Router,
     extract::{Query, State},
@@ -28,8 +39,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Says whether an AMI can back a marketplace version: `Err` says why not.
-pub type AmiCheck = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+/// Says whether an AMI can back a marketplace version: its architecture (`x86_64`,
+/// `arm64`) when it can, why not when it cannot.
+pub type AmiCheck = Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
 
 /// How the simulated marketplace behaves.
 #[derive(Debug, Clone)]
@@ -61,11 +73,27 @@ pub enum MarketplaceFault {
     Internal,
 }
 
+/// One delivery option of a version, with the details AWS keeps of it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DeliveryOption {
     id: String,
     visibility: String,
     created: DateTime<Utc>,
+    #[serde(default)]
+    usage_instructions: String,
+    #[serde(default)]
+    instance_type: String,
+    /// As sent: `{IpProtocol, FromPort, ToPort, IpRanges}`.
+    #[serde(default)]
+    security_groups: Vec<Value>,
+}
+
+/// The operating system a version's image runs, as its delivery options said.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct OperatingSystem {
+    name: String,
+    version: String,
+    username: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,9 +103,40 @@ struct ProductVersion {
     release_notes: String,
     ami: String,
     created: DateTime<Utc>,
-    option: DeliveryOption,
+    /// The image's architecture as EC2 has it (`x86_64`, `arm64`).
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: OperatingSystem,
+    #[serde(default)]
+    options: Vec<DeliveryOption>,
+    /// The one delivery option of a world file written before versions kept several.
+    #[serde(default, rename = "option", skip_serializing)]
+    legacy_option: Option<DeliveryOption>,
 }
 
+impl ProductVersion {
+    fn is_public(&self) -> bool {
+        self.options.iter().any(|o| o.visibility == "Public")
+    }
+
+    /// The visibility of its (first) delivery option.
+    fn visibility(&self) -> String {
+        self.options
+            .first()
+            .map(|o| o.visibility.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A link under "Additional resources".
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Resource {
+    text: String,
+    url: String,
+}
+
+/// An AMI product: its information (what `UpdateInformation` sets) and its versions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Product {
     id: String,
@@ -86,14 +145,29 @@ struct Product {
     short_description: String,
     modified: DateTime<Utc>,
     versions: Vec<ProductVersion>,
+    #[serde(default)]
+    long_description: String,
+    #[serde(default)]
+    sku: String,
+    #[serde(default)]
+    logo_url: String,
+    #[serde(default)]
+    video_urls: Vec<String>,
+    #[serde(default)]
+    highlights: Vec<String>,
+    #[serde(default)]
+    additional_resources: Vec<Resource>,
+    #[serde(default)]
+    support_description: String,
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    search_keywords: Vec<String>,
 }
 
 impl Product {
     fn public_versions(&self) -> usize {
-        self.versions
-            .iter()
-            .filter(|v| v.option.visibility == "Public")
-            .count()
+        self.versions.iter().filter(|v| v.is_public()).count()
     }
 }
 
@@ -172,14 +246,46 @@ impl std::fmt::Debug for MarketplaceSim {
     }
 }
 
-/// A version to seed a product with: title, delivery option id, public or not, AMI.
+/// A version to seed a product with: title, release notes, delivery option id, public or
+/// not, AMI.
 #[derive(Debug, Clone)]
 pub struct SeedVersion {
     pub title: String,
+    pub release_notes: String,
     pub delivery_option_id: String,
     pub public: bool,
     pub ami: String,
     pub created: DateTime<Utc>,
+}
+
+/// How a seeded product's versions are delivered: the usage instructions and the product's
+/// delivery configuration.
+#[derive(Debug, Clone)]
+pub struct SeedDelivery {
+    pub usage_instructions: String,
+    pub config: DeliveryConfig,
+}
+
+impl Default for SeedDelivery {
+    /// GitLab's listings as they are today.
+    fn default() -> Self {
+        let rule = |port| SecurityGroupRule {
+            protocol: "tcp".into(),
+            from_port: port,
+            to_port: port,
+            cidr: "0.0.0.0/0".into(),
+        };
+        SeedDelivery {
+            usage_instructions: "https://docs.gitlab.com/install/aws/".into(),
+            config: DeliveryConfig {
+                recommended_instance_type: "c5.2xlarge".into(),
+                os_name: "UBUNTU".into(),
+                os_version: "24.04".into(),
+                user_name: "ubuntu".into(),
+                security_groups: vec![rule(22), rule(80), rule(443)],
+            },
+        }
+    }
 }
 
 const CATALOG: &str = "AWSMarketplace";
@@ -211,7 +317,12 @@ impl MarketplaceSim {
     }
 
     /// Replaces the world with the one the world file kept (faults stay as they are).
-    pub(super) fn restore(&self, kept: World) {
+    pub(super) fn restore(&self, mut kept: World) {
+        for version in kept.products.iter_mut().flat_map(|p| p.versions.iter_mut()) {
+            if let Some(option) = version.legacy_option.take() {
+                version.options.push(option);
+            }
+        }
         let mut world = self.world();
         world.products = kept.products;
         world.change_sets = kept.change_sets;
@@ -240,8 +351,25 @@ impl MarketplaceSim {
         self.world().faults.extend(faults);
     }
 
-    /// Adds an AMI product (unless one has that name); returns its entity id.
+    /// Adds an AMI product (unless one has that name) titled as it is named, its versions
+    /// delivered as GitLab's are; returns its entity id.
     pub fn seed_product(&self, name: &str, versions: &[SeedVersion]) -> String {
+        let copy = LiveCopy {
+            title: name.to_owned(),
+            ..LiveCopy::default()
+        };
+        self.seed_product_with(name, &copy, &SeedDelivery::default(), versions)
+    }
+
+    /// Adds an AMI product (unless one has that name) with this information and versions
+    /// delivered this way; returns its entity id.
+    pub fn seed_product_with(
+        &self,
+        name: &str,
+        copy: &LiveCopy,
+        delivery: &SeedDelivery,
+        versions: &[SeedVersion],
+    ) -> String {
         let now = self.clock.now();
         let mut world = self.world();
         if let Some(p) = world.products.iter().find(|p| p.name == name) {
@@ -249,26 +377,68 @@ impl MarketplaceSim {
         }
         self.changed();
         let id = world.id("prod-");
+        let config = &delivery.config;
+        let security_groups: Vec<Value> = config
+            .security_groups
+            .iter()
+            .map(|r| {
+                json!({
+                    "IpProtocol": r.protocol,
+                    "FromPort": r.from_port,
+                    "ToPort": r.to_port,
+                    "IpRanges": [r.cidr],
+                })
+            })
+            .collect();
         let versions = versions
             .iter()
             .map(|v| ProductVersion {
                 id: world.id("ver-"),
                 title: v.title.clone(),
-                release_notes: String::new(),
+                release_notes: v.release_notes.clone(),
+                architecture: (self.ami_check)(&v.ami).unwrap_or_else(|_| "x86_64".into()),
+                os: OperatingSystem {
+                    name: config.os_name.clone(),
+                    version: config.os_version.clone(),
+                    username: config.user_name.clone(),
+                },
                 ami: v.ami.clone(),
                 created: v.created,
-                option: DeliveryOption {
+                options: vec![DeliveryOption {
                     id: v.delivery_option_id.clone(),
                     visibility: if v.public { "Public" } else { "Restricted" }.into(),
                     created: v.created,
-                },
+                    usage_instructions: delivery.usage_instructions.clone(),
+                    instance_type: config.recommended_instance_type.clone(),
+                    security_groups: security_groups.clone(),
+                }],
+                legacy_option: None,
             })
             .collect();
         world.products.push(Product {
             id: id.clone(),
             name: name.to_owned(),
-            title: name.to_owned(),
-            short_description: String::new(),
+            title: copy.title.clone(),
+            short_description: copy.short_description.clone(),
+            long_description: copy.long_description.clone(),
+            sku: copy.sku.clone(),
+            logo_url: copy.logo_url.clone(),
+            video_urls: Some(copy.video_url.clone())
+                .filter(|u| !u.is_empty())
+                .into_iter()
+                .collect(),
+            highlights: copy.highlights.clone(),
+            additional_resources: copy
+                .additional_resources
+                .iter()
+                .map(|r| Resource {
+                    text: r.text.clone(),
+                    url: r.url.clone(),
+                })
+                .collect(),
+            support_description: copy.support_description.clone(),
+            categories: copy.categories.clone(),
+            search_keywords: copy.search_keywords.clone(),
             modified: now,
             versions,
         });
@@ -323,7 +493,7 @@ impl MarketplaceSim {
             .map(|p| {
                 p.versions
                     .iter()
-                    .map(|v| (v.title.clone(), v.option.visibility.clone()))
+                    .map(|v| (v.title.clone(), v.visibility()))
                     .collect()
             })
             .unwrap_or_default()
@@ -373,7 +543,7 @@ impl MarketplaceSim {
                 let failed = cs.changes.iter().any(|c| !c.errors.is_empty());
                 if !failed {
                     for change in &cs.changes {
-                        apply(products, change, now);
+                        apply(products, change, now, &self.ami_check);
                     }
                 }
                 finish(cs, now, failed);
@@ -416,100 +586,392 @@ fn validate(
         )];
     };
     let d = &change.details;
-    let mut errors = Vec::new();
     match change.change_type.as_str() {
-        "AddDeliveryOptions" => {
-            let title = d["Version"]["VersionTitle"].as_str().unwrap_or_default();
-            if title.is_empty() {
-                errors.push(err(
-                    "MISSING_VERSION_TITLE",
-                    "Version.VersionTitle is required.",
-                ));
-            } else if product.versions.iter().any(|v| v.title == title) {
-                errors.push(err(
-                    "DUPLICATE_VERSION_TITLE",
-                    format!("A version titled '{title}' already exists on this product. Version titles must be unique."),
-                ));
-            }
-            if product.public_versions() >= cfg.version_limit {
-                errors.push(err(
-                    "VERSION_LIMIT_EXCEEDED",
-                    format!(
-                        "The product already has {} public versions, the maximum. Restrict older versions before adding one.",
-                        product.public_versions()
-                    ),
-                ));
-            }
-            let options = d["DeliveryOptions"].as_array().cloned().unwrap_or_default();
-            if options.is_empty() {
-                errors.push(err(
-                    "MISSING_DELIVERY_OPTION",
-                    "At least one delivery option is required.",
-                ));
-            }
-            for option in options {
-                let source = &option["Details"]["AmiDeliveryOptionDetails"]["AmiSource"];
-                let ami = source["AmiId"].as_str().unwrap_or_default();
-                if let Err(why) = ami_check(ami) {
-                    errors.push(err("INVALID_AMI_ID", why));
-                }
-                let role = source["AccessRoleArn"].as_str().unwrap_or_default();
-                if !role.starts_with("arn:aws:iam::") {
-                    errors.push(err(
-                        "INVALID_ACCESS_ROLE_ARN",
-                        format!("'{role}' is not an IAM role ARN that AWS Marketplace can assume."),
-                    ));
-                }
-                if source["UserName"].as_str().unwrap_or_default().is_empty() {
-                    errors.push(err("MISSING_USER_NAME", "AmiSource.UserName is required."));
-                }
-            }
-        }
-        "RestrictDeliveryOptions" => {
-            let ids: Vec<&str> = d["DeliveryOptionIds"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            for id in &ids {
-                if !product.versions.iter().any(|v| v.option.id == *id) {
-                    errors.push(err(
-                        "DELIVERY_OPTION_NOT_FOUND",
-                        format!("Delivery option {id} is not on this product."),
-                    ));
-                }
-            }
-            let left = product
-                .versions
-                .iter()
-                .filter(|v| v.option.visibility == "Public" && !ids.contains(&v.option.id.as_str()))
-                .count();
-            if left == 0 {
-                errors.push(err(
-                    "LAST_PUBLIC_VERSION",
-                    "A product must keep at least one public version; this change would restrict the last one.",
-                ));
-            }
-        }
-        "UpdateInformation" => {
-            if d["ProductTitle"]
-                .as_str()
-                .is_some_and(|t| t.chars().count() > 72)
-            {
-                errors.push(err(
-                    "INVALID_PRODUCT_TITLE",
-                    "ProductTitle is at most 72 characters.",
-                ));
-            }
-        }
-        other => errors.push(err(
+        "AddDeliveryOptions" => validate_add_delivery_options(product, d, cfg, ami_check),
+        "RestrictDeliveryOptions" => validate_restrict(product, d),
+        "UpdateInformation" => validate_update_information(d),
+        other => vec![err(
             "UNSUPPORTED_CHANGE_TYPE",
             format!("{other} is not supported on AmiProduct by this simulator."),
+        )],
+    }
+}
+
+/// The fields `UpdateInformation` takes on an AMI product.
+const INFORMATION_FIELDS: [&str; 11] = [
+    "ProductTitle",
+    "ShortDescription",
+    "LongDescription",
+    "Sku",
+    "LogoUrl",
+    "VideoUrls",
+    "Highlights",
+    "AdditionalResources",
+    "SupportDescription",
+    "Categories",
+    "SearchKeywords",
+];
+
+/// The longest URL AWS Marketplace takes.
+const MAX_URL: usize = 2048;
+
+/// Why `value` is not a string of `min..=max` characters, if it is not.
+fn text_problem(value: &Value, min: usize, max: usize) -> Option<String> {
+    match value.as_str() {
+        None => Some("must be a string".to_owned()),
+        Some(t) if t.trim().is_empty() && min > 0 => Some("must not be empty".to_owned()),
+        Some(t) if t.chars().count() > max => Some(format!(
+            "is {} characters long; the limit is {max}",
+            t.chars().count()
         )),
+        Some(_) => None,
+    }
+}
+
+/// Why `value` is not an http(s) URL AWS Marketplace can fetch, if it is not.
+fn url_problem(value: &Value) -> Option<String> {
+    let Some(text) = value.as_str() else {
+        return Some("must be a string".to_owned());
+    };
+    if text.len() > MAX_URL {
+        return Some(format!("is longer than {MAX_URL} characters"));
+    }
+    match url::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => None,
+        _ => Some(format!("'{text}' is not an http(s) URL")),
+    }
+}
+
+/// Why `value` is not a list of `min..=max` items, if it is not; else its items.
+fn list(value: &Value, min: usize, max: usize) -> Result<&Vec<Value>, String> {
+    match value.as_array() {
+        None => Err("must be a list".to_owned()),
+        Some(items) if items.len() < min || items.len() > max => Err(format!(
+            "has {} entries; it takes {min} to {max}",
+            items.len()
+        )),
+        Some(items) => Ok(items),
+    }
+}
+
+fn validate_update_information(d: &Value) -> Vec<(String, String)> {
+    let Some(fields) = d.as_object() else {
+        return vec![err(
+            "INVALID_DETAILS_DOCUMENT",
+            "The details document must be a JSON object.",
+        )];
+    };
+    let mut errors = Vec::new();
+    for name in fields.keys() {
+        if !INFORMATION_FIELDS.contains(&name.as_str()) {
+            errors.push(err(
+                "INVALID_DETAILS_DOCUMENT",
+                format!("{name} is not a field of UpdateInformation."),
+            ));
+        }
+    }
+    let texts = [
+        ("ProductTitle", 72, "INVALID_PRODUCT_TITLE"),
+        ("ShortDescription", 1000, "INVALID_SHORT_DESCRIPTION"),
+        ("LongDescription", 5000, "INVALID_LONG_DESCRIPTION"),
+        ("Sku", 100, "INVALID_SKU"),
+        ("SupportDescription", 2000, "INVALID_SUPPORT_DESCRIPTION"),
+    ];
+    for (name, max, code) in texts {
+        if let Some(problem) = fields.get(name).and_then(|v| text_problem(v, 1, max)) {
+            errors.push(err(code, format!("{name} {problem}.")));
+        }
+    }
+    if let Some(problem) = fields.get("LogoUrl").and_then(url_problem) {
+        errors.push(err("INVALID_LOGO_URL", format!("LogoUrl {problem}.")));
+    }
+    if let Some(videos) = fields.get("VideoUrls") {
+        match list(videos, 0, 1) {
+            Err(problem) => errors.push(err("INVALID_VIDEO_URLS", format!("VideoUrls {problem}."))),
+            Ok(items) => {
+                for problem in items.iter().filter_map(url_problem) {
+                    errors.push(err("INVALID_VIDEO_URLS", format!("A video URL {problem}.")));
+                }
+            }
+        }
+    }
+    let lists = [
+        ("Highlights", 3, 500, "INVALID_HIGHLIGHTS"),
+        ("Categories", 3, 100, "INVALID_CATEGORIES"),
+        ("SearchKeywords", 15, 50, "INVALID_SEARCH_KEYWORDS"),
+    ];
+    for (name, max_items, max_chars, code) in lists {
+        let Some(value) = fields.get(name) else {
+            continue;
+        };
+        match list(value, 1, max_items) {
+            Err(problem) => errors.push(err(code, format!("{name} {problem}."))),
+            Ok(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(problem) = text_problem(item, 1, max_chars) {
+                        errors.push(err(code, format!("{name}[{i}] {problem}.")));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(resources) = fields.get("AdditionalResources") {
+        match list(resources, 0, 3) {
+            Err(problem) => errors.push(err(
+                "INVALID_ADDITIONAL_RESOURCES",
+                format!("AdditionalResources {problem}."),
+            )),
+            Ok(items) => {
+                for (i, r) in items.iter().enumerate() {
+                    let problems = [
+                        text_problem(&r["Text"], 1, 100).map(|p| format!("Text {p}")),
+                        url_problem(&r["Url"]).map(|p| format!("Url {p}")),
+                    ];
+                    for problem in problems.into_iter().flatten() {
+                        errors.push(err(
+                            "INVALID_ADDITIONAL_RESOURCES",
+                            format!("AdditionalResources[{i}].{problem}."),
+                        ));
+                    }
+                }
+            }
+        }
     }
     errors
 }
 
-fn apply(products: &mut [Product], change: &ChangeRecord, now: DateTime<Utc>) {
+/// Whether `name` is a user name AWS Marketplace takes: `^[a-zA-Z][a-zA-Z0-9_-]{0,31}$`.
+fn valid_user_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.len() <= 32
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Whether `arn` is an IAM role's: `arn:aws:iam::<12 digits>:role/<name>`.
+fn valid_role_arn(arn: &str) -> bool {
+    arn.strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.split_once(":role/"))
+        .is_some_and(|(account, name)| {
+            account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
+        })
+}
+
+/// Whether `kind` is an EC2 instance type: `family.size`, e.g. `c5.2xlarge`.
+fn valid_instance_type(kind: &str) -> bool {
+    kind.split_once('.').is_some_and(|(family, size)| {
+        let word = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        word(family) && word(size) && family.starts_with(|c: char| c.is_ascii_lowercase())
+    })
+}
+
+/// Whether `cidr` is an IPv4 network: `a.b.c.d/n`.
+fn valid_cidr(cidr: &str) -> bool {
+    cidr.split_once('/').is_some_and(|(ip, bits)| {
+        ip.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32)
+    })
+}
+
+/// Why one security group rule is not one AWS takes, if it is not.
+fn rule_problem(rule: &Value) -> Option<String> {
+    let protocol = rule["IpProtocol"].as_str().unwrap_or_default();
+    if !matches!(protocol, "tcp" | "udp" | "icmp") {
+        return Some(format!("IpProtocol '{protocol}' is not tcp, udp or icmp"));
+    }
+    let port = |name: &str| rule[name].as_i64().filter(|p| (0..=65535).contains(p));
+    match (port("FromPort"), port("ToPort")) {
+        (Some(from), Some(to)) if from <= to => {}
+        _ => {
+            return Some(
+                "FromPort and ToPort must be ports (0-65535), FromPort not above ToPort".to_owned(),
+            );
+        }
+    }
+    match rule["IpRanges"].as_array() {
+        Some(ranges) if !ranges.is_empty() => ranges
+            .iter()
+            .find(|r| !r.as_str().is_some_and(valid_cidr))
+            .map(|r| format!("{r} is not an IPv4 CIDR")),
+        _ => Some("IpRanges must list at least one CIDR".to_owned()),
+    }
+}
+
+fn validate_add_delivery_options(
+    product: &Product,
+    d: &Value,
+    cfg: &MarketplaceConfig,
+    ami_check: &AmiCheck,
+) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let title = d["Version"]["VersionTitle"].as_str().unwrap_or_default();
+    if title.trim().is_empty() {
+        errors.push(err(
+            "MISSING_VERSION_TITLE",
+            "Version.VersionTitle is required.",
+        ));
+    } else if title.chars().count() > 64 {
+        errors.push(err(
+            "INVALID_VERSION_TITLE",
+            format!(
+                "Version.VersionTitle is {} characters long; the limit is 64.",
+                title.chars().count()
+            ),
+        ));
+    } else if product.versions.iter().any(|v| v.title == title) {
+        errors.push(err(
+            "DUPLICATE_VERSION_TITLE",
+            format!("A version titled '{title}' already exists on this product. Version titles must be unique."),
+        ));
+    }
+    if let Some(problem) = text_problem(&d["Version"]["ReleaseNotes"], 1, 30000) {
+        errors.push(err(
+            "INVALID_RELEASE_NOTES",
+            format!("Version.ReleaseNotes {problem}."),
+        ));
+    }
+    if product.public_versions() >= cfg.version_limit {
+        errors.push(err(
+            "VERSION_LIMIT_EXCEEDED",
+            format!(
+                "The product already has {} public versions, the maximum. Restrict older versions before adding one.",
+                product.public_versions()
+            ),
+        ));
+    }
+    let options = d["DeliveryOptions"].as_array().cloned().unwrap_or_default();
+    if options.is_empty() {
+        errors.push(err(
+            "MISSING_DELIVERY_OPTION",
+            "At least one delivery option is required.",
+        ));
+    }
+    let sources: Vec<&Value> = options
+        .iter()
+        .map(|o| &o["Details"]["AmiDeliveryOptionDetails"]["AmiSource"])
+        .collect();
+    if sources.windows(2).any(|pair| pair[0] != pair[1]) {
+        errors.push(err(
+            "INCONSISTENT_AMI_SOURCE",
+            "All delivery options in the same version must have the same AmiSource.",
+        ));
+    }
+    for option in &options {
+        let details = &option["Details"]["AmiDeliveryOptionDetails"];
+        let source = &details["AmiSource"];
+        let ami = source["AmiId"].as_str().unwrap_or_default();
+        if let Err(why) = ami_check(ami) {
+            errors.push(err("INVALID_AMI_ID", why));
+        }
+        let role = source["AccessRoleArn"].as_str().unwrap_or_default();
+        if !valid_role_arn(role) {
+            errors.push(err(
+                "INVALID_ACCESS_ROLE_ARN",
+                format!("'{role}' is not an IAM role ARN that AWS Marketplace can assume."),
+            ));
+        }
+        let user = source["UserName"].as_str().unwrap_or_default();
+        if !valid_user_name(user) {
+            errors.push(err(
+                "INVALID_USER_NAME",
+                format!("AmiSource.UserName '{user}' must start with a letter and hold at most 32 letters, digits, '_' or '-'."),
+            ));
+        }
+        for field in ["OperatingSystemName", "OperatingSystemVersion"] {
+            if let Some(problem) = text_problem(&source[field], 1, 100) {
+                errors.push(err(
+                    "INVALID_OPERATING_SYSTEM",
+                    format!("AmiSource.{field} {problem}."),
+                ));
+            }
+        }
+        if let Some(problem) = text_problem(&details["UsageInstructions"], 1, 4000) {
+            errors.push(err(
+                "INVALID_USAGE_INSTRUCTIONS",
+                format!("UsageInstructions {problem}."),
+            ));
+        }
+        let kind = details["RecommendedInstanceType"]
+            .as_str()
+            .unwrap_or_default();
+        if !valid_instance_type(kind) {
+            errors.push(err(
+                "INVALID_INSTANCE_TYPE",
+                format!("RecommendedInstanceType '{kind}' is not an EC2 instance type."),
+            ));
+        }
+        match list(&details["SecurityGroups"], 1, 25) {
+            Err(problem) => errors.push(err(
+                "INVALID_SECURITY_GROUPS",
+                format!("SecurityGroups {problem}."),
+            )),
+            Ok(rules) => {
+                for (i, rule) in rules.iter().enumerate() {
+                    if let Some(problem) = rule_problem(rule) {
+                        errors.push(err(
+                            "INVALID_SECURITY_GROUPS",
+                            format!("SecurityGroups[{i}]: {problem}."),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    errors
+}
+
+fn validate_restrict(product: &Product, d: &Value) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let ids: Vec<&str> = d["DeliveryOptionIds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let options = || product.versions.iter().flat_map(|v| &v.options);
+    for id in &ids {
+        if !options().any(|o| o.id == *id) {
+            errors.push(err(
+                "DELIVERY_OPTION_NOT_FOUND",
+                format!("Delivery option {id} is not on this product."),
+            ));
+        }
+    }
+    let left = product
+        .versions
+        .iter()
+        .filter(|v| {
+            v.options
+                .iter()
+                .any(|o| o.visibility == "Public" && !ids.contains(&o.id.as_str()))
+        })
+        .count();
+    if left == 0 {
+        errors.push(err(
+            "LAST_PUBLIC_VERSION",
+            "A product must keep at least one public version; this change would restrict the last one.",
+        ));
+    }
+    errors
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn apply(
+    products: &mut [Product],
+    change: &ChangeRecord,
+    now: DateTime<Utc>,
+    ami_check: &AmiCheck,
+) {
     let Some(product) = products.iter_mut().find(|p| p.id == change.entity_id) else {
         return;
     };
@@ -518,34 +980,49 @@ fn apply(products: &mut [Product], change: &ChangeRecord, now: DateTime<Utc>) {
     match change.change_type.as_str() {
         "AddDeliveryOptions" => {
             let n = product.versions.len() + 1;
-            let ami = d["DeliveryOptions"][0]["Details"]["AmiDeliveryOptionDetails"]["AmiSource"]
-                ["AmiId"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            let stamp = now.timestamp_millis() as u64 * 1000 + n as u64;
+            let sent = d["DeliveryOptions"].as_array().cloned().unwrap_or_default();
+            let first =
+                &sent.first().cloned().unwrap_or_default()["Details"]["AmiDeliveryOptionDetails"];
+            let source = &first["AmiSource"];
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            let ami = text(&source["AmiId"]);
+            let options = sent
+                .iter()
+                .enumerate()
+                .map(|(i, option)| {
+                    let details = &option["Details"]["AmiDeliveryOptionDetails"];
+                    DeliveryOption {
+                        id: if i == 0 {
+                            format!("do-{stamp:013x}")
+                        } else {
+                            format!("do-{stamp:013x}-{i}")
+                        },
+                        visibility: "Public".into(),
+                        created: now,
+                        usage_instructions: text(&details["UsageInstructions"]),
+                        instance_type: text(&details["RecommendedInstanceType"]),
+                        security_groups: details["SecurityGroups"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect();
             product.versions.push(ProductVersion {
-                id: format!(
-                    "ver-{:013x}",
-                    now.timestamp_millis() as u64 * 1000 + n as u64
-                ),
-                title: d["Version"]["VersionTitle"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                release_notes: d["Version"]["ReleaseNotes"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
+                id: format!("ver-{stamp:013x}"),
+                title: text(&d["Version"]["VersionTitle"]),
+                release_notes: text(&d["Version"]["ReleaseNotes"]),
+                architecture: ami_check(&ami).unwrap_or_default(),
+                os: OperatingSystem {
+                    name: text(&source["OperatingSystemName"]),
+                    version: text(&source["OperatingSystemVersion"]),
+                    username: text(&source["UserName"]),
+                },
                 ami,
                 created: now,
-                option: DeliveryOption {
-                    id: format!(
-                        "do-{:013x}",
-                        now.timestamp_millis() as u64 * 1000 + n as u64
-                    ),
-                    visibility: "Public".into(),
-                    created: now,
-                },
+                options,
+                legacy_option: None,
             });
         }
         "RestrictDeliveryOptions" => {
@@ -553,18 +1030,45 @@ fn apply(products: &mut [Product], change: &ChangeRecord, now: DateTime<Utc>) {
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            for v in &mut product.versions {
-                if ids.contains(&v.option.id.as_str()) {
-                    v.option.visibility = "Restricted".into();
+            for option in product
+                .versions
+                .iter_mut()
+                .flat_map(|v| v.options.iter_mut())
+            {
+                if ids.contains(&option.id.as_str()) {
+                    option.visibility = "Restricted".into();
                 }
             }
         }
         "UpdateInformation" => {
-            if let Some(title) = d["ProductTitle"].as_str() {
-                product.title = title.to_owned();
-            }
-            if let Some(short) = d["ShortDescription"].as_str() {
-                product.short_description = short.to_owned();
+            let set = |field: &mut String, name: &str| {
+                if let Some(value) = d[name].as_str() {
+                    value.clone_into(field);
+                }
+            };
+            set(&mut product.title, "ProductTitle");
+            set(&mut product.short_description, "ShortDescription");
+            set(&mut product.long_description, "LongDescription");
+            set(&mut product.sku, "Sku");
+            set(&mut product.logo_url, "LogoUrl");
+            set(&mut product.support_description, "SupportDescription");
+            let set_list = |field: &mut Vec<String>, name: &str| {
+                if d[name].is_array() {
+                    *field = strings(&d[name]);
+                }
+            };
+            set_list(&mut product.video_urls, "VideoUrls");
+            set_list(&mut product.highlights, "Highlights");
+            set_list(&mut product.categories, "Categories");
+            set_list(&mut product.search_keywords, "SearchKeywords");
+            if let Some(resources) = d["AdditionalResources"].as_array() {
+                product.additional_resources = resources
+                    .iter()
+                    .map(|r| Resource {
+                        text: r["Text"].as_str().unwrap_or_default().to_owned(),
+                        url: r["Url"].as_str().unwrap_or_default().to_owned(),
+                    })
+                    .collect();
             }
         }
         _ => {}
@@ -624,6 +1128,17 @@ async fn start_change_set(State(sim): State<MarketplaceSim>, Json(body): Json<Va
     let now = sim.clock.now();
     let intent = body["Intent"].as_str().unwrap_or("APPLY").to_owned();
     let token = body["ClientRequestToken"].as_str().map(str::to_owned);
+    if let Some(t) = &token
+        && (t.is_empty() || t.len() > 36 || !t.bytes().all(|b| (b'!'..=b'~').contains(&b)))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            format!(
+                "ClientRequestToken '{t}' must be 1 to 36 printable characters without spaces."
+            ),
+        );
+    }
     let mut world = sim.world();
     if let Some(id) = token.as_ref().and_then(|t| world.tokens.get(t)).cloned() {
         return Json(
@@ -680,6 +1195,21 @@ async fn start_change_set(State(sim): State<MarketplaceSim>, Json(body): Json<Va
             name: c["ChangeName"].as_str().map(str::to_owned),
             errors: Vec::new(),
         });
+    }
+    for (i, r) in records.iter().enumerate() {
+        if records[..i]
+            .iter()
+            .any(|o| o.entity_id == r.entity_id && o.change_type == r.change_type)
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "ValidationException",
+                format!(
+                    "A change set may hold one {} change per entity; entity {} has more than one.",
+                    r.change_type, r.entity_id
+                ),
+            );
+        }
     }
     if intent == "APPLY" {
         for r in &records {
@@ -909,6 +1439,75 @@ async fn cancel_change_set(
     }
 }
 
+/// An AMI product's details document, shaped as DescribeEntity's.
+fn details_document(p: &Product) -> Value {
+    let versions: Vec<Value> = p
+        .versions
+        .iter()
+        .map(|v| {
+            let source = format!("src-{}", v.id);
+            json!({
+                "Id": v.id,
+                "VersionTitle": v.title,
+                "ReleaseNotes": v.release_notes,
+                "CreationDate": iso(v.created),
+                "Sources": [{
+                    "Type": "AmazonMachineImage",
+                    "Id": source,
+                    "Image": v.ami,
+                    "Architecture": v.architecture,
+                    "VirtualizationType": "hvm",
+                    "OperatingSystem": {
+                        "Name": v.os.name,
+                        "Version": v.os.version,
+                        "Username": v.os.username,
+                        "ScanningPort": 22,
+                    },
+                }],
+                "DeliveryOptions": v.options.iter().map(|o| json!({
+                    "Id": o.id,
+                    "Type": "AmazonMachineImage",
+                    "SourceId": source,
+                    "Visibility": o.visibility,
+                    "Instructions": { "Usage": o.usage_instructions },
+                    "Recommendations": {
+                        "InstanceType": o.instance_type,
+                        "SecurityGroups": o.security_groups,
+                    },
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "Description": {
+            "ProductTitle": p.title,
+            "ShortDescription": p.short_description,
+            "LongDescription": p.long_description,
+            "Sku": p.sku,
+            "Highlights": p.highlights,
+            "Categories": p.categories,
+            "SearchKeywords": p.search_keywords,
+            "Visibility": "Public",
+            "ProductState": "Active",
+        },
+        "PromotionalResources": {
+            "LogoUrl": p.logo_url,
+            "Videos": p.video_urls.iter().map(|url| json!({
+                "Type": "Link",
+                "Title": "Product video",
+                "Url": url,
+            })).collect::<Vec<_>>(),
+            "AdditionalResources": p.additional_resources.iter().map(|r| json!({
+                "Type": "Link",
+                "Text": r.text,
+                "Url": r.url,
+            })).collect::<Vec<_>>(),
+        },
+        "SupportInformation": { "Description": p.support_description },
+        "Versions": versions,
+    })
+}
+
 async fn describe_entity(
     State(sim): State<MarketplaceSim>,
     Query(q): Query<HashMap<String, String>>,
@@ -930,31 +1529,7 @@ async fn describe_entity(
             format!("Entity {id} was not found."),
         );
     };
-    let versions: Vec<Value> = p
-        .versions
-        .iter()
-        .map(|v| {
-            json!({
-                "Id": v.id,
-                "VersionTitle": v.title,
-                "ReleaseNotes": v.release_notes,
-                "CreationDate": iso(v.created),
-                "Sources": [{ "Type": "AmazonMachineImage", "Id": format!("src-{}", v.id), "Image": v.ami }],
-                "DeliveryOptions": [{
-                    "Id": v.option.id,
-                    "Type": "AmazonMachineImage",
-                    "SourceId": format!("src-{}", v.id),
-                    "Visibility": v.option.visibility,
-                    "CreationDate": iso(v.option.created),
-                    "AmiId": v.ami,
-                }],
-            })
-        })
-        .collect();
-    let details = json!({
-        "Description": { "ProductTitle": p.title, "ShortDescription": p.short_description, "Visibility": "Public" },
-        "Versions": versions,
-    });
+    let details = details_document(p);
     Json(json!({
         "EntityType": "AmiProduct@1.0",
         "EntityIdentifier": format!("{}@1", p.id),
@@ -997,5 +1572,97 @@ async fn list_entities(State(sim): State<MarketplaceSim>, Json(body): Json<Value
             Json(json!({ "EntitySummaryList": items, "NextToken": next })).into_response()
         }
         Err(r) => *r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_world_file_of_one_delivery_option_per_version_still_reads() {
+        let at = "2024-10-24T10:00:00Z";
+        let old = json!({
+            "products": [{
+                "id": "prod-1", "name": "GitLab Premium", "title": "GitLab Premium",
+                "short_description": "", "modified": at,
+                "versions": [{
+                    "id": "ver-1", "title": "GitLab Premium 17.5.1 Release", "release_notes": "",
+                    "ami": "ami-1", "created": at,
+                    "option": { "id": "do-1", "visibility": "Public", "created": at }
+                }]
+            }],
+            "change_sets": [], "tokens": {}, "next": 3
+        });
+        let world: World = serde_json::from_value(old).expect("an old world reads");
+        let clock = Arc::new(app::services::ManualClock::new(Utc::now()));
+        let check: AmiCheck = Arc::new(|_: &str| Ok("x86_64".to_owned()));
+        let sim = MarketplaceSim::new(clock, MarketplaceConfig::default(), check);
+        sim.restore(world);
+        assert_eq!(
+            sim.versions("GitLab Premium"),
+            [(
+                "GitLab Premium 17.5.1 Release".to_owned(),
+                "Public".to_owned()
+            )]
+        );
+        let kept = sim.world_value().expect("written");
+        assert_eq!(
+            kept["products"][0]["versions"][0]["options"][0]["id"],
+            "do-1"
+        );
+        assert!(kept["products"][0]["versions"][0].get("option").is_none());
+        let details = details_document(&sim.world().products[0]);
+        assert_eq!(details["Versions"][0]["DeliveryOptions"][0]["Id"], "do-1");
+        assert_eq!(details["Description"]["ProductTitle"], "GitLab Premium");
+        assert_eq!(details["Description"]["Highlights"], json!([]));
+    }
+
+    #[test]
+    fn names_roles_instance_types_and_networks_are_checked_as_aws_does() {
+        assert!(valid_user_name("ubuntu"));
+        assert!(valid_user_name("ec2-user"));
+        assert!(valid_user_name(&format!("a{}", "b".repeat(31))));
+        for bad in [
+            "",
+            "1ubuntu",
+            "ub untu",
+            "_x",
+            &format!("a{}", "b".repeat(32)),
+        ] {
+            assert!(!valid_user_name(bad), "{bad}");
+        }
+        assert!(valid_role_arn(
+            "arn:aws:iam::123456789012:role/AwsMarketplaceAmiIngestion"
+        ));
+        for bad in [
+            "arn:aws:iam::123:role/x",
+            "arn:aws:iam::123456789012:user/x",
+            "arn:aws:iam::123456789012:role/",
+            "role",
+        ] {
+            assert!(!valid_role_arn(bad), "{bad}");
+        }
+        assert!(valid_instance_type("c5.2xlarge"));
+        assert!(valid_instance_type("m7i-flex.large"));
+        for bad in ["", "huge", "C5.2XLARGE", ".large", "c5."] {
+            assert!(!valid_instance_type(bad), "{bad}");
+        }
+        assert!(valid_cidr("0.0.0.0/0"));
+        assert!(valid_cidr("10.1.2.0/24"));
+        for bad in ["10.0.0.0", "10.0.0.0/33", "::/0", "10.0.0/8"] {
+            assert!(!valid_cidr(bad), "{bad}");
+        }
+        let rule = |p: &str, from: i64, to: i64| json!({ "IpProtocol": p, "FromPort": from, "ToPort": to, "IpRanges": ["0.0.0.0/0"] });
+        assert_eq!(rule_problem(&rule("tcp", 22, 22)), None);
+        assert!(rule_problem(&rule("sctp", 22, 22)).is_some());
+        assert!(rule_problem(&rule("tcp", 443, 80)).is_some());
+        assert!(rule_problem(&rule("udp", 0, 65536)).is_some());
+        assert!(
+            rule_problem(
+                &json!({ "IpProtocol": "tcp", "FromPort": 1, "ToPort": 2, "IpRanges": [] })
+            )
+            .is_some()
+        );
     }
 }

@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use anyhow::Context;
 
 pub use ec2::{Ec2Sim, SeedImage, SimConfig};
-pub use marketplace::{MarketplaceConfig, MarketplaceFault, MarketplaceSim, SeedVersion};
+pub use marketplace::{
+    MarketplaceConfig, MarketplaceFault, MarketplaceSim, SeedDelivery, SeedVersion,
+};
 pub use world_file::WORLD_FILE;
 
 /// Serves the emulator on a loopback port of its own; returns its endpoint URL.
@@ -123,6 +125,13 @@ pub async fn seed_marketplace(
             };
             versions.push(SeedVersion {
                 title: v.title.clone(),
+                release_notes: match &release {
+                    Some(r) => format!(
+                        "GitLab {}: https://gitlab.com/gitlab-org/gitlab/-/releases/v{}-ee",
+                        r.version, r.version
+                    ),
+                    None => v.title.clone(),
+                },
                 delivery_option_id: v
                     .delivery_option_id
                     .clone()
@@ -132,9 +141,50 @@ pub async fn seed_marketplace(
                 created: v.published_at,
             });
         }
-        sim.marketplace().seed_product(&l.entity_name, &versions);
+        let (copy, delivery) = seed_information(db, &model).await?;
+        sim.marketplace()
+            .seed_product_with(&l.entity_name, &copy, &delivery, &versions);
     }
     Ok(())
+}
+
+/// What a listing's product shows before the portal publishes anything: the listing's
+/// title, the rest of its approved copy (when it has one), and versions delivered as its
+/// product's delivery configuration says.
+async fn seed_information(
+    db: &sea_orm::DatabaseConnection,
+    listing: &app::services::entities::listing::Model,
+) -> anyhow::Result<(app::dto::LiveCopy, SeedDelivery)> {
+    use app::services::{copy, entities::product, products};
+    use sea_orm::EntityTrait;
+    let approved = copy::approved_revision(db, listing.id)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let fields = approved.map(|r| r.fields).unwrap_or_default();
+    let copy = app::dto::LiveCopy {
+        title: listing.title.clone(),
+        short_description: fields.short_description,
+        long_description: fields.long_description,
+        highlights: fields.highlights,
+        categories: fields.categories,
+        search_keywords: fields.search_keywords,
+        sku: fields.sku,
+        support_description: fields.support_description,
+        logo_url: String::new(),
+        video_url: fields.video_url,
+        additional_resources: fields.additional_resources,
+    };
+    let mut delivery = SeedDelivery::default();
+    if !fields.usage_instructions.trim().is_empty() {
+        delivery.usage_instructions = fields.usage_instructions;
+    }
+    if let Some(p) = product::Entity::find_by_id(listing.product_id)
+        .one(db)
+        .await?
+    {
+        delivery.config = products::delivery_of(&p).map_err(anyhow::Error::msg)?;
+    }
+    Ok((copy, delivery))
 }
 
 /// EC2's name of an architecture.

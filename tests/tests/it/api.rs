@@ -266,7 +266,8 @@ async fn call(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
             };
             send(client.post(app.url("/api/v1/listings/1/copy")).json(&json!({
                 "base_revision": base, "title": format!("GitLab Premium by {user}"), "short_description": "Short.",
-                "long_description": "Long.", "highlights": [], "usage_instructions": "", "release_notes_template": "", "categories": []
+                "long_description": "Long.", "highlights": ["One"], "usage_instructions": "Use it.",
+                "release_notes_template": "GitLab {version}", "categories": ["DevOps"]
             })))
             .await
         }
@@ -829,11 +830,14 @@ async fn pages_render_on_the_server_with_their_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_copy_save_is_a_conflict_that_shows_both_versions() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    app.without_copy("GitLab Premium")
+        .await
+        .expect("the seeded copy removed");
     let maya = app.signed_in("maya").await.expect("maya");
     let body = |base: i64, title: &str| {
         json!({
             "base_revision": base, "title": title, "short_description": "Short.", "long_description": "# Long",
-            "highlights": ["One", "Two"], "usage_instructions": "", "release_notes_template": "", "categories": ["DevOps"]
+            "highlights": ["One", "Two"], "usage_instructions": "Use it.", "release_notes_template": "GitLab {version}", "categories": ["DevOps"]
         })
     };
     let first = maya
@@ -1124,6 +1128,25 @@ async fn gate(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
             ))
             .await
         }
+        "set delivery (REST)" => {
+            send(
+                client
+                    .put(app.url("/api/v1/products/aws/nope/delivery"))
+                    .json(&json!({
+                        "recommended_instance_type": "c5.2xlarge", "os_name": "UBUNTU", "os_version": "24.04",
+                        "user_name": "ubuntu", "security_groups": [{"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr": "0.0.0.0/0"}]
+                    })),
+            )
+            .await
+        }
+        "mark copy for publishing (REST)" => {
+            send(
+                client
+                    .post(app.url("/api/v1/listings/999999/copy/mark-for-publishing"))
+                    .json(&json!({"revision": 1})),
+            )
+            .await
+        }
         "mark copy for publishing" => {
             send(rpc(
                 MarkCopyForPublishing::PATH,
@@ -1158,6 +1181,35 @@ async fn gate(app: &TestApp, client: &reqwest::Client, case: &str, user: &str) -
             send(rpc(
                 RetentionDryRun::PATH,
                 &[("partner", "aws"), ("product", "nope")],
+            ))
+            .await
+        }
+        "link asset" => {
+            send(rpc(
+                LinkAsset::PATH,
+                &[
+                    ("asset_id", NONE),
+                    ("target[listing_id]", "1"),
+                    ("target[task_id]", ""),
+                ],
+            ))
+            .await
+        }
+        "unlink asset" => {
+            send(rpc(UnlinkAsset::PATH, &[("asset_id", NONE), ("link_id", "1")])).await
+        }
+        "set delivery (server function)" => {
+            send(rpc(
+                SetProductDelivery::PATH,
+                &[
+                    ("partner", "aws"),
+                    ("product", "nope"),
+                    ("form[recommended_instance_type]", "c5.2xlarge"),
+                    ("form[os_name]", "UBUNTU"),
+                    ("form[os_version]", "24.04"),
+                    ("form[user_name]", "ubuntu"),
+                    ("form[security_groups]", "tcp 22 0.0.0.0/0"),
+                ],
             ))
             .await
         }
@@ -1220,7 +1272,15 @@ async fn every_other_change_turns_away_exactly_the_teams_that_do_not_own_it() {
         ("reject copy", &["priya", "oskar", "alex"]),
         // Marketing owns the copy; Partnerships launches it.
         ("mark copy for publishing", &["priya", "maya", "alex"]),
+        (
+            "mark copy for publishing (REST)",
+            &["priya", "maya", "alex"],
+        ),
+        ("set delivery (REST)", CATALOGUE),
         ("add contact", CATALOGUE),
+        ("link asset", &["maya", "alex"]),
+        ("unlink asset", &["maya", "alex"]),
+        ("set delivery (server function)", CATALOGUE),
         ("create webhook", ADMIN),
         ("retention dry run", CATALOGUE),
         ("mark notifications read", &USERS),
@@ -1290,6 +1350,9 @@ async fn a_page_form_sends_numbers_and_lists_as_typed_and_gets_field_errors() {
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["fields"][0]["field"], "expires_in_days", "{body}");
     // The copy editor's highlights one per line and categories separated by commas.
+    app.without_copy("GitLab Premium")
+        .await
+        .expect("the seeded copy removed");
     let res = client
         .post(app.url(app::rpc::SaveCopy::PATH))
         .form(&[
@@ -1299,8 +1362,11 @@ async fn a_page_form_sends_numbers_and_lists_as_typed_and_gets_field_errors() {
             ("input[short_description]", "Short."),
             ("input[long_description]", "Long."),
             ("input[highlights]", "One\r\n\r\n Two "),
-            ("input[usage_instructions]", ""),
-            ("input[release_notes_template]", ""),
+            ("input[usage_instructions]", "Use it."),
+            (
+                "input[release_notes_template]",
+                "GitLab {version}: {notes_url}",
+            ),
             ("input[categories]", "DevOps, Source Control"),
         ])
         .send()

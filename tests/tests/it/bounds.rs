@@ -388,6 +388,9 @@ async fn stored_text_cannot_close_the_textarea_script_or_style_it_is_shown_in() 
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let alex = app.signed_in("alex").await.expect("alex");
     let maya = app.signed_in("maya").await.expect("maya");
+    app.without_copy("GitLab Premium")
+        .await
+        .expect("the seeded copy removed");
 
     // Listing copy: every text field of the copy editor.
     let res = maya
@@ -395,7 +398,8 @@ async fn stored_text_cannot_close_the_textarea_script_or_style_it_is_shown_in() 
         .json(&json!({
             "base_revision": 0, "title": "GitLab Premium", "short_description": HOSTILE,
             "long_description": HOSTILE, "highlights": [HOSTILE], "usage_instructions": HOSTILE,
-            "release_notes_template": HOSTILE, "categories": []
+            // A template's braces are its placeholders: the rest of the hostile text stays.
+            "release_notes_template": HOSTILE.replace("{}", ""), "categories": ["DevOps"]
         }))
         .send()
         .await

@@ -17,6 +17,8 @@ struct Browser {
     client: Client,
     driver: Child,
     name: &'static str,
+    /// Chromium's profile, where it logs what the pages wrote to the console.
+    profile: PathBuf,
 }
 
 impl Drop for Browser {
@@ -74,7 +76,9 @@ impl Browser {
                 "binary": chromium,
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-                    "--disable-dev-shm-usage", "--disable-component-update", "--disable-sync", "--disable-breakpad", "--disable-crash-reporter", "--window-size=1440,1000",
+                    "--disable-dev-shm-usage", "--disable-component-update",
+                    // The console goes to the profile's chrome_debug.log (see `panics`).
+                    "--enable-logging", "--v=0", "--disable-sync", "--disable-breakpad", "--disable-crash-reporter", "--window-size=1440,1000",
                     format!("--user-data-dir={}", profile.display()),
                 ]
             }),
@@ -94,6 +98,7 @@ impl Browser {
                         client,
                         driver,
                         name,
+                        profile,
                     };
                 }
                 Err(e) => last_error = e.to_string(),
@@ -144,6 +149,17 @@ impl Browser {
             .await
             .expect("click sign-in");
         self.hydrated().await;
+    }
+
+    /// What the pages' wasm panicked with so far (a hydration that went wrong leaves the
+    /// page as the server rendered it, dead to clicks, and says so only on the console).
+    fn panics(&self) -> Vec<String> {
+        std::fs::read_to_string(self.profile.join("chrome_debug.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("panicked at"))
+            .map(str::to_owned)
+            .collect()
     }
 
     async fn text_of(&self, selector: &str) -> String {
@@ -579,9 +595,10 @@ async fn listing_copy_goes_from_marketing_through_partnerships_and_omnibus_to_ap
         .expect("copy")
         .head
         .expect("head");
+    // Revision 1 is the seed's approved copy; Marketing's two edits are 2 and 3.
     assert_eq!(
         (head.number, head.state),
-        (2, app::domain::CopyState::AwaitingPartnerships)
+        (3, app::domain::CopyState::AwaitingPartnerships)
     );
     assert!(
         head.reviews.is_empty(),
@@ -619,6 +636,7 @@ async fn the_process_pages_show_boards_clocks_and_the_inbox() {
             version: "18.6.0".into(),
             released_on: "2026-11-19".into(),
             kind: "regular".into(),
+            notes_url: String::new(),
         },
     )
     .await
@@ -916,12 +934,15 @@ async fn markup_saved_in_the_listing_copy_stays_text_in_every_reviewers_editor()
     const HOSTILE: &str = "x</textarea><img src=x id=pwned onerror=alert(1)><b>bold</b>";
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let maya = app.signed_in("maya").await.expect("maya");
+    app.without_copy("GitLab Premium")
+        .await
+        .expect("the seeded copy removed");
     let res = maya
         .post(app.url("/api/v1/listings/1/copy"))
         .json(&json!({
             "base_revision": 0, "title": "GitLab Premium", "short_description": HOSTILE,
-            "long_description": HOSTILE, "highlights": [], "usage_instructions": HOSTILE,
-            "release_notes_template": "", "categories": []
+            "long_description": HOSTILE, "highlights": ["One"], "usage_instructions": HOSTILE,
+            "release_notes_template": "GitLab {version}", "categories": ["DevOps"]
         }))
         .send()
         .await
@@ -972,6 +993,9 @@ async fn a_release_recorded_in_the_ui_starts_a_train_whose_page_moves_to_done_by
     use app::{domain::TrainState, services::Clock as _};
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     // Premium's copy is approved; Ultimate's is not yet, so its publish waits on Marketing.
+    app.without_copy("GitLab Ultimate")
+        .await
+        .expect("the seeded copy removed");
     app.approve_copy("GitLab Premium")
         .await
         .expect("copy approved");
@@ -1466,4 +1490,435 @@ async fn omnibus_forgets_an_image_made_outside_the_portal_and_the_public_images_
         "only GitLab CE's difference"
     );
     b.shot("product-drift").await;
+}
+
+/// Picks `value` in the `<select>` matched by `select`.
+async fn choose(b: &Browser, select: &str, value: &str) {
+    b.css(&format!("{select} option[value='{value}']"))
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("choose {value} in {select}: {e}"));
+}
+
+/// Starts an asset in the gallery's form as whoever is signed in: partner, kind, title and
+/// the listing it is linked to; the test then fills what the kind takes and submits.
+async fn add_asset(b: &Browser, app: &TestApp, kind: &str, title: &str, listing: Option<i32>) {
+    b.goto(&app.url("/assets")).await;
+    choose(
+        b,
+        "[data-testid='upload-form'] select[name='partner']",
+        "aws",
+    )
+    .await;
+    choose(b, "[data-testid='upload-form'] select[name='kind']", kind).await;
+    fill(b, "[data-testid='upload-form'] input[name='title']", title).await;
+    if let Some(listing) = listing {
+        choose(
+            b,
+            "[data-testid='upload-form'] select[name='listing_id']",
+            &listing.to_string(),
+        )
+        .await;
+    }
+}
+
+/// Sends the gallery's form; lands on the new asset's page and returns its id.
+async fn submit_asset(b: &Browser, title: &str) -> i32 {
+    b.css("[data-testid='upload-form'] button[type='submit']")
+        .await
+        .click()
+        .await
+        .expect("add");
+    b.wait_for_text("h1", title).await;
+    let url = b.client.current_url().await.expect("url");
+    url.path()
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("an asset's page: {url}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketing_publishes_the_whole_copy_on_its_own_and_the_listing_follows_it() {
+    use app::services::{Clock as _, copy};
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let listing = app.listing("GitLab Premium").await.expect("Premium").id;
+    let b = Browser::start("content").await;
+
+    // Marketing adds the listing's logo and a customer quote the customer agreed to, each
+    // linked to the listing as it is added, and a quote still waiting for agreement.
+    b.sign_in(&app, "maya", "/assets").await;
+    add_asset(&b, &app, "logo", "GitLab tanuki", Some(listing)).await;
+    let logo = write_fixture(
+        "logo.svg",
+        br##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#fc6d26"/><circle cx="32" cy="32" r="14" fill="#fff"/></svg>"##,
+    );
+    b.css("[data-testid='upload-form'] input[name='file']")
+        .await
+        .send_keys(&logo.display().to_string())
+        .await
+        .expect("file");
+    let logo = submit_asset(&b, "GitLab tanuki").await;
+    b.css("[data-testid='current-image']").await;
+
+    add_asset(&b, &app, "customer_quote", "Acme on GitLab", Some(listing)).await;
+    fill(
+        &b,
+        "[data-testid='upload-form'] textarea[name='text']",
+        "We ship twice as often since we moved to GitLab on AWS.",
+    )
+    .await;
+    fill(
+        &b,
+        "[data-testid='upload-form'] input[name='attribution']",
+        "Dana Smith, CTO, Acme",
+    )
+    .await;
+    b.css("[data-testid='upload-form'] input[name='customer_agreed']")
+        .await
+        .click()
+        .await
+        .expect("agreed");
+    let quote = submit_asset(&b, "Acme on GitLab").await;
+    b.wait_for_text("[data-testid='current-content']", "— Dana Smith, CTO, Acme")
+        .await;
+    b.wait_for_text("[data-testid='asset-links']", "GitLab Premium")
+        .await;
+
+    // The quote is linked to the marketing task of a first-time image too, whose page
+    // then shows it.
+    let workflow = app::services::process::start_first_time(
+        app.conn(),
+        &app.user("priya").await,
+        app.clock.now(),
+        &app::dto::FirstTimeInput {
+            partner: "aws".into(),
+            product: "gitlab-ee-premium".into(),
+        },
+    )
+    .await
+    .expect("first-time image");
+    let task = workflow
+        .stages
+        .iter()
+        .find(|s| s.key == "marketing")
+        .and_then(|s| s.tasks.first())
+        .expect("a marketing task")
+        .id;
+    fill(
+        &b,
+        "[data-testid='link-form'] input[name='target[task_id]']",
+        &task.to_string(),
+    )
+    .await;
+    b.css("[data-testid='link-asset']")
+        .await
+        .click()
+        .await
+        .expect("link");
+    b.wait_for_text("[data-testid='asset-links']", "Task: ")
+        .await;
+    shot_at(&b, "h1", "quote").await;
+    b.goto(&app.url(&format!("/tasks/{task}"))).await;
+    let linked = b
+        .text_of("[data-testid='task-assets'] li[data-kind='customer_quote']")
+        .await;
+    assert!(
+        linked.contains("Acme on GitLab") && linked.contains("agreed"),
+        "{linked}"
+    );
+    b.css(&format!(
+        "[data-testid='task-assets'] a[href='/assets/{quote}']"
+    ))
+    .await;
+
+    add_asset(&b, &app, "customer_quote", "Initech, unconfirmed", None).await;
+    fill(
+        &b,
+        "[data-testid='upload-form'] textarea[name='text']",
+        "Our releases went from monthly to daily.",
+    )
+    .await;
+    fill(
+        &b,
+        "[data-testid='upload-form'] input[name='attribution']",
+        "Bill Lumbergh, Initech",
+    )
+    .await;
+    let unconfirmed = submit_asset(&b, "Initech, unconfirmed").await;
+    b.wait_for_text("[data-testid='agreement']", "not agreed")
+        .await;
+    b.goto(&app.url("/assets")).await;
+    b.css("[data-testid='gallery-item'][data-kind='customer_quote'] blockquote")
+        .await;
+    b.shot("assets").await;
+
+    // Marketing writes the copy with the new fields; sixteen keywords are one too many,
+    // said next to the field, and what was typed stays.
+    let page = format!("/listings/{listing}/copy");
+    b.goto(&app.url(&page)).await;
+    fill(&b, "#input_title_", "GitLab Premium, self-managed on AWS").await;
+    let sixteen: Vec<String> = (1..=16).map(|n| format!("keyword {n}")).collect();
+    fill(&b, "#input_search_keywords_", &sixteen.join(", ")).await;
+    fill(&b, "#input_sku_", "GL-PREMIUM-SM").await;
+    fill(
+        &b,
+        "#input_support_description_",
+        "GitLab Support answers Premium customers within a business day.",
+    )
+    .await;
+    choose(&b, "#input_logo_asset_id_", &logo.to_string()).await;
+    fill(
+        &b,
+        "#input_video_url_",
+        "https://www.youtube.com/watch?v=MqL6BMOySIQ",
+    )
+    .await;
+    fill(
+        &b,
+        "#input_additional_resources_",
+        "Install on AWS | https://docs.gitlab.com/install/aws/\nRelease notes | https://about.gitlab.com/releases/",
+    )
+    .await;
+    b.css("[data-testid='save-copy']")
+        .await
+        .click()
+        .await
+        .expect("save");
+    let refused = b
+        .wait_for_text("[data-testid='error-input_search_keywords_']", "at most 15")
+        .await;
+    assert!(refused.contains("16"), "{refused}");
+    shot_at(&b, "#input_search_keywords_", "keywords-refused").await;
+    let kept = b.css("#input_sku_").await.prop("value").await.expect("sku");
+    assert_eq!(
+        kept.as_deref(),
+        Some("GL-PREMIUM-SM"),
+        "the form kept what was typed"
+    );
+    fill(
+        &b,
+        "#input_search_keywords_",
+        "GitLab, DevSecOps, CI/CD, self-managed",
+    )
+    .await;
+    b.css("[data-testid='save-copy']")
+        .await
+        .click()
+        .await
+        .expect("save");
+    copy_state(&b, "draft").await;
+    b.css("[data-testid='pinned-logo']").await;
+    shot_at(&b, "[data-testid='copy-form']", "editor").await;
+    let head = copy::get(app.conn(), listing)
+        .await
+        .expect("copy")
+        .head
+        .expect("head");
+    assert_eq!(
+        (
+            head.fields.search_keywords.clone(),
+            head.fields.sku.as_str(),
+            head.fields.logo_asset_id,
+            head.fields.video_url.as_str(),
+            head.fields.additional_resources.len(),
+        ),
+        (
+            vec![
+                "GitLab".to_owned(),
+                "DevSecOps".into(),
+                "CI/CD".into(),
+                "self-managed".into()
+            ],
+            "GL-PREMIUM-SM",
+            Some(logo),
+            "https://www.youtube.com/watch?v=MqL6BMOySIQ",
+            2,
+        )
+    );
+
+    // Partnerships and Omnibus approve it.
+    let review = app::dto::ReviewInput {
+        revision: head.id,
+        comment: String::new(),
+    };
+    let now = app.clock.now();
+    copy::request_approval(app.conn(), &app.user("maya").await, now, listing, &review)
+        .await
+        .expect("request");
+    for reviewer in ["priya", "oskar"] {
+        copy::approve(app.conn(), &app.user(reviewer).await, now, listing, &review)
+            .await
+            .expect("approve");
+    }
+
+    // "Mark for publishing" first shows the revision against what the marketplace shows.
+    b.goto(&app.url(&page)).await;
+    copy_state(&b, "approved").await;
+    b.css("[data-testid='mark-publish']")
+        .await
+        .click()
+        .await
+        .expect("mark");
+    let count = b
+        .wait_for_text("[data-testid='live-diff-count']", "fields differ")
+        .await;
+    let differ: usize = count
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count: {count}"));
+    assert!(differ >= 5, "{count}");
+    let title = b.text_of("[data-testid='live-diff-title']").await;
+    assert!(
+        title.contains("GitLab Premium, self-managed on AWS"),
+        "{title}"
+    );
+    b.text_of("[data-testid='live-diff-search_keywords']").await;
+    shot_at(&b, "[data-testid='publish-copy']", "live-diff").await;
+
+    // Marking it starts the job; the panel follows it until the revision is live.
+    b.css("[data-testid='confirm-mark-publish']")
+        .await
+        .click()
+        .await
+        .expect("confirm");
+    b.css("[data-testid='copy-publish-job'][data-state='queued']")
+        .await;
+    assert!(
+        b.client
+            .find_all(Locator::Css("[data-testid='live-diff']"))
+            .await
+            .expect("find")
+            .is_empty(),
+        "the diff is gone once the revision is marked"
+    );
+    shot_at(&b, "[data-testid='publish-copy']", "job-queued").await;
+    let runner = app.runner("worker");
+    app.drive(&runner, 50).await.expect("published");
+    b.css("[data-testid='copy-publish-job'][data-state='succeeded']")
+        .await;
+    let live = b
+        .wait_for_text("[data-testid='live-copy']", "revision 2")
+        .await;
+    assert!(
+        live.contains("GitLab Premium, self-managed on AWS"),
+        "{live}"
+    );
+    shot_at(&b, "[data-testid='publish-copy']", "published").await;
+
+    // The listing page shows the live title and revision, and the quote with its
+    // agreement; a quote without it cannot be attached.
+    b.goto(&app.url(&format!("/listings/{listing}"))).await;
+    b.wait_for_text(
+        "[data-testid='listing-title']",
+        "GitLab Premium, self-managed on AWS",
+    )
+    .await;
+    b.wait_for_text("[data-testid='listing-live-copy']", "revision 2")
+        .await;
+    let quote = b
+        .text_of("[data-testid='listing-asset'][data-kind='customer_quote']")
+        .await;
+    assert!(
+        quote.contains("Acme on GitLab") && quote.contains("Dana Smith, CTO, Acme"),
+        "{quote}"
+    );
+    assert_eq!(
+        b.text_of(
+            "[data-testid='listing-asset'][data-kind='customer_quote'] [data-testid='agreement']"
+        )
+        .await,
+        "agreed"
+    );
+    choose(
+        &b,
+        "[data-testid='attach-asset'] select[name='asset_id']",
+        &unconfirmed.to_string(),
+    )
+    .await;
+    b.css("[data-testid='attach']")
+        .await
+        .click()
+        .await
+        .expect("attach");
+    b.wait_for_text("[data-testid='error']", "has not agreed")
+        .await;
+    shot_at(&b, "h1", "listing").await;
+    let panics = b.panics();
+    assert!(panics.is_empty(), "a page's wasm panicked: {panics:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn omnibus_changes_how_a_products_versions_are_delivered_field_by_field() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let b = Browser::start("delivery").await;
+    let page = "/products/aws/gitlab-ee-premium";
+    b.sign_in(&app, "oskar", page).await;
+    let shown = b.text_of("[data-testid='security-groups']").await;
+    assert!(
+        shown.contains("443") && shown.contains("0.0.0.0/0"),
+        "{shown}"
+    );
+    b.css("[data-testid='edit-delivery']")
+        .await
+        .click()
+        .await
+        .expect("open the form");
+    fill(&b, "#form_user_name_", "9ubuntu").await;
+    fill(
+        &b,
+        "#form_security_groups_",
+        "tcp 22 0.0.0.0/0\ntcp 443 10.0.0.1/8",
+    )
+    .await;
+    b.css("[data-testid='save-delivery']")
+        .await
+        .click()
+        .await
+        .expect("save");
+    b.css("[data-testid='error-form_user_name_']").await;
+    let rules = b
+        .wait_for_text("[data-testid='error-form_security_groups_']", "rule 2")
+        .await;
+    assert!(rules.contains("10.0.0.1/8"), "{rules}");
+    shot_at(&b, "[data-testid='delivery-form']", "refused").await;
+    fill(&b, "#form_user_name_", "gitlab").await;
+    fill(
+        &b,
+        "#form_security_groups_",
+        "tcp 22 0.0.0.0/0\ntcp 443 10.0.0.0/8\nudp 8000-8100 0.0.0.0/0",
+    )
+    .await;
+    fill(&b, "#form_recommended_instance_type_", "m6i.xlarge").await;
+    b.css("[data-testid='save-delivery']")
+        .await
+        .click()
+        .await
+        .expect("save");
+    b.css("[data-testid='delivery-saved']").await;
+    let delivery = b.text_of("[data-testid='delivery']").await;
+    assert!(
+        delivery.contains("m6i.xlarge") && delivery.contains("gitlab"),
+        "{delivery}"
+    );
+    assert!(
+        b.text_of("[data-testid='security-groups']")
+            .await
+            .contains("8000–8100")
+    );
+    let product = app::services::products::get(app.conn(), "aws", "gitlab-ee-premium")
+        .await
+        .expect("product");
+    assert_eq!(
+        (
+            product.delivery.user_name.as_str(),
+            product.delivery.security_groups.len()
+        ),
+        ("gitlab", 3)
+    );
+    shot_at(&b, "[data-testid='delivery']", "saved").await;
+    let panics = b.panics();
+    assert!(panics.is_empty(), "a page's wasm panicked: {panics:?}");
 }

@@ -1013,7 +1013,10 @@ async fn a_rebuild_makes_a_new_image_that_lookups_and_publishing_use_and_retenti
         )
         .await
         .expect("plan");
-        assert_eq!(plan.image_id, new_premium.image_id, "{backend:?}");
+        assert_eq!(
+            plan.targets[0].image_id, new_premium.image_id,
+            "{backend:?}"
+        );
 
         // The old one is past the retention policy, the new one is not.
         let proposal = retention::dry_run(

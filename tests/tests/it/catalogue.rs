@@ -220,6 +220,7 @@ async fn the_latest_stable_release_is_derived_from_the_versions() {
             version: v.into(),
             released_on: "2024-12-19".into(),
             kind: kind.into(),
+            notes_url: String::new(),
         };
         trains::create_release(app.conn(), &user, now, &add("17.7.0-rc42", "regular"))
             .await
@@ -400,15 +401,16 @@ async fn assets_keep_every_version_and_their_bytes() {
             title: "GitLab on AWS".into(),
             filename: "logo.svg".into(), // the name lies; the bytes decide
             bytes: PNG_1X1.to_vec().into(),
+            ..Default::default()
         };
         let asset = assets::create(app.conn(), store, &maya, app.clock.now(), upload).await.expect("create");
         assert_eq!(asset.versions[0].content_type, "image/png", "{backend:?}");
         let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 4 4"><rect width="4" height="4"/></svg>"#;
-        let asset = assets::add_version(app.conn(), store, &maya, app.clock.now(), asset.id, "logo.svg", svg.to_vec().into()).await.expect("v2");
+        let asset = assets::add_version(app.conn(), store, &maya, app.clock.now(), asset.id, "logo.svg", svg.to_vec().into(), &Default::default()).await.expect("v2");
         assert_eq!(asset.versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1]);
         let (ct, _, bytes) = assets::read_version(app.conn(), store, asset.id, 1).await.expect("v1 bytes");
         assert_eq!((ct.as_str(), bytes.as_ref()), ("image/png", PNG_1X1));
-        let err = assets::add_version(app.conn(), store, &maya, app.clock.now(), asset.id, "same.svg", svg.to_vec().into()).await.expect_err("same bytes");
+        let err = assets::add_version(app.conn(), store, &maya, app.clock.now(), asset.id, "same.svg", svg.to_vec().into(), &Default::default()).await.expect_err("same bytes");
         assert_eq!(err.code, ErrorCode::Conflict);
     })
     .await;

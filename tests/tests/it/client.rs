@@ -170,6 +170,9 @@ async fn a_pipeline_records_the_release_twice_and_waits_for_its_train_to_be_done
 async fn a_listing_without_approved_copy_ends_the_wait_on_its_gate_with_status_3() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     // Only Ultimate has approved copy: Premium's publish waits on Marketing.
+    app.without_copy("GitLab Premium")
+        .await
+        .expect("the seeded copy removed");
     app.approve_copy("GitLab Ultimate")
         .await
         .expect("copy approved");

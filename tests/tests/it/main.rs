@@ -2,12 +2,14 @@
 
 mod account;
 mod api;
+mod assets;
 mod bounds;
 mod browser;
 mod builds;
 mod catalogue;
 mod client;
 mod cloudsync;
+mod content;
 mod drift;
 mod fuzz;
 mod jobs;
@@ -15,6 +17,7 @@ mod limits;
 mod marketplace;
 mod moto;
 mod process;
+mod publishing;
 mod rebuilds;
 mod retention;
 mod rootfs;

@@ -27,9 +27,9 @@ fn add_version(entity: &str, title: &str, ami: &str) -> Change {
         .expect("change")
 }
 
-fn restrict(entity: &str, ids: &[&str]) -> Change {
+fn change(entity: &str, change_type: &str, details: serde_json::Value) -> Change {
     Change::builder()
-        .change_type("RestrictDeliveryOptions")
+        .change_type(change_type)
         .entity(
             Entity::builder()
                 .r#type("AmiProduct@1.0")
@@ -37,25 +37,49 @@ fn restrict(entity: &str, ids: &[&str]) -> Change {
                 .build()
                 .expect("entity"),
         )
-        .details_document(server::cloud::document(
-            serde_json::json!({ "DeliveryOptionIds": ids }),
-        ))
+        .details_document(server::cloud::document(details))
         .build()
         .expect("change")
 }
 
+fn restrict(entity: &str, ids: &[&str]) -> Change {
+    change(
+        entity,
+        "RestrictDeliveryOptions",
+        serde_json::json!({ "DeliveryOptionIds": ids }),
+    )
+}
+
+/// Starts a change set of one change, named as the portal names a patch version's.
 async fn start(
     client: &Client,
     change: Change,
     intent: Intent,
     token: Option<&str>,
 ) -> Result<String, String> {
+    start_set(
+        client,
+        vec![change],
+        intent,
+        token,
+        Some("Patch version update"),
+    )
+    .await
+}
+
+async fn start_set(
+    client: &Client,
+    changes: Vec<Change>,
+    intent: Intent,
+    token: Option<&str>,
+    name: Option<&str>,
+) -> Result<String, String> {
     client
         .start_change_set()
         .catalog(CATALOG)
-        .change_set(change)
+        .set_change_set(Some(changes))
         .intent(intent)
-        .change_set_name("Patch version update")
+        .set_change_set_name(name.map(str::to_owned))
         .set_client_request_token(token.map(str::to_owned))
         .send()
         .await
@@ -101,6 +125,7 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
         "GitLab Test",
         &[SeedVersion {
             title: "GitLab Test 17.5.1 Release".into(),
+            release_notes: "GitLab 17.5.1".into(),
             delivery_option_id: "do-old".into(),
             public: true,
             ami: "ami-old".into(),
@@ -109,18 +134,7 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
     );
     let client = app.cloud.marketplace();
     // A public Canonical image in us-east-1 is one the marketplace can read.
-    let ami = app
-        .cloud
-        .ec2("us-east-1")
-        .describe_images()
-        .owners("099720109477")
-        .send()
-        .await
-        .expect("images")
-        .images()[0]
-        .image_id()
-        .expect("id")
-        .to_owned();
+    let ami = app.canonical_image().await.expect("a Canonical image");
 
     // The entity is found by listing AmiProducts, page by page.
     let mut token = None;
@@ -260,10 +274,30 @@ async fn the_simulated_catalog_speaks_the_sdks_wire_protocol_and_enforces_awss_r
         details["Versions"][1]["DeliveryOptions"][0]["Visibility"],
         "Public"
     );
+    // The version keeps its image, its architecture and what its delivery option says.
+    let added = &details["Versions"][1];
+    assert_eq!(added["Sources"][0]["Image"], ami.as_str());
+    assert_eq!(added["Sources"][0]["Architecture"], "x86_64");
     assert_eq!(
-        details["Versions"][1]["DeliveryOptions"][0]["AmiId"],
-        ami.as_str()
+        added["Sources"][0]["OperatingSystem"],
+        serde_json::json!({ "Name": "UBUNTU", "Version": "24.04", "Username": "ubuntu", "ScanningPort": 22 })
     );
+    assert_eq!(
+        added["DeliveryOptions"][0]["SourceId"],
+        added["Sources"][0]["Id"]
+    );
+    assert_eq!(
+        added["DeliveryOptions"][0]["Instructions"]["Usage"],
+        "https://docs.gitlab.com"
+    );
+    assert_eq!(
+        added["DeliveryOptions"][0]["Recommendations"],
+        serde_json::json!({
+            "InstanceType": "c5.2xlarge",
+            "SecurityGroups": [{ "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": ["0.0.0.0/0"] }]
+        })
+    );
+    assert_eq!(added["ReleaseNotes"], "Notes");
 
     // What AWS refuses comes back per change, in ErrorDetailList.
     let run = |change: Change| {
@@ -375,7 +409,7 @@ mod publishing {
         domain::*,
         dto::*,
         error::ErrorCode,
-        services::{Clock as _, copy, jobs, listings, publish},
+        services::{Clock as _, jobs, listings, publish},
     };
     use chrono::Duration;
     use portal_tests::{Backend, TestApp};
@@ -408,47 +442,24 @@ mod publishing {
     const TITLE: &str = "GitLab Premium 17.7.0 Release";
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_release_is_validated_applied_followed_and_recorded_with_its_approved_copy() {
+    async fn a_release_is_validated_applied_followed_and_recorded_with_its_approved_usage_and_notes()
+     {
         let (app, listing) = ready().await;
-        let (oskar, priya, maya) = (
-            app.user("oskar").await,
-            app.user("priya").await,
-            app.user("maya").await,
-        );
+        let oskar = app.user("oskar").await;
         let now = app.clock.now();
-        // Approved copy goes along as UpdateInformation.
-        let saved = copy::save(
-            app.conn(),
-            &maya,
-            now,
+        // Approved copy: the version takes its usage instructions and release notes.
+        app.approve_copy_of(
             listing.id,
-            &CopyInput {
-                base_revision: 0,
+            CopyInput {
                 title: "GitLab Premium, self-managed".into(),
                 short_description: "GitLab Premium on AWS.".into(),
                 long_description: "# Premium".into(),
                 highlights: vec!["One".into()],
-                ..Default::default()
+                ..TestApp::copy_input("GitLab Premium")
             },
         )
         .await
-        .expect("copy");
-        let CopySave::Saved { revision } = saved else {
-            panic!("conflict")
-        };
-        let review = ReviewInput {
-            revision: revision.id,
-            comment: String::new(),
-        };
-        copy::request_approval(app.conn(), &maya, now, listing.id, &review)
-            .await
-            .expect("request");
-        copy::approve(app.conn(), &priya, now, listing.id, &review)
-            .await
-            .expect("partnerships");
-        copy::approve(app.conn(), &oskar, now, listing.id, &review)
-            .await
-            .expect("omnibus");
+        .expect("approved copy");
 
         // Only the newest stable release publishes by default.
         let err = publish::start(app.conn(), &oskar, now, listing.id, "17.6.0")
@@ -499,7 +510,8 @@ mod publishing {
         );
         let sim = app.sim.marketplace().versions("GitLab Premium");
         assert_eq!(sim.iter().filter(|(t, _)| t == TITLE).count(), 1);
-        // The copy went with it.
+        // The version carries the approved copy's usage instructions and rendered release
+        // notes; the copy itself is not sent with a version (that is the copy publish's).
         let entity = app
             .cloud
             .marketplace()
@@ -509,11 +521,23 @@ mod publishing {
             .send()
             .await
             .expect("entity");
-        assert!(
-            entity
-                .details()
-                .expect("details")
-                .contains("GitLab Premium, self-managed")
+        let details: serde_json::Value =
+            serde_json::from_str(entity.details().expect("details")).expect("json");
+        let published = details["Versions"]
+            .as_array()
+            .and_then(|vs| vs.iter().find(|v| v["VersionTitle"] == TITLE))
+            .expect("the version");
+        assert_eq!(
+            published["DeliveryOptions"][0]["Instructions"]["Usage"],
+            "Browse to the instance; see https://docs.gitlab.com/install/aws/"
+        );
+        assert_eq!(
+            published["ReleaseNotes"],
+            "GitLab 17.7.0: https://gitlab.com/gitlab-org/gitlab/-/releases/v17.7.0-ee"
+        );
+        assert_ne!(
+            details["Description"]["ProductTitle"], "GitLab Premium, self-managed",
+            "a version publish sends no UpdateInformation"
         );
         let err = publish::start(app.conn(), &oskar, app.clock.now(), listing.id, "17.7.0")
             .await
@@ -949,5 +973,306 @@ mod version_limit {
         let decided: Value = res.json().await.expect("json");
         assert_eq!(decided["state"], "rejected");
         assert_eq!(public(), 4);
+    }
+}
+
+mod rules {
+    //! AWS's field limits, enforced by the simulated catalog as AWS does: per change, in its
+    //! `ErrorDetailList`, or at StartChangeSet for the shape of the change set itself.
+
+    use aws_sdk_marketplacecatalog::{
+        Client,
+        types::{Change, ChangeStatus, Intent},
+    };
+    use chrono::Duration;
+    use portal_tests::{Backend, TestApp};
+    use serde_json::{Value, json};
+
+    use super::{CATALOG, change};
+
+    /// A change set of these changes, unnamed.
+    async fn start(
+        client: &Client,
+        changes: Vec<Change>,
+        intent: Intent,
+        token: Option<&str>,
+    ) -> Result<String, String> {
+        super::start_set(client, changes, intent, token, None).await
+    }
+
+    /// The change set's status and, per change, its type and error codes.
+    async fn outcome(client: &Client, id: &str) -> (ChangeStatus, Vec<(String, Vec<String>)>) {
+        let d = client
+            .describe_change_set()
+            .catalog(CATALOG)
+            .change_set_id(id)
+            .send()
+            .await
+            .expect("describe");
+        let changes = d
+            .change_set()
+            .iter()
+            .map(|c| {
+                (
+                    c.change_type().unwrap_or_default().to_owned(),
+                    c.error_detail_list()
+                        .iter()
+                        .filter_map(|e| e.error_code().map(str::to_owned))
+                        .collect(),
+                )
+            })
+            .collect();
+        (d.status.expect("status"), changes)
+    }
+
+    fn text(n: usize) -> String {
+        "x".repeat(n)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_field_past_awss_limits_is_refused_in_its_changes_error_list() {
+        use app::services::Clock as _;
+        let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+        let entity = app.sim.marketplace().seed_product("GitLab Limits", &[]);
+        let client = app.cloud.marketplace();
+        let ami = app.canonical_image().await.expect("a Canonical image");
+        let start_at = app.clock.now();
+
+        let over = change(
+            &entity,
+            "UpdateInformation",
+            json!({
+                "ProductTitle": text(73),
+                "ShortDescription": text(1001),
+                "LongDescription": text(5001),
+                "Sku": text(101),
+                "LogoUrl": "ftp://assets.example/logo.png",
+                "VideoUrls": ["https://video.example/1", "https://video.example/2"],
+                "Highlights": ["1", "2", "3", "4"],
+                "AdditionalResources": [
+                    { "Text": "a", "Url": "https://a.example" },
+                    { "Text": "b", "Url": "https://b.example" },
+                    { "Text": "c", "Url": "https://c.example" },
+                    { "Text": "d", "Url": "https://d.example" }
+                ],
+                "SupportDescription": text(2001),
+                "Categories": [],
+                "SearchKeywords": (0..16).map(|i| format!("k{i}")).collect::<Vec<_>>(),
+                "Title": "not a field of UpdateInformation"
+            }),
+        );
+        let rule = |protocol: &str| json!({ "IpProtocol": protocol, "FromPort": 443, "ToPort": 443, "IpRanges": ["0.0.0.0/0"] });
+        let option = |ami: &str, groups: Value| {
+            json!({ "Details": { "AmiDeliveryOptionDetails": {
+                "AmiSource": {
+                    "AmiId": ami,
+                    "AccessRoleArn": "arn:aws:iam::123:role/short-account",
+                    "UserName": "1ubuntu",
+                    "OperatingSystemName": "",
+                    "OperatingSystemVersion": "24.04"
+                },
+                "UsageInstructions": text(4001),
+                "RecommendedInstanceType": "huge",
+                "SecurityGroups": groups
+            }}})
+        };
+        let bad_version = change(
+            &entity,
+            "AddDeliveryOptions",
+            json!({
+                "Version": { "VersionTitle": text(65), "ReleaseNotes": "" },
+                "DeliveryOptions": [
+                    option(&ami, json!([])),
+                    option("ami-0000000000000dead", json!([rule("sctp")]))
+                ]
+            }),
+        );
+        let id = start(&client, vec![over, bad_version], Intent::Validate, None)
+            .await
+            .expect("started");
+        app.clock.set(start_at + Duration::seconds(6));
+        let (status, changes) = outcome(&client, &id).await;
+        assert_eq!(status, ChangeStatus::Failed);
+        let codes_of = |change_type: &str| -> Vec<String> {
+            changes
+                .iter()
+                .find(|(t, _)| t == change_type)
+                .map(|(_, codes)| codes.clone())
+                .unwrap_or_default()
+        };
+        let info = codes_of("UpdateInformation");
+        for code in [
+            "INVALID_PRODUCT_TITLE",
+            "INVALID_SHORT_DESCRIPTION",
+            "INVALID_LONG_DESCRIPTION",
+            "INVALID_SKU",
+            "INVALID_LOGO_URL",
+            "INVALID_VIDEO_URLS",
+            "INVALID_HIGHLIGHTS",
+            "INVALID_ADDITIONAL_RESOURCES",
+            "INVALID_SUPPORT_DESCRIPTION",
+            "INVALID_CATEGORIES",
+            "INVALID_SEARCH_KEYWORDS",
+            "INVALID_DETAILS_DOCUMENT",
+        ] {
+            assert!(info.iter().any(|c| c == code), "{code} missing in {info:?}");
+        }
+        let delivery = codes_of("AddDeliveryOptions");
+        for code in [
+            "INVALID_VERSION_TITLE",
+            "INVALID_RELEASE_NOTES",
+            "INCONSISTENT_AMI_SOURCE",
+            "INVALID_AMI_ID",
+            "INVALID_ACCESS_ROLE_ARN",
+            "INVALID_USER_NAME",
+            "INVALID_OPERATING_SYSTEM",
+            "INVALID_USAGE_INSTRUCTIONS",
+            "INVALID_INSTANCE_TYPE",
+            "INVALID_SECURITY_GROUPS",
+        ] {
+            assert!(
+                delivery.iter().any(|c| c == code),
+                "{code} missing in {delivery:?}"
+            );
+        }
+        assert!(
+            !delivery.iter().any(|c| c.starts_with("INVALID_PRODUCT")),
+            "each change has its own errors: {delivery:?}"
+        );
+
+        // A keyword over 50 characters and a highlight over 500, alone.
+        let id = start(
+            &client,
+            vec![change(
+                &entity,
+                "UpdateInformation",
+                json!({ "SearchKeywords": ["gitlab", text(51)], "Highlights": [text(501)] }),
+            )],
+            Intent::Validate,
+            None,
+        )
+        .await
+        .expect("started");
+        app.clock.set(start_at + Duration::seconds(12));
+        let (_, changes) = outcome(&client, &id).await;
+        assert_eq!(
+            changes[0].1,
+            ["INVALID_HIGHLIGHTS", "INVALID_SEARCH_KEYWORDS"],
+            "{changes:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_set_is_refused_at_once_for_one_change_type_twice_or_a_long_token() {
+        let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+        let entity = app.sim.marketplace().seed_product("GitLab Twice", &[]);
+        let client = app.cloud.marketplace();
+        let title = |t: &str| change(&entity, "UpdateInformation", json!({ "ProductTitle": t }));
+        let err = start(
+            &client,
+            vec![title("One"), title("Two")],
+            Intent::Apply,
+            None,
+        )
+        .await
+        .expect_err("the same change type twice on one entity");
+        assert!(
+            err.contains("ValidationException") && err.contains("UpdateInformation"),
+            "{err}"
+        );
+        let err = start(&client, vec![title("One")], Intent::Apply, Some(&text(37)))
+            .await
+            .expect_err("a token over 36 characters");
+        assert!(
+            err.contains("ValidationException") && err.contains("ClientRequestToken"),
+            "{err}"
+        );
+        // Nothing was started: the entity is not locked.
+        start(&client, vec![title("One")], Intent::Apply, Some(&text(36)))
+            .await
+            .expect("one change of the type, a token of 36");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn information_at_the_limits_is_taken_and_a_field_left_out_stays_as_it_was() {
+        use app::services::Clock as _;
+        let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+        let entity = app.sim.marketplace().seed_product("GitLab Full", &[]);
+        let client = app.cloud.marketplace();
+        let start_at = app.clock.now();
+        let full = json!({
+            "ProductTitle": text(72),
+            "ShortDescription": text(1000),
+            "LongDescription": text(5000),
+            "Sku": text(100),
+            "LogoUrl": "https://assets.example/logo.png",
+            "VideoUrls": ["https://video.example/1"],
+            "Highlights": [text(500), "two", "three"],
+            "AdditionalResources": [
+                { "Text": "a", "Url": "https://a.example" },
+                { "Text": "b", "Url": "http://b.example" },
+                { "Text": text(100), "Url": "https://c.example" }
+            ],
+            "SupportDescription": text(2000),
+            "Categories": ["DevOps", "Source Control", "Security"],
+            "SearchKeywords": (0..15).map(|i| format!("{i:0>50}")).collect::<Vec<_>>()
+        });
+        let id = start(
+            &client,
+            vec![change(&entity, "UpdateInformation", full.clone())],
+            Intent::Apply,
+            None,
+        )
+        .await
+        .expect("started");
+        app.clock.set(start_at + Duration::seconds(30));
+        assert_eq!(outcome(&client, &id).await.0, ChangeStatus::Succeeded);
+        // Only the short description is sent: everything else stays.
+        let id = start(
+            &client,
+            vec![change(
+                &entity,
+                "UpdateInformation",
+                json!({ "ShortDescription": "Only this changes" }),
+            )],
+            Intent::Apply,
+            None,
+        )
+        .await
+        .expect("started");
+        app.clock.set(start_at + Duration::seconds(60));
+        assert_eq!(outcome(&client, &id).await.0, ChangeStatus::Succeeded);
+        let out = client
+            .describe_entity()
+            .catalog(CATALOG)
+            .entity_id(&entity)
+            .send()
+            .await
+            .expect("entity");
+        let d: Value = serde_json::from_str(out.details().expect("details")).expect("json");
+        assert_eq!(d["Description"]["ShortDescription"], "Only this changes");
+        assert_eq!(d["Description"]["ProductTitle"], full["ProductTitle"]);
+        assert_eq!(d["Description"]["LongDescription"], full["LongDescription"]);
+        assert_eq!(d["Description"]["Sku"], full["Sku"]);
+        assert_eq!(d["Description"]["Highlights"], full["Highlights"]);
+        assert_eq!(d["Description"]["Categories"], full["Categories"]);
+        assert_eq!(d["Description"]["SearchKeywords"], full["SearchKeywords"]);
+        assert_eq!(d["PromotionalResources"]["LogoUrl"], full["LogoUrl"]);
+        assert_eq!(
+            d["PromotionalResources"]["Videos"][0]["Url"],
+            "https://video.example/1"
+        );
+        assert_eq!(
+            d["PromotionalResources"]["AdditionalResources"][1],
+            json!({ "Type": "Link", "Text": "b", "Url": "http://b.example" })
+        );
+        assert_eq!(
+            d["SupportInformation"]["Description"],
+            full["SupportDescription"]
+        );
+        // The live copy the portal reads is the same.
+        let live = server::jobs::entity::live_copy_of(&d);
+        assert_eq!(live.short_description, "Only this changes");
+        assert_eq!(live.additional_resources.len(), 3);
     }
 }

@@ -10,10 +10,7 @@
 
 use std::{
     collections::HashMap,
-    net::TcpListener,
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex, PoisonError},
-    time::Duration,
 };
 
 use app::{
@@ -22,57 +19,7 @@ use app::{
 };
 use aws_sdk_ec2::types::Filter;
 use base64::Engine as _;
-use portal_tests::{Backend, TestApp};
-
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 -m moto.server (pip install 'moto[server]')");
-    // Owned at once, so the process is killed whatever happens next.
-    let moto = Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    for _ in 0..150 {
-        if client
-            .get(format!("{}/moto-api/", moto.url))
-            .send()
-            .await
-            .is_ok()
-        {
-            return moto;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("moto did not start on {}", moto.url);
-}
+use portal_tests::{Backend, TestApp, s3::Moto};
 
 /// What the test, playing the builders, wrote to their serial consoles.
 type Consoles = Arc<Mutex<HashMap<String, String>>>;
@@ -147,7 +94,7 @@ fn url_decode(body: &[u8]) -> HashMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_build_runs_the_same_against_moto() {
-    let moto = start_moto().await;
+    let moto = Moto::start().await.expect("moto");
     let consoles: Consoles = Arc::default();
     let proxy = start_console_proxy(moto.url.clone(), consoles.clone()).await;
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
@@ -306,7 +253,7 @@ async fn the_build_runs_the_same_against_moto() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_base_image_check_finds_moto_s_canonical_image_and_proposes_rebuilds() {
     use app::services::rebuilds;
-    let moto = start_moto().await;
+    let moto = Moto::start().await.expect("moto");
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let cloud = Arc::new(server::cloud::Cloud::endpoint(
         moto.url.clone(),
@@ -386,7 +333,7 @@ async fn the_base_image_check_finds_moto_s_canonical_image_and_proposes_rebuilds
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_reads_the_account_s_own_images_from_moto() {
     use portal_tests::account::{console_image, set_public};
-    let moto = start_moto().await;
+    let moto = Moto::start().await.expect("moto");
     let cloud = server::cloud::Cloud::endpoint(
         moto.url.clone(),
         server::cloud::CloudSettings::marketplace_default(chrono::Duration::seconds(15)),

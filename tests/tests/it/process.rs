@@ -447,6 +447,7 @@ async fn a_release_opens_maintenance_runs_on_the_business_day_clock() {
                 version: "18.6.1".into(),
                 released_on: "2026-11-24".into(),
                 kind: "patch".into(),
+                notes_url: String::new(),
             },
         )
         .await
@@ -504,6 +505,7 @@ async fn a_release_opens_maintenance_runs_on_the_business_day_clock() {
                 version: "18.7.0-rc1".into(),
                 released_on: "2026-11-24".into(),
                 kind: "regular".into(),
+                notes_url: String::new(),
             },
         )
         .await
@@ -517,6 +519,7 @@ async fn a_release_opens_maintenance_runs_on_the_business_day_clock() {
                 version: "18.6.2".into(),
                 released_on: "2026-11-25".into(),
                 kind: "security".into(),
+                notes_url: String::new(),
             },
         )
         .await
@@ -535,6 +538,7 @@ async fn a_release_opens_maintenance_runs_on_the_business_day_clock() {
                 version: "18.6.1".into(),
                 released_on: "2026-11-24".into(),
                 kind: "patch".into(),
+                notes_url: String::new(),
             },
         )
         .await
@@ -703,7 +707,11 @@ async fn a_build_is_linked_to_its_maintenance_task_and_completes_it() {
     );
 }
 
+/// The Ultimate listing, without the copy the seed gives it: these tests write its first.
 async fn ultimate_listing(app: &TestApp) -> Listing {
+    app.without_copy("GitLab Ultimate")
+        .await
+        .expect("the seeded copy removed");
     app.listing("GitLab Ultimate")
         .await
         .expect("the Ultimate listing")
@@ -1059,6 +1067,9 @@ async fn listing_copy_is_approved_in_stages_bound_to_its_revision() {
 async fn a_launch_needs_the_technical_stage_approved_copy_and_three_sign_offs() {
     each_backend(|backend| async move {
         let app = TestApp::spawn(backend).await.expect("app");
+        app.without_copy("GitLab Ultimate")
+            .await
+            .expect("the seeded copy removed");
         let (priya, oskar, maya) = (
             app.user("priya").await,
             app.user("oskar").await,

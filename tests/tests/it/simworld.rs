@@ -236,18 +236,7 @@ async fn marketplace_versions_and_change_sets_under_way_survive_a_restart() {
     let mut app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     // The Premium listing's product, seeded from the catalogue at the first start.
     let entity = app.sim.marketplace().seed_product("GitLab Premium", &[]);
-    let ami = app
-        .cloud
-        .ec2("us-east-1")
-        .describe_images()
-        .owners("099720109477")
-        .send()
-        .await
-        .expect("images")
-        .images()[0]
-        .image_id()
-        .expect("id")
-        .to_owned();
+    let ami = app.canonical_image().await.expect("a Canonical image");
     let start = app.clock.now();
     let published = publish(
         &app,

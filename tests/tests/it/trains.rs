@@ -156,6 +156,9 @@ async fn a_release_event_runs_the_whole_train_without_another_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_without_approved_copy_waits_and_goes_on_once_it_is_approved() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    app.without_copy("GitLab Ultimate")
+        .await
+        .expect("the seeded copy removed");
     app.approve_copy("GitLab Premium")
         .await
         .expect("copy approved");

@@ -5,15 +5,30 @@ use sea_orm::ConnectionTrait;
 use super::revisions::{fields_of, find_revision, summary_of};
 use crate::{dto::*, error::AppResult};
 
-const FIELDS: [(&str, &str); 7] = [
+const FIELDS: [(&str, &str); 13] = [
     ("title", "Product title"),
     ("short_description", "Short description"),
     ("long_description", "Long description"),
     ("highlights", "Highlights"),
+    ("categories", "Categories"),
+    ("search_keywords", "Search keywords"),
+    ("sku", "SKU"),
+    ("support_description", "Support description"),
+    ("logo", "Logo"),
+    ("video_url", "Video URL"),
+    ("additional_resources", "Additional resources"),
     ("usage_instructions", "Usage instructions"),
     ("release_notes_template", "Release notes template"),
-    ("categories", "Categories"),
 ];
+
+/// Additional resources one per line, as the editor writes them.
+pub(super) fn resources_text(resources: &[AdditionalResource]) -> String {
+    resources
+        .iter()
+        .map(|r| format!("{} | {}", r.text, r.url))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 fn field_text(f: &CopyFields, key: &str) -> String {
     match key {
@@ -21,9 +36,19 @@ fn field_text(f: &CopyFields, key: &str) -> String {
         "short_description" => f.short_description.clone(),
         "long_description" => f.long_description.clone(),
         "highlights" => f.highlights.join("\n"),
+        "categories" => f.categories.join("\n"),
+        "search_keywords" => f.search_keywords.join("\n"),
+        "sku" => f.sku.clone(),
+        "support_description" => f.support_description.clone(),
+        "logo" => match (f.logo_asset_id, f.logo_version) {
+            (Some(asset), Some(version)) => format!("asset {asset}, version {version}"),
+            (Some(asset), None) => format!("asset {asset}"),
+            _ => String::new(),
+        },
+        "video_url" => f.video_url.clone(),
+        "additional_resources" => resources_text(&f.additional_resources),
         "usage_instructions" => f.usage_instructions.clone(),
-        "release_notes_template" => f.release_notes_template.clone(),
-        _ => f.categories.join("\n"),
+        _ => f.release_notes_template.clone(),
     }
 }
 
@@ -115,5 +140,42 @@ mod tests {
         assert_eq!(rows[1].left.as_deref(), Some("two"));
         assert_eq!(rows[1].right.as_deref(), Some("2"));
         assert_eq!(rows[3].left, None);
+    }
+
+    #[test]
+    fn every_field_of_the_copy_is_compared() {
+        let a = CopyFields::default();
+        let b = CopyFields {
+            search_keywords: vec!["gitlab".into()],
+            sku: "GL-PREM".into(),
+            support_description: "Support".into(),
+            logo_asset_id: Some(4),
+            logo_version: Some(2),
+            video_url: "https://v.example".into(),
+            additional_resources: vec![AdditionalResource {
+                text: "Docs".into(),
+                url: "https://docs.gitlab.com".into(),
+            }],
+            ..CopyFields::default()
+        };
+        for (key, _) in FIELDS {
+            let changed = field_text(&a, key) != field_text(&b, key);
+            let expected = !matches!(
+                key,
+                "title"
+                    | "short_description"
+                    | "long_description"
+                    | "highlights"
+                    | "categories"
+                    | "usage_instructions"
+                    | "release_notes_template"
+            );
+            assert_eq!(changed, expected, "{key}");
+        }
+        assert_eq!(field_text(&b, "logo"), "asset 4, version 2");
+        assert_eq!(
+            field_text(&b, "additional_resources"),
+            "Docs | https://docs.gitlab.com"
+        );
     }
 }

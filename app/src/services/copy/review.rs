@@ -1,6 +1,6 @@
 //! Reviewing copy in stages: a draft is sent to Partnerships, then Omnibus checks it, each
 //! approval bound to the newest revision and never by its author; a rejection says why and
-//! returns it to draft; an approved revision is marked for publishing.
+//! returns it to draft. Marking an approved revision for publishing is in `publish`.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -343,52 +343,6 @@ pub async fn reject(
         .to_user(r.author_id)
         .to_teams(&[Role::Marketing])
         .except(Some(actor)),
-    )
-    .await?;
-    txn.commit().await?;
-    get(db, listing_id).await
-}
-
-/// Marks an approved revision as the one to publish.
-pub async fn mark_for_publishing(
-    db: &(impl ConnectionTrait + TransactionTrait),
-    actor: &CurrentUser,
-    now: DateTime<Utc>,
-    listing_id: i32,
-    input: &ReviewInput,
-) -> AppResult<ListingCopy> {
-    actor.require(Permission::MarkCopyForPublishing)?;
-    let txn = begin_write(db).await?;
-    let l = listings::find_model(&txn, listing_id).await?;
-    let r = find_revision(&txn, listing_id, input.revision).await?;
-    if r.state != CopyState::Approved {
-        return Err(AppError::conflict(
-            "revision",
-            format!(
-                "revision {} is not approved: only approved copy can be published",
-                r.number
-            ),
-        ));
-    }
-    let mut active: copy_revision::ActiveModel = r.clone().into();
-    active.publish_marked_at = Set(Some(now));
-    active.publish_marked_by = Set(Some(actor.username.clone()));
-    active.update(&txn).await?;
-    audit::record(
-        &txn,
-        Some(actor),
-        now,
-        Change {
-            action: "mark_publish",
-            object_type: "listing",
-            object_id: listing_id.to_string(),
-            summary: format!(
-                "marked revision {} of '{}' for publishing",
-                r.number, l.title
-            ),
-            before: None,
-            after: None,
-        },
     )
     .await?;
     txn.commit().await?;

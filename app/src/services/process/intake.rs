@@ -35,8 +35,8 @@ pub async fn record_release(
     input: &ReleaseInput,
 ) -> AppResult<(release::Model, Vec<i32>)> {
     actor.require(Permission::ManageReleases)?;
-    let (version, released_on, kind) = releases::parse(input, now.date_naive())?;
-    let model = releases::insert(db, actor, now, &version, released_on, kind).await?;
+    let parsed = releases::parse(input, now.date_naive())?;
+    let model = releases::insert(db, actor, now, &parsed).await?;
     let runs = open_maintenance_runs(db, Some(actor), now, &model).await?;
     Ok((model, runs))
 }

@@ -241,6 +241,8 @@ async fn task_dtos(
         .into_iter()
         .map(|j| (j.id, j.state))
         .collect();
+    let ids: Vec<i32> = tasks.iter().map(|t| t.id).collect();
+    let mut assets = crate::services::assets::refs_of_tasks(db, &ids).await?;
     tasks
         .iter()
         .map(|t| {
@@ -258,7 +260,7 @@ async fn task_dtos(
                 response_due_on: t.response_due_on,
                 escalated_at: t.escalated_at,
                 links: serde_json::from_str(&t.links).unwrap_or_default(),
-                assets: Vec::new(),
+                assets: assets.remove(&t.id).unwrap_or_default(),
                 job_id: t.job_id,
                 job_state: t.job_id.and_then(|id| jobs.get(&id)).copied(),
                 arch: t.arch,

@@ -21,8 +21,8 @@ use crate::{
         audit::{self, Change, snapshot},
         begin_write, builds, copy,
         entities::{
-            job, listing, listing_version, partner, product, product_architecture, release,
-            restriction_proposal, retention_proposal, train, train_step, workflow,
+            job, listing, partner, product, product_architecture, release, restriction_proposal,
+            retention_proposal, train, train_step, workflow,
         },
         images,
         jobs::JobKind as _,
@@ -659,14 +659,9 @@ async fn publish_next(
         .listings
         .get(&listing_id)
         .ok_or_else(|| AppError::internal("publish step's listing is gone", listing_id))?;
-    let title = publish::version_title(&l.entity_name, &release.version);
     let job = job_of(db, step.job_id).await?;
-    if let Some(v) = listing_version::Entity::find()
-        .filter(listing_version::Column::ListingId.eq(l.id))
-        .filter(listing_version::Column::Title.eq(title.clone()))
-        .one(db)
-        .await?
-    {
+    // Done once every architecture's version is on the listing.
+    if let Some(v) = publish::published_version(db, l.id, &release.version).await? {
         let mut next = Next::of(step, TrainStepState::Done, "");
         next.listing_version_id = Some(v.id);
         next.finished_at = Some(
@@ -696,8 +691,8 @@ async fn publish_next(
             wait,
             format!("the publish failed ({why}); retry job {}", j.id),
             format!(
-                "job {} finished but '{title}' is not in the catalogue",
-                j.id
+                "job {} finished but {} {} is not in the catalogue",
+                j.id, l.entity_name, release.version
             ),
         ));
     }

@@ -47,6 +47,8 @@ pub struct ReleaseEvent {
     pub released_on: NaiveDate,
     pub security: bool,
     pub summary: String,
+    /// The release's page, when the event names it (release events do).
+    pub notes_url: Option<String>,
 }
 
 /// Records a release reported by a webhook and opens its maintenance runs. The same event
@@ -85,6 +87,12 @@ pub async fn release_event(
         }
         .as_str()
         .to_owned(),
+        // A link that is not an https URL is left out rather than losing the release.
+        notes_url: event
+            .notes_url
+            .as_deref()
+            .and_then(|u| crate::services::https_url(u).ok().flatten())
+            .unwrap_or_default(),
     };
     let outcome = match create_release(db, &actor, now, &input).await {
         Ok((release, runs, train)) => ReleaseEventOutcome {
@@ -141,6 +149,8 @@ pub struct GitlabEvent {
     pub name: Option<String>,
     pub description: Option<String>,
     pub released_at: Option<String>,
+    /// Release: the release's page on GitLab.
+    pub url: Option<String>,
 }
 
 /// One delivery of GitLab's webhook, as read from the request.
@@ -180,7 +190,7 @@ pub async fn gitlab_delivery(
         body_sha256,
         event,
     } = delivery;
-    let (tag, released_on, text) = match (kind.as_str(), event.object_kind.as_deref()) {
+    let (tag, released_on, text, notes_url) = match (kind.as_str(), event.object_kind.as_deref()) {
         ("Tag Push Hook", _) | (_, Some("tag_push")) => {
             if event
                 .after
@@ -196,6 +206,7 @@ pub async fn gitlab_delivery(
                 tag,
                 now.date_naive(),
                 event.message.clone().unwrap_or_default(),
+                None,
             )
         }
         ("Release Hook", _) | (_, Some("release")) => {
@@ -219,6 +230,7 @@ pub async fn gitlab_delivery(
                     event.name.clone().unwrap_or_default(),
                     event.description.clone().unwrap_or_default()
                 ),
+                event.url.clone(),
             )
         }
         _ => return ignored("not a tag push or release event"),
@@ -240,6 +252,7 @@ pub async fn gitlab_delivery(
             summary: format!("{kind}: {tag}"),
             version,
             released_on,
+            notes_url,
         },
     )
     .await
