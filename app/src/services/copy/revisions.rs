@@ -119,7 +119,7 @@ fn items(
     if list.len() < min {
         Err(format!("give at least {min} {what}"))
     } else if list.len() > max {
-        Err(format!("at most {max} ({} {what} given)", list.len()))
+        Err(format!("at most {max} {what} ({} given)", list.len()))
     } else if let Some(long) = list.iter().find(|x| x.chars().count() > item_max) {
         Err(format!(
             "each is at most {item_max} characters: {} has {}",
