@@ -10,7 +10,7 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex, OnceLock, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
 };
 
 use axum::{
@@ -30,7 +30,6 @@ use openidconnect::{
         CoreRsaPrivateSigningKey,
     },
 };
-use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -110,25 +109,21 @@ pub struct FakeGitLab {
     world: Arc<Mutex<World>>,
 }
 
-/// Signing keys, made once per test process (RSA key generation is slow).
-fn keys() -> &'static (String, String) {
-    static KEYS: OnceLock<(String, String)> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let pem = || {
-            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
-                .unwrap_or_else(|e| panic!("generating an RSA key: {e}"));
-            key.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
-                .unwrap_or_else(|e| panic!("encoding an RSA key: {e}"))
-                .to_string()
-        };
-        (pem(), pem())
-    })
-}
+/// The fake provider's signing key, and another that GitLab does not publish (for
+/// forged signatures). Both are fixed test keys that sign the fake provider's ID tokens
+/// and nothing else. They are not made at run time: making a 2048-bit RSA key takes
+/// seconds of CPU in a debug build, and made inside the JWKS handler it kept the portal's
+/// discovery (which fetches the keys) waiting past its 15 s timeout on a loaded machine.
+const SIGNING_KEY_PEM: &str = include_str!("gitlab/signing-key.pem");
+const FORGED_KEY_PEM: &str = include_str!("gitlab/forged-key.pem");
 
 fn signing_key(forged: bool) -> CoreRsaPrivateSigningKey {
-    let (good, other) = keys();
     CoreRsaPrivateSigningKey::from_pem(
-        if forged { other } else { good },
+        if forged {
+            FORGED_KEY_PEM
+        } else {
+            SIGNING_KEY_PEM
+        },
         Some(JsonWebKeyId::new("fake-gitlab-1".into())),
     )
     .unwrap_or_else(|e| panic!("signing key: {e}"))
@@ -594,5 +589,35 @@ async fn api_user(State(p): State<FakeGitLab>, headers: HeaderMap) -> Response {
         }))
         .into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openidconnect::core::CoreJsonWebKey;
+    use rsa::{pkcs1::DecodeRsaPrivateKey as _, traits::PublicKeyParts as _};
+
+    use super::*;
+
+    fn modulus(pem: &str) -> Vec<u8> {
+        rsa::RsaPrivateKey::from_pkcs1_pem(pem)
+            .unwrap_or_else(|e| panic!("a fixed test key: {e}"))
+            .n()
+            .to_bytes_be()
+    }
+
+    /// The JWKS answers with a key that is there from the start, so fetching it costs no
+    /// key generation; the forged key is another one.
+    #[test]
+    fn the_fake_providers_keys_are_fixed_and_the_forged_one_differs() {
+        let published: CoreJsonWebKey = signing_key(false).as_verification_key();
+        let published = serde_json::to_value(&published).expect("JWK as JSON");
+        let n = published["n"].as_str().expect("the JWK's modulus");
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(n)
+            .expect("base64url modulus");
+        assert_eq!(n, modulus(SIGNING_KEY_PEM));
+        assert_eq!(n.len() * 8, 2048);
+        assert_ne!(modulus(FORGED_KEY_PEM), modulus(SIGNING_KEY_PEM));
     }
 }

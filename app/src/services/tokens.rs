@@ -1,14 +1,14 @@
 //! Personal API tokens for automation: `Authorization: Bearer pip_…` on `/api/v1`. A token
 //! has a name, scopes (read, write, jobs), an expiry, and acts with its owner's roles. It
-//! is shown once; the database keeps its SHA-256 only. Every use records when it was last
-//! used; creating and revoking one are audited. Which scope each API route needs is the
-//! server's table (`server::api::scopes`).
+//! is shown once; the database keeps its SHA-256 only. Using one records when it was last
+//! used (to the minute); creating and revoking one are audited. Which scope each API route
+//! needs is the server's table (`server::api::scopes`).
 
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 
@@ -32,8 +32,9 @@ fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-fn scopes_of(t: &api_token::Model) -> AppResult<Vec<TokenScope>> {
-    t.scopes
+/// The scopes as stored: comma-separated.
+fn scopes_of(stored_scopes: &str) -> AppResult<Vec<TokenScope>> {
+    stored_scopes
         .split(',')
         .filter(|s| !s.is_empty())
         .map(stored)
@@ -43,7 +44,7 @@ fn scopes_of(t: &api_token::Model) -> AppResult<Vec<TokenScope>> {
 fn to_dto(t: api_token::Model, username: String) -> AppResult<ApiToken> {
     Ok(ApiToken {
         id: t.id,
-        scopes: scopes_of(&t)?,
+        scopes: scopes_of(&t.scopes)?,
         name: t.name,
         prefix: t.prefix,
         created_at: t.created_at,
@@ -220,17 +221,40 @@ impl Refused {
     }
 }
 
-/// The person and scopes behind a bearer token; records the use.
+/// A token as [`authenticate`] reads it: one row per role of its owner.
+#[derive(Debug, FromQueryResult)]
+struct TokenRow {
+    token_id: i32,
+    scopes: String,
+    expires_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    #[sea_orm(nested)]
+    person: users::PersonRow,
+}
+
+/// The person and scopes behind a bearer token. The token, its owner and their roles are
+/// read with one query, and nothing is kept between requests: revoking the token, blocking
+/// its owner or changing their roles holds from the next request on, in every process.
+/// Records when the token was last used, to the minute (every request need not write).
 pub async fn authenticate(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     secret: &str,
 ) -> AppResult<Result<(CurrentUser, Vec<TokenScope>), Refused>> {
-    let Some(t) = api_token::Entity::find()
+    let select = api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(hash(secret.trim())))
-        .one(db)
-        .await?
-    else {
+        .select_only()
+        .column_as(api_token::Column::Id, "token_id")
+        .column(api_token::Column::Scopes)
+        .column(api_token::Column::ExpiresAt)
+        .column(api_token::Column::LastUsedAt)
+        .column(api_token::Column::RevokedAt);
+    let rows: Vec<TokenRow> = users::with_person(select, api_token::Column::UserId)
+        .into_model()
+        .all(db)
+        .await?;
+    let Some(t) = rows.first() else {
         return Ok(Err(Refused::Unknown));
     };
     if t.revoked_at.is_some() {
@@ -239,14 +263,20 @@ pub async fn authenticate(
     if t.expires_at <= now {
         return Ok(Err(Refused::Expired));
     }
-    let user = match users::standing(db, now, t.user_id).await? {
+    let user = match users::person_from_rows(rows.iter().map(|r| &r.person), now) {
         Ok(user) => user,
         Err(users::Standing::Unconfirmed) => return Ok(Err(Refused::Unconfirmed)),
         Err(_) => return Ok(Err(Refused::Blocked)),
     };
-    let scopes = scopes_of(&t)?;
-    let mut active: api_token::ActiveModel = t.into();
-    active.last_used_at = Set(Some(now));
-    active.update(db).await?;
+    let scopes = scopes_of(&t.scopes)?;
+    if t.last_used_at
+        .is_none_or(|at| now - at >= Duration::minutes(1))
+    {
+        api_token::Entity::update_many()
+            .col_expr(api_token::Column::LastUsedAt, Expr::value(Some(now)))
+            .filter(api_token::Column::Id.eq(t.token_id))
+            .exec(db)
+            .await?;
+    }
     Ok(Ok((user, scopes)))
 }

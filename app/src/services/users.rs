@@ -16,8 +16,9 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, RelationDef, Select, Set, TransactionSession,
+    TransactionTrait, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 
@@ -64,13 +65,90 @@ pub enum Standing {
 
 /// Whether this account may act at `now`.
 pub fn may_act(u: &user::Model, now: DateTime<Utc>) -> Standing {
-    if u.blocked {
+    standing_of(u.blocked, u.local_account, u.gitlab_valid_until, now)
+}
+
+fn standing_of(
+    blocked: bool,
+    local_account: bool,
+    gitlab_valid_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Standing {
+    if blocked {
         Standing::Blocked
-    } else if u.local_account || u.gitlab_valid_until.is_some_and(|until| until > now) {
+    } else if local_account || gitlab_valid_until.is_some_and(|until| until > now) {
         Standing::Active
     } else {
         Standing::Unconfirmed
     }
+}
+
+/// A person as one row of a join shows them, with one of their roles: someone with three
+/// roles is three rows, someone with none one row without a role. Read by [`with_person`].
+#[derive(Debug, Clone, FromQueryResult)]
+pub(crate) struct PersonRow {
+    person_id: i32,
+    username: String,
+    name: String,
+    blocked: bool,
+    local_account: bool,
+    gitlab_valid_until: Option<DateTime<Utc>>,
+    role: Option<Role>,
+}
+
+/// Adds to `select` the person its `user_id` column names and every role of theirs, in
+/// the same statement: what a request needs to know who is asking, read with one query.
+pub(crate) fn with_person<E: EntityTrait>(select: Select<E>, user_id: E::Column) -> Select<E> {
+    let person: RelationDef = E::belongs_to(user::Entity)
+        .from(user_id)
+        .to(user::Column::Id)
+        .into();
+    let roles: RelationDef = user_role::Entity::belongs_to(user::Entity)
+        .from(user_role::Column::UserId)
+        .to(user::Column::Id)
+        .into();
+    select
+        .join(JoinType::InnerJoin, person)
+        .join(JoinType::LeftJoin, roles.rev())
+        .column_as(user::Column::Id, "person_id")
+        .column(user::Column::Username)
+        .column(user::Column::Name)
+        .column(user::Column::Blocked)
+        .column(user::Column::LocalAccount)
+        .column(user::Column::GitlabValidUntil)
+        .column(user_role::Column::Role)
+}
+
+/// The person the rows of [`with_person`] show, if they may act at `now`.
+pub(crate) fn person_from_rows<'a>(
+    mut rows: impl Iterator<Item = &'a PersonRow>,
+    now: DateTime<Utc>,
+) -> Result<CurrentUser, Standing> {
+    let Some(first) = rows.next() else {
+        return Err(Standing::Blocked);
+    };
+    match standing_of(
+        first.blocked,
+        first.local_account,
+        first.gitlab_valid_until,
+        now,
+    ) {
+        Standing::Active => {}
+        other => return Err(other),
+    }
+    let mut roles: Vec<Role> = first.role.into_iter().collect();
+    roles.extend(rows.filter_map(|r| r.role));
+    roles.sort();
+    roles.dedup();
+    if roles.is_empty() {
+        roles.push(Role::Viewer);
+    }
+    Ok(CurrentUser {
+        id: first.person_id,
+        username: first.username.clone(),
+        name: first.name.clone(),
+        roles,
+    })
 }
 
 async fn roles_of(db: &impl ConnectionTrait, user_id: i32) -> AppResult<Vec<Role>> {
@@ -581,37 +659,55 @@ async fn start_session(
     Ok((token, user))
 }
 
+/// A session as [`resolve_session`] reads it: one row per role of its person.
+#[derive(Debug, FromQueryResult)]
+struct SessionRow {
+    expires_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    #[sea_orm(nested)]
+    person: PersonRow,
+}
+
 /// The user behind a session token, if the session is alive; refreshes its idle clock.
+/// The session, its person and their roles are read with one query, and nothing is kept
+/// between requests: a sign-out, a block or a change of roles holds from the next request
+/// on, in every process. It writes only to refresh the idle clock (at most once a minute)
+/// and to delete a session that ran out.
 pub async fn resolve_session(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     token: &str,
 ) -> AppResult<Option<CurrentUser>> {
-    let Some(s) = session::Entity::find_by_id(token_hash(token))
-        .one(db)
-        .await?
-    else {
+    let id = token_hash(token);
+    let select = session::Entity::find_by_id(id.clone())
+        .select_only()
+        .column(session::Column::ExpiresAt)
+        .column(session::Column::LastSeenAt);
+    let rows: Vec<SessionRow> = with_person(select, session::Column::UserId)
+        .into_model()
+        .all(db)
+        .await?;
+    let Some(s) = rows.first() else {
         return Ok(None);
     };
     if s.expires_at <= now || s.last_seen_at + SESSION_IDLE <= now {
-        session::Entity::delete_by_id(s.id).exec(db).await?;
+        session::Entity::delete_by_id(id).exec(db).await?;
         return Ok(None);
     }
-    let Some(u) = user::Entity::find_by_id(s.user_id).one(db).await? else {
-        return Ok(None);
-    };
     // An unconfirmed GitLab account's session waits: it works again once GitLab confirms
     // the account, and is deleted when GitLab refuses it.
-    if may_act(&u, now) != Standing::Active {
+    let Ok(user) = person_from_rows(rows.iter().map(|r| &r.person), now) else {
         return Ok(None);
-    }
+    };
     // Touch at most once a minute: every page load need not write.
     if now - s.last_seen_at > Duration::minutes(1) {
-        let mut active: session::ActiveModel = s.into();
-        active.last_seen_at = Set(now);
-        active.update(db).await?;
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(now))
+            .filter(session::Column::Id.eq(id))
+            .exec(db)
+            .await?;
     }
-    Ok(Some(current_user(db, u).await?))
+    Ok(Some(user))
 }
 
 /// A person by id, unless they are blocked.
@@ -619,21 +715,6 @@ pub async fn by_id(db: &impl ConnectionTrait, id: i32) -> AppResult<Option<Curre
     match user::Entity::find_by_id(id).one(db).await? {
         Some(u) if !u.blocked => Ok(Some(current_user(db, u).await?)),
         _ => Ok(None),
-    }
-}
-
-/// A person by id, if they may act at `now` (see [`may_act`]).
-pub async fn standing(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    id: i32,
-) -> AppResult<Result<CurrentUser, Standing>> {
-    match user::Entity::find_by_id(id).one(db).await? {
-        Some(u) => match may_act(&u, now) {
-            Standing::Active => Ok(Ok(current_user(db, u).await?)),
-            other => Ok(Err(other)),
-        },
-        None => Ok(Err(Standing::Blocked)),
     }
 }
 

@@ -660,3 +660,247 @@ async fn every_api_route_has_a_token_scope() {
     );
     assert_eq!(routes.len(), ROUTE_SCOPES.len());
 }
+
+/// Signs `username` in on the portal at `origin` and gives back the session cookie, to send
+/// to any process of the portal.
+async fn session_cookie(origin: &str, username: &str) -> String {
+    let res = TestApp::client()
+        .post(format!("{origin}/auth/dev"))
+        .header("origin", origin)
+        .form(&[("username", username), ("next", "/")])
+        .send()
+        .await
+        .expect("sign in");
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let set = res.headers()["set-cookie"].to_str().expect("cookie");
+    set.split(';').next().expect("name=value").to_owned()
+}
+
+/// `GET /api/v1/me` with a session cookie or a bearer token: the status and the roles.
+async fn me_with(url: String, cookie: Option<&str>, bearer: Option<&str>) -> (StatusCode, Value) {
+    let mut req = TestApp::client().get(url);
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    if let Some(bearer) = bearer {
+        req = req.bearer_auth(bearer);
+    }
+    let res = req.send().await.expect("me");
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    (status, body["roles"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_a_block_and_a_role_change_hold_from_the_next_request_in_every_process() {
+    use app::{domain::Role, services::users};
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let other = app.another_process(&[]).await.expect("another process");
+    let cookie = session_cookie(&app.url(""), "oskar").await;
+    let bearer = token(&app, "oskar", &[TokenScope::Read], 30).await.secret;
+    let urls = [app.url("/api/v1/me"), other.url("/api/v1/me")];
+    let every = |cookie: Option<String>, bearer: Option<String>| {
+        let urls = urls.clone();
+        async move {
+            let mut seen = Vec::new();
+            for url in urls {
+                seen.push(me_with(url, cookie.as_deref(), bearer.as_deref()).await);
+            }
+            seen
+        }
+    };
+    let as_omnibus = (StatusCode::OK, json!(["omnibus"]));
+    for seen in [
+        every(Some(cookie.clone()), None).await,
+        every(None, Some(bearer.clone())).await,
+    ] {
+        assert_eq!(seen, [as_omnibus.clone(), as_omnibus.clone()]);
+    }
+
+    // A role change: both processes answer with the new roles at once.
+    users::upsert(
+        app.conn(),
+        app.clock.now(),
+        "oskar",
+        "Oskar Novak",
+        "oskar@example.com",
+        &[Role::Admin, Role::Omnibus],
+    )
+    .await
+    .expect("roles changed");
+    let both = (StatusCode::OK, json!(["omnibus", "admin"]));
+    for seen in [
+        every(Some(cookie.clone()), None).await,
+        every(None, Some(bearer.clone())).await,
+    ] {
+        assert_eq!(seen, [both.clone(), both.clone()], "roles follow at once");
+    }
+
+    // Blocked: neither the session nor the token works anywhere; unblocked, both do again.
+    users::set_blocked(app.conn(), "oskar", true)
+        .await
+        .expect("blocked");
+    for seen in [
+        every(Some(cookie.clone()), None).await,
+        every(None, Some(bearer.clone())).await,
+    ] {
+        let statuses: Vec<StatusCode> = seen.into_iter().map(|(s, _)| s).collect();
+        assert_eq!(statuses, [StatusCode::UNAUTHORIZED; 2], "blocked at once");
+    }
+    users::set_blocked(app.conn(), "oskar", false)
+        .await
+        .expect("unblocked");
+    assert_eq!(
+        every(Some(cookie.clone()), None).await,
+        [both.clone(), both.clone()]
+    );
+
+    // Signing out on one process ends the session on the other too.
+    let res = TestApp::client()
+        .post(other.url("/auth/sign-out"))
+        .header("cookie", &cookie)
+        .header("origin", other.url(""))
+        .send()
+        .await
+        .expect("sign out");
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let statuses: Vec<StatusCode> = every(Some(cookie), None)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(
+        statuses,
+        [StatusCode::UNAUTHORIZED; 2],
+        "signed out everywhere"
+    );
+}
+
+/// Counts the statements run on a connection of the test's own.
+async fn counting_connection(
+    url: &str,
+) -> (
+    sea_orm::DatabaseConnection,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let mut conn = sea_orm::Database::connect(url).await.expect("connect");
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    conn.set_metric_callback(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+    });
+    (conn, count)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_or_a_token_with_its_person_and_roles_is_read_with_one_statement() {
+    use std::sync::atomic::Ordering;
+
+    use app::{
+        domain::Role,
+        services::{users, users::SESSION_IDLE},
+    };
+    portal_tests::each_backend(|backend| async move {
+        let app = TestApp::spawn(backend).await.expect("app");
+        let now = app.clock.now();
+        // Two roles (two rows of the join), and none (a row without a role: a viewer).
+        users::upsert(
+            app.conn(),
+            now,
+            "oskar",
+            "Oskar Novak",
+            "oskar@example.com",
+            &[Role::Admin, Role::Omnibus],
+        )
+        .await
+        .expect("two roles");
+        users::upsert(
+            app.conn(),
+            now,
+            "nora",
+            "Nora None",
+            "nora@example.com",
+            &[],
+        )
+        .await
+        .expect("no role");
+        let (conn, count) = counting_connection(&app.db.url).await;
+        let statements = |count: &std::sync::atomic::AtomicUsize| count.swap(0, Ordering::SeqCst);
+
+        for (who, roles) in [
+            ("oskar", vec![Role::Omnibus, Role::Admin]),
+            ("nora", vec![Role::Viewer]),
+        ] {
+            let (session, _) = users::sign_in(app.conn(), now, who)
+                .await
+                .expect("signed in");
+            statements(&count);
+            let user = users::resolve_session(&conn, now, &session)
+                .await
+                .expect("resolved")
+                .expect("alive");
+            assert_eq!((user.username.as_str(), &user.roles), (who, &roles));
+            assert_eq!(statements(&count), 1, "{who}'s session: one statement");
+            // The idle clock is refreshed at most once a minute, with one more statement.
+            let later = now + Duration::minutes(2);
+            users::resolve_session(&conn, later, &session)
+                .await
+                .expect("resolved")
+                .expect("alive");
+            assert_eq!(statements(&count), 2, "read and touched");
+            users::resolve_session(&conn, later + Duration::seconds(30), &session)
+                .await
+                .expect("resolved")
+                .expect("alive");
+            assert_eq!(statements(&count), 1, "touched a minute ago");
+            // Touched, so it lives on past twelve hours from its start.
+            let touched = later + SESSION_IDLE - Duration::minutes(1);
+            assert!(
+                users::resolve_session(&conn, touched, &session)
+                    .await
+                    .expect("resolved")
+                    .is_some()
+            );
+            statements(&count);
+
+            let secret = token(&app, who, &[TokenScope::Read], 30).await.secret;
+            let (user, scopes) = tokens::authenticate(&conn, now, &secret)
+                .await
+                .expect("read")
+                .expect("accepted");
+            assert_eq!((user.username.as_str(), &user.roles), (who, &roles));
+            assert_eq!(scopes, [TokenScope::Read]);
+            assert_eq!(statements(&count), 2, "read, and its first use recorded");
+            tokens::authenticate(&conn, now + Duration::seconds(59), &secret)
+                .await
+                .expect("read")
+                .expect("accepted");
+            assert_eq!(statements(&count), 1, "{who}'s token: one statement");
+        }
+        // Unknown, blocked: one statement each, and nobody.
+        assert!(
+            users::resolve_session(&conn, now, "no-such-session")
+                .await
+                .expect("read")
+                .is_none()
+        );
+        assert_eq!(statements(&count), 1);
+        let (session, _) = users::sign_in(app.conn(), now, "nora").await.expect("in");
+        users::set_blocked(app.conn(), "nora", true)
+            .await
+            .expect("blocked");
+        statements(&count);
+        assert!(
+            users::resolve_session(&conn, now, &session)
+                .await
+                .expect("read")
+                .is_none()
+        );
+        assert_eq!(statements(&count), 1);
+    })
+    .await;
+}
