@@ -1,4 +1,4 @@
-//! The `portal` command line: `serve`, `worker`, `migrate` and `seed`, and the client
+//! The `portal` command line: `serve`, `worker`, `migrate`, `seed` and `seed-bench`, and the client
 //! commands a release pipeline runs against a portal (`release`, `jobs`).
 
 use clap::{Parser, Subcommand};
@@ -46,6 +46,14 @@ pub enum Command {
         /// Also add the development users.
         #[arg(long, env = "PORTAL_SEED_DEV_USERS", default_value_t = false)]
         with_dev_users: bool,
+    },
+    /// Fill a fresh database with a catalogue the size of GitLab's real history, for
+    /// measuring the portal (`cargo xtask bench`); prints what it holds.
+    SeedBench {
+        #[command(flatten)]
+        store: StoreConfig,
+        #[command(flatten)]
+        size: crate::bench_seed::BenchSize,
     },
     /// Record a release in a portal and follow its train (client of the REST API, with an
     /// API token).

@@ -37,6 +37,8 @@ pub async fn connect_and_migrate(
     Migrator::up(&db, None)
         .await
         .context("Failed to apply database migrations")?;
+    let mut db = db;
+    app::services::queries::count_per_request(&mut db);
     Ok(db)
 }
 
@@ -60,6 +62,23 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Counts the database statements each request runs (its page's server functions
+/// included), logs the figure at debug level and leaves it on the response's extensions
+/// for the layers outside.
+pub async fn count_queries(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let count = app::services::queries::QueryCount::default();
+    req.extensions_mut().insert(count.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut res = count.scope(next.run(req)).await;
+    tracing::debug!(%method, path, queries = count.get(), "database statements of the request");
+    res.extensions_mut().insert(count);
+    res
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod asset_store;
 pub mod auth;
+pub mod bench_seed;
 pub mod cli;
 pub mod client;
 pub mod cloud;
@@ -18,6 +19,7 @@ pub mod jobs;
 pub mod limits;
 pub mod ops;
 pub mod sim;
+pub mod site_files;
 pub mod sso;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
@@ -33,8 +35,7 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::{
-    limit::RequestBodyLimitLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
-    trace::TraceLayer,
+    limit::RequestBodyLimitLayer, set_header::SetResponseHeaderLayer, trace::TraceLayer,
 };
 
 use app::services::{AppState, Clock, CloudMode};
@@ -106,6 +107,7 @@ async fn open_state(
         cloud_sync_every: cloud.cloud_sync_every(),
         asset_urls,
         marketplace: Default::default(),
+        reads: Default::default(),
     };
     let seed = web.is_some_and(|w| w.seed);
     if seed
@@ -256,10 +258,22 @@ pub fn router(
     hosts: auth::AllowedHosts,
     web_limits: &limits::WebLimits,
 ) -> anyhow::Result<Router> {
+    // A site built with hashed names lists them in its hash file; the pages then name the
+    // hashed files (read from that file, so a rebuilt site is picked up as it is).
+    let hash_file = site_files::hash_file(&site_root);
     let leptos = LeptosOptions::builder()
         .output_name("portal")
         .site_root(site_root.display().to_string())
-        .site_pkg_dir("pkg")
+        .site_pkg_dir(site_files::PKG_DIR)
+        .hash_files(hash_file.is_some())
+        // An absolute path: leptos otherwise looks beside the executable.
+        .hash_file(
+            hash_file
+                .unwrap_or_else(|| site_root.join(site_files::HASH_FILE))
+                .display()
+                .to_string()
+                .into(),
+        )
         .build();
     let server_state = ServerState {
         app: state.clone(),
@@ -298,7 +312,10 @@ pub fn router(
         .route("/-/health", get(ops::health))
         .route("/-/readiness", get(ops::readiness))
         .route("/-/metrics", get(ops::metrics))
-        .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
+        .nest_service(
+            "/pkg",
+            site_files::service(site_root.join(site_files::PKG_DIR)),
+        )
         .merge(pages)
         // Inside the session layer: knows whether someone is signed in.
         .layer(middleware::from_fn(limits::anonymous_body_limit))
@@ -306,6 +323,8 @@ pub fn router(
             state.clone(),
             auth::session_layer,
         ))
+        // Outside the session layer: a request's statements include resolving its session.
+        .layer(middleware::from_fn(db::count_queries))
         .layer(axum::Extension(limits::StreamSlots::new(
             web_limits.event_streams_per_person,
         )))

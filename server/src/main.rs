@@ -91,6 +91,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!(?report, "seed finished");
             Ok(ExitCode::SUCCESS)
         }
+        Command::SeedBench { store, size } => {
+            let url = store.database_url()?;
+            let db = server::db::connect_and_migrate(&url, store.database_max_connections).await?;
+            let key = store.secret_key()?;
+            let report = server::bench_seed::run(&db, &key, chrono::Utc::now(), &size).await?;
+            // What the catalogue holds, `name=value` a line: the benchmark reads it.
+            #[expect(clippy::print_stdout, reason = "the summary is the command's answer")]
+            {
+                println!("{report}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         // The client commands report on standard output and end with their own status.
         Command::Release { command } => {
             let today = chrono::Utc::now().date_naive();

@@ -16,7 +16,7 @@ mod tokens;
 mod trains;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
     components::{Outlet, ParentRoute, Route, Router, Routes},
@@ -47,6 +47,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
+                // `/pkg/portal.<hash>.css` when the site was built with hashed names.
+                <HashedStylesheet id="portal" options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -85,7 +87,6 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="portal" href="/pkg/portal.css"/>
         <Title formatter=|text| format!("{text} · Partner Image Portal")/>
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>

@@ -9,7 +9,13 @@ use crate::{dto::*, error::AppError};
 #[server(prefix = "/rpc")]
 pub async fn get_dashboard() -> Result<Dashboard, AppError> {
     let (state, _) = ctx::signed_in()?;
-    crate::services::catalogue::dashboard(&state.db).await
+    let db = state.db.clone();
+    state
+        .reads
+        .get("dashboard", state.clock.now(), || async move {
+            crate::services::catalogue::dashboard(&db).await
+        })
+        .await
 }
 
 #[server(prefix = "/rpc")]

@@ -9,7 +9,11 @@ use crate::{dto::*, error::AppError};
 #[server(prefix = "/rpc")]
 pub async fn get_maintenance() -> Result<MaintenanceBoard, AppError> {
     let (app, _) = ctx::signed_in()?;
-    ctx::status_of(crate::services::process::maintenance_board(&app.db, app.clock.now()).await)
+    let (db, now) = (app.db.clone(), app.clock.now());
+    let board = app.reads.get("maintenance board", now, || async move {
+        crate::services::process::maintenance_board(&db, now).await
+    });
+    ctx::status_of(board.await)
 }
 
 #[server(prefix = "/rpc")]

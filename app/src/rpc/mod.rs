@@ -13,9 +13,20 @@ mod ctx {
     };
     use leptos::prelude::*;
 
+    /// The state, its database counting toward the request that called (see
+    /// [`crate::services::queries`]): a page's server functions run in tasks of their own.
     pub fn state() -> AppResult<AppState> {
-        use_context::<AppState>()
-            .ok_or_else(|| AppError::internal("server function context", "AppState is missing"))
+        let mut state = use_context::<AppState>()
+            .ok_or_else(|| AppError::internal("server function context", "AppState is missing"))?;
+        if let Some(count) = use_context::<http::request::Parts>().and_then(|parts| {
+            parts
+                .extensions
+                .get::<crate::services::queries::QueryCount>()
+                .cloned()
+        }) {
+            state.db = count.attach(&state.db);
+        }
+        Ok(state)
     }
 
     pub fn user() -> Option<CurrentUser> {

@@ -10,7 +10,13 @@ use crate::{dto::*, error::AppError};
 #[server(prefix = "/rpc")]
 pub async fn get_public_images() -> Result<PublicImages, AppError> {
     let (app, _) = ctx::signed_in()?;
-    ctx::status_of(crate::services::retention::overview(&app.db).await)
+    let db = app.db.clone();
+    let overview = app
+        .reads
+        .get("public images", app.clock.now(), || async move {
+            crate::services::retention::overview(&db).await
+        });
+    ctx::status_of(overview.await)
 }
 
 #[server(prefix = "/rpc")]

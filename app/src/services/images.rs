@@ -603,19 +603,31 @@ pub async fn search_image_ids(
         .limit(limit)
         .all(db)
         .await?;
-    let mut out = Vec::with_capacity(regions.len());
-    for r in regions {
-        let iv = get(db, r.image_version_id).await?;
-        out.push(ImageLookup {
-            image_id: r.image_id.unwrap_or_default(),
-            state: r.state,
-            name: iv.name,
-            region: r.region,
-            version: iv.version,
-            product: iv.product_slug,
-            arch: iv.arch,
-            image_version_id: iv.id,
-        });
-    }
-    Ok(out)
+    let versions = image_version::Entity::find()
+        .filter(image_version::Column::Id.is_in(regions.iter().map(|r| r.image_version_id)))
+        .all(db)
+        .await?;
+    let by_id: HashMap<i32, ImageVersionSummary> = summaries(db, versions)
+        .await?
+        .into_iter()
+        .map(|iv| (iv.id, iv))
+        .collect();
+    regions
+        .into_iter()
+        .map(|r| {
+            let iv = by_id
+                .get(&r.image_version_id)
+                .ok_or_else(|| AppError::internal("region without image", r.id))?;
+            Ok(ImageLookup {
+                image_id: r.image_id.unwrap_or_default(),
+                state: r.state,
+                name: iv.name.clone(),
+                region: r.region,
+                version: iv.version.clone(),
+                product: iv.product_slug.clone(),
+                arch: iv.arch,
+                image_version_id: iv.id,
+            })
+        })
+        .collect()
 }

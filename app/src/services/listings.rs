@@ -12,7 +12,7 @@ use sea_orm::{
 use super::{
     DbResultExt,
     audit::{self, Change, snapshot},
-    entities::{account_listing, listing, listing_version, partner, product, release},
+    entities::{account_listing, listing, listing_version, release},
     releases,
 };
 use crate::{
@@ -25,70 +25,112 @@ use crate::{
 pub const DEFAULT_VERSION_LIMIT: i32 = 100;
 
 pub(crate) async fn to_dto(db: &impl ConnectionTrait, l: listing::Model) -> AppResult<Listing> {
-    let product = product::Entity::find_by_id(l.product_id)
-        .one(db)
+    let id = l.id;
+    to_dtos(db, vec![l])
         .await?
-        .ok_or_else(|| AppError::internal("listing without product", l.id))?;
-    let partner = partner::Entity::find_by_id(product.partner_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::internal("product without partner", product.id))?;
-    let rows = listing_version::Entity::find()
-        .filter(listing_version::Column::ListingId.eq(l.id))
+        .pop()
+        .ok_or_else(|| AppError::internal("listing without product", id))
+}
+
+/// These listings with their versions, as lists and pages show them: five queries for the
+/// whole list.
+pub(crate) async fn to_dtos(
+    db: &impl ConnectionTrait,
+    rows: Vec<listing::Model>,
+) -> AppResult<Vec<Listing>> {
+    use std::collections::HashMap;
+
+    let ids: Vec<i32> = rows.iter().map(|l| l.id).collect();
+    let products =
+        super::products::with_partner_slugs(db, rows.iter().map(|l| l.product_id)).await?;
+    let mut versions_by_listing: HashMap<i32, Vec<listing_version::Model>> = HashMap::new();
+    for v in listing_version::Entity::find()
+        .filter(listing_version::Column::ListingId.is_in(ids.iter().copied()))
         .order_by_desc(listing_version::Column::PublishedAt)
         .order_by_desc(listing_version::Column::Id)
         .all(db)
-        .await?;
-    let release_ids: Vec<i32> = rows.iter().filter_map(|v| v.release_id).collect();
-    let versions_of: std::collections::HashMap<i32, String> = release::Entity::find()
-        .filter(release::Column::Id.is_in(release_ids))
+        .await?
+    {
+        versions_by_listing.entry(v.listing_id).or_default().push(v);
+    }
+    let versions_of = super::lookup(
+        db,
+        release::Column::Id,
+        versions_by_listing
+            .values()
+            .flatten()
+            .filter_map(|v| v.release_id)
+            .collect::<std::collections::BTreeSet<_>>(),
+        |r| (r.id, r.version),
+    )
+    .await?;
+    let synced = synced_public_versions_of(db, ids).await?;
+    rows.into_iter()
+        .map(|l| {
+            let (product, partner_slug) = products
+                .get(&l.product_id)
+                .ok_or_else(|| AppError::internal("listing without product", l.id))?;
+            let versions: Vec<ListingVersion> = versions_by_listing
+                .remove(&l.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| ListingVersion {
+                    id: v.id,
+                    release: v.release_id.and_then(|id| versions_of.get(&id).cloned()),
+                    visibility: v.visibility,
+                    title: v.title,
+                    delivery_option_id: v.delivery_option_id,
+                    published_at: v.published_at,
+                    arch: v.arch,
+                })
+                .collect();
+            Ok(Listing {
+                publish_policy: l.publish_policy,
+                id: l.id,
+                partner_slug: partner_slug.clone(),
+                product_slug: product.slug.clone(),
+                product_name: product.name.clone(),
+                marketplace: l.marketplace.as_str().to_owned(),
+                entity_type: l.entity_type,
+                entity_name: l.entity_name,
+                entity_id: l.entity_id,
+                title: l.title,
+                versions_used: versions.len() as u64,
+                public_versions: synced.get(&l.id).map_or_else(
+                    || {
+                        versions
+                            .iter()
+                            .filter(|v| v.visibility == ListingVersionVisibility::Public)
+                            .count() as u64
+                    },
+                    |&n| u64::try_from(n).unwrap_or_default(),
+                ),
+                version_limit: l.version_limit,
+                restrict_threshold: l.restrict_threshold,
+                keep_recent_days: l.keep_recent_days,
+                publish_backports: l.publish_backports,
+                versions,
+                live_copy_revision: l.live_copy_revision_id,
+                live_copy_at: l.live_copy_at,
+            })
+        })
+        .collect()
+}
+
+/// The public versions each of these listings' marketplace entity has, for those a cloud
+/// sync has read: one query for a list.
+async fn synced_public_versions_of(
+    db: &impl ConnectionTrait,
+    listing_ids: Vec<i32>,
+) -> AppResult<std::collections::HashMap<i32, i32>> {
+    Ok(account_listing::Entity::find()
+        .filter(account_listing::Column::ListingId.is_in(listing_ids))
+        .filter(account_listing::Column::SyncedAt.is_not_null())
         .all(db)
         .await?
         .into_iter()
-        .map(|r| (r.id, r.version))
-        .collect();
-    let synced = synced_public_versions(db, l.id).await?;
-    let versions: Vec<ListingVersion> = rows
-        .into_iter()
-        .map(|v| ListingVersion {
-            id: v.id,
-            release: v.release_id.and_then(|id| versions_of.get(&id).cloned()),
-            visibility: v.visibility,
-            title: v.title,
-            delivery_option_id: v.delivery_option_id,
-            published_at: v.published_at,
-            arch: v.arch,
-        })
-        .collect();
-    Ok(Listing {
-        publish_policy: l.publish_policy,
-        id: l.id,
-        partner_slug: partner.slug,
-        product_slug: product.slug,
-        product_name: product.name,
-        marketplace: l.marketplace.as_str().to_owned(),
-        entity_type: l.entity_type,
-        entity_name: l.entity_name,
-        entity_id: l.entity_id,
-        title: l.title,
-        versions_used: versions.len() as u64,
-        public_versions: synced.map_or_else(
-            || {
-                versions
-                    .iter()
-                    .filter(|v| v.visibility == ListingVersionVisibility::Public)
-                    .count() as u64
-            },
-            |n| u64::try_from(n).unwrap_or_default(),
-        ),
-        version_limit: l.version_limit,
-        restrict_threshold: l.restrict_threshold,
-        keep_recent_days: l.keep_recent_days,
-        publish_backports: l.publish_backports,
-        versions,
-        live_copy_revision: l.live_copy_revision_id,
-        live_copy_at: l.live_copy_at,
-    })
+        .map(|a| (a.listing_id, a.public_versions))
+        .collect())
 }
 
 /// The public versions the marketplace entity has, as the last cloud sync read them; `None`
@@ -110,12 +152,9 @@ pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Pag
         .order_by_asc(listing::Column::EntityName)
         .paginate(db, per_page);
     let total = paginator.num_items().await?;
-    let mut items = Vec::new();
-    for l in paginator.fetch_page(index).await? {
-        items.push(to_dto(db, l).await?);
-    }
+    let rows = paginator.fetch_page(index).await?;
     Ok(Page {
-        items,
+        items: to_dtos(db, rows).await?,
         page: index + 1,
         per_page,
         total,

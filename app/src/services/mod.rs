@@ -18,7 +18,8 @@
 //! 8. `retention`, `assets`, `catalogue` (the dashboard and search);
 //! 9. `notify`, `proposals`, `tokens`, `listings`, `partners`, `images`;
 //! 10. `jobs` (the queue, which knows no kind of job), `users`, `products`, `releases`;
-//! 11. this module (the shared state and helpers), then `outbound` (where webhooks may be
+//! 11. this module (the shared state and helpers, and `queries`, which counts a request's
+//!     statements), then `outbound` (where webhooks may be
 //!     sent), `sso`, `secrets`, `audit` and `entities`, each below the one before.
 //!
 //! A job kind (`jobs::JobKind`) is defined in the module that queues it: `builds::BuildImage`,
@@ -46,6 +47,8 @@ pub mod process;
 pub mod products;
 pub(crate) mod proposals;
 pub mod publish;
+pub mod queries;
+pub mod read_cache;
 pub mod rebuilds;
 pub mod releases;
 pub mod retention;
@@ -148,6 +151,8 @@ pub struct AppState {
     pub asset_urls: assets::AssetUrls,
     /// Reads a listing's copy as the marketplace shows it; connected once the cloud is.
     pub marketplace: Late<Arc<dyn MarketplaceReader>>,
+    /// The hot read models kept between page loads (see [`read_cache`]).
+    pub reads: read_cache::ReadCache,
 }
 
 /// Something the server connects after the state is made (the cloud, the portal's own
@@ -360,6 +365,33 @@ where
         .await?
         .into_iter()
         .map(entry)
+        .collect())
+}
+
+/// How many rows of `select` have each of `ids` in `key`: one grouped count for a whole
+/// list (an id with no rows is absent).
+pub(crate) async fn count_by<E: sea_orm::EntityTrait>(
+    db: &impl sea_orm::ConnectionTrait,
+    select: sea_orm::Select<E>,
+    key: E::Column,
+    ids: impl IntoIterator<Item = i32>,
+) -> AppResult<std::collections::HashMap<i32, u64>> {
+    use sea_orm::{
+        ColumnTrait, QueryFilter, QuerySelect,
+        sea_query::{Expr, ExprTrait},
+    };
+    let rows: Vec<(i32, i64)> = select
+        .select_only()
+        .column(key)
+        .column_as(Expr::col(key).count(), "n")
+        .filter(key.is_in(ids))
+        .group_by(key)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, n)| (id, u64::try_from(n).unwrap_or_default()))
         .collect())
 }
 

@@ -64,25 +64,38 @@ fn parse(input: &PartnerInput) -> AppResult<ValidPartner> {
 /// Partners are found by slug in the entity layer, below every service that needs one.
 pub(crate) use super::entities::partner::by_slug as find_model;
 
-async fn product_count(db: &impl ConnectionTrait, partner_id: i32) -> AppResult<u64> {
-    Ok(product::Entity::find()
-        .filter(product::Column::PartnerId.eq(partner_id))
-        .count(db)
-        .await?)
+/// How many products each of these partners has: one grouped count.
+async fn product_counts(
+    db: &impl ConnectionTrait,
+    partner_ids: impl IntoIterator<Item = i32>,
+) -> AppResult<std::collections::HashMap<i32, u64>> {
+    super::count_by(
+        db,
+        product::Entity::find(),
+        product::Column::PartnerId,
+        partner_ids,
+    )
+    .await
 }
 
-pub(crate) async fn summary(
+/// These partners as a list shows them, with their product counts: one query more for
+/// the whole list.
+pub(crate) async fn summaries(
     db: &impl ConnectionTrait,
-    p: partner::Model,
-) -> AppResult<PartnerSummary> {
-    Ok(PartnerSummary {
-        id: p.id,
-        product_count: product_count(db, p.id).await?,
-        cloud: p.cloud,
-        status: p.status,
-        slug: p.slug,
-        name: p.name,
-    })
+    rows: Vec<partner::Model>,
+) -> AppResult<Vec<PartnerSummary>> {
+    let counts = product_counts(db, rows.iter().map(|p| p.id)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|p| PartnerSummary {
+            id: p.id,
+            product_count: counts.get(&p.id).copied().unwrap_or(0),
+            cloud: p.cloud,
+            status: p.status,
+            slug: p.slug,
+            name: p.name,
+        })
+        .collect())
 }
 
 /// Partners by name, one page at a time.
@@ -92,12 +105,9 @@ pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Pag
         .order_by_asc(partner::Column::Name)
         .paginate(db, per_page);
     let total = paginator.num_items().await?;
-    let mut items = Vec::new();
-    for p in paginator.fetch_page(index).await? {
-        items.push(summary(db, p).await?);
-    }
+    let rows = paginator.fetch_page(index).await?;
     Ok(Page {
-        items,
+        items: summaries(db, rows).await?,
         page: index + 1,
         per_page,
         total,

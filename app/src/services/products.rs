@@ -313,26 +313,73 @@ pub(crate) async fn architectures_of(
         .collect())
 }
 
-pub(crate) async fn summary(
+/// The architectures of each of these products, in the order they were added: one query
+/// for a whole list.
+pub(crate) async fn architectures_by_product(
     db: &impl ConnectionTrait,
+    product_ids: impl IntoIterator<Item = i32>,
+) -> AppResult<std::collections::HashMap<i32, Vec<ProductArchitecture>>> {
+    let mut out: std::collections::HashMap<i32, Vec<ProductArchitecture>> =
+        std::collections::HashMap::new();
+    for a in product_architecture::Entity::find()
+        .filter(product_architecture::Column::ProductId.is_in(product_ids))
+        .order_by_asc(product_architecture::Column::Id)
+        .all(db)
+        .await?
+    {
+        out.entry(a.product_id)
+            .or_default()
+            .push(ProductArchitecture {
+                arch: a.arch,
+                builder_instance_type: a.builder_instance_type,
+                image_name_template: a.image_name_template,
+                type_tag: a.type_tag,
+            });
+    }
+    Ok(out)
+}
+
+/// A product as a list shows it, its architectures read already.
+fn summary(
     partner: &partner::Model,
     p: product::Model,
-) -> AppResult<ProductSummary> {
-    Ok(ProductSummary {
+    archs: &[ProductArchitecture],
+) -> ProductSummary {
+    ProductSummary {
         id: p.id,
         partner_slug: partner.slug.clone(),
         partner_name: partner.name.clone(),
-        architectures: architectures_of(db, p.id)
-            .await?
-            .into_iter()
-            .map(|a| a.arch)
-            .collect(),
+        architectures: archs.iter().map(|a| a.arch).collect(),
         edition: p.edition,
         visibility: p.visibility,
         maintenance_mode: p.maintenance_mode,
         slug: p.slug,
         name: p.name,
-    })
+    }
+}
+
+/// These products as a list shows them (each with its partner): two queries for the list.
+pub(crate) async fn summaries(
+    db: &impl ConnectionTrait,
+    rows: Vec<product::Model>,
+) -> AppResult<Vec<ProductSummary>> {
+    let partners = lookup(
+        db,
+        partner::Column::Id,
+        rows.iter().map(|p| p.partner_id),
+        |p| (p.id, p),
+    )
+    .await?;
+    let archs = architectures_by_product(db, rows.iter().map(|p| p.id)).await?;
+    rows.into_iter()
+        .map(|p| {
+            let partner = partners
+                .get(&p.partner_id)
+                .ok_or_else(|| AppError::internal("product without partner", p.id))?;
+            let archs = archs.get(&p.id).map_or(&[][..], Vec::as_slice);
+            Ok(summary(partner, p, archs))
+        })
+        .collect()
 }
 
 pub(crate) async fn summaries_of_partner(
@@ -344,11 +391,14 @@ pub(crate) async fn summaries_of_partner(
         .order_by_asc(product::Column::Name)
         .all(db)
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for p in rows {
-        out.push(summary(db, partner, p).await?);
-    }
-    Ok(out)
+    let archs = architectures_by_product(db, rows.iter().map(|p| p.id)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|p| {
+            let a = archs.get(&p.id).map_or(&[][..], Vec::as_slice);
+            summary(partner, p, a)
+        })
+        .collect())
 }
 
 /// Products of every partner (or one), by partner then name.
@@ -368,16 +418,8 @@ pub async fn list(
     let paginator = query.paginate(db, per_page);
     let total = paginator.num_items().await?;
     let rows = paginator.fetch_page(index).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for p in rows {
-        let partner = partner::Entity::find_by_id(p.partner_id)
-            .one(db)
-            .await?
-            .ok_or_else(|| AppError::internal("product without partner", p.id))?;
-        items.push(summary(db, &partner, p).await?);
-    }
     Ok(Page {
-        items,
+        items: summaries(db, rows).await?,
         page: index + 1,
         per_page,
         total,

@@ -48,11 +48,18 @@ pub async fn latest_stable(db: &impl ConnectionTrait) -> AppResult<Option<releas
     )
 }
 
-async fn image_count(db: &impl ConnectionTrait, release_id: i32) -> AppResult<u64> {
-    Ok(image_version::Entity::find()
-        .filter(image_version::Column::ReleaseId.eq(release_id))
-        .count(db)
-        .await?)
+/// How many image versions each of these releases has: one grouped count.
+async fn image_counts(
+    db: &impl ConnectionTrait,
+    release_ids: impl IntoIterator<Item = i32>,
+) -> AppResult<std::collections::HashMap<i32, u64>> {
+    super::count_by(
+        db,
+        image_version::Entity::find(),
+        image_version::Column::ReleaseId,
+        release_ids,
+    )
+    .await
 }
 
 pub(crate) async fn to_dto(
@@ -60,15 +67,30 @@ pub(crate) async fn to_dto(
     r: release::Model,
     latest_id: Option<i32>,
 ) -> AppResult<Release> {
-    Ok(Release {
-        id: r.id,
-        latest_stable: Some(r.id) == latest_id,
-        image_count: image_count(db, r.id).await?,
-        kind: r.kind,
-        version: r.version,
-        released_on: r.released_on,
-        notes_url: r.notes_url,
-    })
+    let mut out = to_dtos(db, vec![r], latest_id).await?;
+    out.pop()
+        .ok_or_else(|| AppError::internal("release list", "one release went in, none came out"))
+}
+
+/// These releases as lists show them, with their image counts: one query more for the list.
+pub(crate) async fn to_dtos(
+    db: &impl ConnectionTrait,
+    rows: Vec<release::Model>,
+    latest_id: Option<i32>,
+) -> AppResult<Vec<Release>> {
+    let counts = image_counts(db, rows.iter().map(|r| r.id)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Release {
+            id: r.id,
+            latest_stable: Some(r.id) == latest_id,
+            image_count: counts.get(&r.id).copied().unwrap_or(0),
+            kind: r.kind,
+            version: r.version,
+            released_on: r.released_on,
+            notes_url: r.notes_url,
+        })
+        .collect())
 }
 
 pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Page<Release>> {
@@ -76,12 +98,9 @@ pub async fn list(db: &impl ConnectionTrait, page: PageRequest) -> AppResult<Pag
     let latest = latest_stable(db).await?.map(|r| r.id);
     let paginator = newest_first(release::Entity::find()).paginate(db, per_page);
     let total = paginator.num_items().await?;
-    let mut items = Vec::new();
-    for r in paginator.fetch_page(index).await? {
-        items.push(to_dto(db, r, latest).await?);
-    }
+    let rows = paginator.fetch_page(index).await?;
     Ok(Page {
-        items,
+        items: to_dtos(db, rows, latest).await?,
         page: index + 1,
         per_page,
         total,

@@ -6,10 +6,9 @@ use axum::{
     Json,
     body::Body,
     extract::{Multipart, Path, State},
-    http::header,
+    http::{HeaderMap, StatusCode, header},
     response::Response,
 };
-use bytes::Bytes;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -280,54 +279,82 @@ pub(super) async fn listing_assets(
     ))
 }
 
-/// A file as the portal serves it: its own type, shown inline, never run as a document.
-fn file_response(
-    content_type: String,
-    filename: &str,
+/// How long a signed-in browser keeps a version's file: a version never changes, so for
+/// good (a year, the longest caches are asked to keep anything), and only for itself.
+const PRIVATE_IMMUTABLE: &str = "private, max-age=31536000, immutable";
+/// How long anyone keeps a public logo. Its bytes never change either, but it stays public
+/// only while a copy revision that is approved or live pins it, so a shared cache keeps it
+/// a day at most.
+const PUBLIC_IMMUTABLE: &str = "public, max-age=86400, immutable";
+
+/// A version's strong validator: the SHA-256 of its bytes, quoted.
+fn etag_of(file: &assets::StoredFile) -> String {
+    format!("\"{}\"", file.sha256)
+}
+
+/// A version's file as the portal serves it: its own type, shown inline, never run as a
+/// document, with its SHA-256 as a strong `ETag`. A request that names that tag in
+/// `If-None-Match` gets `304 Not Modified`, and the bytes are not read.
+async fn file_response(
+    store: &dyn object_store::ObjectStore,
+    headers: &HeaderMap,
+    file: assets::StoredFile,
     cache: &'static str,
-    bytes: Bytes,
 ) -> AppResult<Response> {
-    Response::builder()
-        .header(header::CONTENT_TYPE, content_type)
-        .header(
-            header::CONTENT_DISPOSITION,
-            format!("inline; filename=\"{}\"", assets::safe_filename(filename)),
-        )
-        .header(header::CACHE_CONTROL, cache)
-        // An uploaded SVG is shown as an image, never run as a document.
-        .header(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; sandbox",
-        )
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .body(Body::from(bytes))
-        .map_err(|e| AppError::internal("building a file response", e))
+    let etag = etag_of(&file);
+    let built = if crate::site_files::none_match(headers, &etag) {
+        Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, etag)
+            .header(header::CACHE_CONTROL, cache)
+            .body(Body::empty())
+    } else {
+        let bytes = file.read(store).await?;
+        Response::builder()
+            .header(header::CONTENT_TYPE, file.content_type)
+            .header(
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "inline; filename=\"{}\"",
+                    assets::safe_filename(&file.filename)
+                ),
+            )
+            .header(header::ETAG, etag)
+            .header(header::CACHE_CONTROL, cache)
+            // An uploaded SVG is shown as an image, never run as a document.
+            .header(
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+            )
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            .body(Body::from(bytes))
+    };
+    built.map_err(|e| AppError::internal("building a file response", e))
 }
 
 #[utoipa::path(get, path = "/api/v1/assets/{id}/versions/{version}/file", tag = "assets", params(("id" = i32, Path), ("version" = i32, Path)),
-    responses((status = 200, description = "The file's bytes with their content type"), (status = 404, body = AppError)))]
+    responses((status = 200, description = "The file's bytes with their content type, a strong ETag (the version's SHA-256) and Cache-Control: private, max-age=31536000, immutable"),
+        (status = 304, description = "If-None-Match names the version's ETag: the copy the client holds is the file"),
+        (status = 404, body = AppError)))]
 pub(super) async fn asset_file(
     State(s): State<AppState>,
     _: Authenticated,
+    headers: HeaderMap,
     Path((id, version)): Path<(String, String)>,
 ) -> AppResult<Response> {
     let (id, version) = (extract::parse_id(&id)?, extract::parse_id(&version)?);
-    let (content_type, filename, bytes) =
-        assets::read_version(&s.db, s.store.as_ref(), id, version).await?;
-    file_response(
-        content_type,
-        &filename,
-        "private, max-age=3600, immutable",
-        bytes,
-    )
+    let file = assets::version_file(&s.db, id, version).await?;
+    file_response(s.store.as_ref(), &headers, file, PRIVATE_IMMUTABLE).await
 }
 
 #[utoipa::path(get, path = "/public/assets/{id}/{version}/{name}", tag = "assets", params(("id" = i32, Path), ("version" = i32, Path), ("name" = String, Path)),
     security(()),
-    responses((status = 200, description = "The logo an approved or live copy revision pins, without sign-in: the URL AWS Marketplace fetches when assets are kept in a local folder"),
+    responses((status = 200, description = "The logo an approved or live copy revision pins, without sign-in: the URL AWS Marketplace fetches when assets are kept in a local folder. A strong ETag (the version's SHA-256) and Cache-Control: public, max-age=86400, immutable"),
+        (status = 304, description = "If-None-Match names the version's ETag, and the logo is still public"),
         (status = 404, body = AppError, description = "Anything that is not such a logo")))]
 pub(super) async fn public_asset_file(
     State(s): State<AppState>,
+    headers: HeaderMap,
     Path(path): Path<String>,
 ) -> AppResult<Response> {
     // Everything under the prefix comes here; only `{id}/{version}/{name}` may be a file.
@@ -337,7 +364,6 @@ pub(super) async fn public_asset_file(
         }
         _ => return Err(AppError::not_found("this file")),
     };
-    let (content_type, filename, bytes) =
-        assets::read_public_version(&s.db, s.store.as_ref(), id, version).await?;
-    file_response(content_type, &filename, "public, max-age=300", bytes)
+    let file = assets::public_version_file(&s.db, id, version).await?;
+    file_response(s.store.as_ref(), &headers, file, PUBLIC_IMMUTABLE).await
 }

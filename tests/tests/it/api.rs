@@ -809,7 +809,8 @@ async fn pages_render_on_the_server_with_their_status() {
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         let html = res.text().await.expect("html");
         assert!(
-            html.contains("Partner Image Portal") && html.contains("/pkg/portal.css"),
+            html.contains("Partner Image Portal")
+                && html.contains("rel=\"stylesheet\" href=\"/pkg/portal."),
             "{path}"
         );
     }

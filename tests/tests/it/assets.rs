@@ -849,3 +849,182 @@ async fn assets_in_s3_are_kept_under_the_prefix_and_served_by_another_process() 
         AssetKind::Logo
     );
 }
+
+/// The strong validator a version's file is served with: its SHA-256, quoted.
+fn etag_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("\"{}\"", hex_of(&sha2::Sha256::digest(bytes)))
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Deletes the stored bytes of version `version` of `asset`, so that only an answer that
+/// does not read them can still succeed.
+async fn forget_bytes(app: &TestApp, asset: i32, version: i32) {
+    use app::services::entities::asset_version;
+    use sea_orm::{ColumnTrait as _, QueryFilter as _};
+    let v = asset_version::Entity::find()
+        .filter(asset_version::Column::AssetId.eq(asset))
+        .filter(asset_version::Column::Version.eq(version))
+        .one(app.conn())
+        .await
+        .expect("read")
+        .expect("the version");
+    app.state
+        .store
+        .delete(&StorePath::from(v.storage_key.as_str()))
+        .await
+        .expect("deleted");
+}
+
+/// A GET of `url`, with `If-None-Match: if_none_match` when given: status, headers, body.
+async fn conditional_get(
+    client: &reqwest::Client,
+    url: String,
+    if_none_match: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = client.get(url);
+    if let Some(tag) = if_none_match {
+        req = req.header("if-none-match", tag);
+    }
+    let res = req.send().await.expect("get");
+    let (status, headers) = (res.status(), res.headers().clone());
+    (status, headers, res.bytes().await.expect("body").to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_versions_file_is_kept_for_good_and_a_matching_tag_gets_304_without_reading_it() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let maya = app.signed_in("maya").await.expect("maya");
+    let (status, body) = upload(
+        &app,
+        &maya,
+        &[("partner", "aws"), ("kind", "other"), ("title", "Brief")],
+        Some((b"the first brief", "brief.txt")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_i64().expect("id");
+    let res = maya
+        .post(app.url(&format!("/api/v1/assets/{id}/versions")))
+        .multipart(multipart::Form::new().part(
+            "file",
+            multipart::Part::bytes(b"the second brief".to_vec()).file_name("brief.txt"),
+        ))
+        .send()
+        .await
+        .expect("second version");
+    assert_eq!(res.status(), StatusCode::OK);
+    let url = |version: i32| app.url(&format!("/api/v1/assets/{id}/versions/{version}/file"));
+    let first = etag_of(b"the first brief");
+
+    let (status, headers, bytes) = conditional_get(&maya, url(1), None).await;
+    assert_eq!(
+        (status, bytes.as_slice()),
+        (StatusCode::OK, &b"the first brief"[..])
+    );
+    assert_eq!(headers["etag"], first.as_str(), "strong: no W/");
+    assert_eq!(
+        headers["cache-control"],
+        "private, max-age=31536000, immutable"
+    );
+    let (_, headers, _) = conditional_get(&maya, url(2), None).await;
+    assert_eq!(headers["etag"], etag_of(b"the second brief").as_str());
+
+    // The tag the client holds, alone, in a list, weak, or `*`: not modified, no body.
+    for held in [
+        first.clone(),
+        format!("\"other\", {first}"),
+        format!("W/{first}"),
+        "*".to_owned(),
+    ] {
+        let (status, headers, bytes) = conditional_get(&maya, url(1), Some(&held)).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{held}");
+        assert!(bytes.is_empty());
+        assert_eq!(headers["etag"], first.as_str());
+        assert_eq!(
+            headers["cache-control"],
+            "private, max-age=31536000, immutable"
+        );
+    }
+    // Another version's tag is not this one's.
+    let (status, _, bytes) = conditional_get(&maya, url(2), Some(&first)).await;
+    assert_eq!(
+        (status, bytes.as_slice()),
+        (StatusCode::OK, &b"the second brief"[..])
+    );
+
+    // A 304 does not read the file: with its bytes gone, a matching tag still gets one.
+    forget_bytes(&app, i32::try_from(id).expect("id"), 1).await;
+    let (status, _, _) = conditional_get(&maya, url(1), Some(&first)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    let (status, _, _) = conditional_get(&maya, url(1), None).await;
+    assert_eq!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "a read would fail"
+    );
+
+    // Signing in still comes first: a matching tag tells nobody anything.
+    let (status, _, _) = conditional_get(&TestApp::client(), url(2), Some("*")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_logo_is_cacheable_by_anyone_and_answers_304_only_while_it_is_public() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    let maya = app.signed_in("maya").await.expect("maya");
+    let premium = app.listing("GitLab Premium").await.expect("premium").id;
+    let (status, body) = upload(
+        &app,
+        &maya,
+        &[
+            ("partner", "aws"),
+            ("kind", "logo"),
+            ("title", "Logo"),
+            ("listing_id", &premium.to_string()),
+        ],
+        Some((PNG_1X1, "logo.png")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let logo = body["id"]
+        .as_i64()
+        .and_then(|id| i32::try_from(id).ok())
+        .expect("id");
+    let revision = pin_logo(&app, premium, logo, 1, CopyState::Approved).await;
+    let anonymous = TestApp::client();
+    let url = app.url(&format!("/public/assets/{logo}/1/logo.png"));
+    let tag = etag_of(PNG_1X1);
+
+    let (status, headers, bytes) = conditional_get(&anonymous, url.clone(), None).await;
+    assert_eq!((status, bytes.as_slice()), (StatusCode::OK, PNG_1X1));
+    assert_eq!(headers["etag"], tag.as_str());
+    assert_eq!(headers["cache-control"], "public, max-age=86400, immutable");
+    let (status, headers, bytes) = conditional_get(&anonymous, url.clone(), Some(&tag)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(bytes.is_empty());
+    assert_eq!(headers["etag"], tag.as_str());
+    assert_eq!(headers["cache-control"], "public, max-age=86400, immutable");
+    let (status, _, _) = conditional_get(&anonymous, url.clone(), Some("\"other\"")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Without reading the bytes.
+    forget_bytes(&app, logo, 1).await;
+    let (status, _, _) = conditional_get(&anonymous, url.clone(), Some(&tag)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+
+    // Once no approved or live copy pins it, the tag is no way in: not found.
+    let mut row: copy_revision::ActiveModel = copy_revision::Entity::find_by_id(revision)
+        .one(app.conn())
+        .await
+        .expect("read")
+        .expect("revision")
+        .into();
+    row.state = Set(CopyState::Draft);
+    row.update(app.conn()).await.expect("no longer approved");
+    let (status, _, _) = conditional_get(&anonymous, url, Some(&tag)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

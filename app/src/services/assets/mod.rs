@@ -501,13 +501,37 @@ pub async fn add_version(
     get(db, asset_id).await
 }
 
-/// One version's file: its content type, name and bytes.
-pub async fn read_version(
+/// One version's file as it is kept: what it is and where its bytes are, without them. A
+/// version never changes, so the SHA-256 of its bytes names them for good (a strong
+/// validator for caches) and is known before the bytes are read.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub content_type: String,
+    pub filename: String,
+    /// The SHA-256 of the bytes, hex.
+    pub sha256: String,
+    storage_key: String,
+}
+
+impl StoredFile {
+    /// The bytes, from the store.
+    pub async fn read(&self, store: &dyn ObjectStore) -> AppResult<Bytes> {
+        store
+            .get(&StorePath::from(self.storage_key.as_str()))
+            .await
+            .map_err(|e| AppError::internal("reading an asset", e))?
+            .bytes()
+            .await
+            .map_err(|e| AppError::internal("reading an asset", e))
+    }
+}
+
+/// One version's file, without its bytes (see [`StoredFile::read`]).
+pub async fn version_file(
     db: &impl ConnectionTrait,
-    store: &dyn ObjectStore,
     asset_id: i32,
     version: i32,
-) -> AppResult<(String, String, Bytes)> {
+) -> AppResult<StoredFile> {
     let v = asset_version::Entity::find()
         .filter(asset_version::Column::AssetId.eq(asset_id))
         .filter(asset_version::Column::Version.eq(version))
@@ -517,25 +541,34 @@ pub async fn read_version(
         .ok_or_else(|| {
             AppError::not_found(format!("the file of version {version} of asset {asset_id}"))
         })?;
-    let bytes = store
-        .get(&StorePath::from(v.storage_key.as_str()))
-        .await
-        .map_err(|e| AppError::internal("reading an asset", e))?
-        .bytes()
-        .await
-        .map_err(|e| AppError::internal("reading an asset", e))?;
-    Ok((v.content_type, v.filename, bytes))
+    Ok(StoredFile {
+        content_type: v.content_type,
+        filename: v.filename,
+        sha256: v.sha256,
+        storage_key: v.storage_key,
+    })
 }
 
-/// The file of a version anyone may fetch without signing in: only the logo a copy
-/// revision pins, when that revision is approved or is the one live on its listing.
-/// Anything else is "not found", whether it exists or not.
-pub async fn read_public_version(
+/// One version's file: its content type, name and bytes.
+pub async fn read_version(
     db: &impl ConnectionTrait,
     store: &dyn ObjectStore,
     asset_id: i32,
     version: i32,
 ) -> AppResult<(String, String, Bytes)> {
+    let file = version_file(db, asset_id, version).await?;
+    let bytes = file.read(store).await?;
+    Ok((file.content_type, file.filename, bytes))
+}
+
+/// The file of a version anyone may fetch without signing in, without its bytes: only the
+/// logo a copy revision pins, when that revision is approved or is the one live on its
+/// listing. Anything else is "not found", whether it exists or not.
+pub async fn public_version_file(
+    db: &impl ConnectionTrait,
+    asset_id: i32,
+    version: i32,
+) -> AppResult<StoredFile> {
     let live = Query::select()
         .column(listing::Column::LiveCopyRevisionId)
         .from(listing::Entity)
@@ -557,5 +590,5 @@ pub async fn read_public_version(
     if pinned.is_none() {
         return Err(AppError::not_found("this file"));
     }
-    read_version(db, store, asset_id, version).await
+    version_file(db, asset_id, version).await
 }

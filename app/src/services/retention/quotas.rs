@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, ModelTrait, QueryFilter,
+    QuerySelect, Set, TransactionSession, TransactionTrait,
+    sea_query::{Expr, ExprTrait as _},
 };
 
 use super::aws_products;
@@ -69,17 +70,28 @@ async fn regions_with(
         .iter()
         .map(|(_, p)| (p.id, p.name.clone()))
         .collect();
-    let versions: HashMap<i32, i32> = image_version::Entity::find()
+    // The catalogue's public images per region and product, counted by the database.
+    let public: Vec<(String, i32, i64)> = image_region::Entity::find()
+        .select_only()
+        .column(image_region::Column::Region)
+        .column(image_version::Column::ProductId)
+        .column_as(
+            Expr::col((image_region::Entity, image_region::Column::Id)).count(),
+            "n",
+        )
+        .join(
+            JoinType::InnerJoin,
+            image_region::Entity::belongs_to(image_version::Entity)
+                .from(image_region::Column::ImageVersionId)
+                .to(image_version::Column::Id)
+                .into(),
+        )
         .filter(image_version::Column::ProductId.is_in(names.keys().copied()))
         .filter(image_version::Column::State.ne(ImageState::Retired))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|v| (v.id, v.product_id))
-        .collect();
-    let public = image_region::Entity::find()
-        .filter(image_region::Column::ImageVersionId.is_in(versions.keys().copied()))
         .filter(image_region::Column::State.is_in(PUBLIC_STATES))
+        .group_by(image_region::Column::Region)
+        .group_by(image_version::Column::ProductId)
+        .into_tuple()
         .all(db)
         .await?;
     let manual: HashMap<String, i32> = image_quota::Entity::find()
@@ -94,9 +106,16 @@ async fn regions_with(
         .into_iter()
         .map(|r| (r.region.clone(), r))
         .collect();
-    let account_public = account_image::Entity::find()
+    let account_public: Vec<(String, Option<i32>, i64)> = account_image::Entity::find()
+        .select_only()
+        .column(account_image::Column::Region)
+        .column(account_image::Column::ProductId)
+        .column_as(Expr::col(account_image::Column::Id).count(), "n")
         .filter(account_image::Column::GoneAt.is_null())
         .filter(account_image::Column::Public.eq(true))
+        .group_by(account_image::Column::Region)
+        .group_by(account_image::Column::ProductId)
+        .into_tuple()
         .all(db)
         .await?;
     // Architectures of the public products: the next release adds one image of each.
@@ -123,24 +142,24 @@ async fn regions_with(
     all.extend(extra.map(str::to_owned));
     // The catalogue's public images per region and product…
     let mut catalogue: BTreeMap<String, BTreeMap<String, i32>> = BTreeMap::new();
-    for r in public {
-        let Some(name) = versions.get(&r.image_version_id).and_then(|p| names.get(p)) else {
+    for (region, product_id, n) in public {
+        let Some(name) = names.get(&product_id) else {
             continue;
         };
         *catalogue
-            .entry(r.region)
+            .entry(region)
             .or_default()
             .entry(name.clone())
-            .or_default() += 1;
+            .or_default() += i32::try_from(n).unwrap_or(i32::MAX);
     }
     // …and the account's, for the regions the sync read.
     let mut synced: BTreeMap<String, BTreeMap<String, i32>> = BTreeMap::new();
-    for i in account_public {
-        let name = i
-            .product_id
+    for (region, product_id, n) in account_public {
+        let name = product_id
             .and_then(|p| names.get(&p).cloned())
             .unwrap_or_else(|| MADE_OUTSIDE.to_owned());
-        *synced.entry(i.region).or_default().entry(name).or_default() += 1;
+        *synced.entry(region).or_default().entry(name).or_default() +=
+            i32::try_from(n).unwrap_or(i32::MAX);
     }
     let mut out: Vec<RegionQuota> = all
         .into_iter()
@@ -190,7 +209,7 @@ async fn regions_with(
         })
         .collect();
     out.sort_by(|a, b| {
-        let used = |q: &RegionQuota| f64::from(q.public_images) / f64::from(q.quota.max(1));
+        let used = |q: &RegionQuota| f64::from(q.public_images) / f64::from(Ord::max(q.quota, 1));
         used(b).total_cmp(&used(a)).then(a.region.cmp(&b.region))
     });
     Ok(out)

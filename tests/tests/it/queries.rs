@@ -1,0 +1,506 @@
+//! No page or list runs more database statements on a larger catalogue: the statements one
+//! signed-in request makes (its session, and for a page every server function it calls
+//! while rendering) are counted on a catalogue, then on one grown tenfold, and no count
+//! may grow.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use app::{
+    domain::{ImageState, RegionImageState},
+    dto::ReleaseInput,
+    services::{
+        Clock as _,
+        entities::{
+            image_region, image_version, listing, listing_version, partner, product,
+            product_architecture, release,
+        },
+        queries::QueryCount,
+    },
+};
+use portal_tests::{Backend, TestApp, each_backend};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+
+/// The portal's router over the test portal's state, on a port of its own, keeping the
+/// statement count of the last request it answered.
+struct Counting {
+    addr: SocketAddr,
+    last: Arc<Mutex<Option<QueryCount>>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    cookie: String,
+}
+
+impl Drop for Counting {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Counting {
+    async fn start(app: &TestApp, username: &str) -> Counting {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let addr = listener.local_addr().expect("the bound address");
+        let hosts = server::auth::AllowedHosts::new(&app.state, addr);
+        let limits = server::limits::WebLimits {
+            event_streams_per_person: 4,
+            sign_in_burst: 1000,
+            sign_in_period: std::time::Duration::from_secs(1),
+        };
+        let last: Arc<Mutex<Option<QueryCount>>> = Arc::default();
+        let keep = last.clone();
+        let router = server::router(app.state.clone(), portal_tests::site_root(), hosts, &limits)
+            .expect("the portal's router")
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let keep = keep.clone();
+                    async move {
+                        let res = next.run(req).await;
+                        *keep.lock().unwrap_or_else(PoisonError::into_inner) =
+                            res.extensions().get::<QueryCount>().cloned();
+                        res
+                    }
+                },
+            ));
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        // A session of the portal's own, sent as a cookie by hand.
+        let res = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client")
+            .post(format!("http://{addr}/auth/dev"))
+            .header("origin", format!("http://{addr}"))
+            .form(&[("username", username), ("next", "/")])
+            .send()
+            .await
+            .expect("sign-in answers");
+        assert!(res.status().is_redirection(), "sign-in: {}", res.status());
+        let cookie = res
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("portal_session="))
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
+            .to_owned();
+        Counting {
+            addr,
+            last,
+            server,
+            cookie,
+        }
+    }
+
+    /// The statements `GET path` ran, after its whole answer (a success) has arrived.
+    async fn count(&self, path: &str) -> usize {
+        let res = reqwest::Client::new()
+            .get(format!("http://{}{path}", self.addr))
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = res.status();
+        let body = res.text().await.unwrap_or_default();
+        assert!(status.is_success(), "GET {path}: {status}: {body}");
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_else(|| panic!("GET {path} was counted"))
+            .get()
+    }
+}
+
+/// What the portal was seeded with, which every round of growth copies.
+struct Seeded {
+    partners: Vec<partner::Model>,
+    /// The AWS partner's products.
+    products: Vec<product::Model>,
+    listings: Vec<listing::Model>,
+}
+
+impl Seeded {
+    async fn read(app: &TestApp) -> Seeded {
+        let db = app.conn();
+        let partners = partner::Entity::find()
+            .order_by_asc(partner::Column::Id)
+            .all(db)
+            .await
+            .expect("partners");
+        let aws = partners
+            .iter()
+            .find(|p| p.slug == "aws")
+            .map_or(0, |p| p.id);
+        Seeded {
+            products: product::Entity::find()
+                .filter(product::Column::PartnerId.eq(aws))
+                .all(db)
+                .await
+                .expect("products"),
+            listings: listing::Entity::find().all(db).await.expect("listings"),
+            partners,
+        }
+    }
+}
+
+/// Adds one more of everything the seeded catalogue has: a partner for each partner, the
+/// AWS partner's products (architectures and listings too) under the new AWS partner, six
+/// older stable releases (each starting its train: builds, publishes, jobs) with every
+/// image of the seeded products in every target region and a marketplace version on every
+/// seeded listing, and images of the newest release for the new products.
+async fn grow(app: &TestApp, seeded: &Seeded, round: usize) {
+    let db = app.conn();
+    let now = app.clock.now();
+    let omnibus = app.omnibus().await.expect("the omnibus engineer");
+    let mut new_products = Vec::new();
+    for p in &seeded.partners {
+        let mut row = p.clone().into_active_model().reset_all();
+        row.id = NotSet;
+        row.slug = Set(format!("{}-r{round}", p.slug));
+        row.name = Set(format!("{} {round}", p.name));
+        let copy = row.insert(db).await.expect("a partner");
+        if p.slug != "aws" {
+            continue;
+        }
+        for pr in &seeded.products {
+            let mut row = pr.clone().into_active_model().reset_all();
+            row.id = NotSet;
+            row.partner_id = Set(copy.id);
+            row.listing_entity_name = Set(pr
+                .listing_entity_name
+                .as_ref()
+                .map(|n| format!("{n} {round}")));
+            row.listing_entity_id = Set(None);
+            let new = row.insert(db).await.expect("a product");
+            for a in product_architecture::Entity::find()
+                .filter(product_architecture::Column::ProductId.eq(pr.id))
+                .all(db)
+                .await
+                .expect("architectures")
+            {
+                let mut row = a.into_active_model().reset_all();
+                row.id = NotSet;
+                row.product_id = Set(new.id);
+                row.insert(db).await.expect("an architecture");
+            }
+            for l in seeded.listings.iter().filter(|l| l.product_id == pr.id) {
+                let mut row = l.clone().into_active_model().reset_all();
+                row.id = NotSet;
+                row.product_id = Set(new.id);
+                row.entity_name = Set(format!("{} {round}", l.entity_name));
+                row.entity_id = Set(None);
+                row.live_copy_revision_id = Set(None);
+                row.live_copy = Set(None);
+                row.live_copy_at = Set(None);
+                row.insert(db).await.expect("a listing");
+            }
+            new_products.push((copy.slug.clone(), new));
+        }
+    }
+    // Six older releases: the last starts its train (builds, publishes, maintenance runs,
+    // jobs); the others are written straight in, which is quicker.
+    for k in 0..6 {
+        let version = format!("16.{round}.{k}");
+        let r = if k == 5 {
+            app::services::trains::create_release(
+                db,
+                &omnibus,
+                now,
+                &ReleaseInput {
+                    version: version.clone(),
+                    released_on: format!("2023-{:02}-{:02}", round.min(12), k + 1),
+                    kind: "patch".into(),
+                    notes_url: String::new(),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("release {version}: {e:?}"));
+            release::Entity::find()
+                .filter(release::Column::Version.eq(&version))
+                .one(db)
+                .await
+                .expect("the release")
+                .expect("the release is there")
+        } else {
+            release::ActiveModel {
+                id: NotSet,
+                version: Set(version.clone()),
+                major: Set(16),
+                minor: Set(i32::try_from(round).unwrap_or_default()),
+                patch: Set(k),
+                pre: Set(None),
+                released_on: Set(
+                    chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap_or_default()
+                        + chrono::Days::new(u64::try_from(round * 6 + k as usize).unwrap_or(0)),
+                ),
+                kind: Set(if k == 0 {
+                    app::domain::ReleaseKind::Regular
+                } else {
+                    app::domain::ReleaseKind::Patch
+                }),
+                created_at: Set(now),
+                notes_url: Set(None),
+            }
+            .insert(db)
+            .await
+            .expect("a release")
+        };
+        for pr in &seeded.products {
+            add_images(app, "aws", pr, &r).await;
+        }
+        listing_version::Entity::insert_many(seeded.listings.iter().map(|l| {
+            listing_version::ActiveModel {
+                id: NotSet,
+                listing_id: Set(l.id),
+                release_id: Set(Some(r.id)),
+                title: Set(format!("{} {version} Release", l.entity_name)),
+                delivery_option_id: Set(Some(format!("do-{round}-{k}-{}", l.id))),
+                visibility: Set(app::domain::ListingVersionVisibility::Public),
+                published_at: Set(now),
+                source: Set(app::domain::VersionSource::Portal),
+                arch: Set(None),
+            }
+        }))
+        .exec(db)
+        .await
+        .expect("listing versions");
+    }
+    let newest = release::Entity::find()
+        .filter(release::Column::Version.eq("17.6.0"))
+        .one(db)
+        .await
+        .expect("the newest release")
+        .expect("the newest release is there");
+    for (partner, pr) in &new_products {
+        add_images(app, partner, pr, &newest).await;
+    }
+}
+
+/// Writes every architecture's image of a release of a product, available in every target
+/// region.
+async fn add_images(app: &TestApp, partner: &str, pr: &product::Model, r: &release::Model) {
+    let db = app.conn();
+    let now = app.clock.now();
+    let regions: Vec<String> = serde_json::from_str(&pr.target_regions).unwrap_or_default();
+    for a in product_architecture::Entity::find()
+        .filter(product_architecture::Column::ProductId.eq(pr.id))
+        .all(db)
+        .await
+        .expect("architectures")
+    {
+        let iv = image_version::ActiveModel {
+            id: NotSet,
+            product_id: Set(pr.id),
+            release_id: Set(r.id),
+            arch: Set(a.arch),
+            name: Set(format!("{} {} {}", pr.name, r.version, a.arch)),
+            state: Set(ImageState::Available),
+            created_at: Set(now),
+            updated_at: Set(now),
+            rebuild: Set(0),
+            superseded_by: Set(None),
+            superseded_at: Set(None),
+            rebuild_reason: Set(None),
+            base_image_id: Set(None),
+            base_image_name: Set(None),
+            source: Set(app::domain::ImageSource::Portal),
+        }
+        .insert(db)
+        .await
+        .expect("an image version");
+        image_region::Entity::insert_many(regions.iter().map(|region| image_region::ActiveModel {
+            id: NotSet,
+            image_version_id: Set(iv.id),
+            region: Set(region.clone()),
+            image_id: Set(Some(format!(
+                "ami-{}",
+                &sha256_hex(&format!("{partner} {} {} {region}", pr.slug, iv.name))[..17]
+            ))),
+            state: Set(RegionImageState::Public),
+            updated_at: Set(now),
+        }))
+        .exec(db)
+        .await
+        .expect("regional images");
+    }
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Every page and list the test counts, on the catalogue as it is now.
+async fn counts(app: &TestApp, counting: &Counting, train_of: &str) -> BTreeMap<String, usize> {
+    let listing = listing::Entity::find()
+        .filter(listing::Column::EntityName.eq("GitLab Ultimate"))
+        .one(app.conn())
+        .await
+        .expect("listings")
+        .map_or(1, |l| l.id);
+    let paths = [
+        "/".to_owned(),
+        "/releases".to_owned(),
+        format!("/listings/{listing}"),
+        "/listings".to_owned(),
+        "/public-images".to_owned(),
+        "/partners".to_owned(),
+        "/products".to_owned(),
+        "/products/aws/gitlab-ee".to_owned(),
+        "/jobs".to_owned(),
+        "/trains".to_owned(),
+        format!("/releases/{train_of}/train"),
+        "/api/v1/partners".to_owned(),
+        "/api/v1/products".to_owned(),
+        "/api/v1/releases".to_owned(),
+        "/api/v1/listings".to_owned(),
+        "/api/v1/images/lookup?release=latest&product=gitlab-ee&arch=arm64&region=eu-west-1"
+            .to_owned(),
+        "/api/v1/images/lookup?release=17.5.1&product=gitlab-ce&arch=amd64&region=us-east-1"
+            .to_owned(),
+        "/api/v1/jobs".to_owned(),
+        "/api/v1/trains".to_owned(),
+        format!("/api/v1/releases/{train_of}/train"),
+    ];
+    let mut out = BTreeMap::new();
+    for path in paths {
+        // Once to warm what a first request warms, then counted with nothing kept: the
+        // count is of the page's whole work, not of a kept read model.
+        counting.count(&path).await;
+        app.state.reads.clear();
+        let n = counting.count(&path).await;
+        out.insert(path.replace(train_of, "{train}"), n);
+    }
+    out
+}
+
+async fn sizes(app: &TestApp) -> String {
+    use app::services::entities::{job, train_step};
+    let db = app.conn();
+    format!(
+        "partners {}, products {}, releases {}, image versions {}, regional images {}, listings {}, listing versions {}, jobs {}, train steps {}",
+        partner::Entity::find().count(db).await.unwrap_or(0),
+        product::Entity::find().count(db).await.unwrap_or(0),
+        release::Entity::find().count(db).await.unwrap_or(0),
+        image_version::Entity::find().count(db).await.unwrap_or(0),
+        image_region::Entity::find().count(db).await.unwrap_or(0),
+        listing::Entity::find().count(db).await.unwrap_or(0),
+        listing_version::Entity::find().count(db).await.unwrap_or(0),
+        job::Entity::find().count(db).await.unwrap_or(0),
+        train_step::Entity::find().count(db).await.unwrap_or(0),
+    )
+}
+
+async fn no_count_grows_with_the_catalogue(backend: Backend) {
+    let app = TestApp::spawn(backend).await.expect("portal");
+    let seeded = Seeded::read(&app).await;
+    grow(&app, &seeded, 1).await;
+    let small_sizes = sizes(&app).await;
+    let counting = Counting::start(&app, "alex").await;
+    let small = counts(&app, &counting, "16.1.5").await;
+    for round in 2..=10 {
+        grow(&app, &seeded, round).await;
+    }
+    let large_sizes = sizes(&app).await;
+    let large = counts(&app, &counting, "16.10.5").await;
+    let mut grew = Vec::new();
+    for (path, before) in &small {
+        let after = large[path];
+        tracing::info!(?backend, path, before, after, "statements of one request");
+        if after > *before {
+            grew.push(format!("{path}: {before} statements, then {after}"));
+        }
+    }
+    assert!(
+        grew.is_empty(),
+        "{backend:?}: statements grew with the catalogue ({small_sizes}; then {large_sizes}):\n{}",
+        grew.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn no_page_or_list_runs_more_statements_on_a_larger_catalogue() {
+    each_backend(no_count_grows_with_the_catalogue).await;
+}
+
+/// The counter sees what a page's server functions run while it renders, and nothing
+/// for a request that runs none.
+#[tokio::test]
+async fn a_page_counts_the_statements_of_its_server_functions() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("portal");
+    let counting = Counting::start(&app, "alex").await;
+    // The health check runs nothing but resolving the session.
+    let session = counting.count("/-/health").await;
+    let me = counting.count("/api/v1/me").await;
+    assert!(
+        session >= 1 && me >= session,
+        "the session is counted ({session}, {me})"
+    );
+    // The dashboard's server functions render in tasks of their own, and count.
+    app.state.reads.clear();
+    let page = counting.count("/").await;
+    assert!(
+        page > session + 10,
+        "the dashboard's data is counted ({page} statements; its session alone {session})"
+    );
+}
+
+/// The dashboard's read models are kept between loads, and a write through the portal drops
+/// them: the next load computes them again and shows the change.
+#[tokio::test]
+async fn the_dashboards_kept_read_models_are_dropped_by_a_write() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("portal");
+    let counting = Counting::start(&app, "alex").await;
+    app.state.reads.clear();
+    let computed = counting.count("/").await;
+    let kept = counting.count("/").await;
+    assert!(
+        kept + 10 < computed,
+        "a second load uses the kept models ({kept} statements; {computed} computing them)"
+    );
+    // A write: a new partner, through the API.
+    let alex = app.signed_in("alex").await.expect("alex");
+    let res = alex
+        .post(app.url("/api/v1/partners"))
+        .json(&serde_json::json!({
+            "name": "Kept Cloud", "slug": "kept-cloud", "cloud": "other", "status": "prospect",
+        }))
+        .send()
+        .await
+        .expect("created");
+    assert!(res.status().is_success(), "{}", res.status());
+    let after = counting.count("/").await;
+    assert!(
+        after > kept + 10,
+        "the write dropped the kept models ({after} statements after it; {kept} kept)"
+    );
+    let html = alex
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("Kept Cloud"),
+        "the new partner is on the dashboard"
+    );
+}
