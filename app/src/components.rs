@@ -6,21 +6,20 @@ use leptos_router::components::A;
 
 use crate::{domain::*, error::AppError, rpc::SessionInfo};
 
-/// The frame of every signed-in page: sidebar, top bar with search, and content.
+/// The unread count in the top bar, re-counted on every navigation.
+pub type UnreadResource = Resource<Result<u64, AppError>>;
+
+/// The chrome of every signed-in page, around the page's own content: the sidebar and the
+/// top bar with search and the signed-in person. It renders beside the page (in the two
+/// grid cells the frame gives it), never around it, so waiting for the session never
+/// re-creates the page or its data.
 #[component]
-pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
+pub fn Chrome(session: SessionInfo, unread: UnreadResource) -> impl IntoView {
     let user = session.user.clone();
     let can_audit = user.as_ref().is_some_and(|u| u.can(Permission::ReadAudit));
     let is_admin = user.as_ref().is_some_and(|u| u.can(Permission::Administer));
-    // Re-counted on every navigation.
-    let location = leptos_router::hooks::use_location();
-    let unread = Resource::new(
-        move || location.pathname.get(),
-        |_| crate::rpc::unread_notifications(),
-    );
     view! {
-        <div class="min-h-screen flex bg-gray-50 text-gray-900">
-            <aside class="w-60 shrink-0 bg-[#1f1e24] text-gray-200 flex flex-col">
+            <aside class="row-span-2 bg-[#1f1e24] text-gray-200 flex flex-col">
                 <a href="/" class="flex items-center gap-2 px-5 h-14 border-b border-white/10">
                     <span class="inline-block w-7 h-7 rounded bg-gradient-to-br from-orange-500 to-fuchsia-600"></span>
                     <span class="font-semibold text-white">"Partner Image Portal"</span>
@@ -49,8 +48,7 @@ pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
                     <a href="/api/v1/openapi.json" class="hover:text-white">"REST API (OpenAPI)"</a>
                 </div>
             </aside>
-            <div class="flex-1 min-w-0 flex flex-col">
-                <header class="h-14 bg-white border-b border-gray-200 flex items-center gap-4 px-6">
+                <header class="col-start-2 h-14 bg-white border-b border-gray-200 flex items-center gap-4 px-6">
                     <form action="/search" method="get" class="flex-1 max-w-xl" role="search">
                         <input
                             type="search"
@@ -92,9 +90,6 @@ pub fn Layout(session: SessionInfo, children: Children) -> impl IntoView {
                         }
                     })}
                 </header>
-                <main class="flex-1 p-6 lg:p-8 max-w-7xl w-full">{children()}</main>
-            </div>
-        </div>
     }
 }
 

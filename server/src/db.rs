@@ -37,8 +37,6 @@ pub async fn connect_and_migrate(
     Migrator::up(&db, None)
         .await
         .context("Failed to apply database migrations")?;
-    let mut db = db;
-    app::services::queries::count_per_request(&mut db);
     Ok(db)
 }
 

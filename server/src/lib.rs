@@ -76,8 +76,11 @@ async fn open_state(
     public_url: Option<String>,
     web: Option<&ServeConfig>,
 ) -> anyhow::Result<AppState> {
-    let db =
+    let mut db =
         db::connect_and_migrate(&store.database_url()?, store.database_max_connections).await?;
+    // Every statement counts toward its request, and every write drops the kept reads.
+    let reads = app::services::read_cache::ReadCache::default();
+    app::services::queries::count_per_request(&mut db, reads.writes());
     let (assets, asset_urls) =
         asset_store::open(&store.asset_store()?, store.assets_s3_credentials.as_ref())?;
     let dev_auth = web.is_some_and(|w| w.auth == AuthChoice::Dev);
@@ -107,7 +110,7 @@ async fn open_state(
         cloud_sync_every: cloud.cloud_sync_every(),
         asset_urls,
         marketplace: Default::default(),
-        reads: Default::default(),
+        reads,
     };
     let seed = web.is_some_and(|w| w.seed);
     if seed

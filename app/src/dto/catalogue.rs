@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ImageLookup, Listing, PartnerSummary, ProductSummary, Release};
+use super::{ImageLookup, PartnerSummary, ProductSummary, Release};
 use crate::domain::{Arch, ImageState};
 
 #[cfg(feature = "ssr")]
@@ -47,5 +47,16 @@ pub struct Dashboard {
     pub image_version_count: u64,
     pub latest_release: Option<Release>,
     pub latest_release_images: Vec<ReleaseImageStatus>,
-    pub listings: Vec<Listing>,
+    pub listings: Vec<ListingUsage>,
+}
+
+/// A marketplace listing as the dashboard shows it: how much of its version limit is used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ListingUsage {
+    pub id: i32,
+    pub entity_name: String,
+    /// Versions counted against the marketplace's limit.
+    pub public_versions: u64,
+    pub version_limit: i32,
 }

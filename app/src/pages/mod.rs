@@ -27,7 +27,7 @@ use leptos_router::{
 use crate::{
     components::*,
     error::AppError,
-    rpc::{SessionInfo, dev_users, get_session},
+    rpc::{SessionInfo, dev_users},
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -72,14 +72,34 @@ pub fn content_security_policy(nonce: Option<&str>) -> String {
     )
 }
 
-type SessionResource = Resource<Result<SessionInfo, AppError>>;
+/// Who is signed in and what the portal is connected to, as the server knew it when it
+/// rendered the page. The server knows it without waiting (the request carries the
+/// person), so it renders with the page and hydrates from the page without a round trip;
+/// signing in or out loads a new page.
+#[derive(Clone)]
+struct Session(Result<SessionInfo, AppError>);
+
+impl Session {
+    fn new() -> Self {
+        let shared = leptos::server::SharedValue::new(|| {
+            #[cfg(feature = "ssr")]
+            let known = crate::rpc::session_info();
+            #[cfg(not(feature = "ssr"))]
+            let known = Err(AppError::new(
+                crate::error::ErrorCode::Internal,
+                "the session is only known from the page the server rendered",
+            ));
+            known
+        });
+        Session(shared.into_inner())
+    }
+}
 
 /// The app: routes, with every page but sign-in inside the layout.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let session: SessionResource = Resource::new(|| (), |_| get_session());
-    provide_context(session);
+    provide_context(Session::new());
     // Lets tests (and people) know the page is interactive.
     Effect::new(|| {
         if let Some(body) = document().body() {
@@ -135,19 +155,27 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The layout around the page the route chose.
+/// The frame of every signed-in page: the chrome and, beside it, the page the route chose.
+/// Nothing here waits: a page inside a `<Suspense>` would be built again each time the
+/// suspense re-checks its children, and would load its data once per build.
 #[component]
 fn Frame() -> impl IntoView {
-    let session = expect_context::<SessionResource>();
+    let session = expect_context::<Session>().0;
+    let location = leptos_router::hooks::use_location();
+    let unread: UnreadResource = Resource::new(
+        move || location.pathname.get(),
+        |_| crate::rpc::unread_notifications(),
+    );
     view! {
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                match session.await {
-                    Ok(info) => view! { <Layout session=info><Outlet/></Layout> }.into_any(),
-                    Err(error) => view! { <div class="p-8"><ErrorBox error/></div> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <div class="min-h-screen grid grid-cols-[15rem_minmax(0,1fr)] grid-rows-[3.5rem_1fr] bg-gray-50 text-gray-900">
+            {match session {
+                Ok(info) => view! { <Chrome session=info unread/> }.into_any(),
+                Err(error) => view! { <div class="col-start-2 p-4"><ErrorBox error/></div> }.into_any(),
+            }}
+            <main class="col-start-2 row-start-2 p-6 lg:p-8 max-w-7xl w-full">
+                <Outlet/>
+            </main>
+        </div>
     }
 }
 
@@ -175,13 +203,11 @@ fn SignIn() -> impl IntoView {
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_owned());
     let users = Resource::new(|| (), |_| dev_users());
-    let session = expect_context::<SessionResource>();
-    let gitlab = move || {
-        session
-            .get()
-            .and_then(Result::ok)
-            .and_then(|s| s.gitlab_sign_in)
-    };
+    let gitlab_sign_in = expect_context::<Session>()
+        .0
+        .ok()
+        .and_then(|s| s.gitlab_sign_in);
+    let gitlab = move || gitlab_sign_in.clone();
     view! {
         <Title text="Sign in"/>
         <div class="min-h-screen flex items-center justify-center bg-gradient-to-br from-[#1f1e24] to-[#3a2a5d]">
@@ -263,9 +289,8 @@ pub(crate) fn page_param() -> Memo<u64> {
 
 /// The session's user, when known.
 pub(crate) fn current_user() -> Option<crate::domain::CurrentUser> {
-    expect_context::<SessionResource>()
-        .get()
-        .and_then(Result::ok)
+    use_context::<Session>()
+        .and_then(|s| s.0.ok())
         .and_then(|s| s.user)
 }
 

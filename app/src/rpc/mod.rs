@@ -24,7 +24,7 @@ mod ctx {
                 .get::<crate::services::queries::QueryCount>()
                 .cloned()
         }) {
-            state.db = count.attach(&state.db);
+            state.db = count.attach(&state.db, &state.reads.writes());
         }
         Ok(state)
     }

@@ -20,6 +20,13 @@ pub struct SessionInfo {
 
 #[server(prefix = "/rpc")]
 pub async fn get_session() -> Result<SessionInfo, AppError> {
+    session_info()
+}
+
+/// Who is signed in (from the request) and what the portal is connected to (from its
+/// state): known at once, without the database.
+#[cfg(feature = "ssr")]
+pub fn session_info() -> Result<SessionInfo, AppError> {
     let state = ctx::state()?;
     Ok(SessionInfo {
         user: ctx::user(),

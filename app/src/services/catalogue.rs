@@ -107,7 +107,7 @@ pub async fn dashboard(db: &impl ConnectionTrait) -> AppResult<Dashboard> {
         }
         None => None,
     };
-    let listing_rows = listings::to_dtos(
+    let listing_rows = listings::usages(
         db,
         listing::Entity::find()
             .order_by_asc(listing::Column::EntityName)

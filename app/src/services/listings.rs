@@ -117,6 +117,37 @@ pub(crate) async fn to_dtos(
         .collect()
 }
 
+/// How much of its version limit each of these listings uses, without its versions: two
+/// queries for the whole list.
+pub(crate) async fn usages(
+    db: &impl ConnectionTrait,
+    rows: Vec<listing::Model>,
+) -> AppResult<Vec<ListingUsage>> {
+    let ids: Vec<i32> = rows.iter().map(|l| l.id).collect();
+    let synced = synced_public_versions_of(db, ids.clone()).await?;
+    let unsynced = ids.iter().copied().filter(|id| !synced.contains_key(id));
+    let counted = super::count_by(
+        db,
+        listing_version::Entity::find()
+            .filter(listing_version::Column::Visibility.eq(ListingVersionVisibility::Public)),
+        listing_version::Column::ListingId,
+        unsynced.collect::<Vec<_>>(),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|l| ListingUsage {
+            public_versions: synced.get(&l.id).map_or_else(
+                || counted.get(&l.id).copied().unwrap_or(0),
+                |&n| u64::try_from(n).unwrap_or_default(),
+            ),
+            id: l.id,
+            entity_name: l.entity_name,
+            version_limit: l.version_limit,
+        })
+        .collect())
+}
+
 /// The public versions each of these listings' marketplace entity has, for those a cloud
 /// sync has read: one query for a list.
 async fn synced_public_versions_of(

@@ -36,24 +36,31 @@ impl QueryCount {
         CURRENT.scope(self.clone(), work).await
     }
 
-    /// A handle on `db` whose statements count here, from whichever task runs them.
-    pub fn attach(&self, db: &DatabaseConnection) -> DatabaseConnection {
+    /// A handle on `db` whose statements count here, from whichever task runs them, and
+    /// note their writes in `writes` as the shared connection does.
+    pub fn attach(
+        &self,
+        db: &DatabaseConnection,
+        writes: &super::read_cache::Writes,
+    ) -> DatabaseConnection {
         let mut db = db.clone();
         let count = self.clone();
+        let writes = writes.clone();
         db.set_metric_callback(move |info| {
             count.add();
-            super::read_cache::note_statement(&info.statement.sql);
+            writes.note_statement(&info.statement.sql);
         });
         db
     }
 }
 
-/// Makes `db` count each statement toward the request whose scope runs it, if any. Called
-/// once, on the connection the whole process shares, before it is shared.
-pub fn count_per_request(db: &mut DatabaseConnection) {
-    db.set_metric_callback(|info| {
+/// Makes `db` count each statement toward the request whose scope runs it, if any, and
+/// note its writes in `writes` (those of the portal's kept read models). Called once, on
+/// the connection the whole portal shares, before it is shared.
+pub fn count_per_request(db: &mut DatabaseConnection, writes: super::read_cache::Writes) {
+    db.set_metric_callback(move |info| {
         let _ = CURRENT.try_with(QueryCount::add);
-        super::read_cache::note_statement(&info.statement.sql);
+        writes.note_statement(&info.statement.sql);
     });
 }
 
@@ -68,7 +75,7 @@ mod tests {
         let Ok(mut db) = sea_orm::Database::connect("sqlite::memory:").await else {
             panic!("an in-memory SQLite database opens");
         };
-        count_per_request(&mut db);
+        count_per_request(&mut db, Default::default());
         let backend = db.get_database_backend();
         let select = move |n: u8| Statement::from_string(backend, format!("SELECT {n}"));
         let request = QueryCount::default();
@@ -82,7 +89,7 @@ mod tests {
         // Outside any request: counted nowhere.
         db.query_one_raw(select(3)).await.ok();
         // A spawned task loses the scope; the attached handle does not.
-        let attached = other.attach(&db);
+        let attached = other.attach(&db, &Default::default());
         tokio::spawn(async move { attached.query_one_raw(select(4)).await.ok() })
             .await
             .ok();

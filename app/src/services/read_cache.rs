@@ -2,8 +2,8 @@
 //! maintenance board, the public images' quota bars), kept for a moment instead of being
 //! computed again for every page load.
 //!
-//! A kept model is dropped by any write this process makes (every statement the database
-//! connection runs that is not a `SELECT` counts as one, see [`note_statement`]), and is
+//! A kept model is dropped by any write made through the portal's database connection
+//! (every statement it runs that is not a `SELECT` counts as one, see [`Writes`]), and is
 //! never shown more than [`FRESH_FOR`] after it was computed, which bounds how long a write
 //! made by another portal process sharing the database can go unseen. A model computed for
 //! one business time is not shown for another (tests move the clock; a day later the
@@ -27,15 +27,22 @@ use crate::error::AppResult;
 /// sharing the database can stay unseen here.
 pub const FRESH_FOR: Duration = Duration::from_secs(2);
 
-/// The writes this process has made so far (across every portal in the process: more
-/// invalidation than needed, never less).
-static WRITES: AtomicU64 = AtomicU64::new(0);
+/// The writes made so far through one portal's database connection, its requests' and its
+/// jobs' alike.
+#[derive(Clone, Debug, Default)]
+pub struct Writes(Arc<AtomicU64>);
 
-/// Called for every statement the database connection runs: anything but a `SELECT`
-/// drops every kept read model.
-pub fn note_statement(sql: &str) {
-    if !is_read(sql) {
-        WRITES.fetch_add(1, Ordering::AcqRel);
+impl Writes {
+    /// Called for every statement the connection runs: anything but a `SELECT` drops every
+    /// kept read model.
+    pub fn note_statement(&self, sql: &str) {
+        if !is_read(sql) {
+            self.0.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn so_far(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
     }
 }
 
@@ -46,9 +53,19 @@ fn is_read(sql: &str) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case("select"))
 }
 
-/// The kept read models of one portal, by name.
+/// The kept read models of one portal, by name, and the writes that drop them.
 #[derive(Clone, Default)]
-pub struct ReadCache(Arc<Mutex<HashMap<&'static str, Kept>>>);
+pub struct ReadCache {
+    models: Arc<Mutex<Models>>,
+    writes: Writes,
+}
+
+#[derive(Default)]
+struct Models {
+    kept: HashMap<&'static str, Kept>,
+    /// How long a model is shown; [`FRESH_FOR`] unless a test waits on purpose.
+    fresh_for: Option<Duration>,
+}
 
 impl std::fmt::Debug for ReadCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,7 +74,7 @@ impl std::fmt::Debug for ReadCache {
 }
 
 struct Kept {
-    /// [`WRITES`] when the computation started: a write during it makes the model stale.
+    /// [`Writes`] when the computation started: a write during it makes the model stale.
     writes: u64,
     computed: Instant,
     business_now: DateTime<Utc>,
@@ -65,6 +82,12 @@ struct Kept {
 }
 
 impl ReadCache {
+    /// The writes that drop this cache's models: the database connection notes each
+    /// statement there (see [`crate::services::queries::count_per_request`]).
+    pub fn writes(&self) -> Writes {
+        self.writes.clone()
+    }
+
     /// The model named `key` as of `now`: kept if still fresh, else computed by `compute`
     /// and kept (an error is returned and not kept).
     pub async fn get<T, Fut>(
@@ -77,13 +100,13 @@ impl ReadCache {
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = AppResult<T>>,
     {
-        let writes = WRITES.load(Ordering::Acquire);
+        let writes = self.writes.so_far();
         if let Some(value) = self.fresh(key, writes, now) {
             return Ok(value);
         }
         let value = compute().await?;
-        if let Ok(mut kept) = self.0.lock() {
-            kept.insert(
+        if let Ok(mut models) = self.models.lock() {
+            models.kept.insert(
                 key,
                 Kept {
                     writes,
@@ -99,8 +122,16 @@ impl ReadCache {
     /// Drops every kept model, so the next read computes it (what counting a page's full
     /// work needs).
     pub fn clear(&self) {
-        if let Ok(mut kept) = self.0.lock() {
-            kept.clear();
+        if let Ok(mut models) = self.models.lock() {
+            models.kept.clear();
+        }
+    }
+
+    /// Keeps models for `fresh_for` instead of [`FRESH_FOR`]: a test that compares two
+    /// loads must not depend on how fast the machine runs them.
+    pub fn keep_for(&self, fresh_for: Duration) {
+        if let Ok(mut models) = self.models.lock() {
+            models.fresh_for = Some(fresh_for);
         }
     }
 
@@ -110,11 +141,12 @@ impl ReadCache {
         writes: u64,
         now: DateTime<Utc>,
     ) -> Option<T> {
-        let kept = self.0.lock().ok()?;
-        let k = kept.get(key)?;
+        let models = self.models.lock().ok()?;
+        let fresh_for = models.fresh_for.unwrap_or(FRESH_FOR);
+        let k = models.kept.get(key)?;
         let same_time =
-            k.business_now <= now && (now - k.business_now).to_std().is_ok_and(|d| d < FRESH_FOR);
-        (k.writes == writes && same_time && k.computed.elapsed() < FRESH_FOR)
+            k.business_now <= now && (now - k.business_now).to_std().is_ok_and(|d| d < fresh_for);
+        (k.writes == writes && same_time && k.computed.elapsed() < fresh_for)
             .then(|| k.value.downcast_ref::<T>().cloned())
             .flatten()
     }
@@ -146,9 +178,10 @@ mod tests {
         assert_eq!(read(&cache, at(0), &runs).await, 1, "kept");
         assert_eq!(read(&cache, at(1), &runs).await, 1, "a second later: kept");
 
-        note_statement("  select 1");
+        let writes = cache.writes();
+        writes.note_statement("  select 1");
         assert_eq!(read(&cache, at(1), &runs).await, 1, "a read drops nothing");
-        note_statement("UPDATE \"listings\" SET \"title\" = $1");
+        writes.note_statement("UPDATE \"listings\" SET \"title\" = $1");
         assert_eq!(read(&cache, at(1), &runs).await, 2, "a write drops it");
 
         assert_eq!(
