@@ -50,14 +50,14 @@ pub(crate) async fn summaries(
         .into_iter()
         .map(|r| (r.id, r))
         .collect();
-    let mut region_counts: HashMap<i32, u64> = HashMap::new();
-    for r in image_region::Entity::find()
-        .filter(image_region::Column::ImageVersionId.is_in(ids))
-        .all(db)
-        .await?
-    {
-        *region_counts.entry(r.image_version_id).or_default() += 1;
-    }
+    // Counted by the database: a page of images would otherwise read every regional row.
+    let region_counts = super::count_by(
+        db,
+        image_region::Entity::find(),
+        image_region::Column::ImageVersionId,
+        ids,
+    )
+    .await?;
     rows.into_iter()
         .map(|iv| {
             let product = products
