@@ -347,25 +347,34 @@ fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-/// Every page and list the test counts, on the catalogue as it is now.
-async fn counts(app: &TestApp, counting: &Counting, train_of: &str) -> BTreeMap<String, usize> {
+/// The pages the bench loads and the main lists, with GitLab Ultimate's listing page.
+async fn catalogue_pages(app: &TestApp) -> Vec<String> {
     let listing = listing::Entity::find()
         .filter(listing::Column::EntityName.eq("GitLab Ultimate"))
         .one(app.conn())
         .await
         .expect("listings")
         .map_or(1, |l| l.id);
-    let paths = [
-        "/".to_owned(),
-        "/releases".to_owned(),
-        format!("/listings/{listing}"),
-        "/listings".to_owned(),
-        "/public-images".to_owned(),
-        "/partners".to_owned(),
-        "/products".to_owned(),
-        "/products/aws/gitlab-ee".to_owned(),
-        "/jobs".to_owned(),
-        "/trains".to_owned(),
+    [
+        "/",
+        "/releases",
+        &format!("/listings/{listing}"),
+        "/listings",
+        "/public-images",
+        "/partners",
+        "/products",
+        "/products/aws/gitlab-ee",
+        "/jobs",
+        "/trains",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Every page and list the test counts, on the catalogue as it is now.
+async fn counts(app: &TestApp, counting: &Counting, train_of: &str) -> BTreeMap<String, usize> {
+    let mut paths = catalogue_pages(app).await;
+    paths.extend([
         format!("/releases/{train_of}/train"),
         "/api/v1/partners".to_owned(),
         "/api/v1/products".to_owned(),
@@ -378,7 +387,7 @@ async fn counts(app: &TestApp, counting: &Counting, train_of: &str) -> BTreeMap<
         "/api/v1/jobs".to_owned(),
         "/api/v1/trains".to_owned(),
         format!("/api/v1/releases/{train_of}/train"),
-    ];
+    ]);
     let mut out = BTreeMap::new();
     for path in paths {
         // Once to warm what a first request warms, then counted with nothing kept: the
@@ -540,28 +549,17 @@ fn resolved_resources(html: &str) -> Vec<String> {
 async fn no_page_loads_the_same_data_twice() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("portal");
     let alex = app.signed_in("alex").await.expect("alex");
-    let listing = listing::Entity::find()
-        .one(app.conn())
-        .await
-        .expect("listings")
-        .map_or(1, |l| l.id);
-    let paths = [
-        "/".to_owned(),
-        "/releases".to_owned(),
-        format!("/listings/{listing}"),
-        "/listings".to_owned(),
-        "/public-images".to_owned(),
-        "/partners".to_owned(),
-        "/partners/aws".to_owned(),
-        "/products".to_owned(),
-        "/products/aws/gitlab-ee".to_owned(),
-        "/jobs".to_owned(),
-        "/trains".to_owned(),
-        "/maintenance".to_owned(),
-        "/workflows".to_owned(),
-        "/cloud".to_owned(),
-        "/assets".to_owned(),
-    ];
+    let mut paths = catalogue_pages(&app).await;
+    paths.extend(
+        [
+            "/partners/aws",
+            "/maintenance",
+            "/workflows",
+            "/cloud",
+            "/assets",
+        ]
+        .map(str::to_owned),
+    );
     let mut twice = Vec::new();
     for path in paths {
         let res = alex.get(app.url(&path)).send().await.expect("page");
