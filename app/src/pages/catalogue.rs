@@ -340,10 +340,12 @@ fn ListingCopyCard(
                     Some(at) => view! {
                         <p>
                             "Live: "
-                            <Transition fallback=|| "a revision".to_owned()>
-                                {move || copy.get().and_then(Result::ok).and_then(|c| c.live).and_then(|l| l.revision_number)
-                                    .map_or_else(|| "a revision".to_owned(), |n| format!("revision {n}"))}
-                            </Transition>
+                            <span>
+                                <Transition fallback=|| "a revision".to_owned()>
+                                    {move || copy.get().and_then(Result::ok).and_then(|c| c.live).and_then(|l| l.revision_number)
+                                        .map_or_else(|| "a revision".to_owned(), |n| format!("revision {n}"))}
+                                </Transition>
+                            </span>
                             {format!(", published {}", when(at))}
                         </p>
                     }.into_any(),
