@@ -96,15 +96,12 @@ pub(crate) async fn to_dtos(
                 entity_id: l.entity_id,
                 title: l.title,
                 versions_used: versions.len() as u64,
-                public_versions: synced.get(&l.id).map_or_else(
-                    || {
-                        versions
-                            .iter()
-                            .filter(|v| v.visibility == ListingVersionVisibility::Public)
-                            .count() as u64
-                    },
-                    |&n| u64::try_from(n).unwrap_or_default(),
-                ),
+                public_versions: public_versions(&synced, l.id, || {
+                    versions
+                        .iter()
+                        .filter(|v| v.visibility == ListingVersionVisibility::Public)
+                        .count() as u64
+                }),
                 version_limit: l.version_limit,
                 restrict_threshold: l.restrict_threshold,
                 keep_recent_days: l.keep_recent_days,
@@ -137,15 +134,26 @@ pub(crate) async fn usages(
     Ok(rows
         .into_iter()
         .map(|l| ListingUsage {
-            public_versions: synced.get(&l.id).map_or_else(
-                || counted.get(&l.id).copied().unwrap_or(0),
-                |&n| u64::try_from(n).unwrap_or_default(),
-            ),
+            public_versions: public_versions(&synced, l.id, || {
+                counted.get(&l.id).copied().unwrap_or(0)
+            }),
             id: l.id,
             entity_name: l.entity_name,
             version_limit: l.version_limit,
         })
         .collect())
+}
+
+/// The versions a listing counts against its limit: what a cloud sync last read from the
+/// marketplace entity, else the public versions the catalogue records (`counted`).
+fn public_versions(
+    synced: &std::collections::HashMap<i32, i32>,
+    listing_id: i32,
+    counted: impl FnOnce() -> u64,
+) -> u64 {
+    synced
+        .get(&listing_id)
+        .map_or_else(counted, |&n| u64::try_from(n).unwrap_or_default())
 }
 
 /// The public versions each of these listings' marketplace entity has, for those a cloud
