@@ -88,7 +88,7 @@ async fn bearer(state: &AppState, mut req: Request, next: Next) -> Response {
     else {
         return refuse("use Authorization: Bearer <token>");
     };
-    match tokens::authenticate(&state.db, state.clock.now(), &secret).await {
+    match tokens::authenticate_kept(&state.reads, &state.db, state.clock.now(), &secret).await {
         Ok(Ok((user, scopes))) => {
             req.extensions_mut().insert(user);
             req.extensions_mut().insert(TokenAuth { scopes });
@@ -113,10 +113,14 @@ pub async fn session_layer(
         return bearer(&state, req, next).await;
     }
     let user = match cookie(req.headers(), SESSION_COOKIE) {
-        Some(token) => match users::resolve_session(&state.db, state.clock.now(), token).await {
-            Ok(user) => user,
-            Err(err) => return err.into_response(),
-        },
+        Some(token) => {
+            match users::resolve_session_kept(&state.reads, &state.db, state.clock.now(), token)
+                .await
+            {
+                Ok(user) => user,
+                Err(err) => return err.into_response(),
+            }
+        }
         None => None,
     };
     let path = req.uri().path().to_owned();

@@ -1,6 +1,7 @@
 //! The hot read models (the dashboard's catalogue summaries and latest release, the
-//! maintenance board, the public images' quota bars), kept for a moment instead of being
-//! computed again for every page load.
+//! maintenance board, the public images' quota bars, the image lookup and the catalogue's
+//! lists on the REST API) and the signed-in sessions and API tokens, kept for a moment
+//! instead of being read again for every request.
 //!
 //! A kept model is dropped by any write made through the portal's database connection
 //! (every statement it runs that is not a `SELECT` counts as one, see [`Writes`]), and is
@@ -53,16 +54,24 @@ fn is_read(sql: &str) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case("select"))
 }
 
-/// The kept read models of one portal, by name, and the writes that drop them.
+/// The most models one portal keeps at once (each signed-in session and each distinct
+/// lookup is one); past it, the stale ones are dropped, and if none is, all of them.
+pub const KEPT_AT_MOST: usize = 10_000;
+
+/// The kept read models of one portal, by name and what they are of, and the writes that
+/// drop them.
 #[derive(Clone, Default)]
 pub struct ReadCache {
     models: Arc<Mutex<Models>>,
     writes: Writes,
 }
 
+/// A model's name, and what it is of (empty for a model of the whole catalogue).
+type Key = (&'static str, Box<str>);
+
 #[derive(Default)]
 struct Models {
-    kept: HashMap<&'static str, Kept>,
+    kept: HashMap<Key, Kept>,
     /// How long a model is shown; [`FRESH_FOR`] unless a test waits on purpose.
     fresh_for: Option<Duration>,
 }
@@ -70,6 +79,12 @@ struct Models {
 impl std::fmt::Debug for ReadCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ReadCache")
+    }
+}
+
+impl Models {
+    fn fresh_for(&self) -> Duration {
+        self.fresh_for.unwrap_or(FRESH_FOR)
     }
 }
 
@@ -100,12 +115,58 @@ impl ReadCache {
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = AppResult<T>>,
     {
+        self.get_of(key, "", now, compute).await
+    }
+
+    /// The model named `key` of `of` (one session, one lookup's question) as of `now`, kept
+    /// and dropped like [`ReadCache::get`]'s.
+    pub async fn get_of<T, Fut>(
+        &self,
+        key: &'static str,
+        of: &str,
+        now: DateTime<Utc>,
+        compute: impl FnOnce() -> Fut,
+    ) -> AppResult<T>
+    where
+        T: Clone + Send + Sync + 'static,
+        Fut: Future<Output = AppResult<T>>,
+    {
+        self.get_of_if(key, of, now, |_| true, compute).await
+    }
+
+    /// [`ReadCache::get_of`] for a model that is kept only if `keep` says so: an unknown
+    /// session or a refused token is read again every time, so made-up ones fill nothing.
+    pub async fn get_of_if<T, Fut>(
+        &self,
+        key: &'static str,
+        of: &str,
+        now: DateTime<Utc>,
+        keep: impl FnOnce(&T) -> bool,
+        compute: impl FnOnce() -> Fut,
+    ) -> AppResult<T>
+    where
+        T: Clone + Send + Sync + 'static,
+        Fut: Future<Output = AppResult<T>>,
+    {
+        let key = (key, Box::from(of));
         let writes = self.writes.so_far();
-        if let Some(value) = self.fresh(key, writes, now) {
+        if let Some(value) = self.fresh(&key, writes, now) {
             return Ok(value);
         }
         let value = compute().await?;
+        if !keep(&value) {
+            return Ok(value);
+        }
         if let Ok(mut models) = self.models.lock() {
+            if models.kept.len() >= KEPT_AT_MOST {
+                let (fresh_for, current) = (models.fresh_for(), self.writes.so_far());
+                models
+                    .kept
+                    .retain(|_, k| k.writes == current && k.computed.elapsed() < fresh_for);
+                if models.kept.len() >= KEPT_AT_MOST {
+                    models.kept.clear();
+                }
+            }
             models.kept.insert(
                 key,
                 Kept {
@@ -135,14 +196,9 @@ impl ReadCache {
         }
     }
 
-    fn fresh<T: Clone + 'static>(
-        &self,
-        key: &'static str,
-        writes: u64,
-        now: DateTime<Utc>,
-    ) -> Option<T> {
+    fn fresh<T: Clone + 'static>(&self, key: &Key, writes: u64, now: DateTime<Utc>) -> Option<T> {
         let models = self.models.lock().ok()?;
-        let fresh_for = models.fresh_for.unwrap_or(FRESH_FOR);
+        let fresh_for = models.fresh_for();
         let k = models.kept.get(key)?;
         let same_time =
             k.business_now <= now && (now - k.business_now).to_std().is_ok_and(|d| d < fresh_for);

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::{
     audit::{self, Change},
     entities::{api_token, user},
+    read_cache::ReadCache,
     stored, users,
 };
 use crate::{
@@ -242,8 +243,53 @@ pub async fn authenticate(
     now: DateTime<Utc>,
     secret: &str,
 ) -> AppResult<Result<(CurrentUser, Vec<TokenScope>), Refused>> {
+    Ok(read(db, now, hash(secret.trim()))
+        .await?
+        .map(|t| (t.user, t.scopes)))
+}
+
+/// [`authenticate`] for a request, through the portal's kept reads: a token accepted a
+/// moment ago is not read again. Revoking it, blocking its owner or changing their roles
+/// through this portal holds from its next request on (every write drops what is kept);
+/// through another portal process sharing the database, within
+/// [`read_cache::FRESH_FOR`](super::read_cache::FRESH_FOR). A kept token is never used past
+/// its expiry or its owner's GitLab confirmation, and a refused one is read every time.
+pub async fn authenticate_kept(
+    reads: &ReadCache,
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    secret: &str,
+) -> AppResult<Result<(CurrentUser, Vec<TokenScope>), Refused>> {
+    let id = hash(secret.trim());
+    let accepted = reads
+        .get_of_if("api token", &id, now, Result::is_ok, || {
+            read(db, now, id.clone())
+        })
+        .await?;
+    match accepted {
+        Ok(t) if now < t.until => Ok(Ok((t.user, t.scopes))),
+        // Kept, but it ran out since: read it again, which says why.
+        Ok(_) => authenticate(db, now, secret).await,
+        Err(refused) => Ok(Err(refused)),
+    }
+}
+
+/// An accepted token: its owner, scopes, and the moment it stops being accepted.
+#[derive(Clone, Debug)]
+struct Accepted {
+    user: CurrentUser,
+    scopes: Vec<TokenScope>,
+    until: DateTime<Utc>,
+}
+
+/// The token whose secret hashes to `token_hash`, as [`authenticate`] describes.
+async fn read(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    token_hash: String,
+) -> AppResult<Result<Accepted, Refused>> {
     let select = api_token::Entity::find()
-        .filter(api_token::Column::TokenHash.eq(hash(secret.trim())))
+        .filter(api_token::Column::TokenHash.eq(token_hash))
         .select_only()
         .column_as(api_token::Column::Id, "token_id")
         .column(api_token::Column::Scopes)
@@ -278,5 +324,13 @@ pub async fn authenticate(
             .exec(db)
             .await?;
     }
-    Ok(Ok((user, scopes)))
+    let until = t
+        .person
+        .confirmed_until()
+        .map_or(t.expires_at, |confirmed| confirmed.min(t.expires_at));
+    Ok(Ok(Accepted {
+        user,
+        scopes,
+        until,
+    }))
 }

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use super::{
     audit::{self, Change},
     entities::{session, user, user_role},
+    read_cache::ReadCache,
     secrets::{SecretKey, SecretValue},
 };
 use crate::{
@@ -94,6 +95,16 @@ pub(crate) struct PersonRow {
     local_account: bool,
     gitlab_valid_until: Option<DateTime<Utc>>,
     role: Option<Role>,
+}
+
+impl PersonRow {
+    /// Until when this person may act without GitLab confirming them again: never limited
+    /// for a local account.
+    pub(crate) fn confirmed_until(&self) -> Option<DateTime<Utc>> {
+        (!self.local_account)
+            .then_some(self.gitlab_valid_until)
+            .flatten()
+    }
 }
 
 /// Adds to `select` the person its `user_id` column names and every role of theirs, in
@@ -678,7 +689,49 @@ pub async fn resolve_session(
     now: DateTime<Utc>,
     token: &str,
 ) -> AppResult<Option<CurrentUser>> {
+    Ok(read_session(db, now, token_hash(token))
+        .await?
+        .map(|alive| alive.user))
+}
+
+/// [`resolve_session`] for a request, through the portal's kept reads: a session read a
+/// moment ago is not read again. A sign-out, a block or a change of roles made through this
+/// portal holds from its next request on (every write drops what is kept); one made by
+/// another portal process sharing the database holds within
+/// [`read_cache::FRESH_FOR`](super::read_cache::FRESH_FOR). A kept session is never used
+/// past its expiry or idle limit, and an unknown token is read every time.
+pub async fn resolve_session_kept(
+    reads: &ReadCache,
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    token: &str,
+) -> AppResult<Option<CurrentUser>> {
     let id = token_hash(token);
+    let read = || read_session(db, now, id.clone());
+    match reads
+        .get_of_if("session", &id, now, Option::is_some, read)
+        .await?
+    {
+        Some(alive) if now < alive.until => Ok(Some(alive.user)),
+        // Kept, but it ran out since: read it again, which deletes it.
+        Some(_) => Ok(read_session(db, now, id.clone()).await?.map(|a| a.user)),
+        None => Ok(None),
+    }
+}
+
+/// A live session: its person, and the moment it runs out unless it is used again.
+#[derive(Clone, Debug)]
+struct Alive {
+    user: CurrentUser,
+    until: DateTime<Utc>,
+}
+
+/// The session whose token hashes to `id`, as [`resolve_session`] describes.
+async fn read_session(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    id: String,
+) -> AppResult<Option<Alive>> {
     let select = session::Entity::find_by_id(id.clone())
         .select_only()
         .column(session::Column::ExpiresAt)
@@ -700,14 +753,20 @@ pub async fn resolve_session(
         return Ok(None);
     };
     // Touch at most once a minute: every page load need not write.
+    let mut last_seen = s.last_seen_at;
     if now - s.last_seen_at > Duration::minutes(1) {
         session::Entity::update_many()
             .col_expr(session::Column::LastSeenAt, Expr::value(now))
             .filter(session::Column::Id.eq(id))
             .exec(db)
             .await?;
+        last_seen = now;
     }
-    Ok(Some(user))
+    let until = [Some(s.expires_at), s.person.confirmed_until()]
+        .into_iter()
+        .flatten()
+        .fold(last_seen + SESSION_IDLE, DateTime::min);
+    Ok(Some(Alive { user, until }))
 }
 
 /// A person by id, unless they are blocked.

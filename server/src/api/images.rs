@@ -43,18 +43,14 @@ pub(super) async fn list_images(
         .filter(|p| !p.is_empty())
         .map(|p| (partner, p));
     let release = q.release.as_deref().filter(|r| !r.is_empty());
-    Ok(Json(
-        images::list(
-            &s.db,
-            product,
-            release,
-            PageRequest {
-                page: q.page,
-                per_page: q.per_page,
-            },
-        )
-        .await?,
-    ))
+    let page = PageRequest {
+        page: q.page,
+        per_page: q.per_page,
+    };
+    super::kept(&s, "images", &(product, release, page), || {
+        images::list(&s.db, product, release, page)
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/images", tag = "images", request_body = ImageVersionInput,
@@ -87,5 +83,5 @@ pub(super) async fn lookup_image(
     _: Authenticated,
     ApiQuery(q): ApiQuery<LookupQuery>,
 ) -> AppResult<Json<ImageLookup>> {
-    Ok(Json(images::lookup(&s.db, &q).await?))
+    super::kept(&s, "image lookup", &q, || images::lookup(&s.db, &q)).await
 }

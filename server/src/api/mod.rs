@@ -189,6 +189,28 @@ pub fn router() -> Router<AppState> {
         .fallback(|| async { AppError::not_found("this API route") })
 }
 
+/// A catalogue read answered through the portal's kept reads (the lookup and the main
+/// lists, which automation polls): the same question a moment later is not read again,
+/// until a write through this portal or [`FRESH_FOR`](app::services::read_cache::FRESH_FOR)
+/// after it was read, whichever comes first. `question` is everything the answer depends on.
+async fn kept<T, Fut>(
+    s: &AppState,
+    model: &'static str,
+    question: &impl std::fmt::Debug,
+    read: impl FnOnce() -> Fut,
+) -> app::error::AppResult<Json<T>>
+where
+    T: Clone + Send + Sync + 'static,
+    Fut: Future<Output = app::error::AppResult<T>>,
+{
+    let question = format!("{question:?}");
+    Ok(Json(
+        s.reads
+            .get_of(model, &question, s.clock.now(), read)
+            .await?,
+    ))
+}
+
 fn created<T: serde::Serialize>(value: T) -> Response {
     (StatusCode::CREATED, Json(value)).into_response()
 }

@@ -23,7 +23,7 @@ pub(super) async fn list_partners(
     _: Authenticated,
     ApiQuery(page): ApiQuery<PageRequest>,
 ) -> AppResult<Json<Page<PartnerSummary>>> {
-    Ok(Json(partners::list(&s.db, page).await?))
+    super::kept(&s, "partners", &page, || partners::list(&s.db, page)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/partners", tag = "partners", request_body = PartnerInput,

@@ -38,9 +38,11 @@ pub(super) async fn list_products(
         page: q.page,
         per_page: q.per_page,
     };
-    Ok(Json(
-        products::list(&s.db, q.partner.as_deref().filter(|p| !p.is_empty()), page).await?,
-    ))
+    let partner = q.partner.as_deref().filter(|p| !p.is_empty());
+    super::kept(&s, "products", &(partner, page), || {
+        products::list(&s.db, partner, page)
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = ProductInput,

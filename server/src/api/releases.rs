@@ -23,7 +23,7 @@ pub(super) async fn list_releases(
     _: Authenticated,
     ApiQuery(page): ApiQuery<PageRequest>,
 ) -> AppResult<Json<Page<Release>>> {
-    Ok(Json(releases::list(&s.db, page).await?))
+    super::kept(&s, "releases", &page, || releases::list(&s.db, page)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/releases", tag = "releases", request_body = ReleaseInput,

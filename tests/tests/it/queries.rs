@@ -457,6 +457,7 @@ async fn a_page_counts_the_statements_of_its_server_functions() {
     let counting = Counting::start(&app, "alex").await;
     // The health check runs nothing but resolving the session.
     let session = counting.count("/-/health").await;
+    app.state.reads.clear();
     let me = counting.count("/api/v1/me").await;
     assert!(
         session >= 1 && me >= session,
@@ -469,6 +470,46 @@ async fn a_page_counts_the_statements_of_its_server_functions() {
         page > session + 10,
         "the dashboard's data is counted ({page} statements; its session alone {session})"
     );
+}
+
+/// A session read for one request is kept for the next: it runs no statement, until a write
+/// through the portal drops what is kept. The lookup is kept the same way.
+#[tokio::test]
+async fn a_session_and_a_lookup_are_kept_between_requests_until_a_write() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("portal");
+    let counting = Counting::start(&app, "alex").await;
+    // However slowly this machine runs the requests, the later ones find what is kept.
+    app.state
+        .reads
+        .keep_for(std::time::Duration::from_secs(3600));
+    app.state.reads.clear();
+    let lookup =
+        "/api/v1/images/lookup?release=17.5.1&product=gitlab-ce&arch=amd64&region=us-east-1";
+    let read = counting.count(lookup).await;
+    let kept = counting.count(lookup).await;
+    let health = counting.count("/-/health").await;
+    assert!(
+        read >= 3 && kept == 0 && health == 0,
+        "the session and the answer are kept ({read} statements reading them, then {kept}, and {health} for the health check)"
+    );
+    // Another question is read.
+    let other = counting
+        .count("/api/v1/images/lookup?release=17.5.1&product=gitlab-ce&arch=arm64&region=us-east-1")
+        .await;
+    assert!(other >= 2, "another lookup is read ({other} statements)");
+    // A write drops both.
+    let alex = app.signed_in("alex").await.expect("alex");
+    let res = alex
+        .post(app.url("/api/v1/partners"))
+        .json(&serde_json::json!({
+            "name": "Kept Cloud", "slug": "kept-cloud", "cloud": "other", "status": "prospect",
+        }))
+        .send()
+        .await
+        .expect("created");
+    assert!(res.status().is_success(), "{}", res.status());
+    let after = counting.count(lookup).await;
+    assert_eq!(after, read, "read again in full after the write");
 }
 
 /// The dashboard's read models are kept between loads, and a write through the portal drops

@@ -691,33 +691,45 @@ async fn me_with(url: String, cookie: Option<&str>, bearer: Option<&str>) -> (St
     (status, body["roles"].clone())
 }
 
+/// Sessions and tokens are kept for a moment between requests. A sign-out, a block or a
+/// role change holds from the next request on in the process that made it (its write drops
+/// what is kept), and in another process sharing the database within
+/// [`FRESH_FOR`](app::services::read_cache::FRESH_FOR), which the test shows by moving the
+/// portals' clock that far rather than waiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sign_out_a_block_and_a_role_change_hold_from_the_next_request_in_every_process() {
-    use app::{domain::Role, services::users};
+async fn a_sign_out_a_block_and_a_role_change_hold_at_once_here_and_within_moments_elsewhere() {
+    use app::{domain::Role, services::read_cache::FRESH_FOR, services::users};
     let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
     let other = app.another_process(&[]).await.expect("another process");
     let cookie = session_cookie(&app.url(""), "oskar").await;
     let bearer = token(&app, "oskar", &[TokenScope::Read], 30).await.secret;
-    let urls = [app.url("/api/v1/me"), other.url("/api/v1/me")];
-    let every = |cookie: Option<String>, bearer: Option<String>| {
-        let urls = urls.clone();
+    let (here, there) = (app.url("/api/v1/me"), other.url("/api/v1/me"));
+    let both_ways = |url: String| {
+        let (cookie, bearer) = (cookie.clone(), bearer.clone());
         async move {
-            let mut seen = Vec::new();
-            for url in urls {
-                seen.push(me_with(url, cookie.as_deref(), bearer.as_deref()).await);
-            }
-            seen
+            [
+                me_with(url.clone(), Some(&cookie), None).await,
+                me_with(url, None, Some(&bearer)).await,
+            ]
         }
     };
+    let moments_later = || {
+        let by = chrono::Duration::from_std(FRESH_FOR).unwrap_or_default();
+        app.clock.set(app.clock.now() + by);
+    };
     let as_omnibus = (StatusCode::OK, json!(["omnibus"]));
-    for seen in [
-        every(Some(cookie.clone()), None).await,
-        every(None, Some(bearer.clone())).await,
-    ] {
-        assert_eq!(seen, [as_omnibus.clone(), as_omnibus.clone()]);
+    for url in [&here, &there] {
+        // Twice: the second answer comes from what the first kept.
+        for _ in 0..2 {
+            assert_eq!(
+                both_ways(url.clone()).await,
+                [as_omnibus.clone(), as_omnibus.clone()]
+            );
+        }
     }
 
-    // A role change: both processes answer with the new roles at once.
+    // A role change through this process: it answers with the new roles at once, the
+    // other within moments.
     users::upsert(
         app.conn(),
         app.clock.now(),
@@ -729,33 +741,45 @@ async fn a_sign_out_a_block_and_a_role_change_hold_from_the_next_request_in_ever
     .await
     .expect("roles changed");
     let both = (StatusCode::OK, json!(["omnibus", "admin"]));
-    for seen in [
-        every(Some(cookie.clone()), None).await,
-        every(None, Some(bearer.clone())).await,
-    ] {
-        assert_eq!(seen, [both.clone(), both.clone()], "roles follow at once");
-    }
+    assert_eq!(
+        both_ways(here.clone()).await,
+        [both.clone(), both.clone()],
+        "roles follow at once where they changed"
+    );
+    moments_later();
+    assert_eq!(
+        both_ways(there.clone()).await,
+        [both.clone(), both.clone()],
+        "and within moments elsewhere"
+    );
 
-    // Blocked: neither the session nor the token works anywhere; unblocked, both do again.
+    // Blocked: neither the session nor the token works here at once, nor there within
+    // moments; unblocked, both work again.
     users::set_blocked(app.conn(), "oskar", true)
         .await
         .expect("blocked");
-    for seen in [
-        every(Some(cookie.clone()), None).await,
-        every(None, Some(bearer.clone())).await,
-    ] {
-        let statuses: Vec<StatusCode> = seen.into_iter().map(|(s, _)| s).collect();
-        assert_eq!(statuses, [StatusCode::UNAUTHORIZED; 2], "blocked at once");
-    }
+    let statuses = |seen: [(StatusCode, Value); 2]| seen.map(|(s, _)| s);
+    assert_eq!(
+        statuses(both_ways(here.clone()).await),
+        [StatusCode::UNAUTHORIZED; 2],
+        "blocked at once"
+    );
+    moments_later();
+    assert_eq!(
+        statuses(both_ways(there.clone()).await),
+        [StatusCode::UNAUTHORIZED; 2],
+        "blocked within moments elsewhere"
+    );
     users::set_blocked(app.conn(), "oskar", false)
         .await
         .expect("unblocked");
-    assert_eq!(
-        every(Some(cookie.clone()), None).await,
-        [both.clone(), both.clone()]
-    );
+    moments_later();
+    for url in [&here, &there] {
+        assert_eq!(both_ways(url.clone()).await, [both.clone(), both.clone()]);
+    }
 
-    // Signing out on one process ends the session on the other too.
+    // Signing out on the other process ends the session there at once, and here within
+    // moments.
     let res = TestApp::client()
         .post(other.url("/auth/sign-out"))
         .header("cookie", &cookie)
@@ -764,15 +788,61 @@ async fn a_sign_out_a_block_and_a_role_change_hold_from_the_next_request_in_ever
         .await
         .expect("sign out");
     assert!(res.status().is_redirection(), "{}", res.status());
-    let statuses: Vec<StatusCode> = every(Some(cookie), None)
-        .await
-        .into_iter()
-        .map(|(s, _)| s)
-        .collect();
+    let signed_out = |url: String| {
+        let cookie = cookie.clone();
+        async move { me_with(url, Some(&cookie), None).await.0 }
+    };
     assert_eq!(
-        statuses,
-        [StatusCode::UNAUTHORIZED; 2],
-        "signed out everywhere"
+        signed_out(there.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "signed out at once where it was done"
+    );
+    moments_later();
+    assert_eq!(
+        signed_out(here.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "and within moments everywhere"
+    );
+}
+
+/// A kept session or token is never used past the moment it runs out: its idle limit, its
+/// expiry, however long the portal keeps what it read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_session_or_token_is_not_used_past_its_limits() {
+    use app::services::users::SESSION_IDLE;
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("app");
+    // Kept for two days, longer than a session may idle and than the token lives.
+    app.state
+        .reads
+        .keep_for(std::time::Duration::from_secs(48 * 3600));
+    let cookie = session_cookie(&app.url(""), "oskar").await;
+    let bearer = token(&app, "oskar", &[TokenScope::Read], 1).await.secret;
+    let me = app.url("/api/v1/me");
+    // Each twice: the token's first use records it (a write, which drops what was kept),
+    // so the second reads are what is kept.
+    for _ in 0..2 {
+        assert_eq!(
+            me_with(me.clone(), None, Some(&bearer)).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            me_with(me.clone(), Some(&cookie), None).await.0,
+            StatusCode::OK
+        );
+    }
+    // A day on: past the token's expiry and the session's idle limit.
+    app.clock
+        .set(app.clock.now() + chrono::Duration::days(1) + chrono::Duration::seconds(1));
+    assert!(chrono::Duration::days(1) > SESSION_IDLE);
+    assert_eq!(
+        me_with(me.clone(), None, Some(&bearer)).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the token expired"
+    );
+    assert_eq!(
+        me_with(me, Some(&cookie), None).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the session idled out"
     );
 }
 
