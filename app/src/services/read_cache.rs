@@ -58,6 +58,10 @@ fn is_read(sql: &str) -> bool {
 /// lookup is one); past it, the stale ones are dropped, and if none is, all of them.
 pub const KEPT_AT_MOST: usize = 10_000;
 
+/// The longest question a kept model may be of: a session's or token's hash, or a lookup's
+/// parameters, are far shorter.
+pub const QUESTION_AT_MOST: usize = 512;
+
 /// The kept read models of one portal, by name and what they are of, and the writes that
 /// drop them.
 #[derive(Clone, Default)]
@@ -115,27 +119,13 @@ impl ReadCache {
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = AppResult<T>>,
     {
-        self.get_of(key, "", now, compute).await
+        self.get_of_if(key, "", now, |_| true, compute).await
     }
 
     /// The model named `key` of `of` (one session, one lookup's question) as of `now`, kept
-    /// and dropped like [`ReadCache::get`]'s.
-    pub async fn get_of<T, Fut>(
-        &self,
-        key: &'static str,
-        of: &str,
-        now: DateTime<Utc>,
-        compute: impl FnOnce() -> Fut,
-    ) -> AppResult<T>
-    where
-        T: Clone + Send + Sync + 'static,
-        Fut: Future<Output = AppResult<T>>,
-    {
-        self.get_of_if(key, of, now, |_| true, compute).await
-    }
-
-    /// [`ReadCache::get_of`] for a model that is kept only if `keep` says so: an unknown
-    /// session or a refused token is read again every time, so made-up ones fill nothing.
+    /// and dropped like [`ReadCache::get`]'s, but only if `keep` says so: an unknown session
+    /// or a refused token is read again every time, so made-up ones fill nothing. Nor is a
+    /// model of a question longer than [`QUESTION_AT_MOST`] bytes kept.
     pub async fn get_of_if<T, Fut>(
         &self,
         key: &'static str,
@@ -148,6 +138,9 @@ impl ReadCache {
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = AppResult<T>>,
     {
+        if of.len() > QUESTION_AT_MOST {
+            return compute().await;
+        }
         let key = (key, Box::from(of));
         let writes = self.writes.so_far();
         if let Some(value) = self.fresh(&key, writes, now) {
@@ -259,6 +252,59 @@ mod tests {
         assert!(failed.is_err());
         let ok = cache.get("failing", at(0), || async { Ok(7_u8) }).await;
         assert_eq!(ok.ok(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn models_of_other_questions_are_kept_apart_and_only_when_asked() {
+        let cache = ReadCache::default();
+        let runs = AtomicUsize::new(0);
+        let of = |question: &'static str, keep: bool| {
+            let (cache, runs) = (&cache, &runs);
+            async move {
+                cache
+                    .get_of_if(
+                        "lookup",
+                        question,
+                        at(0),
+                        |_| keep,
+                        || async { Ok(runs.fetch_add(1, Ordering::SeqCst) + 1) },
+                    )
+                    .await
+                    .unwrap_or_default()
+            }
+        };
+        assert_eq!(of("a", true).await, 1);
+        assert_eq!(of("b", true).await, 2, "another question");
+        assert_eq!(of("a", true).await, 1, "each kept apart");
+        assert_eq!(of("c", false).await, 3, "not to be kept");
+        assert_eq!(of("c", false).await, 4, "so read again");
+        let long: &'static str = "x".repeat(QUESTION_AT_MOST + 1).leak();
+        assert_eq!(of(long, true).await, 5);
+        assert_eq!(of(long, true).await, 6, "too long a question is not kept");
+    }
+
+    #[tokio::test]
+    async fn no_more_than_so_many_models_are_kept() {
+        let cache = ReadCache::default();
+        for n in 0..=KEPT_AT_MOST {
+            let question = n.to_string();
+            let kept = cache.get_of_if("lookup", &question, at(0), |_| true, || async { Ok(n) });
+            assert_eq!(kept.await.ok(), Some(n));
+        }
+        let kept = cache
+            .models
+            .lock()
+            .map(|m| m.kept.len())
+            .unwrap_or_default();
+        assert!((1..=KEPT_AT_MOST).contains(&kept), "{kept} kept");
+        let first = cache
+            .get_of_if("lookup", "0", at(0), |_| true, || async { Ok(usize::MAX) })
+            .await;
+        assert_eq!(
+            first.ok(),
+            Some(usize::MAX),
+            "the first was dropped to make room"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use axum::{
     Json,
     extract::{Path, State},
+    response::Response,
 };
 use serde::Deserialize;
 
@@ -31,7 +32,7 @@ pub(super) async fn list_images(
     State(s): State<AppState>,
     _: Authenticated,
     ApiQuery(q): ApiQuery<ImageListQuery>,
-) -> AppResult<Json<Page<ImageVersionSummary>>> {
+) -> AppResult<Response> {
     let partner = q
         .partner
         .as_deref()
@@ -82,6 +83,6 @@ pub(super) async fn lookup_image(
     State(s): State<AppState>,
     _: Authenticated,
     ApiQuery(q): ApiQuery<LookupQuery>,
-) -> AppResult<Json<ImageLookup>> {
+) -> AppResult<Response> {
     super::kept(&s, "image lookup", &q, || images::lookup(&s.db, &q)).await
 }

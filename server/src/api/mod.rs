@@ -192,23 +192,37 @@ pub fn router() -> Router<AppState> {
 /// A catalogue read answered through the portal's kept reads (the lookup and the main
 /// lists, which automation polls): the same question a moment later is not read again,
 /// until a write through this portal or [`FRESH_FOR`](app::services::read_cache::FRESH_FOR)
-/// after it was read, whichever comes first. `question` is everything the answer depends on.
+/// after it was read, whichever comes first. `question` is everything the answer depends on
+/// (an unusually long one is read every time). What is kept is the JSON answer itself.
 async fn kept<T, Fut>(
     s: &AppState,
     model: &'static str,
     question: &impl std::fmt::Debug,
     read: impl FnOnce() -> Fut,
-) -> app::error::AppResult<Json<T>>
+) -> app::error::AppResult<Response>
 where
-    T: Clone + Send + Sync + 'static,
+    T: serde::Serialize,
     Fut: Future<Output = app::error::AppResult<T>>,
 {
     let question = format!("{question:?}");
-    Ok(Json(
-        s.reads
-            .get_of(model, &question, s.clock.now(), read)
-            .await?,
-    ))
+    let json = || async {
+        let value = read().await?;
+        serde_json::to_vec(&value)
+            .map(bytes::Bytes::from)
+            .map_err(|err| AppError::internal("writing a kept answer", err))
+    };
+    let body = s
+        .reads
+        .get_of_if(model, &question, s.clock.now(), |_| true, json)
+        .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 fn created<T: serde::Serialize>(value: T) -> Response {

@@ -22,7 +22,7 @@ pub(super) async fn list_partners(
     State(s): State<AppState>,
     _: Authenticated,
     ApiQuery(page): ApiQuery<PageRequest>,
-) -> AppResult<Json<Page<PartnerSummary>>> {
+) -> AppResult<Response> {
     super::kept(&s, "partners", &page, || partners::list(&s.db, page)).await
 }
 

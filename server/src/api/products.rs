@@ -33,7 +33,7 @@ pub(super) async fn list_products(
     State(s): State<AppState>,
     _: Authenticated,
     ApiQuery(q): ApiQuery<ProductListQuery>,
-) -> AppResult<Json<Page<ProductSummary>>> {
+) -> AppResult<Response> {
     let page = PageRequest {
         page: q.page,
         per_page: q.per_page,

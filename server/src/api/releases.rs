@@ -22,7 +22,7 @@ pub(super) async fn list_releases(
     State(s): State<AppState>,
     _: Authenticated,
     ApiQuery(page): ApiQuery<PageRequest>,
-) -> AppResult<Json<Page<Release>>> {
+) -> AppResult<Response> {
     super::kept(&s, "releases", &page, || releases::list(&s.db, page)).await
 }
 

@@ -472,6 +472,23 @@ async fn a_page_counts_the_statements_of_its_server_functions() {
     );
 }
 
+/// A write through the portal, as a person makes one: a new partner named `name`, added by
+/// Alex through the REST API. Returns Alex's signed-in client.
+async fn add_partner(app: &TestApp, name: &str) -> reqwest::Client {
+    let alex = app.signed_in("alex").await.expect("alex");
+    let res = alex
+        .post(app.url("/api/v1/partners"))
+        .json(&serde_json::json!({
+            "name": name, "slug": name.to_lowercase().replace(' ', "-"),
+            "cloud": "other", "status": "prospect",
+        }))
+        .send()
+        .await
+        .expect("created");
+    assert!(res.status().is_success(), "{}", res.status());
+    alex
+}
+
 /// A session read for one request is kept for the next: it runs no statement, until a write
 /// through the portal drops what is kept. The lookup is kept the same way.
 #[tokio::test]
@@ -498,16 +515,7 @@ async fn a_session_and_a_lookup_are_kept_between_requests_until_a_write() {
         .await;
     assert!(other >= 2, "another lookup is read ({other} statements)");
     // A write drops both.
-    let alex = app.signed_in("alex").await.expect("alex");
-    let res = alex
-        .post(app.url("/api/v1/partners"))
-        .json(&serde_json::json!({
-            "name": "Kept Cloud", "slug": "kept-cloud", "cloud": "other", "status": "prospect",
-        }))
-        .send()
-        .await
-        .expect("created");
-    assert!(res.status().is_success(), "{}", res.status());
+    add_partner(&app, "Kept Cloud").await;
     let after = counting.count(lookup).await;
     assert_eq!(after, read, "read again in full after the write");
 }
@@ -530,16 +538,7 @@ async fn the_dashboards_kept_read_models_are_dropped_by_a_write() {
         "a second load uses the kept models ({kept} statements; {computed} computing them)"
     );
     // A write: a new partner, through the API.
-    let alex = app.signed_in("alex").await.expect("alex");
-    let res = alex
-        .post(app.url("/api/v1/partners"))
-        .json(&serde_json::json!({
-            "name": "Kept Cloud", "slug": "kept-cloud", "cloud": "other", "status": "prospect",
-        }))
-        .send()
-        .await
-        .expect("created");
-    assert!(res.status().is_success(), "{}", res.status());
+    let alex = add_partner(&app, "Kept Cloud").await;
     let after = counting.count("/").await;
     assert!(
         after > kept + 5,
