@@ -296,7 +296,11 @@ pub fn router(
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             ServerState,
             _,
-        >(context, app::shell));
+        >(context, app::shell))
+        .layer(middleware::from_fn_with_state(
+            limits::PageRenders::per_core(),
+            limits::page_render_turn,
+        ));
 
     // Sign-in attempts are rate-limited per client address.
     let sign_in = limits::sign_in_limited(

@@ -37,6 +37,45 @@ pub struct WebLimits {
     pub sign_in_period: Duration,
 }
 
+/// How many pages render at once: two per core. A page's render is work for the CPU alone
+/// (its statements take microseconds), so more at once only holds more half-built pages in
+/// memory; a page past the limit waits its turn, first come first served.
+#[derive(Debug, Clone)]
+pub struct PageRenders(Arc<tokio::sync::Semaphore>);
+
+impl PageRenders {
+    pub fn new(at_once: usize) -> Self {
+        PageRenders(Arc::new(tokio::sync::Semaphore::new(at_once.max(1))))
+    }
+
+    /// Two per core of this machine.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
+    }
+}
+
+/// Renders a page while holding one of [`PageRenders`]' turns, and renders it whole before
+/// giving the turn back: a client that reads slowly holds no turn. Server functions
+/// (`/rpc/…`) take no turn.
+pub async fn page_render_turn(
+    axum::extract::State(renders): axum::extract::State<PageRenders>,
+    req: Request,
+    next: Next,
+) -> axum::response::Response {
+    if req.uri().path().starts_with("/rpc/") {
+        return next.run(req).await;
+    }
+    let Ok(_turn) = renders.0.acquire().await else {
+        // Never closed: the portal holds the semaphore for as long as it serves.
+        return next.run(req).await;
+    };
+    let (parts, body) = next.run(req).await.into_parts();
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(page) => axum::response::Response::from_parts(parts, Body::from(page)),
+        Err(err) => AppError::internal("rendering a page", err).into_response(),
+    }
+}
+
 /// How many bytes a request without a session may send: enough for the sign-in forms,
 /// far too little to make the portal read megabytes for someone it does not know.
 pub const ANONYMOUS_BODY_LIMIT: usize = 16 * 1024;
@@ -211,6 +250,66 @@ fn too_many_sign_ins(error: GovernorError) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Eight requests at once to a page that takes a while and arrives in parts: no more
+    /// than the turns render together, each comes whole, and server functions take no turn.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_render_in_turns_and_whole() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+        use axum::body::HttpBody as _;
+        use futures::StreamExt;
+        use tower::ServiceExt;
+
+        #[derive(Default)]
+        struct Seen {
+            rendering: AtomicUsize,
+            most: AtomicUsize,
+        }
+        let render = |seen: Arc<Seen>| async move {
+            let now = seen.rendering.fetch_add(1, SeqCst) + 1;
+            seen.most.fetch_max(now, SeqCst);
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+            seen.rendering.fetch_sub(1, SeqCst);
+            let parts = futures::stream::iter(["<p>", "whole", "</p>"])
+                .map(Ok::<_, std::convert::Infallible>);
+            Body::from_stream(parts)
+        };
+        let (pages, rpc) = (Arc::new(Seen::default()), Arc::new(Seen::default()));
+        let router = {
+            let (pages, rpc) = (pages.clone(), rpc.clone());
+            Router::new()
+                .route("/page", axum::routing::get(move || render(pages.clone())))
+                .route("/rpc/call", axum::routing::get(move || render(rpc.clone())))
+                .layer(axum::middleware::from_fn_with_state(
+                    PageRenders::new(2),
+                    page_render_turn,
+                ))
+        };
+        for path in ["/page", "/rpc/call"] {
+            let answers = (0..8).map(|_| {
+                let router = router.clone();
+                tokio::spawn(async move {
+                    let req = Request::get(path).body(Body::empty()).unwrap_or_default();
+                    router.oneshot(req).await
+                })
+            });
+            for answer in futures::future::join_all(answers).await {
+                let Ok(Ok(res)) = answer else {
+                    panic!("{path} answered");
+                };
+                if path == "/page" {
+                    assert_eq!(res.body().size_hint().exact(), Some(12), "whole");
+                }
+                let body = axum::body::to_bytes(res.into_body(), 1024).await;
+                assert_eq!(body.ok().as_deref(), Some(&b"<p>whole</p>"[..]));
+            }
+        }
+        assert!(pages.most.load(SeqCst) <= 2, "{:?}", pages.most);
+        assert!(rpc.most.load(SeqCst) > 2, "{:?}", rpc.most);
+    }
 
     #[test]
     fn a_person_gets_a_slot_back_when_a_stream_ends() {
