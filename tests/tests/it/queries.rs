@@ -489,17 +489,23 @@ async fn add_partner(app: &TestApp, name: &str) -> reqwest::Client {
     alex
 }
 
+/// Counts Alex's requests, with nothing kept yet, and what is read then kept for an hour:
+/// however slowly this machine runs the requests, the later ones find what is kept.
+async fn counting_what_is_kept(app: &TestApp) -> Counting {
+    let counting = Counting::start(app, "alex").await;
+    app.state
+        .reads
+        .keep_for(std::time::Duration::from_secs(3600));
+    app.state.reads.clear();
+    counting
+}
+
 /// A session read for one request is kept for the next: it runs no statement, until a write
 /// through the portal drops what is kept. The lookup is kept the same way.
 #[tokio::test]
 async fn a_session_and_a_lookup_are_kept_between_requests_until_a_write() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("portal");
-    let counting = Counting::start(&app, "alex").await;
-    // However slowly this machine runs the requests, the later ones find what is kept.
-    app.state
-        .reads
-        .keep_for(std::time::Duration::from_secs(3600));
-    app.state.reads.clear();
+    let counting = counting_what_is_kept(&app).await;
     let lookup =
         "/api/v1/images/lookup?release=17.5.1&product=gitlab-ce&arch=amd64&region=us-east-1";
     let read = counting.count(lookup).await;
@@ -525,12 +531,7 @@ async fn a_session_and_a_lookup_are_kept_between_requests_until_a_write() {
 #[tokio::test]
 async fn the_dashboards_kept_read_models_are_dropped_by_a_write() {
     let app = TestApp::spawn(Backend::Sqlite).await.expect("portal");
-    let counting = Counting::start(&app, "alex").await;
-    // However slowly this machine runs the two loads, the second finds the models kept.
-    app.state
-        .reads
-        .keep_for(std::time::Duration::from_secs(3600));
-    app.state.reads.clear();
+    let counting = counting_what_is_kept(&app).await;
     let computed = counting.count("/").await;
     let kept = counting.count("/").await;
     assert!(
