@@ -235,8 +235,9 @@ struct TokenRow {
 }
 
 /// The person and scopes behind a bearer token. The token, its owner and their roles are
-/// read with one query, and nothing is kept between requests: revoking the token, blocking
-/// its owner or changing their roles holds from the next request on, in every process.
+/// read with one query, every call: revoking the token, blocking its owner or changing
+/// their roles holds from the next call on, in every process (requests go through
+/// [`authenticate_kept`], which keeps the answer for a moment).
 /// Records when the token was last used, to the minute (every request need not write).
 pub async fn authenticate(
     db: &impl ConnectionTrait,

@@ -680,10 +680,11 @@ struct SessionRow {
 }
 
 /// The user behind a session token, if the session is alive; refreshes its idle clock.
-/// The session, its person and their roles are read with one query, and nothing is kept
-/// between requests: a sign-out, a block or a change of roles holds from the next request
-/// on, in every process. It writes only to refresh the idle clock (at most once a minute)
-/// and to delete a session that ran out.
+/// The session, its person and their roles are read with one query, every call: a
+/// sign-out, a block or a change of roles holds from the next call on, in every process
+/// (requests go through [`resolve_session_kept`], which keeps the answer for a moment).
+/// It writes only to refresh the idle clock (at most once a minute) and to delete a
+/// session that ran out.
 pub async fn resolve_session(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
