@@ -270,7 +270,7 @@ pub async fn authenticate_kept(
     match accepted {
         Ok(t) if now < t.until => Ok(Ok((t.user, t.scopes))),
         // Kept, but it ran out since: read it again, which says why.
-        Ok(_) => authenticate(db, now, secret).await,
+        Ok(_) => Ok(read(db, now, id).await?.map(|t| (t.user, t.scopes))),
         Err(refused) => Ok(Err(refused)),
     }
 }
@@ -325,10 +325,7 @@ async fn read(
             .exec(db)
             .await?;
     }
-    let until = t
-        .person
-        .confirmed_until()
-        .map_or(t.expires_at, |confirmed| confirmed.min(t.expires_at));
+    let until = t.person.acts_until(t.expires_at);
     Ok(Ok(Accepted {
         user,
         scopes,

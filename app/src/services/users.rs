@@ -98,12 +98,13 @@ pub(crate) struct PersonRow {
 }
 
 impl PersonRow {
-    /// Until when this person may act without GitLab confirming them again: never limited
-    /// for a local account.
-    pub(crate) fn confirmed_until(&self) -> Option<DateTime<Utc>> {
-        (!self.local_account)
-            .then_some(self.gitlab_valid_until)
-            .flatten()
+    /// The earlier of `limit` and the moment this person can no longer act without GitLab
+    /// confirming them again (a local account needs no confirmation).
+    pub(crate) fn acts_until(&self, limit: DateTime<Utc>) -> DateTime<Utc> {
+        match self.gitlab_valid_until {
+            Some(confirmed) if !self.local_account => confirmed.min(limit),
+            _ => limit,
+        }
     }
 }
 
@@ -715,7 +716,7 @@ pub async fn resolve_session_kept(
     {
         Some(alive) if now < alive.until => Ok(Some(alive.user)),
         // Kept, but it ran out since: read it again, which deletes it.
-        Some(_) => Ok(read_session(db, now, id.clone()).await?.map(|a| a.user)),
+        Some(_) => Ok(read_session(db, now, id).await?.map(|a| a.user)),
         None => Ok(None),
     }
 }
@@ -763,10 +764,9 @@ async fn read_session(
             .await?;
         last_seen = now;
     }
-    let until = [Some(s.expires_at), s.person.confirmed_until()]
-        .into_iter()
-        .flatten()
-        .fold(last_seen + SESSION_IDLE, DateTime::min);
+    let until = s
+        .person
+        .acts_until(s.expires_at.min(last_seen + SESSION_IDLE));
     Ok(Some(Alive { user, until }))
 }
 
