@@ -66,19 +66,15 @@ pub const QUESTION_AT_MOST: usize = 512;
 /// drop them.
 #[derive(Clone, Default)]
 pub struct ReadCache {
-    models: Arc<Mutex<Models>>,
+    models: Arc<Mutex<HashMap<Key, Kept>>>,
     writes: Writes,
+    /// How long a model is shown, in milliseconds; [`FRESH_FOR`] while 0 (unless a test
+    /// waits on purpose).
+    fresh_for_ms: Arc<AtomicU64>,
 }
 
 /// A model's name, and what it is of (empty for a model of the whole catalogue).
 type Key = (&'static str, Box<str>);
-
-#[derive(Default)]
-struct Models {
-    kept: HashMap<Key, Kept>,
-    /// How long a model is shown; [`FRESH_FOR`] unless a test waits on purpose.
-    fresh_for: Option<Duration>,
-}
 
 impl std::fmt::Debug for ReadCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,21 +82,51 @@ impl std::fmt::Debug for ReadCache {
     }
 }
 
-impl Models {
-    fn fresh_for(&self) -> Duration {
-        self.fresh_for.unwrap_or(FRESH_FOR)
-    }
-}
-
-struct Kept {
-    /// [`Writes`] when the computation started: a write during it makes the model stale.
+/// When something kept was computed: the writes made so far as it started (a write during
+/// it makes it stale), the moment, and the business time it was computed for. What keeps
+/// something other than a read model (the server's rendered pages) keeps it by a stamp.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp {
     writes: u64,
     computed: Instant,
     business_now: DateTime<Utc>,
+}
+
+struct Kept {
+    stamp: Stamp,
     value: Arc<dyn Any + Send + Sync>,
 }
 
 impl ReadCache {
+    /// A stamp for something about to be computed as of `now`: take it before reading.
+    pub fn stamp(&self, now: DateTime<Utc>) -> Stamp {
+        Stamp {
+            writes: self.writes.so_far(),
+            computed: Instant::now(),
+            business_now: now,
+        }
+    }
+
+    /// Whether what was computed at `stamp` may still be shown at `now`: no write since it
+    /// started, computed less than [`FRESH_FOR`] ago, for a business time less than that
+    /// before `now` (and not after it).
+    pub fn is_fresh(&self, stamp: &Stamp, now: DateTime<Utc>) -> bool {
+        let fresh_for = self.fresh_for();
+        stamp.writes == self.writes.so_far()
+            && stamp.computed.elapsed() < fresh_for
+            && stamp.business_now <= now
+            && (now - stamp.business_now)
+                .to_std()
+                .is_ok_and(|d| d < fresh_for)
+    }
+
+    fn fresh_for(&self) -> Duration {
+        match self.fresh_for_ms.load(Ordering::Acquire) {
+            0 => FRESH_FOR,
+            ms => Duration::from_millis(ms),
+        }
+    }
+
     /// The writes that drop this cache's models: the database connection notes each
     /// statement there (see [`crate::services::queries::count_per_request`]).
     pub fn writes(&self) -> Writes {
@@ -142,30 +168,25 @@ impl ReadCache {
             return compute().await;
         }
         let key = (key, Box::from(of));
-        let writes = self.writes.so_far();
-        if let Some(value) = self.fresh(&key, writes, now) {
+        if let Some(value) = self.fresh(&key, now) {
             return Ok(value);
         }
+        let stamp = self.stamp(now);
         let value = compute().await?;
         if !keep(&value) {
             return Ok(value);
         }
         if let Ok(mut models) = self.models.lock() {
-            if models.kept.len() >= KEPT_AT_MOST {
-                let (fresh_for, current) = (models.fresh_for(), self.writes.so_far());
-                models
-                    .kept
-                    .retain(|_, k| k.writes == current && k.computed.elapsed() < fresh_for);
-                if models.kept.len() >= KEPT_AT_MOST {
-                    models.kept.clear();
+            if models.len() >= KEPT_AT_MOST {
+                models.retain(|_, k| self.is_fresh(&k.stamp, now));
+                if models.len() >= KEPT_AT_MOST {
+                    models.clear();
                 }
             }
-            models.kept.insert(
+            models.insert(
                 key,
                 Kept {
-                    writes,
-                    computed: Instant::now(),
-                    business_now: now,
+                    stamp,
                     value: Arc::new(value.clone()),
                 },
             );
@@ -173,29 +194,28 @@ impl ReadCache {
         Ok(value)
     }
 
-    /// Drops every kept model, so the next read computes it (what counting a page's full
-    /// work needs).
+    /// Drops every kept model, and makes stale everything kept by a stamp, so the next read
+    /// computes it (what counting a page's full work needs).
     pub fn clear(&self) {
+        self.writes.0.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut models) = self.models.lock() {
-            models.kept.clear();
+            models.clear();
         }
     }
 
     /// Keeps models for `fresh_for` instead of [`FRESH_FOR`]: a test that compares two
     /// loads must not depend on how fast the machine runs them.
     pub fn keep_for(&self, fresh_for: Duration) {
-        if let Ok(mut models) = self.models.lock() {
-            models.fresh_for = Some(fresh_for);
-        }
+        let ms = u64::try_from(fresh_for.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.fresh_for_ms.store(ms, Ordering::Release);
     }
 
-    fn fresh<T: Clone + 'static>(&self, key: &Key, writes: u64, now: DateTime<Utc>) -> Option<T> {
+    fn fresh<T: Clone + 'static>(&self, key: &Key, now: DateTime<Utc>) -> Option<T> {
         let models = self.models.lock().ok()?;
-        let fresh_for = models.fresh_for();
-        let k = models.kept.get(key)?;
-        let same_time =
-            k.business_now <= now && (now - k.business_now).to_std().is_ok_and(|d| d < fresh_for);
-        (k.writes == writes && same_time && k.computed.elapsed() < fresh_for)
+        let k = models.get(key)?;
+        self.is_fresh(&k.stamp, now)
             .then(|| k.value.downcast_ref::<T>().cloned())
             .flatten()
     }
@@ -291,11 +311,7 @@ mod tests {
             let kept = cache.get_of_if("lookup", &question, at(0), |_| true, || async { Ok(n) });
             assert_eq!(kept.await.ok(), Some(n));
         }
-        let kept = cache
-            .models
-            .lock()
-            .map(|m| m.kept.len())
-            .unwrap_or_default();
+        let kept = cache.models.lock().map(|m| m.len()).unwrap_or_default();
         assert!((1..=KEPT_AT_MOST).contains(&kept), "{kept} kept");
         let first = cache
             .get_of_if("lookup", "0", at(0), |_| true, || async { Ok(usize::MAX) })
