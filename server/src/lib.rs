@@ -16,6 +16,7 @@ pub mod cloud;
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod kept_pages;
 pub mod limits;
 pub mod ops;
 pub mod sim;
@@ -300,6 +301,11 @@ pub fn router(
         .layer(middleware::from_fn_with_state(
             limits::PageRenders::per_core(),
             limits::page_render_turn,
+        ))
+        // Outside the turns: a page served from what is kept waits for no render.
+        .layer(middleware::from_fn_with_state(
+            kept_pages::KeptPages::new(state.reads.clone(), state.clock.clone()),
+            kept_pages::keep_pages,
         ));
 
     // Sign-in attempts are rate-limited per client address.

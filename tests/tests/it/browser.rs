@@ -231,6 +231,27 @@ async fn every_page_loads_and_hydrates() {
         b.css(marker).await;
         b.shot(step).await;
     }
+    // A page loaded again is served as it was kept for Alex, under a nonce of its own that
+    // its scripts carry: it hydrates each time.
+    app.state.reads.keep_for(Duration::from_secs(3600));
+    let mut nonces = Vec::new();
+    for _ in 0..2 {
+        b.goto(&app.url("/releases")).await;
+        b.css("[data-testid='releases']").await;
+        let nonce = b
+            .client
+            .execute(
+                "return document.querySelector('script[nonce]').nonce",
+                vec![],
+            )
+            .await
+            .expect("the scripts' nonce");
+        nonces.push(nonce.as_str().unwrap_or_default().to_owned());
+    }
+    assert!(
+        !nonces[0].is_empty() && nonces[0] != nonces[1],
+        "a nonce per answer: {nonces:?}"
+    );
     // A link followed in the browser renders on the client, without a full load.
     b.goto(&app.url("/")).await;
     b.css("a[href='/releases']")

@@ -107,6 +107,12 @@ impl Counting {
 
     /// The statements `GET path` ran, after its whole answer (a success) has arrived.
     async fn count(&self, path: &str) -> usize {
+        self.load(path).await.0
+    }
+
+    /// The statements `GET path` ran, the nonce its CSP header allows scripts by, and its
+    /// body.
+    async fn load(&self, path: &str) -> (usize, String, String) {
         let res = reqwest::Client::new()
             .get(format!("http://{}{path}", self.addr))
             .header(reqwest::header::COOKIE, &self.cookie)
@@ -114,14 +120,24 @@ impl Counting {
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let status = res.status();
+        let nonce = res
+            .headers()
+            .get(reqwest::header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|csp| csp.split("'nonce-").nth(1))
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_default()
+            .to_owned();
         let body = res.text().await.unwrap_or_default();
         assert!(status.is_success(), "GET {path}: {status}: {body}");
-        self.last
+        let count = self
+            .last
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
             .unwrap_or_else(|| panic!("GET {path} was counted"))
-            .get()
+            .get();
+        (count, nonce, body)
     }
 }
 
@@ -524,6 +540,51 @@ async fn a_session_and_a_lookup_are_kept_between_requests_until_a_write() {
     add_partner(&app, "Kept Cloud").await;
     let after = counting.count(lookup).await;
     assert_eq!(after, read, "read again in full after the write");
+}
+
+/// A page rendered for one person is served to them again without a statement, each time
+/// with a nonce of its own in its policy and its scripts; someone else's is rendered for
+/// them, and a write through the portal has the page rendered again, showing it.
+#[tokio::test]
+async fn a_page_is_kept_for_its_person_with_a_new_nonce_each_time_until_a_write() {
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("portal");
+    let alex = counting_what_is_kept(&app).await;
+    let (rendered, first_nonce, first) = alex.load("/partners").await;
+    let (kept, second_nonce, second) = alex.load("/partners").await;
+    assert!(
+        rendered > 0 && kept == 0,
+        "the page is kept ({rendered} statements rendering it, then {kept})"
+    );
+    assert!(
+        !first_nonce.is_empty() && first_nonce != second_nonce,
+        "each answer has a nonce of its own ({first_nonce} then {second_nonce})"
+    );
+    let scripts = second.matches("<script").count();
+    assert!(
+        scripts > 0 && second.matches(&format!("nonce=\"{second_nonce}\"")).count() == scripts,
+        "every script of the kept page carries the new nonce"
+    );
+    assert!(
+        !second.contains(&first_nonce),
+        "nothing of the render's nonce"
+    );
+    assert_eq!(
+        first.replace(&first_nonce, "N"),
+        second.replace(&second_nonce, "N"),
+        "the same page"
+    );
+
+    // Vic's page is Vic's.
+    let vic = Counting::start(&app, "vic").await;
+    let (vics, _, vics_page) = vic.load("/partners").await;
+    assert!(vics > 0, "rendered for Vic ({vics} statements)");
+    assert!(first.contains("Alex Rivera") && !vics_page.contains("Alex Rivera"));
+
+    // A write: the page is rendered again and shows it.
+    add_partner(&app, "Kept Cloud").await;
+    let (after, _, page) = alex.load("/partners").await;
+    assert!(after > 0, "rendered again after the write");
+    assert!(page.contains("Kept Cloud") && !first.contains("Kept Cloud"));
 }
 
 /// The dashboard's read models are kept between loads, and a write through the portal drops
