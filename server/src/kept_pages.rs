@@ -13,6 +13,10 @@
 //! during the render, so nothing stored before it (listing copy, an address) can contain it;
 //! the places where it occurs in the page and its CSP header are recorded, and each serving
 //! puts a new nonce in exactly those places.
+//!
+//! A page that is not kept is rendered once for everyone asking for it at that moment: the
+//! first request renders it and the others wait for that render, so a kept page going stale
+//! under load starts one render, not one per waiting request.
 
 use std::{
     collections::HashMap,
@@ -45,12 +49,20 @@ pub const PAGE_BYTES_AT_MOST: usize = 16 * 1024 * 1024;
 /// every time rather than crowding out everyone else's.
 const ONE_PAGE_AT_MOST: usize = PAGE_BYTES_AT_MOST / 4;
 
+/// One page's turn to render: held by the request rendering it, waited on by the others.
+type RenderTurn = Arc<tokio::sync::Mutex<()>>;
+
+/// How many renders' turns are remembered before those nobody holds are forgotten.
+const RENDERS_AT_ONCE_AT_MOST: usize = 1024;
+
 /// The pages kept by one portal, stamped by its [`ReadCache`] and its business clock.
 #[derive(Clone)]
 pub struct KeptPages {
     reads: ReadCache,
     clock: Arc<dyn Clock>,
     pages: Arc<Mutex<Pages>>,
+    /// The renders under way, by key: a request for a page being rendered waits for it.
+    rendering: Arc<Mutex<HashMap<Box<str>, RenderTurn>>>,
 }
 
 #[derive(Default)]
@@ -75,6 +87,32 @@ impl KeptPages {
             reads,
             clock,
             pages: Arc::default(),
+            rendering: Arc::default(),
+        }
+    }
+
+    /// The turn to render the page of `key`: one request at a time renders a given page.
+    fn render_turn(&self, key: &str) -> RenderTurn {
+        let mut rendering = self
+            .rendering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // A request dropped while it waited (its client went away) leaves its turn behind.
+        if rendering.len() >= RENDERS_AT_ONCE_AT_MOST {
+            rendering.retain(|_, turn| Arc::strong_count(turn) > 1);
+        }
+        rendering.entry(key.into()).or_default().clone()
+    }
+
+    /// Forgets the turn of `key` once nobody else waits on it.
+    fn render_done(&self, key: &str, turn: RenderTurn) {
+        let mut rendering = self
+            .rendering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The map's and this one: nobody else holds or waits for it.
+        if Arc::strong_count(&turn) <= 2 {
+            rendering.remove(key);
         }
     }
 
@@ -139,6 +177,23 @@ pub async fn keep_pages(State(kept): State<KeptPages>, req: Request, next: Next)
     if let Some(page) = kept.fresh(&key) {
         return page.serve(&leptos::nonce::Nonce::new().to_string());
     }
+    let turn = kept.render_turn(&key);
+    let response = {
+        let _rendering = turn.lock().await;
+        // Rendered while this request waited (and nothing written since it began).
+        if let Some(page) = kept.fresh(&key) {
+            drop(_rendering);
+            kept.render_done(&key, turn);
+            return page.serve(&leptos::nonce::Nonce::new().to_string());
+        }
+        render_and_keep(&kept, key.clone(), req, next).await
+    };
+    kept.render_done(&key, turn);
+    response
+}
+
+/// Renders the page and keeps it when it may be kept.
+async fn render_and_keep(kept: &KeptPages, key: String, req: Request, next: Next) -> Response {
     let stamp = kept.reads.stamp(kept.clock.now());
     let response = next.run(req).await;
     if response.status() != StatusCode::OK || response.headers().contains_key(header::SET_COOKIE) {
@@ -421,6 +476,87 @@ mod tests {
             .unwrap_or_default();
         let Ok(res) = site.router.clone().oneshot(req).await;
         assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    /// Eight requests for a page that is not kept: one renders it, the seven others wait
+    /// for that render and are served it, each with a nonce of its own.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_page_asked_for_by_many_at_once_is_rendered_once() {
+        let renders = Arc::new(AtomicUsize::new(0));
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let kept = KeptPages::new(ReadCache::default(), Arc::new(ManualClock::new(at(0))));
+        let router = {
+            let (renders, gate, arrived) = (renders.clone(), gate.clone(), arrived.clone());
+            Router::new()
+                .route(
+                    "/page",
+                    get(move || {
+                        let (renders, gate) = (renders.clone(), gate.clone());
+                        async move {
+                            let _open = gate.acquire().await;
+                            render(renders).await
+                        }
+                    }),
+                )
+                .layer(axum::middleware::from_fn_with_state(
+                    kept.clone(),
+                    keep_pages,
+                ))
+                .layer(axum::middleware::from_fn(
+                    move |req: Request, next: Next| {
+                        arrived.fetch_add(1, SeqCst);
+                        next.run(req)
+                    },
+                ))
+        };
+        let viewer = person(1, vec![Role::Viewer]);
+        let answers: Vec<_> = (0..8)
+            .map(|_| {
+                let (router, viewer) = (router.clone(), viewer.clone());
+                tokio::spawn(async move {
+                    let mut req = Request::get("/page")
+                        .body(Body::empty())
+                        .unwrap_or_default();
+                    req.extensions_mut().insert(viewer);
+                    let Ok(res) = router.oneshot(req).await;
+                    let csp = res
+                        .headers()
+                        .get(header::CONTENT_SECURITY_POLICY)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(nonce_in)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await;
+                    (csp, body.map(|b| b.len()).unwrap_or_default())
+                })
+            })
+            .collect();
+        // Every request is in before the first render may finish.
+        while arrived.load(SeqCst) < 8 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(8);
+        let mut nonces = std::collections::BTreeSet::new();
+        for answer in futures::future::join_all(answers).await {
+            let Ok((nonce, len)) = answer else {
+                panic!("a request answered");
+            };
+            assert!(len > 0 && !nonce.is_empty());
+            nonces.insert(nonce);
+        }
+        assert_eq!(renders.load(SeqCst), 1, "rendered once for all eight");
+        assert_eq!(nonces.len(), 8, "a nonce for each answer");
+        assert!(
+            kept.rendering
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty(),
+            "no turn is left behind"
+        );
     }
 
     #[tokio::test]
