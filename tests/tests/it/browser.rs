@@ -247,6 +247,7 @@ async fn every_page_loads_and_hydrates() {
             .await
             .expect("the scripts' nonce");
         nonces.push(nonce.as_str().unwrap_or_default().to_owned());
+        b.shot(&format!("releases-load-{}", nonces.len())).await;
     }
     assert!(
         !nonces[0].is_empty() && nonces[0] != nonces[1],
