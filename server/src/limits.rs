@@ -1,6 +1,7 @@
 //! Limits on what one person or client can make the portal do: live job event streams per
 //! person ([`StreamSlots`]), the body a request without a session may send
-//! ([`anonymous_body_limit`]), and sign-in attempts per client address ([`sign_in_limiter`]).
+//! ([`anonymous_body_limit`]), sign-in attempts per client address ([`sign_in_limited`]),
+//! and how many pages render at once ([`PageRenders`]).
 
 use std::{
     collections::HashMap,
