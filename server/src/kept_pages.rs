@@ -175,19 +175,16 @@ pub async fn keep_pages(State(kept): State<KeptPages>, req: Request, next: Next)
         return next.run(req).await;
     };
     if let Some(page) = kept.fresh(&key) {
-        return page.serve(&leptos::nonce::Nonce::new().to_string());
+        return page.serve();
     }
     let turn = kept.render_turn(&key);
-    let response = {
-        let _rendering = turn.lock().await;
+    let rendering = turn.lock().await;
+    let response = match kept.fresh(&key) {
         // Rendered while this request waited (and nothing written since it began).
-        if let Some(page) = kept.fresh(&key) {
-            drop(_rendering);
-            kept.render_done(&key, turn);
-            return page.serve(&leptos::nonce::Nonce::new().to_string());
-        }
-        render_and_keep(&kept, key.clone(), req, next).await
+        Some(page) => page.serve(),
+        None => render_and_keep(&kept, key.clone(), req, next).await,
     };
+    drop(rendering);
     kept.render_done(&key, turn);
     response
 }
@@ -234,8 +231,9 @@ impl KeptPage {
         })
     }
 
-    /// The page again, with `nonce` wherever the render's nonce was.
-    fn serve(&self, nonce: &str) -> Response {
+    /// The page again, with a nonce of its own wherever the render's nonce was.
+    fn serve(&self) -> Response {
+        let nonce = leptos::nonce::Nonce::new().to_string();
         let mut body = Vec::with_capacity(self.body.len() + self.at.len() * nonce.len());
         let mut from = 0;
         for &at in &self.at {
@@ -248,7 +246,7 @@ impl KeptPage {
         let csp = headers
             .get(header::CONTENT_SECURITY_POLICY)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.replace(&*self.nonce, nonce))
+            .map(|v| v.replace(&*self.nonce, &nonce))
             .and_then(|v| HeaderValue::from_str(&v).ok());
         match csp {
             Some(csp) => {
