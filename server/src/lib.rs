@@ -85,7 +85,7 @@ async fn open_state(
     let (assets, asset_urls) =
         asset_store::open(&store.asset_store()?, store.assets_s3_credentials.as_ref())?;
     let dev_auth = web.is_some_and(|w| w.auth == AuthChoice::Dev);
-    let state = AppState {
+    let state: AppState = app::services::AppStateParts {
         secret_key: store.secret_key()?,
         db,
         store: assets,
@@ -112,7 +112,8 @@ async fn open_state(
         asset_urls,
         marketplace: Default::default(),
         reads,
-    };
+    }
+    .into();
     let seed = web.is_some_and(|w| w.seed);
     if seed
         && app::services::seed::is_empty(&state.db)

@@ -16,7 +16,7 @@ mod ctx {
     /// The state, its database counting toward the request that called (see
     /// [`crate::services::queries`]): a page's server functions run in tasks of their own.
     pub fn state() -> AppResult<AppState> {
-        let mut state = use_context::<AppState>()
+        let state = use_context::<AppState>()
             .ok_or_else(|| AppError::internal("server function context", "AppState is missing"))?;
         if let Some(count) = use_context::<http::request::Parts>().and_then(|parts| {
             parts
@@ -24,7 +24,8 @@ mod ctx {
                 .get::<crate::services::queries::QueryCount>()
                 .cloned()
         }) {
-            state.db = count.attach(&state.db, &state.reads.writes());
+            let db = count.attach(&state.db, &state.reads.writes());
+            return Ok(state.with(|parts| parts.db = db));
         }
         Ok(state)
     }

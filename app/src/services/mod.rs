@@ -117,9 +117,16 @@ pub enum CloudMode {
     Aws,
 }
 
-/// Everything a request, server function or job needs, built once at start-up.
+/// Everything a request, server function or job needs, built once at start-up and shared:
+/// a clone is one reference count, which matters because every request, every middleware
+/// layer and every server function takes one. Its parts are read through `Deref`
+/// (`state.db`); [`AppState::with`] makes a state with some of them changed.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateParts>);
+
+/// What an [`AppState`] is made of.
+#[derive(Clone, Debug)]
+pub struct AppStateParts {
     /// The portal's database (SQLite by default, PostgreSQL in production).
     pub db: DatabaseConnection,
     /// Where marketing asset bytes live (a folder under the data dir by default).
@@ -198,7 +205,30 @@ pub trait MarketplaceReader: Send + Sync {
     ) -> futures::future::BoxFuture<'a, AppResult<(String, crate::dto::LiveCopy)>>;
 }
 
+impl From<AppStateParts> for AppState {
+    fn from(parts: AppStateParts) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
 impl AppState {
+    /// A state of its own with `change` made to a copy of these parts: a request's
+    /// counted database connection, or a test's other policy. This one is unchanged.
+    #[must_use]
+    pub fn with(&self, change: impl FnOnce(&mut AppStateParts)) -> AppState {
+        let mut parts = AppStateParts::clone(&self.0);
+        change(&mut parts);
+        parts.into()
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.https
     }

@@ -1096,10 +1096,9 @@ async fn the_live_diff_reads_the_marketplace_and_says_when_it_is_not_connected()
     let listing = app.listing(PREMIUM).await.expect("listing").id;
     let seeded = head(&app, listing).await;
     // Not connected yet: a conflict that says so.
-    let unconnected = app::services::AppState {
-        marketplace: Default::default(),
-        ..app.state.clone()
-    };
+    let unconnected = app
+        .state
+        .with(|parts| parts.marketplace = Default::default());
     let err = copy::read_live_diff(&unconnected, listing, seeded.id)
         .await
         .expect_err("not connected");

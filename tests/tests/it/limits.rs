@@ -60,8 +60,7 @@ async fn deliver_once(app: &TestApp, webhook: i32, policy: WebhookPolicy) -> i32
     )
     .await
     .expect("queued");
-    let mut state = app.state.clone();
-    state.webhooks = policy;
+    let state = app.state.with(|parts| parts.webhooks = policy);
     server::jobs::Runner::new(state, server::jobs::handlers(&app.cloud), "w1")
         .run_until_idle()
         .await
