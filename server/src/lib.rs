@@ -318,7 +318,7 @@ pub fn router(
         web_limits,
     )?;
 
-    Ok(Router::new()
+    let routes = Router::new()
         .nest("/api/v1", api::router().with_state(state.clone()))
         .merge(api::public_router().with_state(state.clone()))
         .merge(sign_in)
@@ -331,50 +331,54 @@ pub fn router(
             site_files::service(site_root.join(site_files::PKG_DIR)),
         )
         .merge(pages)
-        // Inside the session layer: knows whether someone is signed in.
-        .layer(middleware::from_fn(limits::anonymous_body_limit))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::session_layer,
-        ))
-        // Outside the session layer: a request's statements include resolving its session.
-        .layer(middleware::from_fn(db::count_queries))
-        .layer(axum::Extension(limits::StreamSlots::new(
-            web_limits.event_streams_per_person,
-        )))
-        .layer(middleware::from_fn_with_state(
-            state,
-            auth::same_origin_guard,
-        ))
-        .layer(middleware::from_fn(ops::server_fn_status))
-        .layer(middleware::from_fn_with_state(
-            server_state.metrics.clone(),
-            ops::track,
-        ))
-        .layer(RequestBodyLimitLayer::new(
-            app::services::assets::UPLOAD_BODY_LIMIT,
-        ))
+        .with_state(server_state.clone());
+
+    // Around the whole router once, outermost first: a request clones this stack's shared
+    // handles, not each route's boxed copy of every layer.
+    let layered = tower::ServiceBuilder::new()
+        .layer(TraceLayer::new_for_http())
+        // Outermost but for tracing: a foreign Host is refused before anything else runs.
+        .layer(middleware::from_fn_with_state(hosts, auth::host_guard))
         .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&app::content_security_policy(None))
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_str(&app::content_security_policy(None))
-                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
         ))
-        // Outermost but for tracing: a foreign Host is refused before anything else runs.
-        .layer(middleware::from_fn_with_state(hosts, auth::host_guard))
-        .layer(TraceLayer::new_for_http())
-        .with_state(server_state))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(middleware::from_fn_with_state(
+            server_state.metrics.clone(),
+            ops::track,
+        ))
+        .layer(middleware::from_fn(ops::server_fn_status))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::same_origin_guard,
+        ))
+        .layer(axum::Extension(limits::StreamSlots::new(
+            web_limits.event_streams_per_person,
+        )))
+        // Outside the session layer: a request's statements include resolving its session.
+        .layer(middleware::from_fn(db::count_queries))
+        .layer(middleware::from_fn_with_state(state, auth::session_layer))
+        // Inside the session layer: knows whether someone is signed in.
+        .layer(middleware::from_fn(limits::anonymous_body_limit))
+        // Innermost: the middleware above takes a plain body, the router any body.
+        .layer(RequestBodyLimitLayer::new(
+            app::services::assets::UPLOAD_BODY_LIMIT,
+        ))
+        .service(routes);
+    Ok(Router::new().fallback_service(layered))
 }
 
 /// A started server: where it listens and the task serving it.
