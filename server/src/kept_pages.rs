@@ -37,7 +37,7 @@ use app::{
     error::AppError,
     services::{
         Clock,
-        read_cache::{QUESTION_AT_MOST, ReadCache, Stamp},
+        read_cache::{QUESTION_AT_MOST, ReadCache, Stamp, Turns},
     },
 };
 
@@ -49,12 +49,6 @@ pub const PAGE_BYTES_AT_MOST: usize = 16 * 1024 * 1024;
 /// every time rather than crowding out everyone else's.
 const ONE_PAGE_AT_MOST: usize = PAGE_BYTES_AT_MOST / 4;
 
-/// One page's turn to render: held by the request rendering it, waited on by the others.
-type RenderTurn = Arc<tokio::sync::Mutex<()>>;
-
-/// How many renders' turns are remembered before those nobody holds are forgotten.
-const RENDERS_AT_ONCE_AT_MOST: usize = 1024;
-
 /// The pages kept by one portal, stamped by its [`ReadCache`] and its business clock.
 #[derive(Clone)]
 pub struct KeptPages {
@@ -62,7 +56,7 @@ pub struct KeptPages {
     clock: Arc<dyn Clock>,
     pages: Arc<Mutex<Pages>>,
     /// The renders under way, by key: a request for a page being rendered waits for it.
-    rendering: Arc<Mutex<HashMap<Box<str>, RenderTurn>>>,
+    rendering: Turns<String>,
 }
 
 #[derive(Default)]
@@ -87,32 +81,7 @@ impl KeptPages {
             reads,
             clock,
             pages: Arc::default(),
-            rendering: Arc::default(),
-        }
-    }
-
-    /// The turn to render the page of `key`: one request at a time renders a given page.
-    fn render_turn(&self, key: &str) -> RenderTurn {
-        let mut rendering = self
-            .rendering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // A request dropped while it waited (its client went away) leaves its turn behind.
-        if rendering.len() >= RENDERS_AT_ONCE_AT_MOST {
-            rendering.retain(|_, turn| Arc::strong_count(turn) > 1);
-        }
-        rendering.entry(key.into()).or_default().clone()
-    }
-
-    /// Forgets the turn of `key` once nobody else waits on it.
-    fn render_done(&self, key: &str, turn: RenderTurn) {
-        let mut rendering = self
-            .rendering
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // The map's and this one: nobody else holds or waits for it.
-        if Arc::strong_count(&turn) <= 2 {
-            rendering.remove(key);
+            rendering: Turns::default(),
         }
     }
 
@@ -177,16 +146,12 @@ pub async fn keep_pages(State(kept): State<KeptPages>, req: Request, next: Next)
     if let Some(page) = kept.fresh(&key) {
         return page.serve();
     }
-    let turn = kept.render_turn(&key);
-    let rendering = turn.lock().await;
-    let response = match kept.fresh(&key) {
+    let _turn = kept.rendering.take(&key).await;
+    match kept.fresh(&key) {
         // Rendered while this request waited (and nothing written since it began).
         Some(page) => page.serve(),
-        None => render_and_keep(&kept, key.clone(), req, next).await,
-    };
-    drop(rendering);
-    kept.render_done(&key, turn);
-    response
+        None => render_and_keep(&kept, key, req, next).await,
+    }
 }
 
 /// Renders the page and keeps it when it may be kept.
@@ -538,13 +503,7 @@ mod tests {
         }
         assert_eq!(renders.load(SeqCst), 1, "rendered once for all eight");
         assert_eq!(nonces.len(), 8, "a nonce for each answer");
-        assert!(
-            kept.rendering
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is_empty(),
-            "no turn is left behind"
-        );
+        assert_eq!(kept.rendering.remembered(), 0, "no turn is left behind");
     }
 
     #[tokio::test]

@@ -13,8 +13,9 @@
 use std::{
     any::Any,
     collections::HashMap,
+    hash::Hash,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -67,6 +68,8 @@ pub const QUESTION_AT_MOST: usize = 512;
 #[derive(Clone, Default)]
 pub struct ReadCache {
     models: Arc<Mutex<HashMap<Key, Kept>>>,
+    /// The models being computed: a request for one waits for that computation.
+    computing: Turns<Key>,
     writes: Writes,
     /// How long a model is shown, in milliseconds; [`FRESH_FOR`] while 0 (unless a test
     /// waits on purpose).
@@ -171,6 +174,12 @@ impl ReadCache {
         if let Some(value) = self.fresh(&key, now) {
             return Ok(value);
         }
+        // One computation of a model at a time: when a busy model goes stale, one request
+        // reads it again and the others wait for that read.
+        let _turn = self.computing.take(&key).await;
+        if let Some(value) = self.fresh(&key, now) {
+            return Ok(value);
+        }
         let stamp = self.stamp(now);
         let value = compute().await?;
         if !keep(&value) {
@@ -221,6 +230,85 @@ impl ReadCache {
     }
 }
 
+/// One computation per key at a time: [`Turns::take`] waits while another holds the key's
+/// turn, first come first served, so a thing many ask for at once is made once and the
+/// others find it made. A key's turn is forgotten when its last holder lets go.
+pub struct Turns<K> {
+    turns: Arc<Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl<K> Clone for Turns<K> {
+    fn clone(&self) -> Self {
+        Turns {
+            turns: self.turns.clone(),
+        }
+    }
+}
+
+impl<K> Default for Turns<K> {
+    fn default() -> Self {
+        Turns {
+            turns: Arc::default(),
+        }
+    }
+}
+
+/// How many keys' turns are remembered before those nobody holds or waits for (their
+/// requests went away while waiting) are forgotten.
+pub const TURNS_AT_MOST: usize = 1024;
+
+/// A key's turn, held until dropped.
+pub struct Turn<K: Hash + Eq> {
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    key: K,
+    turns: Arc<Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl<K: Hash + Eq + Clone> Turns<K> {
+    /// The turn of `key`, once nobody before holds it.
+    pub async fn take(&self, key: &K) -> Turn<K> {
+        let turn = {
+            let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+            if turns.len() >= TURNS_AT_MOST {
+                turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+            }
+            match turns.get(key) {
+                Some(turn) => turn.clone(),
+                None => turns.entry(key.clone()).or_default().clone(),
+            }
+        };
+        Turn {
+            held: Some(turn.lock_owned().await),
+            key: key.clone(),
+            turns: self.turns.clone(),
+        }
+    }
+
+    /// How many keys' turns are remembered (held, waited for, or left by a request that
+    /// went away while it waited).
+    pub fn remembered(&self) -> usize {
+        self.turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl<K: Hash + Eq> Drop for Turn<K> {
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        let turn = tokio::sync::OwnedMutexGuard::mutex(&held).clone();
+        drop(held);
+        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        // The map's and this one: nobody else holds or waits for it.
+        if Arc::strong_count(&turn) <= 2 {
+            turns.remove(&self.key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +325,29 @@ mod tests {
             })
             .await
             .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_model_asked_for_by_many_at_once_is_computed_once() {
+        let cache = ReadCache::default();
+        let runs = AtomicUsize::new(0);
+        // The first computation waits here until all eight have asked.
+        let gate = tokio::sync::Semaphore::new(0);
+        let reads = futures::future::join_all((0..8).map(|_| {
+            cache.get("model", at(0), || async {
+                let _open = gate.acquire().await;
+                Ok(runs.fetch_add(1, Ordering::SeqCst) + 1)
+            })
+        }));
+        let open = async {
+            tokio::task::yield_now().await;
+            gate.add_permits(8);
+        };
+        let (values, ()) = tokio::join!(reads, open);
+        let values: Vec<usize> = values.into_iter().map(|v| v.unwrap_or_default()).collect();
+        assert_eq!(values, vec![1; 8], "all eight see the one computation");
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "computed once");
+        assert_eq!(cache.computing.remembered(), 0, "no turn is left behind");
     }
 
     #[tokio::test]
