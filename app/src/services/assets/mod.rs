@@ -1,7 +1,7 @@
 //! Marketing assets as marketing uses them: logos, screenshots and other files, videos,
 //! blog and social posts, customer quotes, per partner and product. Every change is a new
 //! version; earlier versions are kept. What each kind is made of, and which files it takes,
-//! is said in [`kinds`]. An asset is linked to listings and workflow tasks ([`links`]). The
+//! is said in `kinds.rs`. An asset is linked to listings and workflow tasks (`links.rs`). The
 //! bytes live in an object store (a local folder, or S3); the logo a listing's approved copy
 //! pins has a public URL AWS Marketplace fetches ([`AssetUrls`]).
 
