@@ -234,8 +234,11 @@ impl ReadCache {
 /// turn, first come first served, so a thing many ask for at once is made once and the
 /// others find it made. A key's turn is forgotten when its last holder lets go.
 pub struct Turns<K> {
-    turns: Arc<Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>>,
+    turns: TurnMap<K>,
 }
+
+/// Each key's turn, shared by everyone holding or waiting for it.
+type TurnMap<K> = Arc<Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>>;
 
 impl<K> Clone for Turns<K> {
     fn clone(&self) -> Self {
@@ -261,7 +264,7 @@ pub const TURNS_AT_MOST: usize = 1024;
 pub struct Turn<K: Hash + Eq> {
     held: Option<tokio::sync::OwnedMutexGuard<()>>,
     key: K,
-    turns: Arc<Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>>,
+    turns: TurnMap<K>,
 }
 
 impl<K: Hash + Eq + Clone> Turns<K> {
