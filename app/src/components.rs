@@ -2,12 +2,14 @@
 //! pagination.
 
 use leptos::prelude::*;
+
+use crate::data::Data;
 use leptos_router::components::A;
 
 use crate::{domain::*, error::AppError, rpc::SessionInfo};
 
 /// The unread count in the top bar, re-counted on every navigation.
-pub type UnreadResource = Resource<Result<u64, AppError>>;
+pub type UnreadResource = Data<Result<u64, AppError>>;
 
 /// The chrome of every signed-in page, around the page's own content: the sidebar and the
 /// top bar with search and the signed-in person. It renders beside the page (in the two

@@ -7,6 +7,7 @@
 
 pub mod calendar;
 pub mod components;
+pub mod data;
 pub mod domain;
 pub mod dto;
 pub mod error;

@@ -4,6 +4,8 @@
 //! (blog post, social post), or a quote with its attribution and the customer's agreement.
 
 use leptos::{prelude::*, wasm_bindgen::JsCast, web_sys};
+
+use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
@@ -223,9 +225,9 @@ pub fn AssetsPage() -> impl IntoView {
             navigate(&format!("/assets/{}", asset.id), Default::default());
         }
     });
-    let data = Resource::new(move || page.get(), |page| list_assets(String::new(), page));
-    let partners = Resource::new(|| (), |_| list_partners(1));
-    let listings = Resource::new(|| (), |_| list_listings());
+    let data = server_data(move || page.get(), |page| list_assets(String::new(), page));
+    let partners = server_data(|| (), |_| list_partners(1));
+    let listings = server_data(|| (), |_| list_listings());
     let kind = RwSignal::new(AssetKind::Logo);
     let can_upload = move || current_user().is_some_and(|u| u.can(Permission::ManageAssets));
     view! {
@@ -365,12 +367,12 @@ pub fn AssetPage() -> impl IntoView {
     let uploaded = successes(upload.value());
     let linked = successes(link.value());
     let unlinked = successes(unlink.value());
-    let data = Resource::new(
+    let data = server_data(
         move || (id(), uploaded.get(), linked.get(), unlinked.get()),
         |(id, ..)| get_asset(id),
     );
     // Made here, outside the suspense below, like every resource of a page.
-    let listings = Resource::new(|| (), |_| list_listings());
+    let listings = server_data(|| (), |_| list_listings());
     let can_manage = move || current_user().is_some_and(|u| u.can(Permission::ManageAssets));
     view! {
         <Suspense fallback=Loading>
@@ -503,7 +505,7 @@ fn AssetLinks(
     link: ServerAction<LinkAsset>,
     unlink: ServerAction<UnlinkAsset>,
     /// The listings it can be linked to (those of its partner).
-    listings: Resource<Result<crate::dto::Page<crate::dto::Listing>, AppError>>,
+    listings: Data<Result<crate::dto::Page<crate::dto::Listing>, AppError>>,
 ) -> impl IntoView {
     let value = link.value();
     let error = move || {

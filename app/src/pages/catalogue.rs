@@ -1,6 +1,8 @@
 //! Releases, image versions, listings, search, the image lookup and the audit log.
 
 use leptos::prelude::*;
+
+use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -22,7 +24,7 @@ pub fn ImageVersionPage() -> impl IntoView {
     let build_error = general_error(build.value());
     let rebuild = ServerAction::<RebuildImage>::new();
     let rebuild_error = general_error(rebuild.value());
-    let data = Resource::new(id, get_image_version);
+    let data = server_data(id, get_image_version);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -121,12 +123,12 @@ pub fn ReleasesPage() -> impl IntoView {
     let page = page_param();
     let create = ServerAction::<CreateRelease>::new();
     let value = create.value();
-    let data = Resource::new(
+    let data = server_data(
         move || (page.get(), create.version().get()),
         |(page, _)| list_releases(page),
     );
     // The newest trains, to link each release that has one to its page.
-    let trains = Resource::new(move || create.version().get(), |_| list_trains(1));
+    let trains = server_data(move || create.version().get(), |_| list_trains(1));
     let can_create = move || current_user().is_some_and(|u| u.can(Permission::ManageReleases));
     let can_build = move || current_user().is_some_and(|u| u.can(Permission::RunJobs));
     let build = ServerAction::<BuildRelease>::new();
@@ -216,7 +218,7 @@ pub fn ReleasesPage() -> impl IntoView {
 
 #[component]
 pub fn ListingsPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| list_listings());
+    let data = server_data(|| (), |_| list_listings());
     view! {
         <Title text="Listings"/>
         <PageHeader title="Marketplace listings".into() subtitle="Published versions count against the marketplace's limit of 100 per product."/>
@@ -255,7 +257,7 @@ pub fn ListingPage() -> impl IntoView {
     let propose = ServerAction::<ProposeRestrictions>::new();
     let decide = ServerAction::<DecideRestrictions>::new();
     let set_policy = ServerAction::<SetListingPolicy>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || {
             (
                 id(),
@@ -268,16 +270,16 @@ pub fn ListingPage() -> impl IntoView {
         },
         |(id, ..)| get_listing(id),
     );
-    let restrictions = Resource::new(
+    let restrictions = server_data(
         move || (id(), propose.version().get(), decide.version().get()),
         |(id, ..)| list_restrictions(id),
     );
-    let jobs = Resource::new(
+    let jobs = server_data(
         move || (id(), publish.version().get(), unblock.version().get()),
         |(id, ..)| list_publish_jobs(id),
     );
     let banner = super::cloud::banner_resource(move || crate::rpc::BannerScope::Listing(id()));
-    let copy = Resource::new(id, crate::rpc::get_listing_copy);
+    let copy = server_data(id, crate::rpc::get_listing_copy);
     let assets = ListingAssetsData::new(id);
     view! {
         <Suspense fallback=Loading>
@@ -327,7 +329,7 @@ pub fn ListingPage() -> impl IntoView {
 #[component]
 fn ListingCopyCard(
     listing: Listing,
-    copy: Resource<Result<ListingCopy, crate::error::AppError>>,
+    copy: Data<Result<ListingCopy, crate::error::AppError>>,
 ) -> impl IntoView {
     let id = listing.id;
     let live_at = listing.live_copy_at;
@@ -406,9 +408,9 @@ pub(crate) fn AgreementBadge(agreed: bool) -> impl IntoView {
 struct ListingAssetsData {
     link: ServerAction<crate::rpc::LinkAsset>,
     unlink: ServerAction<crate::rpc::UnlinkAsset>,
-    linked: Resource<Result<Vec<Asset>, crate::error::AppError>>,
+    linked: Data<Result<Vec<Asset>, crate::error::AppError>>,
     /// Every asset, of which the listing's partner's can be attached.
-    all: Resource<Result<Page<Asset>, crate::error::AppError>>,
+    all: Data<Result<Page<Asset>, crate::error::AppError>>,
 }
 
 impl ListingAssetsData {
@@ -418,11 +420,11 @@ impl ListingAssetsData {
         let unlink = ServerAction::<UnlinkAsset>::new();
         let linked_ok = super::successes(link.value());
         let unlinked_ok = super::successes(unlink.value());
-        let linked = Resource::new(
+        let linked = server_data(
             move || (listing_id(), linked_ok.get(), unlinked_ok.get()),
             |(id, ..)| list_listing_assets(id),
         );
-        let all = Resource::new(
+        let all = server_data(
             move || (linked_ok.get(), unlinked_ok.get()),
             |_| list_assets(String::new(), 1),
         );
@@ -524,7 +526,7 @@ fn LimitPanel(
     propose: ServerAction<crate::rpc::ProposeRestrictions>,
     decide: ServerAction<crate::rpc::DecideRestrictions>,
     set_policy: ServerAction<crate::rpc::SetListingPolicy>,
-    restrictions: Resource<Result<Vec<RestrictionProposal>, crate::error::AppError>>,
+    restrictions: Data<Result<Vec<RestrictionProposal>, crate::error::AppError>>,
 ) -> impl IntoView {
     let user = current_user();
     let can_propose = user
@@ -624,7 +626,7 @@ fn PublishPanel(
     listing_id: i32,
     publish: ServerAction<crate::rpc::PublishRelease>,
     unblock: ServerAction<crate::rpc::CancelBlockerAndRetry>,
-    jobs: Resource<Result<Vec<Job>, crate::error::AppError>>,
+    jobs: Data<Result<Vec<Job>, crate::error::AppError>>,
     /// Whether a release publishes by itself, above the hand-started publishing.
     children: Children,
 ) -> impl IntoView {
@@ -693,7 +695,7 @@ fn PublishPanel(
 pub fn SearchPage() -> impl IntoView {
     let query = use_query_map();
     let q = move || query.read().get("q").unwrap_or_default();
-    let data = Resource::new(q, search);
+    let data = server_data(q, search);
     view! {
         <Title text="Search"/>
         <PageHeader title=format!("Search") subtitle="Partners, products, releases and image ids."/>
@@ -746,7 +748,7 @@ pub fn SearchPage() -> impl IntoView {
 /// "Which image do I launch?": pick release, product, architecture and region.
 #[component]
 pub fn LookupPage() -> impl IntoView {
-    let options = Resource::new(|| (), |_| get_lookup_options());
+    let options = server_data(|| (), |_| get_lookup_options());
     let lookup = ServerAction::<LookupImage>::new();
     let value = lookup.value();
     let general = general_error(value);
@@ -852,7 +854,7 @@ pub fn AuditPage() -> impl IntoView {
             page: q.get("page").and_then(|p| p.parse().ok()),
         }
     };
-    let data = Resource::new(filter, list_audit);
+    let data = server_data(filter, list_audit);
     view! {
         <Title text="Audit log"/>
         <PageHeader title="Audit log".into() subtitle="Every change, sign-in and approval, newest first."/>

@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
+
+use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -59,10 +61,10 @@ pub(crate) fn drift_tone(kind: DriftKind) -> Tone {
 
 /// A page's drift banner data. Created where the page creates its other resources (at its
 /// top, not inside a view that waited for something), so it hydrates with them.
-pub type BannerResource = Resource<Result<DriftBannerInfo, AppError>>;
+pub type BannerResource = Data<Result<DriftBannerInfo, AppError>>;
 
 pub fn banner_resource(scope: impl Fn() -> BannerScope + Send + Sync + 'static) -> BannerResource {
-    Resource::new(scope, drift_banner)
+    server_data(scope, drift_banner)
 }
 
 /// The banner of a page drift affects: how many differences are open since when, how many
@@ -153,11 +155,11 @@ pub fn CloudPage() -> impl IntoView {
     let page = page_param();
     let sync = ServerAction::<RequestCloudSync>::new();
     let resolve = ServerAction::<ResolveDrift>::new();
-    let status = Resource::new(
+    let status = server_data(
         move || (sync.version().get(), resolve.version().get()),
         |_| get_cloud_status(),
     );
-    let drift = Resource::new(
+    let drift = server_data(
         move || {
             (
                 filter.get(),
@@ -168,8 +170,8 @@ pub fn CloudPage() -> impl IntoView {
         },
         |(f, p, ..)| list_drift(f, p),
     );
-    let products = Resource::new(|| (), |_| list_products("aws".to_owned(), 1));
-    let listings = Resource::new(|| (), |_| list_listings());
+    let products = server_data(|| (), |_| list_products("aws".to_owned(), 1));
+    let listings = server_data(|| (), |_| list_listings());
     refresh_while_syncing(status, drift);
     // The item the last action was on (the action forgets its input once it answers).
     let (last, set_last) = signal(None::<i32>);
@@ -235,10 +237,10 @@ pub fn CloudPage() -> impl IntoView {
     }
 }
 
-type StatusResource = Resource<Result<CloudStatus, AppError>>;
-type DriftResource = Resource<Result<DriftList, AppError>>;
-type ProductsResource = Resource<Result<Page<ProductSummary>, AppError>>;
-type ListingsResource = Resource<Result<Page<Listing>, AppError>>;
+type StatusResource = Data<Result<CloudStatus, AppError>>;
+type DriftResource = Data<Result<DriftList, AppError>>;
+type ProductsResource = Data<Result<Page<ProductSummary>, AppError>>;
+type ListingsResource = Data<Result<Page<Listing>, AppError>>;
 
 /// Asks again every two seconds while the newest sync is queued or running (browser only),
 /// so its end shows without a reload.

@@ -2,6 +2,8 @@
 //! side-by-side comparison of two revisions, and each team's approval queue.
 
 use leptos::prelude::*;
+
+use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -36,7 +38,7 @@ pub fn CopyEditorPage() -> impl IntoView {
     let reject = ServerAction::<RejectCopy>::new();
     // A refused save keeps the form as typed; a save (or a conflict) shows the new state.
     let saved = super::successes(save.value());
-    let data = Resource::new(
+    let data = server_data(
         move || {
             (
                 id(),
@@ -50,7 +52,7 @@ pub fn CopyEditorPage() -> impl IntoView {
     );
     // Every resource of the page is made here, outside the suspense below, so the browser
     // finds each one's data from the server where it looks for it.
-    let logos = Resource::new(id, |listing| async move {
+    let logos = server_data(id, |listing| async move {
         list_listing_assets(listing).await.map(|assets| {
             assets
                 .into_iter()
@@ -178,7 +180,7 @@ fn CopyForm(
     copy: ListingCopy,
     save: ServerAction<SaveCopy>,
     /// The logos linked to the listing, for the logo picker.
-    logos: Resource<Result<Vec<Asset>, AppError>>,
+    logos: Data<Result<Vec<Asset>, AppError>>,
 ) -> impl IntoView {
     let value = save.value();
     let can_edit = current_user().is_some_and(|u| u.can(Permission::EditCopy));
@@ -216,7 +218,7 @@ fn CopyForm(
             std::time::Duration::from_millis(250),
         );
     };
-    let preview = Resource::new(move || debounced.get(), preview_markdown);
+    let preview = server_data(move || debounced.get(), preview_markdown);
     // What the counters count, as typed.
     let title = RwSignal::new(fields.title.chars().count());
     let short = RwSignal::new(fields.short_description.chars().count());
@@ -538,7 +540,7 @@ struct Publishing {
     compare: ServerAction<GetCopyLiveDiff>,
     mark: ServerAction<MarkCopyForPublishing>,
     unblock: ServerAction<CancelBlockerAndRetry>,
-    data: Resource<Result<ListingCopy, AppError>>,
+    data: Data<Result<ListingCopy, AppError>>,
 }
 
 impl Publishing {
@@ -548,7 +550,7 @@ impl Publishing {
         let unblock = ServerAction::<CancelBlockerAndRetry>::new();
         // Moves on while the job works, so the panel follows it without a reload.
         let tick = RwSignal::new(0_u64);
-        let data = Resource::new(
+        let data = server_data(
             move || {
                 (
                     listing_id(),
@@ -849,7 +851,7 @@ pub fn CopyDiffPage() -> impl IntoView {
             q.get("right").and_then(|v| v.parse().ok()).unwrap_or(0),
         )
     };
-    let data = Resource::new(
+    let data = server_data(
         move || (id(), pair()),
         |(id, (l, r))| compare_copy_revisions(id, l, r),
     );
@@ -898,7 +900,7 @@ pub fn CopyDiffPage() -> impl IntoView {
 
 #[component]
 pub fn ApprovalsPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| get_approvals());
+    let data = server_data(|| (), |_| get_approvals());
     view! {
         <Title text="Approvals"/>
         <PageHeader title="Approvals".into() subtitle="What waits for your teams: listing copy to review and launches to sign off."/>

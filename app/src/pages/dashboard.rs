@@ -2,6 +2,8 @@
 //! its images stand.
 
 use leptos::prelude::*;
+
+use crate::data::server_data;
 use leptos_meta::Title;
 
 use super::{process::SlaBadge, trains::TrainCard};
@@ -12,8 +14,8 @@ use crate::{
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| get_dashboard());
-    let maintenance = Resource::new(|| (), |_| get_maintenance());
+    let data = server_data(|| (), |_| get_dashboard());
+    let maintenance = server_data(|| (), |_| get_maintenance());
     view! {
         <Title text="Dashboard"/>
         <PageHeader title="Dashboard".into() subtitle="GitLab's cloud images and marketplace listings at a glance."/>

@@ -1,6 +1,8 @@
 //! The inbox of notifications, and the outbound webhooks that send the same events out.
 
 use leptos::prelude::*;
+
+use crate::data::server_data;
 use leptos_meta::Title;
 
 use super::{field_error, general_error, page_param};
@@ -35,7 +37,7 @@ fn kind_tone(kind: NotificationKind) -> Tone {
 pub fn InboxPage() -> impl IntoView {
     let page = page_param();
     let read = ServerAction::<MarkNotificationsRead>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || (page.get(), read.version().get()),
         |(p, _)| get_inbox(p),
     );
@@ -90,7 +92,7 @@ pub fn WebhooksPage() -> impl IntoView {
     let create = ServerAction::<CreateWebhook>::new();
     let remove = ServerAction::<DeleteWebhook>::new();
     let test = ServerAction::<TestWebhook>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || (create.version().get(), remove.version().get()),
         |_| list_webhooks(),
     );
@@ -174,7 +176,7 @@ pub fn WebhooksPage() -> impl IntoView {
 #[component]
 fn AccessRoleCard() -> impl IntoView {
     let set = ServerAction::<SetAccessRole>::new();
-    let state = Resource::new(move || set.version().get(), |_| access_role_state());
+    let state = server_data(move || set.version().get(), |_| access_role_state());
     view! {
         <Card title="Marketplace access role">
             <p class="text-xs text-gray-600 mb-3">"The IAM role AWS Marketplace assumes to read a published version's image. Stored encrypted and write-only: it is never shown again; an empty value deletes it."</p>

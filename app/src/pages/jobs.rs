@@ -2,6 +2,8 @@
 //! step, progress bar and log, both kept live by the job's event stream.
 
 use leptos::prelude::*;
+
+use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -72,8 +74,8 @@ pub fn JobsPage() -> impl IntoView {
             group: q.get("group").filter(|s| !s.is_empty()),
         }
     };
-    let data = Resource::new(move || (filter(), page.get()), |(f, p)| list_jobs(f, p));
-    let run = Resource::new(
+    let data = server_data(move || (filter(), page.get()), |(f, p)| list_jobs(f, p));
+    let run = server_data(
         move || {
             filter()
                 .group
@@ -172,7 +174,7 @@ pub fn JobPage() -> impl IntoView {
     };
     let cancel = ServerAction::<CancelJob>::new();
     let retry = ServerAction::<RetryJob>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || (id(), cancel.version().get(), retry.version().get()),
         |(id, _, _)| get_job(id),
     );
@@ -258,7 +260,7 @@ fn JobView(
 /// exists once the builder is launched, so it is asked for again as the job moves on.
 #[component]
 fn UserData(id: i32, job: RwSignal<Job>) -> impl IntoView {
-    let data = Resource::new(
+    let data = server_data(
         move || (id, job.with(|j| j.progress)),
         |(id, _)| get_job_user_data(id),
     );
@@ -278,8 +280,8 @@ fn UserData(id: i32, job: RwSignal<Job>) -> impl IntoView {
     }
 }
 
-type JobsResource = Resource<Result<Page<Job>, crate::error::AppError>>;
-type RunResource = Resource<Result<Option<ReleaseRun>, crate::error::AppError>>;
+type JobsResource = Data<Result<Page<Job>, crate::error::AppError>>;
+type RunResource = Data<Result<Option<ReleaseRun>, crate::error::AppError>>;
 
 /// Refetches the list every two seconds while any listed job is still open (browser only).
 #[cfg(feature = "hydrate")]

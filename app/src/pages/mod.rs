@@ -16,6 +16,8 @@ mod tokens;
 mod trains;
 
 use leptos::prelude::*;
+
+use crate::data::server_data;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
@@ -81,7 +83,7 @@ struct Session(Result<SessionInfo, AppError>);
 
 impl Session {
     fn new() -> Self {
-        let shared = leptos::server::SharedValue::new(|| {
+        let shared = leptos::server::SharedValue::<_, crate::data::Json>::new_with_encoding(|| {
             #[cfg(feature = "ssr")]
             let known = crate::rpc::session_info();
             #[cfg(not(feature = "ssr"))]
@@ -162,7 +164,7 @@ pub fn App() -> impl IntoView {
 fn Frame() -> impl IntoView {
     let session = expect_context::<Session>().0;
     let location = leptos_router::hooks::use_location();
-    let unread: UnreadResource = Resource::new(
+    let unread: UnreadResource = server_data(
         move || location.pathname.get(),
         |_| crate::rpc::unread_notifications(),
     );
@@ -202,7 +204,7 @@ fn NotFound() -> impl IntoView {
 fn SignIn() -> impl IntoView {
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_owned());
-    let users = Resource::new(|| (), |_| dev_users());
+    let users = server_data(|| (), |_| dev_users());
     let gitlab_sign_in = expect_context::<Session>()
         .0
         .ok()

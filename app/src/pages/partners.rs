@@ -1,6 +1,8 @@
 //! Partners: the list, one partner with its accounts, contacts and products, and the form.
 
 use leptos::{either::Either, prelude::*};
+
+use crate::data::server_data;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -15,7 +17,7 @@ use crate::{
 #[component]
 pub fn PartnersPage() -> impl IntoView {
     let page = page_param();
-    let data = Resource::new(move || page.get(), list_partners);
+    let data = server_data(move || page.get(), list_partners);
     let can_edit = move || current_user().is_some_and(|u| u.can(Permission::ManageCatalogue));
     view! {
         <Title text="Partners"/>
@@ -59,7 +61,7 @@ pub fn PartnerPage() -> impl IntoView {
     let slug = move || params.read().get("slug").unwrap_or_default();
     let add_account = ServerAction::<AddPartnerAccount>::new();
     let add_contact = ServerAction::<AddPartnerContact>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || {
             (
                 slug(),
@@ -223,7 +225,7 @@ pub fn NewPartnerPage() -> impl IntoView {
 #[component]
 pub fn EditPartnerPage() -> impl IntoView {
     let params = use_params_map();
-    let data = Resource::new(
+    let data = server_data(
         move || params.read().get("slug").unwrap_or_default(),
         get_partner,
     );

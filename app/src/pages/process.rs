@@ -2,6 +2,8 @@
 //! dashboard with each run's clock and a timeline of recent releases.
 
 use leptos::prelude::*;
+
+use crate::data::server_data;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -82,7 +84,7 @@ pub fn WorkflowsPage() -> impl IntoView {
             q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1_u64),
         )
     };
-    let data = Resource::new(filter, |(kind, state, page)| {
+    let data = server_data(filter, |(kind, state, page)| {
         list_workflows(kind, state, page)
     });
     let can_start = move || current_user().is_some_and(|u| u.can(Permission::ManageWorkflows));
@@ -170,7 +172,7 @@ fn WorkflowRow(w: WorkflowSummary) -> impl IntoView {
 fn StartFirstTime() -> impl IntoView {
     let start = ServerAction::<StartFirstTimeImage>::new();
     let value = start.value();
-    let partners = Resource::new(|| (), |_| list_partners(1));
+    let partners = server_data(|| (), |_| list_partners(1));
     let general = general_error(value);
     view! {
         <Card title="Start a first-time image">
@@ -202,7 +204,7 @@ pub fn WorkflowPage() -> impl IntoView {
     let id = id_param("id");
     let sign = ServerAction::<SignOffLaunch>::new();
     let launch = ServerAction::<ApproveLaunch>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || (id(), sign.version().get(), launch.version().get()),
         |(id, _, _)| get_workflow(id),
     );
@@ -399,7 +401,7 @@ pub fn TaskPage() -> impl IntoView {
     let assign = ServerAction::<AssignTask>::new();
     let comment = ServerAction::<CommentOnTask>::new();
     let link = ServerAction::<AddTaskLink>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || {
             (
                 id(),
@@ -597,7 +599,7 @@ fn TaskView(
 pub fn MaintenancePage() -> impl IntoView {
     let add = ServerAction::<AddHoliday>::new();
     let remove = ServerAction::<DeleteHoliday>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || (add.version().get(), remove.version().get()),
         |_| get_maintenance(),
     );

@@ -1,6 +1,8 @@
 //! Products: the list, one product with its release × architecture matrix, and the form.
 
 use leptos::prelude::*;
+
+use crate::data::server_data;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -18,7 +20,7 @@ use crate::{
 #[component]
 pub fn ProductsPage() -> impl IntoView {
     let page = page_param();
-    let data = Resource::new(
+    let data = server_data(
         move || page.get(),
         |page| list_products(String::new(), page),
     );
@@ -76,7 +78,7 @@ pub fn ProductPage() -> impl IntoView {
     let set_build_policy = ServerAction::<SetBuildPolicy>::new();
     let set_delivery = ServerAction::<SetProductDelivery>::new();
     let delivery_saved = super::successes(set_delivery.value());
-    let data = Resource::new(
+    let data = server_data(
         move || {
             (
                 key(),
@@ -236,7 +238,7 @@ pub fn EditProductPage() -> impl IntoView {
             p.get("slug").unwrap_or_default(),
         )
     };
-    let data = Resource::new(key, |(partner, slug)| get_product(partner, slug));
+    let data = server_data(key, |(partner, slug)| get_product(partner, slug));
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {

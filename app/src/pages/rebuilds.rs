@@ -2,6 +2,8 @@
 //! and Omnibus's decision on each (an approval starts a rebuild train).
 
 use leptos::prelude::*;
+
+use crate::data::server_data;
 use leptos_meta::Title;
 
 use super::{current_user, field_error, general_error, id_param, page_param};
@@ -35,7 +37,7 @@ fn state_label(state: ProposalState) -> &'static str {
 pub fn RebuildsPage() -> impl IntoView {
     let page = page_param();
     let check = ServerAction::<CheckBaseImages>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || (page.get(), check.version().get()),
         |(page, _)| list_rebuild_proposals(page),
     );
@@ -125,7 +127,7 @@ fn CheckReport(report: BaseImageCheck) -> impl IntoView {
 pub fn RebuildProposalPage() -> impl IntoView {
     let id = id_param("id");
     let decide = ServerAction::<DecideRebuild>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || (id(), decide.version().get()),
         |(id, _)| get_rebuild_proposal(id),
     );

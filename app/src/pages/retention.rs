@@ -2,6 +2,8 @@
 //! dry runs Partnerships approves before old images are retired.
 
 use leptos::prelude::*;
+
+use crate::data::{Data, server_data};
 use leptos_meta::Title;
 
 use super::{current_user, general_error};
@@ -16,7 +18,7 @@ use crate::{
     },
 };
 
-type PublicImagesResource = Resource<Result<PublicImages, AppError>>;
+type PublicImagesResource = Data<Result<PublicImages, AppError>>;
 
 fn proposal_tone(state: ProposalState) -> Tone {
     match state {
@@ -36,7 +38,7 @@ pub fn PublicImagesPage() -> impl IntoView {
     let decide = ServerAction::<DecideRetention>::new();
     let clear_quota = ServerAction::<ClearQuota>::new();
     let propose = ServerAction::<ProposeRegionRetention>::new();
-    let data: PublicImagesResource = Resource::new(
+    let data: PublicImagesResource = server_data(
         move || {
             (
                 set_quota.version().get(),

@@ -1,6 +1,8 @@
 //! Personal API tokens: create one (shown once), see when each was last used, revoke.
 
 use leptos::prelude::*;
+
+use crate::data::server_data;
 use leptos_meta::Title;
 
 use super::{field_error, general_error};
@@ -14,7 +16,7 @@ use crate::{
 pub fn TokensPage() -> impl IntoView {
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
-    let data = Resource::new(
+    let data = server_data(
         move || (create.version().get(), revoke.version().get()),
         |_| list_api_tokens(),
     );

@@ -5,6 +5,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use leptos::prelude::*;
+
+use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -68,7 +70,7 @@ async fn fetch_train(key: TrainKey) -> Result<ReleaseTrain, AppError> {
     }
 }
 
-type TrainResource = Resource<Result<ReleaseTrain, AppError>>;
+type TrainResource = Data<Result<ReleaseTrain, AppError>>;
 
 /// `/releases/:version/train` and `/trains/:id`: the train, refreshed every few seconds
 /// until it is done.
@@ -82,7 +84,7 @@ pub fn TrainPage() -> impl IntoView {
             None => TrainKey::Id(p.get("id").and_then(|v| v.parse().ok()).unwrap_or(0)),
         }
     };
-    let data: TrainResource = Resource::new(key, fetch_train);
+    let data: TrainResource = server_data(key, fetch_train);
     refresh_until_done(data);
     view! {
         // A refetch keeps the page as it was until the new answer is in.
@@ -432,7 +434,7 @@ fn TrainTimelineView(train: ReleaseTrain) -> impl IntoView {
 #[component]
 pub fn TrainsPage() -> impl IntoView {
     let page = page_param();
-    let data = Resource::new(move || page.get(), list_trains);
+    let data = server_data(move || page.get(), list_trains);
     view! {
         <Title text="Release trains"/>
         <PageHeader title="Release trains".into() subtitle="What each release (or a new base image) set moving: every build, publish and maintenance run."/>
@@ -490,7 +492,7 @@ fn train_href(train: &ReleaseTrain) -> String {
 /// The dashboard's card: the newest release's train, its counts and its first waits.
 #[component]
 pub fn TrainCard() -> impl IntoView {
-    let data = Resource::new(|| (), |_| newest_train());
+    let data = server_data(|| (), |_| newest_train());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
