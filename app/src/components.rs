@@ -2,11 +2,9 @@
 //! pagination.
 
 use leptos::prelude::*;
-
-use crate::data::Data;
 use leptos_router::components::A;
 
-use crate::{domain::*, error::AppError, rpc::SessionInfo};
+use crate::{data::Data, domain::*, error::AppError, rpc::SessionInfo};
 
 /// The unread count in the top bar, re-counted on every navigation.
 pub type UnreadResource = Data<Result<u64, AppError>>;

@@ -4,8 +4,6 @@
 //! (blog post, social post), or a quote with its attribution and the customer's agreement.
 
 use leptos::{prelude::*, wasm_bindgen::JsCast, web_sys};
-
-use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
@@ -15,6 +13,7 @@ use super::{
 };
 use crate::{
     components::*,
+    data::{Data, server_data},
     domain::*,
     dto::{Asset, AssetLink, AssetVersion},
     error::AppError,

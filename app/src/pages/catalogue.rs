@@ -1,14 +1,13 @@
 //! Releases, image versions, listings, search, the image lookup and the audit log.
 
 use leptos::prelude::*;
-
-use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::{current_user, field_error, general_error, id_param, page_param};
 use crate::{
     components::*,
+    data::{Data, server_data},
     domain::*,
     dto::*,
     rpc::{

@@ -4,14 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-
-use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::{current_user, field_error, general_error, jobs::job_state_tone, page_param};
 use crate::{
     components::*,
+    data::{Data, server_data},
     domain::*,
     dto::*,
     error::AppError,

@@ -2,14 +2,13 @@
 //! side-by-side comparison of two revisions, and each team's approval queue.
 
 use leptos::prelude::*;
-
-use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::{current_user, field_error, general_error, id_param};
 use crate::{
     components::*,
+    data::{Data, server_data},
     domain::*,
     dto::*,
     error::AppError,

@@ -2,13 +2,12 @@
 //! its images stand.
 
 use leptos::prelude::*;
-
-use crate::data::server_data;
 use leptos_meta::Title;
 
 use super::{process::SlaBadge, trains::TrainCard};
 use crate::{
     components::*,
+    data::server_data,
     rpc::{get_dashboard, get_maintenance},
 };
 

@@ -1,13 +1,12 @@
 //! The inbox of notifications, and the outbound webhooks that send the same events out.
 
 use leptos::prelude::*;
-
-use crate::data::server_data;
 use leptos_meta::Title;
 
 use super::{field_error, general_error, page_param};
 use crate::{
     components::*,
+    data::server_data,
     domain::*,
     rpc::{
         CreateWebhook, DeleteWebhook, MarkNotificationsRead, SetAccessRole, TestWebhook,

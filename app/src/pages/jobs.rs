@@ -2,14 +2,13 @@
 //! step, progress bar and log, both kept live by the job's event stream.
 
 use leptos::prelude::*;
-
-use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{current_user, page_param};
 use crate::{
     components::*,
+    data::{Data, server_data},
     domain::*,
     dto::*,
     rpc::{CancelJob, RetryJob, get_job, get_job_user_data, get_release_run, list_jobs},

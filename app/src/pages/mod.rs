@@ -16,8 +16,6 @@ mod tokens;
 mod trains;
 
 use leptos::prelude::*;
-
-use crate::data::server_data;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
@@ -28,6 +26,7 @@ use leptos_router::{
 
 use crate::{
     components::*,
+    data::server_data,
     error::AppError,
     rpc::{SessionInfo, dev_users},
 };

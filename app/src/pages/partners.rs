@@ -1,14 +1,13 @@
 //! Partners: the list, one partner with its accounts, contacts and products, and the form.
 
 use leptos::{either::Either, prelude::*};
-
-use crate::data::server_data;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::{current_user, field_error, general_error, page_param};
 use crate::{
     components::*,
+    data::server_data,
     domain::*,
     dto::*,
     rpc::{AddPartnerAccount, AddPartnerContact, SavePartner, get_partner, list_partners},

@@ -2,8 +2,6 @@
 //! dashboard with each run's clock and a timeline of recent releases.
 
 use leptos::prelude::*;
-
-use crate::data::server_data;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -11,6 +9,7 @@ use super::{current_user, field_error, general_error, id_param};
 use crate::{
     calendar::human_span,
     components::*,
+    data::server_data,
     domain::*,
     dto::*,
     rpc::{

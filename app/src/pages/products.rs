@@ -1,14 +1,13 @@
 //! Products: the list, one product with its release × architecture matrix, and the form.
 
 use leptos::prelude::*;
-
-use crate::data::server_data;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::{current_user, field_error, general_error, page_param, trains::BuildPolicyControl};
 use crate::{
     components::*,
+    data::server_data,
     domain::*,
     error::AppError,
     rpc::{

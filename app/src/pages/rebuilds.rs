@@ -2,13 +2,12 @@
 //! and Omnibus's decision on each (an approval starts a rebuild train).
 
 use leptos::prelude::*;
-
-use crate::data::server_data;
 use leptos_meta::Title;
 
 use super::{current_user, field_error, general_error, id_param, page_param};
 use crate::{
     components::*,
+    data::server_data,
     domain::*,
     dto::*,
     rpc::{CheckBaseImages, DecideRebuild, get_rebuild_proposal, list_rebuild_proposals},

@@ -2,13 +2,12 @@
 //! dry runs Partnerships approves before old images are retired.
 
 use leptos::prelude::*;
-
-use crate::data::{Data, server_data};
 use leptos_meta::Title;
 
 use super::{current_user, general_error};
 use crate::{
     components::*,
+    data::{Data, server_data},
     domain::*,
     dto::*,
     error::AppError,

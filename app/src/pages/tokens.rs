@@ -1,13 +1,12 @@
 //! Personal API tokens: create one (shown once), see when each was last used, revoke.
 
 use leptos::prelude::*;
-
-use crate::data::server_data;
 use leptos_meta::Title;
 
 use super::{field_error, general_error};
 use crate::{
     components::*,
+    data::server_data,
     domain::*,
     rpc::{CreateApiToken, RevokeApiToken, list_api_tokens},
 };

@@ -5,8 +5,6 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use leptos::prelude::*;
-
-use crate::data::{Data, server_data};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -18,6 +16,7 @@ use super::{
 };
 use crate::{
     components::*,
+    data::{Data, server_data},
     domain::*,
     dto::*,
     error::AppError,
