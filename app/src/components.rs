@@ -208,26 +208,34 @@ pub fn Loading() -> impl IntoView {
     view! { <p class="text-sm text-gray-500">"Loading…"</p> }
 }
 
-/// A labelled form field with its error underneath.
+/// A labelled form field. When its [`ServerForm`] is refused, the problem of the field
+/// `error` (by default the last `[part]` of `name`, the way server functions name their
+/// arguments' fields) shows underneath.
+///
+/// [`ServerForm`]: crate::islands::ServerForm
 #[component]
 pub fn Field(
     label: &'static str,
     name: &'static str,
-    #[prop(into)] error: Signal<Option<String>>,
+    #[prop(optional)] error: Option<&'static str>,
     #[prop(optional, into)] hint: Option<String>,
     children: Children,
 ) -> impl IntoView {
     let id = name.replace(['[', ']'], "_");
+    let key = error.unwrap_or_else(|| field_key(name));
     view! {
-        <div class="mb-4">
+        <div class="mb-4" data-field=key data-field-id=id.clone()>
             <label for=id.clone() class="block text-sm font-medium text-gray-800 mb-1">{label}</label>
             {children()}
             {hint.map(|h| view! { <p class="mt-1 text-xs text-gray-500">{h}</p> })}
-            {move || error.get().map(|e| view! {
-                <p class="mt-1 text-sm text-red-700" data-testid=format!("error-{}", id)>{e}</p>
-            })}
         </div>
     }
+}
+
+/// The field an input named `name` fills: `input[title]` fills `title`.
+pub fn field_key(name: &str) -> &str {
+    name.rsplit_once('[')
+        .map_or(name, |(_, last)| last.trim_end_matches(']'))
 }
 
 /// A `<textarea>` holding `value`; every textarea of the portal is this one, its other
@@ -263,14 +271,8 @@ pub fn textarea_html(text: &str) -> String {
     html
 }
 
-/// Classes of a text input, red when its field has an error.
-pub fn input_class(has_error: bool) -> &'static str {
-    if has_error {
-        "w-full rounded-md border border-red-400 bg-red-50 px-3 py-1.5 text-sm focus:outline-none focus:ring-2 focus:ring-red-200"
-    } else {
-        "w-full rounded-md border border-gray-300 px-3 py-1.5 text-sm focus:border-violet-500 focus:outline-none focus:ring-2 focus:ring-violet-200"
-    }
-}
+/// Classes of a text input; red while its field has an error (`aria-invalid`).
+pub const INPUT: &str = "w-full rounded-md border border-gray-300 px-3 py-1.5 text-sm focus:border-violet-500 focus:outline-none focus:ring-2 focus:ring-violet-200 aria-invalid:border-red-400 aria-invalid:bg-red-50 aria-invalid:focus:ring-red-200";
 
 pub const BUTTON: &str = "inline-flex items-center rounded-md bg-violet-700 px-3.5 py-2 text-sm font-medium text-white shadow-sm hover:bg-violet-800 disabled:opacity-50";
 pub const BUTTON_SECONDARY: &str = "inline-flex items-center rounded-md border border-gray-300 bg-white px-3.5 py-2 text-sm font-medium text-gray-800 hover:bg-gray-50";
@@ -374,5 +376,28 @@ mod tests {
             bare.is_empty(),
             "use <TextArea> instead of <textarea> at {bare:?}"
         );
+    }
+}
+
+/// What a form's server function did, said once on the next page (see `rpc::ctx::flash`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Flash {
+    /// The test id of the message.
+    pub testid: String,
+    pub text: String,
+    /// A link after the text: its address, its words and its test id.
+    pub link: Option<(String, String, String)>,
+}
+
+/// The flash the last form left, above the page.
+#[component]
+pub fn FlashBox(flash: Flash) -> impl IntoView {
+    view! {
+        <div role="status" data-testid=flash.testid class="mb-4 rounded-md border border-green-200 bg-green-50 px-4 py-3 text-sm text-green-900">
+            {flash.text}
+            {flash.link.map(|(href, words, testid)| view! {
+                " "<a class=LINK href=href data-testid=testid>{words}</a>
+            })}
+        </div>
     }
 }

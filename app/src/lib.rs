@@ -1,5 +1,5 @@
-//! The Partner Image Portal's application: pages and components (rendered on the server and
-//! hydrated in the browser), server functions, shared DTOs and domain types, and — under the
+//! The Partner Image Portal's application: pages and components (rendered on the server, with
+//! their interactive islands hydrated in the browser), server functions, shared DTOs and domain types, and — under the
 //! `ssr` feature — the entities and services behind them.
 
 // The pages' view types nest deeply.
@@ -11,6 +11,7 @@ pub mod data;
 pub mod domain;
 pub mod dto;
 pub mod error;
+pub mod islands;
 pub mod pages;
 pub mod rpc;
 

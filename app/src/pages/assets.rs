@@ -3,13 +3,15 @@
 //! follows the kind: a file (logo, screenshot, other), a link (video), a link and a text
 //! (blog post, social post), or a quote with its attribution and the customer's agreement.
 
-use leptos::{prelude::*, wasm_bindgen::JsCast, web_sys};
+use crate::islands::ServerForm;
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 
 use super::{
     catalogue::{AgreementBadge, AssetContentView},
-    current_user, field_error, general_error, page_param, successes,
+    current_user, page_param,
 };
 use crate::{
     components::*,
@@ -18,66 +20,9 @@ use crate::{
     dto::{Asset, AssetLink, AssetVersion},
     error::AppError,
     rpc::{
-        LinkAsset, UnlinkAsset, get_asset, list_assets, list_listings, list_partners, upload_asset,
+        LinkAsset, UnlinkAsset, UploadAsset, get_asset, list_assets, list_listings, list_partners,
     },
 };
-
-type UploadAction = Action<web_sys::FormData, Result<Asset, AppError>>;
-
-fn upload_action() -> UploadAction {
-    Action::new_local(|data: &web_sys::FormData| upload_asset(data.clone().into()))
-}
-
-/// Sends the form's fields, file included, to the upload server function.
-fn submit_upload(action: UploadAction) -> impl Fn(leptos::ev::SubmitEvent) {
-    move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let Some(form) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
-        else {
-            return;
-        };
-        if let Ok(data) = web_sys::FormData::new_with_form(&form) {
-            action.dispatch_local(data);
-        }
-    }
-}
-
-fn upload_error(action: UploadAction, field: &'static str) -> Signal<Option<String>> {
-    Signal::derive(move || {
-        action.value().with(|v| {
-            let e = v.as_ref()?.as_ref().err()?;
-            match e.field(field) {
-                Some(m) => Some(m.to_owned()),
-                // A file refused for its size or type belongs to the file field.
-                None if field == "file" && e.fields.is_empty() && about_the_file(e) => {
-                    Some(e.message.clone())
-                }
-                None => None,
-            }
-        })
-    })
-}
-
-fn about_the_file(e: &AppError) -> bool {
-    use crate::error::ErrorCode;
-    matches!(
-        e.code,
-        ErrorCode::PayloadTooLarge | ErrorCode::UnsupportedMediaType
-    )
-}
-
-/// An upload's error that belongs to no field.
-fn upload_general(action: UploadAction) -> impl Fn() -> Option<AppError> + Copy {
-    move || {
-        action
-            .value()
-            .get()
-            .and_then(Result::err)
-            .filter(|e| e.fields.is_empty() && !about_the_file(e))
-    }
-}
 
 /// What a version of an asset of one kind is made of, as the forms ask for it. The rules
 /// themselves are the server's; this says which fields to offer and what they take.
@@ -147,13 +92,12 @@ fn kind_form(kind: AssetKind) -> KindForm {
 }
 
 /// The fields of one version, shown for the kind chosen (the others are hidden and
-/// disabled, so the form does not send them). `initial` fills them from a version before.
-#[component]
-fn VersionFields(
-    #[prop(into)] kind: Signal<AssetKind>,
-    action: UploadAction,
-    #[prop(default = None)] initial: Option<AssetVersion>,
-) -> impl IntoView {
+/// disabled, so the form does not send them). Without a `kind` it offers the kind too, and
+/// follows the choice. `initial` fills them from a version before.
+#[island]
+fn VersionFields(kind: Option<AssetKind>, initial: Option<AssetVersion>) -> impl IntoView {
+    let chooses = kind.is_none();
+    let kind = RwSignal::new(kind.unwrap_or(AssetKind::Logo));
     let form = move || kind_form(kind.get());
     let shown = |on: bool| if on { "" } else { "hidden" };
     let takes_file = move || form().file.is_some();
@@ -174,41 +118,47 @@ fn VersionFields(
             )
         },
     );
-    let err = move |field: &'static str| upload_error(action, field);
     view! {
+        {chooses.then(|| view! {
+            <Field label="Kind" name="kind">
+                <select id="kind" name="kind" class=INPUT
+                    on:change=move |ev| if let Ok(k) = event_target_value(&ev).parse() { kind.set(k) }>
+                    {AssetKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
+                </select>
+            </Field>
+        })}
         <div class=move || shown(takes_file())>
-            <Field label="File" name="file" error=err("file")>
+            <Field label="File" name="file">
                 <input id="file" name="file" type="file" disabled=move || !takes_file()
                     accept=move || form().file.map(|(accept, _)| accept).unwrap_or_default() class="block w-full text-sm"/>
                 {hint(Box::new(move || form().file.map(|(_, hint)| hint).unwrap_or_default()))}
             </Field>
         </div>
         <div class=move || shown(takes_link())>
-            <Field label="Link" name="link" error=err("link")>
+            <Field label="Link" name="link">
                 <input id="link" name="link" type="url" placeholder="https://" disabled=move || !takes_link()
-                    value=link class=move || input_class(err("link").get().is_some())/>
+                    value=link class=INPUT/>
                 {hint(Box::new(move || form().link.unwrap_or_default()))}
             </Field>
         </div>
         <div class=move || shown(takes_text())>
-            <Field label="Text" name="text" error=err("text")>
+            <Field label="Text" name="text">
                 <TextArea value=body.clone() {..} id="text" name="text" rows="4" disabled=move || !takes_text()
-                    class=move || input_class(err("text").get().is_some())/>
+                    class=INPUT/>
                 {hint(Box::new(move || form().text.map(|(_, hint)| hint).unwrap_or_default()))}
             </Field>
         </div>
         <div class=move || shown(takes_quote())>
-            <Field label="Attribution" name="attribution" error=err("attribution") hint="Who said it: name, role, company. At most 200 characters.">
+            <Field label="Attribution" name="attribution" hint="Who said it: name, role, company. At most 200 characters.">
                 <input id="attribution" name="attribution" disabled=move || !takes_quote()
-                    value=attribution class=move || input_class(err("attribution").get().is_some())/>
+                    value=attribution class=INPUT/>
             </Field>
-            <div class="mb-4">
+            <div class="mb-4" data-field="customer_agreed" data-field-id="customer_agreed">
                 <label class="flex items-center gap-2 text-sm">
                     <input type="checkbox" id="customer_agreed" name="customer_agreed" value="true" checked=agreed disabled=move || !takes_quote()/>
                     "The customer agreed to this quote being used"
                 </label>
                 <p class="mt-1 text-xs text-gray-500">"Without it the quote cannot be attached to a listing."</p>
-                {move || err("customer_agreed").get().map(|e| view! { <p class="mt-1 text-sm text-red-700" data-testid="error-customer_agreed">{e}</p> })}
             </div>
         </div>
     }
@@ -217,17 +167,9 @@ fn VersionFields(
 #[component]
 pub fn AssetsPage() -> impl IntoView {
     let page = page_param();
-    let upload = upload_action();
-    let navigate = use_navigate();
-    Effect::new(move || {
-        if let Some(Ok(asset)) = upload.value().get() {
-            navigate(&format!("/assets/{}", asset.id), Default::default());
-        }
-    });
     let data = server_data(move || page.get(), |page| list_assets(String::new(), page));
     let partners = server_data(|| (), |_| list_partners(1));
     let listings = server_data(|| (), |_| list_listings());
-    let kind = RwSignal::new(AssetKind::Logo);
     let can_upload = move || current_user().is_some_and(|u| u.can(Permission::ManageAssets));
     view! {
         <Title text="Marketing assets"/>
@@ -252,10 +194,9 @@ pub fn AssetsPage() -> impl IntoView {
             <div class="min-w-0">
                 <Show when=can_upload>
                     <Card title="Add an asset">
-                        <form on:submit=submit_upload(upload) data-testid="upload-form" class="text-sm">
-                            {move || upload_general(upload)().map(|error| view! { <ErrorBox error/> })}
-                            <Field label="Partner" name="partner" error=upload_error(upload, "partner")>
-                                <select id="partner" name="partner" class=input_class(false)>
+                        <ServerForm action=UploadAsset::PATH multipart=true testid="upload-form" class="text-sm">
+                            <Field label="Partner" name="partner">
+                                <select id="partner" name="partner" class=INPUT>
                                     <Suspense fallback=|| ()>
                                         {move || Suspend::new(async move {
                                             partners.await.map(|p| p.items.into_iter().map(|p| view! { <option value=p.slug>{p.name}</option> }).collect_view()).ok()
@@ -263,21 +204,15 @@ pub fn AssetsPage() -> impl IntoView {
                                     </Suspense>
                                 </select>
                             </Field>
-                            <Field label="Product (slug, optional)" name="product" error=upload_error(upload, "product")>
-                                <input id="product" name="product" class=input_class(false) placeholder="gitlab-ee"/>
+                            <Field label="Product (slug, optional)" name="product">
+                                <input id="product" name="product" class=INPUT placeholder="gitlab-ee"/>
                             </Field>
-                            <Field label="Kind" name="kind" error=upload_error(upload, "kind")>
-                                <select id="kind" name="kind" class=input_class(false)
-                                    on:change=move |ev| if let Ok(k) = event_target_value(&ev).parse() { kind.set(k) }>
-                                    {AssetKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
-                                </select>
+                            <Field label="Title" name="title">
+                                <input id="title" name="title" class=INPUT/>
                             </Field>
-                            <Field label="Title" name="title" error=upload_error(upload, "title")>
-                                <input id="title" name="title" class=input_class(false)/>
-                            </Field>
-                            <VersionFields kind action=upload/>
-                            <Field label="Listing (optional)" name="listing_id" error=upload_error(upload, "listing_id") hint="Links the asset to this listing at once; a listing of the same partner.">
-                                <select id="listing_id" name="listing_id" class=input_class(false)>
+                            <VersionFields kind=None initial=None/>
+                            <Field label="Listing (optional)" name="listing_id" hint="Links the asset to this listing at once; a listing of the same partner.">
+                                <select id="listing_id" name="listing_id" class=INPUT>
                                     <option value="">"None"</option>
                                     <Suspense fallback=|| ()>
                                         {move || Suspend::new(async move {
@@ -288,10 +223,8 @@ pub fn AssetsPage() -> impl IntoView {
                                     </Suspense>
                                 </select>
                             </Field>
-                            <button type="submit" class=BUTTON disabled=move || upload.pending().get()>
-                                {move || if upload.pending().get() { "Saving…" } else { "Add" }}
-                            </button>
-                        </form>
+                            <button type="submit" class=BUTTON>"Add"</button>
+                        </ServerForm>
                     </Card>
                 </Show>
             </div>
@@ -360,16 +293,7 @@ pub fn AssetPage() -> impl IntoView {
             .and_then(|v| v.parse::<i32>().ok())
             .unwrap_or(0)
     };
-    let upload = upload_action();
-    let link = ServerAction::<LinkAsset>::new();
-    let unlink = ServerAction::<UnlinkAsset>::new();
-    let uploaded = successes(upload.value());
-    let linked = successes(link.value());
-    let unlinked = successes(unlink.value());
-    let data = server_data(
-        move || (id(), uploaded.get(), linked.get(), unlinked.get()),
-        |(id, ..)| get_asset(id),
-    );
+    let data = server_data(id, get_asset);
     // Made here, outside the suspense below, like every resource of a page.
     let listings = server_data(|| (), |_| list_listings());
     let can_manage = move || current_user().is_some_and(|u| u.can(Permission::ManageAssets));
@@ -383,17 +307,17 @@ pub fn AssetPage() -> impl IntoView {
                 let current = a.versions.first().cloned();
                 let kind = a.kind;
                 let rows = a.versions.iter().cloned().map(|v| view! { <VersionRow v/> }).collect_view();
-                let links = view! { <AssetLinks asset=a.clone() can_manage=can_manage() link unlink listings/> };
+                let links = view! { <AssetLinks asset=a.clone() can_manage=can_manage() listings/> };
                 let new_version = can_manage().then(|| {
                     let (asset_id, initial) = (a.id, current.clone());
                     view! {
                         <Card title="Save a new version">
-                            <form on:submit=submit_upload(upload) class="text-sm" data-testid="version-form">
+                            <ServerForm action=UploadAsset::PATH multipart=true class="text-sm" testid="version-form">
                                 <input type="hidden" name="asset_id" value=asset_id.to_string()/>
-                                <VersionFields kind=Signal::stored(kind) action=upload initial/>
+                                <VersionFields kind=Some(kind) initial/>
                                 <p class="mb-3 text-xs text-gray-500">"The earlier versions stay available."</p>
-                                <button type="submit" class=BUTTON disabled=move || upload.pending().get()>"Save version"</button>
-                            </form>
+                                <button type="submit" class=BUTTON>"Save version"</button>
+                            </ServerForm>
                         </Card>
                     }
                 });
@@ -404,7 +328,6 @@ pub fn AssetPage() -> impl IntoView {
                         a.product_slug.as_ref().map(|p| format!(" · {p}")).unwrap_or_default())/>
                     <div class="grid lg:grid-cols-3 gap-6">
                         <div class="lg:col-span-2 min-w-0">
-                            {move || upload_general(upload)().map(|error| view! { <ErrorBox error/> })}
                             <Card title="Current version">
                                 {current.clone().map(|v| view! { <CurrentVersion asset=a.clone() version=v/> })}
                             </Card>
@@ -501,36 +424,22 @@ fn VersionRow(v: AssetVersion) -> impl IntoView {
 fn AssetLinks(
     asset: Asset,
     can_manage: bool,
-    link: ServerAction<LinkAsset>,
-    unlink: ServerAction<UnlinkAsset>,
     /// The listings it can be linked to (those of its partner).
     listings: Data<Result<crate::dto::Page<crate::dto::Listing>, AppError>>,
 ) -> impl IntoView {
-    let value = link.value();
-    let error = move || {
-        general_error(value)()
-            .or_else(|| {
-                value
-                    .get()
-                    .and_then(Result::err)
-                    .filter(|e| e.field("listing_id").is_none() && e.field("task_id").is_none())
-            })
-            .or_else(|| unlink.value().get().and_then(Result::err))
-    };
     let asset_id = asset.id;
     let partner = asset.partner_slug.clone();
     view! {
         <Card title="Linked to">
-            {move || error().map(|error| view! { <ErrorBox error/> })}
             {asset.links.is_empty().then(|| view! { <p class="text-sm text-gray-500">"Nothing yet: link it to a listing or a workflow task."</p> })}
             <ul class="space-y-2 text-sm" data-testid="asset-links">
-                {asset.links.iter().cloned().map(|l| view! { <LinkRow l asset_id can_manage unlink/> }).collect_view()}
+                {asset.links.iter().cloned().map(|l| view! { <LinkRow l asset_id can_manage/> }).collect_view()}
             </ul>
             {can_manage.then(|| view! {
-                <ActionForm action=link attr:class="mt-4 text-sm" attr:data-testid="link-form">
+                <ServerForm action=LinkAsset::PATH class="mt-4 text-sm" testid="link-form">
                     <input type="hidden" name="asset_id" value=asset_id/>
-                    <Field label="Listing" name="target[listing_id]" error=field_error(value, "listing_id")>
-                        <select id="target_listing_id_" name="target[listing_id]" class=input_class(false)>
+                    <Field label="Listing" name="target[listing_id]">
+                        <select id="target_listing_id_" name="target[listing_id]" class=INPUT>
                             <option value="">"—"</option>
                             <Transition fallback=|| ()>
                                 {move || {
@@ -543,23 +452,18 @@ fn AssetLinks(
                             </Transition>
                         </select>
                     </Field>
-                    <Field label="or workflow task (its number)" name="target[task_id]" error=field_error(value, "task_id")>
-                        <input id="target_task_id_" name="target[task_id]" inputmode="numeric" placeholder="e.g. 12" class=move || input_class(field_error(value, "task_id").get().is_some())/>
+                    <Field label="or workflow task (its number)" name="target[task_id]">
+                        <input id="target_task_id_" name="target[task_id]" inputmode="numeric" placeholder="e.g. 12" class=INPUT/>
                     </Field>
-                    <button class=BUTTON_SECONDARY disabled=move || link.pending().get() data-testid="link-asset">"Link"</button>
-                </ActionForm>
+                    <button class=BUTTON_SECONDARY data-testid="link-asset">"Link"</button>
+                </ServerForm>
             })}
         </Card>
     }
 }
 
 #[component]
-fn LinkRow(
-    l: AssetLink,
-    asset_id: i32,
-    can_manage: bool,
-    unlink: ServerAction<UnlinkAsset>,
-) -> impl IntoView {
+fn LinkRow(l: AssetLink, asset_id: i32, can_manage: bool) -> impl IntoView {
     let (href, what) = match (l.listing_id, l.task_id) {
         (Some(id), _) => (
             format!("/listings/{id}"),
@@ -584,11 +488,11 @@ fn LinkRow(
                 <p class="text-xs text-gray-500">{format!("by {} on {}", l.linked_by, when(l.linked_at))}</p>
             </div>
             {can_manage.then(|| view! {
-                <ActionForm action=unlink>
+                <ServerForm action=UnlinkAsset::PATH>
                     <input type="hidden" name="asset_id" value=asset_id/>
                     <input type="hidden" name="link_id" value=l.id/>
                     <button class="text-xs text-red-700 hover:underline" data-testid="unlink">"Unlink"</button>
-                </ActionForm>
+                </ServerForm>
             })}
         </li>
     }

@@ -1,10 +1,12 @@
 //! Releases, image versions, listings, search, the image lookup and the audit log.
 
+use crate::islands::ServerForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::{current_user, field_error, general_error, id_param, page_param};
+use super::{current_user, id_param, page_param};
 use crate::{
     components::*,
     data::{Data, server_data},
@@ -12,17 +14,14 @@ use crate::{
     dto::*,
     rpc::{
         BuildImage, BuildRelease, CreateRelease, RebuildImage, get_image_version, get_listing,
-        get_lookup_options, list_audit, list_listings, list_releases, list_trains, search,
+        get_lookup_options, list_audit, list_listings, list_releases, list_trains, lookup_image,
+        search,
     },
 };
 
 #[component]
 pub fn ImageVersionPage() -> impl IntoView {
     let id = id_param("id");
-    let build = ServerAction::<BuildImage>::new();
-    let build_error = general_error(build.value());
-    let rebuild = ServerAction::<RebuildImage>::new();
-    let rebuild_error = general_error(rebuild.value());
     let data = server_data(id, get_image_version);
     view! {
         <Suspense fallback=Loading>
@@ -45,16 +44,15 @@ pub fn ImageVersionPage() -> impl IntoView {
                     <PageHeader title=iv.name.clone() subtitle=format!("{} · release {} · {}", iv.product_name, iv.version, iv.arch.label())>
                         <Badge text=iv.state.label() tone=image_state_tone(iv.state)/>
                         {can_build.then(|| view! {
-                            <ActionForm action=build>
+                            <ServerForm action=BuildImage::PATH>
                                 <input type="hidden" name="partner" value=target.0/>
                                 <input type="hidden" name="product" value=target.1/>
                                 <input type="hidden" name="version" value=target.2/>
                                 <input type="hidden" name="arch" value=target.3/>
                                 <button class=BUTTON data-testid="build-image">"Build"</button>
-                            </ActionForm>
+                            </ServerForm>
                         })}
                     </PageHeader>
-                    {move || build_error().map(|error| view! { <ErrorBox error/> })}
                     {iv.superseded_by.map(|newer| view! {
                         <div class="rounded-md border border-amber-200 bg-amber-50 px-4 py-3 text-sm text-amber-900 mb-4" data-testid="superseded">
                             "Replaced by a rebuild "
@@ -80,19 +78,18 @@ pub fn ImageVersionPage() -> impl IntoView {
                             <p class="text-sm text-gray-600 mb-3">
                                 "Builds a new image of this release (named “… (rebuild N)”). Once it is available it is the image lookups and publishing use, and this one goes to retention."
                             </p>
-                            <ActionForm action=rebuild>
+                            <ServerForm action=RebuildImage::PATH>
                                 <input type="hidden" name="id" value=image_id/>
-                                <Field label="Reason" name="reason" error=field_error(rebuild.value(), "reason")>
-                                    <select id="reason" name="reason" class=input_class(false)>
+                                <Field label="Reason" name="reason">
+                                    <select id="reason" name="reason" class=INPUT>
                                         {RebuildReason::ALL.iter().map(|r| view! { <option value=r.as_str()>{r.label()}</option> }).collect_view()}
                                     </select>
                                 </Field>
-                                <Field label="Note (optional)" name="note" error=field_error(rebuild.value(), "note") hint="The advisory or base image it brings, up to 500 characters.">
-                                    <input id="note" name="note" class=input_class(false) maxlength="500"/>
+                                <Field label="Note (optional)" name="note" hint="The advisory or base image it brings, up to 500 characters.">
+                                    <input id="note" name="note" class=INPUT maxlength="500"/>
                                 </Field>
-                                <button class=BUTTON data-testid="rebuild-image" disabled=move || rebuild.pending().get()>"Rebuild"</button>
-                            </ActionForm>
-                            {move || rebuild_error().map(|error| view! { <ErrorBox error/> })}
+                                <button class=BUTTON data-testid="rebuild-image">"Rebuild"</button>
+                            </ServerForm>
                         </Card>
                     })}
                     <Card title=format!("Regions ({})", iv.regions.len())>
@@ -120,23 +117,14 @@ pub fn ImageVersionPage() -> impl IntoView {
 #[component]
 pub fn ReleasesPage() -> impl IntoView {
     let page = page_param();
-    let create = ServerAction::<CreateRelease>::new();
-    let value = create.value();
-    let data = server_data(
-        move || (page.get(), create.version().get()),
-        |(page, _)| list_releases(page),
-    );
+    let data = server_data(move || page.get(), list_releases);
     // The newest trains, to link each release that has one to its page.
-    let trains = server_data(move || create.version().get(), |_| list_trains(1));
+    let trains = server_data(|| (), |_| list_trains(1));
     let can_create = move || current_user().is_some_and(|u| u.can(Permission::ManageReleases));
     let can_build = move || current_user().is_some_and(|u| u.can(Permission::RunJobs));
-    let build = ServerAction::<BuildRelease>::new();
-    let build_error = general_error(build.value());
-    let general = general_error(value);
     view! {
         <Title text="Releases"/>
         <PageHeader title="Releases".into() subtitle="GitLab releases; the latest stable release is derived from the versions."/>
-        {move || build_error().map(|error| view! { <ErrorBox error/> })}
         <div class="grid lg:grid-cols-3 gap-6">
             <div class="lg:col-span-2">
                 <Suspense fallback=Loading>
@@ -171,10 +159,10 @@ pub fn ReleasesPage() -> impl IntoView {
                                                     <td class=TD>
                                                         <Show when=can_build>
                                                             {let v = build_version.clone(); view! {
-                                                                <ActionForm action=build>
+                                                                <ServerForm action=BuildRelease::PATH>
                                                                     <input type="hidden" name="version" value=v.clone()/>
                                                                     <button class=BUTTON_SECONDARY data-testid=format!("build-{v}")>"Build"</button>
-                                                                </ActionForm>
+                                                                </ServerForm>
                                                             }}
                                                         </Show>
                                                     </td>
@@ -193,21 +181,20 @@ pub fn ReleasesPage() -> impl IntoView {
             <div>
                 <Show when=can_create>
                     <Card title="Record a release">
-                        <ActionForm action=create attr:data-testid="release-form">
-                            {move || general().map(|error| view! { <ErrorBox error/> })}
-                            <Field label="Version" name="input[version]" error=field_error(value, "version")>
-                                <input id="input_version_" name="input[version]" placeholder="17.5.1" class=move || input_class(field_error(value, "version").get().is_some())/>
+                        <ServerForm action=CreateRelease::PATH testid="release-form">
+                            <Field label="Version" name="input[version]">
+                                <input id="input_version_" name="input[version]" placeholder="17.5.1" class=INPUT/>
                             </Field>
-                            <Field label="Release date" name="input[released_on]" error=field_error(value, "released_on")>
-                                <input id="input_released_on_" type="date" name="input[released_on]" class=input_class(false)/>
+                            <Field label="Release date" name="input[released_on]">
+                                <input id="input_released_on_" type="date" name="input[released_on]" class=INPUT/>
                             </Field>
-                            <Field label="Kind" name="input[kind]" error=field_error(value, "kind")>
-                                <select id="input_kind_" name="input[kind]" class=input_class(false)>
+                            <Field label="Kind" name="input[kind]">
+                                <select id="input_kind_" name="input[kind]" class=INPUT>
                                     {ReleaseKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
                                 </select>
                             </Field>
                             <button type="submit" class=BUTTON>"Record release"</button>
-                        </ActionForm>
+                        </ServerForm>
                     </Card>
                 </Show>
             </div>
@@ -245,38 +232,11 @@ pub fn ListingsPage() -> impl IntoView {
 
 #[component]
 pub fn ListingPage() -> impl IntoView {
-    use crate::rpc::{
-        CancelBlockerAndRetry, DecideRestrictions, ProposeRestrictions, PublishRelease,
-        SetListingPolicy, SetPublishPolicy, list_publish_jobs, list_restrictions,
-    };
+    use crate::rpc::{list_publish_jobs, list_restrictions};
     let id = id_param("id");
-    let set_publish_policy = ServerAction::<SetPublishPolicy>::new();
-    let publish = ServerAction::<PublishRelease>::new();
-    let unblock = ServerAction::<CancelBlockerAndRetry>::new();
-    let propose = ServerAction::<ProposeRestrictions>::new();
-    let decide = ServerAction::<DecideRestrictions>::new();
-    let set_policy = ServerAction::<SetListingPolicy>::new();
-    let data = server_data(
-        move || {
-            (
-                id(),
-                publish.version().get(),
-                unblock.version().get(),
-                decide.version().get(),
-                set_policy.version().get(),
-                set_publish_policy.version().get(),
-            )
-        },
-        |(id, ..)| get_listing(id),
-    );
-    let restrictions = server_data(
-        move || (id(), propose.version().get(), decide.version().get()),
-        |(id, ..)| list_restrictions(id),
-    );
-    let jobs = server_data(
-        move || (id(), publish.version().get(), unblock.version().get()),
-        |(id, ..)| list_publish_jobs(id),
-    );
+    let data = server_data(id, get_listing);
+    let restrictions = server_data(id, list_restrictions);
+    let jobs = server_data(id, list_publish_jobs);
     let banner = super::cloud::banner_resource(move || crate::rpc::BannerScope::Listing(id()));
     let copy = server_data(id, crate::rpc::get_listing_copy);
     let assets = ListingAssetsData::new(id);
@@ -297,9 +257,9 @@ pub fn ListingPage() -> impl IntoView {
                         <div class="min-w-0"><ListingCopyCard listing=l.clone() copy/></div>
                         <div class="lg:col-span-2 min-w-0"><ListingAssets listing_id=l.id partner=l.partner_slug.clone() data=assets/></div>
                     </div>
-                    <LimitPanel listing=l.clone() propose decide set_policy restrictions/>
-                    <PublishPanel listing_id=l.id publish unblock jobs>
-                        <super::trains::PublishPolicyControl listing_id=l.id policy=l.publish_policy action=set_publish_policy/>
+                    <LimitPanel listing=l.clone() restrictions/>
+                    <PublishPanel listing_id=l.id jobs>
+                        <super::trains::PublishPolicyControl listing_id=l.id policy=l.publish_policy/>
                     </PublishPanel>
                     <Card title="Published versions">
                         <table class=TABLE>
@@ -405,8 +365,6 @@ pub(crate) fn AgreementBadge(agreed: bool) -> impl IntoView {
 /// that could be attached, and linking and unlinking.
 #[derive(Clone, Copy)]
 struct ListingAssetsData {
-    link: ServerAction<crate::rpc::LinkAsset>,
-    unlink: ServerAction<crate::rpc::UnlinkAsset>,
     linked: Data<Result<Vec<Asset>, crate::error::AppError>>,
     /// Every asset, of which the listing's partner's can be attached.
     all: Data<Result<Page<Asset>, crate::error::AppError>>,
@@ -414,25 +372,10 @@ struct ListingAssetsData {
 
 impl ListingAssetsData {
     fn new(listing_id: impl Fn() -> i32 + Copy + Send + Sync + 'static) -> Self {
-        use crate::rpc::{LinkAsset, UnlinkAsset, list_assets, list_listing_assets};
-        let link = ServerAction::<LinkAsset>::new();
-        let unlink = ServerAction::<UnlinkAsset>::new();
-        let linked_ok = super::successes(link.value());
-        let unlinked_ok = super::successes(unlink.value());
-        let linked = server_data(
-            move || (listing_id(), linked_ok.get(), unlinked_ok.get()),
-            |(id, ..)| list_listing_assets(id),
-        );
-        let all = server_data(
-            move || (linked_ok.get(), unlinked_ok.get()),
-            |_| list_assets(String::new(), 1),
-        );
-        ListingAssetsData {
-            link,
-            unlink,
-            linked,
-            all,
-        }
+        use crate::rpc::{list_assets, list_listing_assets};
+        let linked = server_data(listing_id, list_listing_assets);
+        let all = server_data(|| (), |_| list_assets(String::new(), 1));
+        ListingAssetsData { linked, all }
     }
 }
 
@@ -440,21 +383,12 @@ impl ListingAssetsData {
 #[component]
 fn ListingAssets(listing_id: i32, partner: String, data: ListingAssetsData) -> impl IntoView {
     let ListingAssetsData {
-        link,
-        unlink,
         linked: assets,
         all: partner_assets,
     } = data;
     let can_manage = current_user().is_some_and(|u| u.can(Permission::ManageAssets));
-    let error = move || {
-        link.value()
-            .get()
-            .and_then(Result::err)
-            .or_else(|| unlink.value().get().and_then(Result::err))
-    };
     view! {
         <Card title="Marketing assets">
-            {move || error().map(|error| view! { <ErrorBox error/> })}
             <Transition fallback=Loading>
                 {move || assets.get().map(|r| match r {
                     Ok(list) if list.is_empty() => view! { <p class="text-sm text-gray-500">"No asset is linked to this listing."</p> }.into_any(),
@@ -474,11 +408,11 @@ fn ListingAssets(listing_id: i32, partner: String, data: ListingAssetsData) -> i
                                             <AssetContentView asset=a.clone()/>
                                         </div>
                                         {(can_manage && link_id.is_some()).then(|| view! {
-                                            <ActionForm action=unlink>
+                                            <ServerForm action=crate::rpc::UnlinkAsset::PATH>
                                                 <input type="hidden" name="asset_id" value=a.id/>
                                                 <input type="hidden" name="link_id" value=link_id.unwrap_or_default()/>
                                                 <button class="text-xs text-red-700 hover:underline">"Unlink"</button>
-                                            </ActionForm>
+                                            </ServerForm>
                                         })}
                                     </li>
                                 }
@@ -502,14 +436,14 @@ fn ListingAssets(listing_id: i32, partner: String, data: ListingAssetsData) -> i
                             }.into_any();
                         }
                         view! {
-                            <ActionForm action=link attr:class="mt-4 flex flex-wrap gap-2 items-center" attr:data-testid="attach-asset">
+                            <ServerForm action=crate::rpc::LinkAsset::PATH class="mt-4 flex flex-wrap gap-2 items-center" testid="attach-asset">
                                 <input type="hidden" name="target[listing_id]" value=listing_id/>
                                 <input type="hidden" name="target[task_id]" value=""/>
                                 <select name="asset_id" aria-label="Asset to attach" class="flex-1 min-w-0 rounded-md border border-gray-300 px-3 py-1.5 text-sm">
                                     {candidates.into_iter().map(|a| view! { <option value=a.id>{format!("{}: {}", a.kind.label(), a.title)}</option> }).collect_view()}
                                 </select>
-                                <button class=BUTTON_SECONDARY disabled=move || link.pending().get() data-testid="attach">"Attach asset"</button>
-                            </ActionForm>
+                                <button class=BUTTON_SECONDARY data-testid="attach">"Attach asset"</button>
+                            </ServerForm>
                         }.into_any()
                     })}
                 </Transition>
@@ -522,9 +456,6 @@ fn ListingAssets(listing_id: i32, partner: String, data: ListingAssetsData) -> i
 #[component]
 fn LimitPanel(
     listing: Listing,
-    propose: ServerAction<crate::rpc::ProposeRestrictions>,
-    decide: ServerAction<crate::rpc::DecideRestrictions>,
-    set_policy: ServerAction<crate::rpc::SetListingPolicy>,
     restrictions: Data<Result<Vec<RestrictionProposal>, crate::error::AppError>>,
 ) -> impl IntoView {
     let user = current_user();
@@ -538,24 +469,15 @@ fn LimitPanel(
     let me = user.map(|u| u.username).unwrap_or_default();
     let over = listing.public_versions as i32 >= listing.restrict_threshold;
     let listing_id = listing.id;
-    let error = move || {
-        propose
-            .value()
-            .get()
-            .and_then(Result::err)
-            .or_else(|| decide.value().get().and_then(Result::err))
-            .or_else(|| set_policy.value().get().and_then(Result::err))
-    };
     view! {
         <Card title="Version limit">
-            {move || error().map(|error| view! { <ErrorBox error/> })}
             <UsageBar used=listing.public_versions limit=listing.version_limit.max(0) as u64/>
             <p class="mt-2 text-xs text-gray-600">{format!(
                 "Public versions count against the limit. From {} on, the portal proposes restricting the oldest (never the last public one, never one younger than {} days); Partnerships approves before anything changes.",
                 listing.restrict_threshold, listing.keep_recent_days
             )}</p>
             {can_propose.then(|| view! {
-                <ActionForm action=set_policy attr:class="mt-3 flex flex-wrap gap-3 items-center text-sm" attr:data-testid="listing-policy">
+                <ServerForm action=crate::rpc::SetListingPolicy::PATH class="mt-3 flex flex-wrap gap-3 items-center text-sm" testid="listing-policy">
                     <input type="hidden" name="listing_id" value=listing_id/>
                     <label class="flex items-center gap-1">"Propose from"
                         <input name="input[restrict_threshold]" value=listing.restrict_threshold inputmode="numeric" class="w-16 rounded-md border border-gray-300 px-2 py-1"/>
@@ -570,13 +492,13 @@ fn LimitPanel(
                         "publish backport patches"
                     </label>
                     <button class="text-violet-700 hover:underline">"Save"</button>
-                </ActionForm>
+                </ServerForm>
             })}
             {(can_propose && over).then(|| view! {
-                <ActionForm action=propose attr:class="mt-3">
+                <ServerForm action=crate::rpc::ProposeRestrictions::PATH class="mt-3">
                     <input type="hidden" name="listing_id" value=listing_id/>
                     <button class=BUTTON_SECONDARY data-testid="propose-restrictions">"Propose restricting the oldest versions"</button>
-                </ActionForm>
+                </ServerForm>
             })}
             <Transition fallback=Loading>
                 {move || restrictions.get().and_then(Result::ok).map(|list| list.into_iter().take(3).map(|p| {
@@ -596,19 +518,19 @@ fn LimitPanel(
                                         <p class="text-sm text-gray-600 w-full" data-testid="own-proposal">"You proposed this: another member of Partnerships approves it. You may withdraw it."</p>
                                     })}
                                     {(!mine).then(|| view! {
-                                    <ActionForm action=decide>
+                                    <ServerForm action=crate::rpc::DecideRestrictions::PATH>
                                         <input type="hidden" name="proposal_id" value=p.id/>
                                         <input type="hidden" name="approve" value="true"/>
                                         <input type="hidden" name="comment" value=""/>
                                         <button class=BUTTON data-testid="approve-restrictions">"Approve and restrict"</button>
-                                    </ActionForm>
+                                    </ServerForm>
                                     })}
-                                    <ActionForm action=decide attr:class="flex gap-2">
+                                    <ServerForm action=crate::rpc::DecideRestrictions::PATH class="flex gap-2">
                                         <input type="hidden" name="proposal_id" value=p.id/>
                                         <input type="hidden" name="approve" value="false"/>
                                         <input name="comment" placeholder="Why not" class="rounded-md border border-gray-300 px-2 py-1.5 text-sm"/>
                                         <button class=BUTTON_SECONDARY>{if mine { "Withdraw" } else { "Reject" }}</button>
-                                    </ActionForm>
+                                    </ServerForm>
                                 </div>
                             }})}
                         </div>
@@ -623,35 +545,21 @@ fn LimitPanel(
 #[component]
 fn PublishPanel(
     listing_id: i32,
-    publish: ServerAction<crate::rpc::PublishRelease>,
-    unblock: ServerAction<crate::rpc::CancelBlockerAndRetry>,
     jobs: Data<Result<Vec<Job>, crate::error::AppError>>,
     /// Whether a release publishes by itself, above the hand-started publishing.
     children: Children,
 ) -> impl IntoView {
     let can_run = current_user().is_some_and(|u| u.can(Permission::RunJobs));
-    let publish_value = publish.value();
-    let error = move || {
-        general_error(publish_value)()
-            .or_else(|| {
-                field_error(publish_value, "release")
-                    .get()
-                    .map(|m| crate::error::AppError::new(crate::error::ErrorCode::Conflict, m))
-            })
-            .or_else(general_error(unblock.value()))
-            .or_else(|| unblock.value().get().and_then(Result::err))
-    };
     view! {
         <Card title="Publishing">
             {children()}
-            {move || error().map(|error| view! { <ErrorBox error/> })}
             {can_run.then(|| view! {
-                <ActionForm action=publish attr:class="flex gap-2 items-center mb-4" attr:data-testid="publish-form">
+                <ServerForm action=crate::rpc::PublishRelease::PATH class="flex gap-2 items-center mb-4" testid="publish-form">
                     <input type="hidden" name="listing_id" value=listing_id/>
                     <input name="version" value="latest" class="w-40 rounded-md border border-gray-300 px-3 py-1.5 text-sm"/>
                     <button class=BUTTON data-testid="publish">"Publish this release"</button>
                     <span class="text-xs text-gray-500">"Validates, applies and follows the change set; only the newest stable release publishes unless backports are on."</span>
-                </ActionForm>
+                </ServerForm>
             })}
             <Transition fallback=Loading>
                 {move || jobs.get().map(|r| match r {
@@ -673,10 +581,10 @@ fn PublishPanel(
                                             </ul>
                                         })}
                                         {(blocked && can_run).then(|| view! {
-                                            <ActionForm action=unblock attr:class="mt-2">
+                                            <ServerForm action=crate::rpc::CancelBlockerAndRetry::PATH class="mt-2">
                                                 <input type="hidden" name="job_id" value=j.id/>
                                                 <button class=BUTTON_SECONDARY data-testid="cancel-blocker">"Cancel it and retry"</button>
-                                            </ActionForm>
+                                            </ServerForm>
                                         })}
                                     </li>
                                 }
@@ -744,22 +652,38 @@ pub fn SearchPage() -> impl IntoView {
     }
 }
 
-/// "Which image do I launch?": pick release, product, architecture and region.
+/// "Which image do I launch?": pick release, product, architecture and region. The choice
+/// is the page's address (`/lookup?release=…`), so an answer can be shared.
 #[component]
 pub fn LookupPage() -> impl IntoView {
+    let query = use_query_map();
+    let asked = move || {
+        let q = query.read();
+        let release = q.get("release").filter(|s| !s.is_empty())?;
+        Some(LookupQuery {
+            release,
+            product: q.get("product").unwrap_or_default(),
+            arch: q.get("arch").unwrap_or_default(),
+            region: q.get("region").unwrap_or_default(),
+            partner: Some("aws".to_owned()),
+        })
+    };
     let options = server_data(|| (), |_| get_lookup_options());
-    let lookup = ServerAction::<LookupImage>::new();
-    let value = lookup.value();
-    let general = general_error(value);
-    let select = move |label: &'static str,
-                       name: &'static str,
-                       field: &'static str,
-                       items: Vec<(String, String)>| {
-        let id = name.replace(['[', ']'], "_");
+    let answer = server_data(asked, |q| async move {
+        match q {
+            Some(q) => lookup_image(q).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    let select = move |label: &'static str, name: &'static str, items: Vec<(String, String)>| {
+        let chosen = query.read_untracked().get(name).unwrap_or_default();
         view! {
-            <Field label name error=field_error(value, field)>
-                <select id=id name=name class=input_class(false)>
-                    {items.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()}
+            <Field label name>
+                <select id=name name=name class=INPUT>
+                    {items.into_iter().map(|(v, l)| {
+                        let selected = v == chosen;
+                        view! { <option value=v selected=selected>{l}</option> }
+                    }).collect_view()}
                 </select>
             </Field>
         }
@@ -778,37 +702,41 @@ pub fn LookupPage() -> impl IntoView {
                         let mut releases = vec![("latest".to_owned(), "Latest stable".to_owned())];
                         releases.extend(o.releases.into_iter().map(|r| (r.clone(), r)));
                         view! {
-                            <ActionForm action=lookup attr:data-testid="lookup-form">
-                                <input type="hidden" name="query[partner]" value="aws"/>
-                                {select("Release", "query[release]", "release", releases)}
-                                {select("Product", "query[product]", "product", o.products.into_iter().map(|p| (p.slug, p.name)).collect())}
-                                {select("Architecture", "query[arch]", "arch", Arch::ALL.iter().map(|a| (a.as_str().to_owned(), a.label().to_owned())).collect())}
-                                {select("Region", "query[region]", "region", o.regions.into_iter().map(|r| (r.clone(), r)).collect())}
+                            <form method="get" action="/lookup" data-testid="lookup-form">
+                                {select("Release", "release", releases)}
+                                {select("Product", "product", o.products.into_iter().map(|p| (p.slug, p.name)).collect())}
+                                {select("Architecture", "arch", Arch::ALL.iter().map(|a| (a.as_str().to_owned(), a.label().to_owned())).collect())}
+                                {select("Region", "region", o.regions.into_iter().map(|r| (r.clone(), r)).collect())}
                                 <button type="submit" class=BUTTON>"Find the image"</button>
-                            </ActionForm>
+                            </form>
                         }.into_any()
                     })}
                 </Suspense>
             </Card>
             <div>
-                {move || general().map(|error| view! { <ErrorBox error/> })}
-                {move || value.get().and_then(Result::ok).map(|found| view! {
-                    <Card title="Launch this image">
-                        <p class="text-3xl font-mono font-semibold tracking-tight" data-testid="lookup-image-id">{found.image_id.clone()}</p>
-                        <p class="mt-2 text-sm text-gray-700">{found.name.clone()}" in "{found.region.clone()}</p>
-                        <p class="mt-2"><Badge text=found.state.label() tone=region_state_tone(found.state)/></p>
-                        <p class="mt-4 text-xs text-gray-500">"Also: "
-                            <code>{format!("GET /api/v1/images/lookup?release={}&product={}&arch={}&region={}", found.version, found.product, found.arch, found.region)}</code>
-                        </p>
-                        <a class=format!("{LINK} text-sm") href=format!("/images/{}", found.image_version_id)>"Every region of this image →"</a>
-                    </Card>
-                })}
+                <Suspense fallback=Loading>
+                    {move || Suspend::new(async move {
+                        match answer.await {
+                            Ok(None) => ().into_any(),
+                            Err(error) => view! { <ErrorBox error/> }.into_any(),
+                            Ok(Some(found)) => view! {
+                                <Card title="Launch this image">
+                                    <p class="text-3xl font-mono font-semibold tracking-tight" data-testid="lookup-image-id">{found.image_id.clone()}</p>
+                                    <p class="mt-2 text-sm text-gray-700">{found.name.clone()}" in "{found.region.clone()}</p>
+                                    <p class="mt-2"><Badge text=found.state.label() tone=region_state_tone(found.state)/></p>
+                                    <p class="mt-4 text-xs text-gray-500">"Also: "
+                                        <code>{format!("GET /api/v1/images/lookup?release={}&product={}&arch={}&region={}", found.version, found.product, found.arch, found.region)}</code>
+                                    </p>
+                                    <a class=format!("{LINK} text-sm") href=format!("/images/{}", found.image_version_id)>"Every region of this image →"</a>
+                                </Card>
+                            }.into_any(),
+                        }
+                    })}
+                </Suspense>
             </div>
         </div>
     }
 }
-
-use crate::rpc::LookupImage;
 
 /// The kinds of audit event, offered as suggestions in the filter.
 const AUDIT_ACTIONS: [&str; 24] = [
@@ -859,15 +787,15 @@ pub fn AuditPage() -> impl IntoView {
         <PageHeader title="Audit log".into() subtitle="Every change, sign-in and approval, newest first."/>
         <Card>
             <form method="get" action="/audit" class="flex flex-wrap gap-3 items-end mb-4 text-sm">
-                <label>"Object type"<input name="object_type" class=input_class(false) prop:value=move || filter().object_type.unwrap_or_default()/></label>
-                <label>"Object id"<input name="object_id" class=input_class(false) prop:value=move || filter().object_id.unwrap_or_default()/></label>
-                <label>"User"<input name="actor" class=input_class(false) prop:value=move || filter().actor.unwrap_or_default()/></label>
-                <label>"Kind"<input name="action" list="audit-actions" placeholder="approve, reject…" class=input_class(false) prop:value=move || filter().action.unwrap_or_default()/></label>
+                <label>"Object type"<input name="object_type" class=INPUT value=move || filter().object_type.unwrap_or_default()/></label>
+                <label>"Object id"<input name="object_id" class=INPUT value=move || filter().object_id.unwrap_or_default()/></label>
+                <label>"User"<input name="actor" class=INPUT value=move || filter().actor.unwrap_or_default()/></label>
+                <label>"Kind"<input name="action" list="audit-actions" placeholder="approve, reject…" class=INPUT value=move || filter().action.unwrap_or_default()/></label>
                 <datalist id="audit-actions">
                     {AUDIT_ACTIONS.iter().map(|a| view! { <option value=*a></option> }).collect_view()}
                 </datalist>
-                <label>"From"<input name="from" type="date" class=input_class(false) prop:value=move || filter().from.unwrap_or_default()/></label>
-                <label>"To"<input name="to" type="date" class=input_class(false) prop:value=move || filter().to.unwrap_or_default()/></label>
+                <label>"From"<input name="from" type="date" class=INPUT value=move || filter().from.unwrap_or_default()/></label>
+                <label>"To"<input name="to" type="date" class=INPUT value=move || filter().to.unwrap_or_default()/></label>
                 <button class=BUTTON_SECONDARY>"Filter"</button>
             </form>
             <Suspense fallback=Loading>

@@ -2,12 +2,14 @@
 //! the drift between the catalogue and the account with the actions that resolve it, and
 //! the banner the product, listing and public-image pages carry when drift affects them.
 
+use crate::islands::{Live, ServerForm};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::{current_user, field_error, general_error, jobs::job_state_tone, page_param};
+use super::{current_user, jobs::job_state_tone, page_param};
 use crate::{
     components::*,
     data::{Data, server_data},
@@ -152,43 +154,18 @@ fn drift_href(filter: &DriftFilter, state: DriftState) -> String {
 pub fn CloudPage() -> impl IntoView {
     let filter = filter_from_query();
     let page = page_param();
-    let sync = ServerAction::<RequestCloudSync>::new();
-    let resolve = ServerAction::<ResolveDrift>::new();
-    let status = server_data(
-        move || (sync.version().get(), resolve.version().get()),
-        |_| get_cloud_status(),
-    );
+    let status = server_data(|| (), |_| get_cloud_status());
     let drift = server_data(
-        move || {
-            (
-                filter.get(),
-                page.get(),
-                sync.version().get(),
-                resolve.version().get(),
-            )
-        },
-        |(f, p, ..)| list_drift(f, p),
+        move || (filter.get(), page.get()),
+        |(f, p)| list_drift(f, p),
     );
     let products = server_data(|| (), |_| list_products("aws".to_owned(), 1));
     let listings = server_data(|| (), |_| list_listings());
-    refresh_while_syncing(status, drift);
-    // The item the last action was on (the action forgets its input once it answers).
-    let (last, set_last) = signal(None::<i32>);
-    Effect::new(move |_| {
-        if let Some(id) = resolve.input().with(|i| i.as_ref().map(|i| i.id)) {
-            set_last.set(Some(id));
-        }
-    });
     let user = current_user();
     let can_sync = user.as_ref().is_some_and(|u| u.can(Permission::SyncCloud));
     let can_resolve = user
         .as_ref()
         .is_some_and(|u| u.can(Permission::ResolveDrift));
-    let error = move || {
-        general_error(sync.value())()
-            .or_else(general_error(resolve.value()))
-            .or_else(|| sync.value().get().and_then(Result::err))
-    };
     view! {
         <Title text="Account"/>
         <PageHeader
@@ -196,82 +173,45 @@ pub fn CloudPage() -> impl IntoView {
             subtitle="The AWS account as the sync last read it: images and public-image quotas per region, marketplace versions per listing, and every difference from the catalogue with the action that resolves it."
         >
             {can_sync.then(|| view! {
-                <ActionForm action=sync>
-                    <button class=format!("{BUTTON} whitespace-nowrap") data-testid="sync-now" disabled=move || sync.pending().get()>"Sync now"</button>
-                </ActionForm>
+                <ServerForm action=RequestCloudSync::PATH>
+                    <button class=format!("{BUTTON} whitespace-nowrap") data-testid="sync-now">"Sync now"</button>
+                </ServerForm>
             })}
         </PageHeader>
-        {move || error().map(|error| view! { <ErrorBox error/> })}
-        {move || resolve.value().get().and_then(Result::ok).map(|r| view! {
-            <div role="status" data-testid="drift-resolved" class="mb-4 rounded-md border border-green-200 bg-green-50 px-4 py-3 text-sm text-green-900">
-                {format!("Resolved: {}", r.item.summary)}
-                {r.item.resolution.clone().map(|how| format!(" ({how})"))}
-                {r.proposal_link.clone().map(|href| view! {
-                    " "<a class=LINK href=href data-testid="drift-proposal">"The proposal waits for Partnerships' approval →"</a>
-                })}
-            </div>
-        })}
-        <Transition fallback=Loading>
-            {move || status.get().map(|r| match r {
-                Ok(status) => view! { <SyncCard status/> }.into_any(),
-                Err(error) => view! { <ErrorBox error/> }.into_any(),
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let status = match status.await {
+                    Ok(status) => status,
+                    Err(error) => return view! { <ErrorBox error/> }.into_any(),
+                };
+                let drift = drift.await;
+                // While the newest sync is queued or running, the page follows it.
+                let syncing = status.last_sync.as_ref().is_some_and(|j| {
+                    matches!(j.state, JobState::Queued | JobState::Running | JobState::Waiting)
+                });
+                let (regions, listings_status) = (status.regions.clone(), status.listings.clone());
+                view! {
+                    <Live id="cloud".to_owned() active=syncing every_ms=2000>
+                        <SyncCard status/>
+                        <Card title="Drift">
+                            <DriftTabs filter/>
+                            <DriftFilters filter products listings/>
+                            {match drift {
+                                Ok(list) => view! { <DriftItems list filter=filter.get_untracked() can_resolve products/> }.into_any(),
+                                Err(error) => view! { <ErrorBox error/> }.into_any(),
+                            }}
+                        </Card>
+                        <RegionsCard regions/>
+                        <ListingsCard listings=listings_status/>
+                    </Live>
+                }.into_any()
             })}
-        </Transition>
-        <Card title="Drift">
-            <DriftTabs filter/>
-            <DriftFilters filter products listings/>
-            <Transition fallback=Loading>
-                {move || drift.get().map(|r| match r {
-                    Ok(list) => view! { <DriftItems list filter=filter.get() resolve last can_resolve products/> }.into_any(),
-                    Err(error) => view! { <ErrorBox error/> }.into_any(),
-                })}
-            </Transition>
-        </Card>
-        <Transition fallback=|| ()>
-            {move || status.get().and_then(Result::ok).map(|s| view! {
-                <RegionsCard regions=s.regions/>
-                <ListingsCard listings=s.listings/>
-            })}
-        </Transition>
+        </Suspense>
     }
 }
 
-type StatusResource = Data<Result<CloudStatus, AppError>>;
-type DriftResource = Data<Result<DriftList, AppError>>;
 type ProductsResource = Data<Result<Page<ProductSummary>, AppError>>;
 type ListingsResource = Data<Result<Page<Listing>, AppError>>;
-
-/// Asks again every two seconds while the newest sync is queued or running (browser only),
-/// so its end shows without a reload.
-#[cfg(feature = "hydrate")]
-fn refresh_while_syncing(status: StatusResource, drift: DriftResource) {
-    let handle = set_interval_with_handle(
-        move || {
-            let open = status.with_untracked(|s| {
-                s.as_ref()
-                    .and_then(|r| r.as_ref().ok())
-                    .and_then(|s| s.last_sync.as_ref())
-                    .is_some_and(|j| {
-                        matches!(
-                            j.state,
-                            JobState::Queued | JobState::Running | JobState::Waiting
-                        )
-                    })
-            });
-            if open {
-                status.refetch();
-                drift.refetch();
-            }
-        },
-        std::time::Duration::from_secs(2),
-    );
-    if let Ok(handle) = handle {
-        on_cleanup(move || handle.clear());
-    }
-}
-
-#[cfg(not(feature = "hydrate"))]
-fn refresh_while_syncing(_status: StatusResource, _drift: DriftResource) {}
 
 /// The newest sync: its state and time, what it found, and how often it runs.
 #[component]
@@ -519,7 +459,7 @@ fn DriftFilters(
             {move || filter.with(|f| f.state.is_some()).then(|| view! { <input type="hidden" name="state" value="resolved"/> })}
             <label>"Product"
                 <ProductSelect id="filter_product_id" name="product_id" products empty="Any"
-                    selected=Signal::derive(move || filter.with(|f| f.product_id)) has_error=Signal::stored(false)/>
+                    selected=filter.with_untracked(|f| f.product_id)/>
             </label>
             <label>"Listing"
                 <Transition fallback=|| ()>
@@ -527,7 +467,7 @@ fn DriftFilters(
                         let items = listings.get().and_then(Result::ok).map(|p| p.items).unwrap_or_default();
                         let selected = filter.with(|f| f.listing_id);
                         view! {
-                            <select name="listing_id" class=input_class(false)>
+                            <select name="listing_id" class=INPUT>
                                 <option value="">"Any"</option>
                                 {items.into_iter().map(|l| view! {
                                     <option value=l.id selected=selected == Some(l.id)>{l.entity_name}</option>
@@ -538,7 +478,7 @@ fn DriftFilters(
                 </Transition>
             </label>
             <label>"Region"
-                <input name="region" placeholder="us-east-1" class=input_class(false) prop:value=move || filter.with(|f| f.region.clone().unwrap_or_default())/>
+                <input name="region" placeholder="us-east-1" class=INPUT value=move || filter.with(|f| f.region.clone().unwrap_or_default())/>
             </label>
             <button class=BUTTON_SECONDARY>"Filter"</button>
             {move || {
@@ -553,8 +493,6 @@ fn DriftFilters(
 fn DriftItems(
     list: DriftList,
     filter: DriftFilter,
-    resolve: ServerAction<ResolveDrift>,
-    last: ReadSignal<Option<i32>>,
     can_resolve: bool,
     products: ProductsResource,
 ) -> impl IntoView {
@@ -580,7 +518,7 @@ fn DriftItems(
     let (p, pages, total) = (page.page, page.pages(), page.total);
     view! {
         <ul class="divide-y divide-gray-100" data-testid="drift">
-            {page.items.into_iter().map(|item| view! { <DriftRow item now resolve last can_resolve products/> }).collect_view()}
+            {page.items.into_iter().map(|item| view! { <DriftRow item now can_resolve products/> }).collect_view()}
         </ul>
         <Pager base page=p pages total/>
     }
@@ -593,8 +531,6 @@ fn DriftItems(
 fn DriftRow(
     item: DriftItem,
     now: DateTime<Utc>,
-    resolve: ServerAction<ResolveDrift>,
-    last: ReadSignal<Option<i32>>,
     can_resolve: bool,
     products: ProductsResource,
 ) -> impl IntoView {
@@ -649,15 +585,15 @@ fn DriftRow(
             .iter()
             .map(|&action| {
                 if action == DriftAction::Adopt && item.kind == DriftKind::OutsideImage {
-                    view! { <AdoptForm item=item.clone() resolve last products/> }.into_any()
+                    view! { <AdoptForm item=item.clone() products/> }.into_any()
                 } else {
                     view! {
-                        <ActionForm action=resolve>
+                        <ServerForm action=ResolveDrift::PATH>
                             <input type="hidden" name="id" value=item.id/>
                             <input type="hidden" name="action" value=action.as_str()/>
                             <button class={if action == DriftAction::Adopt { BUTTON } else { BUTTON_SECONDARY }}
                                 data-testid=format!("drift-{}", action.as_str())>{action.label()}</button>
-                        </ActionForm>
+                        </ServerForm>
                     }
                     .into_any()
                 }
@@ -691,75 +627,41 @@ fn DriftRow(
 /// Adopting an image made outside the portal: the product, release and architecture it
 /// is, prefilled from what its name and tags suggest.
 #[component]
-fn AdoptForm(
-    item: DriftItem,
-    resolve: ServerAction<ResolveDrift>,
-    /// The item the last action was on: its errors show next to its form's fields.
-    last: ReadSignal<Option<i32>>,
-    products: ProductsResource,
-) -> impl IntoView {
+fn AdoptForm(item: DriftItem, products: ProductsResource) -> impl IntoView {
     let suggestion = item.suggestion.clone().unwrap_or_default();
     let id = item.id;
-    let error = move |field: &'static str| {
-        let e = field_error(resolve.value(), field);
-        Signal::derive(move || {
-            if last.get() == Some(id) {
-                e.get()
-            } else {
-                None
-            }
-        })
-    };
-    let (product_error, release_error, arch_error) =
-        (error("product_id"), error("release"), error("arch"));
-    let any_error = move || {
-        product_error.get().is_some() || release_error.get().is_some() || arch_error.get().is_some()
-    };
     let suggested_product = suggestion.product_id;
     let suggested_arch = suggestion.arch.clone();
     let field_id = move |field: &str| format!("adopt_{id}_{field}");
     view! {
-        <details class="rounded-md border border-gray-200 px-3 py-2" data-testid="adopt" open=any_error>
+        <details class="rounded-md border border-gray-200 px-3 py-2" data-testid="adopt">
             <summary class="cursor-pointer text-sm font-medium text-violet-700">"Adopt…"</summary>
-            <ActionForm action=resolve attr:class="mt-3 w-72 space-y-3">
+            <ServerForm action=ResolveDrift::PATH class="mt-3 w-72 space-y-3">
                 <input type="hidden" name="id" value=id/>
                 <input type="hidden" name="action" value=DriftAction::Adopt.as_str()/>
-                <div>
+                <div data-field="product_id" data-field-id=field_id("product_id") data-field-testid="field-error">
                     <label for=field_id("product_id") class="block text-sm font-medium text-gray-800 mb-1">"Product"</label>
                     <ProductSelect id=field_id("product_id") name="input[product_id]" products empty="Choose…"
-                        selected=Signal::stored(suggested_product) has_error=Signal::derive(move || product_error.get().is_some())/>
-                    <FieldMessage error=product_error/>
+                        selected=suggested_product/>
                 </div>
-                <div>
+                <div data-field="release" data-field-id=field_id("release") data-field-testid="field-error">
                     <label for=field_id("release") class="block text-sm font-medium text-gray-800 mb-1">"Release"</label>
                     <input id=field_id("release") name="input[release]" placeholder="17.5.1" value=suggestion.release.clone().unwrap_or_default()
-                        class=move || input_class(release_error.get().is_some())/>
+                        class=INPUT/>
                     <p class="mt-1 text-xs text-gray-500">"Recorded if the catalogue does not have it."</p>
-                    <FieldMessage error=release_error/>
                 </div>
-                <div>
+                <div data-field="arch" data-field-id=field_id("arch") data-field-testid="field-error">
                     <label for=field_id("arch") class="block text-sm font-medium text-gray-800 mb-1">"Architecture"</label>
-                    <select id=field_id("arch") name="input[arch]" class=move || input_class(arch_error.get().is_some())>
+                    <select id=field_id("arch") name="input[arch]" class=INPUT>
                         <option value="">"Choose…"</option>
                         {Arch::ALL.iter().map(|a| view! {
                             <option value=a.as_str() selected=suggested_arch.as_deref() == Some(a.as_str())>{a.as_str()}</option>
                         }).collect_view()}
                     </select>
-                    <FieldMessage error=arch_error/>
                 </div>
                 <button class=BUTTON data-testid="drift-adopt">"Adopt into the catalogue"</button>
-            </ActionForm>
+            </ServerForm>
         </details>
-    }
-}
-
-/// A field's error under it.
-#[component]
-fn FieldMessage(error: Signal<Option<String>>) -> impl IntoView {
-    move || {
-        error.get().map(
-            |e| view! { <p class="mt-1 text-sm text-red-700" data-testid="field-error">{e}</p> },
-        )
     }
 }
 
@@ -771,16 +673,15 @@ fn ProductSelect(
     products: ProductsResource,
     /// What the empty choice reads.
     empty: &'static str,
-    selected: Signal<Option<i32>>,
-    has_error: Signal<bool>,
+    selected: Option<i32>,
 ) -> impl IntoView {
     view! {
         <Transition fallback=|| ()>
             {move || {
                 let items = products.get().and_then(Result::ok).map(|p| p.items).unwrap_or_default();
-                let chosen = selected.get();
+                let chosen = selected;
                 view! {
-                    <select id=id.clone() name=name class=move || input_class(has_error.get())>
+                    <select id=id.clone() name=name class=INPUT>
                         <option value="">{empty}</option>
                         {items.into_iter().map(|p| view! {
                             <option value=p.id selected=chosen == Some(p.id)>{p.name}</option>

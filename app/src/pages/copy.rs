@@ -1,20 +1,22 @@
 //! Listing copy: the editor with its live preview, revisions and their approvals, the
 //! side-by-side comparison of two revisions, and each team's approval queue.
 
+use crate::islands::{Live, ServerForm};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::{current_user, field_error, general_error, id_param};
+use super::{current_user, id_param};
 use crate::{
     components::*,
-    data::{Data, server_data},
+    data::server_data,
     domain::*,
     dto::*,
     error::AppError,
     rpc::{
-        ApproveCopy, CancelBlockerAndRetry, GetCopyLiveDiff, MarkCopyForPublishing, RejectCopy,
-        RequestCopyApproval, SaveCopy, compare_copy_revisions, get_approvals, get_listing_copy,
+        ApproveCopy, CancelBlockerAndRetry, MarkCopyForPublishing, RejectCopy, RequestCopyApproval,
+        SaveCopy, compare_copy_revisions, get_approvals, get_copy_live_diff, get_listing_copy,
         list_listing_assets, preview_markdown,
     },
 };
@@ -31,23 +33,23 @@ pub fn copy_state_tone(state: CopyState) -> Tone {
 #[component]
 pub fn CopyEditorPage() -> impl IntoView {
     let id = id_param("id");
-    let save = ServerAction::<SaveCopy>::new();
-    let request = ServerAction::<RequestCopyApproval>::new();
-    let approve = ServerAction::<ApproveCopy>::new();
-    let reject = ServerAction::<RejectCopy>::new();
-    // A refused save keeps the form as typed; a save (or a conflict) shows the new state.
-    let saved = super::successes(save.value());
-    let data = server_data(
-        move || {
-            (
-                id(),
-                saved.get(),
-                request.version().get(),
-                approve.version().get(),
-                reject.version().get(),
-            )
+    let data = server_data(id, get_listing_copy);
+    // `?compare=<revision>`: the approved revision against what the marketplace shows now.
+    let query = use_query_map();
+    let compare = move || {
+        query
+            .read()
+            .get("compare")
+            .and_then(|r| r.parse::<i32>().ok())
+    };
+    let diff = server_data(
+        move || (id(), compare()),
+        |(listing, revision)| async move {
+            match revision {
+                Some(revision) => get_copy_live_diff(listing, revision).await.map(Some),
+                None => Ok(None),
+            }
         },
-        |(id, ..)| get_listing_copy(id),
     );
     // Every resource of the page is made here, outside the suspense below, so the browser
     // finds each one's data from the server where it looks for it.
@@ -59,20 +61,7 @@ pub fn CopyEditorPage() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     });
-    let publishing = Publishing::new(id);
-    let errors = move || {
-        general_error(request.value())()
-            .or_else(general_error(approve.value()))
-            .or_else(general_error(reject.value()))
-            .or_else(|| {
-                // Conflicts about a stale revision carry the field `revision`.
-                [request.value().get(), approve.value().get()]
-                    .into_iter()
-                    .flatten()
-                    .find_map(Result::err)
-                    .filter(|e| e.field("revision").is_some())
-            })
-    };
+
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -84,6 +73,24 @@ pub fn CopyEditorPage() -> impl IntoView {
                 let back = format!("/listings/{}", c.listing_id);
                 let subtitle = format!("{} · every save is a revision; Partnerships, then Omnibus approve it", c.product_name);
                 let head = c.head.clone();
+                let logos = logos.await.unwrap_or_default();
+                let diff = diff.await;
+                let can_edit = current_user().is_some_and(|u| u.can(Permission::EditCopy));
+                let (fields, base) = match &c.head {
+                    Some(h) => (h.fields.clone(), h.id),
+                    None => (CopyFields::default(), 0),
+                };
+                let chosen = fields.logo_asset_id;
+                let mut logo_options: Vec<(i32, String)> = logos
+                    .iter()
+                    .map(|a| {
+                        let current = a.versions.first().map(|v| v.version).unwrap_or_default();
+                        (a.id, format!("{} (version {current})", a.title))
+                    })
+                    .collect();
+                if let Some(id) = chosen.filter(|id| !logos.iter().any(|a| a.id == *id)) {
+                    logo_options.push((id, format!("Asset {id}, no longer linked to this listing")));
+                }
                 view! {
                     <Title text=format!("Copy of {title}")/>
                     <p class="text-sm mb-2"><a class=LINK href=back>{format!("← {title}")}</a></p>
@@ -94,14 +101,13 @@ pub fn CopyEditorPage() -> impl IntoView {
                             </span>
                         })}
                     </PageHeader>
-                    {move || errors().map(|error| view! { <ErrorBox error/> })}
-                    <PublishCopyPanel listing_id=c.listing_id publishing/>
+                    <PublishCopyPanel copy=c.clone() diff/>
                     <div class="grid xl:grid-cols-3 gap-6">
                         <div class="xl:col-span-2 min-w-0">
-                            <CopyForm copy=c.clone() save logos/>
+                            <CopyForm listing_id=c.listing_id first=c.head.is_none() fields base can_edit logos=logo_options/>
                         </div>
                         <div class="min-w-0">
-                            <ReviewPanel copy=c.clone() request approve reject/>
+                            <ReviewPanel copy=c.clone()/>
                             <History copy=c.clone()/>
                         </div>
                     </div>
@@ -109,32 +115,6 @@ pub fn CopyEditorPage() -> impl IntoView {
             })}
         </Suspense>
     }
-}
-
-/// Every message of the fields named `prefix` or `prefix[…]…` (one per list item), for a
-/// field that holds a list.
-fn field_errors_under<T, S>(value: S, prefix: &'static str) -> Signal<Option<String>>
-where
-    T: Send + Sync + 'static,
-    S: With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
-{
-    Signal::derive(move || {
-        value.with(|v| {
-            let e = v.as_ref()?.as_ref().err()?;
-            let messages: Vec<&str> = e
-                .fields
-                .iter()
-                .filter(|f| {
-                    f.field == prefix
-                        || f.field
-                            .strip_prefix(prefix)
-                            .is_some_and(|rest| rest.starts_with(['[', '.']))
-                })
-                .map(|f| f.message.as_str())
-                .collect();
-            (!messages.is_empty()).then(|| messages.join("; "))
-        })
-    })
 }
 
 /// A field's hint with how much of its limit is used, red past it.
@@ -174,32 +154,52 @@ fn resource_lines(resources: &[AdditionalResource]) -> String {
         .join("\n")
 }
 
-#[component]
+/// The copy editor: the fields with their counters, and the long description's preview as
+/// the marketplace would show it. A refused save keeps everything typed, each problem under
+/// its field; a save someone else's beat keeps it too, shows both side by side, and the next
+/// save goes on top of theirs.
+#[island]
 fn CopyForm(
-    copy: ListingCopy,
-    save: ServerAction<SaveCopy>,
-    /// The logos linked to the listing, for the logo picker.
-    logos: Data<Result<Vec<Asset>, AppError>>,
+    listing_id: i32,
+    /// No revision yet.
+    first: bool,
+    fields: CopyFields,
+    /// The revision the edit starts from.
+    base: i32,
+    can_edit: bool,
+    /// The logos linked to the listing, for the picker: id and label.
+    logos: Vec<(i32, String)>,
 ) -> impl IntoView {
+    let save = ServerAction::<SaveCopy>::new();
     let value = save.value();
-    let can_edit = current_user().is_some_and(|u| u.can(Permission::EditCopy));
-    // After a conflict the form keeps what was typed, now on top of the newer revision.
-    let conflict = value
-        .get_untracked()
-        .and_then(Result::ok)
-        .and_then(|s| match s {
-            CopySave::Conflict {
-                message,
-                yours,
-                theirs,
-            } => Some((message, yours, theirs)),
-            CopySave::Saved { .. } => None,
-        });
-    let (fields, base) = match (&conflict, &copy.head) {
-        (Some((_, yours, theirs)), _) => (yours.clone(), theirs.id),
-        (None, Some(h)) => (h.fields.clone(), h.id),
-        (None, None) => (CopyFields::default(), 0),
-    };
+    let form = NodeRef::<leptos::html::Form>::new();
+    let base = RwSignal::new(base);
+    let conflict = RwSignal::new(None::<(String, CopyFields, CopyRevision)>);
+    let general = RwSignal::new(None::<AppError>);
+    Effect::new(move || match value.get() {
+        Some(Ok(CopySave::Saved { .. })) => {
+            let _ = window().location().reload();
+        }
+        Some(Ok(CopySave::Conflict {
+            message,
+            yours,
+            theirs,
+        })) => {
+            base.set(theirs.id);
+            conflict.set(Some((message, yours, theirs)));
+            general.set(None);
+        }
+        Some(Err(e)) => {
+            #[cfg(feature = "hydrate")]
+            let all_shown = form
+                .get_untracked()
+                .is_some_and(|f| crate::islands::show_field_errors(&f, Some(&e)));
+            #[cfg(not(feature = "hydrate"))]
+            let all_shown = false;
+            general.set((!all_shown).then_some(e));
+        }
+        None => {}
+    });
     let long = RwSignal::new(fields.long_description.clone());
     let debounced = RwSignal::new(fields.long_description.clone());
     let generation = StoredValue::new(0_u64);
@@ -217,7 +217,7 @@ fn CopyForm(
             std::time::Duration::from_millis(250),
         );
     };
-    let preview = server_data(move || debounced.get(), preview_markdown);
+    let preview = Resource::new(move || debounced.get(), preview_markdown);
     // What the counters count, as typed.
     let title = RwSignal::new(fields.title.chars().count());
     let short = RwSignal::new(fields.short_description.chars().count());
@@ -228,29 +228,26 @@ fn CopyForm(
     };
     let chosen_logo = fields.logo_asset_id;
     let pinned = fields.logo_asset_id.zip(fields.logo_version);
-    let general = general_error(value);
-    let err = move |f: &'static str| field_error(value, f);
-    let errs = move |f: &'static str| field_errors_under(value, f);
     view! {
-        {conflict.map(|(message, yours, theirs)| view! { <ConflictPanel message yours theirs/> })}
-        <Card title=if copy.head.is_some() { "Edit the copy" } else { "Write the first revision" }>
-            <ActionForm action=save attr:data-testid="copy-form">
-                {move || general().map(|error| view! { <ErrorBox error/> })}
-                <input type="hidden" name="listing_id" value=copy.listing_id/>
-                <input type="hidden" name="input[base_revision]" value=base/>
+        {move || conflict.get().map(|(message, yours, theirs)| view! { <ConflictPanel message yours theirs/> })}
+        <Card title=if first { "Write the first revision" } else { "Edit the copy" }>
+            <ActionForm action=save node_ref=form attr:data-testid="copy-form">
+                {move || general.get().map(|error| view! { <ErrorBox error/> })}
+                <input type="hidden" name="listing_id" value=listing_id/>
+                <input type="hidden" name="input[base_revision]" prop:value=move || base.get().to_string() value=base.get_untracked()/>
                 <fieldset disabled=!can_edit>
-                    <Field label="Product title" name="input[title]" error=err("title")>
-                        <input id="input_title_" name="input[title]" value=fields.title.clone() on:input=count_into(title) class=move || input_class(err("title").get().is_some())/>
+                    <Field label="Product title" name="input[title]">
+                        <input id="input_title_" name="input[title]" value=fields.title.clone() on:input=count_into(title) class=INPUT/>
                         <Counter used=title max=72 unit="characters" hint="At most 72 characters."/>
                     </Field>
-                    <Field label="Short description" name="input[short_description]" error=err("short_description")>
-                        <TextArea value=fields.short_description.clone() {..} id="input_short_description_" name="input[short_description]" rows="3" on:input=count_into(short) class=move || input_class(err("short_description").get().is_some())/>
+                    <Field label="Short description" name="input[short_description]">
+                        <TextArea value=fields.short_description.clone() {..} id="input_short_description_" name="input[short_description]" rows="3" on:input=count_into(short) class=INPUT/>
                         <Counter used=short max=1000 unit="characters" hint="At most 1,000 characters."/>
                     </Field>
                     <div class="grid md:grid-cols-2 gap-4">
-                        <Field label="Long description (Markdown)" name="input[long_description]" error=err("long_description")>
+                        <Field label="Long description (Markdown)" name="input[long_description]">
                             <TextArea value=fields.long_description.clone() {..} id="input_long_description_" name="input[long_description]" rows="14" on:input=on_long_input
-                                class=move || format!("{} font-mono", input_class(err("long_description").get().is_some()))/>
+                                class=move || format!("{} font-mono", INPUT)/>
                             <Counter used=Signal::derive(move || long.with(|t| t.chars().count())) max=5000 unit="characters" hint="At most 5,000 characters."/>
                         </Field>
                         <div class="mb-4 min-w-0">
@@ -261,51 +258,41 @@ fn CopyForm(
                             </Transition>
                         </div>
                     </div>
-                    <Field label="Highlights" name="input[highlights]" error=errs("highlights") hint="One to three, one per line; each at most 500 characters.">
-                        <TextArea value=fields.highlights.join("\n") {..} id="input_highlights_" name="input[highlights]" rows="3" class=move || input_class(errs("highlights").get().is_some())/>
+                    <Field label="Highlights" name="input[highlights]" hint="One to three, one per line; each at most 500 characters.">
+                        <TextArea value=fields.highlights.join("\n") {..} id="input_highlights_" name="input[highlights]" rows="3" class=INPUT/>
                     </Field>
-                    <Field label="Usage instructions" name="input[usage_instructions]" error=err("usage_instructions") hint="Sent with every version: how to start the product once it is launched. At most 4,000 characters.">
-                        <TextArea value=fields.usage_instructions.clone() {..} id="input_usage_instructions_" name="input[usage_instructions]" rows="4" class=move || input_class(err("usage_instructions").get().is_some())/>
+                    <Field label="Usage instructions" name="input[usage_instructions]" hint="Sent with every version: how to start the product once it is launched. At most 4,000 characters.">
+                        <TextArea value=fields.usage_instructions.clone() {..} id="input_usage_instructions_" name="input[usage_instructions]" rows="4" class=INPUT/>
                     </Field>
-                    <Field label="Release notes template" name="input[release_notes_template]" error=err("release_notes_template") hint="{version} is replaced by the release, {notes_url} by its release notes link.">
-                        <TextArea value=fields.release_notes_template.clone() {..} id="input_release_notes_template_" name="input[release_notes_template]" rows="3" class=move || input_class(err("release_notes_template").get().is_some())/>
+                    <Field label="Release notes template" name="input[release_notes_template]" hint="{version} is replaced by the release, {notes_url} by its release notes link.">
+                        <TextArea value=fields.release_notes_template.clone() {..} id="input_release_notes_template_" name="input[release_notes_template]" rows="3" class=INPUT/>
                     </Field>
                     <div class="grid md:grid-cols-2 gap-4">
-                        <Field label="Categories" name="input[categories]" error=errs("categories") hint="One to three, separated by commas.">
-                            <input id="input_categories_" name="input[categories]" value=fields.categories.join(", ") class=move || input_class(errs("categories").get().is_some())/>
+                        <Field label="Categories" name="input[categories]" hint="One to three, separated by commas.">
+                            <input id="input_categories_" name="input[categories]" value=fields.categories.join(", ") class=INPUT/>
                         </Field>
-                        <Field label="SKU" name="input[sku]" error=err("sku") hint="Optional, at most 100 characters.">
-                            <input id="input_sku_" name="input[sku]" value=fields.sku.clone() class=move || input_class(err("sku").get().is_some())/>
+                        <Field label="SKU" name="input[sku]" hint="Optional, at most 100 characters.">
+                            <input id="input_sku_" name="input[sku]" value=fields.sku.clone() class=INPUT/>
                         </Field>
                     </div>
-                    <Field label="Search keywords" name="input[search_keywords]" error=errs("search_keywords")>
+                    <Field label="Search keywords" name="input[search_keywords]">
                         <input id="input_search_keywords_" name="input[search_keywords]" value=fields.search_keywords.join(", ")
                             on:input=move |ev| keywords.set(listed(&event_target_value(&ev)))
-                            class=move || input_class(errs("search_keywords").get().is_some())/>
+                            class=INPUT/>
                         <Counter used=keywords max=15 unit="keywords" hint="Up to 15, separated by commas; each at most 50 characters."/>
                     </Field>
-                    <Field label="Support description" name="input[support_description]" error=err("support_description")>
-                        <TextArea value=fields.support_description.clone() {..} id="input_support_description_" name="input[support_description]" rows="3" on:input=count_into(support) class=move || input_class(err("support_description").get().is_some())/>
+                    <Field label="Support description" name="input[support_description]">
+                        <TextArea value=fields.support_description.clone() {..} id="input_support_description_" name="input[support_description]" rows="3" on:input=count_into(support) class=INPUT/>
                         <Counter used=support max=2000 unit="characters" hint="How customers get support. Optional, at most 2,000 characters."/>
                     </Field>
                     <div class="grid md:grid-cols-2 gap-4">
-                        <Field label="Logo" name="input[logo_asset_id]" error=err("logo_asset_id")
+                        <Field label="Logo" name="input[logo_asset_id]"
                             hint="A logo linked to this listing (link one on the listing page). The revision keeps the version it was saved with.">
-                            <select id="input_logo_asset_id_" name="input[logo_asset_id]" class=move || input_class(err("logo_asset_id").get().is_some())>
+                            <select id="input_logo_asset_id_" name="input[logo_asset_id]" class=INPUT>
                                 <option value="" selected=chosen_logo.is_none()>"No logo"</option>
-                                <Suspense fallback=|| ()>
-                                    {move || Suspend::new(async move {
-                                        let logos = logos.await.unwrap_or_default();
-                                        let missing = chosen_logo.filter(|id| !logos.iter().any(|a| a.id == *id));
-                                        view! {
-                                            {logos.into_iter().map(|a| {
-                                                let current = a.versions.first().map(|v| v.version).unwrap_or_default();
-                                                view! { <option value=a.id selected=chosen_logo == Some(a.id)>{format!("{} (version {current})", a.title)}</option> }
-                                            }).collect_view()}
-                                            {missing.map(|id| view! { <option value=id selected=true>{format!("Asset {id}, no longer linked to this listing")}</option> })}
-                                        }
-                                    })}
-                                </Suspense>
+                                {logos.into_iter().map(|(id, label)| view! {
+                                    <option value=id selected=chosen_logo == Some(id)>{label}</option>
+                                }).collect_view()}
                             </select>
                             {pinned.map(|(asset, version)| view! {
                                 <p class="mt-1 text-xs text-gray-600" data-testid="pinned-logo">
@@ -313,15 +300,15 @@ fn CopyForm(
                                 </p>
                             })}
                         </Field>
-                        <Field label="Video URL" name="input[video_url]" error=err("video_url") hint="Optional: one https link, at most 2,048 characters.">
-                            <input id="input_video_url_" name="input[video_url]" type="url" value=fields.video_url.clone() placeholder="https://www.youtube.com/watch?v=…" class=move || input_class(err("video_url").get().is_some())/>
+                        <Field label="Video URL" name="input[video_url]" hint="Optional: one https link, at most 2,048 characters.">
+                            <input id="input_video_url_" name="input[video_url]" type="url" value=fields.video_url.clone() placeholder="https://www.youtube.com/watch?v=…" class=INPUT/>
                         </Field>
                     </div>
-                    <Field label="Additional resources" name="input[additional_resources]" error=errs("additional_resources")
+                    <Field label="Additional resources" name="input[additional_resources]"
                         hint="Up to three, one per line: Text | https://link. The text is at most 100 characters.">
                         <TextArea value=resource_lines(&fields.additional_resources) {..} id="input_additional_resources_" name="input[additional_resources]" rows="3"
                             placeholder="Installation guide | https://docs.gitlab.com/install/aws/"
-                            class=move || format!("{} font-mono", input_class(errs("additional_resources").get().is_some()))/>
+                            class=move || format!("{} font-mono", INPUT)/>
                     </Field>
                     {can_edit.then(|| view! { <button type="submit" class=BUTTON data-testid="save-copy">"Save as a new revision"</button> })}
                 </fieldset>
@@ -425,12 +412,7 @@ fn ConflictPanel(message: String, yours: CopyFields, theirs: CopyRevision) -> im
 }
 
 #[component]
-fn ReviewPanel(
-    copy: ListingCopy,
-    request: ServerAction<RequestCopyApproval>,
-    approve: ServerAction<ApproveCopy>,
-    reject: ServerAction<RejectCopy>,
-) -> impl IntoView {
+fn ReviewPanel(copy: ListingCopy) -> impl IntoView {
     let Some(head) = copy.head.clone() else {
         return view! { <Card title="Approvals"><p class="text-sm text-gray-500">"No copy yet."</p></Card> }.into_any();
     };
@@ -442,7 +424,6 @@ fn ReviewPanel(
         .filter(|team| user.as_ref().is_some_and(|u| u.has(*team)));
     let listing_id = copy.listing_id;
     let rev = head.id;
-    let reject_value = reject.value();
     let stages = [
         (Role::Marketing, "Drafted", true),
         (
@@ -482,29 +463,29 @@ fn ReviewPanel(
                 }).collect_view()}
             </ul>
             {(head.state == CopyState::Draft && can_edit).then(|| view! {
-                <ActionForm action=request attr:class="mt-4">
+                <ServerForm action=RequestCopyApproval::PATH class="mt-4">
                     <input type="hidden" name="listing_id" value=listing_id/>
                     <input type="hidden" name="input[revision]" value=rev/>
                     <input type="hidden" name="input[comment]" value=""/>
                     <button class=BUTTON data-testid="request-approval">"Ask Partnerships to approve"</button>
-                </ActionForm>
+                </ServerForm>
             })}
             {reviewer.map(|team| view! {
                 <div class="mt-4 space-y-3" data-testid="review-actions">
-                    <ActionForm action=approve>
+                    <ServerForm action=ApproveCopy::PATH>
                         <input type="hidden" name="listing_id" value=listing_id/>
                         <input type="hidden" name="input[revision]" value=rev/>
                         <input type="hidden" name="input[comment]" value=""/>
                         <button class=BUTTON data-testid="approve">{format!("Approve for {}", team.label())}</button>
-                    </ActionForm>
-                    <ActionForm action=reject>
+                    </ServerForm>
+                    <ServerForm action=RejectCopy::PATH>
                         <input type="hidden" name="listing_id" value=listing_id/>
                         <input type="hidden" name="input[revision]" value=rev/>
-                        <Field label="Reason for rejecting" name="input[comment]" error=field_error(reject_value, "comment")>
-                            <TextArea {..} id="input_comment_" name="input[comment]" rows="2" class=input_class(false)/>
+                        <Field label="Reason for rejecting" name="input[comment]">
+                            <TextArea {..} id="input_comment_" name="input[comment]" rows="2" class=INPUT/>
                         </Field>
                         <button class=BUTTON_SECONDARY data-testid="reject">"Reject"</button>
-                    </ActionForm>
+                    </ServerForm>
                 </div>
             })}
             {(head.state == CopyState::Approved).then(|| view! {
@@ -532,115 +513,54 @@ fn in_flight(job: &Job) -> bool {
     )
 }
 
-/// The publishing panel's actions and data: comparing with the live listing, marking,
-/// unblocking the job, and the listing's copy as the panel follows the job.
-#[derive(Clone, Copy)]
-struct Publishing {
-    compare: ServerAction<GetCopyLiveDiff>,
-    mark: ServerAction<MarkCopyForPublishing>,
-    unblock: ServerAction<CancelBlockerAndRetry>,
-    data: Data<Result<ListingCopy, AppError>>,
-}
-
-impl Publishing {
-    fn new(listing_id: impl Fn() -> i32 + Copy + Send + Sync + 'static) -> Self {
-        let compare = ServerAction::<GetCopyLiveDiff>::new();
-        let mark = ServerAction::<MarkCopyForPublishing>::new();
-        let unblock = ServerAction::<CancelBlockerAndRetry>::new();
-        // Moves on while the job works, so the panel follows it without a reload.
-        let tick = RwSignal::new(0_u64);
-        let data = server_data(
-            move || {
-                (
-                    listing_id(),
-                    mark.version().get(),
-                    unblock.version().get(),
-                    tick.get(),
-                )
-            },
-            |(id, ..)| get_listing_copy(id),
-        );
-        Effect::new(move || {
-            let working = data.get().and_then(Result::ok).is_some_and(|c| {
-                c.publish_job
-                    .as_ref()
-                    .is_some_and(|j| in_flight(j) && j.state != JobState::Blocked)
-            });
-            if working {
-                set_timeout(
-                    move || {
-                        tick.try_update(|t| *t += 1);
-                    },
-                    std::time::Duration::from_secs(2),
-                );
-            }
-        });
-        // A marked revision is compared afresh next time.
-        Effect::new(move || {
-            if matches!(mark.value().get(), Some(Ok(_))) {
-                compare.value().set(None);
-            }
-        });
-        Publishing {
-            compare,
-            mark,
-            unblock,
-            data,
-        }
-    }
-}
-
 /// Publishing the copy on its own: what is live on the marketplace, the job publishing it,
-/// and marking the newest approved revision once it was compared with the live listing.
+/// and marking the newest approved revision once it was compared with the live listing
+/// (`diff`, asked for with `?compare=`). While the job works, the panel follows it.
 #[component]
-fn PublishCopyPanel(listing_id: i32, publishing: Publishing) -> impl IntoView {
-    let Publishing {
-        compare,
-        mark,
-        unblock,
-        data,
-    } = publishing;
-    let error = move || {
-        compare
-            .value()
-            .get()
-            .and_then(Result::err)
-            .or_else(|| mark.value().get().and_then(Result::err))
-            .or_else(|| unblock.value().get().and_then(Result::err))
-    };
+fn PublishCopyPanel(
+    copy: ListingCopy,
+    diff: Result<Option<CopyLiveDiff>, AppError>,
+) -> impl IntoView {
     let user = current_user();
     let can_mark = user
         .as_ref()
         .is_some_and(|u| u.can(Permission::MarkCopyForPublishing));
     let can_run = user.as_ref().is_some_and(|u| u.can(Permission::RunJobs));
+    let c = copy;
+    let listing_id = c.listing_id;
+    let approved = c
+        .approved_revision
+        .and_then(|id| c.revisions.iter().find(|r| r.id == id).cloned());
+    let busy = c.publish_job.as_ref().is_some_and(in_flight);
+    let working = c
+        .publish_job
+        .as_ref()
+        .is_some_and(|j| in_flight(j) && j.state != JobState::Blocked);
+    let live_revision = c.live.as_ref().and_then(|l| l.revision_id);
+    let markable = approved
+        .clone()
+        .filter(|a| can_mark && !busy && live_revision != Some(a.id));
+    let (diff, diff_error) = match diff {
+        Ok(d) => (d, None),
+        Err(e) => (None, Some(e)),
+    };
     view! {
         <Card title="Marketplace">
             <div data-testid="publish-copy">
-                {move || error().map(|error| view! { <ErrorBox error/> })}
-                <Transition fallback=Loading>
-                    {move || data.get().map(|r| match r {
-                        Ok(c) => {
-                            let approved = c.approved_revision.and_then(|id| c.revisions.iter().find(|r| r.id == id).cloned());
-                            let busy = c.publish_job.as_ref().is_some_and(in_flight);
-                            let live_revision = c.live.as_ref().and_then(|l| l.revision_id);
-                            let markable = approved.clone().filter(|a| can_mark && !busy && live_revision != Some(a.id));
-                            view! {
-                                <LiveStatus live=c.live.clone()/>
-                                {c.publish_job.clone().map(|job| {
-                                    let revision = job.payload["revision_id"].as_i64()
-                                        .and_then(|id| c.revisions.iter().find(|r| i64::from(r.id) == id))
-                                        .map(|r| r.number);
-                                    view! { <CopyJob job revision can_run unblock/> }
-                                })}
-                                {approved.is_none().then(|| view! {
-                                    <p class="mt-2 text-sm text-gray-600">"Once a revision is approved it can be published here on its own, without a new version."</p>
-                                })}
-                                {markable.map(|rev| view! { <MarkForPublishing listing_id rev compare mark/> })}
-                            }.into_any()
-                        }
-                        Err(error) => view! { <ErrorBox error/> }.into_any(),
+                {diff_error.map(|error| view! { <ErrorBox error/> })}
+                <Live id="publish-copy".to_owned() active=working every_ms=2000>
+                    <LiveStatus live=c.live.clone()/>
+                    {c.publish_job.clone().map(|job| {
+                        let revision = job.payload["revision_id"].as_i64()
+                            .and_then(|id| c.revisions.iter().find(|r| i64::from(r.id) == id))
+                            .map(|r| r.number);
+                        view! { <CopyJob job revision can_run/> }
                     })}
-                </Transition>
+                    {approved.is_none().then(|| view! {
+                        <p class="mt-2 text-sm text-gray-600">"Once a revision is approved it can be published here on its own, without a new version."</p>
+                    })}
+                    {markable.map(|rev| view! { <MarkForPublishing listing_id rev diff/> })}
+                </Live>
             </div>
         </Card>
     }
@@ -678,7 +598,6 @@ fn CopyJob(
     /// The number of the revision it publishes.
     revision: Option<i32>,
     can_run: bool,
-    unblock: ServerAction<CancelBlockerAndRetry>,
 ) -> impl IntoView {
     let blocked = job.state == JobState::Blocked;
     view! {
@@ -699,10 +618,10 @@ fn CopyJob(
                 </ul>
             })}
             {(blocked && can_run).then(|| view! {
-                <ActionForm action=unblock attr:class="mt-2">
+                <ServerForm action=CancelBlockerAndRetry::PATH class="mt-2">
                     <input type="hidden" name="job_id" value=job.id/>
                     <button class=BUTTON_SECONDARY data-testid="cancel-blocker">"Cancel it and retry"</button>
-                </ActionForm>
+                </ServerForm>
             })}
         </div>
     }
@@ -714,41 +633,35 @@ fn CopyJob(
 fn MarkForPublishing(
     listing_id: i32,
     rev: CopyRevisionSummary,
-    compare: ServerAction<GetCopyLiveDiff>,
-    mark: ServerAction<MarkCopyForPublishing>,
+    /// The comparison asked for, if any.
+    diff: Option<CopyLiveDiff>,
 ) -> impl IntoView {
     let rev_id = rev.id;
     let number = rev.number;
-    let diff = move || {
-        compare
-            .value()
-            .get()
-            .and_then(Result::ok)
-            .filter(|d| d.revision.id == rev_id)
-    };
+    let diff = diff.filter(|d| d.revision.id == rev_id);
+    let compared = diff.is_some();
     view! {
         <div class="mt-4 border-t border-gray-100 pt-4">
-            <ActionForm action=compare attr:class="flex flex-wrap items-center gap-3">
-                <input type="hidden" name="listing_id" value=listing_id/>
-                <input type="hidden" name="revision" value=rev_id/>
-                <button class=BUTTON_SECONDARY data-testid="mark-publish" disabled=move || compare.pending().get()>
-                    {move || if diff().is_some() { "Read the live listing again".to_owned() } else { format!("Mark revision {number} for publishing…") }}
+            <form method="get" action=format!("/listings/{listing_id}/copy") class="flex flex-wrap items-center gap-3">
+                <input type="hidden" name="compare" value=rev_id/>
+                <button class=BUTTON_SECONDARY data-testid="mark-publish">
+                    {if compared { "Read the live listing again".to_owned() } else { format!("Mark revision {number} for publishing…") }}
                 </button>
                 <span class="text-xs text-gray-500">
-                    {move || if compare.pending().get() { "Reading the listing from the marketplace…" } else if diff().is_some() { "" } else { "First compares it with what the marketplace shows now." }}
+                    {if compared { "" } else { "First compares it with what the marketplace shows now." }}
                 </span>
-            </ActionForm>
-            {move || diff().map(|d| view! {
+            </form>
+            {diff.map(|d| view! {
                 <LiveDiffView diff=d/>
-                <ActionForm action=mark attr:class="mt-4 flex flex-wrap items-center gap-3">
+                <ServerForm action=MarkCopyForPublishing::PATH class="mt-4 flex flex-wrap items-center gap-3">
                     <input type="hidden" name="listing_id" value=listing_id/>
                     <input type="hidden" name="input[revision]" value=rev_id/>
                     <input type="hidden" name="input[comment]" value=""/>
-                    <button class=BUTTON data-testid="confirm-mark-publish" disabled=move || mark.pending().get()>
+                    <button class=BUTTON data-testid="confirm-mark-publish">
                         {format!("Mark revision {number} for publishing")}
                     </button>
                     <span class="text-xs text-gray-500">"Starts a job that validates the change on the marketplace first, then applies it."</span>
-                </ActionForm>
+                </ServerForm>
             })}
         </div>
     }

@@ -1,9 +1,11 @@
 //! The inbox of notifications, and the outbound webhooks that send the same events out.
 
+use crate::islands::{Live, Reveal, ServerForm};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 
-use super::{field_error, general_error, page_param};
+use super::page_param;
 use crate::{
     components::*,
     data::server_data,
@@ -35,18 +37,14 @@ fn kind_tone(kind: NotificationKind) -> Tone {
 #[component]
 pub fn InboxPage() -> impl IntoView {
     let page = page_param();
-    let read = ServerAction::<MarkNotificationsRead>::new();
-    let data = server_data(
-        move || (page.get(), read.version().get()),
-        |(p, _)| get_inbox(p),
-    );
+    let data = server_data(move || page.get(), get_inbox);
     view! {
         <Title text="Inbox"/>
         <PageHeader title="Inbox".into() subtitle="Approvals asked of your teams, decisions on your copy, clocks at risk, escalations and failed jobs.">
-            <ActionForm action=read>
+            <ServerForm action=MarkNotificationsRead::PATH>
                 <input type="hidden" name="id" value="0"/>
                 <button class=BUTTON_SECONDARY data-testid="read-all">"Mark all read"</button>
-            </ActionForm>
+            </ServerForm>
         </PageHeader>
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -70,10 +68,10 @@ pub fn InboxPage() -> impl IntoView {
                                         <p class="text-xs text-gray-500 mt-0.5">{n.created_at.format("%Y-%m-%d %H:%M UTC").to_string()}</p>
                                     </div>
                                     {(!n.read).then(|| view! {
-                                        <ActionForm action=read>
+                                        <ServerForm action=MarkNotificationsRead::PATH>
                                             <input type="hidden" name="id" value=n.id/>
                                             <button class="text-xs text-violet-700 hover:underline">"Mark read"</button>
-                                        </ActionForm>
+                                        </ServerForm>
                                     })}
                                 </li>
                             }).collect_view()}
@@ -88,15 +86,7 @@ pub fn InboxPage() -> impl IntoView {
 
 #[component]
 pub fn WebhooksPage() -> impl IntoView {
-    let create = ServerAction::<CreateWebhook>::new();
-    let remove = ServerAction::<DeleteWebhook>::new();
-    let test = ServerAction::<TestWebhook>::new();
-    let data = server_data(
-        move || (create.version().get(), remove.version().get()),
-        |_| list_webhooks(),
-    );
-    let value = create.value();
-    let general = general_error(value);
+    let data = server_data(|| (), |_| list_webhooks());
     let kinds = NotificationKind::ALL
         .iter()
         .map(|k| k.as_str())
@@ -105,12 +95,9 @@ pub fn WebhooksPage() -> impl IntoView {
     view! {
         <Title text="Webhooks"/>
         <PageHeader title="Outbound webhooks".into() subtitle="Every notification, as Slack-compatible JSON signed with HMAC-SHA256 (X-Portal-Signature: sha256=…), retried with backoff."/>
-        {move || test.value().get().map(|r| match r {
-            Ok(job) => view! { <p class="mb-4 text-sm">"Test queued as "<a class=LINK href=format!("/jobs/{}", job.id)>{format!("job #{}", job.id)}</a></p> }.into_any(),
-            Err(error) => view! { <ErrorBox error/> }.into_any(),
-        })}
         <div class="grid lg:grid-cols-3 gap-6">
             <div class="lg:col-span-2">
+                <Live id="webhooks".to_owned() active=false every_ms=0>
                 <Suspense fallback=Loading>
                     {move || Suspend::new(async move {
                         match data.await {
@@ -125,8 +112,8 @@ pub fn WebhooksPage() -> impl IntoView {
                                                     <td class=TD>{if h.events.is_empty() { "all events".to_owned() } else { h.events.iter().map(|e| e.label()).collect::<Vec<_>>().join(", ") }}</td>
                                                     <td class=TD>
                                                         <div class="flex gap-2">
-                                                            <ActionForm action=test><input type="hidden" name="id" value=h.id/><button class=BUTTON_SECONDARY>"Send a test"</button></ActionForm>
-                                                            <ActionForm action=remove><input type="hidden" name="id" value=h.id/><button class="text-sm text-red-700 hover:underline px-2 py-2">"Remove"</button></ActionForm>
+                                                            <ServerForm action=TestWebhook::PATH><input type="hidden" name="id" value=h.id/><button class=BUTTON_SECONDARY>"Send a test"</button></ServerForm>
+                                                            <ServerForm action=DeleteWebhook::PATH><input type="hidden" name="id" value=h.id/><button class="text-sm text-red-700 hover:underline px-2 py-2">"Remove"</button></ServerForm>
                                                         </div>
                                                     </td>
                                                 </tr>
@@ -139,30 +126,29 @@ pub fn WebhooksPage() -> impl IntoView {
                         }
                     })}
                 </Suspense>
+                </Live>
             </div>
             <Card title="Add a webhook">
-                {move || value.get().and_then(Result::ok).map(|c| view! {
-                    <div class="rounded-md border border-green-300 bg-green-50 p-3 text-sm mb-4" data-testid="webhook-secret">
-                        <p class="font-semibold">{format!("Added {}. Its signing secret, shown this once:", c.webhook.name)}</p>
-                        <code class="break-all">{c.secret.clone()}</code>
-                    </div>
-                })}
-                <ActionForm action=create>
-                    {move || general().map(|error| view! { <ErrorBox error/> })}
-                    <Field label="Name" name="input[name]" error=field_error(value, "name")>
-                        <input id="input_name_" name="input[name]" class=input_class(false) placeholder="#cloud-images on Slack"/>
+                <ServerForm action=CreateWebhook::PATH reveal=Reveal {
+                    pointer: "/secret".into(),
+                    text: "Webhook added. Its signing secret, shown this once:".into(),
+                    testid: "webhook-secret".into(),
+                    value_testid: "webhook-secret-value".into(),
+                }>
+                    <Field label="Name" name="input[name]">
+                        <input id="input_name_" name="input[name]" class=INPUT placeholder="#cloud-images on Slack"/>
                     </Field>
-                    <Field label="URL" name="input[url]" error=field_error(value, "url")>
-                        <input id="input_url_" name="input[url]" class=input_class(false) placeholder="https://hooks.slack.com/services/…"/>
+                    <Field label="URL" name="input[url]">
+                        <input id="input_url_" name="input[url]" class=INPUT placeholder="https://hooks.slack.com/services/…"/>
                     </Field>
-                    <Field label="Events" name="input[events]" error=field_error(value, "events") hint=format!("Empty for all, or some of: {kinds}")>
-                        <input id="input_events_" name="input[events]" class=input_class(false)/>
+                    <Field label="Events" name="input[events]" hint=format!("Empty for all, or some of: {kinds}")>
+                        <input id="input_events_" name="input[events]" class=INPUT/>
                     </Field>
-                    <Field label="Secret" name="input[secret]" error=field_error(value, "secret") hint="Empty to have one generated.">
-                        <input id="input_secret_" name="input[secret]" type="password" autocomplete="off" class=input_class(false)/>
+                    <Field label="Secret" name="input[secret]" hint="Empty to have one generated.">
+                        <input id="input_secret_" name="input[secret]" type="password" autocomplete="off" class=INPUT/>
                     </Field>
                     <button type="submit" class=BUTTON>"Add webhook"</button>
-                </ActionForm>
+                </ServerForm>
             </Card>
         </div>
         <div class="mt-6 max-w-xl">
@@ -174,12 +160,10 @@ pub fn WebhooksPage() -> impl IntoView {
 /// The marketplace access role: set, replace or delete; never shown back.
 #[component]
 fn AccessRoleCard() -> impl IntoView {
-    let set = ServerAction::<SetAccessRole>::new();
-    let state = server_data(move || set.version().get(), |_| access_role_state());
+    let state = server_data(|| (), |_| access_role_state());
     view! {
         <Card title="Marketplace access role">
             <p class="text-xs text-gray-600 mb-3">"The IAM role AWS Marketplace assumes to read a published version's image. Stored encrypted and write-only: it is never shown again; an empty value deletes it."</p>
-            {move || set.value().get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
             <Transition fallback=Loading>
                 {move || state.get().map(|r| match r {
                     Ok(Some((at, by))) => view! { <p class="text-sm mb-2" data-testid="access-role-state">{format!("Set by {by}, {}", when(at))}</p> }.into_any(),
@@ -187,10 +171,10 @@ fn AccessRoleCard() -> impl IntoView {
                     Err(error) => view! { <ErrorBox error/> }.into_any(),
                 })}
             </Transition>
-            <ActionForm action=set attr:class="flex gap-2">
+            <ServerForm action=SetAccessRole::PATH class="flex gap-2">
                 <input name="value" type="password" autocomplete="off" placeholder="arn:aws:iam::123456789012:role/…" aria-label="Access role ARN" class="flex-1 rounded-md border border-gray-300 px-2 py-1.5 text-sm"/>
                 <button class=BUTTON_SECONDARY>"Save"</button>
-            </ActionForm>
+            </ServerForm>
         </Card>
     }
 }

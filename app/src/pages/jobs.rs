@@ -1,14 +1,16 @@
 //! Background jobs: the list (with a release run's overall progress) and one job with its
 //! step, progress bar and log, both kept live by the job's event stream.
 
+use crate::islands::{Live, ServerForm};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{current_user, page_param};
 use crate::{
     components::*,
-    data::{Data, server_data},
+    data::server_data,
     domain::*,
     dto::*,
     rpc::{CancelJob, RetryJob, get_job, get_job_user_data, get_release_run, list_jobs},
@@ -87,7 +89,6 @@ pub fn JobsPage() -> impl IntoView {
             }
         },
     );
-    refresh_while_active(data, run);
     view! {
         <Title text="Jobs"/>
         <PageHeader title="Jobs".into() subtitle="Builds and other work the portal does in the background."/>
@@ -116,7 +117,7 @@ pub fn JobsPage() -> impl IntoView {
         <Card>
             <form method="get" action="/jobs" class="flex flex-wrap gap-3 items-end mb-4 text-sm">
                 <label>"State"
-                    <select name="state" class=input_class(false)>
+                    <select name="state" class=INPUT>
                         <option value="">"Any"</option>
                         {JobState::ALL.iter().map(|s| view! {
                             <option value=s.as_str() selected=move || filter().state.as_deref() == Some(s.as_str())>{s.label()}</option>
@@ -124,19 +125,26 @@ pub fn JobsPage() -> impl IntoView {
                     </select>
                 </label>
                 <label>"Kind"
-                    <select name="kind" class=input_class(false)>
+                    <select name="kind" class=INPUT>
                         <option value="">"Any"</option>
                         <option value="build_image" selected=move || filter().kind.as_deref() == Some("build_image")>"Image build"</option>
                     </select>
                 </label>
-                <label>"Release run"<input name="group" placeholder="release:17.6.0" class=input_class(false) prop:value=move || filter().group.unwrap_or_default()/></label>
+                <label>"Release run"<input name="group" placeholder="release:17.6.0" class=INPUT value=move || filter().group.unwrap_or_default()/></label>
                 <button class=BUTTON_SECONDARY>"Filter"</button>
             </form>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
+                    let run = run.await.ok().flatten();
                     match data.await {
                         Ok(p) if p.items.is_empty() => view! { <p class="text-sm text-gray-500">"No jobs match."</p> }.into_any(),
-                        Ok(p) => view! {
+                        Ok(p) => {
+                            // While a listed job (or the release run) is open, the list follows it.
+                            let open = |s: JobState| matches!(s, JobState::Queued | JobState::Running | JobState::Waiting);
+                            let active = p.items.iter().any(|j| open(j.state))
+                                || run.is_some_and(|r| r.jobs.iter().any(|j| open(j.state)));
+                            view! {
+                            <Live id="jobs".to_owned() active every_ms=2000>
                             <table class=TABLE data-testid="jobs">
                                 <thead><tr><th class=TH>"Job"</th><th class=TH>"State"</th><th class=TH>"Progress"</th><th class=TH>"Step"</th><th class=TH>"Started"</th></tr></thead>
                                 <tbody>
@@ -152,7 +160,9 @@ pub fn JobsPage() -> impl IntoView {
                                 </tbody>
                             </table>
                             <Pager base="/jobs".into() page=p.page pages=p.pages() total=p.total/>
-                        }.into_any(),
+                            </Live>
+                        }.into_any()
+                        }
                         Err(error) => view! { <ErrorBox error/> }.into_any(),
                     }
                 })}
@@ -171,17 +181,20 @@ pub fn JobPage() -> impl IntoView {
             .and_then(|v| v.parse::<i32>().ok())
             .unwrap_or(0)
     };
-    let cancel = ServerAction::<CancelJob>::new();
-    let retry = ServerAction::<RetryJob>::new();
-    let data = server_data(
-        move || (id(), cancel.version().get(), retry.version().get()),
-        |(id, _, _)| get_job(id),
-    );
+    let data = server_data(id, get_job);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok((job, events)) => view! { <JobView job events cancel retry/> }.into_any(),
+                    Ok((job, events)) => {
+                        // While the job is open, the page follows it.
+                        let open = matches!(job.state, JobState::Queued | JobState::Running | JobState::Waiting);
+                        view! {
+                            <Live id="job".to_owned() active=open every_ms=1000>
+                                <JobView job events/>
+                            </Live>
+                        }.into_any()
+                    }
                     Err(error) => view! { <ErrorBox error/> }.into_any(),
                 }
             })}
@@ -190,12 +203,7 @@ pub fn JobPage() -> impl IntoView {
 }
 
 #[component]
-fn JobView(
-    job: Job,
-    events: Vec<JobEvent>,
-    cancel: ServerAction<CancelJob>,
-    retry: ServerAction<RetryJob>,
-) -> impl IntoView {
+fn JobView(job: Job, events: Vec<JobEvent>) -> impl IntoView {
     let id = job.id;
     let title = job_title(&job);
     let subtitle = format!(
@@ -204,34 +212,25 @@ fn JobView(
     );
     let job = RwSignal::new(job);
     let events = RwSignal::new(events);
-    follow(id, job, events);
     let can_run = current_user().is_some_and(|u| u.can(Permission::RunJobs));
-    let action_error = move || {
-        cancel
-            .value()
-            .get()
-            .and_then(Result::err)
-            .or_else(|| retry.value().get().and_then(Result::err))
-    };
     view! {
         <Title text=format!("Job {id}")/>
         <PageHeader title=format!("#{id} {title}") subtitle=subtitle>
             {can_run.then(|| view! {
                 <Show when=move || job.with(|j| matches!(j.state, JobState::Queued | JobState::Running | JobState::Waiting))>
-                    <ActionForm action=cancel>
+                    <ServerForm action=CancelJob::PATH>
                         <input type="hidden" name="id" value=id/>
                         <button class=BUTTON_SECONDARY data-testid="cancel">"Cancel"</button>
-                    </ActionForm>
+                    </ServerForm>
                 </Show>
                 <Show when=move || job.with(|j| matches!(j.state, JobState::Failed | JobState::Cancelled | JobState::Blocked))>
-                    <ActionForm action=retry>
+                    <ServerForm action=RetryJob::PATH>
                         <input type="hidden" name="id" value=id/>
                         <button class=BUTTON data-testid="retry">"Retry"</button>
-                    </ActionForm>
+                    </ServerForm>
                 </Show>
             })}
         </PageHeader>
-        {move || action_error().map(|error| view! { <ErrorBox error/> })}
         <Card>
             <div class="flex items-center justify-between mb-2 text-sm">
                 <span data-testid="job-state">{move || view! { <Badge text=job.with(|j| j.state.label()) tone=job.with(|j| job_state_tone(j.state))/> }}</span>
@@ -278,90 +277,6 @@ fn UserData(id: i32, job: RwSignal<Job>) -> impl IntoView {
         </Suspense>
     }
 }
-
-type JobsResource = Data<Result<Page<Job>, crate::error::AppError>>;
-type RunResource = Data<Result<Option<ReleaseRun>, crate::error::AppError>>;
-
-/// Refetches the list every two seconds while any listed job is still open (browser only).
-#[cfg(feature = "hydrate")]
-fn refresh_while_active(data: JobsResource, run: RunResource) {
-    let handle = set_interval_with_handle(
-        move || {
-            let open = data.with_untracked(|d| {
-                d.as_ref().and_then(|r| r.as_ref().ok()).is_some_and(|p| {
-                    p.items.iter().any(|j| {
-                        matches!(
-                            j.state,
-                            JobState::Queued | JobState::Running | JobState::Waiting
-                        )
-                    })
-                })
-            });
-            if open {
-                data.refetch();
-                run.refetch();
-            }
-        },
-        std::time::Duration::from_secs(2),
-    );
-    if let Ok(handle) = handle {
-        on_cleanup(move || handle.clear());
-    }
-}
-
-#[cfg(not(feature = "hydrate"))]
-fn refresh_while_active(_data: JobsResource, _run: RunResource) {}
-
-/// Keeps the job and its log current from the server's event stream (browser only).
-#[cfg(feature = "hydrate")]
-fn follow(id: i32, job: RwSignal<Job>, events: RwSignal<Vec<JobEvent>>) {
-    use leptos::{
-        wasm_bindgen::{JsCast, closure::Closure},
-        web_sys,
-    };
-    Effect::new(move |_| {
-        let after = events.with_untracked(|e| e.last().map_or(0, |e| e.id));
-        let Ok(source) =
-            web_sys::EventSource::new(&format!("/api/v1/jobs/{id}/stream?after={after}"))
-        else {
-            return;
-        };
-        let on_event =
-            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |msg: web_sys::MessageEvent| {
-                if let Some(text) = msg.data().as_string()
-                    && let Ok(e) = serde_json::from_str::<JobEvent>(&text)
-                {
-                    events.update(|list| {
-                        if list.last().is_none_or(|last| last.id < e.id) {
-                            list.push(e);
-                        }
-                    });
-                }
-            });
-        let on_job =
-            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |msg: web_sys::MessageEvent| {
-                if let Some(text) = msg.data().as_string()
-                    && let Ok(j) = serde_json::from_str::<Job>(&text)
-                {
-                    job.set(j);
-                }
-            });
-        let _ = source.add_event_listener_with_callback("log", on_event.as_ref().unchecked_ref());
-        let _ = source.add_event_listener_with_callback("job", on_job.as_ref().unchecked_ref());
-        let closer = source.clone();
-        let on_end = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| closer.close());
-        let _ = source.add_event_listener_with_callback("end", on_end.as_ref().unchecked_ref());
-        // The listeners live as long as the page; the stream ends itself with the job.
-        on_event.forget();
-        on_job.forget();
-        on_end.forget();
-        let stored = StoredValue::new_local(source);
-        on_cleanup(move || stored.with_value(|s| s.close()));
-    });
-}
-
-#[cfg(not(feature = "hydrate"))]
-fn follow(_id: i32, _job: RwSignal<Job>, _events: RwSignal<Vec<JobEvent>>) {}
 
 /// The build's steps: done, current (or where it failed) and still to come.
 #[component]

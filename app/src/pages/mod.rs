@@ -50,7 +50,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone()/>
                 // `/pkg/portal.<hash>.css` when the site was built with hashed names.
                 <HashedStylesheet id="portal" options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -74,25 +74,20 @@ pub fn content_security_policy(nonce: Option<&str>) -> String {
 }
 
 /// Who is signed in and what the portal is connected to, as the server knew it when it
-/// rendered the page. The server knows it without waiting (the request carries the
-/// person), so it renders with the page and hydrates from the page without a round trip;
-/// signing in or out loads a new page.
+/// rendered the page (pages render only on the server; signing in or out loads a new page).
 #[derive(Clone)]
 struct Session(Result<SessionInfo, AppError>);
 
 impl Session {
     fn new() -> Self {
-        let shared = leptos::server::SharedValue::<_, crate::data::Json>::new_with_encoding(|| {
-            #[cfg(feature = "ssr")]
-            let known = crate::rpc::session_info();
-            #[cfg(not(feature = "ssr"))]
-            let known = Err(AppError::new(
-                crate::error::ErrorCode::Internal,
-                "the session is only known from the page the server rendered",
-            ));
-            known
-        });
-        Session(shared.into_inner())
+        #[cfg(feature = "ssr")]
+        let known = crate::rpc::session_info();
+        #[cfg(not(feature = "ssr"))]
+        let known = Err(AppError::new(
+            crate::error::ErrorCode::Internal,
+            "the session is only known on the server",
+        ));
+        Session(known)
     }
 }
 
@@ -101,13 +96,8 @@ impl Session {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_context(Session::new());
-    // Lets tests (and people) know the page is interactive.
-    Effect::new(|| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
+        <crate::islands::HydrationMark/>
         <Title formatter=|text| format!("{text} · Partner Image Portal")/>
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
@@ -162,6 +152,10 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Frame() -> impl IntoView {
     let session = expect_context::<Session>().0;
+    #[cfg(feature = "ssr")]
+    let flash = crate::rpc::ctx::take_flash();
+    #[cfg(not(feature = "ssr"))]
+    let flash = None::<Flash>;
     let location = leptos_router::hooks::use_location();
     let unread: UnreadResource = server_data(
         move || location.pathname.get(),
@@ -174,6 +168,7 @@ fn Frame() -> impl IntoView {
                 Err(error) => view! { <div class="col-start-2 p-4"><ErrorBox error/></div> }.into_any(),
             }}
             <main class="col-start-2 row-start-2 p-6 lg:p-8 max-w-7xl w-full">
+                {flash.map(|flash| view! { <FlashBox flash/> })}
                 <Outlet/>
             </main>
         </div>
@@ -293,51 +288,4 @@ pub(crate) fn current_user() -> Option<crate::domain::CurrentUser> {
     use_context::<Session>()
         .and_then(|s| s.0.ok())
         .and_then(|s| s.user)
-}
-
-/// Field-error signal for a server action's last result.
-pub(crate) fn field_error<T, S>(value: S, field: &'static str) -> Signal<Option<String>>
-where
-    T: Send + Sync + 'static,
-    S: With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
-{
-    Signal::derive(move || {
-        value.with(|v| {
-            v.as_ref()
-                .and_then(|r| r.as_ref().err())
-                .and_then(|e| e.field(field).map(str::to_owned))
-        })
-    })
-}
-
-/// The action's error when it is not about one field (those show next to the field).
-pub(crate) fn general_error<T, S>(value: S) -> impl Fn() -> Option<AppError> + Copy
-where
-    T: Send + Sync + 'static,
-    S: With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
-{
-    move || {
-        value.with(|v| {
-            v.as_ref()
-                .and_then(|r| r.as_ref().err())
-                .filter(|e| e.fields.is_empty())
-                .cloned()
-        })
-    }
-}
-
-/// Counts an action's successful answers. A page reloads its data on these rather than on
-/// every answer, so a form the server refused keeps what was typed next to its errors.
-pub(crate) fn successes<T, S>(value: S) -> ReadSignal<u64>
-where
-    T: Send + Sync + 'static,
-    S: With<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
-{
-    let (count, set_count) = signal(0_u64);
-    Effect::new(move || {
-        if value.with(|v| matches!(v, Some(Ok(_)))) {
-            set_count.update(|n| *n += 1);
-        }
-    });
-    count
 }

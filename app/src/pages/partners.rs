@@ -1,10 +1,12 @@
 //! Partners: the list, one partner with its accounts, contacts and products, and the form.
 
+use crate::islands::ServerForm;
+use leptos::server_fn::ServerFn as _;
 use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::{current_user, field_error, general_error, page_param};
+use super::{current_user, page_param};
 use crate::{
     components::*,
     data::server_data,
@@ -58,18 +60,7 @@ pub fn PartnersPage() -> impl IntoView {
 pub fn PartnerPage() -> impl IntoView {
     let params = use_params_map();
     let slug = move || params.read().get("slug").unwrap_or_default();
-    let add_account = ServerAction::<AddPartnerAccount>::new();
-    let add_contact = ServerAction::<AddPartnerContact>::new();
-    let data = server_data(
-        move || {
-            (
-                slug(),
-                add_account.version().get(),
-                add_contact.version().get(),
-            )
-        },
-        |(slug, _, _)| get_partner(slug),
-    );
+    let data = server_data(slug, get_partner);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -134,7 +125,7 @@ pub fn PartnerPage() -> impl IntoView {
                                             <p class="text-xs text-gray-500">{a.notes}</p></li>
                                     }).collect_view()}
                                 </ul>
-                                {can_edit.then(|| view! { <AccountForm partner=slug_a action=add_account/> })}
+                                {can_edit.then(|| view! { <AccountForm partner=slug_a/> })}
                             </Card>
                             <Card title="Contacts">
                                 <ul class="text-sm space-y-2 mb-3" data-testid="contacts">
@@ -143,7 +134,7 @@ pub fn PartnerPage() -> impl IntoView {
                                             <p class="text-xs"><a class=LINK href=format!("mailto:{}", c.email)>{c.email.clone()}</a></p></li>
                                     }).collect_view()}
                                 </ul>
-                                {can_edit.then(|| view! { <ContactForm partner=slug_c action=add_contact/> })}
+                                {can_edit.then(|| view! { <ContactForm partner=slug_c/> })}
                             </Card>
                         </div>
                     </div>
@@ -163,47 +154,45 @@ fn link_or_dash(url: Option<String>) -> impl IntoView {
 }
 
 #[component]
-fn AccountForm(partner: String, action: ServerAction<AddPartnerAccount>) -> impl IntoView {
-    let value = action.value();
+fn AccountForm(partner: String) -> impl IntoView {
     view! {
         <details class="text-sm">
             <summary class="cursor-pointer text-violet-700">"Add an account"</summary>
-            <ActionForm action attr:class="mt-3">
+            <ServerForm action=AddPartnerAccount::PATH class="mt-3">
                 <input type="hidden" name="partner" value=partner/>
-                <Field label="Label" name="input[label]" error=field_error(value, "label")>
-                    <input id="input_label_" name="input[label]" class=input_class(false)/>
+                <Field label="Label" name="input[label]">
+                    <input id="input_label_" name="input[label]" class=INPUT/>
                 </Field>
-                <Field label="Account id" name="input[account_id]" error=field_error(value, "account_id")>
-                    <input id="input_account_id_" name="input[account_id]" class=input_class(false)/>
+                <Field label="Account id" name="input[account_id]">
+                    <input id="input_account_id_" name="input[account_id]" class=INPUT/>
                 </Field>
                 <input type="hidden" name="input[notes]" value=""/>
                 <button type="submit" class=BUTTON>"Add account"</button>
-            </ActionForm>
+            </ServerForm>
         </details>
     }
 }
 
 #[component]
-fn ContactForm(partner: String, action: ServerAction<AddPartnerContact>) -> impl IntoView {
-    let value = action.value();
+fn ContactForm(partner: String) -> impl IntoView {
     view! {
         <details class="text-sm">
             <summary class="cursor-pointer text-violet-700">"Add a contact"</summary>
-            <ActionForm action attr:class="mt-3">
+            <ServerForm action=AddPartnerContact::PATH class="mt-3">
                 <input type="hidden" name="partner" value=partner/>
-                <Field label="Role" name="input[role]" error=field_error(value, "role")>
-                    <select id="input_role_" name="input[role]" class=input_class(false)>
+                <Field label="Role" name="input[role]">
+                    <select id="input_role_" name="input[role]" class=INPUT>
                         {ContactRole::ALL.iter().map(|r| view! { <option value=r.as_str()>{r.label()}</option> }).collect_view()}
                     </select>
                 </Field>
-                <Field label="Name" name="input[name]" error=field_error(value, "name")>
-                    <input id="input_name_" name="input[name]" class=input_class(false)/>
+                <Field label="Name" name="input[name]">
+                    <input id="input_name_" name="input[name]" class=INPUT/>
                 </Field>
-                <Field label="Email" name="input[email]" error=field_error(value, "email")>
-                    <input id="input_email_" name="input[email]" type="email" class=input_class(false)/>
+                <Field label="Email" name="input[email]">
+                    <input id="input_email_" name="input[email]" type="email" class=INPUT/>
                 </Field>
                 <button type="submit" class=BUTTON>"Add contact"</button>
-            </ActionForm>
+            </ServerForm>
         </details>
     }
 }
@@ -255,40 +244,22 @@ pub fn EditPartnerPage() -> impl IntoView {
 /// Create or edit a partner; errors show next to their fields.
 #[component]
 fn PartnerForm(original_slug: String, initial: PartnerInput) -> impl IntoView {
-    let save = ServerAction::<SavePartner>::new();
-    let value = save.value();
-    let err = move |f: &'static str| field_error(value, f);
-    let cls = move |f: &'static str| move || input_class(err(f).get().is_some());
-    let general = general_error(value);
-    let (name, set_name) = signal(initial.name.clone());
-    let (slug, set_slug) = signal(initial.slug.clone());
-    let slug_touched = RwSignal::new(!original_slug.is_empty());
+    let cls = |_: &'static str| INPUT;
+    let touched = !original_slug.is_empty();
     view! {
         <Card>
-            <ActionForm action=save attr:class="max-w-2xl" attr:data-testid="partner-form">
+            <ServerForm action=SavePartner::PATH class="max-w-2xl" testid="partner-form">
                 <input type="hidden" name="original_slug" value=original_slug/>
-                {move || general().map(|error| view! { <ErrorBox error/> })}
-                <Field label="Name" name="input[name]" error=err("name")>
-                    <input id="input_name_" name="input[name]" class=cls("name") prop:value=name
-                        on:input=move |ev| {
-                            let v = event_target_value(&ev);
-                            if !slug_touched.get_untracked() { set_slug.set(Slug::suggest(&v)); }
-                            set_name.set(v);
-                        }/>
-                </Field>
-                <Field label="Slug" name="input[slug]" error=err("slug") hint="Used in URLs and the API, e.g. aws.">
-                    <input id="input_slug_" name="input[slug]" class=cls("slug") prop:value=slug
-                        on:input=move |ev| { slug_touched.set(true); set_slug.set(event_target_value(&ev)); }/>
-                </Field>
+                <NameAndSlug name=initial.name.clone() slug=initial.slug.clone() touched/>
                 <div class="grid grid-cols-2 gap-4">
-                    <Field label="Cloud" name="input[cloud]" error=err("cloud")>
+                    <Field label="Cloud" name="input[cloud]">
                         <select id="input_cloud_" name="input[cloud]" class=cls("cloud")>
                             {Cloud::ALL.iter().map(|c| view! {
                                 <option value=c.as_str() selected=c.as_str() == initial.cloud>{c.label()}</option>
                             }).collect_view()}
                         </select>
                     </Field>
-                    <Field label="Status" name="input[status]" error=err("status")>
+                    <Field label="Status" name="input[status]">
                         <select id="input_status_" name="input[status]" class=cls("status")>
                             {PartnerStatus::ALL.iter().map(|s| view! {
                                 <option value=s.as_str() selected=s.as_str() == initial.status>{s.label()}</option>
@@ -296,19 +267,41 @@ fn PartnerForm(original_slug: String, initial: PartnerInput) -> impl IntoView {
                         </select>
                     </Field>
                 </div>
-                <Field label="Partner documentation" name="input[partner_docs_url]" error=err("partner_docs_url")>
+                <Field label="Partner documentation" name="input[partner_docs_url]">
                     <input id="input_partner_docs_url_" name="input[partner_docs_url]" class=cls("partner_docs_url")
                         placeholder="https://" value=initial.partner_docs_url/>
                 </Field>
-                <Field label="Partnership document" name="input[partnership_doc_url]" error=err("partnership_doc_url")>
+                <Field label="Partnership document" name="input[partnership_doc_url]">
                     <input id="input_partnership_doc_url_" name="input[partnership_doc_url]" class=cls("partnership_doc_url")
                         placeholder="https://" value=initial.partnership_doc_url/>
                 </Field>
-                <Field label="Notes" name="input[notes]" error=err("notes")>
+                <Field label="Notes" name="input[notes]">
                     <TextArea value=initial.notes {..} id="input_notes_" name="input[notes]" rows="4" class=cls("notes")/>
                 </Field>
-                <button type="submit" class=BUTTON disabled=move || save.pending().get()>"Save partner"</button>
-            </ActionForm>
+                <button type="submit" class=BUTTON>"Save partner"</button>
+            </ServerForm>
         </Card>
+    }
+}
+
+/// The name and slug fields: until the slug is typed in, it follows the name.
+#[island]
+fn NameAndSlug(name: String, slug: String, touched: bool) -> impl IntoView {
+    let (name, set_name) = signal(name);
+    let (slug, set_slug) = signal(slug);
+    let slug_touched = RwSignal::new(touched);
+    view! {
+        <Field label="Name" name="input[name]">
+            <input id="input_name_" name="input[name]" class=INPUT value=name.get_untracked() prop:value=name
+                on:input=move |ev| {
+                    let v = event_target_value(&ev);
+                    if !slug_touched.get_untracked() { set_slug.set(Slug::suggest(&v)); }
+                    set_name.set(v);
+                }/>
+        </Field>
+        <Field label="Slug" name="input[slug]" hint="Used in URLs and the API, e.g. aws.">
+            <input id="input_slug_" name="input[slug]" class=INPUT value=slug.get_untracked() prop:value=slug
+                on:input=move |ev| { slug_touched.set(true); set_slug.set(event_target_value(&ev)); }/>
+        </Field>
     }
 }

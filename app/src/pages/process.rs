@@ -1,11 +1,13 @@
 //! The process: workflows as boards of stages and tasks, the task page, and the maintenance
 //! dashboard with each run's clock and a timeline of recent releases.
 
+use crate::islands::{ServerForm, ShowWhen};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::{current_user, field_error, general_error, id_param};
+use super::{current_user, id_param};
 use crate::{
     calendar::human_span,
     components::*,
@@ -169,17 +171,13 @@ fn WorkflowRow(w: WorkflowSummary) -> impl IntoView {
 
 #[component]
 fn StartFirstTime() -> impl IntoView {
-    let start = ServerAction::<StartFirstTimeImage>::new();
-    let value = start.value();
     let partners = server_data(|| (), |_| list_partners(1));
-    let general = general_error(value);
     view! {
         <Card title="Start a first-time image">
             <p class="text-sm text-gray-600 mb-3">"Opens the handbook's three stages: Introduction & scope first, then Technical implementation and Marketing side by side."</p>
-            <ActionForm action=start attr:data-testid="first-time-form">
-                {move || general().map(|error| view! { <ErrorBox error/> })}
-                <Field label="Partner" name="input[partner]" error=field_error(value, "partner")>
-                    <select id="input_partner_" name="input[partner]" class=input_class(false)>
+            <ServerForm action=StartFirstTimeImage::PATH testid="first-time-form">
+                <Field label="Partner" name="input[partner]">
+                    <select id="input_partner_" name="input[partner]" class=INPUT>
                         <Suspense fallback=|| ()>
                             {move || Suspend::new(async move {
                                 partners.await.map(|p| p.items.into_iter().map(|p| view! {
@@ -189,11 +187,11 @@ fn StartFirstTime() -> impl IntoView {
                         </Suspense>
                     </select>
                 </Field>
-                <Field label="Product (slug, optional)" name="input[product]" error=field_error(value, "product") hint="Leave empty while the product is being scoped.">
-                    <input id="input_product_" name="input[product]" class=input_class(false) placeholder="gitlab-ultimate"/>
+                <Field label="Product (slug, optional)" name="input[product]" hint="Leave empty while the product is being scoped.">
+                    <input id="input_product_" name="input[product]" class=INPUT placeholder="gitlab-ultimate"/>
                 </Field>
                 <button type="submit" class=BUTTON>"Start"</button>
-            </ActionForm>
+            </ServerForm>
         </Card>
     }
 }
@@ -201,18 +199,7 @@ fn StartFirstTime() -> impl IntoView {
 #[component]
 pub fn WorkflowPage() -> impl IntoView {
     let id = id_param("id");
-    let sign = ServerAction::<SignOffLaunch>::new();
-    let launch = ServerAction::<ApproveLaunch>::new();
-    let data = server_data(
-        move || (id(), sign.version().get(), launch.version().get()),
-        |(id, _, _)| get_workflow(id),
-    );
-    let action_error = move || {
-        sign.value()
-            .get()
-            .and_then(Result::err)
-            .or_else(|| launch.value().get().and_then(Result::err))
-    };
+    let data = server_data(id, get_workflow);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -241,12 +228,11 @@ pub fn WorkflowPage() -> impl IntoView {
                         {s.security.then(|| view! { <Badge text="security" tone=Tone::Red/> })}
                         {s.sla.clone().map(|sla| view! { <SlaBadge sla/> })}
                     </PageHeader>
-                    {move || action_error().map(|error| view! { <ErrorBox error/> })}
                     <div class=columns data-testid="board">
                         {w.stages.clone().into_iter().map(|stage| view! { <StageColumn stage stages=w.stages.clone()/> }).collect_view()}
                     </div>
                     {w.launch.clone().map(|gate| view! {
-                        <LaunchPanel workflow=w.clone() gate sign launch/>
+                        <LaunchPanel workflow=w.clone() gate/>
                     })}
                 }.into_any()
             })}
@@ -303,12 +289,7 @@ fn TaskCard(t: Task) -> impl IntoView {
 }
 
 #[component]
-fn LaunchPanel(
-    workflow: Workflow,
-    gate: LaunchGate,
-    sign: ServerAction<SignOffLaunch>,
-    launch: ServerAction<ApproveLaunch>,
-) -> impl IntoView {
+fn LaunchPanel(workflow: Workflow, gate: LaunchGate) -> impl IntoView {
     let id = workflow.summary.id;
     let user = current_user();
     let launched = workflow.summary.state == WorkflowState::Launched;
@@ -348,10 +329,10 @@ fn LaunchPanel(
                         <p class="mt-4 text-sm text-gray-600">{format!("Waiting for: {}.", gate.blockers.join("; "))}</p>
                     })}
                     {can_launch.then(|| view! {
-                        <ActionForm action=launch attr:class="mt-4">
+                        <ServerForm action=ApproveLaunch::PATH class="mt-4">
                             <input type="hidden" name="id" value=id/>
                             <button class=BUTTON data-testid="approve-launch">"Approve the launch"</button>
-                        </ActionForm>
+                        </ServerForm>
                     })}
                 </div>
                 <div>
@@ -372,12 +353,12 @@ fn LaunchPanel(
                                                     {(!s.comment.is_empty()).then(|| view! { <p class="text-xs text-gray-500">{s.comment.clone()}</p> })}
                                                 }.into_any(),
                                                 None if mine && !launched => view! {
-                                                    <ActionForm action=sign>
+                                                    <ServerForm action=SignOffLaunch::PATH>
                                                         <input type="hidden" name="id" value=id/>
                                                         <input type="hidden" name="input[team]" value=team.as_str()/>
                                                         <input type="hidden" name="input[comment]" value=""/>
                                                         <button class=BUTTON_SECONDARY data-testid=format!("sign-off-{}", team.as_str())>{format!("Sign off for {}", team.label())}</button>
-                                                    </ActionForm>
+                                                    </ServerForm>
                                                 }.into_any(),
                                                 None => view! { <span class="text-gray-500">"waiting"</span> }.into_any(),
                                             }}
@@ -396,27 +377,12 @@ fn LaunchPanel(
 #[component]
 pub fn TaskPage() -> impl IntoView {
     let id = id_param("id");
-    let state = ServerAction::<SetTaskState>::new();
-    let assign = ServerAction::<AssignTask>::new();
-    let comment = ServerAction::<CommentOnTask>::new();
-    let link = ServerAction::<AddTaskLink>::new();
-    let data = server_data(
-        move || {
-            (
-                id(),
-                state.version().get(),
-                assign.version().get(),
-                comment.version().get(),
-                link.version().get(),
-            )
-        },
-        |(id, ..)| get_task(id),
-    );
+    let data = server_data(id, get_task);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(d) => view! { <TaskView d state assign comment link/> }.into_any(),
+                    Ok(d) => view! { <TaskView d/> }.into_any(),
                     Err(error) => view! { <ErrorBox error/> }.into_any(),
                 }
             })}
@@ -450,13 +416,7 @@ fn TaskAssets(assets: Vec<AssetRef>) -> impl IntoView {
 }
 
 #[component]
-fn TaskView(
-    d: TaskDetail,
-    state: ServerAction<SetTaskState>,
-    assign: ServerAction<AssignTask>,
-    comment: ServerAction<CommentOnTask>,
-    link: ServerAction<AddTaskLink>,
-) -> impl IntoView {
+fn TaskView(d: TaskDetail) -> impl IntoView {
     let t = d.task.clone();
     let id = t.id;
     let user = current_user();
@@ -468,23 +428,13 @@ fn TaskView(
     let may_comment = user
         .as_ref()
         .is_some_and(|u| u.can(Permission::WorkOnTasks));
-    let state_value = state.value();
-    let assign_value = assign.value();
-    let comment_value = comment.value();
-    let link_value = link.value();
-    let general = move || {
-        general_error(state_value)()
-            .or_else(general_error(assign_value))
-            .or_else(general_error(comment_value))
-            .or_else(general_error(link_value))
-    };
     let subtitle = format!(
         "{} · stage {} · {}",
         d.workflow.title,
         d.stage_name,
         t.team.label()
     );
-    let waiting = RwSignal::new(t.state == TaskState::WaitingOnPartner);
+    let waiting = t.state == TaskState::WaitingOnPartner;
     let (current_state, required) = (t.state, t.required);
     let assignee_id = t.assignee.as_ref().map(|a| a.id);
     let due_value = t.due_on.map(|d| d.to_string()).unwrap_or_default();
@@ -496,7 +446,6 @@ fn TaskView(
             <span data-testid="task-state"><Badge text=t.state.label() tone=task_state_tone(t.state)/></span>
             {t.escalated_at.map(|at| view! { <span title=when(at) data-testid="escalated"><Badge text="escalated to Partnerships" tone=Tone::Red/></span> })}
         </PageHeader>
-        {move || general().map(|error| view! { <ErrorBox error/> })}
         {(d.stage_state == StageState::Blocked).then(|| view! {
             <div class="rounded-md border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900 mb-4" data-testid="blocked">
                 {format!("This stage starts when {} is done.", d.blocked_by.join(" and "))}
@@ -519,13 +468,12 @@ fn TaskView(
                     </ul>
                     <TaskAssets assets=t.assets.clone()/>
                     {may_work.then(|| view! {
-                        <ActionForm action=link attr:class="mt-2 flex flex-wrap gap-2 items-start">
+                        <ServerForm action=AddTaskLink::PATH class="mt-2 flex flex-wrap gap-2 items-start">
                             <input type="hidden" name="id" value=id/>
-                            <div><input name="input[label]" placeholder="Label" class=move || input_class(field_error(link_value, "label").get().is_some())/></div>
-                            <div class="flex-1"><input name="input[url]" placeholder="https://gitlab.com/…" class=move || input_class(field_error(link_value, "url").get().is_some())/></div>
+                            <div data-field="label" data-field-id="input_label_"><input name="input[label]" placeholder="Label" aria-label="Label" class=INPUT/></div>
+                            <div class="flex-1" data-field="url" data-field-id="input_url_"><input name="input[url]" placeholder="https://gitlab.com/…" aria-label="Address" class=INPUT/></div>
                             <button class=BUTTON_SECONDARY>"Add link"</button>
-                        </ActionForm>
-                        {move || field_error(link_value, "url").get().or_else(|| field_error(link_value, "label").get()).map(|e| view! { <p class="text-sm text-red-700">{e}</p> })}
+                        </ServerForm>
                     })}
                 </Card>
                 <Card title="Comments">
@@ -538,43 +486,42 @@ fn TaskView(
                         }).collect_view()}
                     </ul>
                     {may_comment.then(|| view! {
-                        <ActionForm action=comment>
+                        <ServerForm action=CommentOnTask::PATH>
                             <input type="hidden" name="id" value=id/>
-                            <Field label="Add a comment" name="body" error=field_error(comment_value, "body")>
-                                <TextArea {..} id="body" name="body" rows="3" class=input_class(false)/>
+                            <Field label="Add a comment" name="body">
+                                <TextArea {..} id="body" name="body" rows="3" class=INPUT/>
                             </Field>
                             <button class=BUTTON_SECONDARY>"Comment"</button>
-                        </ActionForm>
+                        </ServerForm>
                     })}
                 </Card>
             </div>
             <div>
                 {may_work.then(|| view! {
                     <Card title="Progress">
-                        <ActionForm action=state attr:data-testid="state-form">
+                        <ServerForm action=SetTaskState::PATH testid="state-form">
                             <input type="hidden" name="id" value=id/>
-                            <Field label="State" name="input[state]" error=field_error(state_value, "state")>
-                                <select id="input_state_" name="input[state]" class=input_class(false)
-                                    on:change=move |ev| waiting.set(event_target_value(&ev) == TaskState::WaitingOnPartner.as_str())>
+                            <Field label="State" name="input[state]">
+                                <select id="input_state_" name="input[state]" class=INPUT>
                                     {TaskState::ALL.iter().filter(|s| !required || **s != TaskState::Skipped).map(|s| view! {
                                         <option value=s.as_str() selected=*s == current_state>{s.label()}</option>
                                     }).collect_view()}
                                 </select>
                             </Field>
-                            <div class=move || if waiting.get() { "" } else { "hidden" }>
-                                <Field label="The partner must answer by" name="input[response_due_on]" error=field_error(state_value, "response_due_on") hint="Past this day the task escalates to Partnerships.">
-                                    <input id="input_response_due_on_" type="date" name="input[response_due_on]" class=input_class(false)
+                            <ShowWhen select="input[state]".to_owned() value=TaskState::WaitingOnPartner.as_str().to_owned() shown=waiting>
+                                <Field label="The partner must answer by" name="input[response_due_on]" hint="Past this day the task escalates to Partnerships.">
+                                    <input id="input_response_due_on_" type="date" name="input[response_due_on]" class=INPUT
                                         value=response_value/>
                                 </Field>
-                            </div>
+                            </ShowWhen>
                             <button class=BUTTON data-testid="save-state">"Update"</button>
-                        </ActionForm>
+                        </ServerForm>
                     </Card>
                     <Card title="Assignment">
-                        <ActionForm action=assign>
+                        <ServerForm action=AssignTask::PATH>
                             <input type="hidden" name="id" value=id/>
-                            <Field label="Assignee" name="input[assignee]" error=field_error(assign_value, "assignee")>
-                                <select id="input_assignee_" name="input[assignee]" class=input_class(false)>
+                            <Field label="Assignee" name="input[assignee]">
+                                <select id="input_assignee_" name="input[assignee]" class=INPUT>
                                     <option value="">"Nobody"</option>
                                     {d.assignable.clone().into_iter().map(|u| {
                                         let selected = assignee_id == Some(u.id);
@@ -582,11 +529,11 @@ fn TaskView(
                                     }).collect_view()}
                                 </select>
                             </Field>
-                            <Field label="Due date" name="input[due_on]" error=field_error(assign_value, "due_on")>
-                                <input id="input_due_on_" type="date" name="input[due_on]" class=input_class(false) value=due_value/>
+                            <Field label="Due date" name="input[due_on]">
+                                <input id="input_due_on_" type="date" name="input[due_on]" class=INPUT value=due_value/>
                             </Field>
                             <button class=BUTTON_SECONDARY>"Save"</button>
-                        </ActionForm>
+                        </ServerForm>
                     </Card>
                 })}
             </div>
@@ -596,13 +543,7 @@ fn TaskView(
 
 #[component]
 pub fn MaintenancePage() -> impl IntoView {
-    let add = ServerAction::<AddHoliday>::new();
-    let remove = ServerAction::<DeleteHoliday>::new();
-    let data = server_data(
-        move || (add.version().get(), remove.version().get()),
-        |_| get_maintenance(),
-    );
-    let add_value = add.value();
+    let data = server_data(|| (), |_| get_maintenance());
     let is_admin = move || current_user().is_some_and(|u| u.can(Permission::Administer));
     view! {
         <Title text="Maintenance"/>
@@ -642,21 +583,20 @@ pub fn MaintenancePage() -> impl IntoView {
                                     <span class="w-28 font-mono">{h.day.to_string()}</span>
                                     <span class="flex-1">{h.name.clone()}</span>
                                     <Show when=is_admin>
-                                        <ActionForm action=remove>
+                                        <ServerForm action=DeleteHoliday::PATH>
                                             <input type="hidden" name="id" value=h.id/>
                                             <button class="text-xs text-red-700 hover:underline">"Remove"</button>
-                                        </ActionForm>
+                                        </ServerForm>
                                     </Show>
                                 </li>
                             }).collect_view()}
                         </ul>
                         <Show when=is_admin>
-                            <ActionForm action=add attr:class="flex flex-wrap gap-2 items-start">
-                                <div><input type="date" name="input[day]" class=move || input_class(field_error(add_value, "day").get().is_some())/></div>
-                                <div><input name="input[name]" placeholder="Name" class=move || input_class(field_error(add_value, "name").get().is_some())/></div>
+                            <ServerForm action=AddHoliday::PATH class="flex flex-wrap gap-2 items-start">
+                                <div data-field="day" data-field-id="input_day_"><input type="date" name="input[day]" aria-label="Day" class=INPUT/></div>
+                                <div data-field="name" data-field-id="input_name_"><input name="input[name]" placeholder="Name" aria-label="Name" class=INPUT/></div>
                                 <button class=BUTTON_SECONDARY>"Add holiday"</button>
-                            </ActionForm>
-                            {move || field_error(add_value, "day").get().or_else(|| field_error(add_value, "name").get()).map(|e| view! { <p class="text-sm text-red-700 mt-1">{e}</p> })}
+                            </ServerForm>
                         </Show>
                     </Card>
                 }.into_any()

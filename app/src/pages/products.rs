@@ -1,18 +1,19 @@
 //! Products: the list, one product with its release × architecture matrix, and the form.
 
+use crate::islands::ServerForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::{current_user, field_error, general_error, page_param, trains::BuildPolicyControl};
+use super::{current_user, page_param, trains::BuildPolicyControl};
 use crate::{
     components::*,
     data::server_data,
     domain::*,
-    error::AppError,
     rpc::{
-        DeleteProductLicense, DeliveryForm, ProductForm, SaveProduct, SetBuildPolicy,
-        SetProductDelivery, SetProductLicense, get_product, list_products,
+        DeleteProductLicense, DeliveryForm, ProductForm, SaveProduct, SetProductDelivery,
+        SetProductLicense, get_product, list_products,
     },
 };
 
@@ -72,23 +73,7 @@ pub fn ProductPage() -> impl IntoView {
             p.get("slug").unwrap_or_default(),
         )
     };
-    let set_license = ServerAction::<SetProductLicense>::new();
-    let delete_license = ServerAction::<DeleteProductLicense>::new();
-    let set_build_policy = ServerAction::<SetBuildPolicy>::new();
-    let set_delivery = ServerAction::<SetProductDelivery>::new();
-    let delivery_saved = super::successes(set_delivery.value());
-    let data = server_data(
-        move || {
-            (
-                key(),
-                set_license.version().get(),
-                delete_license.version().get(),
-                set_build_policy.version().get(),
-                delivery_saved.get(),
-            )
-        },
-        |((partner, slug), ..)| get_product(partner, slug),
-    );
+    let data = server_data(key, |(partner, slug)| get_product(partner, slug));
     let banner = super::cloud::banner_resource(move || {
         let (partner, slug) = key();
         crate::rpc::BannerScope::Product { partner, slug }
@@ -103,13 +88,13 @@ pub fn ProductPage() -> impl IntoView {
                 let can_edit = current_user().is_some_and(|u| u.can(Permission::ManageCatalogue));
                 let archs: Vec<Arch> = p.architectures.iter().map(|a| a.arch).collect();
                 let build_policy = view! {
-                    <BuildPolicyControl partner=p.partner_slug.clone() product=p.slug.clone() policy=p.build_policy action=set_build_policy/>
+                    <BuildPolicyControl partner=p.partner_slug.clone() product=p.slug.clone() policy=p.build_policy/>
                 };
                 let license_card = p.license_required.then(|| {
                     let product = p.clone();
-                    view! { <LicenseCard product set=set_license delete=delete_license/> }
+                    view! { <LicenseCard product/> }
                 });
-                let delivery_card = view! { <DeliveryCard product=p.clone() can_edit set=set_delivery/> };
+                let delivery_card = view! { <DeliveryCard product=p.clone() can_edit/> };
                 view! {
                     <Title text=format!("{} · {}", p.name, p.partner_name)/>
                     <PageHeader title=p.name.clone() subtitle=format!("{} · {}", p.partner_name, p.edition.label())>
@@ -254,77 +239,47 @@ pub fn EditProductPage() -> impl IntoView {
     }
 }
 
-/// All messages of fields whose name starts with `prefix` (e.g. every architecture row).
-fn errors_under<S>(value: S, prefix: &'static str) -> Signal<Option<String>>
-where
-    S: With<Value = Option<Result<crate::dto::Product, AppError>>> + Copy + Send + Sync + 'static,
-{
-    Signal::derive(move || {
-        value.with(|v| {
-            let e = v.as_ref()?.as_ref().err()?;
-            let msgs: Vec<String> = e
-                .fields
-                .iter()
-                .filter(|f| f.field.starts_with(prefix))
-                .map(|f| {
-                    if f.field == prefix {
-                        f.message.clone()
-                    } else {
-                        format!("{}: {}", f.field, f.message)
-                    }
-                })
-                .collect();
-            (!msgs.is_empty()).then(|| msgs.join("; "))
-        })
-    })
-}
-
 #[component]
 fn ProductFormView(original: Option<(String, String)>, initial: ProductForm) -> impl IntoView {
-    let save = ServerAction::<SaveProduct>::new();
-    let value = save.value();
-    let err = move |f: &'static str| field_error(value, f);
-    let cls = move |f: &'static str| move || input_class(err(f).get().is_some());
-    let general = general_error(value);
+    let cls = |_: &'static str| INPUT;
     let (orig_partner, orig_slug) = original.unwrap_or_default();
     let text =
         move |label: &'static str, name: &'static str, field: &'static str, value: String| {
             let id = name.replace(['[', ']'], "_");
             view! {
-                <Field label name error=err(field)>
+                <Field label name error=field>
                     <input id=id name=name class=cls(field) value=value/>
                 </Field>
             }
         };
     view! {
         <Card>
-            <ActionForm action=save attr:class="max-w-3xl" attr:data-testid="product-form">
+            <ServerForm action=SaveProduct::PATH class="max-w-3xl" testid="product-form">
                 <input type="hidden" name="original_partner" value=orig_partner/>
                 <input type="hidden" name="original_slug" value=orig_slug/>
-                {move || general().map(|error| view! { <ErrorBox error/> })}
                 <div class="grid grid-cols-2 gap-4">
                     {text("Partner (slug)", "form[partner]", "partner", initial.partner.clone())}
                     {text("Slug", "form[slug]", "slug", initial.slug.clone())}
                 </div>
                 {text("Name", "form[name]", "name", initial.name.clone())}
                 <div class="grid grid-cols-3 gap-4">
-                    <Field label="Edition" name="form[edition]" error=err("edition")>
+                    <Field label="Edition" name="form[edition]">
                         <select id="form_edition_" name="form[edition]" class=cls("edition")>
                             {Edition::ALL.iter().map(|e| view! { <option value=e.as_str() selected=e.as_str() == initial.edition>{e.label()}</option> }).collect_view()}
                         </select>
                     </Field>
-                    <Field label="Visibility" name="form[visibility]" error=err("visibility")>
+                    <Field label="Visibility" name="form[visibility]">
                         <select id="form_visibility_" name="form[visibility]" class=cls("visibility")>
                             {Visibility::ALL.iter().map(|v| view! { <option value=v.as_str() selected=v.as_str() == initial.visibility>{v.label()}</option> }).collect_view()}
                         </select>
                     </Field>
-                    <Field label="Maintenance" name="form[maintenance_mode]" error=err("maintenance_mode")>
+                    <Field label="Maintenance" name="form[maintenance_mode]">
                         <select id="form_maintenance_mode_" name="form[maintenance_mode]" class=cls("maintenance_mode")>
                             {MaintenanceMode::ALL.iter().map(|m| view! { <option value=m.as_str() selected=m.as_str() == initial.maintenance_mode>{m.label()}</option> }).collect_view()}
                         </select>
                     </Field>
                 </div>
-                <fieldset class="border border-gray-200 rounded-md p-4 mb-4">
+                <fieldset class="border border-gray-200 rounded-md p-4 mb-4" data-field="architectures" data-field-id="architectures">
                     <legend class="text-sm font-medium px-1">"Architectures"</legend>
                     {[("amd64", initial.amd64.is_some(), initial.amd64_instance_type.clone(), initial.amd64_name_template.clone(), initial.amd64_type_tag.clone()),
                       ("arm64", initial.arm64.is_some(), initial.arm64_instance_type.clone(), initial.arm64_name_template.clone(), initial.arm64_type_tag.clone())]
@@ -333,12 +288,11 @@ fn ProductFormView(original: Option<(String, String)>, initial: ProductForm) -> 
                                 <label class="col-span-2 flex items-center gap-2">
                                     <input type="checkbox" name=format!("form[{arch}]") checked=on/>{arch}
                                 </label>
-                                <input class=format!("col-span-3 {}", input_class(false)) name=format!("form[{arch}_instance_type]") value=itype placeholder="instance type" aria-label=format!("{arch} builder instance type")/>
-                                <input class=format!("col-span-4 {}", input_class(false)) name=format!("form[{arch}_name_template]") value=template placeholder="GitLab CE {version}" aria-label=format!("{arch} image name template")/>
-                                <input class=format!("col-span-3 {}", input_class(false)) name=format!("form[{arch}_type_tag]") value=tag placeholder="Type tag" aria-label=format!("{arch} type tag")/>
+                                <input class=format!("col-span-3 {}", INPUT) name=format!("form[{arch}_instance_type]") value=itype placeholder="instance type" aria-label=format!("{arch} builder instance type")/>
+                                <input class=format!("col-span-4 {}", INPUT) name=format!("form[{arch}_name_template]") value=template placeholder="GitLab CE {version}" aria-label=format!("{arch} image name template")/>
+                                <input class=format!("col-span-3 {}", INPUT) name=format!("form[{arch}_type_tag]") value=tag placeholder="Type tag" aria-label=format!("{arch} type tag")/>
                             </div>
                         }).collect_view()}
-                    {move || errors_under(value, "architectures").get().map(|e| view! { <p class="text-sm text-red-700" data-testid="error-architectures">{e}</p> })}
                 </fieldset>
                 <div class="grid grid-cols-2 gap-4">
                     {text("Base image owner", "form[base_image_owner]", "base_image_owner", initial.base_image_owner.clone())}
@@ -348,8 +302,8 @@ fn ProductFormView(original: Option<(String, String)>, initial: ProductForm) -> 
                     {text("Build region", "form[build_region]", "build_region", initial.build_region.clone())}
                     {text("Root volume (GB)", "form[root_volume_gb]", "root_volume_gb", initial.root_volume_gb.clone())}
                 </div>
-                <Field label="Target regions" name="form[target_regions]" error=errors_under(value, "target_regions") hint="Separated by commas or new lines; the build region is always included.">
-                    <TextArea value=initial.target_regions.clone() {..} id="form_target_regions_" name="form[target_regions]" rows="3" class=input_class(false)/>
+                <Field label="Target regions" name="form[target_regions]" hint="Separated by commas or new lines; the build region is always included.">
+                    <TextArea value=initial.target_regions.clone() {..} id="form_target_regions_" name="form[target_regions]" rows="3" class=INPUT/>
                 </Field>
                 <div class="grid grid-cols-2 gap-4 items-end">
                     {text("Marketplace listing (entity name)", "form[listing_entity_name]", "listing_entity_name", initial.listing_entity_name.clone())}
@@ -358,11 +312,11 @@ fn ProductFormView(original: Option<(String, String)>, initial: ProductForm) -> 
                         "A license file is written onto the image"
                     </label>
                 </div>
-                <Field label="Description" name="form[description]" error=err("description")>
-                    <TextArea value=initial.description.clone() {..} id="form_description_" name="form[description]" rows="3" class=input_class(false)/>
+                <Field label="Description" name="form[description]">
+                    <TextArea value=initial.description.clone() {..} id="form_description_" name="form[description]" rows="3" class=INPUT/>
                 </Field>
-                <button type="submit" class=BUTTON disabled=move || save.pending().get()>"Save product"</button>
-            </ActionForm>
+                <button type="submit" class=BUTTON>"Save product"</button>
+            </ServerForm>
         </Card>
     }
 }
@@ -370,17 +324,9 @@ fn ProductFormView(original: Option<(String, String)>, initial: ProductForm) -> 
 /// How the product's marketplace versions are delivered (what every version publish
 /// sends), with the form to change it for those who manage the catalogue.
 #[component]
-fn DeliveryCard(
-    product: crate::dto::Product,
-    can_edit: bool,
-    set: ServerAction<SetProductDelivery>,
-) -> impl IntoView {
+fn DeliveryCard(product: crate::dto::Product, can_edit: bool) -> impl IntoView {
     let d = product.delivery.clone();
-    let value = set.value();
-    let err = move |f: &'static str| field_error(value, f);
-    let cls = move |f: &'static str| move || input_class(err(f).get().is_some());
-    let general = general_error(value);
-    let saved = move || matches!(value.get(), Some(Ok(_)));
+    let cls = |_: &'static str| INPUT;
     let form = DeliveryForm::from_config(&d);
     let rules = d.security_groups.clone();
     let edit = can_edit.then(|| {
@@ -388,31 +334,30 @@ fn DeliveryCard(
         view! {
             <details class="mt-4">
                 <summary class="cursor-pointer text-sm text-violet-700" data-testid="edit-delivery">"Change the delivery"</summary>
-                <ActionForm action=set attr:class="mt-3" attr:data-testid="delivery-form">
-                    {move || general().map(|error| view! { <ErrorBox error/> })}
+                <ServerForm action=SetProductDelivery::PATH class="mt-3" testid="delivery-form">
                     <input type="hidden" name="partner" value=partner/>
                     <input type="hidden" name="product" value=slug/>
                     <div class="grid sm:grid-cols-2 gap-x-4">
-                        <Field label="Recommended instance type" name="form[recommended_instance_type]" error=err("recommended_instance_type") hint="family.size, e.g. c5.2xlarge">
+                        <Field label="Recommended instance type" name="form[recommended_instance_type]" hint="family.size, e.g. c5.2xlarge">
                             <input id="form_recommended_instance_type_" name="form[recommended_instance_type]" value=form.recommended_instance_type.clone() class=cls("recommended_instance_type")/>
                         </Field>
-                        <Field label="User name" name="form[user_name]" error=err("user_name") hint="Who signs in to an instance, e.g. ubuntu">
+                        <Field label="User name" name="form[user_name]" hint="Who signs in to an instance, e.g. ubuntu">
                             <input id="form_user_name_" name="form[user_name]" value=form.user_name.clone() class=cls("user_name")/>
                         </Field>
-                        <Field label="Operating system" name="form[os_name]" error=err("os_name") hint="AWS Marketplace's name, e.g. UBUNTU">
+                        <Field label="Operating system" name="form[os_name]" hint="AWS Marketplace's name, e.g. UBUNTU">
                             <input id="form_os_name_" name="form[os_name]" value=form.os_name.clone() class=cls("os_name")/>
                         </Field>
-                        <Field label="Operating system version" name="form[os_version]" error=err("os_version")>
+                        <Field label="Operating system version" name="form[os_version]">
                             <input id="form_os_version_" name="form[os_version]" value=form.os_version.clone() class=cls("os_version")/>
                         </Field>
                     </div>
-                    <Field label="Security group rules" name="form[security_groups]" error=err("security_groups")
+                    <Field label="Security group rules" name="form[security_groups]"
                         hint="One to 25 inbound rules, one per line: protocol (tcp, udp or icmp), port or range, IPv4 CIDR, e.g. tcp 8000-8080 10.0.0.0/8">
                         <TextArea value=form.security_groups.clone() {..} id="form_security_groups_" name="form[security_groups]" rows="4"
-                            class=move || format!("{} font-mono", input_class(err("security_groups").get().is_some()))/>
+                            class=move || format!("{} font-mono", INPUT)/>
                     </Field>
-                    <button class=BUTTON disabled=move || set.pending().get() data-testid="save-delivery">"Save delivery"</button>
-                </ActionForm>
+                    <button class=BUTTON data-testid="save-delivery">"Save delivery"</button>
+                </ServerForm>
             </details>
         }
     });
@@ -425,7 +370,6 @@ fn DeliveryCard(
                     "What every marketplace version of this product will be published with, once it has a listing."
                 }}
             </p>
-            {move || saved().then(|| view! { <p class="text-sm text-green-800 mb-2" data-testid="delivery-saved">"Saved: the next version publish uses it."</p> })}
             <dl class="grid grid-cols-2 sm:grid-cols-4 gap-3 text-sm mb-3" data-testid="delivery">
                 <div><dt class="text-gray-500">"Instance type"</dt><dd><code>{d.recommended_instance_type.clone()}</code></dd></div>
                 <div><dt class="text-gray-500">"Operating system"</dt><dd>{format!("{} {}", d.os_name, d.os_version)}</dd></div>
@@ -451,13 +395,8 @@ fn DeliveryCard(
 
 /// The license file of a licensed product: when it was set, and a write-only form.
 #[component]
-fn LicenseCard(
-    product: crate::dto::Product,
-    set: ServerAction<SetProductLicense>,
-    delete: ServerAction<DeleteProductLicense>,
-) -> impl IntoView {
+fn LicenseCard(product: crate::dto::Product) -> impl IntoView {
     let can_set = current_user().is_some_and(|u| u.can(Permission::ManageReleases));
-    let value = set.value();
     let status = match (&product.license_updated_at, &product.license_updated_by) {
         (Some(at), Some(by)) => format!("Set {} by {by}", at.format("%Y-%m-%d %H:%M")),
         _ => "Not set: builds of this product fail until it is".to_owned(),
@@ -467,24 +406,24 @@ fn LicenseCard(
     let delete_form = has_license.then(|| {
         let (partner, slug) = (partner.clone(), slug.clone());
         view! {
-            <ActionForm action=delete attr:class="mt-2">
+            <ServerForm action=DeleteProductLicense::PATH class="mt-2">
                 <input type="hidden" name="partner" value=partner/>
                 <input type="hidden" name="product" value=slug/>
                 <button class="text-sm text-red-700 hover:underline">"Delete license"</button>
-            </ActionForm>
+            </ServerForm>
         }
     });
     let set_form = can_set.then(move || {
         view! {
-            <ActionForm action=set attr:data-testid="license-form">
+            <ServerForm action=SetProductLicense::PATH testid="license-form">
                 <input type="hidden" name="partner" value=partner/>
                 <input type="hidden" name="product" value=slug/>
-                <Field label="New license file" name="license" error=field_error(value, "license")>
-                    <TextArea {..} id="license" name="license" rows="3" autocomplete="off" spellcheck="false" class=input_class(false)
+                <Field label="New license file" name="license">
+                    <TextArea {..} id="license" name="license" rows="3" autocomplete="off" spellcheck="false" class=INPUT
                         placeholder="Paste the .gitlab-license text"/>
                 </Field>
                 <button class=BUTTON>{if has_license { "Replace license" } else { "Set license" }}</button>
-            </ActionForm>
+            </ServerForm>
             {delete_form}
         }
     });

@@ -1,15 +1,16 @@
 //! Security rebuilds on a newer base image: the proposals the daily base-image check makes,
 //! and Omnibus's decision on each (an approval starts a rebuild train).
 
+use crate::islands::ServerForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 
-use super::{current_user, field_error, general_error, id_param, page_param};
+use super::{current_user, id_param, page_param};
 use crate::{
     components::*,
     data::server_data,
     domain::*,
-    dto::*,
     rpc::{CheckBaseImages, DecideRebuild, get_rebuild_proposal, list_rebuild_proposals},
 };
 
@@ -35,13 +36,8 @@ fn state_label(state: ProposalState) -> &'static str {
 #[component]
 pub fn RebuildsPage() -> impl IntoView {
     let page = page_param();
-    let check = ServerAction::<CheckBaseImages>::new();
-    let data = server_data(
-        move || (page.get(), check.version().get()),
-        |(page, _)| list_rebuild_proposals(page),
-    );
+    let data = server_data(move || page.get(), list_rebuild_proposals);
     let can_check = current_user().is_some_and(|u| u.can(Permission::RebuildImages));
-    let check_error = general_error(check.value());
     view! {
         <Title text="Security rebuilds"/>
         <PageHeader
@@ -49,13 +45,11 @@ pub fn RebuildsPage() -> impl IntoView {
             subtitle="Once a day the portal looks for a newer Canonical base image than the one the current images of the supported releases (the newest patch of the three newest stable lines) were built from, and proposes rebuilding them. Omnibus approves; the rebuilds run as a train of their own, with the security maintenance clock."
         >
             {can_check.then(|| view! {
-                <ActionForm action=check>
-                    <button class=BUTTON data-testid="check-base-images" disabled=move || check.pending().get()>"Check for a newer base image now"</button>
-                </ActionForm>
+                <ServerForm action=CheckBaseImages::PATH>
+                    <button class=BUTTON data-testid="check-base-images">"Check for a newer base image now"</button>
+                </ServerForm>
             })}
         </PageHeader>
-        {move || check_error().map(|error| view! { <ErrorBox error/> })}
-        {move || check.value().get().and_then(Result::ok).map(|report| view! { <CheckReport report/> })}
         <Transition fallback=Loading>
             {move || data.get().map(|r| match r {
                 Ok(p) => view! {
@@ -88,50 +82,10 @@ pub fn RebuildsPage() -> impl IntoView {
     }
 }
 
-/// What a check run now found.
-#[component]
-fn CheckReport(report: BaseImageCheck) -> impl IntoView {
-    let made = report.proposals.len();
-    view! {
-        <Card title="Base-image check">
-            <p class="text-sm text-gray-700 mb-3" data-testid="check-result">
-                {match made {
-                    0 => "Checked: nothing new to propose.".to_owned(),
-                    1 => "Checked: one new proposal.".to_owned(),
-                    n => format!("Checked: {n} new proposals."),
-                }}
-            </p>
-            <table class=TABLE>
-                <thead><tr>
-                    <th class=TH>"Arch"</th><th class=TH>"Region"</th><th class=TH>"Filter"</th><th class=TH>"Newest base image"</th><th class=TH>"Up to date"</th><th class=TH>"Built on an older one"</th>
-                </tr></thead>
-                <tbody>
-                    {report.base_images.into_iter().map(|b| view! {
-                        <tr>
-                            <td class=TD>{b.arch.as_str()}</td>
-                            <td class=TD>{b.region}</td>
-                            <td class=TD><span class="font-mono text-xs">{format!("{} · {}", b.owner, b.name_pattern)}</span></td>
-                            <td class=TD><span class="font-mono text-xs">{b.newest_name.unwrap_or_else(|| "none found".into())}</span></td>
-                            <td class=TD>{b.up_to_date}</td>
-                            <td class=TD>{b.outdated}</td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-        </Card>
-    }
-}
-
 #[component]
 pub fn RebuildProposalPage() -> impl IntoView {
     let id = id_param("id");
-    let decide = ServerAction::<DecideRebuild>::new();
-    let data = server_data(
-        move || (id(), decide.version().get()),
-        |(id, _)| get_rebuild_proposal(id),
-    );
-    let decide_error = general_error(decide.value());
-    let comment_error = field_error(decide.value(), "comment");
+    let data = server_data(id, get_rebuild_proposal);
     let can_decide = current_user().is_some_and(|u| u.can(Permission::DecideRebuilds));
     view! {
         <Transition fallback=Loading>
@@ -153,7 +107,6 @@ pub fn RebuildProposalPage() -> impl IntoView {
                                 <Badge text=state_label(p.state) tone=proposal_tone(p.state)/>
                             </span>
                         </PageHeader>
-                        {move || decide_error().map(|error| view! { <ErrorBox error/> })}
                         <Card title="The new base image">
                             <dl class="grid grid-cols-[12rem_1fr] gap-x-4 gap-y-1 text-sm">
                                 <dt class="text-gray-500">"Image"</dt>
@@ -203,20 +156,20 @@ pub fn RebuildProposalPage() -> impl IntoView {
                                     "Approving rebuilds every image above on the new base image, as a train of its own: each rebuild is a new image with a name of its own (“… (rebuild N)”) that replaces the current one once it is available."
                                 </p>
                                 <div class="flex gap-2 items-start flex-wrap">
-                                    <ActionForm action=decide>
+                                    <ServerForm action=DecideRebuild::PATH>
                                         <input type="hidden" name="proposal_id" value=p.id/>
                                         <input type="hidden" name="approve" value="true"/>
                                         <input type="hidden" name="comment" value=""/>
                                         <button class=BUTTON data-testid="approve-rebuild">"Approve: rebuild"</button>
-                                    </ActionForm>
-                                    <ActionForm action=decide attr:class="flex gap-2 items-start">
+                                    </ServerForm>
+                                    <ServerForm action=DecideRebuild::PATH class="flex gap-2 items-start">
                                         <input type="hidden" name="proposal_id" value=p.id/>
                                         <input type="hidden" name="approve" value="false"/>
-                                        <Field label="Why not" name="comment" error=comment_error>
-                                            <input id="comment" name="comment" class=input_class(false) maxlength="2000"/>
+                                        <Field label="Why not" name="comment">
+                                            <input id="comment" name="comment" class=INPUT maxlength="2000"/>
                                         </Field>
                                         <button class=BUTTON_SECONDARY data-testid="reject-rebuild">"Reject"</button>
-                                    </ActionForm>
+                                    </ServerForm>
                                 </div>
                             </Card>
                         })}

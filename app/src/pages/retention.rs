@@ -1,10 +1,12 @@
 //! The public images page: quota use per region, each product's retention policy, and the
 //! dry runs Partnerships approves before old images are retired.
 
+use crate::islands::{ScrollIntoView, ServerForm};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 
-use super::{current_user, general_error};
+use super::current_user;
 use crate::{
     components::*,
     data::{Data, server_data},
@@ -31,28 +33,9 @@ fn proposal_tone(state: ProposalState) -> Tone {
 
 #[component]
 pub fn PublicImagesPage() -> impl IntoView {
-    let set_quota = ServerAction::<SetImageQuota>::new();
-    let set_policy = ServerAction::<SetRetentionPolicy>::new();
-    let dry_run = ServerAction::<RetentionDryRun>::new();
-    let decide = ServerAction::<DecideRetention>::new();
-    let clear_quota = ServerAction::<ClearQuota>::new();
-    let propose = ServerAction::<ProposeRegionRetention>::new();
-    let data: PublicImagesResource = server_data(
-        move || {
-            (
-                set_quota.version().get(),
-                set_policy.version().get(),
-                dry_run.version().get(),
-                decide.version().get(),
-                clear_quota.version().get(),
-                propose.version().get(),
-            )
-        },
-        |_| get_public_images(),
-    );
+    let data: PublicImagesResource = server_data(|| (), |_| get_public_images());
     let query = leptos_router::hooks::use_query_map();
     let highlight = Memo::new(move |_| query.read().get("region").filter(|r| !r.is_empty()));
-    scroll_to_region(highlight, data);
     let banner = super::cloud::banner_resource(|| BannerScope::PublicImages);
     let user = current_user();
     let can_manage = user
@@ -62,17 +45,6 @@ pub fn PublicImagesPage() -> impl IntoView {
         .as_ref()
         .is_some_and(|u| u.can(Permission::DecideProposals));
     let me = user.map(|u| u.username).unwrap_or_default();
-    let error = move || {
-        general_error(set_quota.value())()
-            .or_else(general_error(set_policy.value()))
-            .or_else(general_error(dry_run.value()))
-            .or_else(general_error(decide.value()))
-            .or_else(|| clear_quota.value().get().and_then(Result::err))
-            .or_else(|| propose.value().get().and_then(Result::err))
-            .or_else(|| set_quota.value().get().and_then(Result::err))
-            .or_else(|| set_policy.value().get().and_then(Result::err))
-            .or_else(|| decide.value().get().and_then(Result::err))
-    };
     view! {
         <Title text="Public images"/>
         <PageHeader
@@ -80,25 +52,14 @@ pub fn PublicImagesPage() -> impl IntoView {
             subtitle="AWS allows each account a number of public images per region; once a region's quota is used up, a build cannot make its image public there. Retention policies say which old images go; Partnerships approves each dry run before anything changes."
         />
         <super::cloud::DriftBanner banner/>
-        {move || error().map(|error| view! { <ErrorBox error/> })}
-        {move || propose.value().get().and_then(Result::ok).map(|proposals| {
-            let text = if proposals.is_empty() {
-                "Nothing to propose: every product with public images there has an open dry run, or its policy keeps them all.".to_owned()
-            } else {
-                format!(
-                    "Proposed: {}. Partnerships approves each dry run below.",
-                    proposals.iter().map(|p| format!("{} ({} images)", p.product_name, p.items.len())).collect::<Vec<_>>().join(", ")
-                )
-            };
-            view! { <div role="status" data-testid="region-proposed" class="mb-4 rounded-md border border-green-200 bg-green-50 px-4 py-3 text-sm text-green-900">{text}</div> }
-        })}
         <Transition fallback=Loading>
             {move || data.get().map(|r| match r {
                 Ok(overview) => view! {
                     <div class="space-y-6">
-                        <Regions regions=overview.regions set_quota clear_quota propose highlight=highlight.get() can_manage/>
-                        <Policies policies=overview.policies set_policy dry_run can_manage/>
-                        <Proposals proposals=overview.proposals decide partnerships me=me.clone()/>
+                        <Regions regions=overview.regions highlight=highlight.get() can_manage/>
+                        <Policies policies=overview.policies can_manage/>
+                        <Proposals proposals=overview.proposals partnerships me=me.clone()/>
+                        {highlight.get().map(|region| view! { <ScrollIntoView target=format!("region-{region}")/> })}
                     </div>
                 }.into_any(),
                 Err(error) => view! { <ErrorBox error/> }.into_any(),
@@ -120,36 +81,9 @@ fn quota_tone(r: &RegionQuota) -> Option<Tone> {
     }
 }
 
-/// Scrolls the region a link asked for (`?region=`) into view once the table is first
-/// there, not again when it reloads after an action (browser only).
-#[cfg(feature = "hydrate")]
-fn scroll_to_region(region: Memo<Option<String>>, data: PublicImagesResource) {
-    let scrolled = StoredValue::new(None::<String>);
-    Effect::new(move |_| {
-        let loaded = data.with(|d| d.as_ref().is_some_and(Result::is_ok));
-        if let Some(region) = region.get()
-            && loaded
-            && scrolled.get_value().as_ref() != Some(&region)
-        {
-            scrolled.set_value(Some(region.clone()));
-            request_animation_frame(move || {
-                if let Some(row) = document().get_element_by_id(&format!("region-{region}")) {
-                    row.scroll_into_view();
-                }
-            });
-        }
-    });
-}
-
-#[cfg(not(feature = "hydrate"))]
-fn scroll_to_region(_region: Memo<Option<String>>, _data: PublicImagesResource) {}
-
 #[component]
 fn Regions(
     regions: Vec<RegionQuota>,
-    set_quota: ServerAction<SetImageQuota>,
-    clear_quota: ServerAction<ClearQuota>,
-    propose: ServerAction<ProposeRegionRetention>,
     /// The region a link asked for, highlighted.
     highlight: Option<String>,
     can_manage: bool,
@@ -193,10 +127,10 @@ fn Regions(
                                 <div class=format!("mt-2 rounded-md border px-2 py-1.5 text-xs {box_class}") data-testid="quota-warning" data-tone={if tone == Tone::Red { "red" } else { "amber" }}>
                                     <p>{text}</p>
                                     {can_manage.then(|| view! {
-                                        <ActionForm action=propose attr:class="mt-1">
+                                        <ServerForm action=ProposeRegionRetention::PATH class="mt-1">
                                             <input type="hidden" name="region" value=region/>
                                             <button class="font-medium text-violet-700 hover:underline" data-testid="propose-retention">"Propose retention"</button>
-                                        </ActionForm>
+                                        </ServerForm>
                                     })}
                                 </div>
                             }
@@ -231,21 +165,21 @@ fn Regions(
                                 <td class=TD>
                                     {if can_manage {
                                         view! {
-                                            <ActionForm action=set_quota attr:class="flex gap-2 items-center">
+                                            <ServerForm action=SetImageQuota::PATH class="flex gap-2 items-center">
                                                 <input type="hidden" name="region" value=region.clone()/>
                                                 <input name="input[quota]" value=r.quota inputmode="numeric" aria-label=format!("Quota of {region}") class="w-20 rounded-md border border-gray-300 px-2 py-1 text-sm"/>
                                                 <button class="text-sm text-violet-700 hover:underline">"Set"</button>
-                                            </ActionForm>
+                                            </ServerForm>
                                         }.into_any()
                                     } else {
                                         view! { <span>{r.quota}</span> }.into_any()
                                     }}
                                     <div class="text-xs text-gray-500" data-testid="quota-source">{source}</div>
                                     {(can_manage && r.quota_source == QuotaSource::Manual).then(|| view! {
-                                        <ActionForm action=clear_quota>
+                                        <ServerForm action=ClearQuota::PATH>
                                             <input type="hidden" name="region" value=clear_region.clone()/>
                                             <button class="text-xs text-violet-700 hover:underline" data-testid="clear-quota">"Clear"</button>
-                                        </ActionForm>
+                                        </ServerForm>
                                     })}
                                 </td>
                             </tr>
@@ -258,17 +192,10 @@ fn Regions(
 }
 
 #[component]
-fn Policies(
-    policies: Vec<RetentionPolicy>,
-    set_policy: ServerAction<SetRetentionPolicy>,
-    dry_run: ServerAction<RetentionDryRun>,
-    can_manage: bool,
-) -> impl IntoView {
-    let dry_run_error = move || dry_run.value().get().and_then(Result::err);
+fn Policies(policies: Vec<RetentionPolicy>, can_manage: bool) -> impl IntoView {
     view! {
         <Card title="Retention policies">
             <p class="mb-3 text-xs text-gray-600">"Per product and architecture, the images of the newest releases stay, and so does anything of a release inside the support window or behind a public marketplace version. A dry run lists exactly what the policy would retire; nothing changes until Partnerships approves it."</p>
-            {move || dry_run_error().map(|error| view! { <ErrorBox error/> })}
             <table class=TABLE data-testid="policies">
                 <thead>
                     <tr>
@@ -310,16 +237,16 @@ fn Policies(
                                 <td class=TD>
                                     {can_manage.then(|| view! {
                                         <div class="flex gap-2">
-                                            <ActionForm action=set_policy attr:id=form.clone()>
+                                            <ServerForm action=SetRetentionPolicy::PATH id=form.clone()>
                                                 <input type="hidden" name="partner" value=partner.clone()/>
                                                 <input type="hidden" name="product" value=product.clone()/>
                                                 <button class=BUTTON_SECONDARY>"Save"</button>
-                                            </ActionForm>
-                                            <ActionForm action=dry_run>
+                                            </ServerForm>
+                                            <ServerForm action=RetentionDryRun::PATH>
                                                 <input type="hidden" name="partner" value=run_partner.clone()/>
                                                 <input type="hidden" name="product" value=run_product.clone()/>
                                                 <button class=BUTTON data-testid="dry-run">"Dry run"</button>
-                                            </ActionForm>
+                                            </ServerForm>
                                         </div>
                                     })}
                                 </td>
@@ -335,7 +262,6 @@ fn Policies(
 #[component]
 fn Proposals(
     proposals: Vec<RetentionProposal>,
-    decide: ServerAction<DecideRetention>,
     partnerships: bool,
     /// Who is looking: whoever ran a dry run may withdraw it but not approve it.
     me: String,
@@ -399,19 +325,19 @@ fn Proposals(
                                         <p class="text-sm text-gray-600 w-full" data-testid="own-proposal">"You ran this dry run: another member of Partnerships approves it. You may withdraw it."</p>
                                     })}
                                     {(!mine).then(|| view! {
-                                    <ActionForm action=decide>
+                                    <ServerForm action=DecideRetention::PATH>
                                         <input type="hidden" name="proposal_id" value=p.id/>
                                         <input type="hidden" name="approve" value="true"/>
                                         <input type="hidden" name="comment" value=""/>
                                         <button class=BUTTON data-testid="approve-retention">{format!("Approve: {}", p.action.label().to_lowercase())}</button>
-                                    </ActionForm>
+                                    </ServerForm>
                                     })}
-                                    <ActionForm action=decide attr:class="flex gap-2">
+                                    <ServerForm action=DecideRetention::PATH class="flex gap-2">
                                         <input type="hidden" name="proposal_id" value=p.id/>
                                         <input type="hidden" name="approve" value="false"/>
                                         <input name="comment" placeholder="Why not" aria-label="Why not" class="rounded-md border border-gray-300 px-2 py-1.5 text-sm"/>
                                         <button class=BUTTON_SECONDARY>{if mine { "Withdraw" } else { "Reject" }}</button>
-                                    </ActionForm>
+                                    </ServerForm>
                                 </div>
                             }})}
                         </div>

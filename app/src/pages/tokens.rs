@@ -1,9 +1,10 @@
 //! Personal API tokens: create one (shown once), see when each was last used, revoke.
 
+use crate::islands::{Live, Reveal, ServerForm};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 
-use super::{field_error, general_error};
 use crate::{
     components::*,
     data::server_data,
@@ -13,28 +14,14 @@ use crate::{
 
 #[component]
 pub fn TokensPage() -> impl IntoView {
-    let create = ServerAction::<CreateApiToken>::new();
-    let revoke = ServerAction::<RevokeApiToken>::new();
-    let data = server_data(
-        move || (create.version().get(), revoke.version().get()),
-        |_| list_api_tokens(),
-    );
-    let value = create.value();
-    let general = general_error(value);
+    let data = server_data(|| (), |_| list_api_tokens());
     view! {
         <Title text="API tokens"/>
         <PageHeader title="API tokens".into() subtitle="For automation on /api/v1 as Authorization: Bearer <token>. A token acts with your roles, limited to its scopes; it is shown once and stored hashed."/>
-        {move || general().map(|error| view! { <ErrorBox error/> })}
-        {move || revoke.value().get().and_then(Result::err).map(|error| view! { <ErrorBox error/> })}
-        {move || value.get().and_then(Result::ok).map(|created| view! {
-            <div class="mb-6 rounded-md border border-green-300 bg-green-50 p-4" data-testid="new-token">
-                <p class="text-sm font-medium text-green-900">{format!("Token '{}' created. Copy it now: it will not be shown again.", created.token.name)}</p>
-                <code class="mt-2 block break-all rounded bg-white px-3 py-2 text-sm" data-testid="token-secret">{created.secret}</code>
-            </div>
-        })}
         <div class="grid lg:grid-cols-3 gap-6">
             <div class="lg:col-span-2">
                 <Card>
+                    <Live id="tokens".to_owned() active=false every_ms=0>
                     <Transition fallback=Loading>
                         {move || data.get().map(|r| match r {
                             Ok(list) if list.is_empty() => view! { <p class="text-sm text-gray-500">"No tokens yet."</p> }.into_any(),
@@ -58,10 +45,10 @@ pub fn TokensPage() -> impl IntoView {
                                                     <td class=TD>
                                                         {if live {
                                                             view! {
-                                                                <ActionForm action=revoke>
+                                                                <ServerForm action=RevokeApiToken::PATH>
                                                                     <input type="hidden" name="id" value=t.id/>
                                                                     <button class="text-sm text-red-700 hover:underline" data-testid="revoke">"Revoke"</button>
-                                                                </ActionForm>
+                                                                </ServerForm>
                                                             }.into_any()
                                                         } else {
                                                             view! { <Badge text="Revoked" tone=Tone::Gray/> }.into_any()
@@ -76,14 +63,20 @@ pub fn TokensPage() -> impl IntoView {
                             Err(error) => view! { <ErrorBox error/> }.into_any(),
                         })}
                     </Transition>
+                    </Live>
                 </Card>
             </div>
             <Card title="New token">
-                <ActionForm action=create attr:class="space-y-4" attr:data-testid="token-form">
-                    <Field label="Name" name="input[name]" error=field_error(value, "name")>
-                        <input id="input_name_" name="input[name]" placeholder="release pipeline" class=move || input_class(field_error(value, "name").get().is_some())/>
+                <ServerForm action=CreateApiToken::PATH class="space-y-4" testid="token-form" reveal=Reveal {
+                    pointer: "/secret".into(),
+                    text: "Token created. Copy it now: it will not be shown again.".into(),
+                    testid: "new-token".into(),
+                    value_testid: "token-secret".into(),
+                }>
+                    <Field label="Name" name="input[name]">
+                        <input id="input_name_" name="input[name]" placeholder="release pipeline" class=INPUT/>
                     </Field>
-                    <fieldset>
+                    <fieldset data-field="scopes" data-field-id="scopes">
                         <legend class="text-sm font-medium text-gray-700">"Scopes"</legend>
                         {TokenScope::ALL.iter().enumerate().map(|(i, s)| view! {
                             <label class="mt-1 flex items-center gap-2 text-sm">
@@ -91,13 +84,12 @@ pub fn TokensPage() -> impl IntoView {
                                 {s.label()}
                             </label>
                         }).collect_view()}
-                        {move || field_error(value, "scopes").get().map(|m| view! { <p class="mt-1 text-sm text-red-700">{m}</p> })}
                     </fieldset>
-                    <Field label="Expires in (days)" name="input[expires_in_days]" error=field_error(value, "expires_in_days")>
-                        <input id="input_expires_in_days_" name="input[expires_in_days]" value="90" inputmode="numeric" class=move || input_class(field_error(value, "expires_in_days").get().is_some())/>
+                    <Field label="Expires in (days)" name="input[expires_in_days]">
+                        <input id="input_expires_in_days_" name="input[expires_in_days]" value="90" inputmode="numeric" class=INPUT/>
                     </Field>
                     <button class=BUTTON data-testid="create-token">"Create token"</button>
-                </ActionForm>
+                </ServerForm>
             </Card>
         </div>
     }

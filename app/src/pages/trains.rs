@@ -3,13 +3,15 @@
 //! moves; the list of trains; the dashboard's card; and the policy controls that say
 //! whether a product's builds and a listing's publishes run by themselves.
 
+use crate::islands::{Live, ServerForm};
 use chrono::{DateTime, NaiveDate, Utc};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn as _;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::{
-    current_user, field_error, general_error,
+    current_user,
     jobs::{ProgressBar, job_state_tone},
     page_param,
     process::{SlaBadge, sla_tone},
@@ -71,8 +73,8 @@ async fn fetch_train(key: TrainKey) -> Result<ReleaseTrain, AppError> {
 
 type TrainResource = Data<Result<ReleaseTrain, AppError>>;
 
-/// `/releases/:version/train` and `/trains/:id`: the train, refreshed every few seconds
-/// until it is done.
+/// `/releases/:version/train` and `/trains/:id`: the train, following the server every few
+/// seconds until it is done.
 #[component]
 pub fn TrainPage() -> impl IntoView {
     let params = use_params_map();
@@ -84,13 +86,18 @@ pub fn TrainPage() -> impl IntoView {
         }
     };
     let data: TrainResource = server_data(key, fetch_train);
-    refresh_until_done(data);
     view! {
-        // A refetch keeps the page as it was until the new answer is in.
-        <Transition fallback=Loading>
+        <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(train) => view! { <TrainView train/> }.into_any(),
+                    Ok(train) => {
+                        let moving = train.state != TrainState::Done;
+                        view! {
+                            <Live id="train".to_owned() active=moving every_ms=2500>
+                                <TrainView train/>
+                            </Live>
+                        }.into_any()
+                    }
                     Err(error) => view! {
                         <Title text="Release train"/>
                         <PageHeader title="Release train".into()/>
@@ -98,33 +105,9 @@ pub fn TrainPage() -> impl IntoView {
                     }.into_any(),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
-
-/// Asks for the train again every 2.5 s while it is not done (browser only).
-#[cfg(feature = "hydrate")]
-fn refresh_until_done(data: TrainResource) {
-    let handle = set_interval_with_handle(
-        move || {
-            let moving = data.with_untracked(|d| {
-                d.as_ref()
-                    .and_then(|r| r.as_ref().ok())
-                    .is_some_and(|t| t.state != TrainState::Done)
-            });
-            if moving {
-                data.refetch();
-            }
-        },
-        std::time::Duration::from_millis(2500),
-    );
-    if let Ok(handle) = handle {
-        on_cleanup(move || handle.clear());
-    }
-}
-
-#[cfg(not(feature = "hydrate"))]
-fn refresh_until_done(_data: TrainResource) {}
 
 #[component]
 fn TrainView(train: ReleaseTrain) -> impl IntoView {
@@ -554,14 +537,8 @@ pub fn TrainCard() -> impl IntoView {
 
 /// A product's build policy, and the control to change it for who may (Omnibus, admin).
 #[component]
-pub fn BuildPolicyControl(
-    partner: String,
-    product: String,
-    policy: Policy,
-    action: ServerAction<SetBuildPolicy>,
-) -> impl IntoView {
+pub fn BuildPolicyControl(partner: String, product: String, policy: Policy) -> impl IntoView {
     let can = current_user().is_some_and(|u| u.can(Permission::SetBuildPolicy));
-    let value = action.value();
     view! {
         <PolicyControl
             label="Builds"
@@ -569,15 +546,13 @@ pub fn BuildPolicyControl(
             testid="build-policy"
             policy
             can
-            error=field_error(value, "policy")
-            general=Signal::derive(general_error(value))
         >
-            <ActionForm action attr:class="flex items-center gap-2">
+            <ServerForm action=SetBuildPolicy::PATH class="flex items-center gap-2">
                 <input type="hidden" name="partner" value=partner/>
                 <input type="hidden" name="product" value=product/>
-                <PolicySelect policy/>
-                <button class=BUTTON_SECONDARY data-testid="save-build-policy" disabled=move || action.pending().get()>"Save"</button>
-            </ActionForm>
+                <PolicySelect policy testid="build-policy"/>
+                <button class=BUTTON_SECONDARY data-testid="save-build-policy">"Save"</button>
+            </ServerForm>
         </PolicyControl>
     }
 }
@@ -585,13 +560,8 @@ pub fn BuildPolicyControl(
 /// A listing's publish policy, and the control to change it for who may (Partnerships,
 /// admin).
 #[component]
-pub fn PublishPolicyControl(
-    listing_id: i32,
-    policy: Policy,
-    action: ServerAction<SetPublishPolicy>,
-) -> impl IntoView {
+pub fn PublishPolicyControl(listing_id: i32, policy: Policy) -> impl IntoView {
     let can = current_user().is_some_and(|u| u.can(Permission::SetPublishPolicy));
-    let value = action.value();
     view! {
         <PolicyControl
             label="Publishing"
@@ -599,24 +569,24 @@ pub fn PublishPolicyControl(
             testid="publish-policy"
             policy
             can
-            error=field_error(value, "policy")
-            general=Signal::derive(general_error(value))
         >
-            <ActionForm action attr:class="flex items-center gap-2">
+            <ServerForm action=SetPublishPolicy::PATH class="flex items-center gap-2">
                 <input type="hidden" name="listing_id" value=listing_id/>
-                <PolicySelect policy/>
-                <button class=BUTTON_SECONDARY data-testid="save-publish-policy" disabled=move || action.pending().get()>"Save"</button>
-            </ActionForm>
+                <PolicySelect policy testid="publish-policy"/>
+                <button class=BUTTON_SECONDARY data-testid="save-publish-policy">"Save"</button>
+            </ServerForm>
         </PolicyControl>
     }
 }
 
 #[component]
-fn PolicySelect(policy: Policy) -> impl IntoView {
+fn PolicySelect(policy: Policy, testid: &'static str) -> impl IntoView {
     view! {
-        <select name="policy" aria-label="Policy" class="rounded-md border border-gray-300 px-2 py-1.5 text-sm">
-            {Policy::ALL.iter().map(|p| view! { <option value=p.as_str() selected=*p == policy>{p.label()}</option> }).collect_view()}
-        </select>
+        <span data-field="policy" data-field-id="policy" data-field-testid=format!("error-{testid}")>
+            <select name="policy" aria-label="Policy" class="rounded-md border border-gray-300 px-2 py-1.5 text-sm">
+                {Policy::ALL.iter().map(|p| view! { <option value=p.as_str() selected=*p == policy>{p.label()}</option> }).collect_view()}
+            </select>
+        </span>
     }
 }
 
@@ -628,8 +598,6 @@ fn PolicyControl(
     testid: &'static str,
     policy: Policy,
     can: bool,
-    #[prop(into)] error: Signal<Option<String>>,
-    #[prop(into)] general: Signal<Option<AppError>>,
     children: Children,
 ) -> impl IntoView {
     view! {
@@ -640,8 +608,6 @@ fn PolicyControl(
             </div>
             <p class="mt-1 text-xs text-gray-500">{explain}</p>
             {can.then(|| view! { <div class="mt-2">{children()}</div> })}
-            {move || error.get().map(|e| view! { <p class="mt-1 text-sm text-red-700" data-testid=format!("error-{testid}")>{e}</p> })}
-            {move || general.get().map(|error| view! { <ErrorBox error/> })}
         </div>
     }
 }

@@ -239,10 +239,30 @@ pub async fn resolve_drift(
 ) -> Result<DriftResolution, AppError> {
     let (app, user) = ctx::signed_in()?;
     let input = ctx::status_of(AdoptInput::try_from(input))?;
-    ctx::status_of(
+    let done = ctx::status_of(
         crate::services::account::resolve(&app.db, &user, app.clock.now(), id, action, &input)
             .await,
-    )
+    )?;
+    ctx::flash(&crate::components::Flash {
+        testid: "drift-resolved".into(),
+        text: format!(
+            "Resolved: {}{}",
+            done.item.summary,
+            done.item
+                .resolution
+                .as_ref()
+                .map(|how| format!(" ({how})"))
+                .unwrap_or_default()
+        ),
+        link: done.proposal_link.clone().map(|href| {
+            (
+                href,
+                "The proposal waits for Partnerships' approval →".into(),
+                "drift-proposal".into(),
+            )
+        }),
+    });
+    Ok(done)
 }
 
 /// Queues a sync now (or answers the one queued or running).
@@ -266,9 +286,26 @@ pub async fn clear_quota(region: String) -> Result<RegionQuota, AppError> {
 #[server(prefix = "/rpc")]
 pub async fn propose_region_retention(region: String) -> Result<Vec<RetentionProposal>, AppError> {
     let (app, user) = ctx::signed_in()?;
-    ctx::status_of(
+    let proposals = ctx::status_of(
         crate::services::retention::propose_region(&app.db, &user, app.clock.now(), &region).await,
-    )
+    )?;
+    ctx::flash(&crate::components::Flash {
+        testid: "region-proposed".into(),
+        text: if proposals.is_empty() {
+            "Nothing to propose: every product with public images there has an open dry run, or its policy keeps them all.".to_owned()
+        } else {
+            format!(
+                "Proposed: {}. Partnerships approves each dry run below.",
+                proposals
+                    .iter()
+                    .map(|p| format!("{} ({} images)", p.product_name, p.items.len()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        link: None,
+    });
+    Ok(proposals)
 }
 
 #[cfg(test)]

@@ -101,7 +101,8 @@ pub async fn upload_asset(data: MultipartData) -> Result<Asset, AppError> {
         }
     }
     let now = state.clock.now();
-    ctx::status_of(if asset_id.trim().is_empty() {
+    let creating = asset_id.trim().is_empty();
+    let done = if creating {
         let target = AssetLinkForm {
             listing_id,
             task_id,
@@ -131,7 +132,31 @@ pub async fn upload_asset(data: MultipartData) -> Result<Asset, AppError> {
             }
             Err(_) => Err(AppError::not_found(format!("asset '{asset_id}'"))),
         }
-    })
+    };
+    match done {
+        // A new asset opens on its own page; a new version shows on the page it was sent from.
+        Ok(asset) if creating => {
+            leptos_axum::redirect(&format!("/assets/{}", asset.id));
+            Ok(asset)
+        }
+        Ok(asset) => Ok(asset),
+        // A file refused for its size or type is the file field's problem.
+        Err(mut e) => {
+            use crate::error::ErrorCode;
+            if e.fields.is_empty()
+                && matches!(
+                    e.code,
+                    ErrorCode::PayloadTooLarge | ErrorCode::UnsupportedMediaType
+                )
+            {
+                e.fields.push(crate::error::FieldError {
+                    field: "file".into(),
+                    message: e.message.clone(),
+                });
+            }
+            ctx::status_of(Err(e))
+        }
+    }
 }
 
 /// What an asset is linked to, as a form sends it: a listing's id or a task's id (one of

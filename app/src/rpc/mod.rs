@@ -5,7 +5,7 @@
 //! One file per resource; everything is re-exported here, so `rpc::x` names every function.
 
 #[cfg(feature = "ssr")]
-mod ctx {
+pub(crate) mod ctx {
     use crate::{
         domain::CurrentUser,
         error::{AppError, AppResult},
@@ -40,6 +40,59 @@ mod ctx {
         let user = status_of(user().ok_or_else(AppError::unauthenticated))?;
         Ok((state()?, user))
     }
+
+    /// Leaves `flash` for the next page this browser loads (a cookie that page clears): what
+    /// a form's server function did, said once on the page the form goes back to.
+    pub fn flash(flash: &crate::components::Flash) {
+        use base64::Engine as _;
+        let (Some(options), Ok(state)) = (use_context::<leptos_axum::ResponseOptions>(), state())
+        else {
+            return;
+        };
+        let Ok(json) = serde_json::to_vec(flash) else {
+            return;
+        };
+        let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        let secure = if state.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        };
+        if let Ok(cookie) = http::HeaderValue::from_str(&format!(
+            "{FLASH_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=120{secure}"
+        )) {
+            options.append_header(http::header::SET_COOKIE, cookie);
+        }
+    }
+
+    /// The flash the last form left, if any, cleared from the browser by this response.
+    pub fn take_flash() -> Option<crate::components::Flash> {
+        use base64::Engine as _;
+        let parts = use_context::<http::request::Parts>()?;
+        let value = parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == FLASH_COOKIE)
+            .map(|(_, v)| v.to_owned())?;
+        if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+            options.append_header(
+                http::header::SET_COOKIE,
+                http::HeaderValue::from_static(
+                    "portal_flash=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+                ),
+            );
+        }
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value)
+            .ok()?;
+        serde_json::from_slice(&json).ok()
+    }
+
+    const FLASH_COOKIE: &str = "portal_flash";
 
     /// Sets the response status to the error's, so a failed page load is not a 200.
     pub fn status_of<T>(result: AppResult<T>) -> AppResult<T> {

@@ -342,7 +342,7 @@ pub async fn set_product_delivery(
 ) -> Result<Product, AppError> {
     let (state, user) = ctx::signed_in()?;
     let config = ctx::status_of(form.into_config())?;
-    ctx::status_of(
+    let saved = ctx::status_of(
         crate::services::products::set_delivery(
             &state.db,
             &user,
@@ -352,7 +352,13 @@ pub async fn set_product_delivery(
             &config,
         )
         .await,
-    )
+    )?;
+    ctx::flash(&crate::components::Flash {
+        testid: "delivery-saved".into(),
+        text: "Saved: the next version publish uses it.".into(),
+        link: None,
+    });
+    Ok(saved)
 }
 
 #[cfg(test)]

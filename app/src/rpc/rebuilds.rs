@@ -60,7 +60,37 @@ pub async fn check_base_images() -> Result<BaseImageCheck, AppError> {
         .ok_or_else(|| {
             AppError::internal("base-image check", "the web layer has no base image finder")
         })?;
-    ctx::status_of(
+    let report = ctx::status_of(
         crate::services::rebuilds::check(&app.db, &user, app.clock.now(), finder.0.as_ref()).await,
-    )
+    )?;
+    let made = match report.proposals.len() {
+        0 => "nothing new to propose".to_owned(),
+        1 => "one new proposal".to_owned(),
+        n => format!("{n} new proposals"),
+    };
+    let newest = report
+        .base_images
+        .iter()
+        .map(|b| {
+            format!(
+                "{} in {}: {} ({} up to date, {} built on an older one)",
+                b.arch.as_str(),
+                b.region,
+                b.newest_name.as_deref().unwrap_or("none found"),
+                b.up_to_date,
+                b.outdated
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    ctx::flash(&crate::components::Flash {
+        testid: "check-result".into(),
+        text: if newest.is_empty() {
+            format!("Checked: {made}.")
+        } else {
+            format!("Checked: {made}. Newest base images: {newest}.")
+        },
+        link: None,
+    });
+    Ok(report)
 }

@@ -40,5 +40,17 @@ pub async fn delete_webhook(id: i32) -> Result<(), AppError> {
 #[server(prefix = "/rpc")]
 pub async fn test_webhook(id: i32) -> Result<Job, AppError> {
     let (app, user) = ctx::signed_in()?;
-    ctx::status_of(crate::services::notify::test_webhook(&app.db, &user, app.clock.now(), id).await)
+    let job = ctx::status_of(
+        crate::services::notify::test_webhook(&app.db, &user, app.clock.now(), id).await,
+    )?;
+    ctx::flash(&crate::components::Flash {
+        testid: "webhook-test".into(),
+        text: "Test queued as".into(),
+        link: Some((
+            format!("/jobs/{}", job.id),
+            format!("job #{}", job.id),
+            "webhook-test-job".into(),
+        )),
+    });
+    Ok(job)
 }

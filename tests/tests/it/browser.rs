@@ -176,7 +176,21 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{selector} never showed '{expected}'");
+        panic!(
+            "{selector} never showed '{expected}'; the console said:\n{}",
+            self.console().join("\n")
+        );
+    }
+
+    /// The page's console messages so far (the last 30), to say why a wait failed.
+    fn console(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.profile.join("chrome_debug.log")).unwrap_or_default();
+        let lines: Vec<String> = log
+            .lines()
+            .filter(|line| line.contains("CONSOLE") || line.contains("panicked at"))
+            .map(str::to_owned)
+            .collect();
+        lines[lines.len().saturating_sub(30)..].to_vec()
     }
 }
 
@@ -386,13 +400,11 @@ async fn the_image_lookup_answers_with_the_image_id() {
         ("arch", "arm64"),
         ("region", "eu-west-3"),
     ] {
-        b.css(&format!(
-            "select[name='query[{name}]'] option[value='{value}']"
-        ))
-        .await
-        .click()
-        .await
-        .expect("choose");
+        b.css(&format!("select[name='{name}'] option[value='{value}']"))
+            .await
+            .click()
+            .await
+            .expect("choose");
     }
     b.css("[data-testid='lookup-form'] button[type='submit']")
         .await
