@@ -379,6 +379,9 @@ mod tests {
     }
 }
 
+/// The cookie that carries a [`Flash`] to the next page.
+pub const FLASH_COOKIE: &str = "portal_flash";
+
 /// What a form's server function did, said once on the next page (see `rpc::ctx::flash`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Flash {

@@ -126,9 +126,21 @@ impl KeptPages {
 
 /// What a request's page is kept by: the person and the address. Only a signed-in
 /// person's `GET` of a page (not a server function) is kept, and not for an address longer
-/// than [`QUESTION_AT_MOST`].
+/// than [`QUESTION_AT_MOST`]; nor a request that brings a form's flash, which its page
+/// shows once.
 fn key_of(req: &Request) -> Option<String> {
     if req.method() != Method::GET || req.uri().path().starts_with("/rpc/") {
+        return None;
+    }
+    let flash = format!("{}=", app::components::FLASH_COOKIE);
+    let brings_flash = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|pair| pair.trim().starts_with(&flash));
+    if brings_flash {
         return None;
     }
     let user = req.extensions().get::<CurrentUser>()?;
@@ -444,6 +456,34 @@ mod tests {
             .unwrap_or_default();
         let Ok(res) = site.router.clone().oneshot(req).await;
         assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    /// A form's flash is shown once, by a page rendered for the request that brings it.
+    #[tokio::test]
+    async fn a_request_bringing_a_flash_is_rendered_and_not_kept() {
+        let site = site();
+        let viewer = person(1, vec![Role::Viewer]);
+        get_as(&site, Some(&viewer), "/page").await;
+        assert_eq!(renders(&site), 1);
+        for _ in 0..2 {
+            let mut req = Request::get("/page")
+                .body(Body::empty())
+                .unwrap_or_default();
+            req.extensions_mut().insert(viewer.clone());
+            req.headers_mut().insert(
+                header::COOKIE,
+                HeaderValue::from_static("portal_session=s; portal_flash=e30"),
+            );
+            let Ok(res) = site.router.clone().oneshot(req).await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+        assert_eq!(renders(&site), 3, "rendered for each request with a flash");
+        get_as(&site, Some(&viewer), "/page").await;
+        assert_eq!(
+            renders(&site),
+            3,
+            "the page kept before is served again without one"
+        );
     }
 
     /// Eight requests for a page that is not kept: one renders it, the seven others wait

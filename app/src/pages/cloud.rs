@@ -636,21 +636,21 @@ fn AdoptForm(item: DriftItem, products: ProductsResource) -> impl IntoView {
     view! {
         <details class="rounded-md border border-gray-200 px-3 py-2" data-testid="adopt">
             <summary class="cursor-pointer text-sm font-medium text-violet-700">"Adopt…"</summary>
-            <ServerForm action=ResolveDrift::PATH class="mt-3 w-72 space-y-3">
+            <ServerForm action=ResolveDrift::PATH class="mt-3 w-72">
                 <input type="hidden" name="id" value=id/>
                 <input type="hidden" name="action" value=DriftAction::Adopt.as_str()/>
-                <div data-field="product_id" data-field-id=field_id("product_id") data-field-testid="field-error">
+                <div class="mb-3" data-field="product_id" data-field-id=field_id("product_id") data-field-testid="field-error">
                     <label for=field_id("product_id") class="block text-sm font-medium text-gray-800 mb-1">"Product"</label>
                     <ProductSelect id=field_id("product_id") name="input[product_id]" products empty="Choose…"
                         selected=suggested_product/>
                 </div>
-                <div data-field="release" data-field-id=field_id("release") data-field-testid="field-error">
+                <div class="mb-3" data-field="release" data-field-id=field_id("release") data-field-testid="field-error">
                     <label for=field_id("release") class="block text-sm font-medium text-gray-800 mb-1">"Release"</label>
                     <input id=field_id("release") name="input[release]" placeholder="17.5.1" value=suggestion.release.clone().unwrap_or_default()
                         class=INPUT/>
                     <p class="mt-1 text-xs text-gray-500">"Recorded if the catalogue does not have it."</p>
                 </div>
-                <div data-field="arch" data-field-id=field_id("arch") data-field-testid="field-error">
+                <div class="mb-3" data-field="arch" data-field-id=field_id("arch") data-field-testid="field-error">
                     <label for=field_id("arch") class="block text-sm font-medium text-gray-800 mb-1">"Architecture"</label>
                     <select id=field_id("arch") name="input[arch]" class=INPUT>
                         <option value="">"Choose…"</option>

@@ -67,7 +67,7 @@ pub fn TokensPage() -> impl IntoView {
                 </Card>
             </div>
             <Card title="New token">
-                <ServerForm action=CreateApiToken::PATH class="space-y-4" testid="token-form" reveal=Reveal {
+                <ServerForm action=CreateApiToken::PATH testid="token-form" reveal=Reveal {
                     pointer: "/secret".into(),
                     text: "Token created. Copy it now: it will not be shown again.".into(),
                     testid: "new-token".into(),
@@ -76,7 +76,7 @@ pub fn TokensPage() -> impl IntoView {
                     <Field label="Name" name="input[name]">
                         <input id="input_name_" name="input[name]" placeholder="release pipeline" class=INPUT/>
                     </Field>
-                    <fieldset data-field="scopes" data-field-id="scopes">
+                    <fieldset class="mb-4" data-field="scopes" data-field-id="scopes">
                         <legend class="text-sm font-medium text-gray-700">"Scopes"</legend>
                         {TokenScope::ALL.iter().enumerate().map(|(i, s)| view! {
                             <label class="mt-1 flex items-center gap-2 text-sm">

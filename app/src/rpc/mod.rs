@@ -42,27 +42,17 @@ pub(crate) mod ctx {
     }
 
     /// Leaves `flash` for the next page this browser loads (a cookie that page clears): what
-    /// a form's server function did, said once on the page the form goes back to.
+    /// a form's server function did, said once on the page the form goes back to. It holds
+    /// no secret: what is shown only once (a token) stays in the form's answer.
     pub fn flash(flash: &crate::components::Flash) {
         use base64::Engine as _;
-        let (Some(options), Ok(state)) = (use_context::<leptos_axum::ResponseOptions>(), state())
-        else {
-            return;
-        };
         let Ok(json) = serde_json::to_vec(flash) else {
             return;
         };
-        let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
-        let secure = if state.secure_cookies() {
-            "; Secure"
-        } else {
-            ""
-        };
-        if let Ok(cookie) = http::HeaderValue::from_str(&format!(
-            "{FLASH_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=120{secure}"
-        )) {
-            options.append_header(http::header::SET_COOKIE, cookie);
-        }
+        set_flash_cookie(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json),
+            120,
+        );
     }
 
     /// The flash the last form left, if any, cleared from the browser by this response.
@@ -76,23 +66,33 @@ pub(crate) mod ctx {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == FLASH_COOKIE)
+            .find(|(k, _)| *k == crate::components::FLASH_COOKIE)
             .map(|(_, v)| v.to_owned())?;
-        if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-            options.append_header(
-                http::header::SET_COOKIE,
-                http::HeaderValue::from_static(
-                    "portal_flash=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
-                ),
-            );
-        }
+        set_flash_cookie("", 0);
         let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(value)
             .ok()?;
         serde_json::from_slice(&json).ok()
     }
 
-    const FLASH_COOKIE: &str = "portal_flash";
+    /// Sets (or, for 0 seconds, clears) the flash cookie on this response.
+    fn set_flash_cookie(value: &str, max_age_secs: u32) {
+        let (Some(options), Ok(state)) = (use_context::<leptos_axum::ResponseOptions>(), state())
+        else {
+            return;
+        };
+        let secure = if state.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        };
+        if let Ok(cookie) = http::HeaderValue::from_str(&format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}",
+            crate::components::FLASH_COOKIE
+        )) {
+            options.append_header(http::header::SET_COOKIE, cookie);
+        }
+    }
 
     /// Sets the response status to the error's, so a failed page load is not a 200.
     pub fn status_of<T>(result: AppResult<T>) -> AppResult<T> {

@@ -176,21 +176,21 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let console = self.console();
         panic!(
-            "{selector} never showed '{expected}'; the console said:\n{}",
-            self.console().join("\n")
+            "{selector} never showed '{expected}'; the console's last words:\n{}",
+            console[console.len().saturating_sub(30)..].join("\n")
         );
     }
 
-    /// The page's console messages so far (the last 30), to say why a wait failed.
+    /// The pages' console messages so far.
     fn console(&self) -> Vec<String> {
-        let log = std::fs::read_to_string(self.profile.join("chrome_debug.log")).unwrap_or_default();
-        let lines: Vec<String> = log
+        std::fs::read_to_string(self.profile.join("chrome_debug.log"))
+            .unwrap_or_default()
             .lines()
             .filter(|line| line.contains("CONSOLE") || line.contains("panicked at"))
             .map(str::to_owned)
-            .collect();
-        lines[lines.len().saturating_sub(30)..].to_vec()
+            .collect()
     }
 }
 
@@ -222,6 +222,7 @@ async fn every_page_loads_and_hydrates() {
         ("listings", "/listings", "[data-testid='listing']"),
         ("listing", "/listings/1", "[role='progressbar']"),
         ("assets", "/assets", "[data-testid='upload-form']"),
+        ("copy", "/listings/1/copy", "[data-testid='copy-form']"),
         ("lookup", "/lookup", "[data-testid='lookup-form']"),
         (
             "search",
@@ -267,7 +268,7 @@ async fn every_page_loads_and_hydrates() {
         !nonces[0].is_empty() && nonces[0] != nonces[1],
         "a nonce per answer: {nonces:?}"
     );
-    // A link followed in the browser renders on the client, without a full load.
+    // A link followed loads the page it names, which hydrates its islands again.
     b.goto(&app.url("/")).await;
     b.css("a[href='/releases']")
         .await
@@ -275,6 +276,17 @@ async fn every_page_loads_and_hydrates() {
         .await
         .expect("nav");
     b.css("[data-testid='releases']").await;
+    b.hydrated().await;
+    // Every island on these pages found its code in the bundle, and none panicked: the
+    // pages and the bundle were built from the same source.
+    let unhydrated: Vec<String> = b
+        .console()
+        .into_iter()
+        .filter(|line| {
+            line.contains("Could not find WASM function") || line.contains("panicked at")
+        })
+        .collect();
+    assert!(unhydrated.is_empty(), "{}", unhydrated.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
