@@ -343,6 +343,39 @@ pub fn human_size(bytes: i64) -> String {
     }
 }
 
+/// The cookie that carries a [`Flash`] to the next page.
+pub const FLASH_COOKIE: &str = "portal_flash";
+
+/// What a form's server function did, said once on the next page (see `rpc::ctx::flash`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Flash {
+    /// The test id of the message.
+    pub testid: String,
+    pub text: String,
+    /// A link after the text: its address, its words and its test id.
+    pub link: Option<(String, String, String)>,
+}
+
+/// The flash the last form left, above the page. The cookie comes back from the browser, so
+/// its link is followed only to a page of the portal's own (a path), never elsewhere.
+#[component]
+pub fn FlashBox(flash: Flash) -> impl IntoView {
+    let link = flash.link.filter(|(href, _, _)| own_path(href));
+    view! {
+        <div role="status" data-testid=flash.testid class="mb-4 rounded-md border border-green-200 bg-green-50 px-4 py-3 text-sm text-green-900">
+            {flash.text}
+            {link.map(|(href, words, testid)| view! {
+                " "<a class=LINK href=href data-testid=testid>{words}</a>
+            })}
+        </div>
+    }
+}
+
+/// Whether `href` is a path on this site (not `//elsewhere`, a scheme or a backslash trick).
+fn own_path(href: &str) -> bool {
+    href.starts_with('/') && !href.starts_with("//") && !href.contains('\\')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,30 +410,18 @@ mod tests {
             "use <TextArea> instead of <textarea> at {bare:?}"
         );
     }
-}
 
-/// The cookie that carries a [`Flash`] to the next page.
-pub const FLASH_COOKIE: &str = "portal_flash";
-
-/// What a form's server function did, said once on the next page (see `rpc::ctx::flash`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Flash {
-    /// The test id of the message.
-    pub testid: String,
-    pub text: String,
-    /// A link after the text: its address, its words and its test id.
-    pub link: Option<(String, String, String)>,
-}
-
-/// The flash the last form left, above the page.
-#[component]
-pub fn FlashBox(flash: Flash) -> impl IntoView {
-    view! {
-        <div role="status" data-testid=flash.testid class="mb-4 rounded-md border border-green-200 bg-green-50 px-4 py-3 text-sm text-green-900">
-            {flash.text}
-            {flash.link.map(|(href, words, testid)| view! {
-                " "<a class=LINK href=href data-testid=testid>{words}</a>
-            })}
-        </div>
+    #[test]
+    fn a_flash_links_only_to_the_portals_own_pages() {
+        assert!(own_path("/listings/1"));
+        for href in [
+            "//evil.example/x",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/\\evil.example",
+            "",
+        ] {
+            assert!(!own_path(href), "{href}");
+        }
     }
 }

@@ -132,15 +132,7 @@ fn key_of(req: &Request) -> Option<String> {
     if req.method() != Method::GET || req.uri().path().starts_with("/rpc/") {
         return None;
     }
-    let flash = format!("{}=", app::components::FLASH_COOKIE);
-    let brings_flash = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .any(|pair| pair.trim().starts_with(&flash));
-    if brings_flash {
+    if crate::auth::cookie(req.headers(), app::components::FLASH_COOKIE).is_some() {
         return None;
     }
     let user = req.extensions().get::<CurrentUser>()?;

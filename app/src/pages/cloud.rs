@@ -61,7 +61,7 @@ pub(crate) fn drift_tone(kind: DriftKind) -> Tone {
 }
 
 /// A page's drift banner data. Created where the page creates its other resources (at its
-/// top, not inside a view that waited for something), so it hydrates with them.
+/// top, not inside a view that waited for something), so it loads once with them.
 pub type BannerResource = Data<Result<DriftBannerInfo, AppError>>;
 
 pub fn banner_resource(scope: impl Fn() -> BannerScope + Send + Sync + 'static) -> BannerResource {

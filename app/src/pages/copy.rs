@@ -51,8 +51,8 @@ pub fn CopyEditorPage() -> impl IntoView {
             }
         },
     );
-    // Every resource of the page is made here, outside the suspense below, so the browser
-    // finds each one's data from the server where it looks for it.
+    // Every resource of the page is made here, outside the suspense below, so each loads
+    // once (a suspense builds its children again while it checks for more to wait for).
     let logos = server_data(id, |listing| async move {
         list_listing_assets(listing).await.map(|assets| {
             assets

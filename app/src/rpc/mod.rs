@@ -59,15 +59,7 @@ pub(crate) mod ctx {
     pub fn take_flash() -> Option<crate::components::Flash> {
         use base64::Engine as _;
         let parts = use_context::<http::request::Parts>()?;
-        let value = parts
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == crate::components::FLASH_COOKIE)
-            .map(|(_, v)| v.to_owned())?;
+        let value = crate::services::cookie(&parts.headers, crate::components::FLASH_COOKIE)?;
         set_flash_cookie("", 0);
         let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(value)

@@ -245,6 +245,18 @@ pub(crate) fn stored<T: std::str::FromStr<Err = String>>(value: &str) -> AppResu
 /// The longest URL the portal sends to the marketplace or stores as a link.
 pub const URL_MAX: usize = 2048;
 
+/// Reads one cookie from a request's headers.
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// An optional https URL with a host, at most [`URL_MAX`] characters; empty means none.
 pub fn https_url(value: &str) -> Result<Option<String>, String> {
     let v = value.trim();
