@@ -161,7 +161,7 @@ pub fn ServerForm(
             on:submit=on_submit
         >
             {shown}
-            {move || error.get().map(|error| view! { <crate::components::ErrorBox error/> })}
+            {move || error.get().map(|error| view! { <div data-form-error><crate::components::ErrorBox error/></div> })}
             {children()}
         </form>
     }
@@ -252,7 +252,8 @@ async fn send(
 }
 
 /// Writes each field problem of `error` under the form's [`Field`] of that name (and its
-/// numbered parts, `name[0]`, under the same field), and clears the ones of the last try.
+/// parts, `name[0]` or `name.part`, under the same field), and clears the ones of the last
+/// try.
 /// Whether every problem found its field: if not, the error shows above the form too.
 ///
 /// [`Field`]: crate::components::Field
@@ -290,7 +291,7 @@ pub(crate) fn show_field_errors(form: &web_sys::HtmlFormElement, error: Option<&
                 p.field == key
                     || p.field
                         .strip_prefix(key.as_str())
-                        .is_some_and(|rest| rest.starts_with('['))
+                        .is_some_and(|rest| rest.starts_with(['[', '.']))
             })
             .map(|p| p.message.as_str())
             .collect();
@@ -328,8 +329,8 @@ pub(crate) fn show_field_errors(form: &web_sys::HtmlFormElement, error: Option<&
 
 /// A part of the page that follows the server while `active`: every `every_ms` it fetches
 /// the page again and swaps in its own new markup (`id` names it among the page's live
-/// parts), until the server renders it no longer active. A part with the focus inside it
-/// waits, so nothing being typed there is replaced.
+/// parts), until the server renders it no longer active. A part where someone is at work
+/// waits (see [`in_use`]), so nothing typed there, and no error shown, is replaced.
 #[island]
 pub fn Live(id: String, active: bool, every_ms: u32, children: Children) -> impl IntoView {
     let root = NodeRef::<leptos::html::Div>::new();
@@ -347,10 +348,7 @@ pub fn Live(id: String, active: bool, every_ms: u32, children: Children) -> impl
                 let Some(el) = root.get_untracked() else {
                     return;
                 };
-                let focused = document()
-                    .active_element()
-                    .is_some_and(|a| el.contains(Some(&a)) && a.tag_name() != "BUTTON");
-                if focused {
+                if in_use(&el) {
                     return;
                 }
                 fetching.set(true);
@@ -373,6 +371,47 @@ pub fn Live(id: String, active: bool, every_ms: u32, children: Children) -> impl
             {children()}
         </div>
     }
+}
+
+/// Whether someone is at work in `part`: typing in it, a form in it being sent or showing
+/// its problems, or a field changed from what the server rendered.
+#[cfg(feature = "hydrate")]
+fn in_use(part: &web_sys::HtmlDivElement) -> bool {
+    use leptos::wasm_bindgen::JsCast;
+    let typing = document().active_element().is_some_and(|a| {
+        part.contains(Some(&a)) && matches!(a.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+    });
+    let busy = part
+        .query_selector("form[aria-busy='true'], [data-field-error], [data-form-error]")
+        .ok()
+        .flatten()
+        .is_some();
+    let changed = part
+        .query_selector_all("input, textarea, select")
+        .is_ok_and(|fields| {
+            (0..fields.length())
+                .filter_map(|i| fields.item(i))
+                .any(|field| {
+                    if let Some(input) = field.dyn_ref::<web_sys::HtmlInputElement>() {
+                        match input.type_().as_str() {
+                            "checkbox" | "radio" => input.checked() != input.default_checked(),
+                            "hidden" | "submit" | "button" => false,
+                            _ => input.value() != input.default_value(),
+                        }
+                    } else if let Some(text) = field.dyn_ref::<web_sys::HtmlTextAreaElement>() {
+                        text.default_value().is_ok_and(|d| d != text.value())
+                    } else if let Some(select) = field.dyn_ref::<web_sys::HtmlSelectElement>() {
+                        let options = select.options();
+                        (0..options.length())
+                            .filter_map(|i| options.item(i))
+                            .filter_map(|o| o.dyn_into::<web_sys::HtmlOptionElement>().ok())
+                            .any(|o| o.selected() != o.default_selected())
+                    } else {
+                        false
+                    }
+                })
+        });
+    typing || busy || changed
 }
 
 /// Fetches the page again for every live part of it (see [`Live`]).
