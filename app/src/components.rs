@@ -6,7 +6,7 @@ use leptos_router::components::A;
 
 use crate::{data::Data, domain::*, error::AppError, rpc::SessionInfo};
 
-/// The unread count in the top bar, re-counted on every navigation.
+/// The unread count in the top bar, counted for every page.
 pub type UnreadResource = Data<Result<u64, AppError>>;
 
 /// The chrome of every signed-in page, around the page's own content: the sidebar and the

@@ -1,5 +1,5 @@
 //! Background jobs: the list (with a release run's overall progress) and one job with its
-//! step, progress bar and log, both kept live by the job's event stream.
+//! step, progress bar and log, both following the server while a job is open (`Live`).
 
 use crate::islands::{Live, ServerForm};
 use leptos::prelude::*;
