@@ -3,15 +3,12 @@
 //! follows the kind: a file (logo, screenshot, other), a link (video), a link and a text
 //! (blog post, social post), or a quote with its attribution and the customer's agreement.
 
-use crate::islands::ServerForm;
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 
 use super::{
     catalogue::{AgreementBadge, AssetContentView},
-    current_user, page_param,
+    current_user, id_param, page_param,
 };
 use crate::{
     components::*,
@@ -19,6 +16,7 @@ use crate::{
     domain::*,
     dto::{Asset, AssetLink, AssetVersion},
     error::AppError,
+    islands::ServerForm,
     rpc::{
         LinkAsset, UnlinkAsset, UploadAsset, get_asset, list_assets, list_listings, list_partners,
     },
@@ -285,14 +283,7 @@ fn GalleryItem(asset: Asset) -> impl IntoView {
 
 #[component]
 pub fn AssetPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|v| v.parse::<i32>().ok())
-            .unwrap_or(0)
-    };
+    let id = id_param("id");
     let data = server_data(id, get_asset);
     // Made here, outside the suspense below, like every resource of a page.
     let listings = server_data(|| (), |_| list_listings());

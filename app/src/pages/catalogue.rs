@@ -1,8 +1,6 @@
 //! Releases, image versions, listings, search, the image lookup and the audit log.
 
-use crate::islands::ServerForm;
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -12,6 +10,7 @@ use crate::{
     data::{Data, server_data},
     domain::*,
     dto::*,
+    islands::ServerForm,
     rpc::{
         BuildImage, BuildRelease, CreateRelease, RebuildImage, get_image_version, get_listing,
         get_lookup_options, list_audit, list_listings, list_releases, list_trains, lookup_image,

@@ -2,10 +2,8 @@
 //! the drift between the catalogue and the account with the actions that resolve it, and
 //! the banner the product, listing and public-image pages carry when drift affects them.
 
-use crate::islands::{Live, ServerForm};
 use chrono::{DateTime, Utc};
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -16,6 +14,7 @@ use crate::{
     domain::*,
     dto::*,
     error::AppError,
+    islands::{Live, ServerForm},
     rpc::{
         BannerScope, DriftBannerInfo, DriftList, RequestCloudSync, ResolveDrift, drift_banner,
         get_cloud_status, list_drift, list_listings, list_products,

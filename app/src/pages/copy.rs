@@ -1,9 +1,7 @@
 //! Listing copy: the editor with its live preview, revisions and their approvals, the
 //! side-by-side comparison of two revisions, and each team's approval queue.
 
-use crate::islands::{Live, ServerForm};
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -14,6 +12,7 @@ use crate::{
     domain::*,
     dto::*,
     error::AppError,
+    islands::{Live, ServerForm},
     rpc::{
         ApproveCopy, CancelBlockerAndRetry, MarkCopyForPublishing, RejectCopy, RequestCopyApproval,
         SaveCopy, compare_copy_revisions, get_approvals, get_copy_live_diff, get_listing_copy,

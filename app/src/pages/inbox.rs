@@ -1,8 +1,6 @@
 //! The inbox of notifications, and the outbound webhooks that send the same events out.
 
-use crate::islands::{Live, Reveal, ServerForm};
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 
 use super::page_param;
@@ -10,6 +8,7 @@ use crate::{
     components::*,
     data::server_data,
     domain::*,
+    islands::{Live, Reveal, ServerForm},
     rpc::{
         CreateWebhook, DeleteWebhook, MarkNotificationsRead, SetAccessRole, TestWebhook,
         access_role_state, get_inbox, list_webhooks,

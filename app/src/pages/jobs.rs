@@ -1,18 +1,17 @@
 //! Background jobs: the list (with a release run's overall progress) and one job with its
 //! step, progress bar and log, both following the server while a job is open (`Live`).
 
-use crate::islands::{Live, ServerForm};
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 
-use super::{current_user, page_param};
+use super::{current_user, id_param, page_param};
 use crate::{
     components::*,
     data::server_data,
     domain::*,
     dto::*,
+    islands::{Live, ServerForm},
     rpc::{CancelJob, RetryJob, get_job, get_job_user_data, get_release_run, list_jobs},
 };
 
@@ -173,14 +172,7 @@ pub fn JobsPage() -> impl IntoView {
 
 #[component]
 pub fn JobPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|v| v.parse::<i32>().ok())
-            .unwrap_or(0)
-    };
+    let id = id_param("id");
     let data = server_data(id, get_job);
     view! {
         <Suspense fallback=Loading>
@@ -210,58 +202,73 @@ fn JobView(job: Job, events: Vec<JobEvent>) -> impl IntoView {
         "{} · attempt {} of {}",
         job.kind, job.attempts, job.max_attempts
     );
-    let job = RwSignal::new(job);
-    let events = RwSignal::new(events);
     let can_run = current_user().is_some_and(|u| u.can(Permission::RunJobs));
+    let open = matches!(
+        job.state,
+        JobState::Queued | JobState::Running | JobState::Waiting
+    );
+    let retriable = matches!(
+        job.state,
+        JobState::Failed | JobState::Cancelled | JobState::Blocked
+    );
+    let error = job.last_error.clone().filter(|_| {
+        matches!(
+            job.state,
+            JobState::Failed | JobState::Queued | JobState::Blocked
+        )
+    });
+    let step = format!(
+        "{}% · {} · attempt {} of {}",
+        job.progress, job.step, job.attempts, job.max_attempts
+    );
+    let build = (job.kind == "build_image").then(|| {
+        let (at, state) = (step_index(&job), job.state);
+        view! { <StepTimeline at state/> <UserData id/> }
+    });
     view! {
         <Title text=format!("Job {id}")/>
         <PageHeader title=format!("#{id} {title}") subtitle=subtitle>
-            {can_run.then(|| view! {
-                <Show when=move || job.with(|j| matches!(j.state, JobState::Queued | JobState::Running | JobState::Waiting))>
-                    <ServerForm action=CancelJob::PATH>
-                        <input type="hidden" name="id" value=id/>
-                        <button class=BUTTON_SECONDARY data-testid="cancel">"Cancel"</button>
-                    </ServerForm>
-                </Show>
-                <Show when=move || job.with(|j| matches!(j.state, JobState::Failed | JobState::Cancelled | JobState::Blocked))>
-                    <ServerForm action=RetryJob::PATH>
-                        <input type="hidden" name="id" value=id/>
-                        <button class=BUTTON data-testid="retry">"Retry"</button>
-                    </ServerForm>
-                </Show>
+            {(can_run && open).then(|| view! {
+                <ServerForm action=CancelJob::PATH>
+                    <input type="hidden" name="id" value=id/>
+                    <button class=BUTTON_SECONDARY data-testid="cancel">"Cancel"</button>
+                </ServerForm>
+            })}
+            {(can_run && retriable).then(|| view! {
+                <ServerForm action=RetryJob::PATH>
+                    <input type="hidden" name="id" value=id/>
+                    <button class=BUTTON data-testid="retry">"Retry"</button>
+                </ServerForm>
             })}
         </PageHeader>
         <Card>
             <div class="flex items-center justify-between mb-2 text-sm">
-                <span data-testid="job-state">{move || view! { <Badge text=job.with(|j| j.state.label()) tone=job.with(|j| job_state_tone(j.state))/> }}</span>
-                <span class="text-gray-600" data-testid="job-step">{move || job.with(|j| format!("{}% · {} · attempt {} of {}", j.progress, j.step, j.attempts, j.max_attempts))}</span>
+                <span data-testid="job-state"><Badge text=job.state.label() tone=job_state_tone(job.state)/></span>
+                <span class="text-gray-600" data-testid="job-step">{step}</span>
             </div>
-            <ProgressBar percent=Signal::derive(move || job.with(|j| j.progress)) state=Signal::derive(move || job.with(|j| j.state))/>
-            {move || job.with(|j| j.last_error.clone()).filter(|_| job.with(|j| matches!(j.state, JobState::Failed | JobState::Queued | JobState::Blocked))).map(|e| view! {
+            <ProgressBar percent=job.progress state=job.state/>
+            {error.map(|e| view! {
                 <p class="mt-3 text-sm text-red-700 whitespace-pre-wrap break-words" data-testid="job-error">{e}</p>
             })}
         </Card>
-        {(job.with_untracked(|j| j.kind == "build_image")).then(|| view! { <StepTimeline job/> <UserData id job/> })}
+        {build}
         <Card title="Log">
             <ol class="font-mono text-xs space-y-1 max-h-[28rem] overflow-y-auto" data-testid="job-log">
-                <For each=move || events.get() key=|e| e.id let:e>
+                {events.into_iter().map(|e| view! {
                     <li class=match e.level.as_str() { "error" => "text-red-700", "warn" => "text-amber-700", _ => "text-gray-800" }>
                         <span class="text-gray-400">{e.at.format("%H:%M:%S").to_string()}" "</span>{e.message}
                     </li>
-                </For>
+                }).collect_view()}
             </ol>
         </Card>
     }
 }
 
 /// The user data a build gave its builder (license redacted), folded away until opened. It
-/// exists once the builder is launched, so it is asked for again as the job moves on.
+/// exists once the builder is launched; the page asks again while the job moves on.
 #[component]
-fn UserData(id: i32, job: RwSignal<Job>) -> impl IntoView {
-    let data = server_data(
-        move || (id, job.with(|j| j.progress)),
-        |(id, _)| get_job_user_data(id),
-    );
+fn UserData(id: i32) -> impl IntoView {
+    let data = server_data(move || id, get_job_user_data);
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -278,38 +285,37 @@ fn UserData(id: i32, job: RwSignal<Job>) -> impl IntoView {
     }
 }
 
-/// The build's steps: done, current (or where it failed) and still to come.
+/// Where a build is among [`BUILD_STEPS`]: its last checkpoint, the first step before one.
+fn step_index(job: &Job) -> usize {
+    job.checkpoint_step
+        .as_deref()
+        .and_then(|s| BUILD_STEPS.iter().position(|(key, _)| *key == s))
+        .unwrap_or(0)
+}
+
+/// The build's steps: done, current (or where it failed) and still to come; `at` is the
+/// current step's index.
 #[component]
-fn StepTimeline(job: RwSignal<Job>) -> impl IntoView {
-    let current = move || {
-        job.with(|j| {
-            let at = j
-                .checkpoint_step
-                .as_deref()
-                .and_then(|s| BUILD_STEPS.iter().position(|(key, _)| *key == s))
-                .unwrap_or(0);
-            (at, j.state)
-        })
-    };
+fn StepTimeline(at: usize, state: JobState) -> impl IntoView {
     view! {
         <Card title="Steps">
             <ol class="grid sm:grid-cols-2 lg:grid-cols-3 gap-x-6 gap-y-1.5 text-sm" data-testid="steps">
-                {BUILD_STEPS.iter().enumerate().map(|(i, (_, label))| view! {
-                    <li class="flex items-center gap-2">
-                        {move || {
-                            let (at, state) = current();
-                            let (mark, class) = match state {
-                                JobState::Succeeded => ("✓", "bg-green-600 text-white"),
-                                _ if i < at => ("✓", "bg-green-600 text-white"),
-                                JobState::Failed if i == at => ("!", "bg-red-600 text-white"),
-                                JobState::Cancelled if i == at => ("–", "bg-amber-500 text-white"),
-                                _ if i == at => ("●", "bg-violet-600 text-white"),
-                                _ => ("", "bg-gray-200"),
-                            };
-                            view! { <span class=format!("inline-flex w-5 h-5 shrink-0 items-center justify-center rounded-full text-[11px] {class}")>{mark}</span> }
-                        }}
-                        <span class=move || if current().0 == i && !matches!(current().1, JobState::Succeeded) { "font-medium" } else { "text-gray-700" }>{*label}</span>
-                    </li>
+                {BUILD_STEPS.iter().enumerate().map(|(i, (_, label))| {
+                    let (mark, class) = match state {
+                        JobState::Succeeded => ("✓", "bg-green-600 text-white"),
+                        _ if i < at => ("✓", "bg-green-600 text-white"),
+                        JobState::Failed if i == at => ("!", "bg-red-600 text-white"),
+                        JobState::Cancelled if i == at => ("–", "bg-amber-500 text-white"),
+                        _ if i == at => ("●", "bg-violet-600 text-white"),
+                        _ => ("", "bg-gray-200"),
+                    };
+                    let current = at == i && state != JobState::Succeeded;
+                    view! {
+                        <li class="flex items-center gap-2">
+                            <span class=format!("inline-flex w-5 h-5 shrink-0 items-center justify-center rounded-full text-[11px] {class}")>{mark}</span>
+                            <span class=if current { "font-medium" } else { "text-gray-700" }>{*label}</span>
+                        </li>
+                    }
                 }).collect_view()}
             </ol>
         </Card>

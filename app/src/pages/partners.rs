@@ -1,8 +1,6 @@
 //! Partners: the list, one partner with its accounts, contacts and products, and the form.
 
-use crate::islands::ServerForm;
-use leptos::server_fn::ServerFn as _;
-use leptos::{either::Either, prelude::*};
+use leptos::{either::Either, prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -12,6 +10,7 @@ use crate::{
     data::server_data,
     domain::*,
     dto::*,
+    islands::ServerForm,
     rpc::{AddPartnerAccount, AddPartnerContact, SavePartner, get_partner, list_partners},
 };
 

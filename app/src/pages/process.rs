@@ -1,9 +1,7 @@
 //! The process: workflows as boards of stages and tasks, the task page, and the maintenance
 //! dashboard with each run's clock and a timeline of recent releases.
 
-use crate::islands::{ServerForm, ShowWhen};
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -14,6 +12,7 @@ use crate::{
     data::server_data,
     domain::*,
     dto::*,
+    islands::{ServerForm, ShowWhen},
     rpc::{
         AddHoliday, AddTaskLink, ApproveLaunch, AssignTask, CommentOnTask, DeleteHoliday,
         SetTaskState, SignOffLaunch, StartFirstTimeImage, get_maintenance, get_task, get_workflow,

@@ -1,8 +1,6 @@
 //! Products: the list, one product with its release × architecture matrix, and the form.
 
-use crate::islands::ServerForm;
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -11,6 +9,7 @@ use crate::{
     components::*,
     data::server_data,
     domain::*,
+    islands::ServerForm,
     rpc::{
         DeleteProductLicense, DeliveryForm, ProductForm, SaveProduct, SetProductDelivery,
         SetProductLicense, get_product, list_products,

@@ -1,9 +1,7 @@
 //! Security rebuilds on a newer base image: the proposals the daily base-image check makes,
 //! and Omnibus's decision on each (an approval starts a rebuild train).
 
-use crate::islands::ServerForm;
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 
 use super::{current_user, id_param, page_param};
@@ -11,6 +9,7 @@ use crate::{
     components::*,
     data::server_data,
     domain::*,
+    islands::ServerForm,
     rpc::{CheckBaseImages, DecideRebuild, get_rebuild_proposal, list_rebuild_proposals},
 };
 

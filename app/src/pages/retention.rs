@@ -1,9 +1,7 @@
 //! The public images page: quota use per region, each product's retention policy, and the
 //! dry runs Partnerships approves before old images are retired.
 
-use crate::islands::{ScrollIntoView, ServerForm};
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 
 use super::current_user;
@@ -13,6 +11,7 @@ use crate::{
     domain::*,
     dto::*,
     error::AppError,
+    islands::{ScrollIntoView, ServerForm},
     rpc::{
         BannerScope, ClearQuota, DecideRetention, ProposeRegionRetention, RetentionDryRun,
         SetImageQuota, SetRetentionPolicy, get_public_images,

@@ -1,14 +1,13 @@
 //! Personal API tokens: create one (shown once), see when each was last used, revoke.
 
-use crate::islands::{Live, Reveal, ServerForm};
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 
 use crate::{
     components::*,
     data::server_data,
     domain::*,
+    islands::{Live, Reveal, ServerForm},
     rpc::{CreateApiToken, RevokeApiToken, list_api_tokens},
 };
 

@@ -3,10 +3,8 @@
 //! moves; the list of trains; the dashboard's card; and the policy controls that say
 //! whether a product's builds and a listing's publishes run by themselves.
 
-use crate::islands::{Live, ServerForm};
 use chrono::{DateTime, NaiveDate, Utc};
-use leptos::prelude::*;
-use leptos::server_fn::ServerFn as _;
+use leptos::{prelude::*, server_fn::ServerFn as _};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -22,6 +20,7 @@ use crate::{
     domain::*,
     dto::*,
     error::AppError,
+    islands::{Live, ServerForm},
     rpc::{
         SetBuildPolicy, SetPublishPolicy, get_release_train, get_train, list_trains, newest_train,
     },
